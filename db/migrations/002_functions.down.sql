@@ -1,0 +1,11 @@
+DROP FUNCTION bd_cleanup(int);
+DROP FUNCTION bd_rooms(bigint[]);
+DROP FUNCTION bd_history(bigint, bigint, int);
+DROP FUNCTION bd_post(jsonb);
+DROP FUNCTION bd_leave(bigint, text, bigint);
+DROP FUNCTION bd_create(bigint, text, text);
+DROP FUNCTION bd_join(bigint, text, text);
+DROP FUNCTION bd_nick(bigint, text, text);
+DROP FUNCTION bd_user_rooms(bigint);
+DROP FUNCTION bd_notify(bigint, jsonb);
+DROP FUNCTION bd_user(bigint, text);

@@ -1,0 +1,185 @@
+/* Config file parsing and validation. Unknown keys are errors. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util/xalloc.h"
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->instance_id = xstrdup("default");
+	cfg->listen_address = xstrdup("127.0.0.1");
+	cfg->tcp_port = 9001;
+	cfg->http_port = 3001;
+	cfg->database_url = xstrdup("postgresql:///babydiscord");
+	cfg->static_dir = xstrdup("static");
+	cfg->history_size = 10;
+	cfg->max_message_bytes = 2000;
+	cfg->outq_limit_bytes = 1024 * 1024;
+	cfg->log_level = LOG_INFO;
+	cfg->cleanup_interval_s = 0;
+	cfg->cleanup_keep = 1000;
+}
+
+void config_fini(struct config *cfg)
+{
+	free(cfg->instance_id);
+	free(cfg->listen_address);
+	free(cfg->database_url);
+	free(cfg->static_dir);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+static int get_string(json_t *v, const char *key, char **dst, char *err,
+		      size_t errlen)
+{
+	if (!json_is_string(v) || !json_string_length(v)) {
+		snprintf(err, errlen, "%s: expected a non-empty string", key);
+		return -1;
+	}
+	if (strlen(json_string_value(v)) != json_string_length(v)) {
+		snprintf(err, errlen, "%s: contains a NUL byte", key);
+		return -1;
+	}
+	free(*dst);
+	*dst = xstrdup(json_string_value(v));
+	return 0;
+}
+
+static int get_int(json_t *v, const char *key, long long lo, long long hi,
+		   long long *dst, char *err, size_t errlen)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi) {
+		snprintf(err, errlen, "%s: expected an integer in %lld..%lld",
+			 key, lo, hi);
+		return -1;
+	}
+	*dst = json_integer_value(v);
+	return 0;
+}
+
+static int apply_key(struct config *cfg, const char *key, json_t *v,
+		     char *err, size_t errlen)
+{
+	long long n;
+
+	if (!strcmp(key, "instance_id"))
+		return get_string(v, key, &cfg->instance_id, err, errlen);
+	if (!strcmp(key, "listen_address")) {
+		struct in_addr a;
+
+		if (get_string(v, key, &cfg->listen_address, err, errlen))
+			return -1;
+		if (inet_pton(AF_INET, cfg->listen_address, &a) != 1) {
+			snprintf(err, errlen,
+				 "listen_address: expected an IPv4 address, got \"%s\"",
+				 cfg->listen_address);
+			return -1;
+		}
+		return 0;
+	}
+	if (!strcmp(key, "database_url"))
+		return get_string(v, key, &cfg->database_url, err, errlen);
+	if (!strcmp(key, "static_dir"))
+		return get_string(v, key, &cfg->static_dir, err, errlen);
+	if (!strcmp(key, "log_level")) {
+		int lvl;
+
+		if (!json_is_string(v) ||
+		    (lvl = log_level_parse(json_string_value(v))) < 0) {
+			snprintf(err, errlen,
+				 "log_level: expected debug, info, warn or error");
+			return -1;
+		}
+		cfg->log_level = lvl;
+		return 0;
+	}
+	if (!strcmp(key, "tcp_port") || !strcmp(key, "http_port")) {
+		if (get_int(v, key, 1, 65535, &n, err, errlen))
+			return -1;
+		*(key[0] == 't' ? &cfg->tcp_port : &cfg->http_port) = (int)n;
+		return 0;
+	}
+	if (!strcmp(key, "history_size")) {
+		if (get_int(v, key, 1, 1000, &n, err, errlen))
+			return -1;
+		cfg->history_size = (size_t)n;
+		return 0;
+	}
+	if (!strcmp(key, "max_message_bytes")) {
+		if (get_int(v, key, 1, CONFIG_MESSAGE_BYTES_MAX, &n, err,
+			    errlen))
+			return -1;
+		cfg->max_message_bytes = (size_t)n;
+		return 0;
+	}
+	if (!strcmp(key, "outq_limit_bytes")) {
+		if (get_int(v, key, 16384, 1LL << 30, &n, err, errlen))
+			return -1;
+		cfg->outq_limit_bytes = (size_t)n;
+		return 0;
+	}
+	if (!strcmp(key, "cleanup_interval_s")) {
+		if (get_int(v, key, 0, 86400 * 7, &n, err, errlen))
+			return -1;
+		cfg->cleanup_interval_s = (unsigned)n;
+		return 0;
+	}
+	if (!strcmp(key, "cleanup_keep")) {
+		if (get_int(v, key, 1, 100000000, &n, err, errlen))
+			return -1;
+		cfg->cleanup_keep = (unsigned)n;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown key \"%s\"", key);
+	return -1;
+}
+
+int config_load(struct config *cfg, const char *path, char *err,
+		size_t errlen)
+{
+	const char *env = getenv("DATABASE_URL");
+	json_error_t jerr;
+	const char *key;
+	json_t *root, *v;
+	int rc = 0;
+
+	if (path) {
+		root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+		if (!root) {
+			snprintf(err, errlen, "%s:%d: %s", path, jerr.line,
+				 jerr.text);
+			return -1;
+		}
+		if (!json_is_object(root)) {
+			snprintf(err, errlen, "%s: expected a JSON object",
+				 path);
+			json_decref(root);
+			return -1;
+		}
+		json_object_foreach(root, key, v) {
+			char why[256];
+
+			if (apply_key(cfg, key, v, why, sizeof(why))) {
+				snprintf(err, errlen, "%s: %s", path, why);
+				rc = -1;
+				break;
+			}
+		}
+		json_decref(root);
+		if (rc)
+			return rc;
+	}
+	if (env && *env) {
+		free(cfg->database_url);
+		cfg->database_url = xstrdup(env);
+	}
+	return 0;
+}

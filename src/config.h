@@ -1,0 +1,37 @@
+/*
+ * Configuration: a JSON file (jansson) plus DATABASE_URL from the
+ * environment, validated once at start and read-only afterwards.
+ */
+#ifndef BD_CONFIG_H
+#define BD_CONFIG_H
+
+#include <stddef.h>
+
+struct config {
+	char *instance_id;		/* names this instance in logs/health */
+	char *listen_address;		/* IPv4 address both listeners bind */
+	int tcp_port;			/* line protocol */
+	int http_port;			/* HTTP API and /health */
+	char *database_url;		/* libpq conninfo or URL */
+	char *static_dir;		/* files served at / over HTTP */
+	size_t history_size;		/* messages kept per room in memory */
+	size_t max_message_bytes;	/* content bytes per message */
+	size_t outq_limit_bytes;	/* output queued per connection */
+	int log_level;			/* enum log_level */
+	unsigned cleanup_interval_s;	/* retention job period, 0 = off */
+	unsigned cleanup_keep;		/* messages kept per room by it */
+};
+
+/* Largest max_message_bytes: escaped content plus the rest of the NOTIFY
+ * payload must stay under PostgreSQL's 8000-byte limit. */
+#define CONFIG_MESSAGE_BYTES_MAX 3500
+
+/* Defaults for every key. */
+void config_defaults(struct config *cfg);
+/* Reads path (NULL: defaults only) and applies DATABASE_URL. On error
+ * returns -1 with a one-line explanation in err. */
+int config_load(struct config *cfg, const char *path, char *err,
+		size_t errlen);
+void config_fini(struct config *cfg);
+
+#endif

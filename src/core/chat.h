@@ -1,0 +1,173 @@
+/*
+ * The chat core: sessions, rooms, commands, routing and history, with no
+ * sockets and no database. Transports drive it through chat_session_*()
+ * and receive output through a session's outq plus struct chat_sink_ops;
+ * the database is reached through struct chat_store_ops, whose outcomes
+ * come back through the chat_on_*() functions. Room traffic is delivered
+ * only from chat_on_event() (committed data NOTIFYed by the database) and
+ * from room syncs (history loads and catch-up after reconnects).
+ */
+#ifndef BD_CORE_CHAT_H
+#define BD_CORE_CHAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/names.h"
+#include "core/outq.h"
+
+#define CHAT_MAX_LINE 4096	/* longest input line, bytes */
+
+struct chat;
+struct session;
+
+/* Implemented by each transport. None of these may call back into core
+ * synchronously (in particular close must not call chat_session_closed()
+ * from inside; it closes later, from the event loop). */
+struct chat_sink_ops {
+	/* The session's outq has bytes to write. */
+	void (*wake)(void *conn);
+	/* Close the connection; with flush, after the outq drained. */
+	void (*close)(void *conn, bool flush);
+	/* Stop (true) or resume (false) reading input. */
+	void (*throttle)(void *conn, bool stop);
+};
+
+/* A room as the store reports it. */
+struct chat_room_ref {
+	int64_t id;
+	const char *name;
+};
+
+/* One line of /rooms. */
+struct chat_room_info {
+	const char *name;
+	int64_t members;	/* persisted memberships */
+	int64_t online;		/* of those, users connected now */
+};
+
+/* One stored message, from a history load or catch-up. */
+struct chat_msg_row {
+	int64_t seq, id, time_ms;
+	const char *nick;
+	const char *content;
+	size_t content_len;
+};
+
+enum chat_event_kind {
+	CHAT_EV_MESSAGE,	/* a committed message */
+	CHAT_EV_JOIN,		/* uid/nick joined the room */
+	CHAT_EV_LEAVE,		/* uid/nick left the room */
+	CHAT_EV_NICK,		/* uid renamed from nick to new_nick */
+};
+
+/* A notification from a room's channel, decoded by the store. */
+struct chat_event {
+	enum chat_event_kind kind;
+	int64_t room_id;
+	int64_t uid;		/* JOIN, LEAVE, NICK */
+	const char *nick;	/* sender or subject */
+	const char *new_nick;	/* NICK */
+	int64_t seq, id, time_ms;	/* MESSAGE */
+	const char *content;	/* MESSAGE */
+	size_t content_len;
+};
+
+/*
+ * The database, as core needs it. Each call starts one asynchronous
+ * operation and returns 0, or BD_EDB when the database is unavailable (then
+ * nothing was started and no outcome will follow). Outcomes arrive later,
+ * in call order per operation kind, through the chat_on_*() named. Strings
+ * are borrowed for the duration of the call.
+ */
+struct chat_store_ops {
+	/* -> chat_on_nick() */
+	int (*nick)(void *st, uint64_t sid, int64_t uid, const char *old_nick,
+		    const char *nick);
+	/* Join (or create and join) by name. -> chat_on_join() */
+	int (*join)(void *st, uint64_t sid, int64_t uid, const char *nick,
+		    const char *room, bool create);
+	/* -> chat_on_leave() */
+	int (*leave)(void *st, uint64_t sid, int64_t uid, const char *nick,
+		     int64_t room_id);
+	/* Commit a message and NOTIFY it. -> chat_on_posted() */
+	int (*post)(void *st, uint64_t sid, int64_t room_id, int64_t uid,
+		    const char *nick, const char *content, size_t len);
+	/* Room list with member counts; online users given. -> chat_on_rooms() */
+	int (*rooms)(void *st, uint64_t sid, const int64_t *online, size_t n);
+	/* LISTEN on the room's channel, then load its messages after seq
+	 * `after` (the newest `limit` of them). -> chat_on_room_sync() */
+	int (*watch)(void *st, int64_t room_id, uint64_t gen, int64_t after,
+		     unsigned limit);
+	/* UNLISTEN the room's channel. No outcome. */
+	void (*unwatch)(void *st, int64_t room_id);
+};
+
+struct chat_config {
+	size_t history_size;		/* messages per room ring */
+	size_t max_message_bytes;	/* content limit after sanitizing */
+	size_t outq_limit;		/* bytes queued per session */
+	uint64_t seed;			/* guest nickname randomness */
+};
+
+/* Counters for /health and /metrics. */
+struct chat_stats {
+	uint64_t sessions_opened;
+	uint64_t history_hits;		/* joins served from a live ring */
+	uint64_t history_misses;	/* joins that had to load the ring */
+	uint64_t messages_posted;	/* committed by this instance */
+	uint64_t messages_delivered;	/* lines queued to sessions */
+	uint64_t events_dropped;	/* duplicates dropped by (room, seq) */
+	uint64_t slow_consumers;	/* sessions closed for a full outq */
+};
+
+struct chat *chat_new(const struct chat_config *cfg,
+		      const struct chat_store_ops *store, void *st);
+/* Frees everything, sessions included (their connections are gone). */
+void chat_free(struct chat *c);
+const struct chat_stats *chat_get_stats(const struct chat *c);
+size_t chat_session_count(const struct chat *c);
+/* Tells every session the server is going down and closes it (flushed). */
+void chat_shutdown(struct chat *c);
+
+/* A new connection: assigns a guest nickname and queues the welcome. */
+struct session *chat_session_open(struct chat *c,
+				  const struct chat_sink_ops *sink,
+				  void *conn);
+/* One input line (without its terminator). Queued and processed in order;
+ * replies go to the session's outq. */
+void chat_session_input(struct chat *c, struct session *s, const char *line,
+			size_t len);
+/* The transport discarded an over-long input line. */
+void chat_session_line_too_long(struct chat *c, struct session *s);
+/* The connection is gone: frees s. */
+void chat_session_closed(struct chat *c, struct session *s);
+
+uint64_t session_id(const struct session *s);
+const char *session_nick(const struct session *s);
+struct outq *session_outq(struct session *s);
+/* True once core asked the transport to close the connection. */
+bool session_is_closing(const struct session *s);
+
+/* Store outcomes. sid names the session that asked; it may be gone. */
+void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
+		  const char *nick, const struct chat_room_ref *rooms,
+		  size_t n);
+void chat_on_join(struct chat *c, uint64_t sid, int err, int64_t uid,
+		  int64_t room_id, const char *room_name);
+void chat_on_leave(struct chat *c, uint64_t sid, int err);
+void chat_on_posted(struct chat *c, uint64_t sid, int err, int64_t id,
+		    int64_t seq);
+void chat_on_rooms(struct chat *c, uint64_t sid, int err,
+		   const struct chat_room_info *rooms, size_t n);
+void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,
+		       int err, const struct chat_msg_row *rows, size_t n);
+/* A decoded notification. */
+void chat_on_event(struct chat *c, const struct chat_event *ev);
+/* The LISTEN connection came up (again) or went down. */
+void chat_on_listen_up(struct chat *c);
+void chat_on_listen_down(struct chat *c);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * Internals shared by the core's .c files (chat.c, room.c, commands.c).
+ * Nothing outside src/core includes this.
+ */
+#ifndef BD_CORE_CHAT_INT_H
+#define BD_CORE_CHAT_INT_H
+
+#include "core/chat.h"
+#include "core/msg.h"
+#include "util/idmap.h"
+
+#define SESSION_PENDING_MAX 64	/* queued input lines before throttling */
+#define SESSION_INFLIGHT_MAX 64	/* uncommitted messages per session */
+#define CATCHUP_LIMIT 10000	/* messages fetched per catch-up */
+
+enum room_state {
+	ROOM_IDLE,	/* no local members: not listening, ring unused */
+	ROOM_SYNCING,	/* LISTEN + load in flight; events are parked */
+	ROOM_LIVE,	/* listening; ring current */
+	ROOM_STALE,	/* has members but notifications were lost */
+};
+
+/* An event that arrived while its room was syncing. */
+struct parked {
+	struct parked *next;
+	struct msg *msg;	/* a message, or NULL for a notice */
+	struct outbuf *notice;	/* a system line for members */
+	int64_t skip_uid;	/* the notice's subject doesn't get it */
+};
+
+struct room {
+	int64_t id;			/* rooms.id */
+	char name[ROOM_NAME_MAX + 1];
+	struct session **members;	/* local sessions that are members */
+	size_t nmembers, capmembers;
+	enum room_state state;
+	uint64_t sync_gen;		/* matches watch() to its outcome */
+	bool sync_initial;		/* the sync in flight loads the ring */
+	bool ring_valid;		/* ring and last_seq are current */
+	int64_t last_seq;		/* newest seq seen (delivered) */
+	struct ring ring;		/* last history_size messages */
+	struct parked *parked, **parked_tail;
+	uint64_t *waiters;		/* sessions waiting for history */
+	size_t nwaiters, capwaiters;
+};
+
+/* An input line not processed yet. */
+struct pending {
+	struct pending *next;
+	bool too_long;		/* stands for a discarded over-long line */
+	size_t len;
+	char line[];		/* len bytes + NUL */
+};
+
+struct session {
+	uint64_t id;			/* unique for the process lifetime */
+	const struct chat_sink_ops *sink;
+	void *conn;			/* the transport's handle */
+	char nick[NICK_MAX + 1];
+	char want_nick[NICK_MAX + 1];	/* reserved while /nick runs */
+	int64_t uid;			/* users.id, 0 until persisted */
+	struct room **rooms;		/* memberships known locally */
+	size_t nrooms, caprooms;
+	struct room *current;		/* where plain lines go */
+	char arg[ROOM_NAME_MAX + 1];	/* room name of a running command */
+	struct outq outq;
+	struct pending *pending, **pending_tail;
+	size_t npending;
+	unsigned inflight;		/* messages awaiting commit */
+	bool cmd_busy;			/* a command awaits the database */
+	bool closing;			/* close requested: no more I/O */
+	bool throttled;			/* transport told to stop reading */
+	struct session *prev, *next;	/* chat's list, in connect order */
+};
+
+struct chat {
+	struct chat_config cfg;
+	const struct chat_store_ops *store;
+	void *st;
+	struct idmap sessions;		/* id -> session */
+	struct session *first, *last;	/* all sessions, connect order */
+	size_t nsessions;
+	uint64_t next_sid;
+	struct idmap rooms;		/* id -> room */
+	bool listen_up;			/* notifications are flowing */
+	uint64_t rng;			/* xorshift state */
+	struct chat_stats stats;
+};
+
+/* chat.c */
+void session_send(struct chat *c, struct session *s, struct outbuf *b);
+void session_reply(struct chat *c, struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void session_pump(struct chat *c, struct session *s);
+struct session *chat_find_session(struct chat *c, uint64_t sid);
+/* True when another session has (or is taking) nick, ignoring case. */
+bool chat_nick_in_use(struct chat *c, const struct session *self,
+		      const char *nick);
+bool session_in_room(const struct session *s, const struct room *r);
+void session_add_room(struct chat *c, struct session *s, struct room *r);
+void session_remove_room(struct chat *c, struct session *s, struct room *r);
+
+/* room.c */
+struct room *room_get(struct chat *c, int64_t id);
+struct room *room_get_or_add(struct chat *c, int64_t id, const char *name);
+void room_free(struct room *r);
+void room_add_member(struct chat *c, struct room *r, struct session *s);
+void room_remove_member(struct chat *c, struct room *r, struct session *s);
+/* Shows the join line and history to s, now or once the room synced. */
+void room_show_history(struct chat *c, struct room *r, struct session *s);
+void room_deliver_msg(struct chat *c, struct room *r, struct msg *m);
+void room_deliver_notice(struct chat *c, struct room *r, struct outbuf *b,
+			 int64_t skip_uid);
+
+/* commands.c */
+/* Runs one command line ("/name args"); replies on s. */
+void cmd_run(struct chat *c, struct session *s, char *line);
+/* A message line: validate and post. */
+void cmd_post(struct chat *c, struct session *s, char *text, size_t len);
+/* The command table, for its unit test. */
+size_t cmd_table_size(void);
+const char *cmd_table_name(size_t i);
+const char *cmd_table_usage(size_t i);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * Slash commands: a const table (name, arity, preconditions, usage, help)
+ * and one dispatcher that enforces it, so handlers only do their job.
+ * Handlers that need the database start a store operation and mark the
+ * session busy; chat.c finishes them when the outcome arrives.
+ */
+#include "core/chat_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/xalloc.h"
+
+#define CMD_MAX_ARGS 8
+
+typedef int cmd_fn(struct chat *c, struct session *s, int argc, char **argv);
+
+enum { CMD_IN_ROOM = 1 << 0 };
+
+struct cmd_def {
+	const char *name;
+	cmd_fn *fn;
+	int min_args, max_args;	/* arguments after the name */
+	unsigned needs;		/* CMD_* */
+	const char *usage;
+	const char *help;
+};
+
+static cmd_fn cmd_create, cmd_help, cmd_join, cmd_leave, cmd_list, cmd_nick,
+	cmd_quit, cmd_rooms;
+
+/* Alphabetical: /help prints it in this order. */
+static const struct cmd_def cmd_table[] = {
+	{ "create", cmd_create, 1, 1, 0, "/create <room>",
+	  "create a room and join it" },
+	{ "help", cmd_help, 0, 0, 0, "/help", "show this help" },
+	{ "join", cmd_join, 1, 1, 0, "/join <room>",
+	  "join a room and show its recent messages" },
+	{ "leave", cmd_leave, 0, 0, CMD_IN_ROOM, "/leave",
+	  "leave the current room" },
+	{ "list", cmd_list, 0, 0, 0, "/list",
+	  "show connected users and their current room" },
+	{ "nick", cmd_nick, 1, 1, 0, "/nick <name>", "change your nickname" },
+	{ "quit", cmd_quit, 0, 0, 0, "/quit", "disconnect" },
+	{ "rooms", cmd_rooms, 0, 0, 0, "/rooms",
+	  "list rooms with member and online counts" },
+};
+
+static const struct cmd_def *cmd_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cmd_table) / sizeof(cmd_table[0]); i++)
+		if (!strcmp(cmd_table[i].name, name))
+			return &cmd_table[i];
+	return NULL;
+}
+
+static int cmd_help(struct chat *c, struct session *s, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	session_reply(c, s, "Commands:");
+	for (size_t i = 0; i < sizeof(cmd_table) / sizeof(cmd_table[0]); i++)
+		session_reply(c, s, "%s - %s", cmd_table[i].usage,
+			      cmd_table[i].help);
+	return 0;
+}
+
+static int cmd_list(struct chat *c, struct session *s, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	session_reply(c, s, "Online users (%zu):", c->nsessions);
+	for (struct session *o = c->first; o; o = o->next) {
+		if (o->current)
+			session_reply(c, s, "  %s (in %s)", o->nick,
+				      o->current->name);
+		else
+			session_reply(c, s, "  %s (no room)", o->nick);
+	}
+	return 0;
+}
+
+static int cmd_quit(struct chat *c, struct session *s, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	session_reply(c, s, "Goodbye");
+	s->closing = true;
+	s->sink->close(s->conn, true);
+	return 0;
+}
+
+static int cmd_nick(struct chat *c, struct session *s, int argc, char **argv)
+{
+	const char *nick = argv[0];
+	int err;
+
+	(void)argc;
+	if (!name_is_valid_nick(nick)) {
+		session_reply(c, s,
+			      "error: invalid nickname (1-32 letters, digits, _ or -)");
+		return 0;
+	}
+	if (chat_nick_in_use(c, s, nick)) {
+		session_reply(c, s, "error: nickname %s is taken", nick);
+		return 0;
+	}
+	err = c->store->nick(c->st, s->id, s->uid, s->nick, nick);
+	if (err)
+		return err;
+	snprintf(s->want_nick, sizeof(s->want_nick), "%s", nick);
+	s->cmd_busy = true;
+	return 0;
+}
+
+static int start_join(struct chat *c, struct session *s, const char *room,
+		      bool create)
+{
+	int err;
+
+	if (!name_is_valid_room(room)) {
+		session_reply(c, s,
+			      "error: invalid room name (1-50 lowercase letters, digits, _ or -)");
+		return 0;
+	}
+	err = c->store->join(c->st, s->id, s->uid, s->nick, room, create);
+	if (err)
+		return err;
+	snprintf(s->arg, sizeof(s->arg), "%s%s", create ? "+" : "", room);
+	s->cmd_busy = true;
+	return 0;
+}
+
+static int cmd_create(struct chat *c, struct session *s, int argc,
+		      char **argv)
+{
+	(void)argc;
+	return start_join(c, s, argv[0], true);
+}
+
+static int cmd_join(struct chat *c, struct session *s, int argc, char **argv)
+{
+	(void)argc;
+	return start_join(c, s, argv[0], false);
+}
+
+static int cmd_leave(struct chat *c, struct session *s, int argc, char **argv)
+{
+	int err;
+
+	(void)argc;
+	(void)argv;
+	err = c->store->leave(c->st, s->id, s->uid, s->nick, s->current->id);
+	if (err)
+		return err;
+	s->cmd_busy = true;
+	return 0;
+}
+
+static int cmd_rooms(struct chat *c, struct session *s, int argc, char **argv)
+{
+	int64_t *online = xmalloc((c->nsessions + 1) * sizeof(*online));
+	size_t n = 0;
+	int err;
+
+	(void)argc;
+	(void)argv;
+	for (struct session *o = c->first; o; o = o->next)
+		if (o->uid)
+			online[n++] = o->uid;
+	err = c->store->rooms(c->st, s->id, online, n);
+	free(online);
+	if (err)
+		return err;
+	s->cmd_busy = true;
+	return 0;
+}
+
+/* Splits line on spaces into at most max words; false when there are
+ * more. */
+static bool split_words(char *line, int *argc, char **argv, int max)
+{
+	char *save = NULL;
+	int n = 0;
+
+	for (char *w = strtok_r(line, " ", &save); w;
+	     w = strtok_r(NULL, " ", &save)) {
+		if (n == max)
+			return false;
+		argv[n++] = w;
+	}
+	*argc = n;
+	return true;
+}
+
+void cmd_run(struct chat *c, struct session *s, char *line)
+{
+	char *argv[CMD_MAX_ARGS];
+	const struct cmd_def *d;
+	int argc = 0, n, err;
+	bool fits;
+
+	fits = split_words(line + 1, &argc, argv, CMD_MAX_ARGS);
+	d = argc ? cmd_find(argv[0]) : NULL;
+	if (!d) {
+		session_reply(c, s, "error: unknown command /%.40s (try /help)",
+			      argc ? argv[0] : "");
+		return;
+	}
+	n = argc - 1;
+	if (!fits || n < d->min_args || (d->max_args >= 0 && n > d->max_args))
+		err = BD_EUSAGE;
+	else if ((d->needs & CMD_IN_ROOM) && !s->current)
+		err = BD_ENOROOM;
+	else
+		err = d->fn(c, s, n, argv + 1);
+	if (err == BD_EUSAGE)
+		session_reply(c, s, "error: usage: %s", d->usage);
+	else if (err)
+		session_reply(c, s, "error: %s", bd_strerror(err));
+}
+
+void cmd_post(struct chat *c, struct session *s, char *text, size_t len)
+{
+	int err;
+
+	if (!s->current) {
+		session_reply(c, s,
+			      "error: you are not in a room; /join <room> or /create <room> first");
+		return;
+	}
+	if (len > c->cfg.max_message_bytes) {
+		session_reply(c, s, "error: message too long (max %zu bytes)",
+			      c->cfg.max_message_bytes);
+		return;
+	}
+	err = c->store->post(c->st, s->id, s->current->id, s->uid, s->nick,
+			     text, len);
+	if (err) {
+		session_reply(c, s,
+			      "error: message not sent (database unavailable)");
+		return;
+	}
+	s->inflight++;
+}
+
+size_t cmd_table_size(void)
+{
+	return sizeof(cmd_table) / sizeof(cmd_table[0]);
+}
+
+const char *cmd_table_name(size_t i)
+{
+	return cmd_table[i].name;
+}
+
+const char *cmd_table_usage(size_t i)
+{
+	return cmd_table[i].usage;
+}

@@ -1,0 +1,31 @@
+/* Texts for error codes. */
+#include "core/error.h"
+
+const char *bd_strerror(int err)
+{
+	switch (err) {
+	case 0:
+		return "success";
+	case BD_EDB:
+		return "database unavailable, try again";
+	case BD_ELOST:
+		return "database connection lost";
+	case BD_ENOCMD:
+		return "unknown command";
+	case BD_EUSAGE:
+		return "wrong number of arguments";
+	case BD_ENOROOM:
+		return "you are not in a room";
+	case BD_EINVAL:
+		return "invalid input";
+	case BD_ETAKEN:
+		return "name already in use";
+	case BD_ENOENT:
+		return "not found";
+	case BD_EFULL:
+		return "output queue full";
+	case BD_EAGAIN:
+		return "busy, try again";
+	}
+	return "unknown error";
+}

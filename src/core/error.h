@@ -1,0 +1,21 @@
+/* Error codes shared by core and its adapters: 0 or a negative BD_E*. */
+#ifndef BD_CORE_ERROR_H
+#define BD_CORE_ERROR_H
+
+enum {
+	BD_EDB = -1,		/* database unavailable: nothing was done */
+	BD_ELOST = -2,		/* database connection lost mid-operation */
+	BD_ENOCMD = -3,		/* unknown command */
+	BD_EUSAGE = -4,		/* wrong number of arguments */
+	BD_ENOROOM = -5,	/* not in a room */
+	BD_EINVAL = -6,		/* malformed input */
+	BD_ETAKEN = -7,		/* name already in use */
+	BD_ENOENT = -8,		/* no such thing */
+	BD_EFULL = -9,		/* output queue over its limit */
+	BD_EAGAIN = -10,	/* busy: try later */
+};
+
+/* A short user-facing description of a BD_E* code. */
+const char *bd_strerror(int err);
+
+#endif

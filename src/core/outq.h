@@ -1,0 +1,48 @@
+/*
+ * Output buffers and per-connection output queues. A broadcast is encoded
+ * once into a refcounted outbuf; each recipient's queue holds a reference.
+ * The queue never touches a socket: the adapter copies bytes out and
+ * consumes what it wrote.
+ */
+#ifndef BD_CORE_OUTQ_H
+#define BD_CORE_OUTQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct outbuf {
+	unsigned refs;	/* owners: queues, messages, the creator */
+	size_t len;	/* bytes in data */
+	char data[];
+};
+
+/* New buffer holding a copy of p[0..n), one reference. */
+struct outbuf *outbuf_new(const char *p, size_t n);
+struct outbuf *outbuf_fmt(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+struct outbuf *outbuf_ref(struct outbuf *b);
+/* Drops one reference; accepts NULL. */
+void outbuf_unref(struct outbuf *b);
+
+struct outq {
+	struct outbuf **items;	/* ring of queued buffers */
+	size_t head;		/* index of the oldest */
+	size_t count;		/* buffers queued */
+	size_t cap;		/* ring size, a power of two */
+	size_t off;		/* bytes of items[head] already written */
+	size_t bytes;		/* unwritten bytes in the queue */
+	size_t limit;		/* push fails beyond this many bytes */
+};
+
+void outq_init(struct outq *q, size_t limit);
+void outq_fini(struct outq *q);
+/* Queues a reference to b. BD_EFULL (and nothing queued) when it would
+ * take the queue over its limit. */
+int outq_push(struct outq *q, struct outbuf *b);
+/* Copies up to max unwritten bytes into dst; returns how many. */
+size_t outq_copy(const struct outq *q, char *dst, size_t max);
+/* Marks n bytes (at most outq_copy()'s result) as written. */
+void outq_consume(struct outq *q, size_t n);
+bool outq_empty(const struct outq *q);
+
+#endif

@@ -1,0 +1,293 @@
+/*
+ * babydiscord: arguments, configuration, the lws context with its three
+ * vhosts (raw TCP, HTTP, and an internal one for libpq sockets), signals,
+ * the event loop and an orderly shutdown.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "config.h"
+#include "core/chat.h"
+#include "log.h"
+#include "net/net.h"
+#include "store/pgconn.h"
+#include "store/store.h"
+
+#define BD_VERSION "0.1.0"
+#define SHUTDOWN_GRACE_US (3 * LWS_US_PER_SEC)
+
+static volatile sig_atomic_t got_signal;
+static struct lws_context *sig_ctx;
+
+struct app {
+	struct config cfg;
+	struct net_ctx net;		/* the context's user data */
+	struct lws_context *ctx;
+	struct store *store;
+	struct chat *chat;
+	bool stopping;			/* shutdown started */
+	bool done;			/* leave the loop */
+	lws_sorted_usec_list_t sul_grace;
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	got_signal = 1;
+	if (sig_ctx)
+		lws_cancel_service(sig_ctx);	/* async-signal-safe write */
+}
+
+static void lws_log_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	log_at(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws: %.*s", (int)n,
+	       line);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: babydiscord [--config FILE]\n"
+		"  -c, --config FILE  JSON configuration (see config/default.json)\n"
+		"  -h, --help         show this help\n"
+		"  -V, --version      show the version\n"
+		"DATABASE_URL in the environment overrides database_url.\n");
+}
+
+static bool db_ok(void *arg)
+{
+	return store_is_connected(arg);
+}
+
+static void on_ready(void *arg)
+{
+	struct app *app = arg;
+
+	log_info("ready: tcp %s:%d http %s:%d", app->cfg.listen_address,
+		 app->cfg.tcp_port, app->cfg.listen_address,
+		 app->cfg.http_port);
+}
+
+static void grace_cb(lws_sorted_usec_list_t *sul)
+{
+	struct app *app = lws_container_of(sul, struct app, sul_grace);
+
+	log_warn("shutdown: %zu connections did not drain in time",
+		 chat_session_count(app->chat));
+	app->done = true;
+}
+
+static const struct lws_protocols internal_protocols[] = {
+	{ "db", pgconn_lws_callback, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static struct lws_protocols tcp_protocols[] = {
+	{ "tcp", tcp_callback, 0, 4096, 0, NULL, NET_CHUNK },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static struct lws_protocols http_protocols[] = {
+	{ "http", lws_callback_http_dummy, 0, 0, 0, NULL, 0 },
+	{ "http-api", http_callback, 0, 0, 0, NULL, NET_CHUNK },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static int create_vhosts(struct app *app, struct lws_vhost **internal)
+{
+	static struct lws_http_mount m_health, m_static;
+	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = "internal";
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+	info.protocols = internal_protocols;
+	*internal = lws_create_vhost(app->ctx, &info);
+	if (!*internal)
+		return -1;
+
+	/* IPv6 off: with it, lws 4.1 binds an IPv4 iface to [::]. */
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = "tcp";
+	info.port = app->cfg.tcp_port;
+	info.iface = app->cfg.listen_address;
+	info.options = LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG |
+		       LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.listen_accept_role = "raw-skt";
+	info.listen_accept_protocol = "tcp";
+	tcp_protocols[0].per_session_data_size = tcp_pss_size();
+	info.protocols = tcp_protocols;
+	if (!lws_create_vhost(app->ctx, &info))
+		return -1;
+
+	m_static.mountpoint = "/";
+	m_static.mountpoint_len = 1;
+	m_static.origin = app->cfg.static_dir;
+	m_static.def = "index.html";
+	m_static.origin_protocol = LWSMPRO_FILE;
+	m_health.mount_next = &m_static;
+	m_health.mountpoint = "/health";
+	m_health.mountpoint_len = 7;
+	m_health.origin = "http-api";
+	m_health.protocol = "http-api";
+	m_health.origin_protocol = LWSMPRO_CALLBACK;
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = "http";
+	info.port = app->cfg.http_port;
+	info.iface = app->cfg.listen_address;
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	http_protocols[1].per_session_data_size = http_pss_size();
+	info.protocols = http_protocols;
+	info.mounts = &m_health;
+	info.keepalive_timeout = 30;
+	if (!lws_create_vhost(app->ctx, &info))
+		return -1;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, const char **config)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			*config = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("babydiscord %s\n", BD_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "babydiscord: unexpected argument: %s\n",
+			argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static void run_loop(struct app *app)
+{
+	while (!app->done) {
+		lws_service(app->ctx, 0);
+		if (got_signal && !app->stopping) {
+			app->stopping = true;
+			log_info("shutdown: signal received, closing %zu connections",
+				 chat_session_count(app->chat));
+			chat_shutdown(app->chat);
+			lws_sul_schedule(app->ctx, 0, &app->sul_grace, grace_cb,
+					 SHUTDOWN_GRACE_US);
+		}
+		if (app->stopping && !chat_session_count(app->chat))
+			app->done = true;
+	}
+	lws_sul_cancel(&app->sul_grace);
+}
+
+int main(int argc, char **argv)
+{
+	struct lws_context_creation_info info;
+	struct chat_config ccfg;
+	struct lws_vhost *internal;
+	struct sigaction sa;
+	const char *config_path = NULL;
+	struct app app;
+	char err[512];
+
+	memset(&app, 0, sizeof(app));
+	if (parse_args(argc, argv, &config_path))
+		return 2;
+	config_defaults(&app.cfg);
+	if (config_load(&app.cfg, config_path, err, sizeof(err))) {
+		fprintf(stderr, "babydiscord: config: %s\n", err);
+		config_fini(&app.cfg);
+		return 2;
+	}
+	log_min_level = (enum log_level)app.cfg.log_level;
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	info.user = &app.net;
+	app.ctx = lws_create_context(&info);
+	if (!app.ctx) {
+		log_error("cannot create the lws context");
+		config_fini(&app.cfg);
+		return 1;
+	}
+	sig_ctx = app.ctx;
+	if (create_vhosts(&app, &internal)) {
+		log_error("cannot listen on %s (tcp %d, http %d)",
+			  app.cfg.listen_address, app.cfg.tcp_port,
+			  app.cfg.http_port);
+		lws_context_destroy(app.ctx);
+		config_fini(&app.cfg);
+		return 1;
+	}
+
+	memset(&ccfg, 0, sizeof(ccfg));
+	ccfg.history_size = app.cfg.history_size;
+	ccfg.max_message_bytes = app.cfg.max_message_bytes;
+	ccfg.outq_limit = app.cfg.outq_limit_bytes;
+	if (getrandom(&ccfg.seed, sizeof(ccfg.seed), 0) !=
+	    (ssize_t)sizeof(ccfg.seed))
+		ccfg.seed = (uint64_t)time(NULL);
+	app.store = store_new(app.ctx, internal, app.cfg.database_url,
+			      on_ready, &app);
+	app.chat = chat_new(&ccfg, &store_ops, app.store);
+	store_set_chat(app.store, app.chat);
+	app.net.chat = app.chat;
+	app.net.instance_id = app.cfg.instance_id;
+	app.net.db_ok = db_ok;
+	app.net.db_arg = app.store;
+	store_schedule_cleanup(app.store, app.cfg.cleanup_interval_s,
+			       app.cfg.cleanup_keep);
+	log_info("babydiscord %s (%s) starting: tcp %s:%d http %s:%d",
+		 BD_VERSION, app.cfg.instance_id, app.cfg.listen_address,
+		 app.cfg.tcp_port, app.cfg.listen_address, app.cfg.http_port);
+	store_start(app.store);
+
+	run_loop(&app);
+
+	store_stop(app.store);
+	sig_ctx = NULL;
+	lws_context_destroy(app.ctx);	/* closes every connection */
+	store_free(app.store);
+	chat_free(app.chat);
+	config_fini(&app.cfg);
+	log_info("shutdown: done");
+	return 0;
+}

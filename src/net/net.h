@@ -1,0 +1,35 @@
+/*
+ * What the lws adapters share: the context user data that leads a callback
+ * to the chat core, and the protocol callbacks main.c puts on its vhosts.
+ */
+#ifndef BD_NET_NET_H
+#define BD_NET_NET_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+
+#include "core/chat.h"
+
+#define NET_CHUNK (32 * 1024)	/* bytes written per WRITEABLE callback */
+
+/* The lws context's user data. */
+struct net_ctx {
+	struct chat *chat;
+	const char *instance_id;
+	bool (*db_ok)(void *arg);	/* database reachable (for /health) */
+	void *db_arg;
+};
+
+struct net_ctx *net_ctx_of(struct lws *wsi);
+
+/* Raw TCP line protocol ("tcp"). */
+int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		 void *user, void *in, size_t len);
+size_t tcp_pss_size(void);
+
+/* HTTP endpoints under callback mounts ("http-api"). */
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		  void *user, void *in, size_t len);
+size_t http_pss_size(void);
+
+#endif

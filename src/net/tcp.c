@@ -1,0 +1,140 @@
+/*
+ * The raw TCP line protocol adapter: splits input into lines for the core
+ * and writes each session's outq, one chunk per WRITEABLE callback. It
+ * owns no chat state; the session is freed only from the close callback.
+ */
+#include "net/net.h"
+
+#include <inttypes.h>
+
+#include "log.h"
+#include "util/linebuf.h"
+
+struct tcp_conn {
+	struct lws *wsi;
+	struct session *s;	/* NULL until adopted */
+	struct linebuf lb;
+	bool close_after_flush;	/* /quit or shutdown: close once drained */
+};
+
+/* Loop thread only. */
+static unsigned char scratch[LWS_PRE + NET_CHUNK];
+
+struct net_ctx *net_ctx_of(struct lws *wsi)
+{
+	return lws_context_user(lws_get_context(wsi));
+}
+
+size_t tcp_pss_size(void)
+{
+	return sizeof(struct tcp_conn);
+}
+
+static void tcp_wake(void *conn)
+{
+	struct tcp_conn *tc = conn;
+
+	lws_callback_on_writable(tc->wsi);
+}
+
+static void tcp_close(void *conn, bool flush)
+{
+	struct tcp_conn *tc = conn;
+
+	if (flush) {
+		tc->close_after_flush = true;
+		lws_callback_on_writable(tc->wsi);
+		/* A peer that never reads doesn't hold us up for long. */
+		lws_set_timeout(tc->wsi, PENDING_TIMEOUT_USER_OK, 5);
+	} else {
+		lws_set_timeout(tc->wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
+	}
+}
+
+static void tcp_throttle(void *conn, bool stop)
+{
+	struct tcp_conn *tc = conn;
+
+	lws_rx_flow_control(tc->wsi, stop ? 0 : 1);
+}
+
+static const struct chat_sink_ops tcp_sink = {
+	.wake = tcp_wake,
+	.close = tcp_close,
+	.throttle = tcp_throttle,
+};
+
+struct line_ctx {
+	struct chat *chat;
+	struct session *s;
+};
+
+static void on_line(void *arg, const char *line, size_t len, bool too_long)
+{
+	struct line_ctx *lc = arg;
+
+	if (too_long)
+		chat_session_line_too_long(lc->chat, lc->s);
+	else
+		chat_session_input(lc->chat, lc->s, line, len);
+}
+
+static int tcp_writeable(struct tcp_conn *tc)
+{
+	struct outq *q = session_outq(tc->s);
+	size_t n = outq_copy(q, (char *)scratch + LWS_PRE, NET_CHUNK);
+
+	if (n) {
+		/* Less than n means the connection is broken; lws keeps
+		 * whatever the kernel didn't take and calls back later. */
+		if (lws_write(tc->wsi, scratch + LWS_PRE, n, LWS_WRITE_RAW) <
+		    (int)n)
+			return -1;
+		outq_consume(q, n);
+	}
+	if (!outq_empty(q))
+		lws_callback_on_writable(tc->wsi);
+	else if (tc->close_after_flush)
+		return -1;
+	return 0;
+}
+
+int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		 void *user, void *in, size_t len)
+{
+	struct tcp_conn *tc = user;
+	struct net_ctx *nc = net_ctx_of(wsi);
+	struct line_ctx lc;
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_ADOPT:
+		tc->wsi = wsi;
+		linebuf_init(&tc->lb, CHAT_MAX_LINE);
+		tc->s = chat_session_open(nc->chat, &tcp_sink, tc);
+		log_debug("conn %" PRIu64 ": tcp connected",
+			  session_id(tc->s));
+		break;
+	case LWS_CALLBACK_RAW_RX:
+		if (!tc->s || session_is_closing(tc->s))
+			break;
+		lc.chat = nc->chat;
+		lc.s = tc->s;
+		linebuf_feed(&tc->lb, in, len, on_line, &lc);
+		break;
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		if (tc->s)
+			return tcp_writeable(tc);
+		break;
+	case LWS_CALLBACK_RAW_CLOSE:
+		if (tc->s) {
+			chat_session_closed(nc->chat, tc->s);
+			tc->s = NULL;
+			linebuf_fini(&tc->lb);
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}

@@ -1,0 +1,574 @@
+/*
+ * Queries (store_ops) on the query connection, LISTEN/UNLISTEN and
+ * notifications on the listen connection. Each operation carries a small
+ * context naming the session that asked; outcomes go to the chat core.
+ */
+#include "store/store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store/notify.h"
+#include "store/pgconn.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+#define POST_BATCH_MAX 500	/* messages per transaction */
+
+struct post_item {
+	uint64_t sid;
+	int64_t room_id, uid;
+	char *nick;
+	char *content;
+};
+
+/* Messages waiting for one bd_post() statement. */
+struct post_batch {
+	struct store *st;
+	struct post_item *items;
+	size_t n, cap;
+	char *json;		/* the parameter, built when sent */
+};
+
+struct store {
+	struct chat *chat;
+	struct pgconn *q;		/* queries */
+	struct pgconn *l;		/* LISTEN only */
+	struct post_batch *open;	/* queued, not yet sent */
+	void (*ready)(void *arg);
+	void *ready_arg;
+	bool was_ready;
+	unsigned cleanup_interval_s, cleanup_keep;
+	struct lws_context *ctx;
+	lws_sorted_usec_list_t sul_cleanup;
+};
+
+/* Context of one statement. */
+struct op {
+	struct store *st;
+	uint64_t sid;
+	int64_t room_id;
+	uint64_t gen;
+	int64_t after;
+	unsigned limit;
+};
+
+static struct op *op_new(struct store *st, uint64_t sid)
+{
+	struct op *o = xcalloc(1, sizeof(*o));
+
+	o->st = st;
+	o->sid = sid;
+	return o;
+}
+
+/* 0 for a good result; BD_ETAKEN for unique violations; else BD_EDB. */
+static int result_err(PGresult *res, int err, const char *what)
+{
+	ExecStatusType s;
+	const char *state;
+
+	if (err)
+		return err;
+	s = PQresultStatus(res);
+	if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK)
+		return 0;
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (state && !strcmp(state, "23505"))
+		return BD_ETAKEN;
+	log_error("db: %s failed: %s", what, PQresultErrorMessage(res));
+	return BD_EDB;
+}
+
+static int64_t get_i64(PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? 0 :
+	       strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static void fmt_id(char *buf, size_t len, int64_t v)
+{
+	snprintf(buf, len, "%" PRId64, v);
+}
+
+/* /nick */
+
+static void nick_done(void *arg, PGresult *res, int err)
+{
+	struct op *o = arg;
+	struct chat_room_ref *refs = NULL;
+	json_t *rooms = NULL;
+	size_t n = 0;
+
+	err = result_err(res, err, "bd_nick");
+	if (!err && PQntuples(res) != 1)
+		err = BD_EDB;
+	if (!err) {
+		rooms = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
+		n = json_is_array(rooms) ? json_array_size(rooms) : 0;
+		refs = xcalloc(n + 1, sizeof(*refs));
+		for (size_t i = 0; i < n; i++) {
+			json_t *r = json_array_get(rooms, i);
+
+			refs[i].id = json_integer_value(json_object_get(r, "id"));
+			refs[i].name = json_string_value(json_object_get(r, "name"));
+			if (!refs[i].name)
+				refs[i].name = "?";
+		}
+	}
+	chat_on_nick(o->st->chat, o->sid, err, err ? 0 : get_i64(res, 0, 0),
+		     err ? NULL : PQgetvalue(res, 0, 1), refs, n);
+	free(refs);
+	json_decref(rooms);
+	free(o);
+}
+
+static int st_nick(void *arg, uint64_t sid, int64_t uid, const char *old,
+		   const char *nick)
+{
+	struct store *st = arg;
+	char ubuf[24];
+	const char *v[] = { uid ? ubuf : NULL, old, nick };
+	struct op *o = op_new(st, sid);
+	int err;
+
+	fmt_id(ubuf, sizeof(ubuf), uid);
+	err = pgconn_query(st->q,
+			   "SELECT user_id, nickname, rooms FROM bd_nick($1, $2, $3)",
+			   3, v, nick_done, o);
+	if (err)
+		free(o);
+	return err;
+}
+
+/* /join and /create */
+
+static void join_done(void *arg, PGresult *res, int err)
+{
+	struct op *o = arg;
+
+	err = result_err(res, err, "bd_join");
+	if (!err && PQntuples(res) != 1)
+		err = BD_EDB;
+	chat_on_join(o->st->chat, o->sid, err, err ? 0 : get_i64(res, 0, 0),
+		     err ? 0 : get_i64(res, 0, 1),
+		     err ? NULL : PQgetvalue(res, 0, 2));
+	free(o);
+}
+
+static int st_join(void *arg, uint64_t sid, int64_t uid, const char *nick,
+		   const char *room, bool create)
+{
+	struct store *st = arg;
+	char ubuf[24];
+	const char *v[] = { uid ? ubuf : NULL, nick, room };
+	struct op *o = op_new(st, sid);
+	int err;
+
+	fmt_id(ubuf, sizeof(ubuf), uid);
+	err = pgconn_query(st->q, create ?
+		"SELECT user_id, room_id, room_name FROM bd_create($1, $2, $3)" :
+		"SELECT user_id, room_id, room_name FROM bd_join($1, $2, $3)",
+		3, v, join_done, o);
+	if (err)
+		free(o);
+	return err;
+}
+
+/* /leave */
+
+static void leave_done(void *arg, PGresult *res, int err)
+{
+	struct op *o = arg;
+
+	chat_on_leave(o->st->chat, o->sid, result_err(res, err, "bd_leave"));
+	free(o);
+}
+
+static int st_leave(void *arg, uint64_t sid, int64_t uid, const char *nick,
+		    int64_t room_id)
+{
+	struct store *st = arg;
+	char ubuf[24], rbuf[24];
+	const char *v[] = { ubuf, nick, rbuf };
+	struct op *o = op_new(st, sid);
+	int err;
+
+	fmt_id(ubuf, sizeof(ubuf), uid);
+	fmt_id(rbuf, sizeof(rbuf), room_id);
+	err = pgconn_query(st->q, "SELECT bd_leave($1, $2, $3)", 3, v,
+			   leave_done, o);
+	if (err)
+		free(o);
+	return err;
+}
+
+/* Messages: batched into one bd_post() per statement. */
+
+static void batch_free(struct post_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->items[i].nick);
+		free(b->items[i].content);
+	}
+	free(b->items);
+	free(b->json);
+	free(b);
+}
+
+static int post_build(void *arg, const char *const **values)
+{
+	struct post_batch *b = arg;
+	json_t *a = json_array();
+
+	if (b->st->open == b)
+		b->st->open = NULL;	/* sealed: later posts start anew */
+	for (size_t i = 0; i < b->n; i++) {
+		struct post_item *it = &b->items[i];
+
+		json_array_append_new(a, json_pack("{sIsIssss}",
+			"r", (json_int_t)it->room_id, "u", (json_int_t)it->uid,
+			"n", it->nick, "c", it->content));
+	}
+	b->json = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	*values = (const char *const *)&b->json;
+	return 1;
+}
+
+static void post_done(void *arg, PGresult *res, int err)
+{
+	struct post_batch *b = arg;
+	struct chat *c = b->st->chat;
+	int nrows;
+
+	err = result_err(res, err, "bd_post");
+	nrows = err ? 0 : PQntuples(res);
+	for (size_t i = 0; i < b->n; i++) {
+		int row = (int)i;	/* rows come back in batch order */
+
+		if (err || row >= nrows)
+			chat_on_posted(c, b->items[i].sid, err ? err : BD_EDB,
+				       0, 0);
+		else
+			chat_on_posted(c, b->items[i].sid, 0,
+				       get_i64(res, row, 1),
+				       get_i64(res, row, 2));
+	}
+	batch_free(b);
+}
+
+static int st_post(void *arg, uint64_t sid, int64_t room_id, int64_t uid,
+		   const char *nick, const char *content, size_t len)
+{
+	struct store *st = arg;
+	struct post_batch *b = st->open;
+	struct post_item *it;
+
+	if (!pgconn_is_up(st->q))
+		return BD_EDB;
+	if (!b || b->n == POST_BATCH_MAX) {
+		b = xcalloc(1, sizeof(*b));
+		b->st = st;
+		if (pgconn_query_deferred(st->q,
+				"SELECT idx, id, seq FROM bd_post($1::jsonb)",
+				post_build, post_done, b)) {
+			free(b);
+			return BD_EDB;
+		}
+		st->open = b;
+	}
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 16;
+		b->items = xrealloc(b->items, b->cap * sizeof(*b->items));
+	}
+	it = &b->items[b->n++];
+	it->sid = sid;
+	it->room_id = room_id;
+	it->uid = uid;
+	it->nick = xstrdup(nick);
+	it->content = xmemdup(content, len);
+	return 0;
+}
+
+/* /rooms */
+
+static void rooms_done(void *arg, PGresult *res, int err)
+{
+	struct op *o = arg;
+	struct chat_room_info *info = NULL;
+	size_t n = 0;
+
+	err = result_err(res, err, "bd_rooms");
+	if (!err) {
+		n = (size_t)PQntuples(res);
+		info = xcalloc(n + 1, sizeof(*info));
+		for (size_t i = 0; i < n; i++) {
+			info[i].name = PQgetvalue(res, (int)i, 0);
+			info[i].members = get_i64(res, (int)i, 1);
+			info[i].online = get_i64(res, (int)i, 2);
+		}
+	}
+	chat_on_rooms(o->st->chat, o->sid, err, info, n);
+	free(info);
+	free(o);
+}
+
+static int st_rooms(void *arg, uint64_t sid, const int64_t *online, size_t n)
+{
+	struct store *st = arg;
+	struct strbuf sb = STRBUF_INIT;
+	struct op *o = op_new(st, sid);
+	const char *v[1];
+	int err;
+
+	sb_puts(&sb, "{");
+	for (size_t i = 0; i < n; i++)
+		sb_appendf(&sb, "%s%" PRId64, i ? "," : "", online[i]);
+	sb_puts(&sb, "}");
+	v[0] = sb.buf;
+	err = pgconn_query(st->q,
+			   "SELECT name, members, online FROM bd_rooms($1::bigint[])",
+			   1, v, rooms_done, o);
+	sb_fini(&sb);
+	if (err)
+		free(o);
+	return err;
+}
+
+/* Room sync: LISTEN (listen connection), then history (query connection),
+ * in that order, so nothing committed in between is missed. */
+
+static void history_done(void *arg, PGresult *res, int err)
+{
+	struct op *o = arg;
+	struct chat_msg_row *rows = NULL;
+	size_t n = 0;
+
+	err = result_err(res, err, "bd_history");
+	if (!err) {
+		n = (size_t)PQntuples(res);
+		rows = xcalloc(n + 1, sizeof(*rows));
+		for (size_t i = 0; i < n; i++) {
+			int r = (int)i;
+
+			rows[i].seq = get_i64(res, r, 0);
+			rows[i].id = get_i64(res, r, 1);
+			rows[i].nick = PQgetvalue(res, r, 2);
+			rows[i].content = PQgetvalue(res, r, 3);
+			rows[i].content_len = (size_t)PQgetlength(res, r, 3);
+			rows[i].time_ms = get_i64(res, r, 4);
+		}
+	}
+	chat_on_room_sync(o->st->chat, o->room_id, o->gen, err, rows, n);
+	free(rows);
+	free(o);
+}
+
+static void listen_done(void *arg, PGresult *res, int err)
+{
+	struct op *o = arg;
+	char rbuf[24], abuf[24], lbuf[16];
+	const char *v[] = { rbuf, abuf, lbuf };
+
+	err = result_err(res, err, "LISTEN");
+	if (!err) {
+		fmt_id(rbuf, sizeof(rbuf), o->room_id);
+		fmt_id(abuf, sizeof(abuf), o->after);
+		snprintf(lbuf, sizeof(lbuf), "%u", o->limit);
+		err = pgconn_query(o->st->q,
+			"SELECT seq, id, nickname, content, t FROM bd_history($1, $2, $3)",
+			3, v, history_done, o);
+		if (!err)
+			return;
+	}
+	chat_on_room_sync(o->st->chat, o->room_id, o->gen, err, NULL, 0);
+	free(o);
+}
+
+static int st_watch(void *arg, int64_t room_id, uint64_t gen, int64_t after,
+		    unsigned limit)
+{
+	struct store *st = arg;
+	struct op *o = op_new(st, 0);
+	char sql[64];
+	int err;
+
+	o->room_id = room_id;
+	o->gen = gen;
+	o->after = after;
+	o->limit = limit;
+	/* LISTEN takes no parameters; the channel comes from an integer. */
+	snprintf(sql, sizeof(sql), "LISTEN room_%" PRId64, room_id);
+	err = pgconn_query(st->l, sql, 0, NULL, listen_done, o);
+	if (err)
+		free(o);
+	return err;
+}
+
+static void unlisten_done(void *arg, PGresult *res, int err)
+{
+	(void)arg;
+	result_err(res, err, "UNLISTEN");
+}
+
+static void st_unwatch(void *arg, int64_t room_id)
+{
+	struct store *st = arg;
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "UNLISTEN room_%" PRId64, room_id);
+	pgconn_query(st->l, sql, 0, NULL, unlisten_done, NULL);
+}
+
+const struct chat_store_ops store_ops = {
+	.nick = st_nick,
+	.join = st_join,
+	.leave = st_leave,
+	.post = st_post,
+	.rooms = st_rooms,
+	.watch = st_watch,
+	.unwatch = st_unwatch,
+};
+
+/* Connections */
+
+static void check_ready(struct store *st)
+{
+	if (st->was_ready || !store_is_connected(st))
+		return;
+	st->was_ready = true;
+	if (st->ready)
+		st->ready(st->ready_arg);
+}
+
+static void q_up(void *arg)
+{
+	struct store *st = arg;
+
+	/* Room syncs that failed with the query connection are retried. */
+	if (pgconn_is_up(st->l))
+		chat_on_listen_up(st->chat);
+	check_ready(st);
+}
+
+static void l_up(void *arg)
+{
+	struct store *st = arg;
+
+	/* Re-LISTEN and catch up every watched room (core drives it). */
+	chat_on_listen_up(st->chat);
+	check_ready(st);
+}
+
+static void l_down(void *arg)
+{
+	struct store *st = arg;
+
+	chat_on_listen_down(st->chat);
+}
+
+static void l_notify(void *arg, const char *channel, const char *payload)
+{
+	struct store *st = arg;
+	struct chat_event ev;
+	json_t *root;
+
+	if (notify_decode(payload, &ev, &root)) {
+		log_warn("db: malformed notification on %s ignored", channel);
+		return;
+	}
+	chat_on_event(st->chat, &ev);
+	json_decref(root);
+}
+
+static const struct pgconn_cbs q_cbs = { .up = q_up };
+static const struct pgconn_cbs l_cbs = {
+	.up = l_up,
+	.down = l_down,
+	.notify = l_notify,
+};
+
+struct store *store_new(struct lws_context *ctx, struct lws_vhost *vh,
+			const char *conninfo, void (*ready)(void *arg),
+			void *arg)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+
+	st->ctx = ctx;
+	st->ready = ready;
+	st->ready_arg = arg;
+	st->q = pgconn_new(ctx, vh, conninfo, "babydiscord-query", &q_cbs, st);
+	st->l = pgconn_new(ctx, vh, conninfo, "babydiscord-listen", &l_cbs,
+			   st);
+	return st;
+}
+
+void store_set_chat(struct store *st, struct chat *c)
+{
+	st->chat = c;
+}
+
+void store_start(struct store *st)
+{
+	pgconn_start(st->q);
+	pgconn_start(st->l);
+}
+
+bool store_is_connected(const struct store *st)
+{
+	return pgconn_is_up(st->q) && pgconn_is_up(st->l);
+}
+
+/* Retention job */
+
+static void cleanup_done(void *arg, PGresult *res, int err)
+{
+	(void)arg;
+	if (!result_err(res, err, "bd_cleanup"))
+		log_info("cleanup: deleted %s old messages",
+			 PQgetvalue(res, 0, 0));
+}
+
+static void cleanup_cb(lws_sorted_usec_list_t *sul)
+{
+	struct store *st = lws_container_of(sul, struct store, sul_cleanup);
+	char kbuf[16];
+	const char *v[] = { kbuf };
+
+	snprintf(kbuf, sizeof(kbuf), "%u", st->cleanup_keep);
+	if (pgconn_query(st->q, "SELECT bd_cleanup($1)", 1, v, cleanup_done,
+			 NULL))
+		log_warn("cleanup: skipped, database unavailable");
+	lws_sul_schedule(st->ctx, 0, &st->sul_cleanup, cleanup_cb,
+			 (lws_usec_t)st->cleanup_interval_s * LWS_US_PER_SEC);
+}
+
+void store_schedule_cleanup(struct store *st, unsigned interval_s,
+			    unsigned keep)
+{
+	st->cleanup_interval_s = interval_s;
+	st->cleanup_keep = keep;
+	if (interval_s)
+		lws_sul_schedule(st->ctx, 0, &st->sul_cleanup, cleanup_cb,
+				 (lws_usec_t)interval_s * LWS_US_PER_SEC);
+}
+
+void store_stop(struct store *st)
+{
+	lws_sul_cancel(&st->sul_cleanup);
+	pgconn_stop(st->q);
+	pgconn_stop(st->l);
+}
+
+void store_free(struct store *st)
+{
+	if (!st)
+		return;
+	pgconn_free(st->q);
+	pgconn_free(st->l);
+	free(st);
+}

@@ -1,0 +1,37 @@
+/*
+ * The database side of the chat: two libpq connections on the loop (one
+ * for queries, one that only LISTENs), implementing struct chat_store_ops
+ * and turning notifications into chat events. Messages that arrive while a
+ * post is in flight are batched into one statement (one transaction).
+ */
+#ifndef BD_STORE_STORE_H
+#define BD_STORE_STORE_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+
+#include "core/chat.h"
+
+struct store;
+
+extern const struct chat_store_ops store_ops;
+
+/* ready() runs once, when both connections first came up. */
+struct store *store_new(struct lws_context *ctx, struct lws_vhost *vh,
+			const char *conninfo, void (*ready)(void *arg),
+			void *arg);
+/* Wires the chat that receives outcomes and events (before start). */
+void store_set_chat(struct store *st, struct chat *c);
+void store_start(struct store *st);
+/* Runs the retention job every interval_s seconds, keeping `keep` messages
+ * per room. */
+void store_schedule_cleanup(struct store *st, unsigned interval_s,
+			    unsigned keep);
+/* Stops reconnecting and timers (before lws_context_destroy()). */
+void store_stop(struct store *st);
+/* After lws_context_destroy(). Accepts NULL. */
+void store_free(struct store *st);
+/* Both connections are up. */
+bool store_is_connected(const struct store *st);
+
+#endif
