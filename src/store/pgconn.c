@@ -184,11 +184,18 @@ static void schedule_retry(struct pgconn *pc)
 static void pg_lost(struct pgconn *pc, const char *why)
 {
 	bool was_up = pc->state == PG_UP;
+	char line[256];
+	size_t n = 0;
 
 	if (pc->state == PG_DOWN)
 		return;
+	/* libpq's messages span lines: log one. */
+	for (; *why && n < sizeof(line) - 1; why++)
+		if (*why != '\n' || (why[1] && n))
+			line[n++] = *why == '\n' || *why == '\t' ? ' ' : *why;
+	line[n] = '\0';
 	log_warn("db %s: connection %s: %s", pc->appname,
-		 was_up ? "lost" : "failed", why);
+		 was_up ? "lost" : "failed", line);
 	pc->state = PG_DOWN;
 	lws_sul_cancel(&pc->sul_retry);
 	lws_sul_cancel(&pc->sul_write);
@@ -243,11 +250,7 @@ static void connect_step(struct pgconn *pc)
 	PostgresPollingStatusType st = PQconnectPoll(pc->conn);
 
 	if (st == PGRES_POLLING_FAILED) {
-		char why[256];
-
-		snprintf(why, sizeof(why), "%s", PQerrorMessage(pc->conn));
-		why[strcspn(why, "\n")] = '\0';
-		pg_lost(pc, why);
+		pg_lost(pc, PQerrorMessage(pc->conn));
 		return;
 	}
 	if (watch_socket(pc)) {

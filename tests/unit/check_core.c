@@ -1,0 +1,833 @@
+/*
+ * Unit tests for src/core: commands, routing, history and the sync state
+ * machine, driven through the public chat API with a fake store (records
+ * calls; the test plays the database's answers) and a fake sink.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/chat.h"
+#include "core/chat_int.h"
+#include "core/msg.h"
+#include "core/outq.h"
+
+/* Fake transport: one per session. */
+struct fconn {
+	struct session *s;
+	int wakes;
+	bool closed, flushed, throttled;
+};
+
+static void f_wake(void *conn)
+{
+	((struct fconn *)conn)->wakes++;
+}
+
+static void f_close(void *conn, bool flush)
+{
+	struct fconn *fc = conn;
+
+	fc->closed = true;
+	fc->flushed = flush;
+}
+
+static void f_throttle(void *conn, bool stop)
+{
+	((struct fconn *)conn)->throttled = stop;
+}
+
+static const struct chat_sink_ops fsink = { f_wake, f_close, f_throttle };
+
+/* Fake store: remembers the last call of each kind. */
+static struct fstore {
+	bool down;
+	int nick_calls, join_calls, leave_calls, post_calls, rooms_calls;
+	int watch_calls, unwatch_calls;
+	uint64_t sid;
+	int64_t uid, room_id;
+	char name[64];
+	bool create;
+	char content[4096];
+	int64_t watch_room, watch_after;
+	uint64_t watch_gen;
+	unsigned watch_limit;
+	size_t online_n;
+} fs;
+
+static int fs_nick(void *st, uint64_t sid, int64_t uid, const char *old,
+		   const char *nick)
+{
+	(void)st;
+	(void)old;
+	if (fs.down)
+		return BD_EDB;
+	fs.nick_calls++;
+	fs.sid = sid;
+	fs.uid = uid;
+	snprintf(fs.name, sizeof(fs.name), "%s", nick);
+	return 0;
+}
+
+static int fs_join(void *st, uint64_t sid, int64_t uid, const char *nick,
+		   const char *room, bool create)
+{
+	(void)st;
+	(void)nick;
+	if (fs.down)
+		return BD_EDB;
+	fs.join_calls++;
+	fs.sid = sid;
+	fs.uid = uid;
+	fs.create = create;
+	snprintf(fs.name, sizeof(fs.name), "%s", room);
+	return 0;
+}
+
+static int fs_leave(void *st, uint64_t sid, int64_t uid, const char *nick,
+		    int64_t room_id)
+{
+	(void)st;
+	(void)nick;
+	if (fs.down)
+		return BD_EDB;
+	fs.leave_calls++;
+	fs.sid = sid;
+	fs.uid = uid;
+	fs.room_id = room_id;
+	return 0;
+}
+
+static int fs_post(void *st, uint64_t sid, int64_t room_id, int64_t uid,
+		   const char *nick, const char *content, size_t len)
+{
+	(void)st;
+	(void)uid;
+	(void)nick;
+	if (fs.down)
+		return BD_EDB;
+	fs.post_calls++;
+	fs.sid = sid;
+	fs.room_id = room_id;
+	snprintf(fs.content, sizeof(fs.content), "%.*s", (int)len, content);
+	return 0;
+}
+
+static int fs_rooms(void *st, uint64_t sid, const int64_t *online, size_t n)
+{
+	(void)st;
+	(void)online;
+	if (fs.down)
+		return BD_EDB;
+	fs.rooms_calls++;
+	fs.sid = sid;
+	fs.online_n = n;
+	return 0;
+}
+
+static int fs_watch(void *st, int64_t room_id, uint64_t gen, int64_t after,
+		    unsigned limit)
+{
+	(void)st;
+	if (fs.down)
+		return BD_EDB;
+	fs.watch_calls++;
+	fs.watch_room = room_id;
+	fs.watch_gen = gen;
+	fs.watch_after = after;
+	fs.watch_limit = limit;
+	return 0;
+}
+
+static void fs_unwatch(void *st, int64_t room_id)
+{
+	(void)st;
+	(void)room_id;
+	fs.unwatch_calls++;
+}
+
+static const struct chat_store_ops fops = {
+	fs_nick, fs_join, fs_leave, fs_post, fs_rooms, fs_watch, fs_unwatch,
+};
+
+static struct chat *c;
+static struct fconn *conns[16];	/* freed by teardown */
+static int nconns;
+
+static void setup(void)
+{
+	struct chat_config cfg = {
+		.history_size = 3,
+		.max_message_bytes = 20,
+		.outq_limit = 4096,
+		.seed = 42,
+	};
+
+	memset(&fs, 0, sizeof(fs));
+	c = chat_new(&cfg, &fops, NULL);
+	chat_on_listen_up(c);
+}
+
+static void teardown(void)
+{
+	chat_free(c);
+	while (nconns)
+		free(conns[--nconns]);
+}
+
+static struct fconn *open_conn(void)
+{
+	struct fconn *fc = calloc(1, sizeof(*fc));
+
+	fc->s = chat_session_open(c, &fsink, fc);
+	conns[nconns++] = fc;
+	return fc;
+}
+
+/* Everything queued for the session since the last call. */
+static char *drain(struct fconn *fc)
+{
+	static char buf[65536];
+	struct outq *q = session_outq(fc->s);
+	size_t n = outq_copy(q, buf, sizeof(buf) - 1);
+
+	outq_consume(q, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void say(struct fconn *fc, const char *line)
+{
+	chat_session_input(c, fc->s, line, strlen(line));
+}
+
+/* A connected session named nick, with user id uid, output drained. */
+static struct fconn *user(const char *nick, int64_t uid)
+{
+	struct fconn *fc = open_conn();
+	char line[64];
+
+	snprintf(line, sizeof(line), "/nick %s", nick);
+	say(fc, line);
+	chat_on_nick(c, session_id(fc->s), 0, uid, nick, NULL, 0);
+	drain(fc);
+	return fc;
+}
+
+static void message_event(int64_t room, int64_t seq, const char *nick,
+			  const char *text)
+{
+	struct chat_event ev = {
+		.kind = CHAT_EV_MESSAGE, .room_id = room, .seq = seq,
+		.id = seq, .nick = nick, .content = text,
+		.content_len = strlen(text),
+	};
+
+	chat_on_event(c, &ev);
+}
+
+/* fc joins room (id) whose database history is rows[0..n). */
+static void join_room(struct fconn *fc, const char *room, int64_t id,
+		      const struct chat_msg_row *rows, size_t n)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "/join %s", room);
+	say(fc, line);
+	chat_on_join(c, session_id(fc->s), 0, fc->s->uid, id, room);
+	if (fs.watch_calls && fs.watch_room == id)
+		chat_on_room_sync(c, id, fs.watch_gen, 0, rows, n);
+}
+
+START_TEST(test_welcome_assigns_guest_nick)
+{
+	struct fconn *fc = open_conn();
+	char *out = drain(fc);
+
+	ck_assert(strstr(out, "[system] Welcome to Baby Discord!\n"));
+	ck_assert(strstr(out, "[system] You are guest-"));
+	ck_assert(strstr(out, "[system] Type /help for commands.\n"));
+	ck_assert(!strncmp(session_nick(fc->s), "guest-", 6));
+}
+END_TEST
+
+START_TEST(test_command_table_is_sane)
+{
+	for (size_t i = 0; i < cmd_table_size(); i++) {
+		const char *n = cmd_table_name(i);
+
+		ck_assert(cmd_table_usage(i)[0] == '/');
+		for (const char *p = n; *p; p++)
+			ck_assert(*p >= 'a' && *p <= 'z');
+		if (i)
+			ck_assert(strcmp(cmd_table_name(i - 1), n) < 0);
+	}
+	ck_assert_uint_eq(cmd_table_size(), 8);
+}
+END_TEST
+
+START_TEST(test_help_lists_every_command)
+{
+	struct fconn *fc = open_conn();
+	char *out;
+
+	drain(fc);
+	say(fc, "/help");
+	out = drain(fc);
+	for (size_t i = 0; i < cmd_table_size(); i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "[system] /%s", cmd_table_name(i));
+		ck_assert_msg(strstr(out, want), "missing %s", want);
+	}
+}
+END_TEST
+
+START_TEST(test_unknown_command_and_usage_errors)
+{
+	struct fconn *fc = open_conn();
+
+	drain(fc);
+	say(fc, "/frobnicate now");
+	ck_assert_str_eq(drain(fc),
+		"[system] error: unknown command /frobnicate (try /help)\n");
+	say(fc, "/join");
+	ck_assert_str_eq(drain(fc), "[system] error: usage: /join <room>\n");
+	say(fc, "/join a b");
+	ck_assert_str_eq(drain(fc), "[system] error: usage: /join <room>\n");
+	say(fc, "/leave");
+	ck_assert_str_eq(drain(fc), "[system] error: you are not in a room\n");
+	ck_assert_int_eq(fs.join_calls + fs.leave_calls, 0);
+}
+END_TEST
+
+START_TEST(test_nick_validation_and_local_uniqueness)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *b = open_conn();
+
+	drain(b);
+	say(b, "/nick bad!name");
+	ck_assert_str_eq(drain(b),
+		"[system] error: invalid nickname (1-32 letters, digits, _ or -)\n");
+	say(b, "/nick abcdefghijabcdefghijabcdefghijabc");
+	ck_assert(strstr(drain(b), "invalid nickname"));
+	say(b, "/nick ALICE");
+	ck_assert_str_eq(drain(b), "[system] error: nickname ALICE is taken\n");
+	ck_assert_int_eq(fs.nick_calls, 1);	/* only alice's */
+	say(b, "/nick bob");
+	ck_assert_int_eq(fs.nick_calls, 2);
+	chat_on_nick(c, session_id(b->s), 0, 2, "bob", NULL, 0);
+	ck_assert_str_eq(drain(b), "[system] You are now bob\n");
+	ck_assert_str_eq(session_nick(b->s), "bob");
+	(void)a;
+}
+END_TEST
+
+START_TEST(test_nick_taken_in_database_race)
+{
+	struct fconn *b = open_conn();
+
+	drain(b);
+	say(b, "/nick carol");
+	chat_on_nick(c, session_id(b->s), BD_ETAKEN, 0, NULL, NULL, 0);
+	ck_assert_str_eq(drain(b), "[system] error: nickname carol is taken\n");
+	ck_assert(!strncmp(session_nick(b->s), "guest-", 6));
+}
+END_TEST
+
+START_TEST(test_nick_restores_memberships)
+{
+	struct fconn *b = open_conn();
+	struct chat_room_ref rooms[] = { { 5, "general" }, { 6, "random" } };
+	char *out;
+
+	drain(b);
+	say(b, "/nick alice");
+	chat_on_nick(c, session_id(b->s), 0, 1, "alice", rooms, 2);
+	out = drain(b);
+	ck_assert(strstr(out, "[system] You are now alice\n"));
+	ck_assert(strstr(out, "[system] You are a member of: general, random\n"));
+	ck_assert_int_eq(fs.watch_calls, 2);
+	chat_on_room_sync(c, 6, fs.watch_gen, 0, NULL, 0);
+	message_event(6, 1, "bob", "hey");
+	ck_assert_str_eq(drain(b), "[random] bob: hey\n");
+}
+END_TEST
+
+START_TEST(test_create_exists_and_invalid)
+{
+	struct fconn *a = user("alice", 1);
+
+	say(a, "/create General");
+	ck_assert(strstr(drain(a), "invalid room name"));
+	say(a, "/create general");
+	ck_assert(fs.create);
+	chat_on_join(c, session_id(a->s), 0, 1, 0, NULL);
+	ck_assert_str_eq(drain(a),
+			 "[system] error: room general already exists\n");
+}
+END_TEST
+
+START_TEST(test_join_unknown_room)
+{
+	struct fconn *a = user("alice", 1);
+
+	say(a, "/join nowhere");
+	ck_assert(!fs.create);
+	chat_on_join(c, session_id(a->s), 0, 1, 0, NULL);
+	ck_assert_str_eq(drain(a), "[system] error: no such room: nowhere\n");
+}
+END_TEST
+
+START_TEST(test_join_shows_last_history_oldest_first)
+{
+	struct fconn *a = user("alice", 1);
+	struct chat_msg_row rows[] = {
+		{ 4, 4, 0, "bob", "four", 4 },
+		{ 5, 5, 0, "bob", "five", 4 },
+	};
+
+	join_room(a, "general", 7, rows, 2);
+	ck_assert_int_eq(fs.watch_after, 0);
+	ck_assert_uint_eq(fs.watch_limit, 3);
+	ck_assert_str_eq(drain(a),
+		"[system] You joined general (2 recent messages)\n"
+		"[general] bob: four\n[general] bob: five\n");
+	ck_assert_uint_eq(chat_get_stats(c)->history_misses, 1);
+}
+END_TEST
+
+START_TEST(test_second_join_is_served_from_ring)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *b = user("bob", 2);
+
+	join_room(a, "general", 7, NULL, 0);
+	for (int i = 1; i <= 5; i++) {
+		char t[8];
+
+		snprintf(t, sizeof(t), "m%d", i);
+		message_event(7, i, "alice", t);
+	}
+	drain(a);
+	say(b, "/join general");
+	chat_on_join(c, session_id(b->s), 0, 2, 7, "general");
+	ck_assert_int_eq(fs.watch_calls, 1);	/* no new load */
+	ck_assert_str_eq(drain(b),
+		"[system] You joined general (3 recent messages)\n"
+		"[general] alice: m3\n[general] alice: m4\n[general] alice: m5\n");
+	ck_assert_uint_eq(chat_get_stats(c)->history_hits, 1);
+}
+END_TEST
+
+START_TEST(test_messages_reach_every_member_once_in_order)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *b = user("bob", 2);
+
+	join_room(a, "general", 7, NULL, 0);
+	join_room(b, "general", 7, NULL, 0);
+	drain(a);
+	drain(b);
+	message_event(7, 1, "alice", "one");
+	message_event(7, 2, "bob", "two");
+	message_event(7, 2, "bob", "two");	/* duplicate NOTIFY */
+	message_event(7, 1, "alice", "one");	/* stale */
+	ck_assert_str_eq(drain(a), "[general] alice: one\n[general] bob: two\n");
+	ck_assert_str_eq(drain(b), "[general] alice: one\n[general] bob: two\n");
+	ck_assert_uint_eq(chat_get_stats(c)->events_dropped, 2);
+}
+END_TEST
+
+START_TEST(test_events_during_sync_follow_history)
+{
+	struct fconn *a = user("alice", 1);
+	struct chat_msg_row rows[] = { { 1, 1, 0, "bob", "old", 3 } };
+
+	say(a, "/join general");
+	chat_on_join(c, session_id(a->s), 0, 1, 7, "general");
+	/* Arrive after LISTEN but before the history result. */
+	message_event(7, 1, "bob", "old");
+	message_event(7, 2, "bob", "new");
+	chat_on_room_sync(c, 7, fs.watch_gen, 0, rows, 1);
+	ck_assert_str_eq(drain(a),
+		"[system] You joined general (1 recent message)\n"
+		"[general] bob: old\n[general] bob: new\n");
+}
+END_TEST
+
+START_TEST(test_plain_line_posts_to_current_room)
+{
+	struct fconn *a = user("alice", 1);
+
+	say(a, "hello");
+	ck_assert_str_eq(drain(a),
+		"[system] error: you are not in a room; /join <room> or /create <room> first\n");
+	join_room(a, "general", 7, NULL, 0);
+	drain(a);
+	say(a, "a\x01" "b\x7f");
+	ck_assert_int_eq(fs.post_calls, 1);
+	ck_assert_str_eq(fs.content, "ab");
+	ck_assert_int_eq(fs.room_id, 7);
+	/* Nothing is shown until the database NOTIFYs it. */
+	chat_on_posted(c, session_id(a->s), 0, 1, 1);
+	ck_assert_str_eq(drain(a), "");
+	message_event(7, 1, "alice", "ab");
+	ck_assert_str_eq(drain(a), "[general] alice: ab\n");
+}
+END_TEST
+
+START_TEST(test_bad_input_is_rejected)
+{
+	struct fconn *a = user("alice", 1);
+
+	join_room(a, "general", 7, NULL, 0);
+	drain(a);
+	say(a, "\xff\xfe");
+	ck_assert_str_eq(drain(a), "[system] error: invalid UTF-8\n");
+	say(a, "this message is longer than twenty bytes");
+	ck_assert_str_eq(drain(a),
+			 "[system] error: message too long (max 20 bytes)\n");
+	chat_session_line_too_long(c, a->s);
+	ck_assert_str_eq(drain(a),
+			 "[system] error: line too long (max 4096 bytes)\n");
+	say(a, "");
+	say(a, "   ");
+	say(a, "\x01\x02");
+	ck_assert_str_eq(drain(a), "");
+	ck_assert_int_eq(fs.post_calls, 0);
+}
+END_TEST
+
+START_TEST(test_database_down_rejects_message)
+{
+	struct fconn *a = user("alice", 1);
+
+	join_room(a, "general", 7, NULL, 0);
+	drain(a);
+	fs.down = true;
+	say(a, "hi");
+	ck_assert_str_eq(drain(a),
+		"[system] error: message not sent (database unavailable)\n");
+	say(a, "/rooms");
+	ck_assert_str_eq(drain(a),
+			 "[system] error: database unavailable, try again\n");
+	fs.down = false;
+	say(a, "hi");
+	chat_on_posted(c, session_id(a->s), BD_ELOST, 0, 0);
+	ck_assert(strstr(drain(a), "database connection lost"));
+}
+END_TEST
+
+START_TEST(test_lines_wait_for_running_command)
+{
+	struct fconn *a = user("alice", 1);
+
+	say(a, "/join general");
+	say(a, "hello");	/* must go to general, after the join */
+	ck_assert_int_eq(fs.post_calls, 0);
+	chat_on_join(c, session_id(a->s), 0, 1, 7, "general");
+	ck_assert_int_eq(fs.post_calls, 0);	/* history not shown yet */
+	chat_on_room_sync(c, 7, fs.watch_gen, 0, NULL, 0);
+	ck_assert_int_eq(fs.post_calls, 1);
+	ck_assert_int_eq(fs.room_id, 7);
+	/* A command waits for the messages before it to commit. */
+	say(a, "/leave");
+	ck_assert_int_eq(fs.leave_calls, 0);
+	chat_on_posted(c, session_id(a->s), 0, 1, 1);
+	ck_assert_int_eq(fs.leave_calls, 1);
+}
+END_TEST
+
+START_TEST(test_many_pending_lines_throttle_input)
+{
+	struct fconn *a = user("alice", 1);
+
+	say(a, "/rooms");
+	for (int i = 0; i < SESSION_PENDING_MAX; i++)
+		say(a, "   ");	/* blank: ignored when its turn comes */
+	ck_assert(a->throttled);
+	chat_on_rooms(c, session_id(a->s), 0, NULL, 0);
+	ck_assert(!a->throttled);
+}
+END_TEST
+
+START_TEST(test_join_leave_notices_skip_subject)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *b = user("bob", 2);
+	struct chat_event ev = {
+		.kind = CHAT_EV_JOIN, .room_id = 7, .uid = 2, .nick = "bob",
+	};
+
+	join_room(a, "general", 7, NULL, 0);
+	join_room(b, "general", 7, NULL, 0);
+	drain(a);
+	drain(b);
+	chat_on_event(c, &ev);
+	ck_assert_str_eq(drain(a), "[system] bob joined general\n");
+	ck_assert_str_eq(drain(b), "");
+	ev.kind = CHAT_EV_NICK;
+	ev.new_nick = "robert";
+	chat_on_event(c, &ev);
+	ck_assert_str_eq(drain(a), "[system] bob is now known as robert\n");
+	say(b, "/leave");
+	chat_on_leave(c, session_id(b->s), 0);
+	ck_assert_str_eq(drain(b), "[system] You left general\n");
+	ev.kind = CHAT_EV_LEAVE;
+	chat_on_event(c, &ev);
+	ck_assert_str_eq(drain(a), "[system] bob left general\n");
+	message_event(7, 1, "alice", "still here?");
+	ck_assert_str_eq(drain(b), "");	/* no longer a member */
+}
+END_TEST
+
+START_TEST(test_last_local_member_leaving_unwatches)
+{
+	struct fconn *a = user("alice", 1);
+
+	join_room(a, "general", 7, NULL, 0);
+	say(a, "/leave");
+	chat_on_leave(c, session_id(a->s), 0);
+	ck_assert_int_eq(fs.unwatch_calls, 1);
+	join_room(a, "general", 7, NULL, 0);
+	ck_assert_int_eq(fs.watch_calls, 2);	/* reloaded */
+}
+END_TEST
+
+START_TEST(test_reconnect_catches_up_after_last_seq)
+{
+	struct fconn *a = user("alice", 1);
+	struct chat_msg_row missed[] = {
+		{ 3, 3, 0, "bob", "three", 5 },
+		{ 4, 4, 0, "bob", "four", 4 },
+	};
+
+	join_room(a, "general", 7, NULL, 0);
+	message_event(7, 1, "bob", "one");
+	message_event(7, 2, "bob", "two");
+	drain(a);
+	chat_on_listen_down(c);
+	message_event(7, 3, "bob", "three");	/* ignored while stale */
+	ck_assert_str_eq(drain(a), "");
+	chat_on_listen_up(c);
+	ck_assert_int_eq(fs.watch_after, 2);
+	message_event(7, 4, "bob", "four");	/* parked */
+	message_event(7, 5, "bob", "five");	/* parked */
+	chat_on_room_sync(c, 7, fs.watch_gen, 0, missed, 2);
+	ck_assert_str_eq(drain(a),
+		"[general] bob: three\n[general] bob: four\n[general] bob: five\n");
+}
+END_TEST
+
+START_TEST(test_rooms_output)
+{
+	struct fconn *a = user("alice", 1);
+	struct chat_room_info info[] = { { "general", 3, 2 }, { "x", 1, 0 } };
+
+	say(a, "/rooms");
+	ck_assert_uint_eq(fs.online_n, 1);
+	chat_on_rooms(c, session_id(a->s), 0, info, 2);
+	ck_assert_str_eq(drain(a), "[system] Rooms (2):\n"
+				   "[system]   general: 3 members, 2 online\n"
+				   "[system]   x: 1 member, 0 online\n");
+	say(a, "/rooms");
+	chat_on_rooms(c, session_id(a->s), 0, NULL, 0);
+	ck_assert_str_eq(drain(a),
+		"[system] No rooms yet. Create one with /create <room>\n");
+}
+END_TEST
+
+START_TEST(test_list_shows_sessions_and_rooms)
+{
+	struct fconn *a = user("alice", 1);
+
+	user("bob", 2);
+	join_room(a, "general", 7, NULL, 0);
+	drain(a);
+	say(a, "/list");
+	ck_assert_str_eq(drain(a), "[system] Online users (2):\n"
+				   "[system]   alice (in general)\n"
+				   "[system]   bob (no room)\n");
+}
+END_TEST
+
+START_TEST(test_quit_says_goodbye_and_closes_flushed)
+{
+	struct fconn *a = user("alice", 1);
+
+	say(a, "/quit");
+	ck_assert_str_eq(drain(a), "[system] Goodbye\n");
+	ck_assert(a->closed);
+	ck_assert(a->flushed);
+	say(a, "/help");	/* ignored once closing */
+	ck_assert_str_eq(drain(a), "");
+}
+END_TEST
+
+START_TEST(test_slow_consumer_is_closed_others_unaffected)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *b = user("bob", 2);
+	char text[200];
+	int i;
+
+	join_room(a, "general", 7, NULL, 0);
+	join_room(b, "general", 7, NULL, 0);
+	drain(a);
+	memset(text, 'z', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (i = 1; i <= 40; i++) {	/* 40 * ~215 bytes > 4096 */
+		message_event(7, i, "bob", text);
+		drain(a);		/* a keeps reading */
+	}
+	ck_assert(b->closed);
+	ck_assert(!b->flushed);
+	ck_assert(!a->closed);
+	ck_assert_uint_eq(chat_get_stats(c)->slow_consumers, 1);
+	chat_session_closed(c, b->s);
+	message_event(7, i, "bob", "after");
+	ck_assert_str_eq(drain(a), "[general] bob: after\n");
+}
+END_TEST
+
+START_TEST(test_shutdown_notifies_everyone)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *b = user("bob", 2);
+
+	chat_shutdown(c);
+	ck_assert_str_eq(drain(a), "[system] server shutting down\n");
+	ck_assert_str_eq(drain(b), "[system] server shutting down\n");
+	ck_assert(a->closed && a->flushed && b->closed);
+}
+END_TEST
+
+START_TEST(test_outcome_for_closed_session_is_ignored)
+{
+	struct fconn *a = user("alice", 1);
+	uint64_t sid = session_id(a->s);
+
+	say(a, "/join general");
+	chat_session_closed(c, a->s);
+	chat_on_join(c, sid, 0, 1, 7, "general");
+	chat_on_posted(c, sid, 0, 1, 1);
+	ck_assert_uint_eq(chat_session_count(c), 0);
+}
+END_TEST
+
+START_TEST(test_ring_keeps_newest)
+{
+	struct ring r;
+
+	ring_init(&r, 2);
+	for (int i = 1; i <= 5; i++) {
+		struct msg *m = msg_new("g", 1, i, i, 0, "n", "x", 1);
+
+		ring_push(&r, m);
+		msg_unref(m);
+	}
+	ck_assert_uint_eq(r.count, 2);
+	ck_assert_int_eq(ring_at(&r, 0)->seq, 4);
+	ck_assert_int_eq(ring_last(&r)->seq, 5);
+	ring_fini(&r);
+}
+END_TEST
+
+START_TEST(test_outq_partial_writes_and_limit)
+{
+	struct outq q;
+	struct outbuf *a = outbuf_new("hello ", 6), *b = outbuf_new("world", 5);
+	char buf[16];
+
+	outq_init(&q, 12);
+	ck_assert_int_eq(outq_push(&q, a), 0);
+	ck_assert_int_eq(outq_push(&q, b), 0);
+	ck_assert_int_eq(outq_push(&q, b), BD_EFULL);
+	ck_assert_uint_eq(outq_copy(&q, buf, 4), 4);
+	outq_consume(&q, 4);
+	ck_assert_uint_eq(outq_copy(&q, buf, sizeof(buf)), 7);
+	ck_assert(!memcmp(buf, "o world", 7));
+	outq_consume(&q, 7);
+	ck_assert(outq_empty(&q));
+	outbuf_unref(a);
+	outbuf_unref(b);
+	outq_fini(&q);
+}
+END_TEST
+
+START_TEST(test_name_rules)
+{
+	ck_assert(name_is_valid_nick("Alice_01-x"));
+	ck_assert(!name_is_valid_nick(""));
+	ck_assert(!name_is_valid_nick("al ice"));
+	ck_assert(!name_is_valid_nick("\xc3\xa9"));
+	ck_assert(name_is_valid_room("general-2_x"));
+	ck_assert(!name_is_valid_room("General"));
+	ck_assert(!name_is_valid_room("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+	ck_assert(name_equal_nocase("ALICE", "alice"));
+	ck_assert(!name_equal_nocase("alice", "alicex"));
+}
+END_TEST
+
+static Suite *core_suite(void)
+{
+	Suite *s = suite_create("core");
+	struct {
+		const char *name;
+		const TTest *t;
+	} cases[] = {
+		{ "welcome", test_welcome_assigns_guest_nick },
+		{ "cmd_table", test_command_table_is_sane },
+		{ "help", test_help_lists_every_command },
+		{ "unknown_usage", test_unknown_command_and_usage_errors },
+		{ "nick_rules", test_nick_validation_and_local_uniqueness },
+		{ "nick_race", test_nick_taken_in_database_race },
+		{ "nick_restore", test_nick_restores_memberships },
+		{ "create", test_create_exists_and_invalid },
+		{ "join_unknown", test_join_unknown_room },
+		{ "join_history", test_join_shows_last_history_oldest_first },
+		{ "join_ring_hit", test_second_join_is_served_from_ring },
+		{ "fanout_order", test_messages_reach_every_member_once_in_order },
+		{ "sync_parking", test_events_during_sync_follow_history },
+		{ "post", test_plain_line_posts_to_current_room },
+		{ "bad_input", test_bad_input_is_rejected },
+		{ "db_down", test_database_down_rejects_message },
+		{ "ordering", test_lines_wait_for_running_command },
+		{ "throttle", test_many_pending_lines_throttle_input },
+		{ "notices", test_join_leave_notices_skip_subject },
+		{ "unwatch", test_last_local_member_leaving_unwatches },
+		{ "catch_up", test_reconnect_catches_up_after_last_seq },
+		{ "rooms", test_rooms_output },
+		{ "list", test_list_shows_sessions_and_rooms },
+		{ "quit", test_quit_says_goodbye_and_closes_flushed },
+		{ "slow_consumer", test_slow_consumer_is_closed_others_unaffected },
+		{ "shutdown", test_shutdown_notifies_everyone },
+		{ "closed_session", test_outcome_for_closed_session_is_ignored },
+		{ "ring", test_ring_keeps_newest },
+		{ "outq", test_outq_partial_writes_and_limit },
+		{ "names", test_name_rules },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_add_test(tc, cases[i].t);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(core_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,189 @@
+/* Unit tests for src/util: line splitting, UTF-8, the id map, strbuf. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/idmap.h"
+#include "util/linebuf.h"
+#include "util/strbuf.h"
+#include "util/utf8.h"
+
+struct lines {
+	char got[16][64];
+	int n;
+	int too_long;
+};
+
+static void collect(void *arg, const char *line, size_t len, bool too_long)
+{
+	struct lines *l = arg;
+
+	if (too_long) {
+		l->too_long++;
+		snprintf(l->got[l->n++], 64, "<too long>");
+		return;
+	}
+	snprintf(l->got[l->n++], 64, "%.*s", (int)len, line);
+}
+
+START_TEST(test_lines_split_on_lf_and_crlf)
+{
+	struct linebuf lb;
+	struct lines l = { 0 };
+
+	linebuf_init(&lb, 16);
+	linebuf_feed(&lb, "a\nbb\r\n\nccc", 10, collect, &l);
+	ck_assert_int_eq(l.n, 3);
+	ck_assert_str_eq(l.got[0], "a");
+	ck_assert_str_eq(l.got[1], "bb");
+	ck_assert_str_eq(l.got[2], "");
+	linebuf_feed(&lb, "c\r", 2, collect, &l);
+	ck_assert_int_eq(l.n, 3);
+	linebuf_feed(&lb, "\n", 1, collect, &l);
+	ck_assert_int_eq(l.n, 4);
+	ck_assert_str_eq(l.got[3], "cccc");
+	linebuf_fini(&lb);
+}
+END_TEST
+
+START_TEST(test_lines_over_cap_reported_once_and_discarded)
+{
+	struct linebuf lb;
+	struct lines l = { 0 };
+	char big[40];
+
+	memset(big, 'x', sizeof(big));
+	linebuf_init(&lb, 16);
+	linebuf_feed(&lb, big, 10, collect, &l);
+	linebuf_feed(&lb, big, 30, collect, &l);
+	ck_assert_int_eq(l.too_long, 1);
+	linebuf_feed(&lb, big, 30, collect, &l);
+	linebuf_feed(&lb, "\nok\n", 4, collect, &l);
+	ck_assert_int_eq(l.too_long, 1);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_str_eq(l.got[1], "ok");
+	linebuf_fini(&lb);
+}
+END_TEST
+
+START_TEST(test_lines_exactly_cap_is_accepted_with_crlf)
+{
+	struct linebuf lb;
+	struct lines l = { 0 };
+	char line[18];
+
+	memset(line, 'y', 16);
+	line[16] = '\r';
+	line[17] = '\n';
+	linebuf_init(&lb, 16);
+	linebuf_feed(&lb, line, 18, collect, &l);
+	linebuf_feed(&lb, line, 16, collect, &l);
+	linebuf_feed(&lb, "y\n", 2, collect, &l);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_int_eq(l.too_long, 1);
+	ck_assert_uint_eq(strlen(l.got[0]), 16);
+	linebuf_fini(&lb);
+}
+END_TEST
+
+START_TEST(test_utf8_validation)
+{
+	ck_assert(utf8_valid("plain ascii", 11));
+	ck_assert(utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
+	ck_assert(!utf8_valid("\xff", 1));
+	ck_assert(!utf8_valid("\xc3", 1));		/* truncated */
+	ck_assert(!utf8_valid("\xc0\xaf", 2));		/* overlong */
+	ck_assert(!utf8_valid("\xe0\x80\xaf", 3));	/* overlong */
+	ck_assert(!utf8_valid("\xed\xa0\x80", 3));	/* surrogate */
+	ck_assert(!utf8_valid("\xf4\x90\x80\x80", 4));	/* > U+10FFFF */
+	ck_assert(!utf8_valid("\xe2\x28\xa1", 3));	/* bad continuation */
+}
+END_TEST
+
+START_TEST(test_controls_are_stripped)
+{
+	char s[] = "a\x01" "b\tc\x7f" "d\xc2\x85" "e\xc3\xa9\x1b[2J";
+	size_t n = utf8_strip_controls(s, strlen(s));
+
+	s[n] = '\0';
+	ck_assert_str_eq(s, "ab cde\xc3\xa9[2J");
+}
+END_TEST
+
+START_TEST(test_idmap_put_get_del_many)
+{
+	struct idmap m;
+
+	idmap_init(&m);
+	for (uint64_t i = 1; i <= 5000; i++)
+		idmap_put(&m, i * 7919, (void *)(uintptr_t)i);
+	for (uint64_t i = 1; i <= 5000; i += 2)
+		idmap_del(&m, i * 7919);
+	ck_assert_uint_eq(m.count, 2500);
+	for (uint64_t i = 1; i <= 5000; i++) {
+		void *v = idmap_get(&m, i * 7919);
+
+		if (i % 2)
+			ck_assert_ptr_null(v);
+		else
+			ck_assert_uint_eq((uintptr_t)v, i);
+	}
+	idmap_del(&m, 12345);	/* absent: no-op */
+	ck_assert_uint_eq(m.count, 2500);
+	idmap_fini(&m);
+}
+END_TEST
+
+START_TEST(test_strbuf_appends)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char *p;
+	size_t n;
+
+	for (int i = 0; i < 100; i++)
+		sb_appendf(&sb, "%d,", i);
+	sb_puts(&sb, "end");
+	ck_assert(!strncmp(sb.buf, "0,1,2,", 6));
+	p = sb_detach(&sb, &n);
+	ck_assert_uint_eq(n, strlen(p));
+	ck_assert_ptr_null(sb.buf);
+	free(p);
+}
+END_TEST
+
+static Suite *util_suite(void)
+{
+	Suite *s = suite_create("util");
+	struct {
+		const char *name;
+		const TTest *t;
+	} cases[] = {
+		{ "lines_split", test_lines_split_on_lf_and_crlf },
+		{ "lines_over_cap", test_lines_over_cap_reported_once_and_discarded },
+		{ "lines_cap_crlf", test_lines_exactly_cap_is_accepted_with_crlf },
+		{ "utf8_valid", test_utf8_validation },
+		{ "strip_controls", test_controls_are_stripped },
+		{ "idmap", test_idmap_put_get_del_many },
+		{ "strbuf", test_strbuf_appends },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+
+		tcase_add_test(tc, cases[i].t);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(util_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
