@@ -23,11 +23,12 @@ struct outbuf *outbuf_new(const char *p, size_t n)
 struct outbuf *outbuf_fmt(const char *fmt, ...)
 {
 	struct outbuf *b;
+	char probe[1];
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(probe, sizeof(probe), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		n = 0;

@@ -194,8 +194,11 @@ static void pg_lost(struct pgconn *pc, const char *why)
 		if (*why != '\n' || (why[1] && n))
 			line[n++] = *why == '\n' || *why == '\t' ? ' ' : *why;
 	line[n] = '\0';
-	log_warn("db %s: connection %s: %s", pc->appname,
-		 was_up ? "lost" : "failed", line);
+	if (pc->stopped)
+		log_debug("db %s: closed", pc->appname);
+	else
+		log_warn("db %s: connection %s: %s", pc->appname,
+			 was_up ? "lost" : "failed", line);
 	pc->state = PG_DOWN;
 	lws_sul_cancel(&pc->sul_retry);
 	lws_sul_cancel(&pc->sul_write);

@@ -37,11 +37,12 @@ void sb_puts(struct strbuf *sb, const char *s)
 
 void sb_appendf(struct strbuf *sb, const char *fmt, ...)
 {
+	char probe[1];
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(probe, sizeof(probe), fmt, ap);
 	va_end(ap);
 	if (n <= 0)
 		return;
