@@ -25,7 +25,8 @@ struct parked {
 	struct parked *next;
 	struct msg *msg;	/* a message, or NULL for a notice */
 	struct outbuf *notice;	/* a system line for members */
-	int64_t skip_uid;	/* the notice's subject doesn't get it */
+	int64_t skip_uid;	/* the notice's subject doesn't get it, */
+	char skip_nick[NICK_MAX + 1];	/* by user id or (renames) nick */
 };
 
 struct room {
@@ -109,8 +110,10 @@ void room_remove_member(struct chat *c, struct room *r, struct session *s);
 /* Shows the join line and history to s, now or once the room synced. */
 void room_show_history(struct chat *c, struct room *r, struct session *s);
 void room_deliver_msg(struct chat *c, struct room *r, struct msg *m);
+/* Sends b to the room's members except its subject: the member with user
+ * id skip_uid or nickname skip_nick (either may be 0/NULL). */
 void room_deliver_notice(struct chat *c, struct room *r, struct outbuf *b,
-			 int64_t skip_uid);
+			 int64_t skip_uid, const char *skip_nick);
 
 /* commands.c */
 /* Runs one command line ("/name args"); replies on s. */

@@ -191,21 +191,27 @@ void room_deliver_msg(struct chat *c, struct room *r, struct msg *m)
 }
 
 void room_deliver_notice(struct chat *c, struct room *r, struct outbuf *b,
-			 int64_t skip_uid)
+			 int64_t skip_uid, const char *skip_nick)
 {
 	for (size_t i = 0; i < r->nmembers; i++) {
 		struct session *s = r->members[i];
 
-		if (!skip_uid || s->uid != skip_uid)
-			session_send(c, s, b);
+		if (skip_uid && s->uid == skip_uid)
+			continue;
+		/* A rename may also have switched the session's user. */
+		if (skip_nick && name_equal_nocase(s->nick, skip_nick))
+			continue;
+		session_send(c, s, b);
 	}
 }
 
 static void park(struct room *r, struct msg *m, struct outbuf *notice,
-		 int64_t skip_uid)
+		 int64_t skip_uid, const char *skip_nick)
 {
 	struct parked *p = xcalloc(1, sizeof(*p));
 
+	if (skip_nick)
+		snprintf(p->skip_nick, sizeof(p->skip_nick), "%s", skip_nick);
 	p->msg = m ? msg_ref(m) : NULL;
 	p->notice = notice ? outbuf_ref(notice) : NULL;
 	p->skip_uid = skip_uid;
@@ -217,6 +223,7 @@ void chat_on_event(struct chat *c, const struct chat_event *ev)
 {
 	struct room *r = room_get(c, ev->room_id);
 	struct outbuf *notice = NULL;
+	const char *skip_nick;
 	struct msg *m = NULL;
 
 	if (!r || r->state == ROOM_IDLE || r->state == ROOM_STALE)
@@ -238,12 +245,13 @@ void chat_on_event(struct chat *c, const struct chat_event *ev)
 				    ev->nick, ev->new_nick);
 		break;
 	}
+	skip_nick = ev->kind == CHAT_EV_NICK ? ev->new_nick : NULL;
 	if (r->state == ROOM_SYNCING)
-		park(r, m, notice, ev->uid);
+		park(r, m, notice, ev->uid, skip_nick);
 	else if (m)
 		room_deliver_msg(c, r, m);
 	else
-		room_deliver_notice(c, r, notice, ev->uid);
+		room_deliver_notice(c, r, notice, ev->uid, skip_nick);
 	msg_unref(m);
 	outbuf_unref(notice);
 }
@@ -294,7 +302,8 @@ void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,
 		if (p->msg)
 			room_deliver_msg(c, r, p->msg);
 		else
-			room_deliver_notice(c, r, p->notice, p->skip_uid);
+			room_deliver_notice(c, r, p->notice, p->skip_uid,
+					    p->skip_nick[0] ? p->skip_nick : NULL);
 		msg_unref(p->msg);
 		outbuf_unref(p->notice);
 		free(p);
