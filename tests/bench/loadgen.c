@@ -1,0 +1,1316 @@
+/*
+ * loadgen: load generator for the Baby Discord TCP line protocol.
+ * Puts receivers and senders in one room, sends timestamped lines and checks
+ * that every member gets every message exactly once and in order; reports
+ * throughput, latency and the server's RSS. Single thread, one epoll loop.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LG_RBUF_SIZE 8192		/* longest server line we keep */
+#define LG_WBUF_MAX (1 << 20)		/* unsent bytes a sender may queue */
+#define LG_READS_PER_EVENT 8		/* fairness between connections */
+#define LG_EVENTS_MAX 256
+#define LG_SHOWN_MAX 5			/* errors and failures printed */
+#define LG_BURST_MAX 10000		/* rate mode: most sends per tick */
+#define LG_TICK_MS 50			/* longest epoll_wait */
+#define LG_DELIVERIES_MAX (64ull << 20)	/* tracking memory bound */
+#define LG_TIMER_TAG UINT64_MAX		/* epoll tag of the rate timer */
+#define NSEC 1000000000ull
+
+enum lg_state {
+	LG_IDLE,	/* not connected yet */
+	LG_CONNECTING,	/* non-blocking connect() in progress */
+	LG_WELCOME,	/* reading the welcome lines */
+	LG_NICKING,	/* sent /nick, waiting for "You are now" */
+	LG_READY,	/* welcomed, waiting for its turn to join */
+	LG_CREATING,	/* sent /create, waiting for "You joined" */
+	LG_JOINING,	/* sent /join, waiting for "You joined" */
+	LG_JOINED,	/* member of the room */
+	LG_FAILED,	/* setup failed; socket closed */
+	LG_CLOSED,	/* lost after joining; socket closed */
+};
+
+struct lg_conn {
+	int fd;			/* socket, -1 when closed */
+	int idx;		/* index; sender s is connection s */
+	enum lg_state state;	/* where it is in the setup */
+	bool want_out;		/* EPOLLOUT is registered */
+	int welcome;		/* welcome lines read so far */
+	long history;		/* history lines still to skip after join */
+	bool discard;		/* dropping an over-long line */
+	size_t rlen;		/* bytes in rbuf */
+	uint64_t rx_ns;		/* kernel receive time of the last read */
+	char *wbuf;		/* bytes to write, from woff to wlen */
+	size_t woff, wlen, wcap;
+	uint32_t sent;		/* sender: messages queued */
+	uint32_t confirmed;	/* sender: own messages seen echoed */
+	uint32_t refused;	/* sender: errors received while sending */
+	char rbuf[LG_RBUF_SIZE];	/* partial line read */
+};
+
+struct lg_opts {
+	struct sockaddr_in addr;	/* server address */
+	const char *room;		/* room name */
+	const char *nick_prefix;	/* NULL: stay guest-NNNNNN */
+	uint32_t clients;		/* receive-only connections */
+	uint32_t senders;		/* sending connections */
+	uint32_t messages;		/* per sender */
+	double rate;			/* total msg/s, 0 = flat out */
+	uint32_t window;		/* flat out: unconfirmed per sender */
+	uint32_t concurrency;		/* setup operations in flight */
+	double duration_max;		/* run phase hard stop, seconds */
+	double setup_timeout;		/* setup phase hard stop, seconds */
+	double idle_timeout;		/* stop after this long w/o progress */
+	long server_pid;		/* 0: no RSS report */
+	bool verbose;			/* progress lines on stderr */
+};
+
+struct lg {
+	struct lg_opts o;
+	struct lg_conn *conns;
+	uint32_t nconn;			/* clients + senders */
+	int epfd;
+	int tfd;			/* rate timer */
+	bool running;			/* run phase (after setup) */
+
+	/* Setup. */
+	uint32_t next_connect;		/* next connection to start */
+	uint32_t join_cursor;		/* next connection to join */
+	uint32_t busy;			/* setup operations in flight */
+	uint32_t joined;		/* connections in the room */
+	uint32_t failed;		/* setup failures */
+	bool room_ready;		/* creator is in the room */
+
+	/* Expected text. */
+	char room_prefix[80];		/* "[room] " */
+	size_t room_prefix_len;
+	char joined_prefix[100];	/* "[system] You joined room (" */
+	size_t joined_prefix_len;
+	char exists_line[120];		/* "... room room already exists" */
+
+	/* Delivery tracking. */
+	uint8_t *seen;			/* bit per (conn, sender, n) */
+	uint32_t *next_n;		/* per (conn, sender): max n + 1 */
+	uint8_t *committed_map;		/* bit per (sender, n) */
+	uint32_t *lat_us;		/* latency of each unique delivery */
+	uint32_t *rx_lat_us;		/* same, to the kernel's receive time */
+	uint64_t rx_lats;		/* entries in rx_lat_us */
+	uint32_t *first_lat_us;		/* per message: to its first receiver */
+	int64_t rt_offset;		/* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	uint64_t members;		/* conns joined when the run started */
+	uint64_t deliveries;		/* unique deliveries */
+	uint64_t duplicated;
+	uint64_t reordered;
+	uint64_t bogus;			/* sender or n out of range */
+	uint64_t history_skipped;
+	uint64_t committed;
+	uint64_t sent;
+	uint64_t refused;
+	uint64_t skipped;		/* rate mode: sender gone or blocked */
+	uint64_t g_next;		/* rate mode: next global message */
+	uint64_t errors;		/* "[system] error:" lines */
+	uint64_t dropped;		/* connections lost during the run */
+	uint32_t shown;			/* errors/failures printed */
+	bool shutdown_seen;		/* "[system] server shutting down" */
+
+	/* Times (CLOCK_MONOTONIC ns). */
+	uint64_t t_setup;		/* setup start */
+	uint64_t t0;			/* run start */
+	uint64_t t_last_send;
+	uint64_t t_last_delivery;
+	uint64_t t_progress;		/* last send or unique delivery */
+	uint64_t t_report;		/* last progress line */
+	const char *stop_reason;
+
+	/* Server memory, kB; -1 unknown. */
+	long rss_before, rss_setup, rss_end, rss_peak;
+};
+
+static volatile sig_atomic_t lg_interrupted;
+
+static void lg_on_signal(int sig)
+{
+	(void)sig;
+	lg_interrupted = 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC + (uint64_t)ts.tv_nsec;
+}
+
+/* CLOCK_REALTIME minus CLOCK_MONOTONIC, from the closest of a few samples. */
+static int64_t lg_clock_offset(void)
+{
+	int64_t best = 0, off, span, best_span = INT64_MAX;
+	struct timespec a, r, b;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		clock_gettime(CLOCK_REALTIME, &r);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		span = (b.tv_sec - a.tv_sec) * (int64_t)NSEC +
+		       (b.tv_nsec - a.tv_nsec);
+		off = r.tv_sec * (int64_t)NSEC + r.tv_nsec -
+		      (a.tv_sec * (int64_t)NSEC + a.tv_nsec + span / 2);
+		if (span < best_span) {
+			best_span = span;
+			best = off;
+		}
+	}
+	return best;
+}
+
+static double secs(uint64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
+static void *lg_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p) {
+		fprintf(stderr, "loadgen: out of memory\n");
+		exit(2);
+	}
+	return p;
+}
+
+static bool lg_state_is_busy(enum lg_state s)
+{
+	return s == LG_CONNECTING || s == LG_WELCOME || s == LG_NICKING ||
+	       s == LG_CREATING || s == LG_JOINING;
+}
+
+static void lg_set_state(struct lg *lg, struct lg_conn *c, enum lg_state s)
+{
+	if (lg_state_is_busy(c->state))
+		lg->busy--;
+	if (lg_state_is_busy(s))
+		lg->busy++;
+	if (s == LG_JOINED)
+		lg->joined++;
+	else if (c->state == LG_JOINED)
+		lg->joined--;
+	c->state = s;
+}
+
+/* Print only the first few problems: with 1,000 clients one cause repeats. */
+static void lg_show(struct lg *lg, const struct lg_conn *c, const char *what,
+		    const char *text)
+{
+	if (lg->shown >= LG_SHOWN_MAX)
+		return;
+	lg->shown++;
+	fprintf(stderr, "loadgen: conn %d: %s: %s\n", c->idx, what, text);
+}
+
+static void lg_close(struct lg *lg, struct lg_conn *c, enum lg_state s,
+		     const char *why)
+{
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	free(c->wbuf);
+	c->wbuf = NULL;
+	c->woff = c->wlen = c->wcap = 0;
+	if (s == LG_FAILED) {
+		lg->failed++;
+		lg_show(lg, c, "setup failed", why);
+	} else if (c->state == LG_JOINED && lg->running) {
+		lg->dropped++;
+		lg_show(lg, c, "lost", why);
+	}
+	lg_set_state(lg, c, s);
+}
+
+/* Close for a reason that depends on when it happens. */
+static void lg_lose(struct lg *lg, struct lg_conn *c, const char *why)
+{
+	bool after_setup = c->state == LG_JOINED && lg->running;
+
+	lg_close(lg, c, after_setup ? LG_CLOSED : LG_FAILED, why);
+}
+
+static void lg_update_events(struct lg *lg, struct lg_conn *c, bool want_out)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (want_out == c->want_out)
+		return;
+	if (want_out)
+		ev.events |= EPOLLOUT;
+	ev.data.u64 = (uint64_t)c->idx;
+	if (epoll_ctl(lg->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+		lg_lose(lg, c, strerror(errno));
+		return;
+	}
+	c->want_out = want_out;
+}
+
+static void lg_flush(struct lg *lg, struct lg_conn *c)
+{
+	while (c->woff < c->wlen) {
+		ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
+				 MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			lg_update_events(lg, c, true);
+			return;
+		}
+		if (n <= 0) {
+			lg_lose(lg, c, n < 0 ? strerror(errno) : "short write");
+			return;
+		}
+		c->woff += (size_t)n;
+	}
+	c->woff = c->wlen = 0;
+	lg_update_events(lg, c, false);
+}
+
+static size_t lg_pending(const struct lg_conn *c)
+{
+	return c->wlen - c->woff;
+}
+
+static void lg_write(struct lg *lg, struct lg_conn *c, const char *buf,
+		     size_t len)
+{
+	if (c->fd < 0)
+		return;
+	if (c->woff > 0) {
+		memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+		c->wlen -= c->woff;
+		c->woff = 0;
+	}
+	if (c->wlen + len > c->wcap) {
+		size_t cap = c->wcap ? c->wcap : 256;
+
+		while (cap < c->wlen + len)
+			cap *= 2;
+		c->wbuf = realloc(c->wbuf, cap);
+		if (!c->wbuf) {
+			fprintf(stderr, "loadgen: out of memory\n");
+			exit(2);
+		}
+		c->wcap = cap;
+	}
+	memcpy(c->wbuf + c->wlen, buf, len);
+	c->wlen += len;
+	lg_flush(lg, c);
+}
+
+static void lg_command(struct lg *lg, struct lg_conn *c, const char *cmd,
+		       const char *arg)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), "%s %s\n", cmd, arg);
+
+	lg_write(lg, c, line, (size_t)n);
+}
+
+static void lg_connect(struct lg *lg, struct lg_conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLOUT };
+	int one = 1;
+
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		lg_close(lg, c, LG_FAILED, strerror(errno));
+		return;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Receive times without our own queueing: see lg_recv(). */
+	setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	lg_set_state(lg, c, LG_CONNECTING);
+	if (connect(c->fd, (const struct sockaddr *)&lg->o.addr,
+		    sizeof(lg->o.addr)) < 0 && errno != EINPROGRESS) {
+		lg_close(lg, c, LG_FAILED, strerror(errno));
+		return;
+	}
+	ev.data.u64 = (uint64_t)c->idx;
+	if (epoll_ctl(lg->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		lg_close(lg, c, LG_FAILED, strerror(errno));
+		return;
+	}
+	c->want_out = true;
+}
+
+/*
+ * Start connections and joins while fewer than --concurrency are in flight.
+ * Joins go in connection order and only after the creator is in the room, so
+ * nobody sees "no such room".
+ */
+static void lg_setup_pump(struct lg *lg)
+{
+	while (lg->busy < lg->o.concurrency && lg->next_connect < lg->nconn)
+		lg_connect(lg, &lg->conns[lg->next_connect++]);
+	while (lg->join_cursor < lg->nconn && lg->busy < lg->o.concurrency) {
+		struct lg_conn *c = &lg->conns[lg->join_cursor];
+
+		if (c->state == LG_READY && c->idx == 0) {
+			lg_set_state(lg, c, LG_CREATING);
+			lg_command(lg, c, "/create", lg->o.room);
+		} else if (c->state == LG_READY && lg->room_ready) {
+			lg_set_state(lg, c, LG_JOINING);
+			lg_command(lg, c, "/join", lg->o.room);
+		} else if (c->state != LG_JOINED && c->state != LG_FAILED &&
+			   c->state != LG_CLOSED && c->state != LG_CREATING &&
+			   c->state != LG_JOINING) {
+			break;	/* not welcomed yet */
+		}
+		lg->join_cursor++;
+	}
+}
+
+static bool lg_sender_alive(const struct lg *lg, uint32_t s)
+{
+	return lg->conns[s].state == LG_JOINED;
+}
+
+static void lg_send_msg(struct lg *lg, struct lg_conn *c, uint32_t n)
+{
+	char line[96];
+	uint64_t t = now_ns();
+	int len = snprintf(line, sizeof(line), "b %d %" PRIu32 " %" PRIu64 "\n",
+			   c->idx, n, t);
+
+	c->sent++;
+	lg->sent++;
+	lg->t_last_send = t;
+	lg->t_progress = t;
+	lg_write(lg, c, line, (size_t)len);
+}
+
+/* Flat out: keep at most --window of the sender's messages unconfirmed. */
+static void lg_sender_pump(struct lg *lg, struct lg_conn *c)
+{
+	if (!lg->running || lg->o.rate > 0)
+		return;
+	while (c->state == LG_JOINED && c->sent < lg->o.messages &&
+	       c->sent - c->confirmed - c->refused < lg->o.window &&
+	       lg_pending(c) < LG_WBUF_MAX)
+		lg_send_msg(lg, c, c->sent);
+}
+
+static uint64_t lg_due(const struct lg *lg, uint64_t g)
+{
+	return lg->t0 + (uint64_t)((double)g * 1e9 / lg->o.rate);
+}
+
+static void lg_timer_arm(struct lg *lg, uint64_t at)
+{
+	struct itimerspec its = { 0 };
+
+	its.it_value.tv_sec = (time_t)(at / NSEC);
+	its.it_value.tv_nsec = (long)(at % NSEC);
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1;	/* zero would disarm */
+	if (timerfd_settime(lg->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+		perror("loadgen: timerfd_settime");
+		exit(2);
+	}
+}
+
+/*
+ * Rate mode: global message g is sender g % S's number g / S, due at
+ * t0 + g / rate, so the senders take turns evenly.
+ */
+static void lg_rate_tick(struct lg *lg)
+{
+	uint64_t total = (uint64_t)lg->o.senders * lg->o.messages;
+	uint64_t expirations, now = now_ns();
+	uint32_t burst = 0;
+
+	if (read(lg->tfd, &expirations, sizeof(expirations)) < 0 &&
+	    errno != EAGAIN) {
+		perror("loadgen: timerfd read");
+		exit(2);
+	}
+	while (lg->g_next < total && lg_due(lg, lg->g_next) <= now &&
+	       burst++ < LG_BURST_MAX) {
+		uint32_t s = (uint32_t)(lg->g_next % lg->o.senders);
+		uint32_t n = (uint32_t)(lg->g_next / lg->o.senders);
+		struct lg_conn *c = &lg->conns[s];
+
+		if (lg_sender_alive(lg, s) && lg_pending(c) < LG_WBUF_MAX)
+			lg_send_msg(lg, c, n);
+		else
+			lg->skipped++;
+		lg->g_next++;
+	}
+	if (lg->g_next < total) {
+		uint64_t due = lg_due(lg, lg->g_next);
+
+		lg_timer_arm(lg, due > now ? due : now + 1);
+	}
+}
+
+/* Parses "b <sender> <n> <t_ns>" exactly. */
+static bool lg_parse_body(const char *p, uint64_t *v)
+{
+	int i;
+
+	if (p[0] != 'b' || p[1] != ' ')
+		return false;
+	p += 2;
+	for (i = 0; i < 3; i++) {
+		uint64_t x = 0;
+		const char *start = p;
+
+		while (*p >= '0' && *p <= '9' && p - start < 20)
+			x = x * 10 + (uint64_t)(*p++ - '0');
+		if (p == start || *p != (i < 2 ? ' ' : '\0'))
+			return false;
+		v[i] = x;
+		p++;
+	}
+	return true;
+}
+
+static bool lg_bit_test_set(uint8_t *map, uint64_t bit)
+{
+	uint8_t mask = (uint8_t)(1u << (bit & 7));
+	bool was = map[bit >> 3] & mask;
+
+	map[bit >> 3] |= mask;
+	return was;
+}
+
+static void lg_on_room_line(struct lg *lg, struct lg_conn *c, const char *line)
+{
+	const char *sep = strstr(line + lg->room_prefix_len, ": ");
+	uint64_t v[3], now, cs, bit;
+	uint32_t s, n;
+
+	if (c->history > 0) {
+		c->history--;
+		lg->history_skipped++;
+		return;
+	}
+	if (!sep || !lg_parse_body(sep + 2, v))
+		return;		/* somebody else's chatter */
+	if (v[0] >= lg->o.senders || v[1] >= lg->o.messages || !lg->running) {
+		lg->bogus++;
+		return;
+	}
+	s = (uint32_t)v[0];
+	n = (uint32_t)v[1];
+	cs = (uint64_t)c->idx * lg->o.senders + s;
+	bit = cs * lg->o.messages + n;
+	if (lg_bit_test_set(lg->seen, bit)) {
+		lg->duplicated++;
+		return;
+	}
+	now = now_ns();
+	if (n + 1 < lg->next_n[cs])
+		lg->reordered++;
+	else
+		lg->next_n[cs] = n + 1;
+	if (lg->deliveries < LG_DELIVERIES_MAX) {
+		uint64_t us = now > v[2] ? (now - v[2]) / 1000 : 0;
+
+		lg->lat_us[lg->deliveries] = us > UINT32_MAX ? UINT32_MAX :
+							      (uint32_t)us;
+		if (c->rx_ns) {
+			us = c->rx_ns > v[2] ? (c->rx_ns - v[2]) / 1000 : 0;
+			lg->rx_lat_us[lg->rx_lats++] =
+				us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+		}
+	}
+	lg->deliveries++;
+	lg->t_last_delivery = now;
+	lg->t_progress = now;
+	if (!lg_bit_test_set(lg->committed_map,
+			     (uint64_t)s * lg->o.messages + n)) {
+		uint64_t rx = c->rx_ns ? c->rx_ns : now;
+		uint64_t us = rx > v[2] ? (rx - v[2]) / 1000 : 0;
+
+		/* Commit + NOTIFY path; the rest of the latency is fan-out. */
+		lg->first_lat_us[lg->committed++] =
+			us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	}
+	if ((uint32_t)c->idx == s) {
+		c->confirmed++;
+		lg_sender_pump(lg, c);
+	}
+}
+
+static void lg_on_error_line(struct lg *lg, struct lg_conn *c,
+			     const char *line)
+{
+	if (c->state == LG_CREATING && !strcmp(line, lg->exists_line)) {
+		/* A previous run left the room: join it instead. */
+		lg_set_state(lg, c, LG_JOINING);
+		lg_command(lg, c, "/join", lg->o.room);
+		return;
+	}
+	lg->errors++;
+	lg_show(lg, c, "server says", line);
+	switch (c->state) {
+	case LG_NICKING:
+	case LG_CREATING:
+	case LG_JOINING:
+		lg_close(lg, c, LG_FAILED, "command refused");
+		return;
+	case LG_JOINED:
+		if ((uint32_t)c->idx < lg->o.senders && lg->running) {
+			/* The server refused one of our messages. */
+			c->refused++;
+			lg->refused++;
+			lg_sender_pump(lg, c);
+		}
+		return;
+	default:
+		return;
+	}
+}
+
+static void lg_on_line(struct lg *lg, struct lg_conn *c, char *line,
+		       size_t len)
+{
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	if (!strncmp(line, "[system] error:", 15)) {
+		lg_on_error_line(lg, c, line);
+		return;
+	}
+	if (!strcmp(line, "[system] server shutting down")) {
+		lg->shutdown_seen = true;
+		return;
+	}
+	switch (c->state) {
+	case LG_WELCOME:
+		if (++c->welcome < 3)
+			return;
+		if (lg->o.nick_prefix) {
+			char nick[64];
+
+			snprintf(nick, sizeof(nick), "%s%d", lg->o.nick_prefix,
+				 c->idx);
+			lg_set_state(lg, c, LG_NICKING);
+			lg_command(lg, c, "/nick", nick);
+		} else {
+			lg_set_state(lg, c, LG_READY);
+		}
+		return;
+	case LG_NICKING:
+		if (!strncmp(line, "[system] You are now ", 21))
+			lg_set_state(lg, c, LG_READY);
+		return;
+	case LG_CREATING:
+	case LG_JOINING:
+		if (strncmp(line, lg->joined_prefix, lg->joined_prefix_len))
+			return;
+		c->history = strtol(line + lg->joined_prefix_len, NULL, 10);
+		if (c->history < 0)
+			c->history = 0;
+		lg_set_state(lg, c, LG_JOINED);
+		if (c->idx == 0)
+			lg->room_ready = true;
+		return;
+	case LG_JOINED:
+		if (!strncmp(line, lg->room_prefix, lg->room_prefix_len))
+			lg_on_room_line(lg, c, line);
+		return;
+	default:
+		return;
+	}
+}
+
+/*
+ * One loadgen thread reads 1,000 sockets per broadcast, so the time it reads
+ * a line includes its own backlog. The kernel's receive timestamp (of the
+ * last segment read, CLOCK_REALTIME) does not: it is kept in c->rx_ns.
+ */
+static ssize_t lg_recv(struct lg *lg, struct lg_conn *c, size_t room)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = c->rbuf + c->rlen, .iov_len = room };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+	};
+	struct cmsghdr *cm;
+	ssize_t n = recvmsg(c->fd, &mh, 0);
+
+	c->rx_ns = 0;
+	for (cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm;
+	     cm = CMSG_NXTHDR(&mh, cm)) {
+		struct timespec ts;
+		int64_t rt;
+
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+		rt = (int64_t)ts.tv_sec * (int64_t)NSEC + ts.tv_nsec;
+		if (rt > lg->rt_offset)
+			c->rx_ns = (uint64_t)(rt - lg->rt_offset);
+	}
+	return n;
+}
+
+static void lg_on_readable(struct lg *lg, struct lg_conn *c)
+{
+	int reads;
+
+	for (reads = 0; reads < LG_READS_PER_EVENT && c->fd >= 0; reads++) {
+		size_t room = sizeof(c->rbuf) - 1 - c->rlen;
+		ssize_t n = lg_recv(lg, c, room);
+		char *p, *nl, *end;
+		size_t left;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			lg_lose(lg, c, n < 0 ? strerror(errno) :
+					       "closed by server");
+			return;
+		}
+		c->rlen += (size_t)n;
+		p = c->rbuf;
+		end = c->rbuf + c->rlen;
+		while (c->fd >= 0 && (left = (size_t)(end - p)) > 0 &&
+		       (nl = memchr(p, '\n', left))) {
+			*nl = '\0';
+			if (c->discard)
+				c->discard = false;
+			else
+				lg_on_line(lg, c, p, (size_t)(nl - p));
+			p = nl + 1;
+		}
+		if (c->fd < 0)
+			return;
+		c->rlen = (size_t)(end - p);
+		memmove(c->rbuf, p, c->rlen);
+		if (c->rlen == sizeof(c->rbuf) - 1) {
+			/* Longer than anything the protocol sends: drop it. */
+			c->rlen = 0;
+			c->discard = true;
+		}
+		if ((size_t)n < room)
+			return;
+	}
+}
+
+static void lg_on_event(struct lg *lg, struct lg_conn *c, uint32_t events)
+{
+	if (c->fd < 0)
+		return;
+	if (c->state == LG_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err) {
+			lg_close(lg, c, LG_FAILED, strerror(err));
+			return;
+		}
+		lg_set_state(lg, c, LG_WELCOME);
+		c->want_out = true;	/* registered as EPOLLOUT only */
+		lg_update_events(lg, c, false);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		lg_on_readable(lg, c);
+	if (c->fd >= 0 && (events & EPOLLOUT)) {
+		lg_flush(lg, c);
+		if ((uint32_t)c->idx < lg->o.senders)
+			lg_sender_pump(lg, c);
+	}
+}
+
+static long lg_proc_status_kb(long pid, const char *key)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	long kb = -1;
+	FILE *f;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			kb = strtol(line + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
+static void lg_raise_nofile(rlim_t need)
+{
+	struct rlimit rl;
+	rlim_t hard;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		perror("loadgen: getrlimit");
+		exit(2);
+	}
+	if (rl.rlim_cur >= need)
+		return;
+	hard = rl.rlim_max;
+	if (rl.rlim_max < need)
+		rl.rlim_max = need;	/* needs CAP_SYS_RESOURCE */
+	rl.rlim_cur = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		fprintf(stderr, "loadgen: RLIMIT_NOFILE %lu (hard %lu): %s\n",
+			(unsigned long)need, (unsigned long)hard,
+			strerror(errno));
+		exit(2);
+	}
+}
+
+static int lg_cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted samples, in ms. */
+static double lg_pct_ms(const uint32_t *v, size_t n, double q)
+{
+	size_t rank = (size_t)(q * (double)n);
+
+	if (n == 0)
+		return 0;
+	if ((double)rank < q * (double)n)
+		rank++;		/* ceil without libm */
+	if (rank > n)
+		rank = n;
+	if (rank < 1)
+		rank = 1;
+	return v[rank - 1] / 1000.0;
+}
+
+static bool lg_sending_over(const struct lg *lg)
+{
+	uint32_t s, m = lg->o.messages;
+
+	if (lg->o.rate > 0)
+		return lg->g_next >= (uint64_t)lg->o.senders * m;
+	for (s = 0; s < lg->o.senders; s++)
+		if (lg_sender_alive(lg, s) && lg->conns[s].sent < m)
+			return false;
+	return true;
+}
+
+static void lg_progress(struct lg *lg, uint64_t now)
+{
+	if (!lg->o.verbose || now - lg->t_report < NSEC)
+		return;
+	lg->t_report = now;
+	if (!lg->running)
+		fprintf(stderr, "loadgen: setup %.1fs: joined %" PRIu32
+			" failed %" PRIu32 " busy %" PRIu32 "\n",
+			secs(now - lg->t_setup), lg->joined, lg->failed,
+			lg->busy);
+	else
+		fprintf(stderr, "loadgen: run %.1fs: sent %" PRIu64
+			" committed %" PRIu64 " deliveries %" PRIu64 "\n",
+			secs(now - lg->t0), lg->sent, lg->committed,
+			lg->deliveries);
+}
+
+static void lg_start_run(struct lg *lg)
+{
+	uint32_t s;
+
+	lg->running = true;
+	lg->members = lg->joined;
+	lg->t0 = now_ns();
+	lg->t_progress = lg->t0;
+	lg->rss_setup = lg_proc_status_kb(lg->o.server_pid, "VmRSS");
+	if (lg->o.rate > 0) {
+		lg_timer_arm(lg, lg->t0);
+		return;
+	}
+	for (s = 0; s < lg->o.senders; s++)
+		lg_sender_pump(lg, &lg->conns[s]);
+}
+
+/* One pass of the loop's stop rules; sets stop_reason when done. */
+static void lg_check(struct lg *lg, uint64_t now, uint64_t setup_deadline)
+{
+	uint32_t i;
+
+	if (lg_interrupted) {
+		lg->stop_reason = "interrupted";
+		return;
+	}
+	if (!lg->running) {
+		if (now >= setup_deadline) {
+			for (i = 0; i < lg->nconn; i++)
+				if (lg->conns[i].state != LG_JOINED &&
+				    lg->conns[i].state != LG_FAILED &&
+				    lg->conns[i].state != LG_CLOSED)
+					lg_close(lg, &lg->conns[i], LG_FAILED,
+						 "setup timeout");
+		}
+		if (lg->conns[0].state == LG_FAILED) {
+			lg->stop_reason = "setup failed (could not enter room)";
+			return;
+		}
+		if (lg->joined + lg->failed < lg->nconn)
+			return;
+		for (i = 0; i < lg->o.senders; i++) {
+			if (lg->conns[i].state != LG_JOINED) {
+				lg->stop_reason = "setup failed";
+				return;
+			}
+		}
+		lg_start_run(lg);
+		return;
+	}
+	if (lg_sending_over(lg) && lg->deliveries >= lg->sent * lg->members) {
+		lg->stop_reason = "complete";
+		return;
+	}
+	if (now - lg->t0 >= (uint64_t)(lg->o.duration_max * 1e9)) {
+		lg->stop_reason = "duration-max reached";
+		return;
+	}
+	if ((lg->o.rate == 0 || lg_sending_over(lg)) &&
+	    now - lg->t_progress >= (uint64_t)(lg->o.idle_timeout * 1e9)) {
+		lg->stop_reason = "idle timeout (no progress)";
+		return;
+	}
+	if (lg->joined == 0)
+		lg->stop_reason = "all connections lost";
+}
+
+static void lg_loop(struct lg *lg)
+{
+	struct epoll_event evs[LG_EVENTS_MAX];
+	uint64_t setup_deadline;
+
+	lg->t_setup = now_ns();
+	lg->t_report = lg->t_setup;
+	setup_deadline = lg->t_setup + (uint64_t)(lg->o.setup_timeout * 1e9);
+	lg_setup_pump(lg);
+	while (!lg->stop_reason) {
+		int i, n = epoll_wait(lg->epfd, evs, LG_EVENTS_MAX,
+				      LG_TICK_MS);
+		uint64_t now;
+
+		if (n < 0 && errno != EINTR) {
+			perror("loadgen: epoll_wait");
+			exit(2);
+		}
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.u64 == LG_TIMER_TAG)
+				lg_rate_tick(lg);
+			else
+				lg_on_event(lg, &lg->conns[evs[i].data.u64],
+					    evs[i].events);
+		}
+		if (!lg->running)
+			lg_setup_pump(lg);
+		now = now_ns();
+		lg_progress(lg, now);
+		lg_check(lg, now, setup_deadline);
+	}
+}
+
+/*
+ * Latency lines: latency_ms is from the send to when loadgen read the line;
+ * latency_rx_ms to the kernel's receive timestamp, without loadgen's own
+ * backlog; latency_first_ms per message, to its first receiver (the commit
+ * and NOTIFY path; the rest is the server's fan-out). Rates are over
+ * "elapsed": from the first send to the last send or delivery.
+ */
+static int lg_report(struct lg *lg)
+{
+	uint64_t end = lg->t_last_send > lg->t_last_delivery ?
+			       lg->t_last_send : lg->t_last_delivery;
+	uint64_t planned = (uint64_t)lg->o.senders * lg->o.messages;
+	uint64_t expected = lg->sent * lg->members;
+	uint64_t lost = expected > lg->deliveries ? expected - lg->deliveries :
+						    0;
+	size_t nlat = lg->deliveries < LG_DELIVERIES_MAX ?
+			      (size_t)lg->deliveries :
+			      (size_t)LG_DELIVERIES_MAX;
+	double elapsed, send_span;
+	const char *verdict = "PASS";
+	struct rusage ru;
+
+	if (!lg->running)
+		end = lg->t0 = now_ns();
+	if (end < lg->t0)
+		end = lg->t0;
+	elapsed = secs(end - lg->t0);
+	send_span = lg->t_last_send > lg->t0 ? secs(lg->t_last_send - lg->t0) :
+					       0;
+	qsort(lg->lat_us, nlat, sizeof(*lg->lat_us), lg_cmp_u32);
+	qsort(lg->rx_lat_us, lg->rx_lats, sizeof(*lg->rx_lat_us), lg_cmp_u32);
+	qsort(lg->first_lat_us, lg->committed, sizeof(*lg->first_lat_us),
+	      lg_cmp_u32);
+
+	printf("connections: planned %" PRIu32 " (%" PRIu32 " receivers + %"
+	       PRIu32 " senders), joined %" PRIu64 ", failed %" PRIu32
+	       ", lost during run %" PRIu64 "\n",
+	       lg->nconn, lg->o.clients, lg->o.senders, lg->members,
+	       lg->failed, lg->dropped);
+	printf("setup: %.3f s\n", secs(lg->t0 - lg->t_setup));
+	printf("messages: planned %" PRIu64 ", sent %" PRIu64
+	       ", committed %" PRIu64 ", refused %" PRIu64 ", skipped %"
+	       PRIu64 "\n", planned, lg->sent, lg->committed, lg->refused,
+	       lg->skipped);
+	printf("deliveries: expected %" PRIu64 ", received %" PRIu64
+	       ", lost %" PRIu64 ", duplicated %" PRIu64 ", reordered %"
+	       PRIu64 ", unparsable %" PRIu64 ", history skipped %" PRIu64
+	       "\n", expected, lg->deliveries, lost, lg->duplicated,
+	       lg->reordered, lg->bogus, lg->history_skipped);
+	printf("elapsed: %.3f s (%s)\n", elapsed, lg->stop_reason);
+	printf("rates: send %.1f msg/s, committed %.1f msg/s, "
+	       "deliveries %.1f/s\n",
+	       send_span > 0 ? lg->sent / send_span : 0,
+	       elapsed > 0 ? lg->committed / elapsed : 0,
+	       elapsed > 0 ? lg->deliveries / elapsed : 0);
+	printf("latency_ms: p50 %.3f p90 %.3f p99 %.3f max %.3f (n %zu)\n",
+	       lg_pct_ms(lg->lat_us, nlat, 0.50),
+	       lg_pct_ms(lg->lat_us, nlat, 0.90),
+	       lg_pct_ms(lg->lat_us, nlat, 0.99),
+	       lg_pct_ms(lg->lat_us, nlat, 1.0), nlat);
+	printf("latency_rx_ms: p50 %.3f p90 %.3f p99 %.3f max %.3f (n %" PRIu64
+	       ")\n",
+	       lg_pct_ms(lg->rx_lat_us, lg->rx_lats, 0.50),
+	       lg_pct_ms(lg->rx_lat_us, lg->rx_lats, 0.90),
+	       lg_pct_ms(lg->rx_lat_us, lg->rx_lats, 0.99),
+	       lg_pct_ms(lg->rx_lat_us, lg->rx_lats, 1.0), lg->rx_lats);
+	printf("latency_first_ms: p50 %.3f p90 %.3f p99 %.3f max %.3f (n %"
+	       PRIu64 ")\n",
+	       lg_pct_ms(lg->first_lat_us, lg->committed, 0.50),
+	       lg_pct_ms(lg->first_lat_us, lg->committed, 0.90),
+	       lg_pct_ms(lg->first_lat_us, lg->committed, 0.99),
+	       lg_pct_ms(lg->first_lat_us, lg->committed, 1.0), lg->committed);
+	if (lg->o.server_pid > 0)
+		printf("server_rss_kb: before %ld after_setup %ld end %ld "
+		       "peak %ld\n",
+		       lg->rss_before, lg->rss_setup, lg->rss_end,
+		       lg->rss_peak);
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		printf("loadgen_cpu: user %.3f s sys %.3f s\n",
+		       ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+		       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+	printf("server_errors: %" PRIu64 "%s\n", lg->errors,
+	       lg->shutdown_seen ? " (server shutting down seen)" : "");
+
+	if (lg->failed > 0 || !lg->running)
+		verdict = "FAIL (connections failed)";
+	else if (lost > 0 || lg->sent < planned)
+		verdict = "FAIL (messages lost or not sent)";
+	else if (lg->duplicated > 0 || lg->reordered > 0)
+		verdict = "FAIL (duplicated or reordered deliveries)";
+	printf("result: %s\n", verdict);
+	fflush(stdout);
+	return strcmp(verdict, "PASS") ? 1 : 0;
+}
+
+static void lg_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: loadgen [options]\n"
+		"  --host ADDR          server IPv4 address (127.0.0.1)\n"
+		"  --port PORT          server TCP port (9001)\n"
+		"  --clients N          receive-only clients (10)\n"
+		"  --senders S          sending clients, also members (1)\n"
+		"  --messages M         messages per sender (100)\n"
+		"  --rate R             total msg/s, 0 = flat out (0)\n"
+		"  --window W           flat out: unconfirmed per sender (64)\n"
+		"  --room NAME          room to create or join (bench)\n"
+		"  --nick-prefix P      /nick P<i> before joining (off)\n"
+		"  --concurrency C      connects/joins in flight (64)\n"
+		"  --setup-timeout SEC  hard stop for connects and joins (60)\n"
+		"  --duration-max SEC   hard stop for the run phase (60)\n"
+		"  --idle-timeout SEC   stop after SEC without progress (10)\n"
+		"  --server-pid PID     report the server's RSS from /proc\n"
+		"  --verbose            progress lines on stderr every second\n"
+		"Sender s is connection s; every connection receives all.\n"
+		"Exit 0: every member got every message once, in order;\n"
+		"1: loss, duplicates, reordering or failed connections;\n"
+		"2: usage or system error.\n");
+}
+
+static double lg_num(const char *opt, const char *arg, double min, double max)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v >= min && v <= max)) {
+		fprintf(stderr, "loadgen: --%s: want a number in [%g, %g]\n",
+			opt, min, max);
+		exit(2);
+	}
+	return v;
+}
+
+static uint32_t lg_count(const char *opt, const char *arg, double min,
+			 double max)
+{
+	double v = lg_num(opt, arg, min, max);
+
+	if (v != (double)(uint64_t)v) {
+		fprintf(stderr, "loadgen: --%s: expected an integer\n", opt);
+		exit(2);
+	}
+	return (uint32_t)v;
+}
+
+static void lg_parse_args(struct lg_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "host", required_argument, NULL, 'H' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "clients", required_argument, NULL, 'c' },
+		{ "senders", required_argument, NULL, 's' },
+		{ "messages", required_argument, NULL, 'm' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "room", required_argument, NULL, 'R' },
+		{ "nick-prefix", required_argument, NULL, 'n' },
+		{ "concurrency", required_argument, NULL, 'C' },
+		{ "setup-timeout", required_argument, NULL, 'S' },
+		{ "duration-max", required_argument, NULL, 'd' },
+		{ "idle-timeout", required_argument, NULL, 'i' },
+		{ "server-pid", required_argument, NULL, 'P' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *host = "127.0.0.1";
+	uint32_t port = 9001;
+	int opt;
+
+	*o = (struct lg_opts){
+		.room = "bench", .clients = 10, .senders = 1,
+		.messages = 100, .window = 64, .concurrency = 64,
+		.duration_max = 60, .setup_timeout = 60, .idle_timeout = 10,
+	};
+	while ((opt = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'H':
+			host = optarg;
+			break;
+		case 'p':
+			port = lg_count("port", optarg, 1, 65535);
+			break;
+		case 'c':
+			o->clients = lg_count("clients", optarg, 0, 1e6);
+			break;
+		case 's':
+			o->senders = lg_count("senders", optarg, 1, 1e5);
+			break;
+		case 'm':
+			o->messages = lg_count("messages", optarg, 1, 1e9);
+			break;
+		case 'r':
+			o->rate = lg_num("rate", optarg, 0, 1e9);
+			break;
+		case 'w':
+			o->window = lg_count("window", optarg, 1, 1e6);
+			break;
+		case 'R':
+			o->room = optarg;
+			break;
+		case 'n':
+			o->nick_prefix = optarg;
+			break;
+		case 'C':
+			o->concurrency = lg_count("concurrency", optarg, 1,
+						  1e5);
+			break;
+		case 'S':
+			o->setup_timeout = lg_num("setup-timeout", optarg, 0.1,
+						  86400);
+			break;
+		case 'd':
+			o->duration_max = lg_num("duration-max", optarg, 0.1,
+						 86400);
+			break;
+		case 'i':
+			o->idle_timeout = lg_num("idle-timeout", optarg, 0.1,
+						 86400);
+			break;
+		case 'P':
+			o->server_pid = (long)lg_count("server-pid", optarg, 1,
+						       4194304);
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			lg_usage(stdout);
+			exit(0);
+		default:
+			lg_usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc) {
+		lg_usage(stderr);
+		exit(2);
+	}
+	o->addr.sin_family = AF_INET;
+	o->addr.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &o->addr.sin_addr) != 1) {
+		fprintf(stderr, "loadgen: --host: not an IPv4 address: %s\n",
+			host);
+		exit(2);
+	}
+	if (strlen(o->room) < 1 || strlen(o->room) > 50 ||
+	    strspn(o->room, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+		    strlen(o->room)) {
+		fprintf(stderr, "loadgen: --room: 1-50 of a-z 0-9 _ -\n");
+		exit(2);
+	}
+	if (o->nick_prefix && strlen(o->nick_prefix) > 24) {
+		fprintf(stderr, "loadgen: --nick-prefix: at most 24 bytes\n");
+		exit(2);
+	}
+}
+
+static void lg_init(struct lg *lg, int argc, char **argv)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = LG_TIMER_TAG };
+	struct sigaction sa = { .sa_handler = lg_on_signal };
+	uint64_t tracked;
+	uint32_t i;
+
+	memset(lg, 0, sizeof(*lg));
+	lg_parse_args(&lg->o, argc, argv);
+	lg->nconn = lg->o.clients + lg->o.senders;
+	tracked = (uint64_t)lg->nconn * lg->o.senders * lg->o.messages;
+	if (tracked > LG_DELIVERIES_MAX * 8) {
+		fprintf(stderr, "loadgen: %" PRIu64 " deliveries: too many\n",
+			tracked);
+		exit(2);
+	}
+	snprintf(lg->room_prefix, sizeof(lg->room_prefix), "[%s] ",
+		 lg->o.room);
+	lg->room_prefix_len = strlen(lg->room_prefix);
+	snprintf(lg->joined_prefix, sizeof(lg->joined_prefix),
+		 "[system] You joined %s (", lg->o.room);
+	lg->joined_prefix_len = strlen(lg->joined_prefix);
+	snprintf(lg->exists_line, sizeof(lg->exists_line),
+		 "[system] error: room %s already exists", lg->o.room);
+
+	lg->conns = lg_calloc(lg->nconn, sizeof(*lg->conns));
+	for (i = 0; i < lg->nconn; i++) {
+		lg->conns[i].fd = -1;
+		lg->conns[i].idx = (int)i;
+	}
+	lg->seen = lg_calloc(tracked / 8 + 1, 1);
+	lg->next_n = lg_calloc((size_t)lg->nconn * lg->o.senders,
+			       sizeof(*lg->next_n));
+	lg->committed_map =
+		lg_calloc((uint64_t)lg->o.senders * lg->o.messages / 8 + 1, 1);
+	lg->first_lat_us = lg_calloc((size_t)lg->o.senders * lg->o.messages,
+				     sizeof(*lg->first_lat_us));
+	/* calloc leaves untouched pages unmapped: pay only for what arrives. */
+	lg->lat_us = lg_calloc(tracked < LG_DELIVERIES_MAX ? tracked :
+							      LG_DELIVERIES_MAX,
+			       sizeof(*lg->lat_us));
+	lg->rx_lat_us = lg_calloc(tracked < LG_DELIVERIES_MAX ?
+					  tracked : LG_DELIVERIES_MAX,
+				  sizeof(*lg->rx_lat_us));
+
+	lg_raise_nofile((rlim_t)lg->nconn + 32);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	lg->epfd = epoll_create1(EPOLL_CLOEXEC);
+	lg->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (lg->epfd < 0 || lg->tfd < 0 ||
+	    epoll_ctl(lg->epfd, EPOLL_CTL_ADD, lg->tfd, &ev) < 0) {
+		perror("loadgen: epoll/timerfd");
+		exit(2);
+	}
+	lg->rt_offset = lg_clock_offset();
+	lg->rss_before = lg_proc_status_kb(lg->o.server_pid, "VmRSS");
+	lg->rss_setup = lg->rss_end = lg->rss_peak = -1;
+}
+
+static void lg_fini(struct lg *lg)
+{
+	uint32_t i;
+
+	for (i = 0; i < lg->nconn; i++) {
+		if (lg->conns[i].fd >= 0)
+			close(lg->conns[i].fd);
+		free(lg->conns[i].wbuf);
+	}
+	close(lg->tfd);
+	close(lg->epfd);
+	free(lg->conns);
+	free(lg->seen);
+	free(lg->next_n);
+	free(lg->committed_map);
+	free(lg->first_lat_us);
+	free(lg->lat_us);
+	free(lg->rx_lat_us);
+}
+
+int main(int argc, char **argv)
+{
+	static struct lg lg;
+	int rc;
+
+	lg_init(&lg, argc, argv);
+	printf("loadgen: server %s:%u room %s clients %" PRIu32 " senders %"
+	       PRIu32 " messages %" PRIu32 " rate %g window %" PRIu32 "\n",
+	       inet_ntoa(lg.o.addr.sin_addr), ntohs(lg.o.addr.sin_port),
+	       lg.o.room, lg.o.clients, lg.o.senders, lg.o.messages,
+	       lg.o.rate, lg.o.window);
+	fflush(stdout);
+	lg_loop(&lg);
+	/* Measured while every client is still connected. */
+	lg.rss_end = lg_proc_status_kb(lg.o.server_pid, "VmRSS");
+	lg.rss_peak = lg_proc_status_kb(lg.o.server_pid, "VmHWM");
+	rc = lg_report(&lg);
+	lg_fini(&lg);
+	return rc;
+}
