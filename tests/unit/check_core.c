@@ -406,7 +406,7 @@ START_TEST(test_second_join_is_served_from_ring)
 
 	join_room(a, "general", 7, NULL, 0);
 	for (int i = 1; i <= 5; i++) {
-		char t[8];
+		char t[16];
 
 		snprintf(t, sizeof(t), "m%d", i);
 		message_event(7, i, "alice", t);
