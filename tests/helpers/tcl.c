@@ -1,0 +1,476 @@
+/*
+ * Line client: a blocking socket read through poll() with a deadline, so a
+ * missing reply fails the test in bounded time instead of hanging it.
+ */
+#include "tcl.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SHOWN_MAX 3000 /* bytes of unexpected lines shown on failure */
+
+struct tcl *tcl_connect_opt(int port, const char *label, int rcvbuf)
+{
+	struct sockaddr_in sa = { 0 };
+	struct tcl *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	ck_assert(c);
+	snprintf(c->label, sizeof(c->label), "%s", label);
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_msg(c->fd >= 0, "socket: %s", strerror(errno));
+	if (rcvbuf > 0)
+		ck_assert(!setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+				      sizeof(rcvbuf)));
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_msg(!connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)),
+		      "%s: connect 127.0.0.1:%d: %s", label, port,
+		      strerror(errno));
+	return c;
+}
+
+struct tcl *tcl_connect(int port, const char *label)
+{
+	return tcl_connect_opt(port, label, 0);
+}
+
+void tcl_free(struct tcl *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	for (int i = 0; i < c->nhist; i++)
+		free(c->hist[i]);
+	free(c->hist);
+	free(c->line);
+	free(c);
+}
+
+void tcl_send_raw(struct tcl *c, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		ck_assert_msg(n > 0, "%s: send: %s", c->label, strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+void tcl_send_str(struct tcl *c, const char *s)
+{
+	tcl_send_raw(c, s, strlen(s));
+}
+
+void tcl_send(struct tcl *c, const char *fmt, ...)
+{
+	char small[8192], *buf = small;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small) - 1, fmt, ap);
+	va_end(ap);
+	ck_assert(n >= 0);
+	if ((size_t)n >= sizeof(small) - 1) {
+		buf = malloc((size_t)n + 2);
+		ck_assert(buf);
+		va_start(ap, fmt);
+		vsnprintf(buf, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	buf[n] = '\n';
+	tcl_send_raw(c, buf, (size_t)n + 1);
+	if (buf != small)
+		free(buf);
+}
+
+/* Moves the first complete line of buf into c->line. */
+static bool take_line(struct tcl *c)
+{
+	char *nl = memchr(c->buf, '\n', c->len);
+	size_t n;
+
+	if (!nl)
+		return false;
+	n = (size_t)(nl - c->buf);
+	if (n + 1 > c->cap) {
+		c->cap = n + 1;
+		c->line = realloc(c->line, c->cap);
+		ck_assert(c->line);
+	}
+	/* Kept as sent: the server ends lines in "\n" alone, so a "\r" here
+	 * is a bug the comparison must see. */
+	memcpy(c->line, c->buf, n);
+	c->line[n] = '\0';
+	c->len -= n + 1;
+	memmove(c->buf, nl + 1, c->len);
+	return true;
+}
+
+enum tcl_rc tcl_read(struct tcl *c, int timeout_ms)
+{
+	int64_t deadline = trun_now_ms() + timeout_ms;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		int64_t left;
+		ssize_t n;
+		int r;
+
+		if (take_line(c))
+			return TCL_LINE;
+		if (c->eof)
+			return TCL_EOF;
+		ck_assert_msg(c->len < sizeof(c->buf),
+			      "%s: line longer than %zu bytes from the server",
+			      c->label, sizeof(c->buf));
+		left = deadline - trun_now_ms();
+		if (left < 0)
+			left = 0;
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		ck_assert_msg(r >= 0, "poll: %s", strerror(errno));
+		if (r == 0)
+			return TCL_TIMEOUT;
+		n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0) {
+			c->len += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != ECONNRESET)
+			ck_abort_msg("%s: recv: %s", c->label, strerror(errno));
+		c->eof = true;
+		c->err = n < 0 ? errno : 0;
+		if (c->len) { /* a last line without "\n" */
+			c->buf[c->len++] = '\n';
+		}
+	}
+}
+
+/* Collects lines that were not what the test waited for. */
+struct seen {
+	char text[SHOWN_MAX + 64];
+	size_t len;
+	int count;
+};
+
+static void seen_add(struct seen *s, const char *line)
+{
+	size_t room = sizeof(s->text) - s->len;
+	int n;
+
+	s->count++;
+	if (s->len >= SHOWN_MAX)
+		return;
+	n = snprintf(s->text + s->len, room, "\n    \"%.300s\"", line);
+	s->len += n > 0 && (size_t)n < room ? (size_t)n : room - 1;
+	if (s->len >= SHOWN_MAX) {
+		s->len = SHOWN_MAX;
+		snprintf(s->text + s->len, sizeof(s->text) - s->len,
+			 "\n    ...");
+	}
+}
+
+static const char *rc_text(struct tcl *c, enum tcl_rc rc)
+{
+	if (rc == TCL_TIMEOUT)
+		return "then nothing (timeout)";
+	return c->err ? "then connection reset" : "then connection closed";
+}
+
+typedef bool match_fn(const char *line, const char *want);
+
+static bool match_exact(const char *line, const char *want)
+{
+	return !strcmp(line, want);
+}
+
+static bool match_prefix(const char *line, const char *want)
+{
+	return !strncmp(line, want, strlen(want));
+}
+
+static void expect(const char *file, int line, struct tcl *c, const char *want,
+		   int timeout_ms, match_fn *match, bool skip, const char *what)
+{
+	struct seen seen = { .len = 0 };
+	int64_t deadline = trun_now_ms() + timeout_ms;
+
+	for (;;) {
+		int64_t left = deadline - trun_now_ms();
+		enum tcl_rc rc = tcl_read(c, left > 0 ? (int)left : 0);
+
+		if (rc != TCL_LINE)
+			trun_fail(
+				file, line,
+				"%s: expected %s \"%s\" within %d ms; got %d other line(s):%s\n  %s",
+				c->label, what, want, timeout_ms, seen.count,
+				seen.text, rc_text(c, rc));
+		if (match(c->line, want))
+			return;
+		if (!skip)
+			trun_fail(
+				file, line,
+				"%s: expected %s \"%s\" as the next line; got \"%.500s\"",
+				c->label, what, want, c->line);
+		seen_add(&seen, c->line);
+	}
+}
+
+void tcl_expect_next_at(const char *file, int line, struct tcl *c,
+			const char *text, int timeout_ms)
+{
+	expect(file, line, c, text, timeout_ms, match_exact, false, "line");
+}
+
+void tcl_expect_line_at(const char *file, int line, struct tcl *c,
+			const char *text, int timeout_ms)
+{
+	expect(file, line, c, text, timeout_ms, match_exact, true, "line");
+}
+
+const char *tcl_expect_prefix_at(const char *file, int line, struct tcl *c,
+				 const char *prefix, int timeout_ms)
+{
+	expect(file, line, c, prefix, timeout_ms, match_prefix, true,
+	       "a line starting with");
+	return c->line;
+}
+
+void tcl_expect_eof_at(const char *file, int line, struct tcl *c,
+		       int timeout_ms, bool lines_ok)
+{
+	struct seen seen = { .len = 0 };
+	int64_t deadline = trun_now_ms() + timeout_ms;
+
+	for (;;) {
+		int64_t left = deadline - trun_now_ms();
+		enum tcl_rc rc = tcl_read(c, left > 0 ? (int)left : 0);
+
+		if (rc == TCL_EOF)
+			return;
+		if (rc == TCL_TIMEOUT)
+			trun_fail(
+				file, line,
+				"%s: expected the server to close the connection within %d ms; got %d line(s):%s\n  then nothing (timeout)",
+				c->label, timeout_ms, seen.count, seen.text);
+		if (!lines_ok)
+			trun_fail(
+				file, line,
+				"%s: expected the connection to close; got \"%.500s\"",
+				c->label, c->line);
+		seen_add(&seen, c->line);
+	}
+}
+
+/* "guest-" and six digits. */
+static bool is_guest_nick(const char *s, size_t n)
+{
+	if (n != 12 || strncmp(s, "guest-", 6))
+		return false;
+	for (size_t i = 6; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+const char *tcl_welcome_at(const char *file, int line, struct tcl *c)
+{
+	static const char pre[] = "[system] You are ";
+	static const char post[] = ". Set a nickname with /nick <name>.";
+	const size_t npre = sizeof(pre) - 1, npost = sizeof(post) - 1;
+	enum tcl_rc rc;
+	size_t n;
+
+	tcl_expect_next_at(file, line, c, "[system] Welcome to Baby Discord!",
+			   trun_ms(T_WAIT));
+	rc = tcl_read(c, trun_ms(T_WAIT));
+	if (rc != TCL_LINE)
+		trun_fail(file, line, "%s: welcome line 2 missing (%s)",
+			  c->label, rc_text(c, rc));
+	n = strlen(c->line);
+	if (n < npre + npost || strncmp(c->line, pre, npre) ||
+	    strcmp(c->line + n - npost, post) ||
+	    !is_guest_nick(c->line + npre, n - npre - npost))
+		trun_fail(file, line,
+			  "%s: expected \"%sguest-NNNNNN%s\"; got \"%.500s\"",
+			  c->label, pre, post, c->line);
+	snprintf(c->nick, sizeof(c->nick), "%.*s", (int)(n - npre - npost),
+		 c->line + npre);
+	tcl_expect_next_at(file, line, c, "[system] Type /help for commands.",
+			   trun_ms(T_WAIT));
+	return c->nick;
+}
+
+void tcl_nick_at(const char *file, int line, struct tcl *c, const char *nick)
+{
+	char want[256];
+
+	tcl_send(c, "/nick %s", nick);
+	snprintf(want, sizeof(want), "[system] You are now %s", nick);
+	tcl_expect_next_at(file, line, c, want, trun_ms(T_WAIT));
+	snprintf(c->nick, sizeof(c->nick), "%s", nick);
+}
+
+int tcl_join_at(const char *file, int line, struct tcl *c, const char *room)
+{
+	char pre[256], want[320], hpre[256];
+	enum tcl_rc rc;
+	int n = -1;
+
+	for (int i = 0; i < c->nhist; i++)
+		free(c->hist[i]);
+	free(c->hist);
+	c->hist = NULL;
+	c->nhist = 0;
+	tcl_send(c, "/join %s", room);
+	rc = tcl_read(c, trun_ms(T_WAIT));
+	if (rc != TCL_LINE)
+		trun_fail(file, line, "%s: /join %s: no reply (%s)", c->label,
+			  room, rc_text(c, rc));
+	snprintf(pre, sizeof(pre), "[system] You joined %s (", room);
+	if (!strncmp(c->line, pre, strlen(pre)))
+		n = atoi(c->line + strlen(pre));
+	snprintf(want, sizeof(want), "%s%d recent message%s)", pre, n,
+		 n == 1 ? "" : "s");
+	if (n < 0 || strcmp(c->line, want))
+		trun_fail(
+			file, line,
+			"%s: expected \"%sN recent messages)\"; got \"%.500s\"",
+			c->label, pre, c->line);
+	c->hist = calloc((size_t)n + 1, sizeof(*c->hist));
+	ck_assert(c->hist);
+	snprintf(hpre, sizeof(hpre), "[%s] ", room);
+	for (int i = 0; i < n; i++) {
+		rc = tcl_read(c, trun_ms(T_WAIT));
+		if (rc != TCL_LINE)
+			trun_fail(
+				file, line,
+				"%s: /join %s: history line %d of %d missing (%s)",
+				c->label, room, i + 1, n, rc_text(c, rc));
+		if (strncmp(c->line, hpre, strlen(hpre)))
+			trun_fail(
+				file, line,
+				"%s: /join %s: history line %d of %d is \"%.500s\"",
+				c->label, room, i + 1, n, c->line);
+		c->hist[c->nhist++] = strdup(c->line);
+	}
+	return n;
+}
+
+void tcl_create_at(const char *file, int line, struct tcl *c, const char *room)
+{
+	char want[256];
+
+	tcl_send(c, "/create %s", room);
+	snprintf(want, sizeof(want), "[system] Created room %s", room);
+	tcl_expect_next_at(file, line, c, want, trun_ms(T_WAIT));
+	snprintf(want, sizeof(want),
+		 "[system] You joined %s (0 recent messages)", room);
+	tcl_expect_next_at(file, line, c, want, trun_ms(T_WAIT));
+}
+
+void tcl_expect_set_at(const char *file, int line, struct tcl *c,
+		       const char *const *want, int n)
+{
+	bool used[64] = { false };
+
+	ck_assert(n <= 64);
+	for (int i = 0; i < n; i++) {
+		enum tcl_rc rc = tcl_read(c, trun_ms(T_WAIT));
+		int j;
+
+		if (rc != TCL_LINE)
+			trun_fail(
+				file, line,
+				"%s: expected %d lines (any order), line %d missing (%s)",
+				c->label, n, i + 1, rc_text(c, rc));
+		for (j = 0; j < n; j++)
+			if (!used[j] && !strcmp(c->line, want[j]))
+				break;
+		if (j == n) {
+			char list[2048];
+			size_t len = 0;
+
+			list[0] = '\0';
+			for (j = 0; j < n && len < sizeof(list) - 1; j++)
+				len += (size_t)snprintf(
+					list + len, sizeof(list) - len,
+					"\n    \"%s\"%s", want[j],
+					used[j] ? " (seen)" : "");
+			trun_fail(file, line,
+				  "%s: got \"%.500s\"; expected one of:%s",
+				  c->label, c->line, list);
+		}
+		used[j] = true;
+	}
+}
+
+int tcl_list_at(const char *file, int line, struct tcl *c)
+{
+	static const char pre[] = "[system] Online users (";
+	enum tcl_rc rc;
+	int n;
+
+	tcl_send(c, "/list");
+	rc = tcl_read(c, trun_ms(T_WAIT));
+	if (rc != TCL_LINE)
+		trun_fail(file, line, "%s: /list: no reply (%s)", c->label,
+			  rc_text(c, rc));
+	if (strncmp(c->line, pre, sizeof(pre) - 1) ||
+	    (n = atoi(c->line + sizeof(pre) - 1)) < 0)
+		trun_fail(file, line, "%s: /list: got \"%.500s\"", c->label,
+			  c->line);
+	for (int i = 0; i < n; i++) {
+		rc = tcl_read(c, trun_ms(T_WAIT));
+		if (rc != TCL_LINE || strncmp(c->line, "[system]   ", 11))
+			trun_fail(file, line,
+				  "%s: /list: entry %d of %d: \"%.500s\"",
+				  c->label, i + 1, n,
+				  rc == TCL_LINE ? c->line : rc_text(c, rc));
+	}
+	return n;
+}
+
+void tcl_wait_online_at(const char *file, int line, struct tcl *c, int n)
+{
+	int64_t deadline = trun_now_ms() + trun_ms(T_WAIT);
+	int got;
+
+	while ((got = tcl_list_at(file, line, c)) != n)
+		if (trun_now_ms() > deadline)
+			trun_fail(file, line,
+				  "%s: /list still shows %d users, expected %d",
+				  c->label, got, n);
+}
+
+struct tcl *tcl_user(int port, const char *nick)
+{
+	struct tcl *c = tcl_connect(port, nick);
+
+	read_welcome(c);
+	do_nick(c, nick);
+	return c;
+}

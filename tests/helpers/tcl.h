@@ -1,0 +1,106 @@
+/*
+ * Line client for the TCP protocol: connect, send lines, read lines with a
+ * deadline per read (poll), and expectations that fail the test with what
+ * arrived instead. The expect_* macros report the caller's file:line.
+ */
+#ifndef BD_TESTS_HELPERS_TCL_H
+#define BD_TESTS_HELPERS_TCL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "trun.h"
+
+#define TCL_BUF (64 * 1024) /* longest line the server may send */
+
+struct tcl {
+	int fd;		   /* connected socket, -1 after close */
+	char label[40];	   /* who this is, in failure messages */
+	char nick[64];	   /* nickname as the server knows it */
+	char buf[TCL_BUF]; /* received, not yet returned bytes */
+	size_t len;	   /* bytes in buf */
+	char *line;	   /* last line read, without "\n" */
+	size_t cap;	   /* size of line */
+	bool eof;	   /* peer closed (FIN or RST) */
+	int err;	   /* errno of a reset, 0 for FIN */
+	char **hist;	   /* history lines of the last tcl_join() */
+	int nhist;	   /* how many */
+};
+
+enum tcl_rc { TCL_LINE, TCL_EOF, TCL_TIMEOUT };
+
+/* Connects to 127.0.0.1:port; rcvbuf > 0 sets SO_RCVBUF first. */
+struct tcl *tcl_connect_opt(int port, const char *label, int rcvbuf);
+struct tcl *tcl_connect(int port, const char *label);
+void tcl_free(struct tcl *c);
+
+/* Sends bytes as they are (no newline added); fails on error. */
+void tcl_send_raw(struct tcl *c, const void *data, size_t len);
+/* Sends the bytes of a C string as they are. */
+void tcl_send_str(struct tcl *c, const char *s);
+/* Sends a formatted line plus "\n". */
+void tcl_send(struct tcl *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Reads one line into c->line (without its "\n"; a "\r" is kept),
+ * waiting at most timeout_ms for it.
+ */
+enum tcl_rc tcl_read(struct tcl *c, int timeout_ms);
+
+/* Implementations of the macros below. */
+void tcl_expect_next_at(const char *file, int line, struct tcl *c,
+			const char *text, int timeout_ms);
+void tcl_expect_line_at(const char *file, int line, struct tcl *c,
+			const char *text, int timeout_ms);
+const char *tcl_expect_prefix_at(const char *file, int line, struct tcl *c,
+				 const char *prefix, int timeout_ms);
+void tcl_expect_eof_at(const char *file, int line, struct tcl *c,
+		       int timeout_ms, bool lines_ok);
+const char *tcl_welcome_at(const char *file, int line, struct tcl *c);
+void tcl_nick_at(const char *file, int line, struct tcl *c, const char *nick);
+int tcl_join_at(const char *file, int line, struct tcl *c, const char *room);
+void tcl_create_at(const char *file, int line, struct tcl *c, const char *room);
+
+/* The very next line must be text. */
+#define expect_next(c, text) \
+	tcl_expect_next_at(__FILE__, __LINE__, (c), (text), trun_ms(T_WAIT))
+/* Reads (skipping other lines) until a line equals text. */
+#define expect_line(c, text) \
+	tcl_expect_line_at(__FILE__, __LINE__, (c), (text), trun_ms(T_WAIT))
+/* Reads (skipping) until a line starts with prefix; returns that line. */
+#define expect_prefix(c, prefix) \
+	tcl_expect_prefix_at(__FILE__, __LINE__, (c), (prefix), trun_ms(T_WAIT))
+/* The server closes the connection and sends nothing more first. */
+#define expect_eof(c) \
+	tcl_expect_eof_at(__FILE__, __LINE__, (c), trun_ms(T_WAIT), false)
+/* Drains whatever is pending until the server closes the connection. */
+#define expect_eof_after_lines(c, ms) \
+	tcl_expect_eof_at(__FILE__, __LINE__, (c), (ms), true)
+/* Reads the 3 welcome lines; returns (and records) the guest nick. */
+#define read_welcome(c) tcl_welcome_at(__FILE__, __LINE__, (c))
+/* "/nick x", expecting "[system] You are now x" as the next line. */
+#define do_nick(c, x) tcl_nick_at(__FILE__, __LINE__, (c), (x))
+/* "/join r", consuming "You joined r (N ...)" and N history lines (kept in
+ * c->hist); returns N. */
+#define do_join(c, r) tcl_join_at(__FILE__, __LINE__, (c), (r))
+/* "/create r": "Created room r" then "You joined r (0 recent messages)". */
+#define do_create(c, r) tcl_create_at(__FILE__, __LINE__, (c), (r))
+
+void tcl_expect_set_at(const char *file, int line, struct tcl *c,
+		       const char *const *want, int n);
+int tcl_list_at(const char *file, int line, struct tcl *c);
+void tcl_wait_online_at(const char *file, int line, struct tcl *c, int n);
+
+/* The next n lines are exactly want[0..n-1] in some order. */
+#define expect_set(c, want, n) \
+	tcl_expect_set_at(__FILE__, __LINE__, (c), (want), (n))
+/* Sends /list, consumes the reply; returns the number of users. */
+#define do_list(c) tcl_list_at(__FILE__, __LINE__, (c))
+/* Sends /list until it shows n users (after a disconnect was handled). */
+#define wait_online(c, n) tcl_wait_online_at(__FILE__, __LINE__, (c), (n))
+
+/* A connected client that read its welcome and set its nickname. */
+struct tcl *tcl_user(int port, const char *nick);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * Fixture state lives in globals: each test runs in a fresh forked
+ * process, so nothing leaks from one test to the next.
+ */
+#include "tfix.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trun.h"
+
+struct tdb T_DB;
+struct tsrv T_SRV;
+
+static struct tsrv_opts opts; /* chosen by the setup */
+static bool db_made, srv_made;
+
+void tfix_use(const struct tsrv_opts *o)
+{
+	opts = *o;
+}
+
+void tfix_begin_db(void)
+{
+	char dir[1024], notes[1100];
+
+	if (db_made)
+		return;
+	/* Notes of an earlier run of this test would mislead. */
+	trun_output_dir(dir, sizeof(dir));
+	snprintf(notes, sizeof(notes), "%s/notes.txt", dir);
+	unlink(notes);
+	tdb_create(&T_DB);
+	db_made = true;
+}
+
+void tfix_begin(void)
+{
+	struct tsrv_opts o = opts;
+
+	tfix_begin_db();
+	if (srv_made)
+		return;
+	o.database_url = T_DB.url;
+	tsrv_init(&T_SRV, "server", &o);
+	srv_made = true;
+	tsrv_start(&T_SRV);
+}
+
+int tfix_tcp_port(void)
+{
+	tfix_begin();
+	return T_SRV.tcp_port;
+}
+
+void tfix_setup(void)
+{
+	struct tsrv_opts o;
+
+	memset(&o, 0, sizeof(o));
+	tfix_use(&o);
+}
+
+void tfix_teardown(void)
+{
+	if (srv_made && T_SRV.pid)
+		tsrv_stop(&T_SRV);
+	if (db_made)
+		tdb_drop(&T_DB);
+}
+
+void tfix_add(Suite *s, const char *name, const TTest *test, int timeout_s,
+	      SFun setup, SFun teardown)
+{
+	TCase *tc = tcase_create(name);
+
+	if (setup || teardown)
+		tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, timeout_s);
+	tcase_add_test(tc, test);
+	suite_add_tcase(s, tc);
+}

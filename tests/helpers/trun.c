@@ -1,0 +1,159 @@
+/*
+ * Runner support for the integration tests: environment, deadlines, output
+ * directories and the shared main(). Each test runs in its own process
+ * (Check's fork mode), so state here is per test unless set before forking.
+ */
+#include "trun.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tdb.h"
+
+static long runner_pid;
+
+int trun_ms(int ms)
+{
+	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+	long k = m ? strtol(m, NULL, 10) : 1;
+
+	if (k < 1)
+		k = 1;
+	return (int)(ms * k);
+}
+
+int64_t trun_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void trun_pace(void)
+{
+	poll(NULL, 0, 20);
+}
+
+const char *trun_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	ck_assert_msg(v && *v, "environment variable %s is not set", name);
+	return v;
+}
+
+long trun_id(void)
+{
+	return runner_pid ? runner_pid : (long)getpid();
+}
+
+void trun_fail(const char *file, int line, const char *fmt, ...)
+{
+	char msg[8192];
+	va_list ap;
+	int n;
+
+	n = snprintf(msg, sizeof(msg), "%s:%d: ", file, line);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	ck_abort_msg("%s", msg);
+	abort(); /* not reached: ck_abort_msg does not return */
+}
+
+void trun_mkdirs(const char *path)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+
+	ck_assert_msg(n < sizeof(tmp), "path too long: %s", path);
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) && errno != EEXIST)
+			ck_abort_msg("mkdir %s: %s", tmp, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) && errno != EEXIST)
+		ck_abort_msg("mkdir %s: %s", tmp, strerror(errno));
+}
+
+void trun_output_dir(char *buf, size_t len)
+{
+	const char *top = getenv("BD_TOP");
+	const char *tc = tcase_name();
+	int n;
+
+	n = snprintf(buf, len, "%s/tests/output/%s", top && *top ? top : ".",
+		     tc && *tc ? tc : "unnamed");
+	ck_assert_msg(n > 0 && (size_t)n < len, "output path too long");
+	trun_mkdirs(buf);
+}
+
+void trun_note(const char *fmt, ...)
+{
+	char dir[1024], path[1100];
+	va_list ap;
+	FILE *f;
+
+	trun_output_dir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/notes.txt", dir);
+	f = fopen(path, "a");
+	if (!f)
+		return;
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+	fclose(f);
+}
+
+/* Says up front what is missing; the tests then fail one by one. */
+static void check_environment(void)
+{
+	static const char *const vars[] = { "BD_SERVER", "BD_TOP",
+					    "PGHOST",	 "PGPORT",
+					    "PGUSER",	 "BD_TEST_TEMPLATE" };
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+
+		if (!v || !*v)
+			fprintf(stderr, "integration tests: %s is not set\n",
+				vars[i]);
+	}
+	if (getenv("BD_SERVER") && access(getenv("BD_SERVER"), X_OK))
+		fprintf(stderr, "integration tests: BD_SERVER %s: %s\n",
+			getenv("BD_SERVER"), strerror(errno));
+	if (tdb_ping(err, sizeof(err)))
+		fprintf(stderr,
+			"integration tests: PostgreSQL is unreachable: %s\n",
+			err);
+}
+
+int trun_main(Suite *s)
+{
+	SRunner *sr;
+	int failed;
+
+	runner_pid = (long)getpid();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	check_environment();
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	tdb_drop_leftovers(runner_pid);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

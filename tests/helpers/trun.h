@@ -1,0 +1,58 @@
+/*
+ * Integration test runner support: environment (BD_SERVER, BD_TOP, PG*,
+ * BD_TEST_TEMPLATE), scaled deadlines, per-test output directories and a
+ * main() body that runs one Suite and cleans up after killed tests.
+ */
+#ifndef BD_TESTS_HELPERS_TRUN_H
+#define BD_TESTS_HELPERS_TRUN_H
+
+#include <check.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Default deadline of one wait (a line, a log line, an exit), in ms. */
+#define T_WAIT 5000
+
+/* ms scaled by CK_TIMEOUT_MULTIPLIER (an integer >= 1), for slow builds. */
+int trun_ms(int ms);
+
+/* Monotonic clock in milliseconds. */
+int64_t trun_now_ms(void);
+
+/*
+ * A 20 ms pause between attempts at something that offers no event to
+ * wait for (an HTTP status, a database state). Not for synchronisation.
+ */
+void trun_pace(void);
+
+/* The value of an environment variable; fails the test when unset/empty. */
+const char *trun_env(const char *name);
+
+/* The pid of the runner process (the parent of forked tests). */
+long trun_id(void);
+
+/*
+ * Fills buf with BD_TOP/tests/output/<current TCase name> and creates it
+ * (and its parents). Logs of the running test go there.
+ */
+void trun_output_dir(char *buf, size_t len);
+
+/* Appends a line to <output dir>/notes.txt (figures for people to read). */
+void trun_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* mkdir -p; fails the test on error. */
+void trun_mkdirs(const char *path);
+
+/*
+ * Runs every test of s with CK_NORMAL output (Check's summary line), then
+ * drops databases left behind by tests that were killed. Returns the exit
+ * status for main(): 0 when everything passed.
+ */
+int trun_main(Suite *s);
+
+/* Fails the test with "file:line: message"; used by helper macros. */
+void trun_fail(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), noreturn));
+
+#endif

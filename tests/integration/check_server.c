@@ -1,0 +1,283 @@
+/*
+ * The server process: /health, SIGTERM and SIGINT, where it listens, its
+ * command line, its config file and the DATABASE_URL override.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../helpers/tcl.h"
+#include "../helpers/tdb.h"
+#include "../helpers/tfix.h"
+#include "../helpers/thttp.h"
+#include "../helpers/trun.h"
+#include "../helpers/tsrv.h"
+
+#define PORT tfix_tcp_port()
+
+START_TEST(test_health_ok)
+{
+	struct thttp_resp r;
+
+	tfix_begin();
+	thttp_get(T_SRV.http_port, "/health", &r);
+	ck_assert_msg(r.status == 200, "status %d: %s", r.status, r.body);
+	ck_assert_msg(thttp_json_has(r.body, "status", "healthy"), "body: %s",
+		      r.body);
+	ck_assert_msg(thttp_json_has(r.body, "db", "connected"), "body: %s",
+		      r.body);
+	ck_assert_msg(thttp_json_has(r.body, "instance_id", "test"), "body: %s",
+		      r.body);
+}
+END_TEST
+
+START_TEST(test_health_503_without_database)
+{
+	struct tsrv_opts o = { 0 };
+	struct tsrv s;
+	struct thttp_resp r;
+	char url[256], *ready;
+	int64_t deadline;
+	int closed, unused;
+
+	/* A port nothing listens on. */
+	tsrv_free_ports(&closed, &unused);
+	snprintf(
+		url, sizeof(url),
+		"host=127.0.0.1 port=%d user=nobody dbname=nothing connect_timeout=2",
+		closed);
+	o.database_url = url;
+	o.instance_id = "nodb";
+	tsrv_init(&s, "server-nodb", &o);
+	tsrv_spawn(&s);
+	deadline = trun_now_ms() + trun_ms(T_WAIT);
+	while (!thttp_try_get(s.http_port, "/health", &r, trun_ms(T_WAIT))) {
+		ck_assert_msg(!tsrv_exited(&s), "server exited; log %s", s.log);
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "HTTP port %d never answered", s.http_port);
+		trun_pace();
+	}
+	ck_assert_msg(r.status == 503, "status %d: %s", r.status, r.body);
+	ck_assert_msg(thttp_json_has(r.body, "status", "unhealthy"), "body: %s",
+		      r.body);
+	ck_assert_msg(thttp_json_has(r.body, "db", "disconnected"), "body: %s",
+		      r.body);
+	/* Without the database it must not claim to be ready. */
+	ready = tsrv_log_find(&s, "ready:");
+	ck_assert_msg(!ready, "logged \"%s\" without a database", ready);
+	tsrv_stop(&s);
+}
+END_TEST
+
+START_TEST(test_sigterm_notifies_clients_and_exits_zero)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	struct tcl *g = tcl_connect(PORT, "guest");
+
+	read_welcome(g);
+	do_create(alice, "general");
+	tsrv_signal(&T_SRV, SIGTERM);
+	expect_next(alice, "[system] server shutting down");
+	expect_next(bob, "[system] server shutting down");
+	expect_next(g, "[system] server shutting down");
+	expect_eof(alice);
+	expect_eof(bob);
+	expect_eof(g);
+	tsrv_assert_exit_ok(&T_SRV, tsrv_wait_exit(&T_SRV, trun_ms(10000)));
+	tcl_free(alice);
+	tcl_free(bob);
+	tcl_free(g);
+}
+END_TEST
+
+/* Listening sockets on port in /proc/net/<file>: their local addresses. */
+static int listeners(const char *file, int port, char addrs[][40], int max)
+{
+	char path[64], line[512];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/net/%s", file);
+	f = fopen(path, "r");
+	if (!f)
+		return 0; /* no IPv6 */
+	while (fgets(line, sizeof(line), f)) {
+		char local[40];
+		unsigned p, st;
+
+		if (sscanf(line, " %*d: %39[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x",
+			   local, &p, &st) != 3)
+			continue;
+		if (st != 0x0A || (int)p != port || n == max)
+			continue;
+		snprintf(addrs[n++], 40, "%s", local);
+	}
+	fclose(f);
+	return n;
+}
+
+static int try_connect(const char *ip, int port)
+{
+	struct sockaddr_in sa = { 0 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), e = 0;
+
+	ck_assert(fd >= 0);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	ck_assert(inet_pton(AF_INET, ip, &sa.sin_addr) == 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		e = errno;
+	close(fd);
+	return e;
+}
+
+START_TEST(test_listens_only_on_loopback)
+{
+	const int ports[2] = { PORT, T_SRV.http_port };
+
+	for (int i = 0; i < 2; i++) {
+		char a4[8][40], a6[8][40];
+		int n4 = listeners("tcp", ports[i], a4, 8);
+		int n6 = listeners("tcp6", ports[i], a6, 8);
+		int e;
+
+		ck_assert_msg(n4 + n6 > 0, "nothing listens on port %d",
+			      ports[i]);
+		for (int j = 0; j < n4; j++)
+			ck_assert_msg(
+				!strcmp(a4[j], "0100007F"),
+				"port %d: IPv4 listener on %s, not 127.0.0.1",
+				ports[i], a4[j]);
+		for (int j = 0; j < n6; j++)
+			ck_assert_msg(
+				!strcmp(a6[j],
+					"0000000000000000FFFF00000100007F"),
+				"port %d: IPv6 listener on %s, not ::ffff:127.0.0.1",
+				ports[i], a6[j]);
+		ck_assert_msg(!try_connect("127.0.0.1", ports[i]),
+			      "port %d: cannot connect on 127.0.0.1", ports[i]);
+		/* Bound to 127.0.0.1 alone, other addresses are refused. */
+		e = try_connect("127.0.0.2", ports[i]);
+		ck_assert_msg(
+			e == ECONNREFUSED,
+			"port %d: connect to 127.0.0.2: %s (expected refused)",
+			ports[i], e ? strerror(e) : "accepted");
+	}
+}
+END_TEST
+
+START_TEST(test_sigint_notifies_clients_and_exits_zero)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+
+	do_create(alice, "general");
+	tsrv_signal(&T_SRV, SIGINT);
+	expect_next(alice, "[system] server shutting down");
+	expect_eof(alice);
+	tsrv_assert_exit_ok(&T_SRV, tsrv_wait_exit(&T_SRV, trun_ms(10000)));
+	tcl_free(alice);
+}
+END_TEST
+
+START_TEST(test_help_and_version_options)
+{
+	const char *const help[] = { "", "--help", NULL };
+	const char *const version[] = { "", "--version", NULL };
+	char out[4096];
+	int st;
+
+	st = tsrv_run(help, out, sizeof(out), trun_ms(T_WAIT));
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "--help: status %#x: %s", st, out);
+	ck_assert_msg(strstr(out, "--config"),
+		      "--help does not mention --config: %s", out);
+	st = tsrv_run(version, out, sizeof(out), trun_ms(T_WAIT));
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "--version: status %#x: %s", st, out);
+	ck_assert_msg(out[0], "--version printed nothing");
+}
+END_TEST
+
+START_TEST(test_unknown_config_key_rejected)
+{
+	struct tsrv_opts o = { .database_url = "postgresql:///unused",
+			       .extra_json = "\"no_such_key\": 1" };
+	struct tsrv s;
+	char *line;
+	int st;
+
+	tsrv_init(&s, "server-badkey", &o);
+	tsrv_spawn(&s);
+	st = tsrv_wait_exit(&s, trun_ms(T_WAIT));
+	ck_assert_msg(!(WIFEXITED(st) && WEXITSTATUS(st) == 0),
+		      "a config with an unknown key was accepted");
+	ck_assert_msg(WIFEXITED(st), "crashed on a bad config: status %#x", st);
+	line = tsrv_log_find(&s, "no_such_key");
+	ck_assert_msg(line, "the log does not name the unknown key; log %s",
+		      s.log);
+	free(line);
+}
+END_TEST
+
+START_TEST(test_database_url_env_overrides_config)
+{
+	struct tsrv_opts o = { 0 };
+	struct tsrv s;
+	struct thttp_resp r;
+	char url[256];
+	int closed, unused;
+	struct tcl *c;
+
+	tfix_begin_db();
+	tsrv_free_ports(&closed, &unused);
+	snprintf(
+		url, sizeof(url),
+		"host=127.0.0.1 port=%d user=nobody dbname=nothing connect_timeout=2",
+		closed);
+	o.database_url = url;
+	o.env_database_url = T_DB.url;
+	tsrv_init(&s, "server-envurl", &o);
+	tsrv_start(&s); /* ready: it reached the test database */
+	thttp_get(s.http_port, "/health", &r);
+	ck_assert_msg(r.status == 200, "status %d: %s", r.status, r.body);
+	c = tcl_user(s.tcp_port, "alice");
+	do_create(c, "general");
+	ck_assert_int_eq(
+		tdb_int(&T_DB,
+			"SELECT count(*) FROM rooms WHERE name = 'general'",
+			NULL),
+		1);
+	tcl_free(c);
+	tsrv_stop(&s);
+}
+END_TEST
+
+static Suite *server_suite(void)
+{
+	Suite *s = suite_create("server");
+	SFun up = tfix_setup, down = tfix_teardown;
+
+	TFIX_ADD(s, test_health_ok, 30, up, down);
+	TFIX_ADD(s, test_health_503_without_database, 30, up, down);
+	TFIX_ADD(s, test_sigterm_notifies_clients_and_exits_zero, 30, up, down);
+	TFIX_ADD(s, test_sigint_notifies_clients_and_exits_zero, 30, up, down);
+	TFIX_ADD(s, test_listens_only_on_loopback, 30, up, down);
+	TFIX_ADD(s, test_help_and_version_options, 30, up, down);
+	TFIX_ADD(s, test_unknown_config_key_rejected, 30, up, down);
+	TFIX_ADD(s, test_database_url_env_overrides_config, 30, up, down);
+	return s;
+}
+
+int main(void)
+{
+	return trun_main(server_suite());
+}

@@ -1,0 +1,835 @@
+/*
+ * The TCP line protocol, command by command, against the real server on a
+ * fresh database (tests/helpers: tfix, tcl). To show that something did
+ * NOT arrive, a later request on the same connection must be answered
+ * first.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../helpers/tcl.h"
+#include "../helpers/tdb.h"
+#include "../helpers/tfix.h"
+#include "../helpers/trun.h"
+
+#define PORT tfix_tcp_port()
+#define TIMEOUT 30 /* seconds per test */
+
+#define NOT_IN_ROOM \
+	"[system] error: you are not in a room; /join <room> or /create <room> first"
+
+static const char *const commands[] = {
+	"create", "help", "join", "leave", "list", "nick", "quit", "rooms",
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* A malloc'd string of n copies of ch. */
+static char *repeat(char ch, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	ck_assert(s);
+	memset(s, ch, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* A malloc'd string of n copies of the string unit. */
+static char *repeat_str(const char *unit, size_t n)
+{
+	size_t ul = strlen(unit);
+	char *s = malloc(ul * n + 1);
+
+	ck_assert(s);
+	for (size_t i = 0; i < n; i++)
+		memcpy(s + i * ul, unit, ul);
+	s[ul * n] = '\0';
+	return s;
+}
+
+/* Sends a plain line and expects it back as the next line. */
+static void say(struct tcl *c, const char *room, const char *text)
+{
+	char want[8192];
+
+	tcl_send(c, "%s", text);
+	snprintf(want, sizeof(want), "[%s] %s: %s", room, c->nick, text);
+	expect_next(c, want);
+}
+
+START_TEST(test_welcome_lines)
+{
+	struct tcl *a = tcl_connect(PORT, "a"), *b = tcl_connect(PORT, "b");
+
+	read_welcome(a);
+	read_welcome(b);
+	ck_assert_msg(strcmp(a->nick, b->nick),
+		      "two sessions got the same guest nick %s", a->nick);
+	/* Nothing else came after the welcome: /list answers next. */
+	tcl_send(a, "/list");
+	expect_next(a, "[system] Online users (2):");
+	tcl_free(a);
+	tcl_free(b);
+}
+END_TEST
+
+START_TEST(test_help_lists_all_commands)
+{
+	struct tcl *a = tcl_connect(PORT, "a");
+
+	read_welcome(a);
+	tcl_send(a, "/help");
+	expect_next(a, "[system] Commands:");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char pre[64];
+		const char *dash;
+		size_t n;
+
+		ck_assert_int_eq(tcl_read(a, trun_ms(T_WAIT)), TCL_LINE);
+		n = (size_t)snprintf(pre, sizeof(pre), "[system] /%s",
+				     commands[i]);
+		ck_assert_msg(!strncmp(a->line, pre, n) && (a->line[n] == ' '),
+			      "help line %zu: expected \"%s ...\", got \"%s\"",
+			      i + 1, pre, a->line);
+		dash = strstr(a->line, " - ");
+		ck_assert_msg(dash && dash[3],
+			      "help line without \" - description\": \"%s\"",
+			      a->line);
+	}
+	/* The contract spells this one out. */
+	tcl_send(a, "/help");
+	expect_next(a, "[system] Commands:");
+	expect_next(a, "[system] /create <room> - create a room and join it");
+	for (size_t i = 1; i < NCOMMANDS; i++)
+		ck_assert_int_eq(tcl_read(a, trun_ms(T_WAIT)), TCL_LINE);
+	/* Exactly 8 commands: the next reply is the /list header. */
+	tcl_send(a, "/list");
+	expect_next(a, "[system] Online users (1):");
+	tcl_free(a);
+}
+END_TEST
+
+START_TEST(test_nick_sets_name)
+{
+	struct tcl *a = tcl_connect(PORT, "a");
+
+	read_welcome(a);
+	tcl_send(a, "/nick alice");
+	expect_next(a, "[system] You are now alice");
+	tcl_send(a, "/list");
+	expect_next(a, "[system] Online users (1):");
+	expect_next(a, "[system]   alice (no room)");
+	/* Renaming again works too. */
+	tcl_send(a, "/nick alice2");
+	expect_next(a, "[system] You are now alice2");
+	tcl_send(a, "/list");
+	expect_next(a, "[system] Online users (1):");
+	expect_next(a, "[system]   alice2 (no room)");
+	tcl_free(a);
+}
+END_TEST
+
+START_TEST(test_nick_rename_seen_by_room_members)
+{
+	struct tcl *bob = tcl_user(PORT, "bob");
+	struct tcl *g = tcl_connect(PORT, "guest");
+	struct tcl *carol = tcl_user(PORT, "carol");
+	char want[128], guest[64];
+
+	do_create(bob, "general");
+	snprintf(guest, sizeof(guest), "%s", read_welcome(g));
+	ck_assert_int_eq(do_join(g, "general"), 0);
+	snprintf(want, sizeof(want), "[system] %s joined general", guest);
+	expect_next(bob, want);
+
+	tcl_send(g, "/nick alice");
+	expect_next(g, "[system] You are now alice");
+	snprintf(want, sizeof(want), "[system] %s is now known as alice",
+		 guest);
+	expect_next(bob, want);
+	/* carol is in no room: the rename is not hers to see. */
+	tcl_send(carol, "/list");
+	expect_next(carol, "[system] Online users (3):");
+	/* And the room now shows the new name on messages. */
+	tcl_send(bob, "hi alice");
+	expect_line(g, "[general] bob: hi alice");
+	tcl_send(g, "hi bob");
+	expect_line(g, "[general] alice: hi bob");
+	expect_line(bob, "[general] alice: hi bob");
+	tcl_free(bob);
+	tcl_free(g);
+	tcl_free(carol);
+}
+END_TEST
+
+START_TEST(test_nick_taken_case_insensitive)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *b = tcl_connect(PORT, "b");
+
+	read_welcome(b);
+	tcl_send(b, "/nick alice");
+	expect_next(b, "[system] error: nickname alice is taken");
+	tcl_send(b, "/nick ALICE");
+	expect_next(b, "[system] error: nickname ALICE is taken");
+	tcl_send(b, "/nick aLiCe");
+	expect_next(b, "[system] error: nickname aLiCe is taken");
+	/* b is still its guest self, and can take a free name. */
+	do_nick(b, "bob");
+	tcl_send(alice, "/list");
+	expect_next(alice, "[system] Online users (2):");
+	{
+		const char *const want[] = { "[system]   alice (no room)",
+					     "[system]   bob (no room)" };
+
+		expect_set(alice, want, 2);
+	}
+	tcl_free(alice);
+	tcl_free(b);
+}
+END_TEST
+
+START_TEST(test_nick_invalid)
+{
+	static const char err[] =
+		"[system] error: invalid nickname (1-32 letters, digits, _ or -)";
+	struct tcl *a = tcl_connect(PORT, "a");
+	char *n33 = repeat('n', 33), *n32 = repeat('n', 32);
+
+	read_welcome(a);
+	tcl_send(a, "/nick bad!name");
+	expect_next(a, err);
+	tcl_send(a, "/nick %s", n33);
+	expect_next(a, err);
+	tcl_send(a, "/nick h\xc3\xa9llo");
+	expect_next(a, err);
+	tcl_send(a, "/nick a.b");
+	expect_next(a, err);
+	/* The edges of the valid set. */
+	do_nick(a, n32);
+	do_nick(a, "A-b_9");
+	free(n33);
+	free(n32);
+	tcl_free(a);
+}
+END_TEST
+
+START_TEST(test_nick_restores_memberships)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	struct tcl *again;
+
+	do_create(alice, "general");
+	do_create(alice, "random");
+	ck_assert_int_eq(do_join(bob, "general"), 0);
+	expect_line(alice, "[system] bob joined general");
+	tcl_send(alice, "/quit");
+	expect_next(alice, "[system] Goodbye");
+	expect_eof(alice);
+	tcl_free(alice);
+	wait_online(bob, 1);
+
+	again = tcl_connect(PORT, "alice-again");
+	read_welcome(again);
+	tcl_send(again, "/nick alice");
+	expect_next(again, "[system] You are now alice");
+	expect_next(again, "[system] You are a member of: general, random");
+	snprintf(again->nick, sizeof(again->nick), "alice");
+	/* Membership is live again: bob's message in general arrives. */
+	tcl_send(bob, "welcome back");
+	expect_line(bob, "[general] bob: welcome back");
+	expect_line(again, "[general] bob: welcome back");
+	tcl_free(again);
+	tcl_free(bob);
+}
+END_TEST
+
+START_TEST(test_list_users_and_rooms)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	const char *const want[] = { "[system]   alice (in general)",
+				     "[system]   bob (no room)" };
+
+	do_create(alice, "general");
+	tcl_send(bob, "/list");
+	expect_next(bob, "[system] Online users (2):");
+	expect_set(bob, want, 2);
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
+START_TEST(test_create_room)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+
+	tcl_send(alice, "/create general");
+	expect_next(alice, "[system] Created room general");
+	expect_next(alice, "[system] You joined general (0 recent messages)");
+	say(alice, "general", "first!");
+	ck_assert_int_eq(
+		tdb_int(&T_DB,
+			"SELECT count(*) FROM rooms WHERE name = 'general'",
+			NULL),
+		1);
+	tcl_free(alice);
+}
+END_TEST
+
+START_TEST(test_create_existing_room)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+
+	do_create(alice, "general");
+	tcl_send(bob, "/create general");
+	expect_next(bob, "[system] error: room general already exists");
+	/* bob did not end up in it. */
+	tcl_send(bob, "hello?");
+	expect_next(bob, NOT_IN_ROOM);
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
+START_TEST(test_create_invalid_name)
+{
+	static const char err[] =
+		"[system] error: invalid room name (1-50 lowercase letters, digits, _ or -)";
+	struct tcl *alice = tcl_user(PORT, "alice");
+	char *r51 = repeat('r', 51), *r50 = repeat('r', 50);
+
+	tcl_send(alice, "/create General");
+	expect_next(alice, err);
+	tcl_send(alice, "/create a.b");
+	expect_next(alice, err);
+	tcl_send(alice, "/create %s", r51);
+	expect_next(alice, err);
+	do_create(alice, r50);
+	do_create(alice, "a_b-9");
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM rooms", NULL), 2);
+	free(r51);
+	free(r50);
+	tcl_free(alice);
+}
+END_TEST
+
+START_TEST(test_join_shows_last_ten_messages)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char text[32], want[64];
+
+	do_create(alice, "general");
+	for (int i = 1; i <= 12; i++) {
+		snprintf(text, sizeof(text), "m%02d", i);
+		say(alice, "general", text);
+	}
+	tcl_send(bob, "/join general");
+	expect_next(bob, "[system] You joined general (10 recent messages)");
+	for (int i = 3; i <= 12; i++) {
+		snprintf(want, sizeof(want), "[general] alice: m%02d", i);
+		expect_next(bob, want);
+	}
+	/* Then live traffic, and nothing in between. */
+	expect_next(alice, "[system] bob joined general");
+	say(alice, "general", "live");
+	expect_next(bob, "[general] alice: live");
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
+START_TEST(test_join_history_count_wording)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+
+	do_create(alice, "empty");
+	tcl_send(bob, "/join empty");
+	expect_next(bob, "[system] You joined empty (0 recent messages)");
+	expect_next(alice, "[system] bob joined empty");
+	do_create(alice, "one");
+	say(alice, "one", "only");
+	tcl_send(bob, "/join one");
+	expect_next(bob, "[system] You joined one (1 recent message)");
+	expect_next(bob, "[one] alice: only");
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
+START_TEST(test_join_unknown_room)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+
+	tcl_send(alice, "/join nowhere");
+	expect_next(alice, "[system] error: no such room: nowhere");
+	tcl_send(alice, "text");
+	expect_next(alice, NOT_IN_ROOM);
+	tcl_free(alice);
+}
+END_TEST
+
+START_TEST(test_join_and_leave_notices)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	struct tcl *carol = tcl_user(PORT, "carol");
+
+	do_create(alice, "general");
+	ck_assert_int_eq(do_join(bob, "general"), 0);
+	expect_next(alice, "[system] bob joined general");
+	tcl_send(bob, "/leave");
+	expect_next(bob, "[system] You left general");
+	expect_next(alice, "[system] bob left general");
+	/* carol, in no room, saw neither: her /list answer comes first. */
+	tcl_send(carol, "/list");
+	expect_next(carol, "[system] Online users (3):");
+	/* bob left for real: alice's message does not reach him. */
+	say(alice, "general", "after bob left");
+	tcl_send(bob, "/list");
+	expect_next(bob, "[system] Online users (3):");
+	tcl_free(alice);
+	tcl_free(bob);
+	tcl_free(carol);
+}
+END_TEST
+
+START_TEST(test_rooms_counts)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	struct tcl *carol = tcl_user(PORT, "carol");
+	struct tcl *dave = tcl_user(PORT, "dave");
+	const char *const want[] = { "[system]   general: 3 members, 2 online",
+				     "[system]   random: 2 members, 2 online" };
+
+	tcl_send(alice, "/rooms");
+	expect_next(alice,
+		    "[system] No rooms yet. Create one with /create <room>");
+	do_create(alice, "general");
+	do_join(bob, "general");
+	expect_next(alice, "[system] bob joined general");
+	do_join(dave, "general");
+	expect_next(alice, "[system] dave joined general");
+	expect_next(bob, "[system] dave joined general");
+	do_create(carol, "random");
+	do_join(alice, "random");
+	expect_next(carol, "[system] alice joined random");
+	tcl_send(dave, "/quit");
+	expect_next(dave, "[system] Goodbye");
+	expect_eof(dave);
+	wait_online(carol, 3);
+	tcl_send(carol, "/rooms");
+	expect_next(carol, "[system] Rooms (2):");
+	expect_set(carol, want, 2);
+	tcl_free(alice);
+	tcl_free(bob);
+	tcl_free(carol);
+	tcl_free(dave);
+}
+END_TEST
+
+START_TEST(test_leave_then_plain_line_is_error)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+
+	do_create(alice, "general");
+	tcl_send(alice, "/leave");
+	expect_next(alice, "[system] You left general");
+	tcl_send(alice, "anyone?");
+	expect_next(alice, NOT_IN_ROOM);
+	tcl_send(alice, "/leave");
+	expect_next(alice, "[system] error: you are not in a room");
+	ck_assert_int_eq(
+		tdb_int(&T_DB,
+			"SELECT count(*) FROM room_members m JOIN users u "
+			"ON u.id = m.user_id WHERE u.nickname = 'alice'",
+			NULL),
+		0);
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
+			 0);
+	tcl_free(alice);
+}
+END_TEST
+
+START_TEST(test_quit_says_goodbye_and_closes)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+
+	tcl_send(alice, "/quit");
+	expect_next(alice, "[system] Goodbye");
+	expect_eof(alice);
+	wait_online(bob, 1);
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
+START_TEST(test_unknown_command)
+{
+	struct tcl *a = tcl_connect(PORT, "a");
+
+	read_welcome(a);
+	tcl_send(a, "/foo");
+	expect_next(a, "[system] error: unknown command /foo (try /help)");
+	tcl_send(a, "/dance with me");
+	expect_next(a, "[system] error: unknown command /dance (try /help)");
+	tcl_free(a);
+}
+END_TEST
+
+START_TEST(test_usage_errors)
+{
+	struct tcl *a = tcl_user(PORT, "alice");
+	char usage[NCOMMANDS][128], want[256];
+
+	tcl_send(a, "/join");
+	expect_next(a, "[system] error: usage: /join <room>");
+	tcl_send(a, "/join a b");
+	expect_next(a, "[system] error: usage: /join <room>");
+	/* Every command: the usage is the one /help shows. */
+	tcl_send(a, "/help");
+	expect_next(a, "[system] Commands:");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const char *dash;
+
+		ck_assert_int_eq(tcl_read(a, trun_ms(T_WAIT)), TCL_LINE);
+		dash = strstr(a->line, " - ");
+		ck_assert(dash);
+		snprintf(usage[i], sizeof(usage[i]), "%.*s",
+			 (int)(dash - a->line - 9), a->line + 9);
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		snprintf(want, sizeof(want), "[system] error: usage: %.120s",
+			 usage[i]);
+		if (strchr(usage[i], '<')) {
+			tcl_send(a, "/%s", commands[i]);
+			expect_next(a, want);
+			tcl_send(a, "/%s one two", commands[i]);
+			expect_next(a, want);
+		} else {
+			tcl_send(a, "/%s extra", commands[i]);
+			expect_next(a, want);
+		}
+	}
+	/* Nothing happened: still connected, named alice, in no room. */
+	tcl_send(a, "/list");
+	expect_next(a, "[system] Online users (1):");
+	expect_next(a, "[system]   alice (no room)");
+	tcl_free(a);
+}
+END_TEST
+
+START_TEST(test_plain_line_outside_room)
+{
+	struct tcl *a = tcl_connect(PORT, "a");
+
+	read_welcome(a);
+	tcl_send(a, "hello world");
+	expect_next(a, NOT_IN_ROOM);
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
+			 0);
+	tcl_free(a);
+}
+END_TEST
+
+START_TEST(test_two_users_chat)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+
+	do_create(alice, "general");
+	do_join(bob, "general");
+	expect_next(alice, "[system] bob joined general");
+	say(alice, "general", "hi bob");
+	expect_next(bob, "[general] alice: hi bob");
+	say(bob, "general", "hi alice, how are you?");
+	expect_next(alice, "[general] bob: hi alice, how are you?");
+	say(alice, "general", "fine");
+	expect_next(bob, "[general] alice: fine");
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
+START_TEST(test_two_rooms_traffic_prefixed)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	struct tcl *carol = tcl_user(PORT, "carol");
+
+	do_create(bob, "general");
+	do_create(carol, "random");
+	do_join(alice, "general");
+	do_join(alice, "random");
+	expect_next(bob, "[system] alice joined general");
+	expect_next(carol, "[system] alice joined random");
+	say(bob, "general", "in general");
+	expect_next(alice, "[general] bob: in general");
+	say(carol, "random", "in random");
+	expect_next(alice, "[random] carol: in random");
+	/* alice's plain line goes to her current room, the last joined. */
+	tcl_send(alice, "to random");
+	expect_next(alice, "[random] alice: to random");
+	expect_next(carol, "[random] alice: to random");
+	/* bob is not in random: his next line is his own message. */
+	say(bob, "general", "still here");
+	expect_next(alice, "[general] bob: still here");
+	tcl_free(alice);
+	tcl_free(bob);
+	tcl_free(carol);
+}
+END_TEST
+
+START_TEST(test_crlf_split_and_batched_lines)
+{
+	struct tcl *a = tcl_connect(PORT, "a");
+	struct tcl *b = tcl_user(PORT, "bob");
+
+	read_welcome(a);
+	/* CRLF line ends. */
+	tcl_send_str(a, "/nick alice\r\n");
+	expect_next(a, "[system] You are now alice");
+	tcl_send_str(a, "/create general\r\n");
+	expect_next(a, "[system] Created room general");
+	expect_next(a, "[system] You joined general (0 recent messages)");
+	tcl_send_str(a, "crlf text\r\n");
+	expect_next(a, "[general] alice: crlf text");
+
+	/* One line in pieces; bob's round trips let the server read each
+	 * piece on its own. A UTF-8 character is cut in two as well. */
+	tcl_send_str(a, "sp");
+	do_list(b);
+	tcl_send_str(a, "lit h\xc3");
+	do_list(b);
+	tcl_send_str(a, "\xa9llo\r");
+	do_list(b);
+	tcl_send_str(a, "\n");
+	expect_next(a, "[general] alice: split h\xc3\xa9llo");
+
+	/* Several lines in one write, answered in order. */
+	tcl_send_str(b, "/join general\nfirst\nsecond\r\nthird\n");
+	expect_next(b, "[system] You joined general (2 recent messages)");
+	expect_next(b, "[general] alice: crlf text");
+	expect_next(b, "[general] alice: split h\xc3\xa9llo");
+	expect_next(b, "[general] bob: first");
+	expect_next(b, "[general] bob: second");
+	expect_next(b, "[general] bob: third");
+	expect_next(a, "[system] bob joined general");
+	expect_next(a, "[general] bob: first");
+	expect_next(a, "[general] bob: second");
+	expect_next(a, "[general] bob: third");
+	tcl_free(a);
+	tcl_free(b);
+}
+END_TEST
+
+START_TEST(test_blank_lines_ignored)
+{
+	struct tcl *a = tcl_connect(PORT, "a");
+	char want[128];
+
+	read_welcome(a);
+	/* Outside a room a blank line would be an error if not ignored. */
+	tcl_send_str(a, "\n\r\n   \n \r\n");
+	tcl_send(a, "/list");
+	expect_next(a, "[system] Online users (1):");
+	snprintf(want, sizeof(want), "[system]   %s (no room)", a->nick);
+	expect_next(a, want);
+	do_nick(a, "alice");
+	do_create(a, "general");
+	tcl_send_str(a, "\n  \n\r\n");
+	say(a, "general", "after blanks");
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
+			 1);
+	tcl_free(a);
+}
+END_TEST
+
+START_TEST(test_long_line_rejected_session_survives)
+{
+	static const char err[] =
+		"[system] error: line too long (max 4096 bytes)";
+	struct tcl *a = tcl_user(PORT, "alice");
+	char *x5000 = repeat('x', 5000), *x4097 = repeat('y', 4097);
+	char *x4096 = repeat('z', 4096);
+
+	do_create(a, "general");
+	tcl_send(a, "%s", x5000);
+	expect_next(a, err);
+	say(a, "general", "still alive");
+	/* Over-long in pieces, and just over the limit. */
+	tcl_send_raw(a, x5000, 3000);
+	tcl_send_raw(a, x5000, 2000);
+	tcl_send_str(a, "\n");
+	expect_next(a, err);
+	tcl_send(a, "%s", x4097);
+	expect_next(a, err);
+	/* 4096 bytes is a line; as a message it is too long. */
+	tcl_send(a, "%s", x4096);
+	expect_next(a, "[system] error: message too long (max 2000 bytes)");
+	/* Commands still work and nothing of the long lines was stored. */
+	tcl_send(a, "/list");
+	expect_next(a, "[system] Online users (1):");
+	expect_next(a, "[system]   alice (in general)");
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
+			 1);
+	free(x5000);
+	free(x4097);
+	free(x4096);
+	tcl_free(a);
+}
+END_TEST
+
+START_TEST(test_invalid_utf8_rejected)
+{
+	static const char err[] = "[system] error: invalid UTF-8";
+	static const char *const bad[] = {
+		"bad \xff byte",	  /* never valid */
+		"lone \x80 continuation", /* continuation without lead */
+		"overlong \xc0\xaf",	  /* "/" in two bytes */
+		"surrogate \xed\xa0\x80", /* U+D800 */
+		"cut \xe2\x82",		  /* truncated at the end */
+	};
+	struct tcl *a = tcl_user(PORT, "alice");
+
+	do_create(a, "general");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tcl_send(a, "%s", bad[i]);
+		expect_next(a, err);
+	}
+	say(a, "general", "valid: \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
+			 1);
+	tcl_free(a);
+}
+END_TEST
+
+START_TEST(test_control_characters_stripped)
+{
+	struct tcl *a = tcl_user(PORT, "alice");
+	struct tcl *b = tcl_user(PORT, "bob");
+
+	do_create(a, "general");
+	do_join(b, "general");
+	tcl_send(a, "a\x01"
+		    "b");
+	expect_line(a, "[general] alice: ab");
+	expect_line(b, "[general] alice: ab");
+	tcl_send(a, "x\x1b[31my\x07z\x7f!");
+	expect_next(a, "[general] alice: x[31myz!");
+	expect_next(b, "[general] alice: x[31myz!");
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM messages "
+				 "WHERE content ~ '[[:cntrl:]]'",
+				 NULL),
+			 0);
+	tcl_free(a);
+	tcl_free(b);
+}
+END_TEST
+
+START_TEST(test_message_over_max_bytes)
+{
+	static const char err[] =
+		"[system] error: message too long (max 2000 bytes)";
+	struct tcl *a = tcl_user(PORT, "alice");
+	char *m2000 = repeat('m', 2000), *m2001 = repeat('m', 2001);
+	char *e1000 = repeat_str("\xc3\xa9", 1000); /* 2000 bytes */
+	char *e1001 = repeat_str("\xc3\xa9", 1001); /* 2002 bytes */
+
+	do_create(a, "general");
+	tcl_send(a, "%s", m2001);
+	expect_next(a, err);
+	tcl_send(a, "%s", e1001);
+	expect_next(a, err);
+	say(a, "general", m2000);
+	say(a, "general", e1000);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM messages "
+				 "WHERE octet_length(content) = 2000",
+				 NULL),
+			 2);
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
+			 2);
+	free(m2000);
+	free(m2001);
+	free(e1000);
+	free(e1001);
+	tcl_free(a);
+}
+END_TEST
+
+static void setup_max_100(void)
+{
+	struct tsrv_opts o = { .max_message_bytes = 100 };
+
+	tfix_use(&o);
+}
+
+START_TEST(test_message_limit_from_config)
+{
+	struct tcl *a = tcl_user(PORT, "alice");
+	char *m100 = repeat('m', 100), *m101 = repeat('m', 101);
+
+	do_create(a, "general");
+	tcl_send(a, "%s", m101);
+	expect_next(a, "[system] error: message too long (max 100 bytes)");
+	say(a, "general", m100);
+	free(m100);
+	free(m101);
+	tcl_free(a);
+}
+END_TEST
+
+static Suite *tcp_suite(void)
+{
+	Suite *s = suite_create("tcp");
+	SFun up = tfix_setup, down = tfix_teardown;
+
+	TFIX_ADD(s, test_welcome_lines, TIMEOUT, up, down);
+	TFIX_ADD(s, test_help_lists_all_commands, TIMEOUT, up, down);
+	TFIX_ADD(s, test_nick_sets_name, TIMEOUT, up, down);
+	TFIX_ADD(s, test_nick_rename_seen_by_room_members, TIMEOUT, up, down);
+	TFIX_ADD(s, test_nick_taken_case_insensitive, TIMEOUT, up, down);
+	TFIX_ADD(s, test_nick_invalid, TIMEOUT, up, down);
+	TFIX_ADD(s, test_nick_restores_memberships, TIMEOUT, up, down);
+	TFIX_ADD(s, test_list_users_and_rooms, TIMEOUT, up, down);
+	TFIX_ADD(s, test_create_room, TIMEOUT, up, down);
+	TFIX_ADD(s, test_create_existing_room, TIMEOUT, up, down);
+	TFIX_ADD(s, test_create_invalid_name, TIMEOUT, up, down);
+	TFIX_ADD(s, test_join_shows_last_ten_messages, TIMEOUT, up, down);
+	TFIX_ADD(s, test_join_history_count_wording, TIMEOUT, up, down);
+	TFIX_ADD(s, test_join_unknown_room, TIMEOUT, up, down);
+	TFIX_ADD(s, test_join_and_leave_notices, TIMEOUT, up, down);
+	TFIX_ADD(s, test_rooms_counts, TIMEOUT, up, down);
+	TFIX_ADD(s, test_leave_then_plain_line_is_error, TIMEOUT, up, down);
+	TFIX_ADD(s, test_quit_says_goodbye_and_closes, TIMEOUT, up, down);
+	TFIX_ADD(s, test_unknown_command, TIMEOUT, up, down);
+	TFIX_ADD(s, test_usage_errors, TIMEOUT, up, down);
+	TFIX_ADD(s, test_plain_line_outside_room, TIMEOUT, up, down);
+	TFIX_ADD(s, test_two_users_chat, TIMEOUT, up, down);
+	TFIX_ADD(s, test_two_rooms_traffic_prefixed, TIMEOUT, up, down);
+	TFIX_ADD(s, test_crlf_split_and_batched_lines, TIMEOUT, up, down);
+	TFIX_ADD(s, test_blank_lines_ignored, TIMEOUT, up, down);
+	TFIX_ADD(s, test_long_line_rejected_session_survives, TIMEOUT, up,
+		 down);
+	TFIX_ADD(s, test_invalid_utf8_rejected, TIMEOUT, up, down);
+	TFIX_ADD(s, test_control_characters_stripped, TIMEOUT, up, down);
+	TFIX_ADD(s, test_message_over_max_bytes, TIMEOUT, up, down);
+	TFIX_ADD(s, test_message_limit_from_config, TIMEOUT, setup_max_100,
+		 down);
+	return s;
+}
+
+int main(void)
+{
+	return trun_main(tcp_suite());
+}
