@@ -25,6 +25,8 @@ void config_defaults(struct config *cfg)
 	cfg->log_level = LOG_INFO;
 	cfg->cleanup_interval_s = 0;
 	cfg->cleanup_keep = 1000;
+	cfg->session_idle_timeout_s = 60;
+	cfg->sse_heartbeat_s = 15;
 }
 
 void config_fini(struct config *cfg)
@@ -136,6 +138,18 @@ static int apply_key(struct config *cfg, const char *key, json_t *v,
 		if (get_int(v, key, 1, 100000000, &n, err, errlen))
 			return -1;
 		cfg->cleanup_keep = (unsigned)n;
+		return 0;
+	}
+	if (!strcmp(key, "session_idle_timeout_s")) {
+		if (get_int(v, key, 1, 86400, &n, err, errlen))
+			return -1;
+		cfg->session_idle_timeout_s = (unsigned)n;
+		return 0;
+	}
+	if (!strcmp(key, "sse_heartbeat_s")) {
+		if (get_int(v, key, 1, 3600, &n, err, errlen))
+			return -1;
+		cfg->sse_heartbeat_s = (unsigned)n;
 		return 0;
 	}
 	snprintf(err, errlen, "unknown key \"%s\"", key);

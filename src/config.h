@@ -20,6 +20,8 @@ struct config {
 	int log_level;			/* enum log_level */
 	unsigned cleanup_interval_s;	/* retention job period, 0 = off */
 	unsigned cleanup_keep;		/* messages kept per room by it */
+	unsigned session_idle_timeout_s; /* HTTP session without activity */
+	unsigned sse_heartbeat_s;	/* ": ping" comment period */
 };
 
 /* Largest max_message_bytes: escaped content plus the rest of the NOTIFY

@@ -17,6 +17,7 @@
 #include "core/chat.h"
 #include "log.h"
 #include "net/net.h"
+#include "net/sse.h"
 #include "store/pgconn.h"
 #include "store/store.h"
 
@@ -106,7 +107,7 @@ static struct lws_protocols http_protocols[] = {
 
 static int create_vhosts(struct app *app, struct lws_vhost **internal)
 {
-	static struct lws_http_mount m_health, m_static;
+	static struct lws_http_mount m_health, m_api, m_static;
 	struct lws_context_creation_info info;
 
 	memset(&info, 0, sizeof(info));
@@ -136,7 +137,16 @@ static int create_vhosts(struct app *app, struct lws_vhost **internal)
 	m_static.origin = app->cfg.static_dir;
 	m_static.def = "index.html";
 	m_static.origin_protocol = LWSMPRO_FILE;
-	m_health.mount_next = &m_static;
+	m_static.cache_max_age = 300;
+	m_static.cache_reusable = 1;
+	m_static.cache_revalidate = 1;
+	m_api.mount_next = &m_static;
+	m_api.mountpoint = "/api";
+	m_api.mountpoint_len = 4;
+	m_api.origin = "http-api";
+	m_api.protocol = "http-api";
+	m_api.origin_protocol = LWSMPRO_CALLBACK;
+	m_health.mount_next = &m_api;
 	m_health.mountpoint = "/health";
 	m_health.mountpoint_len = 7;
 	m_health.origin = "http-api";
@@ -196,11 +206,13 @@ static void run_loop(struct app *app)
 {
 	while (!app->done) {
 		lws_service(app->ctx, 0);
+		sse_reaper_tick();
 		if (got_signal && !app->stopping) {
 			app->stopping = true;
 			log_info("shutdown: signal received, closing %zu connections",
 				 chat_session_count(app->chat));
 			chat_shutdown(app->chat);
+			http_state_stop(app->net.http);
 			lws_sul_schedule(app->ctx, 0, &app->sul_grace, grace_cb,
 					 SHUTDOWN_GRACE_US);
 		}
@@ -273,6 +285,9 @@ int main(int argc, char **argv)
 	app.net.instance_id = app.cfg.instance_id;
 	app.net.db_ok = db_ok;
 	app.net.db_arg = app.store;
+	app.net.http = http_state_new(app.ctx, app.chat,
+				      app.cfg.session_idle_timeout_s,
+				      app.cfg.sse_heartbeat_s);
 	store_schedule_cleanup(app.store, app.cfg.cleanup_interval_s,
 			       app.cfg.cleanup_keep);
 	log_info("babydiscord %s (%s) starting: tcp %s:%d http %s:%d",
@@ -285,6 +300,7 @@ int main(int argc, char **argv)
 	store_stop(app.store);
 	sig_ctx = NULL;
 	lws_context_destroy(app.ctx);	/* closes every connection */
+	http_state_free(app.net.http);
 	store_free(app.store);
 	chat_free(app.chat);
 	config_fini(&app.cfg);

@@ -26,9 +26,17 @@ struct chat *chat_new(const struct chat_config *cfg,
 	c->st = st;
 	c->next_sid = 1;
 	c->rng = cfg->seed ? cfg->seed : 0x9e3779b97f4a7c15ULL;
+	c->next_stream_id = 1;
 	idmap_init(&c->sessions);
 	idmap_init(&c->rooms);
+	idmap_init(&c->streams);
 	return c;
+}
+
+void chat_set_api(struct chat *c, const struct chat_api_ops *api, void *arg)
+{
+	c->api = api;
+	c->api_arg = arg;
 }
 
 static void session_free(struct chat *c, struct session *s);
@@ -39,11 +47,20 @@ void chat_free(struct chat *c)
 		return;
 	while (c->first)
 		session_free(c, c->first);
+	/* Closing one reshuffles the map: always take the first left. */
+	while (c->streams.count) {
+		size_t i = 0;
+
+		while (!c->streams.slots[i].key)
+			i++;
+		chat_stream_closed(c, c->streams.slots[i].val);
+	}
 	for (size_t i = 0; i < c->rooms.cap; i++)
 		if (c->rooms.slots[i].key)
 			room_free(c->rooms.slots[i].val);
 	idmap_fini(&c->rooms);
 	idmap_fini(&c->sessions);
+	idmap_fini(&c->streams);
 	free(c);
 }
 
@@ -65,6 +82,21 @@ uint64_t session_id(const struct session *s)
 const char *session_nick(const struct session *s)
 {
 	return s->nick;
+}
+
+int64_t session_uid(const struct session *s)
+{
+	return s->uid;
+}
+
+int session_last_error(const struct session *s)
+{
+	return s->last_err;
+}
+
+void session_clear_error(struct session *s)
+{
+	s->last_err = 0;
 }
 
 struct outq *session_outq(struct session *s)
@@ -120,6 +152,19 @@ void session_reply(struct chat *c, struct session *s, const char *fmt, ...)
 	outbuf_unref(b);
 }
 
+void session_fail(struct chat *c, struct session *s, int err,
+		  const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	s->last_err = err;
+	session_reply(c, s, "error: %s", text);
+}
+
 bool chat_nick_in_use(struct chat *c, const struct session *self,
 		      const char *nick)
 {
@@ -144,13 +189,14 @@ static void guest_nick(struct chat *c, struct session *s)
 	} while (chat_nick_in_use(c, s, s->nick));
 }
 
-struct session *chat_session_open(struct chat *c,
+struct session *chat_session_open(struct chat *c, enum session_kind kind,
 				  const struct chat_sink_ops *sink,
 				  void *conn)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
 
 	s->id = c->next_sid++;
+	s->kind = kind;
 	s->sink = sink;
 	s->conn = conn;
 	s->pending_tail = &s->pending;
@@ -165,6 +211,8 @@ struct session *chat_session_open(struct chat *c,
 	c->last = s;
 	c->nsessions++;
 	c->stats.sessions_opened++;
+	if (kind == SESSION_API)
+		return s;
 	session_reply(c, s, "Welcome to Baby Discord!");
 	session_reply(c, s, "You are %s. Set a nickname with /nick <name>.",
 		      s->nick);
@@ -174,6 +222,8 @@ struct session *chat_session_open(struct chat *c,
 
 static void session_free(struct chat *c, struct session *s)
 {
+	session_close_streams(s, NULL);
+	free(s->streams);
 	while (s->nrooms)
 		session_remove_room(c, s, s->rooms[s->nrooms - 1]);
 	while (s->pending) {
@@ -205,6 +255,18 @@ void chat_session_closed(struct chat *c, struct session *s)
 
 void chat_shutdown(struct chat *c)
 {
+	struct outbuf *b = outbuf_fmt("event: system\ndata: "
+				      "{\"text\":\"server shutting down\"}\n\n");
+
+	for (size_t i = 0; i < c->streams.cap; i++) {
+		struct stream *st = c->streams.slots[i].val;
+
+		if (!c->streams.slots[i].key)
+			continue;
+		stream_send(c, st, b);
+		stream_kill(st, true);
+	}
+	outbuf_unref(b);
 	for (struct session *s = c->first; s; s = s->next) {
 		session_reply(c, s, "server shutting down");
 		session_kill(s, true);
@@ -260,11 +322,11 @@ static bool session_handle(struct chat *c, struct session *s,
 		if (s->cmd_busy)
 			return false;
 		if (p->too_long)
-			session_reply(c, s,
-				      "error: line too long (max %d bytes)",
-				      CHAT_MAX_LINE);
+			session_fail(c, s, BD_ETOOLONG,
+				     "line too long (max %d bytes)",
+				     CHAT_MAX_LINE);
 		else
-			session_reply(c, s, "error: invalid UTF-8");
+			session_fail(c, s, BD_EUTF8, "invalid UTF-8");
 		return true;
 	}
 	if (s->cmd_busy || (cmd && s->inflight) ||
@@ -296,6 +358,8 @@ void session_pump(struct chat *c, struct session *s)
 	}
 	if (s->closing)
 		return;
+	if (!s->pending && !s->cmd_busy && !s->inflight && s->sink->idle)
+		s->sink->idle(s->conn);
 	if (!s->throttled && s->npending >= SESSION_PENDING_MAX) {
 		s->throttled = true;
 		s->sink->throttle(s->conn, true);
@@ -357,9 +421,9 @@ void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
 	if (!s)
 		return;
 	if (err == BD_ETAKEN) {
-		session_reply(c, s, "error: nickname %s is taken", s->want_nick);
+		session_fail(c, s, err, "nickname %s is taken", s->want_nick);
 	} else if (err) {
-		session_reply(c, s, "error: %s", bd_strerror(err));
+		session_fail(c, s, err, "%s", bd_strerror(err));
 	} else {
 		s->uid = uid;
 		snprintf(s->nick, sizeof(s->nick), "%s", nick);
@@ -392,7 +456,7 @@ void chat_on_join(struct chat *c, uint64_t sid, int err, int64_t uid,
 	if (!s)
 		return;
 	if (err) {
-		session_reply(c, s, "error: %s", bd_strerror(err));
+		session_fail(c, s, err, "%s", bd_strerror(err));
 		command_done(c, s);
 		return;
 	}
@@ -400,10 +464,11 @@ void chat_on_join(struct chat *c, uint64_t sid, int err, int64_t uid,
 	if (!room_id) {
 		/* s->arg starts with '+' for /create. */
 		if (s->arg[0] == '+')
-			session_reply(c, s, "error: room %s already exists",
-				      s->arg + 1);
+			session_fail(c, s, BD_EEXIST,
+				     "room %s already exists", s->arg + 1);
 		else
-			session_reply(c, s, "error: no such room: %s", s->arg);
+			session_fail(c, s, BD_ENOENT, "no such room: %s",
+				     s->arg);
 		command_done(c, s);
 		return;
 	}
@@ -425,7 +490,7 @@ void chat_on_leave(struct chat *c, uint64_t sid, int err)
 		return;
 	r = s->current;
 	if (err) {
-		session_reply(c, s, "error: %s", bd_strerror(err));
+		session_fail(c, s, err, "%s", bd_strerror(err));
 	} else if (r) {
 		session_reply(c, s, "You left %s", r->name);
 		session_remove_room(c, s, r);
@@ -433,35 +498,47 @@ void chat_on_leave(struct chat *c, uint64_t sid, int err)
 	command_done(c, s);
 }
 
-void chat_on_posted(struct chat *c, uint64_t sid, int err, int64_t id,
-		    int64_t seq)
+void chat_on_posted(struct chat *c, uint64_t sid, uint64_t token, int err,
+		    int64_t id, int64_t seq)
 {
 	struct session *s = chat_find_session(c, sid);
 
-	(void)id;
 	if (!err && seq)
 		c->stats.messages_posted++;
 	if (!s)
 		return;
+	if (token) {
+		if (!err && !seq)
+			err = BD_ENOENT;	/* the room is gone */
+		if (s->sink->posted)
+			s->sink->posted(s->conn, token, err, id, seq);
+		return;
+	}
 	s->inflight--;
 	if (err == BD_ELOST)
-		session_reply(c, s, "error: database connection lost; your message may not have been sent");
+		session_fail(c, s, err, "database connection lost; your message may not have been sent");
 	else if (err)
-		session_reply(c, s, "error: message not sent (database unavailable)");
+		session_fail(c, s, err, "message not sent (database unavailable)");
 	else if (!seq)
-		session_reply(c, s, "error: message not sent (room no longer exists)");
+		session_fail(c, s, BD_ENOENT, "message not sent (room no longer exists)");
 	session_pump(c, s);
 }
 
-void chat_on_rooms(struct chat *c, uint64_t sid, int err,
+void chat_on_rooms(struct chat *c, uint64_t sid, uint64_t token, int err,
 		   const struct chat_room_info *rooms, size_t n)
 {
-	struct session *s = chat_find_session(c, sid);
+	struct session *s;
 
+	if (!sid) {
+		if (c->api && c->api->rooms)
+			c->api->rooms(c->api_arg, token, err, rooms, n);
+		return;
+	}
+	s = chat_find_session(c, sid);
 	if (!s)
 		return;
 	if (err) {
-		session_reply(c, s, "error: %s", bd_strerror(err));
+		session_fail(c, s, err, "%s", bd_strerror(err));
 	} else if (!n) {
 		session_reply(c, s,
 			      "No rooms yet. Create one with /create <room>");
@@ -475,4 +552,73 @@ void chat_on_rooms(struct chat *c, uint64_t sid, int err,
 				      rooms[i].online);
 	}
 	command_done(c, s);
+}
+
+/* The ids of the users connected here (the caller frees). */
+static int64_t *online_users(struct chat *c, size_t *n)
+{
+	int64_t *online = xmalloc((c->nsessions + 1) * sizeof(*online));
+
+	*n = 0;
+	for (struct session *o = c->first; o; o = o->next)
+		if (o->uid)
+			online[(*n)++] = o->uid;
+	return online;
+}
+
+int chat_session_rooms(struct chat *c, struct session *s)
+{
+	size_t n;
+	int64_t *online = online_users(c, &n);
+	int err = c->store->rooms(c->st, s->id, 0, online, n);
+
+	free(online);
+	return err;
+}
+
+int chat_list_rooms(struct chat *c, uint64_t token)
+{
+	size_t n;
+	int64_t *online = online_users(c, &n);
+	int err = c->store->rooms(c->st, 0, token, online, n);
+
+	free(online);
+	return err;
+}
+
+bool chat_room_known(struct chat *c, const char *name)
+{
+	return room_find(c, name) != NULL;
+}
+
+/* Checks and sanitizes text in place; 0 or a BD_E* code. */
+int chat_clean_text(struct chat *c, char *text, size_t *len)
+{
+	if (!utf8_valid(text, *len))
+		return BD_EUTF8;
+	*len = utf8_strip_controls(text, *len);
+	text[*len] = '\0';
+	if (is_blank(text, *len))
+		return BD_EINVAL;
+	if (*len > c->cfg.max_message_bytes)
+		return BD_ETOOLONG;
+	return 0;
+}
+
+int chat_session_post(struct chat *c, struct session *s, const char *room,
+		      const char *text, size_t len, uint64_t token)
+{
+	struct room *r = room_find(c, room);
+	char *copy;
+	int err;
+
+	if (!r || !session_in_room(s, r))
+		return BD_EPERM;
+	copy = xmemdup(text, len);
+	err = chat_clean_text(c, copy, &len);
+	if (!err)
+		err = c->store->post(c->st, s->id, token, r->id, s->uid,
+				     s->nick, copy, len);
+	free(copy);
+	return err;
 }

@@ -22,6 +22,12 @@
 
 struct chat;
 struct session;
+struct stream;
+
+/* Line sessions (TCP) get room traffic as lines in their outq; API
+ * sessions (HTTP) get only command replies there and read rooms through
+ * streams. */
+enum session_kind { SESSION_LINE, SESSION_API };
 
 /* Implemented by each transport. None of these may call back into core
  * synchronously (in particular close must not call chat_session_closed()
@@ -33,6 +39,20 @@ struct chat_sink_ops {
 	void (*close)(void *conn, bool flush);
 	/* Stop (true) or resume (false) reading input. */
 	void (*throttle)(void *conn, bool stop);
+	/* Optional: all queued input handled and no command running. */
+	void (*idle)(void *conn);
+	/* Optional: outcome of chat_session_post() for `token`. */
+	void (*posted)(void *conn, uint64_t token, int err, int64_t id,
+		       int64_t seq);
+};
+
+struct chat_room_info;
+
+/* Outcomes of requests that belong to no session. */
+struct chat_api_ops {
+	/* chat_list_rooms(): rooms is NULL when err. */
+	void (*rooms)(void *arg, uint64_t token, int err,
+		      const struct chat_room_info *rooms, size_t n);
 };
 
 /* A room as the store reports it. */
@@ -93,10 +113,15 @@ struct chat_store_ops {
 	int (*leave)(void *st, uint64_t sid, int64_t uid, const char *nick,
 		     int64_t room_id);
 	/* Commit a message and NOTIFY it. -> chat_on_posted() */
-	int (*post)(void *st, uint64_t sid, int64_t room_id, int64_t uid,
-		    const char *nick, const char *content, size_t len);
+	int (*post)(void *st, uint64_t sid, uint64_t token, int64_t room_id,
+		    int64_t uid, const char *nick, const char *content,
+		    size_t len);
 	/* Room list with member counts; online users given. -> chat_on_rooms() */
-	int (*rooms)(void *st, uint64_t sid, const int64_t *online, size_t n);
+	int (*rooms)(void *st, uint64_t sid, uint64_t token,
+		     const int64_t *online, size_t n);
+	/* The oldest `limit` messages after seq `after`. -> chat_on_replay() */
+	int (*replay)(void *st, int64_t room_id, uint64_t token, int64_t after,
+		      unsigned limit);
 	/* LISTEN on the room's channel, then load its messages after seq
 	 * `after` (the newest `limit` of them). -> chat_on_room_sync() */
 	int (*watch)(void *st, int64_t room_id, uint64_t gen, int64_t after,
@@ -125,6 +150,7 @@ struct chat_stats {
 
 struct chat *chat_new(const struct chat_config *cfg,
 		      const struct chat_store_ops *store, void *st);
+void chat_set_api(struct chat *c, const struct chat_api_ops *api, void *arg);
 /* Frees everything, sessions included (their connections are gone). */
 void chat_free(struct chat *c);
 const struct chat_stats *chat_get_stats(const struct chat *c);
@@ -132,8 +158,9 @@ size_t chat_session_count(const struct chat *c);
 /* Tells every session the server is going down and closes it (flushed). */
 void chat_shutdown(struct chat *c);
 
-/* A new connection: assigns a guest nickname and queues the welcome. */
-struct session *chat_session_open(struct chat *c,
+/* A new session: assigns a guest nickname; line sessions get the
+ * welcome. */
+struct session *chat_session_open(struct chat *c, enum session_kind kind,
 				  const struct chat_sink_ops *sink,
 				  void *conn);
 /* One input line (without its terminator). Queued and processed in order;
@@ -147,6 +174,35 @@ void chat_session_closed(struct chat *c, struct session *s);
 
 uint64_t session_id(const struct session *s);
 const char *session_nick(const struct session *s);
+int64_t session_uid(const struct session *s);
+/* The BD_E* code of the last error the session was told about, or 0;
+ * cleared by session_clear_error(). */
+int session_last_error(const struct session *s);
+void session_clear_error(struct session *s);
+/* Posts text to the named room for an API session. 0: the outcome comes
+ * through sink->posted(token); else BD_EPERM (not a member), BD_EINVAL
+ * (empty), BD_EUTF8, BD_ETOOLONG, BD_EDB. */
+int chat_session_post(struct chat *c, struct session *s, const char *room,
+		      const char *text, size_t len, uint64_t token);
+/* Room list for no session. -> api->rooms(token) */
+int chat_list_rooms(struct chat *c, uint64_t token);
+/* True when the room name is known here (some session met it). */
+bool chat_room_known(struct chat *c, const char *room);
+
+/* A stream of one room's events (SSE) for an API session that is a member.
+ * last_seq < 0: starts with the history; else with what came after it.
+ * NULL with *err BD_EPERM (not a member). Output goes to its outq; the
+ * sink's close may be called (session gone, slow reader, shutdown). */
+struct stream *chat_stream_open(struct chat *c, struct session *s,
+				const char *room, int64_t last_seq,
+				const struct chat_sink_ops *sink, void *conn,
+				int *err);
+/* The transport closed the stream: frees it. */
+void chat_stream_closed(struct chat *c, struct stream *st);
+struct outq *stream_outq(struct stream *st);
+size_t chat_stream_count(const struct chat *c);
+/* Queues a keep-alive comment on every stream. */
+void chat_heartbeat(struct chat *c);
 struct outq *session_outq(struct session *s);
 /* True once core asked the transport to close the connection. */
 bool session_is_closing(const struct session *s);
@@ -158,10 +214,12 @@ void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
 void chat_on_join(struct chat *c, uint64_t sid, int err, int64_t uid,
 		  int64_t room_id, const char *room_name);
 void chat_on_leave(struct chat *c, uint64_t sid, int err);
-void chat_on_posted(struct chat *c, uint64_t sid, int err, int64_t id,
-		    int64_t seq);
-void chat_on_rooms(struct chat *c, uint64_t sid, int err,
+void chat_on_posted(struct chat *c, uint64_t sid, uint64_t token, int err,
+		    int64_t id, int64_t seq);
+void chat_on_rooms(struct chat *c, uint64_t sid, uint64_t token, int err,
 		   const struct chat_room_info *rooms, size_t n);
+void chat_on_replay(struct chat *c, uint64_t token, int err,
+		    const struct chat_msg_row *rows, size_t n);
 void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,
 		       int err, const struct chat_msg_row *rows, size_t n);
 /* A decoded notification. */

@@ -24,7 +24,8 @@ enum room_state {
 struct parked {
 	struct parked *next;
 	struct msg *msg;	/* a message, or NULL for a notice */
-	struct outbuf *notice;	/* a system line for members */
+	struct outbuf *notice;	/* a system line for line members */
+	struct outbuf *sse;	/* the same notice for streams */
 	int64_t skip_uid;	/* the notice's subject doesn't get it, */
 	char skip_nick[NICK_MAX + 1];	/* by user id or (renames) nick */
 };
@@ -43,6 +44,25 @@ struct room {
 	struct parked *parked, **parked_tail;
 	uint64_t *waiters;		/* sessions waiting for history */
 	size_t nwaiters, capwaiters;
+	struct stream **streams;	/* open streams of this room */
+	size_t nstreams, capstreams;
+};
+
+/* An event stream of one room for an API session (SSE). */
+struct stream {
+	uint64_t id;			/* token of its database replay */
+	struct session *s;		/* owner; NULL once it is gone */
+	struct room *room;
+	const struct chat_sink_ops *sink;
+	void *conn;
+	struct outq outq;
+	int64_t resume;			/* replay after this seq; -1: none */
+	int64_t last_seq;		/* newest message seq sent */
+	bool started;			/* history or replay begun */
+	bool replaying;			/* database replay in flight */
+	bool closing;			/* close requested */
+	struct msg **parked;		/* live messages during the replay */
+	size_t nparked, capparked;
 };
 
 /* An input line not processed yet. */
@@ -55,6 +75,10 @@ struct pending {
 
 struct session {
 	uint64_t id;			/* unique for the process lifetime */
+	enum session_kind kind;
+	int last_err;			/* last error reported, or 0 */
+	struct stream **streams;	/* this session's open streams */
+	size_t nstreams, capstreams;
 	const struct chat_sink_ops *sink;
 	void *conn;			/* the transport's handle */
 	char nick[NICK_MAX + 1];
@@ -83,6 +107,10 @@ struct chat {
 	size_t nsessions;
 	uint64_t next_sid;
 	struct idmap rooms;		/* id -> room */
+	struct idmap streams;		/* id -> stream */
+	uint64_t next_stream_id;
+	const struct chat_api_ops *api;
+	void *api_arg;
 	bool listen_up;			/* notifications are flowing */
 	uint64_t rng;			/* xorshift state */
 	struct chat_stats stats;
@@ -92,8 +120,15 @@ struct chat {
 void session_send(struct chat *c, struct session *s, struct outbuf *b);
 void session_reply(struct chat *c, struct session *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Replies "error: <text>" and remembers err as the session's last error. */
+void session_fail(struct chat *c, struct session *s, int err,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void session_pump(struct chat *c, struct session *s);
 struct session *chat_find_session(struct chat *c, uint64_t sid);
+/* Starts /rooms for s (online users counted). 0 or BD_EDB. */
+int chat_session_rooms(struct chat *c, struct session *s);
+/* Validates (UTF-8, not blank, size) and strips controls in place. */
+int chat_clean_text(struct chat *c, char *text, size_t *len);
 /* True when another session has (or is taking) nick, ignoring case. */
 bool chat_nick_in_use(struct chat *c, const struct session *self,
 		      const char *nick);
@@ -113,7 +148,20 @@ void room_deliver_msg(struct chat *c, struct room *r, struct msg *m);
 /* Sends b to the room's members except its subject: the member with user
  * id skip_uid or nickname skip_nick (either may be 0/NULL). */
 void room_deliver_notice(struct chat *c, struct room *r, struct outbuf *b,
-			 int64_t skip_uid, const char *skip_nick);
+			 struct outbuf *sse, int64_t skip_uid,
+			 const char *skip_nick);
+struct room *room_find(struct chat *c, const char *name);
+
+/* stream.c */
+/* Begins a stream once its room is live: history or replay. */
+void stream_start(struct chat *c, struct stream *st);
+void stream_deliver_msg(struct chat *c, struct stream *st, struct room *r,
+			struct msg *m);
+void stream_send(struct chat *c, struct stream *st, struct outbuf *b);
+/* Asks the transport to close it (flushed or not). */
+void stream_kill(struct stream *st, bool flush);
+/* Closes s's streams of room r (all rooms when r is NULL). */
+void session_close_streams(struct session *s, struct room *r);
 
 /* commands.c */
 /* Runs one command line ("/name args"); replies on s. */

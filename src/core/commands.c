@@ -98,12 +98,12 @@ static int cmd_nick(struct chat *c, struct session *s, int argc, char **argv)
 
 	(void)argc;
 	if (!name_is_valid_nick(nick)) {
-		session_reply(c, s,
-			      "error: invalid nickname (1-32 letters, digits, _ or -)");
+		session_fail(c, s, BD_EINVAL,
+			     "invalid nickname (1-32 letters, digits, _ or -)");
 		return 0;
 	}
 	if (chat_nick_in_use(c, s, nick)) {
-		session_reply(c, s, "error: nickname %s is taken", nick);
+		session_fail(c, s, BD_ETAKEN, "nickname %s is taken", nick);
 		return 0;
 	}
 	err = c->store->nick(c->st, s->id, s->uid, s->nick, nick);
@@ -120,8 +120,8 @@ static int start_join(struct chat *c, struct session *s, const char *room,
 	int err;
 
 	if (!name_is_valid_room(room)) {
-		session_reply(c, s,
-			      "error: invalid room name (1-50 lowercase letters, digits, _ or -)");
+		session_fail(c, s, BD_EINVAL,
+			     "invalid room name (1-50 lowercase letters, digits, _ or -)");
 		return 0;
 	}
 	err = c->store->join(c->st, s->id, s->uid, s->nick, room, create);
@@ -160,17 +160,11 @@ static int cmd_leave(struct chat *c, struct session *s, int argc, char **argv)
 
 static int cmd_rooms(struct chat *c, struct session *s, int argc, char **argv)
 {
-	int64_t *online = xmalloc((c->nsessions + 1) * sizeof(*online));
-	size_t n = 0;
 	int err;
 
 	(void)argc;
 	(void)argv;
-	for (struct session *o = c->first; o; o = o->next)
-		if (o->uid)
-			online[n++] = o->uid;
-	err = c->store->rooms(c->st, s->id, online, n);
-	free(online);
+	err = chat_session_rooms(c, s);
 	if (err)
 		return err;
 	s->cmd_busy = true;
@@ -204,8 +198,9 @@ void cmd_run(struct chat *c, struct session *s, char *line)
 	fits = split_words(line + 1, &argc, argv, CMD_MAX_ARGS);
 	d = argc ? cmd_find(argv[0]) : NULL;
 	if (!d) {
-		session_reply(c, s, "error: unknown command /%.40s (try /help)",
-			      argc ? argv[0] : "");
+		session_fail(c, s, BD_ENOCMD,
+			     "unknown command /%.40s (try /help)",
+			     argc ? argv[0] : "");
 		return;
 	}
 	n = argc - 1;
@@ -216,9 +211,9 @@ void cmd_run(struct chat *c, struct session *s, char *line)
 	else
 		err = d->fn(c, s, n, argv + 1);
 	if (err == BD_EUSAGE)
-		session_reply(c, s, "error: usage: %s", d->usage);
+		session_fail(c, s, err, "usage: %s", d->usage);
 	else if (err)
-		session_reply(c, s, "error: %s", bd_strerror(err));
+		session_fail(c, s, err, "%s", bd_strerror(err));
 }
 
 void cmd_post(struct chat *c, struct session *s, char *text, size_t len)
@@ -226,20 +221,21 @@ void cmd_post(struct chat *c, struct session *s, char *text, size_t len)
 	int err;
 
 	if (!s->current) {
-		session_reply(c, s,
-			      "error: you are not in a room; /join <room> or /create <room> first");
+		session_fail(c, s, BD_ENOROOM,
+			     "you are not in a room; /join <room> or /create <room> first");
 		return;
 	}
 	if (len > c->cfg.max_message_bytes) {
-		session_reply(c, s, "error: message too long (max %zu bytes)",
-			      c->cfg.max_message_bytes);
+		session_fail(c, s, BD_ETOOLONG,
+			     "message too long (max %zu bytes)",
+			     c->cfg.max_message_bytes);
 		return;
 	}
-	err = c->store->post(c->st, s->id, s->current->id, s->uid, s->nick,
+	err = c->store->post(c->st, s->id, 0, s->current->id, s->uid, s->nick,
 			     text, len);
 	if (err) {
-		session_reply(c, s,
-			      "error: message not sent (database unavailable)");
+		session_fail(c, s, err,
+			     "message not sent (database unavailable)");
 		return;
 	}
 	s->inflight++;

@@ -26,6 +26,14 @@ const char *bd_strerror(int err)
 		return "output queue full";
 	case BD_EAGAIN:
 		return "busy, try again";
+	case BD_EPERM:
+		return "not a member of that room";
+	case BD_ETOOLONG:
+		return "too long";
+	case BD_EEXIST:
+		return "already exists";
+	case BD_EUTF8:
+		return "invalid UTF-8";
 	}
 	return "unknown error";
 }

@@ -13,6 +13,10 @@ enum {
 	BD_ENOENT = -8,		/* no such thing */
 	BD_EFULL = -9,		/* output queue over its limit */
 	BD_EAGAIN = -10,	/* busy: try later */
+	BD_EPERM = -11,		/* not allowed (not a member) */
+	BD_ETOOLONG = -12,	/* over a size limit */
+	BD_EEXIST = -13,	/* already exists */
+	BD_EUTF8 = -14,		/* invalid UTF-8 */
 };
 
 /* A short user-facing description of a BD_E* code. */

@@ -35,6 +35,7 @@ void msg_unref(struct msg *m)
 	if (!m || --m->refs)
 		return;
 	outbuf_unref(m->line);
+	outbuf_unref(m->sse);
 	free(m->nick);
 	free(m->content);
 	free(m);

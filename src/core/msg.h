@@ -19,6 +19,7 @@ struct msg {
 	char *nick;		/* sender's nickname when sent */
 	char *content;		/* sanitized text, NUL-terminated */
 	struct outbuf *line;	/* "[room] nick: text\n", encoded once */
+	struct outbuf *sse;	/* SSE frame, encoded on first use */
 };
 
 /* New message with one reference; copies the strings. */

@@ -13,11 +13,24 @@
 #include <string.h>
 
 #include "log.h"
+#include "util/jsonw.h"
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 struct room *room_get(struct chat *c, int64_t id)
 {
 	return idmap_get(&c->rooms, (uint64_t)id);
+}
+
+struct room *room_find(struct chat *c, const char *name)
+{
+	for (size_t i = 0; i < c->rooms.cap; i++) {
+		struct room *r = c->rooms.slots[i].val;
+
+		if (c->rooms.slots[i].key && !strcmp(r->name, name))
+			return r;
+	}
+	return NULL;
 }
 
 struct room *room_get_or_add(struct chat *c, int64_t id, const char *name)
@@ -44,6 +57,7 @@ static void room_clear_parked(struct room *r)
 		r->parked = p->next;
 		msg_unref(p->msg);
 		outbuf_unref(p->notice);
+		outbuf_unref(p->sse);
 		free(p);
 	}
 	r->parked_tail = &r->parked;
@@ -55,6 +69,7 @@ void room_free(struct room *r)
 	ring_fini(&r->ring);
 	free(r->members);
 	free(r->waiters);
+	free(r->streams);
 	free(r);
 }
 
@@ -94,6 +109,7 @@ void room_add_member(struct chat *c, struct room *r, struct session *s)
 
 void room_remove_member(struct chat *c, struct room *r, struct session *s)
 {
+	session_close_streams(s, r);
 	for (size_t i = 0; i < r->nmembers; i++) {
 		if (r->members[i] != s)
 			continue;
@@ -125,6 +141,8 @@ static void show_history_now(struct chat *c, struct room *r,
 
 	session_reply(c, s, "You joined %s (%zu recent message%s)", r->name, n,
 		      n == 1 ? "" : "s");
+	if (s->kind != SESSION_LINE)
+		return;		/* streams show the history */
 	for (size_t i = 0; i < n; i++)
 		session_send(c, s, ring_at(&r->ring, i)->line);
 }
@@ -187,29 +205,47 @@ void room_deliver_msg(struct chat *c, struct room *r, struct msg *m)
 	r->last_seq = m->seq;
 	ring_push(&r->ring, m);
 	for (size_t i = 0; i < r->nmembers; i++)
-		session_send(c, r->members[i], m->line);
+		if (r->members[i]->kind == SESSION_LINE)
+			session_send(c, r->members[i], m->line);
+	for (size_t i = 0; i < r->nstreams; i++)
+		stream_deliver_msg(c, r->streams[i], r, m);
+}
+
+/* The notice's subject doesn't get it: by user id, or by nickname for a
+ * rename that also switched the session's user. */
+static bool is_subject(const struct session *s, int64_t skip_uid,
+		       const char *skip_nick)
+{
+	return (skip_uid && s->uid == skip_uid) ||
+	       (skip_nick && name_equal_nocase(s->nick, skip_nick));
 }
 
 void room_deliver_notice(struct chat *c, struct room *r, struct outbuf *b,
-			 int64_t skip_uid, const char *skip_nick)
+			 struct outbuf *sse, int64_t skip_uid,
+			 const char *skip_nick)
 {
 	for (size_t i = 0; i < r->nmembers; i++) {
 		struct session *s = r->members[i];
 
-		if (skip_uid && s->uid == skip_uid)
-			continue;
-		/* A rename may also have switched the session's user. */
-		if (skip_nick && name_equal_nocase(s->nick, skip_nick))
-			continue;
-		session_send(c, s, b);
+		if (s->kind == SESSION_LINE &&
+		    !is_subject(s, skip_uid, skip_nick))
+			session_send(c, s, b);
+	}
+	for (size_t i = 0; i < r->nstreams; i++) {
+		struct stream *st = r->streams[i];
+
+		if (st->started && !st->replaying && st->s &&
+		    !is_subject(st->s, skip_uid, skip_nick))
+			stream_send(c, st, sse);
 	}
 }
 
 static void park(struct room *r, struct msg *m, struct outbuf *notice,
-		 int64_t skip_uid, const char *skip_nick)
+		 struct outbuf *sse, int64_t skip_uid, const char *skip_nick)
 {
 	struct parked *p = xcalloc(1, sizeof(*p));
 
+	p->sse = sse ? outbuf_ref(sse) : NULL;
 	if (skip_nick)
 		snprintf(p->skip_nick, sizeof(p->skip_nick), "%s", skip_nick);
 	p->msg = m ? msg_ref(m) : NULL;
@@ -222,7 +258,8 @@ static void park(struct room *r, struct msg *m, struct outbuf *notice,
 void chat_on_event(struct chat *c, const struct chat_event *ev)
 {
 	struct room *r = room_get(c, ev->room_id);
-	struct outbuf *notice = NULL;
+	struct outbuf *notice = NULL, *sse = NULL;
+	struct strbuf sb = STRBUF_INIT;
 	const char *skip_nick;
 	struct msg *m = NULL;
 
@@ -245,15 +282,26 @@ void chat_on_event(struct chat *c, const struct chat_event *ev)
 				    ev->nick, ev->new_nick);
 		break;
 	}
+	if (notice) {
+		/* The same text for streams: drop "[system] " and the LF. */
+		sb_puts(&sb, "event: system\ndata: {\"room\":");
+		jsonw_str(&sb, r->name, strlen(r->name));
+		sb_puts(&sb, ",\"text\":");
+		jsonw_str(&sb, notice->data + 9, notice->len - 10);
+		sb_puts(&sb, "}\n\n");
+		sse = outbuf_new(sb.buf, sb.len);
+		sb_fini(&sb);
+	}
 	skip_nick = ev->kind == CHAT_EV_NICK ? ev->new_nick : NULL;
 	if (r->state == ROOM_SYNCING)
-		park(r, m, notice, ev->uid, skip_nick);
+		park(r, m, notice, sse, ev->uid, skip_nick);
 	else if (m)
 		room_deliver_msg(c, r, m);
 	else
-		room_deliver_notice(c, r, notice, ev->uid, skip_nick);
+		room_deliver_notice(c, r, notice, sse, ev->uid, skip_nick);
 	msg_unref(m);
 	outbuf_unref(notice);
+	outbuf_unref(sse);
 }
 
 void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,
@@ -293,6 +341,9 @@ void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,
 	r->state = ROOM_LIVE;
 	/* History first (what the ring holds now), then what arrived since. */
 	room_serve_waiters(c, r, true);
+	for (size_t i = 0; i < r->nstreams; i++)
+		if (!r->streams[i]->started)
+			stream_start(c, r->streams[i]);
 	p = r->parked;
 	r->parked = NULL;
 	r->parked_tail = &r->parked;
@@ -302,10 +353,12 @@ void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,
 		if (p->msg)
 			room_deliver_msg(c, r, p->msg);
 		else
-			room_deliver_notice(c, r, p->notice, p->skip_uid,
+			room_deliver_notice(c, r, p->notice, p->sse,
+					    p->skip_uid,
 					    p->skip_nick[0] ? p->skip_nick : NULL);
 		msg_unref(p->msg);
 		outbuf_unref(p->notice);
+		outbuf_unref(p->sse);
 		free(p);
 		p = next;
 	}

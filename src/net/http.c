@@ -1,51 +1,557 @@
 /*
- * HTTP endpoints on callback mounts. For now: GET /health. Each answer is
- * prepared in LWS_CALLBACK_HTTP and written from HTTP_WRITEABLE: headers
- * first, then the body as the final write.
+ * HTTP: GET /health, the JSON API under /api and SSE streams
+ * (/api/messages/<room>). Every answer is prepared in a callback and
+ * written from HTTP_WRITEABLE (headers, then the body as the final write);
+ * answers that wait for the database or for a command are parked under a
+ * token and completed from the chat core's callbacks. API sessions live
+ * here (struct api_sess) around a core session of kind SESSION_API.
  */
 #include "net/net.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "log.h"
+#include "net/sse.h"
+#include "util/idmap.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
 
+#define BODY_MAX 16384		/* request body cap */
+#define WAIT_TIMEOUT_S 15	/* answer deadline for parked requests */
+#define SSE_RETRY_MS 3000
+
+enum route {
+	R_NONE,
+	R_HEALTH,
+	R_CONNECT,
+	R_COMMAND,
+	R_MESSAGE,
+	R_DISCONNECT,
+	R_ROOMS,
+	R_STREAM,		/* SSE, after its headers went out */
+	R_STREAM_CHECK,		/* 403 or 404 decided by the room list */
+};
+
+/* An HTTP API session around a core session. */
+struct api_sess {
+	char id[33];			/* 128 random bits, hex */
+	uint64_t key;			/* first 64 bits: the map key */
+	struct session *s;
+	struct http_conn *waiting;	/* request awaiting a command */
+	int nstreams;			/* open SSE streams */
+	lws_usec_t last_active;		/* for expiry */
+	bool closing;			/* /quit, disconnect, expiry */
+	struct api_sess *prev, *next;
+	struct http_state *hs;
+	lws_sorted_usec_list_t sul_free;	/* frees it off the stack */
+};
+
+struct http_state {
+	struct lws_context *ctx;
+	struct chat *chat;
+	struct idmap sessions;		/* key -> api_sess */
+	struct api_sess *first;
+	struct idmap pending;		/* token -> http_conn */
+	uint64_t next_token;
+	lws_usec_t idle_timeout;
+	lws_usec_t heartbeat;
+	bool stopping;
+	lws_sorted_usec_list_t sul_sweep;
+	lws_sorted_usec_list_t sul_heartbeat;
+};
+
+/* Per HTTP transaction (lws zeroes it and frees it). */
 struct http_conn {
-	int status;		/* HTTP status of the prepared answer */
-	char *body;		/* JSON body (malloc), NULL when idle */
+	struct lws *wsi;
+	enum route route;
+	bool is_post;
+	bool body_too_large;
+	struct strbuf body;
+	uint64_t token;			/* parked under this, or 0 */
+	uint64_t sess_key;		/* api_sess it waits on / streams for */
+	char room[64];			/* R_STREAM_CHECK */
+	/* Prepared answer. */
+	int status;
+	char *resp;
 	size_t len;
 	bool headers_sent;
+	bool close_after;		/* close instead of keep-alive */
+	/* SSE */
+	struct stream *st;
+	bool sse_retry_sent;
+	bool sse_close_after_flush;
 };
+
+/* Loop thread only. */
+static unsigned char scratch[LWS_PRE + NET_CHUNK];
 
 size_t http_pss_size(void)
 {
 	return sizeof(struct http_conn);
 }
 
-static void http_reset(struct http_conn *hc)
+static struct http_state *state_of(struct lws *wsi)
 {
-	free(hc->body);
-	memset(hc, 0, sizeof(*hc));
+	return net_ctx_of(wsi)->http;
+}
+
+static lws_usec_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (lws_usec_t)ts.tv_sec * LWS_US_PER_SEC + ts.tv_nsec / 1000;
+}
+
+/* Answers */
+
+static void unpark(struct http_state *hs, struct http_conn *hc)
+{
+	if (hc->token) {
+		idmap_del(&hs->pending, hc->token);
+		hc->token = 0;
+	}
+}
+
+static void park(struct http_state *hs, struct http_conn *hc)
+{
+	hc->token = hs->next_token++;
+	idmap_put(&hs->pending, hc->token, hc);
+	lws_set_timeout(hc->wsi, PENDING_TIMEOUT_USER_REASON_BASE + 1,
+			WAIT_TIMEOUT_S);
 }
 
 /* Takes ownership of obj. */
-static void http_answer(struct lws *wsi, struct http_conn *hc, int status,
-			json_t *obj)
+static void answer(struct http_conn *hc, int status, json_t *obj)
 {
-	http_reset(hc);
+	free(hc->resp);
 	hc->status = status;
-	hc->body = json_dumps(obj, JSON_COMPACT);
+	hc->resp = json_dumps(obj, JSON_COMPACT);
+	hc->len = hc->resp ? strlen(hc->resp) : 0;
+	hc->headers_sent = false;
 	json_decref(obj);
-	hc->len = hc->body ? strlen(hc->body) : 0;
-	lws_callback_on_writable(wsi);
+	lws_callback_on_writable(hc->wsi);
 }
 
-static void http_error(struct lws *wsi, struct http_conn *hc, int status,
-		       const char *why)
+static void answer_error(struct http_conn *hc, int status, const char *why)
 {
-	http_answer(wsi, hc, status, json_pack("{ss}", "error", why));
+	answer(hc, status, json_pack("{ss}", "error", why));
 }
+
+/* HTTP status for a core error code. */
+static int status_of(int err)
+{
+	switch (err) {
+	case BD_EPERM:
+		return 403;
+	case BD_ENOENT:
+		return 404;
+	case BD_ETAKEN:
+	case BD_EEXIST:
+	case BD_EAGAIN:
+		return 409;
+	case BD_EDB:
+	case BD_ELOST:
+		return 503;
+	default:
+		return 400;
+	}
+}
+
+static int write_answer(struct lws *wsi, struct http_conn *hc)
+{
+	unsigned char buf[LWS_PRE + 512];
+	unsigned char *start = buf + LWS_PRE, *p = start,
+		      *end = buf + sizeof(buf);
+
+	if (!hc->resp)
+		return 0;
+	if (!hc->headers_sent) {
+		if (lws_add_http_common_headers(wsi, (unsigned)hc->status,
+				"application/json; charset=utf-8", hc->len,
+				&p, end) ||
+		    lws_add_http_header_by_token(wsi,
+				WSI_TOKEN_HTTP_CACHE_CONTROL,
+				(const unsigned char *)"no-store", 8, &p, end) ||
+		    (hc->close_after &&
+		     lws_add_http_header_by_token(wsi,
+				WSI_TOKEN_CONNECTION,
+				(const unsigned char *)"close", 5, &p, end)) ||
+		    lws_finalize_write_http_header(wsi, start, &p, end))
+			return -1;
+		hc->headers_sent = true;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (hc->len > NET_CHUNK)
+		return -1;		/* answers are small */
+	memcpy(scratch + LWS_PRE, hc->resp, hc->len);
+	if (lws_write(wsi, scratch + LWS_PRE, hc->len, LWS_WRITE_HTTP_FINAL) <
+	    (int)hc->len)
+		return -1;
+	free(hc->resp);
+	hc->resp = NULL;
+	if (hc->close_after)
+		return -1;
+	sb_fini(&hc->body);
+	hc->route = R_NONE;
+	hc->body_too_large = false;
+	if (lws_http_transaction_completed(wsi))
+		return -1;
+	return 0;
+}
+
+/* API sessions */
+
+static void api_idle(void *conn);
+
+static void sess_free_cb(lws_sorted_usec_list_t *sul)
+{
+	struct api_sess *as = lws_container_of(sul, struct api_sess, sul_free);
+	struct http_state *hs = as->hs;
+
+	/* A closing session is never idle for the core: answer /quit. */
+	api_idle(as);
+	chat_session_closed(hs->chat, as->s);
+	idmap_del(&hs->sessions, as->key);
+	if (as->prev)
+		as->prev->next = as->next;
+	else
+		hs->first = as->next;
+	if (as->next)
+		as->next->prev = as->prev;
+	free(as);
+}
+
+/* Frees the session from the loop, never from inside a core callback. */
+static void sess_close(struct api_sess *as)
+{
+	if (as->closing)
+		return;
+	as->closing = true;
+	lws_sul_schedule(as->hs->ctx, 0, &as->sul_free, sess_free_cb, 1);
+}
+
+static struct api_sess *sess_find(struct http_state *hs, const char *id)
+{
+	struct api_sess *as;
+	char head[17];
+
+	if (!id || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
+		return NULL;
+	memcpy(head, id, 16);
+	head[16] = '\0';
+	as = idmap_get(&hs->sessions, strtoull(head, NULL, 16));
+	if (!as || as->closing || strcmp(as->id, id))
+		return NULL;
+	as->last_active = now_us();
+	return as;
+}
+
+static void api_wake(void *conn)
+{
+	(void)conn;	/* replies are collected when the command is idle */
+}
+
+static void api_close(void *conn, bool flush)
+{
+	(void)flush;
+	sess_close(conn);
+}
+
+static void api_throttle(void *conn, bool stop)
+{
+	(void)conn;
+	(void)stop;
+}
+
+/* The text the command printed, without "[system] " prefixes. */
+static char *collect_replies(struct session *s, bool failed)
+{
+	struct outq *q = session_outq(s);
+	struct strbuf out = STRBUF_INIT;
+	char *text = xmalloc(q->bytes + 1), *line, *save = NULL;
+	size_t n = outq_copy(q, text, q->bytes);
+
+	outq_consume(q, n);
+	text[n] = '\0';
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "[system] ", 9))
+			line += 9;
+		if (failed && !strncmp(line, "error: ", 7))
+			line += 7;
+		if (out.len)
+			sb_puts(&out, "\n");
+		sb_puts(&out, line);
+	}
+	free(text);
+	return sb_detach(&out, NULL);
+}
+
+static void api_idle(void *conn)
+{
+	struct api_sess *as = conn;
+	struct http_conn *hc = as->waiting;
+	int err = session_last_error(as->s);
+	char *msg;
+
+	if (!hc)
+		return;
+	as->waiting = NULL;
+	hc->sess_key = 0;
+	msg = collect_replies(as->s, err != 0);
+	if (hc->route == R_CONNECT) {
+		if (err) {
+			answer_error(hc, status_of(err), msg);
+			sess_close(as);
+		} else {
+			answer(hc, 200, json_pack("{sssIss}",
+				"session_id", as->id,
+				"user_id", (json_int_t)session_uid(as->s),
+				"nickname", session_nick(as->s)));
+		}
+	} else {
+		answer(hc, 200, json_pack("{sbss}", "success", !err,
+					  "message", msg));
+	}
+	free(msg);
+}
+
+static void api_posted(void *conn, uint64_t token, int err, int64_t id,
+		       int64_t seq)
+{
+	struct api_sess *as = conn;
+	struct http_conn *hc = idmap_get(&as->hs->pending, token);
+
+	if (!hc)
+		return;		/* the client went away */
+	unpark(as->hs, hc);
+	if (err == BD_ELOST)
+		answer_error(hc, 503, "database connection lost; the message may not have been stored");
+	else if (err == BD_ENOENT)
+		answer_error(hc, 404, "room no longer exists");
+	else if (err)
+		answer_error(hc, 503, "message not sent (database unavailable)");
+	else
+		answer(hc, 200, json_pack("{sbsIsI}", "success", 1,
+					  "message_id", (json_int_t)id,
+					  "seq", (json_int_t)seq));
+}
+
+static const struct chat_sink_ops api_sink = {
+	.wake = api_wake,
+	.close = api_close,
+	.throttle = api_throttle,
+	.idle = api_idle,
+	.posted = api_posted,
+};
+
+static struct api_sess *sess_new(struct http_state *hs)
+{
+	struct api_sess *as = xcalloc(1, sizeof(*as));
+	unsigned char rnd[16];
+	char head[17];
+
+	do {
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+			log_error("getrandom failed: no session");
+			free(as);
+			return NULL;
+		}
+		for (int i = 0; i < 16; i++)
+			snprintf(as->id + 2 * i, 3, "%02x", rnd[i]);
+		memcpy(head, as->id, 16);
+		head[16] = '\0';
+		as->key = strtoull(head, NULL, 16);
+	} while (!as->key || idmap_get(&hs->sessions, as->key));
+	as->hs = hs;
+	as->last_active = now_us();
+	as->s = chat_session_open(hs->chat, SESSION_API, &api_sink, as);
+	idmap_put(&hs->sessions, as->key, as);
+	as->next = hs->first;
+	if (hs->first)
+		hs->first->prev = as;
+	hs->first = as;
+	return as;
+}
+
+/* Runs one command line for a request; the answer comes from api_idle. */
+static void run_command(struct http_state *hs, struct http_conn *hc,
+			struct api_sess *as, const char *line)
+{
+	session_clear_error(as->s);
+	free(collect_replies(as->s, false));	/* drop anything stale */
+	as->waiting = hc;
+	hc->sess_key = as->key;
+	chat_session_input(hs->chat, as->s, line, strlen(line));
+}
+
+/* Request handlers (JSON bodies) */
+
+static const char *get_str(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void handle_connect(struct http_state *hs, struct http_conn *hc,
+			   json_t *req)
+{
+	const char *nick = get_str(req, "nickname");
+	struct api_sess *as;
+	char line[64];
+
+	if (!nick) {
+		answer_error(hc, 400, "missing string field: nickname");
+		return;
+	}
+	if (!name_is_valid_nick(nick)) {
+		answer_error(hc, 400, "invalid nickname (1-32 letters, digits, _ or -)");
+		return;
+	}
+	as = sess_new(hs);
+	if (!as) {
+		answer_error(hc, 500, "cannot create a session");
+		return;
+	}
+	snprintf(line, sizeof(line), "/nick %s", nick);
+	run_command(hs, hc, as, line);
+}
+
+static void handle_command(struct http_state *hs, struct http_conn *hc,
+			   json_t *req)
+{
+	const char *cmd = get_str(req, "command");
+	struct api_sess *as;
+
+	if (!get_str(req, "session_id") || !cmd) {
+		answer_error(hc, 400, "missing string fields: session_id, command");
+		return;
+	}
+	as = sess_find(hs, get_str(req, "session_id"));
+	if (!as) {
+		answer_error(hc, 404, "unknown session");
+		return;
+	}
+	if (cmd[0] != '/') {
+		answer_error(hc, 400, "a command starts with /; send messages to /api/message");
+		return;
+	}
+	if (strlen(cmd) > CHAT_MAX_LINE) {
+		answer_error(hc, 400, "command too long");
+		return;
+	}
+	if (as->waiting) {
+		answer_error(hc, 409, "another command of this session is running");
+		return;
+	}
+	run_command(hs, hc, as, cmd);
+}
+
+static void handle_message(struct http_state *hs, struct http_conn *hc,
+			   json_t *req)
+{
+	const char *room = get_str(req, "room");
+	json_t *content = json_object_get(req, "content");
+	struct api_sess *as;
+	int err;
+
+	if (!get_str(req, "session_id") || !room || !json_is_string(content)) {
+		answer_error(hc, 400, "missing string fields: session_id, room, content");
+		return;
+	}
+	as = sess_find(hs, get_str(req, "session_id"));
+	if (!as) {
+		answer_error(hc, 404, "unknown session");
+		return;
+	}
+	park(hs, hc);
+	err = chat_session_post(hs->chat, as->s, room,
+				json_string_value(content),
+				json_string_length(content), hc->token);
+	if (!err)
+		return;		/* api_posted() answers */
+	unpark(hs, hc);
+	switch (err) {
+	case BD_EPERM:
+		answer_error(hc, 403, "not a member of that room");
+		break;
+	case BD_EUTF8:
+		answer_error(hc, 400, "invalid UTF-8");
+		break;
+	case BD_EINVAL:
+		answer_error(hc, 400, "empty message");
+		break;
+	case BD_ETOOLONG:
+		answer_error(hc, 400, "message too long");
+		break;
+	default:
+		answer_error(hc, 503, "message not sent (database unavailable)");
+	}
+}
+
+static void handle_disconnect(struct http_state *hs, struct http_conn *hc,
+			      json_t *req)
+{
+	struct api_sess *as;
+
+	if (!get_str(req, "session_id")) {
+		answer_error(hc, 400, "missing string field: session_id");
+		return;
+	}
+	as = sess_find(hs, get_str(req, "session_id"));
+	if (!as) {
+		answer_error(hc, 404, "unknown session");
+		return;
+	}
+	sess_close(as);
+	answer(hc, 200, json_pack("{sb}", "success", 1));
+}
+
+static void handle_body(struct http_state *hs, struct http_conn *hc)
+{
+	json_error_t jerr;
+	json_t *req;
+
+	if (hc->body_too_large) {
+		hc->close_after = true;
+		answer_error(hc, 413, "request body too large (max 16384 bytes)");
+		return;
+	}
+	req = json_loadb(hc->body.buf ? hc->body.buf : "", hc->body.len, 0,
+			 &jerr);
+	if (!json_is_object(req)) {
+		answer_error(hc, 400, req ? "expected a JSON object"
+					  : "malformed JSON");
+		json_decref(req);
+		return;
+	}
+	switch (hc->route) {
+	case R_CONNECT:
+		handle_connect(hs, hc, req);
+		break;
+	case R_COMMAND:
+		handle_command(hs, hc, req);
+		break;
+	case R_MESSAGE:
+		handle_message(hs, hc, req);
+		break;
+	case R_DISCONNECT:
+		handle_disconnect(hs, hc, req);
+		break;
+	default:
+		answer_error(hc, 404, "not found");
+	}
+	json_decref(req);
+}
+
+/* GET handlers */
 
 static void handle_health(struct lws *wsi, struct http_conn *hc)
 {
@@ -53,88 +559,428 @@ static void handle_health(struct lws *wsi, struct http_conn *hc)
 	const struct chat_stats *cs = chat_get_stats(nc->chat);
 	bool ok = nc->db_ok(nc->db_arg);
 
-	http_answer(wsi, hc, ok ? HTTP_STATUS_OK : 503,
-		json_pack("{sssssssIsIsI}",
-			  "status", ok ? "healthy" : "unhealthy",
-			  "db", ok ? "connected" : "disconnected",
-			  "instance_id", nc->instance_id,
-			  "sessions", (json_int_t)chat_session_count(nc->chat),
-			  "history_hits", (json_int_t)cs->history_hits,
-			  "history_misses", (json_int_t)cs->history_misses));
+	answer(hc, ok ? 200 : 503,
+	       json_pack("{sssssssIsIsIsI}",
+			 "status", ok ? "healthy" : "unhealthy",
+			 "db", ok ? "connected" : "disconnected",
+			 "instance_id", nc->instance_id,
+			 "sessions", (json_int_t)chat_session_count(nc->chat),
+			 "streams", (json_int_t)chat_stream_count(nc->chat),
+			 "history_hits", (json_int_t)cs->history_hits,
+			 "history_misses", (json_int_t)cs->history_misses));
 }
 
-static int http_writeable(struct lws *wsi, struct http_conn *hc)
+static void api_rooms(void *arg, uint64_t token, int err,
+		      const struct chat_room_info *rooms, size_t n)
+{
+	struct http_state *hs = arg;
+	struct http_conn *hc = idmap_get(&hs->pending, token);
+	json_t *list;
+	bool found = false;
+
+	if (!hc)
+		return;
+	unpark(hs, hc);
+	if (err) {
+		answer_error(hc, 503, "database unavailable");
+		return;
+	}
+	if (hc->route == R_STREAM_CHECK) {
+		for (size_t i = 0; i < n && !found; i++)
+			found = !strcmp(rooms[i].name, hc->room);
+		if (found)
+			answer_error(hc, 403, "not a member of that room");
+		else
+			answer_error(hc, 404, "no such room");
+		return;
+	}
+	list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{sssIsI}",
+			"name", rooms[i].name,
+			"members", (json_int_t)rooms[i].members,
+			"online", (json_int_t)rooms[i].online));
+	answer(hc, 200, json_pack("{so}", "rooms", list));
+}
+
+static const struct chat_api_ops api_ops = { .rooms = api_rooms };
+
+static void list_rooms(struct http_state *hs, struct http_conn *hc)
+{
+	park(hs, hc);
+	if (chat_list_rooms(hs->chat, hc->token)) {
+		unpark(hs, hc);
+		answer_error(hc, 503, "database unavailable");
+	}
+}
+
+/* SSE */
+
+static void sse_wake(void *conn)
+{
+	struct http_conn *hc = conn;
+
+	lws_callback_on_writable(hc->wsi);
+}
+
+static void sse_close(void *conn, bool flush)
+{
+	struct http_conn *hc = conn;
+
+	if (flush) {
+		hc->sse_close_after_flush = true;
+		lws_callback_on_writable(hc->wsi);
+		lws_set_timeout(hc->wsi, PENDING_TIMEOUT_USER_OK, 5);
+	} else {
+		lws_set_timeout(hc->wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
+	}
+}
+
+static const struct chat_sink_ops sse_sink = {
+	.wake = sse_wake,
+	.close = sse_close,
+	.throttle = api_throttle,
+};
+
+static int64_t parse_seq(const char *s)
+{
+	char *end;
+	long long v;
+
+	while (*s == ' ')
+		s++;
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoll(s, &end, 10);
+	while (*end == ' ')
+		end++;
+	return *end || v < 0 ? -1 : v;
+}
+
+static int stream_headers(struct lws *wsi)
 {
 	unsigned char buf[LWS_PRE + 512];
 	unsigned char *start = buf + LWS_PRE, *p = start,
 		      *end = buf + sizeof(buf);
 
-	if (!hc->body)
-		return 0;
-	if (!hc->headers_sent) {
-		if (lws_add_http_common_headers(wsi, (unsigned)hc->status,
-						"application/json", hc->len,
-						&p, end) ||
-		    lws_add_http_header_by_token(wsi,
-				WSI_TOKEN_HTTP_CACHE_CONTROL,
-				(const unsigned char *)"no-store", 8, &p, end) ||
-		    lws_finalize_write_http_header(wsi, start, &p, end))
-			return -1;
-		hc->headers_sent = true;
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-	/* The body is small: one write, as the final one. */
-	{
-		unsigned char *out = malloc(LWS_PRE + hc->len + 1);
-		int n;
-
-		if (!out)
-			return -1;
-		memcpy(out + LWS_PRE, hc->body, hc->len);
-		n = lws_write(wsi, out + LWS_PRE, hc->len,
-			      LWS_WRITE_HTTP_FINAL);
-		free(out);
-		if (n < (int)hc->len)
-			return -1;
-	}
-	http_reset(hc);
-	if (lws_http_transaction_completed(wsi))
+	if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK,
+					"text/event-stream",
+					LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+			(const unsigned char *)"no-cache, no-transform", 22,
+			&p, end) ||
+	    lws_add_http_header_by_name(wsi,
+			(const unsigned char *)"x-accel-buffering:",
+			(const unsigned char *)"no", 2, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	return 0;
+}
+
+static int open_stream(struct http_state *hs, struct lws *wsi,
+		       struct http_conn *hc, const char *room)
+{
+	char sbuf[64], lbuf[48], lei[32] = "";
+	const char *sid, *arg;
+	struct api_sess *as;
+	int64_t last = -1;
+	int err;
+
+	/* The argument comes back as a pointer into buf, after "name=". */
+	sid = lws_get_urlarg_by_name(wsi, "session_id=", sbuf, sizeof(sbuf));
+	as = sess_find(hs, sid);
+	if (!as) {
+		answer_error(hc, 404, "unknown session");
+		return 0;
+	}
+	if (!name_is_valid_room(room)) {
+		answer_error(hc, 404, "no such room");
+		return 0;
+	}
+	if (lws_hdr_custom_copy(wsi, lei, sizeof(lei), "last-event-id:",
+				14) > 0)
+		last = parse_seq(lei);
+	else if ((arg = lws_get_urlarg_by_name(wsi, "last_event_id=", lbuf,
+					       sizeof(lbuf))))
+		last = parse_seq(arg);
+	hc->st = chat_stream_open(hs->chat, as->s, room, last, &sse_sink, hc,
+				  &err);
+	if (!hc->st) {
+		if (chat_room_known(hs->chat, room)) {
+			answer_error(hc, 403, "not a member of that room");
+			return 0;
+		}
+		/* Unknown here: ask the database whether it exists. */
+		hc->route = R_STREAM_CHECK;
+		snprintf(hc->room, sizeof(hc->room), "%.50s", room);
+		list_rooms(hs, hc);
+		return 0;
+	}
+	hc->route = R_STREAM;
+	hc->sess_key = as->key;
+	as->nstreams++;
+	if (stream_headers(wsi))
+		return -1;
+	/* HTTP/1: what lws_http_mark_sse() does, without its error log. */
+	lws_http_headers_detach(wsi);
+	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	sse_reaper_track(wsi);
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int write_stream(struct http_conn *hc)
+{
+	struct outq *q = stream_outq(hc->st);
+	size_t off = 0, n;
+
+	if (!hc->sse_retry_sent) {
+		off = (size_t)snprintf((char *)scratch + LWS_PRE, 32,
+				       "retry: %d\n\n", SSE_RETRY_MS);
+		hc->sse_retry_sent = true;
+	}
+	n = outq_copy(q, (char *)scratch + LWS_PRE + off, NET_CHUNK - off);
+	if (off + n) {
+		if (lws_write(hc->wsi, scratch + LWS_PRE, off + n,
+			      LWS_WRITE_HTTP) < (int)(off + n))
+			return -1;
+		outq_consume(q, n);
+	}
+	if (!outq_empty(q))
+		lws_callback_on_writable(hc->wsi);
+	else if (hc->sse_close_after_flush)
+		return -1;
+	return 0;
+}
+
+/* Request dispatch */
+
+static bool is_json(struct lws *wsi)
+{
+	char ct[128];
+
+	if (lws_hdr_copy(wsi, ct, sizeof(ct), WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
+		return false;
+	return !strncasecmp(ct, "application/json", 16) &&
+	       (!ct[16] || ct[16] == ';' || ct[16] == ' ');
+}
+
+static int on_request(struct lws *wsi, struct http_conn *hc, const char *url)
+{
+	struct http_state *hs = state_of(wsi);
+	bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+	bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+	char clen[24];
+	static const struct {
+		const char *path;
+		enum route route;
+		bool post;
+	} routes[] = {
+		{ "/health", R_HEALTH, false },
+		{ "/api/connect", R_CONNECT, true },
+		{ "/api/command", R_COMMAND, true },
+		{ "/api/message", R_MESSAGE, true },
+		{ "/api/disconnect", R_DISCONNECT, true },
+		{ "/api/rooms", R_ROOMS, false },
+	};
+
+	hc->wsi = wsi;
+	hc->is_post = post;
+	if (!strncmp(url, "/api/messages/", 14)) {
+		if (!get) {
+			answer_error(hc, 405, "method not allowed");
+			return 0;
+		}
+		return open_stream(hs, wsi, hc, url + 14);
+	}
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(url, routes[i].path))
+			continue;
+		hc->route = routes[i].route;
+		if (routes[i].post ? !post : !get) {
+			hc->route = R_NONE;
+			hc->close_after = post;	/* body left unread */
+			answer_error(hc, 405, "method not allowed");
+			return 0;
+		}
+		if (!post) {
+			if (hc->route == R_HEALTH)
+				handle_health(wsi, hc);
+			else
+				list_rooms(hs, hc);
+			return 0;
+		}
+		if (!is_json(wsi)) {
+			hc->route = R_NONE;
+			hc->close_after = true;
+			answer_error(hc, 415, "Content-Type must be application/json");
+			return 0;
+		}
+		if (lws_hdr_copy(wsi, clen, sizeof(clen),
+				 WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+		    strtoull(clen, NULL, 10) > BODY_MAX) {
+			hc->route = R_NONE;
+			hc->close_after = true;
+			answer_error(hc, 413, "request body too large (max 16384 bytes)");
+		}
+		return 0;	/* the body follows */
+	}
+	hc->close_after = post;
+	answer_error(hc, 404, "not found");
+	return 0;
+}
+
+static void conn_cleanup(struct lws *wsi, struct http_conn *hc)
+{
+	struct http_state *hs = state_of(wsi);
+	struct api_sess *as;
+
+	if (!hs)
+		return;
+	unpark(hs, hc);
+	as = hc->sess_key ? idmap_get(&hs->sessions, hc->sess_key) : NULL;
+	if (as && as->waiting == hc)
+		as->waiting = NULL;
+	if (hc->st) {
+		sse_reaper_untrack(wsi);
+		chat_stream_closed(hs->chat, hc->st);
+		hc->st = NULL;
+		if (as) {
+			as->nstreams--;
+			as->last_active = now_us();
+		}
+	}
+	hc->sess_key = 0;
+	sb_fini(&hc->body);
+	free(hc->resp);
+	hc->resp = NULL;
 }
 
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		  void *user, void *in, size_t len)
 {
 	struct http_conn *hc = user;
-	char path[256];
+	char url[256];
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		/* The mount point is "/health": `in` is what follows it. */
-		snprintf(path, sizeof(path), "%s", in ? (const char *)in : "");
-		if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
-			http_error(wsi, hc, 405, "method not allowed");
+		/* Mounted at /api and /health with origin "/": `in` is
+		 * the rest; rebuild the full path. */
+		if (lws_hdr_copy(wsi, url, sizeof(url), WSI_TOKEN_GET_URI) <= 0 &&
+		    lws_hdr_copy(wsi, url, sizeof(url), WSI_TOKEN_POST_URI) <= 0) {
+			hc->wsi = wsi;
+			hc->close_after = true;
+			answer_error(hc, 405, "method not allowed");
 			return 0;
 		}
-		if (path[0] && strcmp(path, "/")) {
-			http_error(wsi, hc, 404, "not found");
-			return 0;
-		}
-		handle_health(wsi, hc);
-		return 0;
+		(void)in;
+		return on_request(wsi, hc, url);
 	case LWS_CALLBACK_HTTP_BODY:
+		if (hc->route == R_NONE || hc->body_too_large)
+			return 0;
+		if (hc->body.len + len > BODY_MAX) {
+			hc->body_too_large = true;
+			sb_fini(&hc->body);
+			return 0;
+		}
+		if (len)
+			sb_append(&hc->body, in, len);
+		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (hc->route != R_NONE && !hc->resp)
+			handle_body(state_of(wsi), hc);
 		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		return http_writeable(wsi, hc);
+		if (hc->route == R_STREAM && hc->st)
+			return write_stream(hc);
+		return write_answer(wsi, hc);
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
-		http_reset(hc);
+		conn_cleanup(wsi, hc);
 		break;
 	default:
 		break;
 	}
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* Timers: session expiry, heartbeat */
+
+static void sweep_cb(lws_sorted_usec_list_t *sul)
+{
+	struct http_state *hs = lws_container_of(sul, struct http_state,
+						 sul_sweep);
+	lws_usec_t now = now_us();
+
+	for (struct api_sess *as = hs->first; as; as = as->next) {
+		if (as->closing || as->nstreams || as->waiting)
+			continue;
+		if (hs->stopping || now - as->last_active > hs->idle_timeout) {
+			log_info("api session %s (%s): %s", as->id,
+				 session_nick(as->s),
+				 hs->stopping ? "closed for shutdown"
+					      : "expired");
+			sess_close(as);
+		}
+	}
+	lws_sul_schedule(hs->ctx, 0, &hs->sul_sweep, sweep_cb,
+			 hs->stopping ? 50 * LWS_US_PER_MS : LWS_US_PER_SEC);
+}
+
+static void heartbeat_cb(lws_sorted_usec_list_t *sul)
+{
+	struct http_state *hs = lws_container_of(sul, struct http_state,
+						 sul_heartbeat);
+
+	chat_heartbeat(hs->chat);
+	lws_sul_schedule(hs->ctx, 0, &hs->sul_heartbeat, heartbeat_cb,
+			 hs->heartbeat);
+}
+
+struct http_state *http_state_new(struct lws_context *ctx, struct chat *c,
+				  unsigned idle_timeout_s,
+				  unsigned heartbeat_s)
+{
+	struct http_state *hs = xcalloc(1, sizeof(*hs));
+
+	hs->ctx = ctx;
+	hs->chat = c;
+	hs->next_token = 1;
+	hs->idle_timeout = (lws_usec_t)idle_timeout_s * LWS_US_PER_SEC;
+	hs->heartbeat = (lws_usec_t)heartbeat_s * LWS_US_PER_SEC;
+	idmap_init(&hs->sessions);
+	idmap_init(&hs->pending);
+	chat_set_api(c, &api_ops, hs);
+	sse_reaper_init();
+	lws_sul_schedule(ctx, 0, &hs->sul_sweep, sweep_cb, LWS_US_PER_SEC);
+	lws_sul_schedule(ctx, 0, &hs->sul_heartbeat, heartbeat_cb,
+			 hs->heartbeat);
+	return hs;
+}
+
+void http_state_stop(struct http_state *hs)
+{
+	hs->stopping = true;
+	lws_sul_schedule(hs->ctx, 0, &hs->sul_sweep, sweep_cb, 1);
+}
+
+void http_state_free(struct http_state *hs)
+{
+	if (!hs)
+		return;
+	lws_sul_cancel(&hs->sul_sweep);
+	lws_sul_cancel(&hs->sul_heartbeat);
+	while (hs->first) {
+		struct api_sess *as = hs->first;
+
+		lws_sul_cancel(&as->sul_free);
+		hs->first = as->next;
+		chat_session_closed(hs->chat, as->s);
+		free(as);
+	}
+	idmap_fini(&hs->sessions);
+	idmap_fini(&hs->pending);
+	sse_reaper_fini();
+	free(hs);
 }

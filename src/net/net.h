@@ -12,12 +12,15 @@
 
 #define NET_CHUNK (32 * 1024)	/* bytes written per WRITEABLE callback */
 
+struct http_state;
+
 /* The lws context's user data. */
 struct net_ctx {
 	struct chat *chat;
 	const char *instance_id;
 	bool (*db_ok)(void *arg);	/* database reachable (for /health) */
 	void *db_arg;
+	struct http_state *http;	/* API sessions and pending requests */
 };
 
 struct net_ctx *net_ctx_of(struct lws *wsi);
@@ -27,9 +30,18 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		 void *user, void *in, size_t len);
 size_t tcp_pss_size(void);
 
-/* HTTP endpoints under callback mounts ("http-api"). */
+/* HTTP: /health, the JSON API and SSE streams under callback mounts
+ * ("http-api"). */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		  void *user, void *in, size_t len);
 size_t http_pss_size(void);
+/* API session bookkeeping: expiry and heartbeat timers. */
+struct http_state *http_state_new(struct lws_context *ctx, struct chat *c,
+				  unsigned idle_timeout_s,
+				  unsigned heartbeat_s);
+/* Stops the timers and frees what is left (after lws_context_destroy). */
+void http_state_free(struct http_state *hs);
+/* Shutdown: API sessions are closed once idle. */
+void http_state_stop(struct http_state *hs);
 
 #endif

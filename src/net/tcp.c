@@ -111,7 +111,8 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_RAW_ADOPT:
 		tc->wsi = wsi;
 		linebuf_init(&tc->lb, CHAT_MAX_LINE);
-		tc->s = chat_session_open(nc->chat, &tcp_sink, tc);
+		tc->s = chat_session_open(nc->chat, SESSION_LINE, &tcp_sink,
+					  tc);
 		log_debug("conn %" PRIu64 ": tcp connected",
 			  session_id(tc->s));
 		break;

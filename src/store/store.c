@@ -20,6 +20,7 @@
 
 struct post_item {
 	uint64_t sid;
+	uint64_t token;
 	int64_t room_id, uid;
 	char *nick;
 	char *content;
@@ -251,18 +252,19 @@ static void post_done(void *arg, PGresult *res, int err)
 		int row = (int)i;	/* rows come back in batch order */
 
 		if (err || row >= nrows)
-			chat_on_posted(c, b->items[i].sid, err ? err : BD_EDB,
-				       0, 0);
+			chat_on_posted(c, b->items[i].sid, b->items[i].token,
+				       err ? err : BD_EDB, 0, 0);
 		else
-			chat_on_posted(c, b->items[i].sid, 0,
-				       get_i64(res, row, 1),
+			chat_on_posted(c, b->items[i].sid, b->items[i].token,
+				       0, get_i64(res, row, 1),
 				       get_i64(res, row, 2));
 	}
 	batch_free(b);
 }
 
-static int st_post(void *arg, uint64_t sid, int64_t room_id, int64_t uid,
-		   const char *nick, const char *content, size_t len)
+static int st_post(void *arg, uint64_t sid, uint64_t token, int64_t room_id,
+		   int64_t uid, const char *nick, const char *content,
+		   size_t len)
 {
 	struct store *st = arg;
 	struct post_batch *b = st->open;
@@ -287,6 +289,7 @@ static int st_post(void *arg, uint64_t sid, int64_t room_id, int64_t uid,
 	}
 	it = &b->items[b->n++];
 	it->sid = sid;
+	it->token = token;
 	it->room_id = room_id;
 	it->uid = uid;
 	it->nick = xstrdup(nick);
@@ -312,12 +315,13 @@ static void rooms_done(void *arg, PGresult *res, int err)
 			info[i].online = get_i64(res, (int)i, 2);
 		}
 	}
-	chat_on_rooms(o->st->chat, o->sid, err, info, n);
+	chat_on_rooms(o->st->chat, o->sid, o->gen, err, info, n);
 	free(info);
 	free(o);
 }
 
-static int st_rooms(void *arg, uint64_t sid, const int64_t *online, size_t n)
+static int st_rooms(void *arg, uint64_t sid, uint64_t token,
+		    const int64_t *online, size_t n)
 {
 	struct store *st = arg;
 	struct strbuf sb = STRBUF_INIT;
@@ -325,6 +329,7 @@ static int st_rooms(void *arg, uint64_t sid, const int64_t *online, size_t n)
 	const char *v[1];
 	int err;
 
+	o->gen = token;
 	sb_puts(&sb, "{");
 	for (size_t i = 0; i < n; i++)
 		sb_appendf(&sb, "%s%" PRId64, i ? "," : "", online[i]);
@@ -342,6 +347,27 @@ static int st_rooms(void *arg, uint64_t sid, const int64_t *online, size_t n)
 /* Room sync: LISTEN (listen connection), then history (query connection),
  * in that order, so nothing committed in between is missed. */
 
+/* Message rows (seq, id, nickname, content, t) of a result; the strings
+ * point into res. The caller frees the array. */
+static struct chat_msg_row *msg_rows(PGresult *res, size_t *n)
+{
+	struct chat_msg_row *rows;
+
+	*n = (size_t)PQntuples(res);
+	rows = xcalloc(*n + 1, sizeof(*rows));
+	for (size_t i = 0; i < *n; i++) {
+		int r = (int)i;
+
+		rows[i].seq = get_i64(res, r, 0);
+		rows[i].id = get_i64(res, r, 1);
+		rows[i].nick = PQgetvalue(res, r, 2);
+		rows[i].content = PQgetvalue(res, r, 3);
+		rows[i].content_len = (size_t)PQgetlength(res, r, 3);
+		rows[i].time_ms = get_i64(res, r, 4);
+	}
+	return rows;
+}
+
 static void history_done(void *arg, PGresult *res, int err)
 {
 	struct op *o = arg;
@@ -349,23 +375,51 @@ static void history_done(void *arg, PGresult *res, int err)
 	size_t n = 0;
 
 	err = result_err(res, err, "bd_history");
-	if (!err) {
-		n = (size_t)PQntuples(res);
-		rows = xcalloc(n + 1, sizeof(*rows));
-		for (size_t i = 0; i < n; i++) {
-			int r = (int)i;
-
-			rows[i].seq = get_i64(res, r, 0);
-			rows[i].id = get_i64(res, r, 1);
-			rows[i].nick = PQgetvalue(res, r, 2);
-			rows[i].content = PQgetvalue(res, r, 3);
-			rows[i].content_len = (size_t)PQgetlength(res, r, 3);
-			rows[i].time_ms = get_i64(res, r, 4);
-		}
-	}
+	if (!err)
+		rows = msg_rows(res, &n);
 	chat_on_room_sync(o->st->chat, o->room_id, o->gen, err, rows, n);
 	free(rows);
 	free(o);
+}
+
+/* Stream resume: the oldest messages after a seq. */
+
+static void replay_done(void *arg, PGresult *res, int err)
+{
+	struct op *o = arg;
+	struct chat_msg_row *rows = NULL;
+	size_t n = 0;
+
+	err = result_err(res, err, "replay");
+	if (!err)
+		rows = msg_rows(res, &n);
+	chat_on_replay(o->st->chat, o->gen, err, rows, n);
+	free(rows);
+	free(o);
+}
+
+static int st_replay(void *arg, int64_t room_id, uint64_t token,
+		     int64_t after, unsigned limit)
+{
+	struct store *st = arg;
+	char rbuf[24], abuf[24], lbuf[16];
+	const char *v[] = { rbuf, abuf, lbuf };
+	struct op *o = op_new(st, 0);
+	int err;
+
+	o->gen = token;
+	fmt_id(rbuf, sizeof(rbuf), room_id);
+	fmt_id(abuf, sizeof(abuf), after);
+	snprintf(lbuf, sizeof(lbuf), "%u", limit);
+	err = pgconn_query(st->q,
+		"SELECT seq, id, nickname, content, "
+		"floor(extract(epoch FROM created_at) * 1000)::bigint "
+		"FROM messages WHERE room_id = $1 AND seq > $2 "
+		"ORDER BY seq LIMIT $3",
+		3, v, replay_done, o);
+	if (err)
+		free(o);
+	return err;
 }
 
 static void listen_done(void *arg, PGresult *res, int err)
@@ -430,6 +484,7 @@ const struct chat_store_ops store_ops = {
 	.leave = st_leave,
 	.post = st_post,
 	.rooms = st_rooms,
+	.replay = st_replay,
 	.watch = st_watch,
 	.unwatch = st_unwatch,
 };

@@ -38,7 +38,9 @@ static void f_throttle(void *conn, bool stop)
 	((struct fconn *)conn)->throttled = stop;
 }
 
-static const struct chat_sink_ops fsink = { f_wake, f_close, f_throttle };
+static const struct chat_sink_ops fsink = {
+	.wake = f_wake, .close = f_close, .throttle = f_throttle,
+};
 
 /* Fake store: remembers the last call of each kind. */
 static struct fstore {
@@ -54,7 +56,25 @@ static struct fstore {
 	uint64_t watch_gen;
 	unsigned watch_limit;
 	size_t online_n;
+	uint64_t token;
+	int replay_calls;
+	int64_t replay_after;
+	unsigned replay_limit;
 } fs;
+
+static int fs_replay(void *st, int64_t room_id, uint64_t token, int64_t after,
+		     unsigned limit)
+{
+	(void)st;
+	(void)room_id;
+	if (fs.down)
+		return BD_EDB;
+	fs.replay_calls++;
+	fs.token = token;
+	fs.replay_after = after;
+	fs.replay_limit = limit;
+	return 0;
+}
 
 static int fs_nick(void *st, uint64_t sid, int64_t uid, const char *old,
 		   const char *nick)
@@ -99,10 +119,12 @@ static int fs_leave(void *st, uint64_t sid, int64_t uid, const char *nick,
 	return 0;
 }
 
-static int fs_post(void *st, uint64_t sid, int64_t room_id, int64_t uid,
-		   const char *nick, const char *content, size_t len)
+static int fs_post(void *st, uint64_t sid, uint64_t token, int64_t room_id,
+		   int64_t uid, const char *nick, const char *content,
+		   size_t len)
 {
 	(void)st;
+	fs.token = token;
 	(void)uid;
 	(void)nick;
 	if (fs.down)
@@ -114,9 +136,11 @@ static int fs_post(void *st, uint64_t sid, int64_t room_id, int64_t uid,
 	return 0;
 }
 
-static int fs_rooms(void *st, uint64_t sid, const int64_t *online, size_t n)
+static int fs_rooms(void *st, uint64_t sid, uint64_t token,
+		    const int64_t *online, size_t n)
 {
 	(void)st;
+	fs.token = token;
 	(void)online;
 	if (fs.down)
 		return BD_EDB;
@@ -148,7 +172,9 @@ static void fs_unwatch(void *st, int64_t room_id)
 }
 
 static const struct chat_store_ops fops = {
-	fs_nick, fs_join, fs_leave, fs_post, fs_rooms, fs_watch, fs_unwatch,
+	.nick = fs_nick, .join = fs_join, .leave = fs_leave, .post = fs_post,
+	.rooms = fs_rooms, .replay = fs_replay, .watch = fs_watch,
+	.unwatch = fs_unwatch,
 };
 
 static struct chat *c;
@@ -180,7 +206,7 @@ static struct fconn *open_conn(void)
 {
 	struct fconn *fc = calloc(1, sizeof(*fc));
 
-	fc->s = chat_session_open(c, &fsink, fc);
+	fc->s = chat_session_open(c, SESSION_LINE, &fsink, fc);
 	conns[nconns++] = fc;
 	return fc;
 }
@@ -472,7 +498,7 @@ START_TEST(test_plain_line_posts_to_current_room)
 	ck_assert_str_eq(fs.content, "ab");
 	ck_assert_int_eq(fs.room_id, 7);
 	/* Nothing is shown until the database NOTIFYs it. */
-	chat_on_posted(c, session_id(a->s), 0, 1, 1);
+	chat_on_posted(c, session_id(a->s), 0, 0, 1, 1);
 	ck_assert_str_eq(drain(a), "");
 	message_event(7, 1, "alice", "ab");
 	ck_assert_str_eq(drain(a), "[general] alice: ab\n");
@@ -516,7 +542,7 @@ START_TEST(test_database_down_rejects_message)
 			 "[system] error: database unavailable, try again\n");
 	fs.down = false;
 	say(a, "hi");
-	chat_on_posted(c, session_id(a->s), BD_ELOST, 0, 0);
+	chat_on_posted(c, session_id(a->s), 0, BD_ELOST, 0, 0);
 	ck_assert(strstr(drain(a), "database connection lost"));
 }
 END_TEST
@@ -536,7 +562,7 @@ START_TEST(test_lines_wait_for_running_command)
 	/* A command waits for the messages before it to commit. */
 	say(a, "/leave");
 	ck_assert_int_eq(fs.leave_calls, 0);
-	chat_on_posted(c, session_id(a->s), 0, 1, 1);
+	chat_on_posted(c, session_id(a->s), 0, 0, 1, 1);
 	ck_assert_int_eq(fs.leave_calls, 1);
 }
 END_TEST
@@ -549,7 +575,7 @@ START_TEST(test_many_pending_lines_throttle_input)
 	for (int i = 0; i < SESSION_PENDING_MAX; i++)
 		say(a, "   ");	/* blank: ignored when its turn comes */
 	ck_assert(a->throttled);
-	chat_on_rooms(c, session_id(a->s), 0, NULL, 0);
+	chat_on_rooms(c, session_id(a->s), 0, 0, NULL, 0);
 	ck_assert(!a->throttled);
 }
 END_TEST
@@ -629,12 +655,12 @@ START_TEST(test_rooms_output)
 
 	say(a, "/rooms");
 	ck_assert_uint_eq(fs.online_n, 1);
-	chat_on_rooms(c, session_id(a->s), 0, info, 2);
+	chat_on_rooms(c, session_id(a->s), 0, 0, info, 2);
 	ck_assert_str_eq(drain(a), "[system] Rooms (2):\n"
 				   "[system]   general: 3 members, 2 online\n"
 				   "[system]   x: 1 member, 0 online\n");
 	say(a, "/rooms");
-	chat_on_rooms(c, session_id(a->s), 0, NULL, 0);
+	chat_on_rooms(c, session_id(a->s), 0, 0, NULL, 0);
 	ck_assert_str_eq(drain(a),
 		"[system] No rooms yet. Create one with /create <room>\n");
 }
@@ -713,7 +739,7 @@ START_TEST(test_outcome_for_closed_session_is_ignored)
 	say(a, "/join general");
 	chat_session_closed(c, a->s);
 	chat_on_join(c, sid, 0, 1, 7, "general");
-	chat_on_posted(c, sid, 0, 1, 1);
+	chat_on_posted(c, sid, 0, 0, 1, 1);
 	ck_assert_uint_eq(chat_session_count(c), 0);
 }
 END_TEST
