@@ -178,6 +178,7 @@ void chat_on_replay(struct chat *c, uint64_t token, int err,
 			send_msg(c, st, m);
 			msg_unref(m);
 		}
+		send_ring(c, st);	/* newer ones the ring has (none, usually) */
 	}
 	release_parked(c, st);
 }

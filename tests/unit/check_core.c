@@ -798,6 +798,220 @@ START_TEST(test_name_rules)
 }
 END_TEST
 
+
+/* A fake connection for a stream, freed by teardown. */
+static struct fconn *new_fconn(void)
+{
+	struct fconn *fc = calloc(1, sizeof(*fc));
+
+	conns[nconns++] = fc;
+	return fc;
+}
+
+/* An API session that is a member of "general" (id 7, live). */
+static struct fconn *api_member(const char *nick, int64_t uid)
+{
+	struct fconn *fc = calloc(1, sizeof(*fc));
+	char line[64];
+
+	fc->s = chat_session_open(c, SESSION_API, &fsink, fc);
+	conns[nconns++] = fc;
+	snprintf(line, sizeof(line), "/nick %s", nick);
+	say(fc, line);
+	chat_on_nick(c, session_id(fc->s), 0, uid, nick, NULL, 0);
+	join_room(fc, "general", 7, NULL, 0);
+	drain(fc);
+	return fc;
+}
+
+static struct stream *open_stream(struct fconn *owner, struct fconn *sc,
+				  int64_t last)
+{
+	int err = 0;
+	struct stream *st = chat_stream_open(c, owner->s, "general", last,
+					     &fsink, sc, &err);
+
+	ck_assert_ptr_nonnull(st);
+	return st;
+}
+
+static char *drain_stream(struct stream *st)
+{
+	static char buf[65536];
+	struct outq *q = stream_outq(st);
+	size_t n = outq_copy(q, buf, sizeof(buf) - 1);
+
+	outq_consume(q, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+START_TEST(test_api_session_gets_no_welcome_or_lines)
+{
+	struct fconn *a = api_member("webby", 1);
+
+	message_event(7, 1, "bob", "hi");
+	ck_assert_str_eq(drain(a), "");	/* room traffic goes to streams */
+}
+END_TEST
+
+START_TEST(test_stream_history_then_live)
+{
+	struct fconn *a = api_member("webby", 1);
+	struct fconn *sc = new_fconn();
+	struct stream *st;
+	char *out;
+
+	message_event(7, 1, "bob", "one");
+	message_event(7, 2, "bob", "two \"q\"");
+	st = open_stream(a, sc, -1);
+	out = drain_stream(st);
+	ck_assert_int_eq(count_of(out, "event: message\n"), 2);
+	ck_assert(strstr(out, "id: 1\nevent: message\ndata: {\"id\":1,\"seq\":1,\"room\":\"general\",\"user\":\"bob\",\"content\":\"one\""));
+	ck_assert(strstr(out, "\"content\":\"two \\\"q\\\"\""));
+	message_event(7, 3, "bob", "three");
+	out = drain_stream(st);
+	ck_assert(strstr(out, "id: 3\n"));
+	ck_assert_int_eq(count_of(out, "event: message\n"), 1);
+}
+END_TEST
+
+START_TEST(test_stream_not_member_refused)
+{
+	struct fconn *b = user("bob", 2);
+	struct fconn *sc = new_fconn();
+	int err = 0;
+
+	b->s->kind = SESSION_API;
+	ck_assert_ptr_null(chat_stream_open(c, b->s, "general", -1, &fsink,
+					    sc, &err));
+	ck_assert_int_eq(err, BD_EPERM);
+}
+END_TEST
+
+START_TEST(test_stream_resume_within_ring)
+{
+	struct fconn *a = api_member("webby", 1);
+	struct fconn *sc = new_fconn();
+	struct stream *st;
+	char *out;
+
+	for (int i = 1; i <= 3; i++)
+		message_event(7, i, "bob", "x");
+	st = open_stream(a, sc, 1);
+	out = drain_stream(st);
+	ck_assert(!strstr(out, "id: 1\n"));
+	ck_assert(strstr(out, "id: 2\n") && strstr(out, "id: 3\n"));
+	ck_assert_int_eq(fs.replay_calls, 0);
+}
+END_TEST
+
+START_TEST(test_stream_resume_from_database_parks_live)
+{
+	struct fconn *a = api_member("webby", 1);
+	struct fconn *sc = new_fconn();
+	struct chat_msg_row rows[] = {
+		{ 3, 3, 0, "bob", "three", 5 },
+		{ 4, 4, 0, "bob", "four", 4 },
+		{ 5, 5, 0, "bob", "five", 4 },
+	};
+	struct stream *st;
+	char *out;
+
+	for (int i = 1; i <= 6; i++)	/* ring (3) keeps 4..6 */
+		message_event(7, i, "bob", "x");
+	st = open_stream(a, sc, 2);
+	ck_assert_int_eq(fs.replay_calls, 1);
+	ck_assert_int_eq(fs.replay_after, 2);
+	message_event(7, 7, "bob", "seven");	/* parked */
+	ck_assert_str_eq(drain_stream(st), "");
+	/* The database saw up to 5; 6 was live before, 7 during. */
+	chat_on_replay(c, fs.token, 0, rows, 3);
+	out = drain_stream(st);
+	ck_assert_int_eq(count_of(out, "event: message\n"), 5);
+	ck_assert(strstr(out, "id: 3\n") < strstr(out, "id: 5\n"));
+	ck_assert(strstr(out, "id: 5\n") < strstr(out, "id: 6\n"));
+	ck_assert(strstr(out, "id: 6\n") < strstr(out, "id: 7\n"));
+}
+END_TEST
+
+START_TEST(test_stream_reset_when_history_deleted)
+{
+	struct fconn *a = api_member("webby", 1);
+	struct fconn *sc = new_fconn();
+	struct chat_msg_row rows[] = { { 5, 5, 0, "bob", "five", 4 } };
+	struct stream *st;
+	char *out;
+
+	for (int i = 1; i <= 6; i++)
+		message_event(7, i, "bob", "x");
+	st = open_stream(a, sc, 1);
+	chat_on_replay(c, fs.token, 0, rows, 1);	/* 2..4 are gone */
+	out = drain_stream(st);
+	ck_assert_msg(!strncmp(out, "event: reset\ndata: {\"reason\":\"history truncated\",\"missed\":3}", 60), "got %s", out);
+	ck_assert_int_eq(count_of(out, "event: message\n"), 3);	/* ring */
+}
+END_TEST
+
+START_TEST(test_stream_closed_when_session_leaves)
+{
+	struct fconn *a = api_member("webby", 1);
+	struct fconn *sc = new_fconn();
+	struct stream *st = open_stream(a, sc, -1);
+
+	say(a, "/leave");
+	chat_on_leave(c, session_id(a->s), 0);
+	ck_assert(sc->closed);
+	chat_stream_closed(c, st);
+	ck_assert_uint_eq(chat_stream_count(c), 0);
+}
+END_TEST
+
+START_TEST(test_stream_notices_and_heartbeat)
+{
+	struct fconn *a = api_member("webby", 1);
+	struct fconn *sc = new_fconn();
+	struct stream *st = open_stream(a, sc, -1);
+	struct chat_event ev = {
+		.kind = CHAT_EV_JOIN, .room_id = 7, .uid = 2, .nick = "bob",
+	};
+
+	drain_stream(st);
+	chat_on_event(c, &ev);
+	ck_assert_str_eq(drain_stream(st),
+		"event: system\ndata: {\"room\":\"general\",\"text\":\"bob joined general\"}\n\n");
+	chat_heartbeat(c);
+	ck_assert_str_eq(drain_stream(st), ": ping\n\n");
+}
+END_TEST
+
+START_TEST(test_api_post_checks_membership_and_text)
+{
+	struct fconn *a = api_member("webby", 1);
+
+	ck_assert_int_eq(chat_session_post(c, a->s, "other", "hi", 2, 9),
+			 BD_EPERM);
+	ck_assert_int_eq(chat_session_post(c, a->s, "general", "\xff", 1, 9),
+			 BD_EUTF8);
+	ck_assert_int_eq(chat_session_post(c, a->s, "general", " \x01", 2, 9),
+			 BD_EINVAL);
+	ck_assert_int_eq(chat_session_post(c, a->s, "general",
+		"this is longer than twenty bytes", 32, 9), BD_ETOOLONG);
+	ck_assert_int_eq(chat_session_post(c, a->s, "general", "ok", 2, 9), 0);
+	ck_assert_uint_eq(fs.token, 9);
+	ck_assert_str_eq(fs.content, "ok");
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -835,6 +1049,15 @@ static Suite *core_suite(void)
 		{ "ring", test_ring_keeps_newest },
 		{ "outq", test_outq_partial_writes_and_limit },
 		{ "names", test_name_rules },
+		{ "api_no_lines", test_api_session_gets_no_welcome_or_lines },
+		{ "stream_history", test_stream_history_then_live },
+		{ "stream_not_member", test_stream_not_member_refused },
+		{ "stream_resume_ring", test_stream_resume_within_ring },
+		{ "stream_resume_db", test_stream_resume_from_database_parks_live },
+		{ "stream_reset", test_stream_reset_when_history_deleted },
+		{ "stream_leave", test_stream_closed_when_session_leaves },
+		{ "stream_notices", test_stream_notices_and_heartbeat },
+		{ "api_post", test_api_post_checks_membership_and_text },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
