@@ -1,0 +1,764 @@
+/*
+ * Server-Sent Events (GET /api/messages/<room>): refusals, headers,
+ * history, live messages and system events, resume with Last-Event-ID
+ * (ring, database, retention), several streams, heartbeats, TCP and HTTP
+ * users in one room, HTTP session expiry, and what 50 vanished clients
+ * cost the server. The messages table is the reference throughout.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../helpers/tcl.h"
+#include "../helpers/tdb.h"
+#include "../helpers/tfix.h"
+#include "../helpers/thttp.h"
+#include "../helpers/trun.h"
+#include "../helpers/tsrv.h"
+#include "../helpers/tsse.h"
+
+#define PORT tfix_tcp_port()
+#define HPORT http_port()
+#define TIMEOUT 30 /* seconds per test */
+
+#define NO_SID "0123456789abcdef0123456789abcdef" /* never handed out */
+
+static int http_port(void)
+{
+	tfix_begin();
+	return T_SRV.http_port;
+}
+
+/* An HTTP user in room (created when create, else joined). */
+static void http_user(const char *nick, const char *room, bool create,
+		      char *sid)
+{
+	char cmd[128];
+	json_t *j;
+
+	api_connect(HPORT, nick, sid);
+	snprintf(cmd, sizeof(cmd), "/%s %s", create ? "create" : "join", room);
+	j = api_command(HPORT, sid, cmd, true);
+	json_decref(j);
+}
+
+/* Posts n messages "<prefix> <i>" (i from 1) over HTTP; returns the last
+ * seq. */
+static long long say_n(const char *sid, const char *room, const char *prefix,
+		       int n)
+{
+	long long seq = 0;
+	char text[128];
+
+	for (int i = 1; i <= n; i++) {
+		snprintf(text, sizeof(text), "%s %d", prefix, i);
+		seq = api_say(HPORT, sid, room, text, NULL);
+	}
+	return seq;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" as milliseconds since the epoch. */
+static long long iso_ms(const char *t)
+{
+	struct tm tm = { 0 };
+	int ms;
+
+	ck_assert_msg(sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year,
+			     &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+			     &tm.tm_sec, &ms) == 7,
+		      "bad timestamp %s", t);
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (long long)timegm(&tm) * 1000 + ms;
+}
+
+/* The event m is the row of room with its seq: id, user, content, time. */
+static void check_row(const struct tsse_msg *m, const char *room)
+{
+	char seq[32];
+	PGresult *res;
+
+	snprintf(seq, sizeof(seq), "%lld", m->seq);
+	res = tdb_query(
+		&T_DB,
+		"SELECT m.id, m.nickname, m.content, "
+		"floor(extract(epoch FROM m.created_at) * 1000)::bigint "
+		"FROM messages m JOIN rooms r ON r.id = m.room_id "
+		"WHERE r.name = $1 AND m.seq = $2",
+		room, seq, NULL);
+	ck_assert_msg(PQntuples(res) == 1, "no row for %s seq %lld", room,
+		      m->seq);
+	ck_assert_str_eq(m->room, room);
+	ck_assert_msg(m->id == atoll(PQgetvalue(res, 0, 0)),
+		      "seq %lld: event id %lld, table id %s", m->seq, m->id,
+		      PQgetvalue(res, 0, 0));
+	ck_assert_str_eq(m->user, PQgetvalue(res, 0, 1));
+	ck_assert_str_eq(m->content, PQgetvalue(res, 0, 2));
+	ck_assert_msg(iso_ms(m->created_at) == atoll(PQgetvalue(res, 0, 3)),
+		      "seq %lld: created_at %s, table %s ms", m->seq,
+		      m->created_at, PQgetvalue(res, 0, 3));
+	PQclear(res);
+}
+
+/* ---- refusals and headers ---- */
+
+START_TEST(test_sse_refused_404_403)
+{
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char a[THTTP_SID_LEN + 1];
+	struct tsse *s;
+
+	do_create(bob, "general");
+	api_connect(HPORT, "alice", a);
+	s = tsse_open_room(HPORT, "unknown session", "general", NO_SID, NULL);
+	sse_expect_refused(s, 404);
+	tsse_free(s);
+	s = tsse_open_room(HPORT, "unknown room", "nowhere", a, NULL);
+	sse_expect_refused(s, 404);
+	tsse_free(s);
+	s = tsse_open_room(HPORT, "not a member", "general", a, NULL);
+	sse_expect_refused(s, 403);
+	tsse_free(s);
+	/* A member gets the stream; after /leave, 403 again. */
+	json_decref(api_command(HPORT, a, "/join general", true));
+	s = tsse_open_room(HPORT, "member", "general", a, NULL);
+	sse_expect_open(s);
+	tsse_free(s);
+	json_decref(api_command(HPORT, a, "/leave", true));
+	s = tsse_open_room(HPORT, "left", "general", a, NULL);
+	sse_expect_refused(s, 403);
+	tsse_free(s);
+	tcl_free(bob);
+}
+END_TEST
+
+START_TEST(test_sse_headers_then_retry)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct tsse_msg m;
+	struct tsse *s;
+	long long seq;
+
+	http_user("alice", "general", true, a);
+	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
+	/* Headers, then "retry: 3000" as the first block. */
+	sse_expect_open(s);
+	/* An empty room has no history: the next event is live. */
+	seq = api_say(HPORT, a, "general", "first", NULL);
+	sse_expect_seq(s, seq, &m);
+	ck_assert_str_eq(m.content, "first");
+	tsse_free(s);
+}
+END_TEST
+
+/* ---- history and live traffic ---- */
+
+START_TEST(test_sse_history_last_ten)
+{
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char a[THTTP_SID_LEN + 1];
+	struct tsse_msg m;
+	struct tsse *s;
+
+	/* bob sees alice's join notice: it can't reach her stream later. */
+	do_create(bob, "general");
+	http_user("alice", "general", false, a);
+	expect_next(bob, "[system] alice joined general");
+	for (int i = 1; i <= 12; i++) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "m%02d", i);
+		if (i % 3) {
+			api_say(HPORT, a, "general", text, NULL);
+		} else {
+			char want[64];
+
+			tcl_send(bob, "%s", text);
+			snprintf(want, sizeof(want), "[general] bob: %s", text);
+			expect_line(bob, want);
+		}
+	}
+	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
+	sse_expect_open(s);
+	/* The last 10, oldest first, each as its row. */
+	for (long long q = 3; q <= 12; q++) {
+		char text[32];
+
+		sse_expect_seq(s, q, &m);
+		snprintf(text, sizeof(text), "m%02lld", q);
+		ck_assert_str_eq(m.content, text);
+		ck_assert_str_eq(m.user, q % 3 ? "alice" : "bob");
+		check_row(&m, "general");
+	}
+	/* Nothing else: the next event is the next message. */
+	api_say(HPORT, a, "general", "m13", NULL);
+	sse_expect_seq(s, 13, &m);
+	check_row(&m, "general");
+	tsse_free(s);
+	tcl_free(bob);
+}
+END_TEST
+
+START_TEST(test_sse_live_messages)
+{
+	static const char tricky[] =
+		"quote \" backslash \\ slash / tab\tless \xc3\xa9 \xf0\x9f\x98\x80 <b>&amp;</b>";
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char a[THTTP_SID_LEN + 1];
+	struct tsse_msg m;
+	struct tsse *s;
+	long long id, seq;
+
+	do_create(bob, "general");
+	http_user("alice", "general", false, a);
+	expect_next(bob, "[system] alice joined general");
+	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
+	sse_expect_open(s);
+	seq = api_say(HPORT, a, "general", "hello bob", &id);
+	sse_expect_seq(s, seq, &m);
+	ck_assert_int_eq(m.id, id);
+	ck_assert_str_eq(m.user, "alice");
+	ck_assert_str_eq(m.content, "hello bob");
+	check_row(&m, "general");
+	expect_next(bob, "[general] alice: hello bob");
+
+	tcl_send(bob, "hi alice");
+	expect_next(bob, "[general] bob: hi alice");
+	sse_expect_seq(s, seq + 1, &m);
+	ck_assert_str_eq(m.user, "bob");
+	ck_assert_str_eq(m.content, "hi alice");
+	check_row(&m, "general");
+
+	/* JSON escaping survives the trip (a tab becomes a blank, as over
+	 * TCP). */
+	seq = api_say(HPORT, a, "general", tricky, NULL);
+	sse_expect_seq(s, seq, &m);
+	check_row(&m, "general");
+	ck_assert_str_eq(
+		m.content,
+		"quote \" backslash \\ slash / tab less \xc3\xa9 \xf0\x9f\x98\x80 <b>&amp;</b>");
+	tsse_free(s);
+	tcl_free(bob);
+}
+END_TEST
+
+START_TEST(test_sse_system_events)
+{
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char a[THTTP_SID_LEN + 1], c[THTTP_SID_LEN + 1];
+	struct tsse *s;
+	long long seq;
+
+	http_user("alice", "general", true, a);
+	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
+	sse_expect_open(s);
+	do_join(bob, "general");
+	sse_expect_system(s, "general", "bob joined general");
+	do_nick(bob, "bobby");
+	sse_expect_system(s, "general", "bob is now known as bobby");
+	http_user("carol", "general", false, c);
+	expect_next(bob, "[system] carol joined general");
+	sse_expect_system(s, "general", "carol joined general");
+	tcl_send(bob, "/leave");
+	expect_next(bob, "[system] You left general");
+	sse_expect_system(s, "general", "bobby left general");
+	json_decref(api_command(HPORT, c, "/leave", true));
+	sse_expect_system(s, "general", "carol left general");
+	/* And nothing in between: the next event is this message. */
+	seq = api_say(HPORT, a, "general", "alone", NULL);
+	sse_expect_seq(s, seq, NULL);
+	tsse_free(s);
+	tcl_free(bob);
+}
+END_TEST
+
+/* ---- resume ---- */
+
+START_TEST(test_sse_resume_within_ring)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct tsse *s, *t, *u;
+
+	http_user("alice", "general", true, a);
+	ck_assert_int_eq(say_n(a, "general", "msg", 8), 8);
+	s = tsse_open_room(HPORT, "resume at 5", "general", a, "5");
+	sse_expect_open(s);
+	sse_expect_range(s, 6, 8);
+	/* At the newest one: nothing to replay. */
+	t = tsse_open_room(HPORT, "resume at 8", "general", a, "8");
+	sse_expect_open(t);
+	/* Exactly those, then live. */
+	ck_assert_int_eq(api_say(HPORT, a, "general", "nine", NULL), 9);
+	sse_expect_seq(s, 9, NULL);
+	sse_expect_seq(t, 9, NULL);
+	/* Resume before the first message: everything. */
+	u = tsse_open_room(HPORT, "resume at 0", "general", a, "0");
+	sse_expect_open(u);
+	sse_expect_range(u, 1, 9);
+	ck_assert_int_eq(api_say(HPORT, a, "general", "ten", NULL), 10);
+	sse_expect_seq(u, 10, NULL);
+	tsse_free(s);
+	tsse_free(t);
+	tsse_free(u);
+}
+END_TEST
+
+START_TEST(test_sse_resume_query_parameter)
+{
+	char a[THTTP_SID_LEN + 1], path[256];
+	struct tsse *s;
+
+	http_user("alice", "general", true, a);
+	ck_assert_int_eq(say_n(a, "general", "msg", 8), 8);
+	snprintf(path, sizeof(path),
+		 "/api/messages/general?session_id=%s&last_event_id=5", a);
+	s = tsse_open(HPORT, "?last_event_id=5", path, NULL);
+	sse_expect_open(s);
+	sse_expect_range(s, 6, 8);
+	ck_assert_int_eq(api_say(HPORT, a, "general", "nine", NULL), 9);
+	sse_expect_seq(s, 9, NULL);
+	tsse_free(s);
+	/* The parameters in the other order. */
+	snprintf(path, sizeof(path),
+		 "/api/messages/general?last_event_id=7&session_id=%s", a);
+	s = tsse_open(HPORT, "?last_event_id=7 first", path, NULL);
+	sse_expect_open(s);
+	sse_expect_range(s, 8, 9);
+	ck_assert_int_eq(api_say(HPORT, a, "general", "ten", NULL), 10);
+	sse_expect_seq(s, 10, NULL);
+	tsse_free(s);
+}
+END_TEST
+
+START_TEST(test_sse_resume_from_database)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct tsse_msg m;
+	struct tsse *s;
+
+	http_user("alice", "general", true, a);
+	ck_assert_int_eq(say_n(a, "general", "msg", 30), 30);
+	/* 6..20 are no longer in the ring of 10: they come from the table. */
+	s = tsse_open_room(HPORT, "resume at 5", "general", a, "5");
+	sse_expect_open(s);
+	for (long long q = 6; q <= 30; q++) {
+		char text[32];
+
+		sse_expect_seq(s, q, &m);
+		snprintf(text, sizeof(text), "msg %lld", q);
+		ck_assert_str_eq(m.content, text);
+		check_row(&m, "general");
+	}
+	/* Exactly 25, then live. */
+	ck_assert_int_eq(api_say(HPORT, a, "general", "live", NULL), 31);
+	sse_expect_seq(s, 31, NULL);
+	tsse_free(s);
+}
+END_TEST
+
+START_TEST(test_sse_resume_beyond_retention_resets)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct tsse_msg m;
+	struct tsse *s;
+	long long missed, last = 0;
+	int hist = 0;
+
+	http_user("alice", "general", true, a);
+	ck_assert_int_eq(say_n(a, "general", "msg", 30), 30);
+	/* Retention keeps 28..30 in the table. */
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT bd_cleanup(3)", NULL), 27);
+	s = tsse_open_room(HPORT, "resume at 5", "general", a, "5");
+	sse_expect_open(s);
+	missed = sse_expect_reset(s);
+	trun_note("reset after Last-Event-ID 5 with 28..30 kept: missed %lld",
+		  missed);
+	/* Then the current history (at most 10, oldest first, up to the
+	 * newest), then live. */
+	ck_assert_int_eq(api_say(HPORT, a, "general", "live", NULL), 31);
+	for (;;) {
+		sse_expect_msg(s, &m);
+		if (m.seq == 31)
+			break;
+		ck_assert_msg(!last || m.seq == last + 1,
+			      "history after reset: seq %lld after %lld", m.seq,
+			      last);
+		ck_assert_msg(m.seq > 5, "seq %lld replayed after a reset",
+			      m.seq);
+		last = m.seq;
+		hist++;
+	}
+	trun_note("history after the reset: %d messages, last seq %lld", hist,
+		  last);
+	ck_assert_msg(
+		hist >= 1 && hist <= 10 && last == 30,
+		"after the reset: %d history messages ending at %lld; expected 1..10 ending at 30",
+		hist, last);
+	tsse_free(s);
+}
+END_TEST
+
+/* ---- several streams ---- */
+
+START_TEST(test_sse_two_streams_same_session)
+{
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char a[THTTP_SID_LEN + 1], text[32];
+	struct tsse *s1, *s2;
+
+	do_create(bob, "general");
+	http_user("alice", "general", false, a);
+	expect_next(bob, "[system] alice joined general");
+	s1 = tsse_open_room(HPORT, "stream 1", "general", a, NULL);
+	sse_expect_open(s1);
+	s2 = tsse_open_room(HPORT, "stream 2", "general", a, NULL);
+	sse_expect_open(s2);
+	for (int i = 1; i <= 5; i++) {
+		snprintf(text, sizeof(text), "a%d", i);
+		api_say(HPORT, a, "general", text, NULL);
+		snprintf(text, sizeof(text), "b%d", i);
+		tcl_send(bob, "%s", text);
+	}
+	sse_expect_range(s1, 1, 10);
+	sse_expect_range(s2, 1, 10);
+	/* Each message once: the next one on both is 11. */
+	ck_assert_int_eq(api_say(HPORT, a, "general", "last", NULL), 11);
+	sse_expect_seq(s1, 11, NULL);
+	sse_expect_seq(s2, 11, NULL);
+	tsse_free(s1);
+	/* The other stream lives on. */
+	ck_assert_int_eq(api_say(HPORT, a, "general", "after", NULL), 12);
+	sse_expect_seq(s2, 12, NULL);
+	tsse_free(s2);
+	tcl_free(bob);
+}
+END_TEST
+
+static void setup_heartbeat(void)
+{
+	struct tsrv_opts o = { .extra_json = "\"sse_heartbeat_s\": 1" };
+
+	tfix_use(&o);
+}
+
+START_TEST(test_sse_heartbeat)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct tsse *s;
+	int64_t t0;
+
+	http_user("alice", "general", true, a);
+	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
+	sse_expect_open(s);
+	t0 = trun_now_ms();
+	sse_expect_comment(s, " ping", trun_ms(3000));
+	sse_expect_comment(s, " ping", trun_ms(3000));
+	trun_note("two pings in %lld ms", (long long)(trun_now_ms() - t0));
+	/* The stream still carries messages. */
+	ck_assert_int_eq(api_say(HPORT, a, "general", "after pings", NULL), 1);
+	sse_expect_seq(s, 1, NULL);
+	tsse_free(s);
+}
+END_TEST
+
+/* ---- TCP and HTTP in one room ---- */
+
+START_TEST(test_sse_and_tcp_same_order)
+{
+	enum { N = 20 };
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char a[THTTP_SID_LEN + 1], text[32], *tcp[2 * N];
+	long long aseq[N];
+	struct tsse_msg m;
+	struct tsse *s;
+	PGresult *res;
+
+	do_create(bob, "general");
+	http_user("alice", "general", false, a);
+	expect_next(bob, "[system] alice joined general");
+	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
+	sse_expect_open(s);
+	/* bob's lines go out without waiting; alice's wait for commit. */
+	for (int i = 0; i < N; i++) {
+		tcl_send(bob, "b%02d", i);
+		snprintf(text, sizeof(text), "a%02d", i);
+		aseq[i] = api_say(HPORT, a, "general", text, NULL);
+	}
+	for (int i = 0; i < 2 * N; i++) {
+		if (tcl_read(bob, trun_ms(T_WAIT)) != TCL_LINE)
+			ck_abort_msg("bob: line %d of %d missing", i + 1,
+				     2 * N);
+		tcp[i] = strdup(bob->line);
+	}
+	res = tdb_query(&T_DB,
+			"SELECT m.seq, m.nickname, m.content "
+			"FROM messages m JOIN rooms r ON r.id = m.room_id "
+			"WHERE r.name = 'general' ORDER BY m.seq",
+			NULL);
+	ck_assert_int_eq(PQntuples(res), 2 * N);
+	for (int i = 0; i < 2 * N; i++) {
+		char want[128];
+
+		ck_assert_int_eq(atoll(PQgetvalue(res, i, 0)), i + 1);
+		/* The TCP client saw the table's order... */
+		snprintf(want, sizeof(want), "[general] %s: %s",
+			 PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+		ck_assert_msg(!strcmp(tcp[i], want),
+			      "bob's line %d is \"%s\"; seq %d is \"%s\"",
+			      i + 1, tcp[i], i + 1, want);
+		/* ...and so did the stream. */
+		sse_expect_seq(s, i + 1, &m);
+		ck_assert_str_eq(m.user, PQgetvalue(res, i, 1));
+		ck_assert_str_eq(m.content, PQgetvalue(res, i, 2));
+		free(tcp[i]);
+	}
+	/* Each sender's messages in its own order; alice's seqs are hers. */
+	for (int i = 0, na = 0, nb = 0; i < 2 * N; i++) {
+		bool mine = !strcmp(PQgetvalue(res, i, 1), "bob");
+
+		snprintf(text, sizeof(text), "%c%02d", mine ? 'b' : 'a',
+			 mine ? nb++ : na++);
+		ck_assert_str_eq(PQgetvalue(res, i, 2), text);
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(text, sizeof(text), "a%02d", i);
+		ck_assert_str_eq(PQgetvalue(res, aseq[i] - 1, 2), text);
+	}
+	PQclear(res);
+	tsse_free(s);
+	tcl_free(bob);
+}
+END_TEST
+
+/* ---- session expiry ---- */
+
+static void setup_idle_1s(void)
+{
+	struct tsrv_opts o = { .extra_json = "\"session_idle_timeout_s\": 1" };
+
+	tfix_use(&o);
+}
+
+/* Whether bob's /list has the entry "  <entry>". */
+static bool listed(struct tcl *c, const char *entry)
+{
+	char want[256];
+	bool found = false;
+	int n;
+
+	snprintf(want, sizeof(want), "[system]   %s", entry);
+	tcl_send(c, "/list");
+	ck_assert_int_eq(tcl_read(c, trun_ms(T_WAIT)), TCL_LINE);
+	ck_assert_msg(sscanf(c->line, "[system] Online users (%d):", &n) == 1,
+		      "/list: \"%s\"", c->line);
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(tcl_read(c, trun_ms(T_WAIT)), TCL_LINE);
+		found |= !strcmp(c->line, want);
+	}
+	return found;
+}
+
+/* Polls bob's /list (paced: expiry has no event) until entry is gone. */
+static long long wait_unlisted(struct tcl *c, const char *entry, int ms)
+{
+	int64_t t0 = trun_now_ms(), deadline = t0 + ms;
+
+	while (listed(c, entry)) {
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "/list still shows \"%s\" after %d ms", entry,
+			      ms);
+		trun_pace();
+	}
+	return trun_now_ms() - t0;
+}
+
+START_TEST(test_session_expires_when_idle)
+{
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char k[THTTP_SID_LEN + 1], i[THTTP_SID_LEN + 1];
+	struct thttp_resp r;
+	struct tsse *s;
+	long long waited;
+
+	/* keeper's last request comes before idle's, but it has a stream. */
+	http_user("keeper", "k", true, k);
+	s = tsse_open_room(HPORT, "keeper", "k", k, NULL);
+	sse_expect_open(s);
+	api_connect(HPORT, "idle", i);
+	ck_assert(listed(bob, "idle (no room)"));
+	waited = wait_unlisted(bob, "idle (no room)", trun_ms(10000));
+	trun_note("idle session gone from /list after %lld ms", waited);
+	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", i,
+			"command", "/help");
+	expect_error(&r, 404);
+	/* The open stream kept keeper alive. */
+	ck_assert_msg(listed(bob, "keeper (in k)"),
+		      "keeper expired with an open stream");
+	json_decref(api_command(HPORT, k, "/help", true));
+	/* Without it, keeper goes too. */
+	tsse_free(s);
+	waited = wait_unlisted(bob, "keeper (in k)", trun_ms(10000));
+	trun_note("keeper gone %lld ms after closing its stream", waited);
+	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", k,
+			"command", "/help");
+	expect_error(&r, 404);
+	tcl_free(bob);
+}
+END_TEST
+
+/* ---- vanished clients ---- */
+
+/* utime + stime of pid, in clock ticks. */
+static long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[2048], *p;
+	unsigned long long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	ck_assert_msg(f, "%s", path);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after the command name, which may hold blanks: state is
+	 * field 3, utime 14, stime 15. */
+	p = strrchr(buf, ')');
+	ck_assert(p);
+	ck_assert(
+		sscanf(p + 2,
+		       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+		       &ut, &st) == 2);
+	return (long long)(ut + st);
+}
+
+/* Open file descriptors of pid. */
+static int fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	ck_assert_msg(d, "%s", path);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_sse_vanished_clients_no_spin)
+{
+	/* A spinning loop burns all of the window (~2000 ms); an idle one
+	 * next to nothing. 200 ms is the line between. */
+	enum { N = 50, WINDOW_MS = 2000, MAX_CPU_MS = 200 };
+	char a[THTTP_SID_LEN + 1];
+	struct tsse *s[N];
+	long long t0, t1, clk = sysconf(_SC_CLK_TCK);
+	int64_t start, cleaned = -1;
+	int base, opened, now;
+
+	http_user("alice", "general", true, a);
+	ck_assert_int_eq(say_n(a, "general", "msg", 3), 3);
+	base = fd_count(T_SRV.pid);
+	for (int i = 0; i < N; i++) {
+		char label[32];
+
+		snprintf(label, sizeof(label), "stream %d", i);
+		s[i] = tsse_open_room(HPORT, label, "general", a, NULL);
+		sse_expect_open(s[i]);
+		sse_expect_range(s[i], 1, 3);
+	}
+	opened = fd_count(T_SRV.pid);
+	/* Half go with a FIN, half with a reset, none says goodbye. */
+	for (int i = 0; i < N; i++) {
+		if (i % 2)
+			tsse_abort(s[i]);
+		else
+			tsse_free(s[i]);
+	}
+	start = trun_now_ms();
+	t0 = cpu_ticks(T_SRV.pid);
+	/* Cleanup has no event to wait for: poll the fd table, paced. */
+	while (trun_now_ms() - start < WINDOW_MS) {
+		now = fd_count(T_SRV.pid);
+		if (cleaned < 0 && now <= base + 2)
+			cleaned = trun_now_ms() - start;
+		if (cleaned >= 0)
+			break;
+		trun_pace();
+	}
+	/* The rest of the window measures what the server does now. */
+	if (trun_now_ms() - start < WINDOW_MS)
+		poll(NULL, 0, (int)(WINDOW_MS - (trun_now_ms() - start)));
+	t1 = cpu_ticks(T_SRV.pid);
+	now = fd_count(T_SRV.pid);
+	trun_note("fds: %d before, %d with %d streams, %d after %d ms; "
+		  "streams cleaned up after %lld ms",
+		  base, opened, N, now, WINDOW_MS, (long long)cleaned);
+	trun_note(
+		"server CPU over %d ms after the closes: %lld ticks (%lld ms)",
+		WINDOW_MS, t1 - t0, (t1 - t0) * 1000 / clk);
+	/* (A request's connection may have been open for base.) */
+	ck_assert_msg(opened >= base + N - 2,
+		      "%d streams open but the server has %d fds (%d before)",
+		      N, opened, base);
+	ck_assert_msg(
+		(t1 - t0) * 1000 / clk < MAX_CPU_MS,
+		"the server burnt %lld ms of CPU in the %d ms after %d clients vanished (spinning?)",
+		(t1 - t0) * 1000 / clk, WINDOW_MS, N);
+	ck_assert_msg(
+		cleaned >= 0,
+		"the server still holds %d fds %d ms after %d clients vanished (%d before they came)",
+		now, WINDOW_MS, N, base);
+	/* And it still serves streams. */
+	{
+		struct tsse *t =
+			tsse_open_room(HPORT, "after", "general", a, NULL);
+
+		sse_expect_open(t);
+		sse_expect_range(t, 1, 3);
+		ck_assert_int_eq(api_say(HPORT, a, "general", "still", NULL),
+				 4);
+		sse_expect_seq(t, 4, NULL);
+		tsse_free(t);
+	}
+}
+END_TEST
+
+static Suite *sse_suite(void)
+{
+	Suite *s = suite_create("sse");
+	SFun up = tfix_setup, down = tfix_teardown;
+
+	TFIX_ADD(s, test_sse_refused_404_403, TIMEOUT, up, down);
+	TFIX_ADD(s, test_sse_headers_then_retry, TIMEOUT, up, down);
+	TFIX_ADD(s, test_sse_history_last_ten, TIMEOUT, up, down);
+	TFIX_ADD(s, test_sse_live_messages, TIMEOUT, up, down);
+	TFIX_ADD(s, test_sse_system_events, TIMEOUT, up, down);
+	TFIX_ADD(s, test_sse_resume_within_ring, TIMEOUT, up, down);
+	TFIX_ADD(s, test_sse_resume_query_parameter, TIMEOUT, up, down);
+	TFIX_ADD(s, test_sse_resume_from_database, TIMEOUT, up, down);
+	TFIX_ADD(s, test_sse_resume_beyond_retention_resets, TIMEOUT, up, down);
+	TFIX_ADD(s, test_sse_two_streams_same_session, TIMEOUT, up, down);
+	TFIX_ADD(s, test_sse_heartbeat, TIMEOUT, setup_heartbeat, down);
+	TFIX_ADD(s, test_sse_and_tcp_same_order, TIMEOUT, up, down);
+	TFIX_ADD(s, test_session_expires_when_idle, TIMEOUT, setup_idle_1s,
+		 down);
+	TFIX_ADD(s, test_sse_vanished_clients_no_spin, 60, up, down);
+	return s;
+}
+
+int main(void)
+{
+	return trun_main(sse_suite());
+}
