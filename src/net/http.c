@@ -78,6 +78,7 @@ struct http_conn {
 	int status;
 	char *resp;
 	size_t len;
+	size_t sent;			/* body bytes written */
 	bool headers_sent;
 	bool close_after;		/* close instead of keep-alive */
 	/* SSE */
@@ -132,6 +133,7 @@ static void answer(struct http_conn *hc, int status, json_t *obj)
 	hc->status = status;
 	hc->resp = json_dumps(obj, JSON_COMPACT);
 	hc->len = hc->resp ? strlen(hc->resp) : 0;
+	hc->sent = 0;
 	hc->headers_sent = false;
 	json_decref(obj);
 	lws_callback_on_writable(hc->wsi);
@@ -187,12 +189,24 @@ static int write_answer(struct lws *wsi, struct http_conn *hc)
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
-	if (hc->len > NET_CHUNK)
-		return -1;		/* answers are small */
-	memcpy(scratch + LWS_PRE, hc->resp, hc->len);
-	if (lws_write(wsi, scratch + LWS_PRE, hc->len, LWS_WRITE_HTTP_FINAL) <
-	    (int)hc->len)
-		return -1;
+	{
+		/* A chunk per callback; the last one is the final write. */
+		size_t n = hc->len - hc->sent;
+		bool last = n <= NET_CHUNK;
+
+		if (!last)
+			n = NET_CHUNK;
+		memcpy(scratch + LWS_PRE, hc->resp + hc->sent, n);
+		if (lws_write(wsi, scratch + LWS_PRE, n,
+			      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) <
+		    (int)n)
+			return -1;
+		hc->sent += n;
+		if (!last) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	}
 	free(hc->resp);
 	hc->resp = NULL;
 	if (hc->close_after)

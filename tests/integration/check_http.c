@@ -10,6 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../helpers/tcl.h"
@@ -963,6 +967,51 @@ END_TEST
 
 /* ---- /api/rooms, /api/disconnect ---- */
 
+
+/* Bug: an answer longer than one 32 KiB write dropped the connection. */
+START_TEST(test_rooms_list_larger_than_one_write)
+{
+	static const char req[] = "GET /api/rooms HTTP/1.1\r\nHost: t\r\n"
+				  "Connection: close\r\n\r\n";
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	size_t cap = 1 << 20, len = 0;
+	char *buf = malloc(cap);
+	int64_t deadline;
+	int fd;
+
+	sa.sin_port = htons((uint16_t)HPORT);	/* starts server and DB */
+	PQclear(tdb_query(&T_DB,
+			  "INSERT INTO rooms (name) SELECT 'bulk-room-' || g || "
+			  "'-abcdefghijabcdefghij' FROM generate_series(1, 800) g",
+			  NULL));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(write(fd, req, sizeof(req) - 1), (int)sizeof(req) - 1);
+	deadline = trun_now_ms() + trun_ms(10000);
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "no end of the answer after %zu bytes", len);
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(fd, buf + len, cap - len - 1);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	ck_assert_msg(len > 40000, "only %zu bytes came", len);
+	ck_assert(strstr(buf, "HTTP/1.1 200"));
+	ck_assert(strstr(buf, "\"bulk-room-800-abcdefghijabcdefghij\""));
+	ck_assert_msg(!strcmp(buf + len - 2, "]}"), "the JSON is cut short");
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_rooms_shape_and_counts)
 {
 	struct tcl *bob = tcl_user(PORT, "bob");
@@ -1483,6 +1532,7 @@ static Suite *http_suite(void)
 	TFIX_ADD(s, test_message_invalid_content_400, TIMEOUT, up, down);
 	TFIX_ADD(s, test_message_missing_fields_400, TIMEOUT, up, down);
 	TFIX_ADD(s, test_rooms_shape_and_counts, TIMEOUT, up, down);
+	TFIX_ADD(s, test_rooms_list_larger_than_one_write, TIMEOUT, up, down);
 	TFIX_ADD(s, test_disconnect_ends_session, TIMEOUT, up, down);
 	TFIX_ADD(s, test_static_index, TIMEOUT, setup_static, down);
 	TFIX_ADD(s, test_static_traversal_refused, TIMEOUT, setup_static, down);
