@@ -1,0 +1,232 @@
+/*
+ * Several instances on one database: rooms, history, messages and their
+ * order are shared through PostgreSQL alone (LISTEN/NOTIFY on per-room
+ * channels). Presence is still per instance and is not tested here.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../helpers/tcl.h"
+#include "../helpers/tdb.h"
+#include "../helpers/tfix.h"
+#include "../helpers/trun.h"
+#include "../helpers/tsrv.h"
+
+#define NINST 3
+#define SENDERS 6	/* two per instance */
+#define PER_SENDER 20
+
+static struct tsrv inst[NINST];
+static int ninst;
+
+/* Starts n instances (inst1..instN) on the test's database. */
+static void start_instances(int n)
+{
+	tfix_begin_db();
+	for (int i = 0; i < n; i++) {
+		struct tsrv_opts o = { .database_url = T_DB.url };
+		char name[16];
+
+		snprintf(name, sizeof(name), "inst%d", i + 1);
+		o.instance_id = name;
+		tsrv_init(&inst[i], name, &o);
+		tsrv_start(&inst[i]);
+	}
+	ninst = n;
+}
+
+static void up(void)
+{
+	tfix_setup();
+	ninst = 0;
+}
+
+static void down(void)
+{
+	for (int i = 0; i < ninst; i++)
+		if (inst[i].pid)
+			tsrv_stop(&inst[i]);
+	tfix_teardown();
+}
+
+static void say(struct tcl *c, const char *room, const char *text)
+{
+	char want[512];
+
+	tcl_send(c, "%s", text);
+	snprintf(want, sizeof(want), "[%s] %s: %s", room, c->nick, text);
+	expect_next(c, want);
+}
+
+START_TEST(test_room_and_messages_cross_instances)
+{
+	struct tcl *alice, *bob;
+
+	start_instances(2);
+	alice = tcl_user(inst[0].tcp_port, "alice");
+	bob = tcl_user(inst[1].tcp_port, "bob");
+	do_create(alice, "general");
+	say(alice, "general", "hello from one");
+	/* The other instance loads the history from the database. */
+	ck_assert_int_eq(do_join(bob, "general"), 1);
+	ck_assert_str_eq(bob->hist[0], "[general] alice: hello from one");
+	expect_next(alice, "[system] bob joined general");
+	say(bob, "general", "hello from two");
+	expect_next(alice, "[general] bob: hello from two");
+	say(alice, "general", "and back");
+	expect_next(bob, "[general] alice: and back");
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
+START_TEST(test_every_client_same_order_across_instances)
+{
+	static char *got[SENDERS][SENDERS * PER_SENDER];
+	struct tcl *c[SENDERS];
+	const int total = SENDERS * PER_SENDER;
+	char nick[16], buf[PER_SENDER * 48];
+	PGresult *res;
+
+	start_instances(NINST);
+	for (int i = 0; i < SENDERS; i++) {
+		snprintf(nick, sizeof(nick), "u%d", i);
+		c[i] = tcl_user(inst[i % NINST].tcp_port, nick);
+		if (i == 0)
+			do_create(c[i], "busy");
+		else
+			do_join(c[i], "busy");
+	}
+	/* Everyone sends at once, from every instance. */
+	for (int i = 0; i < SENDERS; i++) {
+		size_t len = 0;
+
+		for (int k = 0; k < PER_SENDER; k++)
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+						"m%02d from u%d\n", k, i);
+		tcl_send_raw(c[i], buf, len);
+	}
+	for (int i = 0; i < SENDERS; i++) {
+		int n = 0;
+
+		while (n < total) {
+			enum tcl_rc rc = tcl_read(c[i], trun_ms(15000));
+
+			ck_assert_msg(rc == TCL_LINE,
+				      "u%d: got %d of %d messages, then %s", i,
+				      n, total, rc == TCL_EOF ? "EOF" : "timeout");
+			if (!strncmp(c[i]->line, "[system] ", 9))
+				continue;	/* join notices */
+			ck_assert_msg(!strncmp(c[i]->line, "[busy] ", 7),
+				      "u%d: unexpected \"%s\"", i, c[i]->line);
+			got[i][n++] = strdup(c[i]->line + 7);
+		}
+	}
+	res = tdb_query(&T_DB,
+			"SELECT m.nickname || ': ' || m.content FROM messages m "
+			"JOIN rooms r ON r.id = m.room_id WHERE r.name = 'busy' "
+			"ORDER BY m.seq",
+			NULL);
+	ck_assert_int_eq(PQntuples(res), total);
+	for (int i = 0; i < SENDERS; i++)
+		for (int n = 0; n < total; n++)
+			ck_assert_msg(!strcmp(got[i][n], PQgetvalue(res, n, 0)),
+				      "u%d (instance %d), message %d: \"%s\", the table says \"%s\"",
+				      i, i % NINST + 1, n + 1, got[i][n],
+				      PQgetvalue(res, n, 0));
+	PQclear(res);
+	for (int i = 0; i < SENDERS; i++) {
+		for (int n = 0; n < total; n++)
+			free(got[i][n]);
+		tcl_free(c[i]);
+	}
+}
+END_TEST
+
+START_TEST(test_create_race_one_room_one_error)
+{
+	struct tcl *a, *b;
+	int created = 0, refused = 0;
+
+	start_instances(2);
+	a = tcl_user(inst[0].tcp_port, "alice");
+	b = tcl_user(inst[1].tcp_port, "bob");
+	tcl_send(a, "/create contested");
+	tcl_send(b, "/create contested");
+	for (int i = 0; i < 2; i++) {
+		struct tcl *c = i ? b : a;
+		const char *line = expect_prefix(c, "[system] ");
+
+		if (!strcmp(line, "[system] Created room contested"))
+			created++;
+		else if (!strcmp(line, "[system] error: room contested already exists"))
+			refused++;
+		else
+			ck_abort_msg("%s: unexpected \"%s\"", c->label, line);
+	}
+	ck_assert_int_eq(created, 1);
+	ck_assert_int_eq(refused, 1);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM rooms WHERE name = 'contested'",
+				 NULL),
+			 1);
+	tcl_free(a);
+	tcl_free(b);
+}
+END_TEST
+
+START_TEST(test_killed_instance_others_keep_chatting)
+{
+	struct tcl *alice, *bob, *carol;
+
+	start_instances(3);
+	alice = tcl_user(inst[0].tcp_port, "alice");
+	bob = tcl_user(inst[1].tcp_port, "bob");
+	carol = tcl_user(inst[2].tcp_port, "carol");
+	do_create(alice, "general");
+	do_join(bob, "general");
+	do_join(carol, "general");
+	expect_next(alice, "[system] bob joined general");
+	expect_next(alice, "[system] carol joined general");
+	expect_next(bob, "[system] carol joined general");
+	tsrv_signal(&inst[1], SIGKILL);
+	tsrv_wait_exit(&inst[1], trun_ms(5000));
+	expect_eof(bob);
+	say(alice, "general", "bob's instance is gone");
+	expect_next(carol, "[general] alice: bob's instance is gone");
+	say(carol, "general", "we carry on");
+	expect_next(alice, "[general] carol: we carry on");
+	/* Restarted, it serves the room again from the database. */
+	tcl_free(bob);
+	tsrv_start(&inst[1]);
+	bob = tcl_user(inst[1].tcp_port, "bob");
+	expect_next(bob, "[system] You are a member of: general");
+	ck_assert_int_eq(do_join(bob, "general"), 2);
+	ck_assert_str_eq(bob->hist[1], "[general] carol: we carry on");
+	say(alice, "general", "welcome back");
+	expect_next(bob, "[general] alice: welcome back");
+	tcl_free(alice);
+	tcl_free(bob);
+	tcl_free(carol);
+}
+END_TEST
+
+static Suite *cluster_suite(void)
+{
+	Suite *s = suite_create("cluster");
+
+	TFIX_ADD(s, test_room_and_messages_cross_instances, 60, up, down);
+	TFIX_ADD(s, test_every_client_same_order_across_instances, 120, up,
+		 down);
+	TFIX_ADD(s, test_create_race_one_room_one_error, 60, up, down);
+	TFIX_ADD(s, test_killed_instance_others_keep_chatting, 60, up, down);
+	return s;
+}
+
+int main(void)
+{
+	return trun_main(cluster_suite());
+}
