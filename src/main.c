@@ -71,6 +71,11 @@ static bool db_ok(void *arg)
 	return store_is_connected(arg);
 }
 
+static double db_queue(void *arg)
+{
+	return store_notify_queue_usage(arg);
+}
+
 static void on_ready(void *arg)
 {
 	struct app *app = arg;
@@ -284,6 +289,7 @@ int main(int argc, char **argv)
 	app.net.chat = app.chat;
 	app.net.instance_id = app.cfg.instance_id;
 	app.net.db_ok = db_ok;
+	app.net.db_queue = db_queue;
 	app.net.db_arg = app.store;
 	app.net.http = http_state_new(app.ctx, app.chat,
 				      app.cfg.session_idle_timeout_s,

@@ -19,6 +19,7 @@ struct net_ctx {
 	struct chat *chat;
 	const char *instance_id;
 	bool (*db_ok)(void *arg);	/* database reachable (for /health) */
+	double (*db_queue)(void *arg);	/* NOTIFY queue usage, 0..1 */
 	void *db_arg;
 	struct http_state *http;	/* API sessions and pending requests */
 };

@@ -33,5 +33,7 @@ void store_stop(struct store *st);
 void store_free(struct store *st);
 /* Both connections are up. */
 bool store_is_connected(const struct store *st);
+/* Fraction of PostgreSQL's NOTIFY queue in use, as last sampled. */
+double store_notify_queue_usage(const struct store *st);
 
 #endif

@@ -36,6 +36,9 @@ START_TEST(test_health_ok)
 		      r.body);
 	ck_assert_msg(thttp_json_has(r.body, "instance_id", "test"), "body: %s",
 		      r.body);
+	/* A number from pg_notification_queue_usage(), 0 when idle. */
+	ck_assert_msg(strstr(r.body, "\"notify_queue_usage\":0"), "body: %s",
+		      r.body);
 }
 END_TEST
 
