@@ -27,6 +27,7 @@ void config_defaults(struct config *cfg)
 	cfg->cleanup_keep = 1000;
 	cfg->session_idle_timeout_s = 60;
 	cfg->sse_heartbeat_s = 15;
+	cfg->presence_timeout_s = 15;
 }
 
 void config_fini(struct config *cfg)
@@ -144,6 +145,12 @@ static int apply_key(struct config *cfg, const char *key, json_t *v,
 		if (get_int(v, key, 1, 86400, &n, err, errlen))
 			return -1;
 		cfg->session_idle_timeout_s = (unsigned)n;
+		return 0;
+	}
+	if (!strcmp(key, "presence_timeout_s")) {
+		if (get_int(v, key, 3, 3600, &n, err, errlen))
+			return -1;
+		cfg->presence_timeout_s = (unsigned)n;
 		return 0;
 	}
 	if (!strcmp(key, "sse_heartbeat_s")) {

@@ -22,6 +22,7 @@ struct config {
 	unsigned cleanup_keep;		/* messages kept per room by it */
 	unsigned session_idle_timeout_s; /* HTTP session without activity */
 	unsigned sse_heartbeat_s;	/* ": ping" comment period */
+	unsigned presence_timeout_s;	/* silent instances leave presence */
 };
 
 /* Largest max_message_bytes: escaped content plus the rest of the NOTIFY

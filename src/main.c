@@ -283,6 +283,7 @@ int main(int argc, char **argv)
 	    (ssize_t)sizeof(ccfg.seed))
 		ccfg.seed = (uint64_t)time(NULL);
 	app.store = store_new(app.ctx, internal, app.cfg.database_url,
+			      app.cfg.instance_id, app.cfg.presence_timeout_s,
 			      on_ready, &app);
 	app.chat = chat_new(&ccfg, &store_ops, app.store);
 	store_set_chat(app.store, app.chat);

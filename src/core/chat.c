@@ -211,6 +211,9 @@ struct session *chat_session_open(struct chat *c, enum session_kind kind,
 	c->last = s;
 	c->nsessions++;
 	c->stats.sessions_opened++;
+	/* Cluster-wide presence; a clash renames the guest later. A
+	 * database that is down now gets everyone when it is back. */
+	c->store->presence_add(c->st, s->id, s->nick);
 	if (kind == SESSION_API)
 		return s;
 	session_reply(c, s, "Welcome to Baby Discord!");
@@ -222,6 +225,7 @@ struct session *chat_session_open(struct chat *c, enum session_kind kind,
 
 static void session_free(struct chat *c, struct session *s)
 {
+	c->store->presence_del(c->st, s->id);
 	session_close_streams(s, NULL);
 	free(s->streams);
 	while (s->nrooms)
@@ -481,6 +485,57 @@ void chat_on_join(struct chat *c, uint64_t sid, int err, int64_t uid,
 	room_show_history(c, r, s);
 }
 
+void chat_on_presence(struct chat *c, uint64_t sid, int err)
+{
+	struct session *s = chat_find_session(c, sid);
+
+	if (!s || err != BD_ETAKEN || s->want_nick[0])
+		return;
+	/* Another instance has this guest name: pick another one. */
+	guest_nick(c, s);
+	c->store->presence_add(c->st, s->id, s->nick);
+	if (s->kind == SESSION_LINE)
+		session_reply(c, s, "You are now %s", s->nick);
+}
+
+void chat_on_list(struct chat *c, uint64_t sid, int err,
+		  const struct chat_presence *rows, size_t n)
+{
+	struct session *s = chat_find_session(c, sid);
+
+	if (!s)
+		return;
+	if (err) {
+		session_fail(c, s, err, "%s", bd_strerror(err));
+	} else {
+		session_reply(c, s, "Online users (%zu):", n);
+		for (size_t i = 0; i < n; i++) {
+			if (rows[i].room)
+				session_reply(c, s, "  %s (in %s)",
+					      rows[i].nick, rows[i].room);
+			else
+				session_reply(c, s, "  %s (no room)",
+					      rows[i].nick);
+		}
+	}
+	command_done(c, s);
+}
+
+struct chat_presence *chat_presence_snapshot(struct chat *c, size_t *n)
+{
+	struct chat_presence *v = xcalloc(c->nsessions + 1, sizeof(*v));
+
+	*n = 0;
+	for (struct session *s = c->first; s; s = s->next) {
+		v[*n].sid = s->id;
+		v[*n].nick = s->nick;
+		v[*n].uid = s->uid;
+		v[*n].room = s->current ? s->current->name : NULL;
+		(*n)++;
+	}
+	return v;
+}
+
 void chat_on_leave(struct chat *c, uint64_t sid, int err)
 {
 	struct session *s = chat_find_session(c, sid);
@@ -554,36 +609,14 @@ void chat_on_rooms(struct chat *c, uint64_t sid, uint64_t token, int err,
 	command_done(c, s);
 }
 
-/* The ids of the users connected here (the caller frees). */
-static int64_t *online_users(struct chat *c, size_t *n)
-{
-	int64_t *online = xmalloc((c->nsessions + 1) * sizeof(*online));
-
-	*n = 0;
-	for (struct session *o = c->first; o; o = o->next)
-		if (o->uid)
-			online[(*n)++] = o->uid;
-	return online;
-}
-
 int chat_session_rooms(struct chat *c, struct session *s)
 {
-	size_t n;
-	int64_t *online = online_users(c, &n);
-	int err = c->store->rooms(c->st, s->id, 0, online, n);
-
-	free(online);
-	return err;
+	return c->store->rooms(c->st, s->id, 0);
 }
 
 int chat_list_rooms(struct chat *c, uint64_t token)
 {
-	size_t n;
-	int64_t *online = online_users(c, &n);
-	int err = c->store->rooms(c->st, 0, token, online, n);
-
-	free(online);
-	return err;
+	return c->store->rooms(c->st, 0, token);
 }
 
 bool chat_room_known(struct chat *c, const char *name)

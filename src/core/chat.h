@@ -61,6 +61,14 @@ struct chat_room_ref {
 	const char *name;
 };
 
+/* One connected session, for /list and presence registration. */
+struct chat_presence {
+	uint64_t sid;
+	const char *nick;
+	int64_t uid;		/* 0 when not persisted yet */
+	const char *room;	/* current room, or NULL */
+};
+
 /* One line of /rooms. */
 struct chat_room_info {
 	const char *name;
@@ -103,22 +111,30 @@ struct chat_event {
  * are borrowed for the duration of the call.
  */
 struct chat_store_ops {
-	/* -> chat_on_nick() */
+	/* Also updates the session's presence (current room `cur`, may be
+	 * NULL); BD_ETAKEN when another connected session has nick.
+	 * -> chat_on_nick() */
 	int (*nick)(void *st, uint64_t sid, int64_t uid, const char *old_nick,
-		    const char *nick);
-	/* Join (or create and join) by name. -> chat_on_join() */
+		    const char *nick, const char *cur);
+	/* Join (or create and join) by name; presence gets the room (or
+	 * keeps `cur` on failure). -> chat_on_join() */
 	int (*join)(void *st, uint64_t sid, int64_t uid, const char *nick,
-		    const char *room, bool create);
+		    const char *room, bool create, const char *cur);
 	/* -> chat_on_leave() */
 	int (*leave)(void *st, uint64_t sid, int64_t uid, const char *nick,
 		     int64_t room_id);
+	/* Registers a connected session cluster-wide. -> chat_on_presence() */
+	int (*presence_add)(void *st, uint64_t sid, const char *nick);
+	/* The session is gone. No outcome. */
+	void (*presence_del)(void *st, uint64_t sid);
+	/* Connected sessions of every instance. -> chat_on_list() */
+	int (*list)(void *st, uint64_t sid);
 	/* Commit a message and NOTIFY it. -> chat_on_posted() */
 	int (*post)(void *st, uint64_t sid, uint64_t token, int64_t room_id,
 		    int64_t uid, const char *nick, const char *content,
 		    size_t len);
-	/* Room list with member counts; online users given. -> chat_on_rooms() */
-	int (*rooms)(void *st, uint64_t sid, uint64_t token,
-		     const int64_t *online, size_t n);
+	/* Room list with member and online counts. -> chat_on_rooms() */
+	int (*rooms)(void *st, uint64_t sid, uint64_t token);
 	/* The oldest `limit` messages after seq `after`. -> chat_on_replay() */
 	int (*replay)(void *st, int64_t room_id, uint64_t token, int64_t after,
 		      unsigned limit);
@@ -214,6 +230,12 @@ void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
 void chat_on_join(struct chat *c, uint64_t sid, int err, int64_t uid,
 		  int64_t room_id, const char *room_name);
 void chat_on_leave(struct chat *c, uint64_t sid, int err);
+void chat_on_presence(struct chat *c, uint64_t sid, int err);
+void chat_on_list(struct chat *c, uint64_t sid, int err,
+		  const struct chat_presence *rows, size_t n);
+/* The sessions connected here (for re-registering them after a
+ * reconnect); the array is the caller's to free, strings are borrowed. */
+struct chat_presence *chat_presence_snapshot(struct chat *c, size_t *n);
 void chat_on_posted(struct chat *c, uint64_t sid, uint64_t token, int err,
 		    int64_t id, int64_t seq);
 void chat_on_rooms(struct chat *c, uint64_t sid, uint64_t token, int err,

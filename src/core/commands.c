@@ -68,16 +68,14 @@ static int cmd_help(struct chat *c, struct session *s, int argc, char **argv)
 
 static int cmd_list(struct chat *c, struct session *s, int argc, char **argv)
 {
+	int err;
+
 	(void)argc;
 	(void)argv;
-	session_reply(c, s, "Online users (%zu):", c->nsessions);
-	for (struct session *o = c->first; o; o = o->next) {
-		if (o->current)
-			session_reply(c, s, "  %s (in %s)", o->nick,
-				      o->current->name);
-		else
-			session_reply(c, s, "  %s (no room)", o->nick);
-	}
+	err = c->store->list(c->st, s->id);
+	if (err)
+		return err;
+	s->cmd_busy = true;
 	return 0;
 }
 
@@ -106,7 +104,8 @@ static int cmd_nick(struct chat *c, struct session *s, int argc, char **argv)
 		session_fail(c, s, BD_ETAKEN, "nickname %s is taken", nick);
 		return 0;
 	}
-	err = c->store->nick(c->st, s->id, s->uid, s->nick, nick);
+	err = c->store->nick(c->st, s->id, s->uid, s->nick, nick,
+			     s->current ? s->current->name : NULL);
 	if (err)
 		return err;
 	snprintf(s->want_nick, sizeof(s->want_nick), "%s", nick);
@@ -124,7 +123,8 @@ static int start_join(struct chat *c, struct session *s, const char *room,
 			     "invalid room name (1-50 lowercase letters, digits, _ or -)");
 		return 0;
 	}
-	err = c->store->join(c->st, s->id, s->uid, s->nick, room, create);
+	err = c->store->join(c->st, s->id, s->uid, s->nick, room, create,
+			     s->current ? s->current->name : NULL);
 	if (err)
 		return err;
 	snprintf(s->arg, sizeof(s->arg), "%s%s", create ? "+" : "", room);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "store/notify.h"
 #include "store/pgconn.h"
+#include "util/jsonw.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -47,6 +48,9 @@ struct store {
 	lws_sorted_usec_list_t sul_cleanup;
 	lws_sorted_usec_list_t sul_stats;
 	double notify_queue_usage;	/* pg_notification_queue_usage() */
+	char *instance_id;		/* names this instance's presence */
+	unsigned presence_timeout_s;	/* silent instances are reaped */
+	lws_sorted_usec_list_t sul_beat;
 };
 
 /* Context of one statement. */
@@ -130,18 +134,25 @@ static void nick_done(void *arg, PGresult *res, int err)
 }
 
 static int st_nick(void *arg, uint64_t sid, int64_t uid, const char *old,
-		   const char *nick)
+		   const char *nick, const char *cur)
 {
 	struct store *st = arg;
-	char ubuf[24];
-	const char *v[] = { uid ? ubuf : NULL, old, nick };
+	char ubuf[24], sbuf[24];
+	const char *v[] = { uid ? ubuf : NULL, old, nick, st->instance_id,
+			    sbuf, cur };
 	struct op *o = op_new(st, sid);
 	int err;
 
 	fmt_id(ubuf, sizeof(ubuf), uid);
+	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
+	/* One statement, one transaction: the presence row's unique
+	 * nickname refuses a name another connected session holds. */
 	err = pgconn_query(st->q,
-			   "SELECT user_id, nickname, rooms FROM bd_nick($1, $2, $3)",
-			   3, v, nick_done, o);
+			   "WITH n AS (SELECT * FROM bd_nick($1, $2, $3)) "
+			   "SELECT n.user_id, n.nickname, n.rooms, "
+			   "bd_presence_set($4, $5, n.nickname, n.user_id, $6) "
+			   "FROM n",
+			   6, v, nick_done, o);
 	if (err)
 		free(o);
 	return err;
@@ -163,19 +174,25 @@ static void join_done(void *arg, PGresult *res, int err)
 }
 
 static int st_join(void *arg, uint64_t sid, int64_t uid, const char *nick,
-		   const char *room, bool create)
+		   const char *room, bool create, const char *cur)
 {
 	struct store *st = arg;
-	char ubuf[24];
-	const char *v[] = { uid ? ubuf : NULL, nick, room };
+	char ubuf[24], sbuf[24];
+	const char *v[] = { uid ? ubuf : NULL, nick, room, st->instance_id,
+			    sbuf, cur };
 	struct op *o = op_new(st, sid);
 	int err;
 
 	fmt_id(ubuf, sizeof(ubuf), uid);
+	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
 	err = pgconn_query(st->q, create ?
-		"SELECT user_id, room_id, room_name FROM bd_create($1, $2, $3)" :
-		"SELECT user_id, room_id, room_name FROM bd_join($1, $2, $3)",
-		3, v, join_done, o);
+		"WITH j AS (SELECT * FROM bd_create($1, $2, $3)) "
+		"SELECT j.user_id, j.room_id, j.room_name, bd_presence_set("
+		"$4, $5, $2, j.user_id, coalesce(j.room_name, $6)) FROM j" :
+		"WITH j AS (SELECT * FROM bd_join($1, $2, $3)) "
+		"SELECT j.user_id, j.room_id, j.room_name, bd_presence_set("
+		"$4, $5, $2, j.user_id, coalesce(j.room_name, $6)) FROM j",
+		6, v, join_done, o);
 	if (err)
 		free(o);
 	return err;
@@ -195,15 +212,18 @@ static int st_leave(void *arg, uint64_t sid, int64_t uid, const char *nick,
 		    int64_t room_id)
 {
 	struct store *st = arg;
-	char ubuf[24], rbuf[24];
-	const char *v[] = { ubuf, nick, rbuf };
+	char ubuf[24], rbuf[24], sbuf[24];
+	const char *v[] = { ubuf, nick, rbuf, st->instance_id, sbuf };
 	struct op *o = op_new(st, sid);
 	int err;
 
 	fmt_id(ubuf, sizeof(ubuf), uid);
 	fmt_id(rbuf, sizeof(rbuf), room_id);
-	err = pgconn_query(st->q, "SELECT bd_leave($1, $2, $3)", 3, v,
-			   leave_done, o);
+	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
+	err = pgconn_query(st->q,
+			   "SELECT bd_leave($1, $2, $3), "
+			   "bd_presence_set($4, $5, $2, $1, NULL)",
+			   5, v, leave_done, o);
 	if (err)
 		free(o);
 	return err;
@@ -322,28 +342,163 @@ static void rooms_done(void *arg, PGresult *res, int err)
 	free(o);
 }
 
-static int st_rooms(void *arg, uint64_t sid, uint64_t token,
-		    const int64_t *online, size_t n)
+static int st_rooms(void *arg, uint64_t sid, uint64_t token)
 {
 	struct store *st = arg;
-	struct strbuf sb = STRBUF_INIT;
 	struct op *o = op_new(st, sid);
-	const char *v[1];
 	int err;
 
 	o->gen = token;
-	sb_puts(&sb, "{");
-	for (size_t i = 0; i < n; i++)
-		sb_appendf(&sb, "%s%" PRId64, i ? "," : "", online[i]);
-	sb_puts(&sb, "}");
-	v[0] = sb.buf;
 	err = pgconn_query(st->q,
-			   "SELECT name, members, online FROM bd_rooms($1::bigint[])",
-			   1, v, rooms_done, o);
-	sb_fini(&sb);
+			   "SELECT name, members, online FROM bd_rooms_online()",
+			   0, NULL, rooms_done, o);
 	if (err)
 		free(o);
 	return err;
+}
+
+/* Presence */
+
+static void presence_add_done(void *arg, PGresult *res, int err)
+{
+	struct op *o = arg;
+
+	err = result_err(res, err, "bd_presence_add");
+	chat_on_presence(o->st->chat, o->sid, err);
+	free(o);
+}
+
+static int st_presence_add(void *arg, uint64_t sid, const char *nick)
+{
+	struct store *st = arg;
+	char sbuf[24];
+	const char *v[] = { st->instance_id, sbuf, nick };
+	struct op *o = op_new(st, sid);
+	int err;
+
+	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
+	err = pgconn_query(st->q, "SELECT bd_presence_add($1, $2, $3)", 3, v,
+			   presence_add_done, o);
+	if (err)
+		free(o);
+	return err;
+}
+
+static void ignore_done(void *arg, PGresult *res, int err)
+{
+	result_err(res, err, arg);
+}
+
+static void st_presence_del(void *arg, uint64_t sid)
+{
+	struct store *st = arg;
+	char sbuf[24];
+	const char *v[] = { st->instance_id, sbuf };
+
+	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
+	pgconn_query(st->q, "SELECT bd_presence_del($1, $2)", 2, v,
+		     ignore_done, "bd_presence_del");
+}
+
+static void list_done(void *arg, PGresult *res, int err)
+{
+	struct op *o = arg;
+	struct chat_presence *rows = NULL;
+	size_t n = 0;
+
+	err = result_err(res, err, "bd_list");
+	if (!err) {
+		n = (size_t)PQntuples(res);
+		rows = xcalloc(n + 1, sizeof(*rows));
+		for (size_t i = 0; i < n; i++) {
+			rows[i].nick = PQgetvalue(res, (int)i, 0);
+			rows[i].room = PQgetisnull(res, (int)i, 1) ? NULL :
+				       PQgetvalue(res, (int)i, 1);
+		}
+	}
+	chat_on_list(o->st->chat, o->sid, err, rows, n);
+	free(rows);
+	free(o);
+}
+
+static int st_list(void *arg, uint64_t sid)
+{
+	struct store *st = arg;
+	struct op *o = op_new(st, sid);
+	int err;
+
+	err = pgconn_query(st->q, "SELECT nickname, room FROM bd_list()", 0,
+			   NULL, list_done, o);
+	if (err)
+		free(o);
+	return err;
+}
+
+static void sync_done(void *arg, PGresult *res, int err)
+{
+	(void)arg;
+	if (result_err(res, err, "bd_presence_sync"))
+		return;
+	for (int i = 0; i < PQntuples(res); i++)
+		log_warn("presence: session %s lost its nickname to another instance while the database was away",
+			 PQgetvalue(res, i, 0));
+}
+
+/* Registers this instance and all its sessions (after a (re)connect). */
+static void presence_sync(struct store *st)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t n;
+	struct chat_presence *p = chat_presence_snapshot(st->chat, &n);
+	const char *v[2];
+
+	sb_puts(&sb, "[");
+	for (size_t i = 0; i < n; i++) {
+		sb_appendf(&sb, "%s{\"s\":%" PRIu64 ",\"n\":", i ? "," : "",
+			   p[i].sid);
+		jsonw_str(&sb, p[i].nick, strlen(p[i].nick));
+		if (p[i].uid)
+			sb_appendf(&sb, ",\"u\":%" PRId64, p[i].uid);
+		if (p[i].room) {
+			sb_puts(&sb, ",\"r\":");
+			jsonw_str(&sb, p[i].room, strlen(p[i].room));
+		}
+		sb_puts(&sb, "}");
+	}
+	sb_puts(&sb, "]");
+	free(p);
+	v[0] = st->instance_id;
+	v[1] = sb.buf;
+	pgconn_query(st->q, "SELECT * FROM bd_presence_sync($1, $2::jsonb)", 2,
+		     v, sync_done, NULL);
+	sb_fini(&sb);
+}
+
+static void beat_done(void *arg, PGresult *res, int err)
+{
+	struct store *st = arg;
+
+	if (result_err(res, err, "bd_instance_beat"))
+		return;
+	if (PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "f")) {
+		log_warn("presence: this instance had been reaped; registering again");
+		presence_sync(st);
+	}
+}
+
+static void beat_cb(lws_sorted_usec_list_t *sul)
+{
+	struct store *st = lws_container_of(sul, struct store, sul_beat);
+	char tbuf[16];
+	const char *v[] = { st->instance_id, tbuf };
+
+	snprintf(tbuf, sizeof(tbuf), "%u", st->presence_timeout_s);
+	if (pgconn_is_up(st->q))
+		pgconn_query(st->q, "SELECT bd_instance_beat($1, $2)", 2, v,
+			     beat_done, st);
+	lws_sul_schedule(st->ctx, 0, &st->sul_beat, beat_cb,
+			 (lws_usec_t)st->presence_timeout_s * LWS_US_PER_SEC /
+				 3);
 }
 
 /* Room sync: LISTEN (listen connection), then history (query connection),
@@ -486,6 +641,9 @@ const struct chat_store_ops store_ops = {
 	.leave = st_leave,
 	.post = st_post,
 	.rooms = st_rooms,
+	.presence_add = st_presence_add,
+	.presence_del = st_presence_del,
+	.list = st_list,
 	.replay = st_replay,
 	.watch = st_watch,
 	.unwatch = st_unwatch,
@@ -506,6 +664,8 @@ static void q_up(void *arg)
 {
 	struct store *st = arg;
 
+	/* Presence first: this instance and its sessions, again. */
+	presence_sync(st);
 	/* Room syncs that failed with the query connection are retried. */
 	if (pgconn_is_up(st->l))
 		chat_on_listen_up(st->chat);
@@ -550,11 +710,14 @@ static const struct pgconn_cbs l_cbs = {
 };
 
 struct store *store_new(struct lws_context *ctx, struct lws_vhost *vh,
-			const char *conninfo, void (*ready)(void *arg),
+			const char *conninfo, const char *instance_id,
+			unsigned presence_timeout_s, void (*ready)(void *arg),
 			void *arg)
 {
 	struct store *st = xcalloc(1, sizeof(*st));
 
+	st->instance_id = xstrdup(instance_id);
+	st->presence_timeout_s = presence_timeout_s;
 	st->ctx = ctx;
 	st->ready = ready;
 	st->ready_arg = arg;
@@ -576,6 +739,7 @@ void store_start(struct store *st)
 	pgconn_start(st->q);
 	pgconn_start(st->l);
 	lws_sul_schedule(st->ctx, 0, &st->sul_stats, stats_cb, LWS_US_PER_SEC);
+	lws_sul_schedule(st->ctx, 0, &st->sul_beat, beat_cb, LWS_US_PER_SEC);
 }
 
 bool store_is_connected(const struct store *st)
@@ -647,6 +811,7 @@ double store_notify_queue_usage(const struct store *st)
 
 void store_stop(struct store *st)
 {
+	lws_sul_cancel(&st->sul_beat);
 	lws_sul_cancel(&st->sul_stats);
 	lws_sul_cancel(&st->sul_cleanup);
 	pgconn_stop(st->q);
@@ -659,5 +824,6 @@ void store_free(struct store *st)
 		return;
 	pgconn_free(st->q);
 	pgconn_free(st->l);
+	free(st->instance_id);
 	free(st);
 }

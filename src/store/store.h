@@ -16,9 +16,12 @@ struct store;
 
 extern const struct chat_store_ops store_ops;
 
-/* ready() runs once, when both connections first came up. */
+/* ready() runs once, when both connections first came up. The instance
+ * registers itself and its sessions (presence) under instance_id and
+ * heartbeats; instances silent for presence_timeout_s are reaped. */
 struct store *store_new(struct lws_context *ctx, struct lws_vhost *vh,
-			const char *conninfo, void (*ready)(void *arg),
+			const char *conninfo, const char *instance_id,
+			unsigned presence_timeout_s, void (*ready)(void *arg),
 			void *arg);
 /* Wires the chat that receives outcomes and events (before start). */
 void store_set_chat(struct store *st, struct chat *c);

@@ -1,7 +1,8 @@
 /*
  * Several instances on one database: rooms, history, messages and their
  * order are shared through PostgreSQL alone (LISTEN/NOTIFY on per-room
- * channels). Presence is still per instance and is not tested here.
+ * channels). Presence is cluster-wide: /list, online counts and nickname
+ * uniqueness cover every instance, and a dead instance's users leave.
  */
 #include <check.h>
 #include <signal.h>
@@ -22,12 +23,15 @@
 static struct tsrv inst[NINST];
 static int ninst;
 
+static const char *extra_json;	/* more config for start_instances() */
+
 /* Starts n instances (inst1..instN) on the test's database. */
 static void start_instances(int n)
 {
 	tfix_begin_db();
 	for (int i = 0; i < n; i++) {
-		struct tsrv_opts o = { .database_url = T_DB.url };
+		struct tsrv_opts o = { .database_url = T_DB.url,
+				       .extra_json = extra_json };
 		char name[16];
 
 		snprintf(name, sizeof(name), "inst%d", i + 1);
@@ -42,6 +46,7 @@ static void up(void)
 {
 	tfix_setup();
 	ninst = 0;
+	extra_json = NULL;
 }
 
 static void down(void)
@@ -214,6 +219,79 @@ START_TEST(test_killed_instance_others_keep_chatting)
 }
 END_TEST
 
+
+START_TEST(test_presence_is_cluster_wide)
+{
+	struct tcl *alice, *bob;
+	const char *want[] = { "[system]   alice (in general)",
+			       "[system]   bob (no room)" };
+
+	start_instances(2);
+	alice = tcl_user(inst[0].tcp_port, "alice");
+	bob = tcl_user(inst[1].tcp_port, "bob");
+	do_create(alice, "general");
+	tcl_send(bob, "/list");
+	expect_next(bob, "[system] Online users (2):");
+	expect_set(bob, want, 2);
+	tcl_send(bob, "/join general");
+	expect_next(bob, "[system] You joined general (0 recent messages)");
+	tcl_send(alice, "/rooms");
+	expect_line(alice, "[system]   general: 2 members, 2 online");
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
+START_TEST(test_nickname_unique_across_instances)
+{
+	struct tcl *alice, *other;
+
+	start_instances(2);
+	alice = tcl_user(inst[0].tcp_port, "alice");
+	other = tcl_connect(inst[1].tcp_port, "other");
+	read_welcome(other);
+	tcl_send(other, "/nick ALICE");
+	expect_next(other, "[system] error: nickname ALICE is taken");
+	tcl_free(alice);
+	/* Free again once alice is gone (her instance says so). */
+	for (int64_t end = trun_now_ms() + trun_ms(10000);;) {
+		tcl_send(other, "/nick alice");
+		if (!strcmp(expect_prefix(other, "[system] "),
+			    "[system] You are now alice"))
+			break;
+		ck_assert_msg(trun_now_ms() < end, "alice never became free");
+		trun_pace();
+	}
+	tcl_free(other);
+}
+END_TEST
+
+START_TEST(test_dead_instance_users_leave_presence)
+{
+	struct tcl *alice, *bob;
+	int64_t end;
+
+	extra_json = "\"presence_timeout_s\": 3";
+	start_instances(2);
+	alice = tcl_user(inst[0].tcp_port, "alice");
+	bob = tcl_user(inst[1].tcp_port, "bob");
+	ck_assert_int_eq(do_list(alice), 2);
+	tsrv_signal(&inst[1], SIGKILL);
+	tsrv_wait_exit(&inst[1], trun_ms(5000));
+	/* Within the bound (3 s + a heartbeat), bob is gone everywhere. */
+	end = trun_now_ms() + trun_ms(10000);
+	while (do_list(alice) != 1) {
+		ck_assert_msg(trun_now_ms() < end,
+			      "bob still online long after his instance died");
+		trun_pace();
+	}
+	tcl_send(alice, "/nick bob");
+	expect_next(alice, "[system] You are now bob");
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
 static Suite *cluster_suite(void)
 {
 	Suite *s = suite_create("cluster");
@@ -223,6 +301,9 @@ static Suite *cluster_suite(void)
 		 down);
 	TFIX_ADD(s, test_create_race_one_room_one_error, 60, up, down);
 	TFIX_ADD(s, test_killed_instance_others_keep_chatting, 60, up, down);
+	TFIX_ADD(s, test_presence_is_cluster_wide, 60, up, down);
+	TFIX_ADD(s, test_nickname_unique_across_instances, 60, up, down);
+	TFIX_ADD(s, test_dead_instance_users_leave_presence, 60, up, down);
 	return s;
 }
 

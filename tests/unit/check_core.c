@@ -55,8 +55,8 @@ static struct fstore {
 	int64_t watch_room, watch_after;
 	uint64_t watch_gen;
 	unsigned watch_limit;
-	size_t online_n;
 	uint64_t token;
+	int presence_adds, presence_dels, list_calls;
 	int replay_calls;
 	int64_t replay_after;
 	unsigned replay_limit;
@@ -77,10 +77,11 @@ static int fs_replay(void *st, int64_t room_id, uint64_t token, int64_t after,
 }
 
 static int fs_nick(void *st, uint64_t sid, int64_t uid, const char *old,
-		   const char *nick)
+		   const char *nick, const char *cur)
 {
 	(void)st;
 	(void)old;
+	(void)cur;
 	if (fs.down)
 		return BD_EDB;
 	fs.nick_calls++;
@@ -91,10 +92,11 @@ static int fs_nick(void *st, uint64_t sid, int64_t uid, const char *old,
 }
 
 static int fs_join(void *st, uint64_t sid, int64_t uid, const char *nick,
-		   const char *room, bool create)
+		   const char *room, bool create, const char *cur)
 {
 	(void)st;
 	(void)nick;
+	(void)cur;
 	if (fs.down)
 		return BD_EDB;
 	fs.join_calls++;
@@ -136,17 +138,42 @@ static int fs_post(void *st, uint64_t sid, uint64_t token, int64_t room_id,
 	return 0;
 }
 
-static int fs_rooms(void *st, uint64_t sid, uint64_t token,
-		    const int64_t *online, size_t n)
+static int fs_rooms(void *st, uint64_t sid, uint64_t token)
 {
 	(void)st;
 	fs.token = token;
-	(void)online;
 	if (fs.down)
 		return BD_EDB;
 	fs.rooms_calls++;
 	fs.sid = sid;
-	fs.online_n = n;
+	return 0;
+}
+
+static int fs_presence_add(void *st, uint64_t sid, const char *nick)
+{
+	(void)st;
+	(void)nick;
+	if (fs.down)
+		return BD_EDB;
+	fs.presence_adds++;
+	fs.sid = sid;
+	return 0;
+}
+
+static void fs_presence_del(void *st, uint64_t sid)
+{
+	(void)st;
+	(void)sid;
+	fs.presence_dels++;
+}
+
+static int fs_list(void *st, uint64_t sid)
+{
+	(void)st;
+	if (fs.down)
+		return BD_EDB;
+	fs.list_calls++;
+	fs.sid = sid;
 	return 0;
 }
 
@@ -174,7 +201,8 @@ static void fs_unwatch(void *st, int64_t room_id)
 static const struct chat_store_ops fops = {
 	.nick = fs_nick, .join = fs_join, .leave = fs_leave, .post = fs_post,
 	.rooms = fs_rooms, .replay = fs_replay, .watch = fs_watch,
-	.unwatch = fs_unwatch,
+	.unwatch = fs_unwatch, .presence_add = fs_presence_add,
+	.presence_del = fs_presence_del, .list = fs_list,
 };
 
 static struct chat *c;
@@ -654,7 +682,7 @@ START_TEST(test_rooms_output)
 	struct chat_room_info info[] = { { "general", 3, 2 }, { "x", 1, 0 } };
 
 	say(a, "/rooms");
-	ck_assert_uint_eq(fs.online_n, 1);
+	ck_assert_int_eq(fs.rooms_calls, 1);
 	chat_on_rooms(c, session_id(a->s), 0, 0, info, 2);
 	ck_assert_str_eq(drain(a), "[system] Rooms (2):\n"
 				   "[system]   general: 3 members, 2 online\n"
@@ -669,14 +697,46 @@ END_TEST
 START_TEST(test_list_shows_sessions_and_rooms)
 {
 	struct fconn *a = user("alice", 1);
+	struct chat_presence rows[] = {
+		{ 0, "alice", 1, "general" }, { 0, "bob", 2, NULL },
+	};
 
-	user("bob", 2);
-	join_room(a, "general", 7, NULL, 0);
-	drain(a);
 	say(a, "/list");
+	ck_assert_int_eq(fs.list_calls, 1);
+	chat_on_list(c, session_id(a->s), 0, rows, 2);
 	ck_assert_str_eq(drain(a), "[system] Online users (2):\n"
 				   "[system]   alice (in general)\n"
 				   "[system]   bob (no room)\n");
+}
+END_TEST
+
+START_TEST(test_presence_registered_and_dropped)
+{
+	struct fconn *a = open_conn();
+	size_t n;
+	struct chat_presence *p;
+
+	ck_assert_int_eq(fs.presence_adds, 1);
+	p = chat_presence_snapshot(c, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(p[0].nick, session_nick(a->s));
+	free(p);
+	chat_session_closed(c, a->s);
+	ck_assert_int_eq(fs.presence_dels, 1);
+}
+END_TEST
+
+START_TEST(test_guest_name_clash_elsewhere_renames)
+{
+	struct fconn *a = open_conn();
+	char first[64];
+
+	drain(a);
+	snprintf(first, sizeof(first), "%s", session_nick(a->s));
+	chat_on_presence(c, session_id(a->s), BD_ETAKEN);
+	ck_assert_str_ne(session_nick(a->s), first);
+	ck_assert_int_eq(fs.presence_adds, 2);
+	ck_assert(strstr(drain(a), "[system] You are now guest-"));
 }
 END_TEST
 
@@ -1042,6 +1102,8 @@ static Suite *core_suite(void)
 		{ "catch_up", test_reconnect_catches_up_after_last_seq },
 		{ "rooms", test_rooms_output },
 		{ "list", test_list_shows_sessions_and_rooms },
+		{ "presence", test_presence_registered_and_dropped },
+		{ "guest_clash", test_guest_name_clash_elsewhere_renames },
 		{ "quit", test_quit_says_goodbye_and_closes_flushed },
 		{ "slow_consumer", test_slow_consumer_is_closed_others_unaffected },
 		{ "shutdown", test_shutdown_notifies_everyone },
