@@ -1,10 +1,14 @@
 /*
- * loadgen: load generator for the Baby Discord TCP line protocol.
- * Puts receivers and senders in one room, sends timestamped lines and checks
- * that every member gets every message exactly once and in order; reports
- * throughput, latency and the server's RSS. Single thread, one epoll loop.
+ * loadgen: load generator for the Baby Discord TCP line protocol and its
+ * HTTP event streams. Puts receivers and senders in one room (TCP line
+ * clients, and with --sse-clients also HTTP sessions that read the room's
+ * Server-Sent Events stream), sends timestamped lines from TCP senders and
+ * checks that every member gets every message exactly once and in order;
+ * reports throughput, latency (all receivers, TCP, SSE) and the server's
+ * RSS. Single thread, one epoll loop.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -32,24 +37,48 @@
 #define LG_TICK_MS 50			/* longest epoll_wait */
 #define LG_DELIVERIES_MAX (64ull << 20)	/* tracking memory bound */
 #define LG_TIMER_TAG UINT64_MAX		/* epoll tag of the rate timer */
+#define LG_HTTP_TIMEOUT_S 2		/* blocking requests at the end */
+#define LG_TEARDOWN_S 20ull		/* all POST /api/disconnect */
+#define LG_CONTENT_MAX 96		/* longest bench payload, SSE */
 #define NSEC 1000000000ull
 
 enum lg_state {
 	LG_IDLE,	/* not connected yet */
 	LG_CONNECTING,	/* non-blocking connect() in progress */
 	LG_WELCOME,	/* reading the welcome lines */
-	LG_NICKING,	/* sent /nick, waiting for "You are now" */
+	LG_NICKING,	/* sent /nick (SSE: POST /api/connect), waiting */
 	LG_READY,	/* welcomed, waiting for its turn to join */
 	LG_CREATING,	/* sent /create, waiting for "You joined" */
-	LG_JOINING,	/* sent /join, waiting for "You joined" */
-	LG_JOINED,	/* member of the room */
+	LG_JOINING,	/* sent /join (SSE: POST /api/command), waiting */
+	LG_SUBSCRIBING,	/* SSE: sent GET /api/messages/ROOM, waiting */
+	LG_JOINED,	/* member of the room (SSE: stream open) */
 	LG_FAILED,	/* setup failed; socket closed */
 	LG_CLOSED,	/* lost after joining; socket closed */
 };
 
+static const char *const lg_state_name[] = {
+	[LG_IDLE] = "idle", [LG_CONNECTING] = "connecting",
+	[LG_WELCOME] = "welcome", [LG_NICKING] = "nick/connect",
+	[LG_READY] = "ready", [LG_CREATING] = "create",
+	[LG_JOINING] = "join", [LG_SUBSCRIBING] = "subscribe",
+	[LG_JOINED] = "joined", [LG_FAILED] = "failed",
+	[LG_CLOSED] = "closed",
+};
+
+/* Receiver kinds, reported together and separately. */
+enum lg_kind { LG_TCP, LG_SSE, LG_KINDS };
+
+static const char *const lg_kind_name[LG_KINDS] = { "tcp", "sse" };
+
+/* The SSE event being read (its "event:" field). */
+enum lg_sse_event { LG_EV_MESSAGE, LG_EV_SYSTEM, LG_EV_RESET, LG_EV_OTHER };
+
 struct lg_conn {
 	int fd;			/* socket, -1 when closed */
 	int idx;		/* index; sender s is connection s */
+	bool sse;		/* HTTP session + event stream */
+	enum lg_sse_event ev;	/* SSE: type of the event being read */
+	char sid[33];		/* SSE: session_id */
 	enum lg_state state;	/* where it is in the setup */
 	bool want_out;		/* EPOLLOUT is registered */
 	int welcome;		/* welcome lines read so far */
@@ -67,10 +96,13 @@ struct lg_conn {
 
 struct lg_opts {
 	struct sockaddr_in addr;	/* server address */
+	struct sockaddr_in http_addr;	/* server HTTP address */
+	bool http_given;		/* --http-port: ask GET /health */
 	const char *room;		/* room name */
 	const char *nick_prefix;	/* NULL: stay guest-NNNNNN */
 	uint32_t clients;		/* receive-only connections */
 	uint32_t senders;		/* sending connections */
+	uint32_t sse_clients;		/* receive-only SSE subscribers */
 	uint32_t messages;		/* per sender */
 	double rate;			/* total msg/s, 0 = flat out */
 	uint32_t window;		/* flat out: unconfirmed per sender */
@@ -78,14 +110,43 @@ struct lg_opts {
 	double duration_max;		/* run phase hard stop, seconds */
 	double setup_timeout;		/* setup phase hard stop, seconds */
 	double idle_timeout;		/* stop after this long w/o progress */
+	double hold;			/* idle seconds between setup and run */
 	long server_pid;		/* 0: no RSS report */
 	bool verbose;			/* progress lines on stderr */
+};
+
+/* Per receiver kind. */
+struct lg_kstats {
+	uint32_t planned;		/* connections of this kind */
+	uint32_t joined;		/* in the room now */
+	uint32_t failed;		/* setup failures */
+	uint64_t members;		/* joined when the run started */
+	uint64_t deliveries;		/* unique deliveries */
+	uint64_t duplicated;
+	uint64_t reordered;
+	uint64_t bogus;			/* sender or n out of range */
+	uint64_t history_skipped;
+	uint64_t dropped;		/* connections lost during the run */
+	uint64_t resets;		/* SSE "event: reset" */
+	uint64_t system_events;		/* SSE "event: system" */
+	uint64_t heartbeats;		/* SSE comment lines (": ping") */
+	uint32_t *lat_us;		/* latency of each unique delivery */
+	uint32_t *rx_lat_us;		/* same, to the kernel's receive time */
+	uint64_t rx_lats;		/* entries in rx_lat_us */
+};
+
+/* What GET /health said at the end (-1: unknown). */
+struct lg_health {
+	int status;
+	long long sessions, streams;
 };
 
 struct lg {
 	struct lg_opts o;
 	struct lg_conn *conns;
-	uint32_t nconn;			/* clients + senders */
+	uint32_t nconn;			/* clients + senders + sse_clients */
+	uint32_t ntcp;			/* clients + senders; SSE after them */
+	struct lg_kstats k[LG_KINDS];
 	int epfd;
 	int tfd;			/* rate timer */
 	bool running;			/* run phase (after setup) */
@@ -104,34 +165,31 @@ struct lg {
 	char joined_prefix[100];	/* "[system] You joined room (" */
 	size_t joined_prefix_len;
 	char exists_line[120];		/* "... room room already exists" */
+	char sse_room[80];		/* "\"room\":\"room\"" in SSE data */
+	char host_hdr[64];		/* "Host: ..." value */
+	char nick_tag[24];		/* "_<pid>" after SSE nicknames */
 
 	/* Delivery tracking. */
 	uint8_t *seen;			/* bit per (conn, sender, n) */
 	uint32_t *next_n;		/* per (conn, sender): max n + 1 */
 	uint8_t *committed_map;		/* bit per (sender, n) */
-	uint32_t *lat_us;		/* latency of each unique delivery */
-	uint32_t *rx_lat_us;		/* same, to the kernel's receive time */
-	uint64_t rx_lats;		/* entries in rx_lat_us */
 	uint32_t *first_lat_us;		/* per message: to its first receiver */
 	int64_t rt_offset;		/* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	uint64_t members;		/* conns joined when the run started */
-	uint64_t deliveries;		/* unique deliveries */
-	uint64_t duplicated;
-	uint64_t reordered;
-	uint64_t bogus;			/* sender or n out of range */
-	uint64_t history_skipped;
+	uint64_t deliveries;		/* unique deliveries, all kinds */
 	uint64_t committed;
 	uint64_t sent;
 	uint64_t refused;
 	uint64_t skipped;		/* rate mode: sender gone or blocked */
 	uint64_t g_next;		/* rate mode: next global message */
-	uint64_t errors;		/* "[system] error:" lines */
+	uint64_t errors;		/* error lines, HTTP errors */
 	uint64_t dropped;		/* connections lost during the run */
 	uint32_t shown;			/* errors/failures printed */
 	bool shutdown_seen;		/* "[system] server shutting down" */
 
 	/* Times (CLOCK_MONOTONIC ns). */
 	uint64_t t_setup;		/* setup start */
+	uint64_t t_hold;		/* everybody in the room (0: not yet) */
 	uint64_t t0;			/* run start */
 	uint64_t t_last_send;
 	uint64_t t_last_delivery;
@@ -141,6 +199,13 @@ struct lg {
 
 	/* Server memory, kB; -1 unknown. */
 	long rss_before, rss_setup, rss_end, rss_peak;
+	/* Server CPU time (user + system), s; -1 unknown. */
+	double cpu_before, cpu_setup, cpu_end;
+	long server_fds;		/* open descriptors at the end */
+	struct lg_health health;
+	uint32_t teardown_tried;	/* sessions to disconnect */
+	uint32_t teardown_done;		/* answered 200 */
+	double teardown_s;
 };
 
 static volatile sig_atomic_t lg_interrupted;
@@ -201,7 +266,12 @@ static void *lg_calloc(size_t n, size_t size)
 static bool lg_state_is_busy(enum lg_state s)
 {
 	return s == LG_CONNECTING || s == LG_WELCOME || s == LG_NICKING ||
-	       s == LG_CREATING || s == LG_JOINING;
+	       s == LG_CREATING || s == LG_JOINING || s == LG_SUBSCRIBING;
+}
+
+static struct lg_kstats *lg_kind(struct lg *lg, const struct lg_conn *c)
+{
+	return &lg->k[c->sse ? LG_SSE : LG_TCP];
 }
 
 static void lg_set_state(struct lg *lg, struct lg_conn *c, enum lg_state s)
@@ -210,10 +280,13 @@ static void lg_set_state(struct lg *lg, struct lg_conn *c, enum lg_state s)
 		lg->busy--;
 	if (lg_state_is_busy(s))
 		lg->busy++;
-	if (s == LG_JOINED)
+	if (s == LG_JOINED) {
 		lg->joined++;
-	else if (c->state == LG_JOINED)
+		lg_kind(lg, c)->joined++;
+	} else if (c->state == LG_JOINED) {
 		lg->joined--;
+		lg_kind(lg, c)->joined--;
+	}
 	c->state = s;
 }
 
@@ -224,7 +297,8 @@ static void lg_show(struct lg *lg, const struct lg_conn *c, const char *what,
 	if (lg->shown >= LG_SHOWN_MAX)
 		return;
 	lg->shown++;
-	fprintf(stderr, "loadgen: conn %d: %s: %s\n", c->idx, what, text);
+	fprintf(stderr, "loadgen: %s conn %d: %s: %s\n",
+		lg_kind_name[c->sse ? LG_SSE : LG_TCP], c->idx, what, text);
 }
 
 static void lg_close(struct lg *lg, struct lg_conn *c, enum lg_state s,
@@ -238,10 +312,16 @@ static void lg_close(struct lg *lg, struct lg_conn *c, enum lg_state s,
 	c->wbuf = NULL;
 	c->woff = c->wlen = c->wcap = 0;
 	if (s == LG_FAILED) {
+		char what[64];
+
 		lg->failed++;
-		lg_show(lg, c, "setup failed", why);
+		lg_kind(lg, c)->failed++;
+		snprintf(what, sizeof(what), "setup failed (%s)",
+			 lg_state_name[c->state]);
+		lg_show(lg, c, what, why);
 	} else if (c->state == LG_JOINED && lg->running) {
 		lg->dropped++;
+		lg_kind(lg, c)->dropped++;
 		lg_show(lg, c, "lost", why);
 	}
 	lg_set_state(lg, c, s);
@@ -334,8 +414,70 @@ static void lg_command(struct lg *lg, struct lg_conn *c, const char *cmd,
 	lg_write(lg, c, line, (size_t)n);
 }
 
+/* HTTP/1.1 request on the subscriber's keep-alive connection. */
+static void lg_http_request(struct lg *lg, struct lg_conn *c,
+			    const char *method, const char *target,
+			    const char *json)
+{
+	char req[512];
+	int n;
+
+	if (json)
+		n = snprintf(req, sizeof(req),
+			     "%s %s HTTP/1.1\r\nHost: %s\r\n"
+			     "Content-Type: application/json\r\n"
+			     "Content-Length: %zu\r\n\r\n%s",
+			     method, target, lg->host_hdr, strlen(json), json);
+	else
+		n = snprintf(req, sizeof(req),
+			     "%s %s HTTP/1.1\r\nHost: %s\r\n"
+			     "Accept: text/event-stream\r\n\r\n",
+			     method, target, lg->host_hdr);
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		lg_close(lg, c, LG_FAILED, "HTTP request too long");
+		return;
+	}
+	lg_write(lg, c, req, (size_t)n);
+}
+
+/* POST /api/connect {"nickname":"sse<i>_<pid>"}. */
+static void lg_sse_connect(struct lg *lg, struct lg_conn *c)
+{
+	char body[96];
+
+	snprintf(body, sizeof(body), "{\"nickname\":\"sse%" PRIu32 "%s\"}",
+		 (uint32_t)c->idx - lg->ntcp, lg->nick_tag);
+	lg_set_state(lg, c, LG_NICKING);
+	lg_http_request(lg, c, "POST", "/api/connect", body);
+}
+
+/* POST /api/command {"session_id":..., "command":"/join ROOM"}. */
+static void lg_sse_join(struct lg *lg, struct lg_conn *c)
+{
+	char body[160];
+
+	snprintf(body, sizeof(body),
+		 "{\"session_id\":\"%s\",\"command\":\"/join %s\"}", c->sid,
+		 lg->o.room);
+	lg_set_state(lg, c, LG_JOINING);
+	lg_http_request(lg, c, "POST", "/api/command", body);
+}
+
+/* GET /api/messages/ROOM?session_id=...: the stream, on the same socket. */
+static void lg_sse_subscribe(struct lg *lg, struct lg_conn *c)
+{
+	char target[160];
+
+	snprintf(target, sizeof(target), "/api/messages/%s?session_id=%s",
+		 lg->o.room, c->sid);
+	lg_set_state(lg, c, LG_SUBSCRIBING);
+	lg_http_request(lg, c, "GET", target, NULL);
+}
+
 static void lg_connect(struct lg *lg, struct lg_conn *c)
 {
+	const struct sockaddr_in *addr = c->sse ? &lg->o.http_addr :
+						  &lg->o.addr;
 	struct epoll_event ev = { .events = EPOLLOUT };
 	int one = 1;
 
@@ -348,8 +490,8 @@ static void lg_connect(struct lg *lg, struct lg_conn *c)
 	/* Receive times without our own queueing: see lg_recv(). */
 	setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	lg_set_state(lg, c, LG_CONNECTING);
-	if (connect(c->fd, (const struct sockaddr *)&lg->o.addr,
-		    sizeof(lg->o.addr)) < 0 && errno != EINPROGRESS) {
+	if (connect(c->fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 &&
+	    errno != EINPROGRESS) {
 		lg_close(lg, c, LG_FAILED, strerror(errno));
 		return;
 	}
@@ -364,13 +506,17 @@ static void lg_connect(struct lg *lg, struct lg_conn *c)
 /*
  * Start connections and joins while fewer than --concurrency are in flight.
  * Joins go in connection order and only after the creator is in the room, so
- * nobody sees "no such room".
+ * nobody sees "no such room". SSE subscribers (after the TCP connections)
+ * start only once the room exists and go through connect, join and
+ * subscribe without pausing: the server closes idle keep-alive connections
+ * and expires HTTP sessions without a stream.
  */
 static void lg_setup_pump(struct lg *lg)
 {
-	while (lg->busy < lg->o.concurrency && lg->next_connect < lg->nconn)
+	while (lg->busy < lg->o.concurrency && lg->next_connect < lg->nconn &&
+	       (!lg->conns[lg->next_connect].sse || lg->room_ready))
 		lg_connect(lg, &lg->conns[lg->next_connect++]);
-	while (lg->join_cursor < lg->nconn && lg->busy < lg->o.concurrency) {
+	while (lg->join_cursor < lg->ntcp && lg->busy < lg->o.concurrency) {
 		struct lg_conn *c = &lg->conns[lg->join_cursor];
 
 		if (c->state == LG_READY && c->idx == 0) {
@@ -502,21 +648,18 @@ static bool lg_bit_test_set(uint8_t *map, uint64_t bit)
 	return was;
 }
 
-static void lg_on_room_line(struct lg *lg, struct lg_conn *c, const char *line)
+/*
+ * One delivery of payload v = (sender, n, t_ns) to connection c: checks
+ * range, duplicates and each sender's order, records the latency.
+ */
+static void lg_deliver(struct lg *lg, struct lg_conn *c, const uint64_t *v)
 {
-	const char *sep = strstr(line + lg->room_prefix_len, ": ");
-	uint64_t v[3], now, cs, bit;
+	struct lg_kstats *k = lg_kind(lg, c);
+	uint64_t now, cs, bit;
 	uint32_t s, n;
 
-	if (c->history > 0) {
-		c->history--;
-		lg->history_skipped++;
-		return;
-	}
-	if (!sep || !lg_parse_body(sep + 2, v))
-		return;		/* somebody else's chatter */
 	if (v[0] >= lg->o.senders || v[1] >= lg->o.messages || !lg->running) {
-		lg->bogus++;
+		k->bogus++;
 		return;
 	}
 	s = (uint32_t)v[0];
@@ -524,25 +667,26 @@ static void lg_on_room_line(struct lg *lg, struct lg_conn *c, const char *line)
 	cs = (uint64_t)c->idx * lg->o.senders + s;
 	bit = cs * lg->o.messages + n;
 	if (lg_bit_test_set(lg->seen, bit)) {
-		lg->duplicated++;
+		k->duplicated++;
 		return;
 	}
 	now = now_ns();
 	if (n + 1 < lg->next_n[cs])
-		lg->reordered++;
+		k->reordered++;
 	else
 		lg->next_n[cs] = n + 1;
-	if (lg->deliveries < LG_DELIVERIES_MAX) {
+	if (k->deliveries < LG_DELIVERIES_MAX) {
 		uint64_t us = now > v[2] ? (now - v[2]) / 1000 : 0;
 
-		lg->lat_us[lg->deliveries] = us > UINT32_MAX ? UINT32_MAX :
-							      (uint32_t)us;
+		k->lat_us[k->deliveries] = us > UINT32_MAX ? UINT32_MAX :
+							    (uint32_t)us;
 		if (c->rx_ns) {
 			us = c->rx_ns > v[2] ? (c->rx_ns - v[2]) / 1000 : 0;
-			lg->rx_lat_us[lg->rx_lats++] =
+			k->rx_lat_us[k->rx_lats++] =
 				us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 		}
 	}
+	k->deliveries++;
 	lg->deliveries++;
 	lg->t_last_delivery = now;
 	lg->t_progress = now;
@@ -555,9 +699,99 @@ static void lg_on_room_line(struct lg *lg, struct lg_conn *c, const char *line)
 		lg->first_lat_us[lg->committed++] =
 			us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 	}
-	if ((uint32_t)c->idx == s) {
+	if (!c->sse && (uint32_t)c->idx == s) {
 		c->confirmed++;
 		lg_sender_pump(lg, c);
+	}
+}
+
+static void lg_on_room_line(struct lg *lg, struct lg_conn *c, const char *line)
+{
+	const char *sep = strstr(line + lg->room_prefix_len, ": ");
+	uint64_t v[3];
+
+	if (c->history > 0) {
+		c->history--;
+		lg->k[LG_TCP].history_skipped++;
+		return;
+	}
+	if (!sep || !lg_parse_body(sep + 2, v))
+		return;		/* somebody else's chatter */
+	lg_deliver(lg, c, v);
+}
+
+/*
+ * The data line of an SSE "message" event: a JSON object whose "content" is
+ * the payload. The stream starts with the room's history: messages sent
+ * before this run started (t_ns < t0) are skipped, not counted.
+ */
+static void lg_sse_message(struct lg *lg, struct lg_conn *c, const char *json)
+{
+	static const char key[] = "\"content\":\"";
+	const char *p = strstr(json, key), *end;
+	char body[LG_CONTENT_MAX];
+	uint64_t v[3];
+
+	if (!strstr(json, lg->sse_room)) {
+		lg->k[LG_SSE].bogus++;	/* another room's message */
+		return;
+	}
+	if (!p)
+		return;
+	p += sizeof(key) - 1;
+	end = strchr(p, '"');
+	if (!end || (size_t)(end - p) >= sizeof(body) ||
+	    memchr(p, '\\', (size_t)(end - p)))
+		return;		/* escapes: somebody else's chatter */
+	memcpy(body, p, (size_t)(end - p));
+	body[end - p] = '\0';
+	if (!lg_parse_body(body, v))
+		return;
+	if (!lg->running || v[2] < lg->t0) {
+		lg->k[LG_SSE].history_skipped++;
+		return;
+	}
+	lg_deliver(lg, c, v);
+}
+
+/* One line of an event stream (only single-line data fields are used). */
+static void lg_sse_line(struct lg *lg, struct lg_conn *c, char *line,
+			size_t len)
+{
+	const char *v;
+
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	if (len == 0) {
+		c->ev = LG_EV_MESSAGE;	/* end of event: back to default */
+		return;
+	}
+	if (line[0] == ':') {
+		lg->k[LG_SSE].heartbeats++;	/* comment: heartbeat */
+		return;
+	}
+	if (!strncmp(line, "event:", 6)) {
+		v = line + 6 + (line[6] == ' ');
+		if (!strcmp(v, "message"))
+			c->ev = LG_EV_MESSAGE;
+		else if (!strcmp(v, "system"))
+			c->ev = LG_EV_SYSTEM;
+		else if (!strcmp(v, "reset"))
+			c->ev = LG_EV_RESET;
+		else
+			c->ev = LG_EV_OTHER;
+		return;
+	}
+	if (strncmp(line, "data:", 5))
+		return;			/* id:, retry: */
+	v = line + 5 + (line[5] == ' ');
+	if (c->ev == LG_EV_MESSAGE) {
+		lg_sse_message(lg, c, v);
+	} else if (c->ev == LG_EV_SYSTEM) {
+		lg->k[LG_SSE].system_events++;
+	} else if (c->ev == LG_EV_RESET) {
+		lg->k[LG_SSE].resets++;
+		lg_show(lg, c, "stream reset", v);
 	}
 }
 
@@ -679,6 +913,105 @@ static ssize_t lg_recv(struct lg *lg, struct lg_conn *c, size_t room)
 	return n;
 }
 
+/* The HTTP answer to an SSE subscriber's setup request (body: NUL-ended). */
+static void lg_http_answer(struct lg *lg, struct lg_conn *c, int status,
+			   const char *body)
+{
+	static const char sid_key[] = "\"session_id\":\"";
+	char why[256];
+	const char *p;
+
+	if (status != 200 || (c->state == LG_JOINING &&
+			      !strstr(body, "\"success\":true"))) {
+		lg->errors++;
+		snprintf(why, sizeof(why), "HTTP %d: %.200s", status, body);
+		lg_close(lg, c, LG_FAILED, why);
+		return;
+	}
+	switch (c->state) {
+	case LG_NICKING:
+		p = strstr(body, sid_key);
+		if (!p || strspn(p + sizeof(sid_key) - 1, "0123456789abcdef") !=
+				  32) {
+			snprintf(why, sizeof(why), "no session_id in %.200s",
+				 body);
+			lg_close(lg, c, LG_FAILED, why);
+			return;
+		}
+		memcpy(c->sid, p + sizeof(sid_key) - 1, 32);
+		c->sid[32] = '\0';
+		lg_sse_join(lg, c);	/* the room exists: see lg_setup_pump */
+		return;
+	case LG_JOINING:
+		lg_sse_subscribe(lg, c);
+		return;
+	default:
+		return;
+	}
+}
+
+/*
+ * SSE subscriber during setup: handles one complete HTTP response at the
+ * start of rbuf. Returns true when it consumed one and c is still open.
+ * A 200 to the GET has no length: the rest of the connection is the stream.
+ */
+static bool lg_http_response(struct lg *lg, struct lg_conn *c)
+{
+	char *hend, *line, *eol, body[LG_RBUF_SIZE];
+	size_t hlen, clen = 0, total;
+	bool has_len = false;
+	int status;
+
+	c->rbuf[c->rlen] = '\0';
+	hend = strstr(c->rbuf, "\r\n\r\n");
+	if (!hend) {
+		if (c->rlen >= sizeof(c->rbuf) - 1)
+			lg_lose(lg, c, "HTTP response headers too long");
+		return false;
+	}
+	hlen = (size_t)(hend + 4 - c->rbuf);
+	if (strncmp(c->rbuf, "HTTP/1.1 ", 9) &&
+	    strncmp(c->rbuf, "HTTP/1.0 ", 9)) {
+		lg_lose(lg, c, "not an HTTP response");
+		return false;
+	}
+	status = atoi(c->rbuf + 9);
+	for (line = strstr(c->rbuf, "\r\n") + 2; line < hend; line = eol + 2) {
+		eol = strstr(line, "\r\n");
+		if (!strncasecmp(line, "content-length:", 15)) {
+			clen = strtoul(line + 15, NULL, 10);
+			has_len = true;
+		} else if (!strncasecmp(line, "transfer-encoding:", 18)) {
+			lg_lose(lg, c, "Transfer-Encoding not supported");
+			return false;
+		}
+	}
+	if (c->state == LG_SUBSCRIBING && status == 200) {
+		c->rlen -= hlen;
+		memmove(c->rbuf, c->rbuf + hlen, c->rlen);
+		c->ev = LG_EV_MESSAGE;
+		lg_set_state(lg, c, LG_JOINED);
+		return true;
+	}
+	if (!has_len) {
+		lg_lose(lg, c, "HTTP response without Content-Length");
+		return false;
+	}
+	total = hlen + clen;
+	if (total > sizeof(c->rbuf) - 1) {
+		lg_lose(lg, c, "HTTP response too long");
+		return false;
+	}
+	if (c->rlen < total)
+		return false;
+	memcpy(body, c->rbuf + hlen, clen);
+	body[clen] = '\0';
+	c->rlen -= total;
+	memmove(c->rbuf, c->rbuf + total, c->rlen);
+	lg_http_answer(lg, c, status, body);
+	return c->fd >= 0;
+}
+
 static void lg_on_readable(struct lg *lg, struct lg_conn *c)
 {
 	int reads;
@@ -699,6 +1032,16 @@ static void lg_on_readable(struct lg *lg, struct lg_conn *c)
 			return;
 		}
 		c->rlen += (size_t)n;
+		while (c->sse && c->state != LG_JOINED && c->rlen > 0 &&
+		       lg_http_response(lg, c))
+			;	/* each pass consumes one response */
+		if (c->fd < 0)
+			return;
+		if (c->sse && c->state != LG_JOINED) {
+			if ((size_t)n < room)
+				return;
+			continue;	/* a partial response */
+		}
 		p = c->rbuf;
 		end = c->rbuf + c->rlen;
 		while (c->fd >= 0 && (left = (size_t)(end - p)) > 0 &&
@@ -706,6 +1049,8 @@ static void lg_on_readable(struct lg *lg, struct lg_conn *c)
 			*nl = '\0';
 			if (c->discard)
 				c->discard = false;
+			else if (c->sse)
+				lg_sse_line(lg, c, p, (size_t)(nl - p));
 			else
 				lg_on_line(lg, c, p, (size_t)(nl - p));
 			p = nl + 1;
@@ -740,8 +1085,14 @@ static void lg_on_event(struct lg *lg, struct lg_conn *c, uint32_t events)
 			lg_close(lg, c, LG_FAILED, strerror(err));
 			return;
 		}
-		lg_set_state(lg, c, LG_WELCOME);
 		c->want_out = true;	/* registered as EPOLLOUT only */
+		if (c->sse) {
+			lg_update_events(lg, c, false);
+			if (c->fd >= 0)
+				lg_sse_connect(lg, c);
+			return;
+		}
+		lg_set_state(lg, c, LG_WELCOME);
 		lg_update_events(lg, c, false);
 		return;
 	}
@@ -775,6 +1126,32 @@ static long lg_proc_status_kb(long pid, const char *key)
 	}
 	fclose(f);
 	return kb;
+}
+
+/* User + system CPU seconds of process pid, from /proc (-1: unknown). */
+static double lg_proc_cpu_s(long pid)
+{
+	unsigned long long ut, st;
+	char path[64], buf[1024], *p;
+	long tck = sysconf(_SC_CLK_TCK);
+	size_t n;
+	FILE *f;
+
+	if (pid <= 0 || tck <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After "pid (comm) ": state is field 3, utime 14, stime 15. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			 "%llu %llu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)tck;
 }
 
 static void lg_raise_nofile(rlim_t need)
@@ -842,9 +1219,11 @@ static void lg_progress(struct lg *lg, uint64_t now)
 	lg->t_report = now;
 	if (!lg->running)
 		fprintf(stderr, "loadgen: setup %.1fs: joined %" PRIu32
-			" failed %" PRIu32 " busy %" PRIu32 "\n",
-			secs(now - lg->t_setup), lg->joined, lg->failed,
-			lg->busy);
+			" (tcp %" PRIu32 ", sse %" PRIu32 ") failed %" PRIu32
+			" busy %" PRIu32 "\n",
+			secs(now - lg->t_setup), lg->joined,
+			lg->k[LG_TCP].joined, lg->k[LG_SSE].joined,
+			lg->failed, lg->busy);
 	else
 		fprintf(stderr, "loadgen: run %.1fs: sent %" PRIu64
 			" committed %" PRIu64 " deliveries %" PRIu64 "\n",
@@ -858,9 +1237,12 @@ static void lg_start_run(struct lg *lg)
 
 	lg->running = true;
 	lg->members = lg->joined;
+	lg->k[LG_TCP].members = lg->k[LG_TCP].joined;
+	lg->k[LG_SSE].members = lg->k[LG_SSE].joined;
 	lg->t0 = now_ns();
 	lg->t_progress = lg->t0;
 	lg->rss_setup = lg_proc_status_kb(lg->o.server_pid, "VmRSS");
+	lg->cpu_setup = lg_proc_cpu_s(lg->o.server_pid);
 	if (lg->o.rate > 0) {
 		lg_timer_arm(lg, lg->t0);
 		return;
@@ -899,6 +1281,11 @@ static void lg_check(struct lg *lg, uint64_t now, uint64_t setup_deadline)
 				return;
 			}
 		}
+		/* --hold: stay idle, connected, before sending. */
+		if (!lg->t_hold)
+			lg->t_hold = now;
+		if (now - lg->t_hold < (uint64_t)(lg->o.hold * 1e9))
+			return;
 		lg_start_run(lg);
 		return;
 	}
@@ -952,11 +1339,243 @@ static void lg_loop(struct lg *lg)
 	}
 }
 
+/* Descriptors the server has open (-1: unknown). */
+static long lg_count_fds(long pid)
+{
+	char path[64];
+	struct dirent *de;
+	long n = 0;
+	DIR *d;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static long long lg_json_int(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+/* A blocking HTTP connection for the end of the run (-1: failed). */
+static int lg_http_open(const struct lg *lg)
+{
+	struct timeval tv = { .tv_sec = LG_HTTP_TIMEOUT_S };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (const struct sockaddr *)&lg->o.http_addr,
+		    sizeof(lg->o.http_addr)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * One request on a blocking keep-alive connection: its status (-1: failed,
+ * the connection is then unusable) and its body, NUL-ended, in body.
+ */
+static int lg_http_call(int fd, const char *req, char *body, size_t cap)
+{
+	char buf[4096], *hend, *line, *eol;
+	size_t have = 0, hlen, clen;
+	int reads;
+
+	body[0] = '\0';
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req))
+		return -1;
+	/* Bounded: each read adds bytes or waits at most the timeout. */
+	for (reads = 0; reads < 64 && have < sizeof(buf) - 1; reads++) {
+		ssize_t r = recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
+
+		if (r <= 0)
+			return -1;
+		have += (size_t)r;
+		buf[have] = '\0';
+		hend = strstr(buf, "\r\n\r\n");
+		if (!hend)
+			continue;
+		if (strncmp(buf, "HTTP/1.", 7) || have < 12)
+			return -1;
+		hlen = (size_t)(hend + 4 - buf);
+		clen = SIZE_MAX;
+		for (line = strstr(buf, "\r\n") + 2; line < hend;
+		     line = eol + 2) {
+			eol = strstr(line, "\r\n");
+			if (!strncasecmp(line, "content-length:", 15))
+				clen = strtoul(line + 15, NULL, 10);
+		}
+		if (clen == SIZE_MAX || hlen + clen > sizeof(buf) - 1)
+			return -1;
+		if (have < hlen + clen)
+			continue;
+		snprintf(body, cap, "%.*s", (int)clen, buf + hlen);
+		return atoi(buf + 9);
+	}
+	return -1;
+}
+
+/*
+ * GET /health once, blocking with timeouts (the run is over): the server's
+ * own count of sessions and SSE streams while every client is connected.
+ */
+static void lg_get_health(struct lg *lg)
+{
+	char req[128], body[1024];
+	int fd = lg_http_open(lg);
+
+	lg->health = (struct lg_health){ -1, -1, -1 };
+	if (fd < 0)
+		return;
+	snprintf(req, sizeof(req), "GET /health HTTP/1.1\r\nHost: %s\r\n\r\n",
+		 lg->host_hdr);
+	lg->health.status = lg_http_call(fd, req, body, sizeof(body));
+	close(fd);
+	lg->health.sessions = lg_json_int(body, "sessions");
+	lg->health.streams = lg_json_int(body, "streams");
+}
+
+/*
+ * POST /api/disconnect for every session we opened, on one keep-alive
+ * connection, so that they do not linger for session_idle_timeout_s into
+ * the next scenario. Bounded by LG_TEARDOWN_S in all.
+ */
+static void lg_teardown(struct lg *lg)
+{
+	uint64_t t = now_ns(), deadline = t + LG_TEARDOWN_S * NSEC;
+	char req[256], body[256], json[96];
+	int fd = -1, status;
+	uint32_t i;
+
+	for (i = lg->ntcp; i < lg->nconn && now_ns() < deadline; i++) {
+		struct lg_conn *c = &lg->conns[i];
+
+		if (!c->sid[0])
+			continue;
+		lg->teardown_tried++;
+		if (fd < 0)
+			fd = lg_http_open(lg);
+		if (fd < 0)
+			continue;
+		snprintf(json, sizeof(json), "{\"session_id\":\"%s\"}", c->sid);
+		snprintf(req, sizeof(req),
+			 "POST /api/disconnect HTTP/1.1\r\nHost: %s\r\n"
+			 "Content-Type: application/json\r\n"
+			 "Content-Length: %zu\r\n\r\n%s",
+			 lg->host_hdr, strlen(json), json);
+		status = lg_http_call(fd, req, body, sizeof(body));
+		if (status == 200) {
+			lg->teardown_done++;
+			continue;
+		}
+		if (status < 0) {
+			close(fd);
+			fd = -1;
+		}
+		if (lg->shown < LG_SHOWN_MAX) {
+			lg->shown++;
+			fprintf(stderr, "loadgen: sse conn %" PRIu32
+				": disconnect: HTTP %d %s\n", i, status, body);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	lg->teardown_s = secs(now_ns() - t);
+}
+
+static void lg_print_lat(const char *name, uint32_t *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), lg_cmp_u32);
+	printf("%s: p50 %.3f p90 %.3f p99 %.3f max %.3f (n %zu)\n", name,
+	       lg_pct_ms(v, n, 0.50), lg_pct_ms(v, n, 0.90),
+	       lg_pct_ms(v, n, 0.99), lg_pct_ms(v, n, 1.0), n);
+}
+
+static size_t lg_nlat(const struct lg_kstats *k)
+{
+	return k->deliveries < LG_DELIVERIES_MAX ? (size_t)k->deliveries :
+						   (size_t)LG_DELIVERIES_MAX;
+}
+
+/* Latencies of all kinds together, then of each kind (sorts them all). */
+static void lg_print_lats(struct lg *lg, const char *base, bool rx)
+{
+	char name[40];
+	size_t n[LG_KINDS], total = 0, off = 0;
+	uint32_t *all;
+	int i;
+
+	for (i = 0; i < LG_KINDS; i++) {
+		n[i] = rx ? (size_t)lg->k[i].rx_lats : lg_nlat(&lg->k[i]);
+		total += n[i];
+	}
+	all = lg_calloc(total, sizeof(*all));
+	for (i = 0; i < LG_KINDS; i++) {
+		memcpy(all + off, rx ? lg->k[i].rx_lat_us : lg->k[i].lat_us,
+		       n[i] * sizeof(*all));
+		off += n[i];
+	}
+	snprintf(name, sizeof(name), "%s_ms", base);
+	lg_print_lat(name, all, total);
+	free(all);
+	if (!lg->o.sse_clients)
+		return;
+	for (i = 0; i < LG_KINDS; i++) {
+		snprintf(name, sizeof(name), "%s_%s_ms", base,
+			 lg_kind_name[i]);
+		lg_print_lat(name, rx ? lg->k[i].rx_lat_us : lg->k[i].lat_us,
+			     n[i]);
+	}
+}
+
+static uint64_t lg_lost(const struct lg *lg, uint64_t members,
+			uint64_t deliveries)
+{
+	uint64_t expected = lg->sent * members;
+
+	return expected > deliveries ? expected - deliveries : 0;
+}
+
+static void lg_print_deliveries(const struct lg *lg, const char *name,
+				const struct lg_kstats *k)
+{
+	printf("%s: expected %" PRIu64 ", received %" PRIu64 ", lost %" PRIu64
+	       ", duplicated %" PRIu64 ", reordered %" PRIu64
+	       ", unparsable %" PRIu64 ", history skipped %" PRIu64,
+	       name, lg->sent * k->members, k->deliveries,
+	       lg_lost(lg, k->members, k->deliveries), k->duplicated,
+	       k->reordered, k->bogus, k->history_skipped);
+	if (lg->o.sse_clients)
+		printf(", stream resets %" PRIu64, k->resets);
+	printf("\n");
+	if (k == &lg->k[LG_SSE])
+		printf("sse_events: system %" PRIu64 ", heartbeats %" PRIu64
+		       "\n", k->system_events, k->heartbeats);
+}
+
 /*
  * Latency lines: latency_ms is from the send to when loadgen read the line;
  * latency_rx_ms to the kernel's receive timestamp, without loadgen's own
  * backlog; latency_first_ms per message, to its first receiver (the commit
- * and NOTIFY path; the rest is the server's fan-out). Rates are over
+ * and NOTIFY path; the rest is the server's fan-out). With SSE subscribers
+ * each comes for all receivers, then _tcp_ and _sse_ alone. Rates are over
  * "elapsed": from the first send to the last send or delivery.
  */
 static int lg_report(struct lg *lg)
@@ -964,16 +1583,24 @@ static int lg_report(struct lg *lg)
 	uint64_t end = lg->t_last_send > lg->t_last_delivery ?
 			       lg->t_last_send : lg->t_last_delivery;
 	uint64_t planned = (uint64_t)lg->o.senders * lg->o.messages;
-	uint64_t expected = lg->sent * lg->members;
-	uint64_t lost = expected > lg->deliveries ? expected - lg->deliveries :
-						    0;
-	size_t nlat = lg->deliveries < LG_DELIVERIES_MAX ?
-			      (size_t)lg->deliveries :
-			      (size_t)LG_DELIVERIES_MAX;
-	double elapsed, send_span;
+	struct lg_kstats all = { .members = lg->members };
 	const char *verdict = "PASS";
+	double elapsed, send_span;
 	struct rusage ru;
+	uint64_t lost;
+	int i;
 
+	for (i = 0; i < LG_KINDS; i++) {
+		const struct lg_kstats *k = &lg->k[i];
+
+		all.deliveries += k->deliveries;
+		all.duplicated += k->duplicated;
+		all.reordered += k->reordered;
+		all.bogus += k->bogus;
+		all.history_skipped += k->history_skipped;
+		all.resets += k->resets;
+	}
+	lost = lg_lost(lg, all.members, all.deliveries);
 	if (!lg->running)
 		end = lg->t0 = now_ns();
 	if (end < lg->t0)
@@ -981,54 +1608,74 @@ static int lg_report(struct lg *lg)
 	elapsed = secs(end - lg->t0);
 	send_span = lg->t_last_send > lg->t0 ? secs(lg->t_last_send - lg->t0) :
 					       0;
-	qsort(lg->lat_us, nlat, sizeof(*lg->lat_us), lg_cmp_u32);
-	qsort(lg->rx_lat_us, lg->rx_lats, sizeof(*lg->rx_lat_us), lg_cmp_u32);
 	qsort(lg->first_lat_us, lg->committed, sizeof(*lg->first_lat_us),
 	      lg_cmp_u32);
 
 	printf("connections: planned %" PRIu32 " (%" PRIu32 " receivers + %"
-	       PRIu32 " senders), joined %" PRIu64 ", failed %" PRIu32
+	       PRIu32 " senders", lg->nconn, lg->o.clients, lg->o.senders);
+	if (lg->o.sse_clients)
+		printf(" over TCP, %" PRIu32 " SSE subscribers",
+		       lg->o.sse_clients);
+	printf("), joined %" PRIu64 ", failed %" PRIu32
 	       ", lost during run %" PRIu64 "\n",
-	       lg->nconn, lg->o.clients, lg->o.senders, lg->members,
-	       lg->failed, lg->dropped);
-	printf("setup: %.3f s\n", secs(lg->t0 - lg->t_setup));
+	       lg->members, lg->failed, lg->dropped);
+	if (lg->o.sse_clients)
+		for (i = 0; i < LG_KINDS; i++)
+			printf("connections_%s: planned %" PRIu32
+			       ", joined %" PRIu64 ", failed %" PRIu32
+			       ", lost during run %" PRIu64
+			       ", connected at end %" PRIu32 "\n",
+			       lg_kind_name[i], lg->k[i].planned,
+			       lg->k[i].members, lg->k[i].failed,
+			       lg->k[i].dropped, lg->k[i].joined);
+	printf("setup: %.3f s", secs((lg->t_hold ? lg->t_hold : lg->t0) -
+				    lg->t_setup));
+	if (lg->o.hold > 0)
+		printf(" (then %.3f s idle)",
+		       lg->t_hold ? secs(lg->t0 - lg->t_hold) : 0.0);
+	printf("\n");
 	printf("messages: planned %" PRIu64 ", sent %" PRIu64
 	       ", committed %" PRIu64 ", refused %" PRIu64 ", skipped %"
 	       PRIu64 "\n", planned, lg->sent, lg->committed, lg->refused,
 	       lg->skipped);
-	printf("deliveries: expected %" PRIu64 ", received %" PRIu64
-	       ", lost %" PRIu64 ", duplicated %" PRIu64 ", reordered %"
-	       PRIu64 ", unparsable %" PRIu64 ", history skipped %" PRIu64
-	       "\n", expected, lg->deliveries, lost, lg->duplicated,
-	       lg->reordered, lg->bogus, lg->history_skipped);
+	lg_print_deliveries(lg, "deliveries", &all);
+	if (lg->o.sse_clients)
+		for (i = 0; i < LG_KINDS; i++) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "deliveries_%s",
+				 lg_kind_name[i]);
+			lg_print_deliveries(lg, name, &lg->k[i]);
+		}
 	printf("elapsed: %.3f s (%s)\n", elapsed, lg->stop_reason);
 	printf("rates: send %.1f msg/s, committed %.1f msg/s, "
 	       "deliveries %.1f/s\n",
 	       send_span > 0 ? lg->sent / send_span : 0,
 	       elapsed > 0 ? lg->committed / elapsed : 0,
-	       elapsed > 0 ? lg->deliveries / elapsed : 0);
-	printf("latency_ms: p50 %.3f p90 %.3f p99 %.3f max %.3f (n %zu)\n",
-	       lg_pct_ms(lg->lat_us, nlat, 0.50),
-	       lg_pct_ms(lg->lat_us, nlat, 0.90),
-	       lg_pct_ms(lg->lat_us, nlat, 0.99),
-	       lg_pct_ms(lg->lat_us, nlat, 1.0), nlat);
-	printf("latency_rx_ms: p50 %.3f p90 %.3f p99 %.3f max %.3f (n %" PRIu64
-	       ")\n",
-	       lg_pct_ms(lg->rx_lat_us, lg->rx_lats, 0.50),
-	       lg_pct_ms(lg->rx_lat_us, lg->rx_lats, 0.90),
-	       lg_pct_ms(lg->rx_lat_us, lg->rx_lats, 0.99),
-	       lg_pct_ms(lg->rx_lat_us, lg->rx_lats, 1.0), lg->rx_lats);
-	printf("latency_first_ms: p50 %.3f p90 %.3f p99 %.3f max %.3f (n %"
-	       PRIu64 ")\n",
-	       lg_pct_ms(lg->first_lat_us, lg->committed, 0.50),
-	       lg_pct_ms(lg->first_lat_us, lg->committed, 0.90),
-	       lg_pct_ms(lg->first_lat_us, lg->committed, 0.99),
-	       lg_pct_ms(lg->first_lat_us, lg->committed, 1.0), lg->committed);
-	if (lg->o.server_pid > 0)
+	       elapsed > 0 ? all.deliveries / elapsed : 0);
+	lg_print_lats(lg, "latency", false);
+	lg_print_lats(lg, "latency_rx", true);
+	lg_print_lat("latency_first_ms", lg->first_lat_us, lg->committed);
+	if (lg->o.server_pid > 0) {
 		printf("server_rss_kb: before %ld after_setup %ld end %ld "
 		       "peak %ld\n",
 		       lg->rss_before, lg->rss_setup, lg->rss_end,
 		       lg->rss_peak);
+		printf("server_fds: %ld at end\n", lg->server_fds);
+		if (lg->cpu_before >= 0 && lg->cpu_setup >= 0 &&
+		    lg->cpu_end >= 0)
+			printf("server_cpu_s: before_run %.2f run %.2f\n",
+			       lg->cpu_setup - lg->cpu_before,
+			       lg->cpu_end - lg->cpu_setup);
+	}
+	if (lg->o.http_given || lg->o.sse_clients)
+		printf("server_health: status %d sessions %lld streams %lld\n",
+		       lg->health.status, lg->health.sessions,
+		       lg->health.streams);
+	if (lg->o.sse_clients)
+		printf("teardown: %" PRIu32 " of %" PRIu32 " sessions "
+		       "disconnected in %.3f s\n", lg->teardown_done,
+		       lg->teardown_tried, lg->teardown_s);
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		printf("loadgen_cpu: user %.3f s sys %.3f s\n",
 		       ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
@@ -1040,8 +1687,10 @@ static int lg_report(struct lg *lg)
 		verdict = "FAIL (connections failed)";
 	else if (lost > 0 || lg->sent < planned)
 		verdict = "FAIL (messages lost or not sent)";
-	else if (lg->duplicated > 0 || lg->reordered > 0)
+	else if (all.duplicated > 0 || all.reordered > 0)
 		verdict = "FAIL (duplicated or reordered deliveries)";
+	else if (all.resets > 0)
+		verdict = "FAIL (stream reset)";
 	printf("result: %s\n", verdict);
 	fflush(stdout);
 	return strcmp(verdict, "PASS") ? 1 : 0;
@@ -1053,7 +1702,11 @@ static void lg_usage(FILE *f)
 		"usage: loadgen [options]\n"
 		"  --host ADDR          server IPv4 address (127.0.0.1)\n"
 		"  --port PORT          server TCP port (9001)\n"
+		"  --http-port PORT     server HTTP port (3001); given: also\n"
+		"                       report GET /health at the end\n"
 		"  --clients N          receive-only clients (10)\n"
+		"  --sse-clients N      receive-only HTTP sessions, each on\n"
+		"                       an SSE stream of the room (0)\n"
 		"  --senders S          sending clients, also members (1)\n"
 		"  --messages M         messages per sender (100)\n"
 		"  --rate R             total msg/s, 0 = flat out (0)\n"
@@ -1064,9 +1717,13 @@ static void lg_usage(FILE *f)
 		"  --setup-timeout SEC  hard stop for connects and joins (60)\n"
 		"  --duration-max SEC   hard stop for the run phase (60)\n"
 		"  --idle-timeout SEC   stop after SEC without progress (10)\n"
+		"  --hold SEC           stay connected and idle SEC between\n"
+		"                       setup and sending (0)\n"
 		"  --server-pid PID     report the server's RSS from /proc\n"
 		"  --verbose            progress lines on stderr every second\n"
 		"Sender s is connection s; every connection receives all.\n"
+		"SSE subscribers are named sse<i>_<pid>; they skip the\n"
+		"stream's history (messages sent before this run).\n"
 		"Exit 0: every member got every message once, in order;\n"
 		"1: loss, duplicates, reordering or failed connections;\n"
 		"2: usage or system error.\n");
@@ -1104,7 +1761,10 @@ static void lg_parse_args(struct lg_opts *o, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, 'H' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "http-port", required_argument, NULL, 'T' },
 		{ "clients", required_argument, NULL, 'c' },
+		{ "sse-clients", required_argument, NULL, 'e' },
+		{ "hold", required_argument, NULL, 'o' },
 		{ "senders", required_argument, NULL, 's' },
 		{ "messages", required_argument, NULL, 'm' },
 		{ "rate", required_argument, NULL, 'r' },
@@ -1121,7 +1781,7 @@ static void lg_parse_args(struct lg_opts *o, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *host = "127.0.0.1";
-	uint32_t port = 9001;
+	uint32_t port = 9001, http_port = 3001;
 	int opt;
 
 	*o = (struct lg_opts){
@@ -1137,8 +1797,19 @@ static void lg_parse_args(struct lg_opts *o, int argc, char **argv)
 		case 'p':
 			port = lg_count("port", optarg, 1, 65535);
 			break;
+		case 'T':
+			http_port = lg_count("http-port", optarg, 1, 65535);
+			o->http_given = true;
+			break;
 		case 'c':
 			o->clients = lg_count("clients", optarg, 0, 1e6);
+			break;
+		case 'e':
+			o->sse_clients = lg_count("sse-clients", optarg, 0,
+						  1e6);
+			break;
+		case 'o':
+			o->hold = lg_num("hold", optarg, 0, 86400);
 			break;
 		case 's':
 			o->senders = lg_count("senders", optarg, 1, 1e5);
@@ -1200,6 +1871,8 @@ static void lg_parse_args(struct lg_opts *o, int argc, char **argv)
 			host);
 		exit(2);
 	}
+	o->http_addr = o->addr;
+	o->http_addr.sin_port = htons((uint16_t)http_port);
 	if (strlen(o->room) < 1 || strlen(o->room) > 50 ||
 	    strspn(o->room, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
 		    strlen(o->room)) {
@@ -1221,13 +1894,22 @@ static void lg_init(struct lg *lg, int argc, char **argv)
 
 	memset(lg, 0, sizeof(*lg));
 	lg_parse_args(&lg->o, argc, argv);
-	lg->nconn = lg->o.clients + lg->o.senders;
+	lg->ntcp = lg->o.clients + lg->o.senders;
+	lg->nconn = lg->ntcp + lg->o.sse_clients;
+	lg->k[LG_TCP].planned = lg->ntcp;
+	lg->k[LG_SSE].planned = lg->o.sse_clients;
 	tracked = (uint64_t)lg->nconn * lg->o.senders * lg->o.messages;
 	if (tracked > LG_DELIVERIES_MAX * 8) {
 		fprintf(stderr, "loadgen: %" PRIu64 " deliveries: too many\n",
 			tracked);
 		exit(2);
 	}
+	snprintf(lg->sse_room, sizeof(lg->sse_room), "\"room\":\"%s\"",
+		 lg->o.room);
+	snprintf(lg->host_hdr, sizeof(lg->host_hdr), "%s:%u",
+		 inet_ntoa(lg->o.http_addr.sin_addr),
+		 ntohs(lg->o.http_addr.sin_port));
+	snprintf(lg->nick_tag, sizeof(lg->nick_tag), "_%ld", (long)getpid());
 	snprintf(lg->room_prefix, sizeof(lg->room_prefix), "[%s] ",
 		 lg->o.room);
 	lg->room_prefix_len = strlen(lg->room_prefix);
@@ -1241,6 +1923,7 @@ static void lg_init(struct lg *lg, int argc, char **argv)
 	for (i = 0; i < lg->nconn; i++) {
 		lg->conns[i].fd = -1;
 		lg->conns[i].idx = (int)i;
+		lg->conns[i].sse = i >= lg->ntcp;
 	}
 	lg->seen = lg_calloc(tracked / 8 + 1, 1);
 	lg->next_n = lg_calloc((size_t)lg->nconn * lg->o.senders,
@@ -1250,12 +1933,16 @@ static void lg_init(struct lg *lg, int argc, char **argv)
 	lg->first_lat_us = lg_calloc((size_t)lg->o.senders * lg->o.messages,
 				     sizeof(*lg->first_lat_us));
 	/* calloc leaves untouched pages unmapped: pay only for what arrives. */
-	lg->lat_us = lg_calloc(tracked < LG_DELIVERIES_MAX ? tracked :
-							      LG_DELIVERIES_MAX,
-			       sizeof(*lg->lat_us));
-	lg->rx_lat_us = lg_calloc(tracked < LG_DELIVERIES_MAX ?
-					  tracked : LG_DELIVERIES_MAX,
-				  sizeof(*lg->rx_lat_us));
+	for (i = 0; i < LG_KINDS; i++) {
+		struct lg_kstats *k = &lg->k[i];
+		uint64_t nk = (uint64_t)k->planned * lg->o.senders *
+			      lg->o.messages;
+
+		if (nk > LG_DELIVERIES_MAX)
+			nk = LG_DELIVERIES_MAX;
+		k->lat_us = lg_calloc(nk, sizeof(*k->lat_us));
+		k->rx_lat_us = lg_calloc(nk, sizeof(*k->rx_lat_us));
+	}
 
 	lg_raise_nofile((rlim_t)lg->nconn + 32);
 	sigaction(SIGINT, &sa, NULL);
@@ -1271,6 +1958,8 @@ static void lg_init(struct lg *lg, int argc, char **argv)
 	}
 	lg->rt_offset = lg_clock_offset();
 	lg->rss_before = lg_proc_status_kb(lg->o.server_pid, "VmRSS");
+	lg->cpu_before = lg_proc_cpu_s(lg->o.server_pid);
+	lg->cpu_setup = lg->cpu_end = -1;
 	lg->rss_setup = lg->rss_end = lg->rss_peak = -1;
 }
 
@@ -1290,8 +1979,10 @@ static void lg_fini(struct lg *lg)
 	free(lg->next_n);
 	free(lg->committed_map);
 	free(lg->first_lat_us);
-	free(lg->lat_us);
-	free(lg->rx_lat_us);
+	for (i = 0; i < LG_KINDS; i++) {
+		free(lg->k[i].lat_us);
+		free(lg->k[i].rx_lat_us);
+	}
 }
 
 int main(int argc, char **argv)
@@ -1301,15 +1992,25 @@ int main(int argc, char **argv)
 
 	lg_init(&lg, argc, argv);
 	printf("loadgen: server %s:%u room %s clients %" PRIu32 " senders %"
-	       PRIu32 " messages %" PRIu32 " rate %g window %" PRIu32 "\n",
+	       PRIu32 " messages %" PRIu32 " rate %g window %" PRIu32,
 	       inet_ntoa(lg.o.addr.sin_addr), ntohs(lg.o.addr.sin_port),
 	       lg.o.room, lg.o.clients, lg.o.senders, lg.o.messages,
 	       lg.o.rate, lg.o.window);
+	if (lg.o.sse_clients)
+		printf(" sse_clients %" PRIu32 " (http %s)",
+		       lg.o.sse_clients, lg.host_hdr);
+	printf("\n");
 	fflush(stdout);
 	lg_loop(&lg);
 	/* Measured while every client is still connected. */
 	lg.rss_end = lg_proc_status_kb(lg.o.server_pid, "VmRSS");
 	lg.rss_peak = lg_proc_status_kb(lg.o.server_pid, "VmHWM");
+	lg.server_fds = lg_count_fds(lg.o.server_pid);
+	lg.cpu_end = lg_proc_cpu_s(lg.o.server_pid);
+	if (lg.o.http_given || lg.o.sse_clients)
+		lg_get_health(&lg);
+	lg_teardown(&lg);
+
 	rc = lg_report(&lg);
 	lg_fini(&lg);
 	return rc;
