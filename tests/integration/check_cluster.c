@@ -8,9 +8,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <libgen.h>
 #include <string.h>
 
 #include "../helpers/tcl.h"
+#include "../helpers/thttp.h"
 #include "../helpers/tdb.h"
 #include "../helpers/tfix.h"
 #include "../helpers/trun.h"
@@ -292,6 +294,107 @@ START_TEST(test_dead_instance_users_leave_presence)
 }
 END_TEST
 
+
+/* Stops (false) or starts (true) the test cluster itself with pg.sh. */
+static void cluster_db(bool start)
+{
+	char host[1024], cmd[4096];
+	const char *top = getenv("BD_TOP");
+
+	snprintf(host, sizeof(host), "%s", getenv("PGHOST"));
+	snprintf(cmd, sizeof(cmd), "'%s/contrib/pg.sh' %s '%s' >/dev/null 2>&1",
+		 top, start ? "start" : "stop", dirname(host));
+	ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
+}
+
+/* Reads c's lines until the line `last`, keeping the room's messages
+ * (without "[up] ") in got[*n..]. */
+static void collect_until(struct tcl *c, const char *last, char **got,
+			  int *n, int max)
+{
+	for (;;) {
+		enum tcl_rc rc = tcl_read(c, trun_ms(20000));
+
+		ck_assert_msg(rc == TCL_LINE, "%s: no \"%s\" (%s)", c->label,
+			      last, rc == TCL_EOF ? "EOF" : "timeout");
+		if (!strncmp(c->line, "[up] ", 5)) {
+			ck_assert_msg(*n < max, "%s: too many messages",
+				      c->label);
+			got[(*n)++] = strdup(c->line + 5);
+		}
+		if (!strcmp(c->line, last))
+			return;
+	}
+}
+
+START_TEST(test_database_stop_then_service_resumes)
+{
+	static char *got[2][200];
+	struct tcl *alice, *bob, *c[2];
+	struct thttp_resp r;
+	int n[2] = { 0, 0 };
+	int64_t until;
+	PGresult *res;
+
+	start_instances(2);
+	alice = tcl_user(inst[0].tcp_port, "alice");
+	bob = tcl_user(inst[1].tcp_port, "bob");
+	c[0] = alice;
+	c[1] = bob;
+	do_create(alice, "up");
+	do_join(bob, "up");
+	for (int k = 0; k < 20; k++) {
+		tcl_send(alice, "a%02d", k);
+		tcl_send(bob, "b%02d", k);
+	}
+	/* Under that load, the database goes away for 10 s. */
+	cluster_db(false);
+	until = trun_now_ms() + 10000;
+	for (int i = 0; i < 2; i++)
+		thttp_wait_status(inst[i].http_port, "/health", 503, &r,
+				  trun_ms(15000));
+	tcl_send(alice, "/rooms");
+	collect_until(alice, "[system] error: database unavailable, try again",
+		      got[0], &n[0], 200);
+	while (trun_now_ms() < until) {
+		/* Both stay up, say so, and keep their clients. */
+		for (int i = 0; i < 2; i++) {
+			thttp_get(inst[i].http_port, "/health", &r);
+			ck_assert_int_eq(r.status, 503);
+			ck_assert(thttp_json_has(r.body, "db", "disconnected"));
+		}
+		trun_pace();
+	}
+	tcl_send(bob, "/help");
+	collect_until(bob, "[system] Commands:", got[1], &n[1], 200);
+	cluster_db(true);
+	for (int i = 0; i < 2; i++)
+		thttp_wait_status(inst[i].http_port, "/health", 200, &r,
+				  trun_ms(30000));
+	tcl_send(alice, "back");
+	for (int i = 0; i < 2; i++)
+		collect_until(c[i], "[up] alice: back", got[i], &n[i], 200);
+	/* Every committed message reached both, once, in the table's order. */
+	res = tdb_query(&T_DB,
+			"SELECT m.nickname || ': ' || m.content FROM messages m "
+			"JOIN rooms r ON r.id = m.room_id WHERE r.name = 'up' "
+			"ORDER BY m.seq",
+			NULL);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_msg(n[i] == PQntuples(res),
+			      "%s received %d messages, the table has %d",
+			      c[i]->label, n[i], PQntuples(res));
+		for (int k = 0; k < n[i]; k++) {
+			ck_assert_str_eq(got[i][k], PQgetvalue(res, k, 0));
+			free(got[i][k]);
+		}
+	}
+	PQclear(res);
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
 static Suite *cluster_suite(void)
 {
 	Suite *s = suite_create("cluster");
@@ -304,6 +407,7 @@ static Suite *cluster_suite(void)
 	TFIX_ADD(s, test_presence_is_cluster_wide, 60, up, down);
 	TFIX_ADD(s, test_nickname_unique_across_instances, 60, up, down);
 	TFIX_ADD(s, test_dead_instance_users_leave_presence, 60, up, down);
+	TFIX_ADD(s, test_database_stop_then_service_resumes, 120, up, down);
 	return s;
 }
 
