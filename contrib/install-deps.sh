@@ -3,8 +3,9 @@
 # Silent and fast (one dpkg-query) when everything is there: `make run` and
 # `make check` call it every time.
 #
-# Usage: contrib/install-deps.sh [--browser]
+# Usage: contrib/install-deps.sh [--browser] [--nginx]
 #   --browser   also the browser-test group (chromium, nodejs, npm)
+#   --nginx     also nginx (the reverse proxy of contrib/nginx/run.sh)
 #
 # To add an optional group: add an array below, an option in the case
 # statement that appends it to WANT, and a line to the usage above.
@@ -15,13 +16,15 @@ BASE_PKGS=(gcc make pkg-config libwebsockets-dev libpq-dev libjansson-dev
 	check postgresql postgresql-client netcat-openbsd curl procps iproute2)
 # Optional groups.
 BROWSER_PKGS=(chromium nodejs npm)
+NGINX_PKGS=(nginx)
 
 WANT=("${BASE_PKGS[@]}")
 for arg in "$@"; do
 	case "$arg" in
 	--browser) WANT+=("${BROWSER_PKGS[@]}") ;;
+	--nginx) WANT+=("${NGINX_PKGS[@]}") ;;
 	-h | --help)
-		sed -n '2,7s/^# \{0,1\}//p' "$0"
+		sed -n '2,8s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*)
