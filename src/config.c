@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,36 @@ static int get_int(json_t *v, const char *key, long long lo, long long hi,
 	return 0;
 }
 
+/* Integer keys: where each goes and its accepted range. */
+enum int_kind { K_INT, K_SIZE, K_UNSIGNED };
+
+static const struct int_key {
+	const char *key;
+	size_t off;		/* offsetof(struct config, ...) */
+	enum int_kind kind;	/* the field's type */
+	long long lo, hi;
+} int_keys[] = {
+	{ "tcp_port", offsetof(struct config, tcp_port), K_INT, 1, 65535 },
+	{ "http_port", offsetof(struct config, http_port), K_INT, 1, 65535 },
+	{ "history_size", offsetof(struct config, history_size), K_SIZE, 1,
+	  1000 },
+	{ "max_message_bytes", offsetof(struct config, max_message_bytes),
+	  K_SIZE, 1, CONFIG_MESSAGE_BYTES_MAX },
+	{ "outq_limit_bytes", offsetof(struct config, outq_limit_bytes),
+	  K_SIZE, 16384, 1LL << 30 },
+	{ "cleanup_interval_s", offsetof(struct config, cleanup_interval_s),
+	  K_UNSIGNED, 0, 86400 * 7 },
+	{ "cleanup_keep", offsetof(struct config, cleanup_keep), K_UNSIGNED,
+	  1, 100000000 },
+	{ "session_idle_timeout_s",
+	  offsetof(struct config, session_idle_timeout_s), K_UNSIGNED, 1,
+	  86400 },
+	{ "sse_heartbeat_s", offsetof(struct config, sse_heartbeat_s),
+	  K_UNSIGNED, 1, 3600 },
+	{ "presence_timeout_s", offsetof(struct config, presence_timeout_s),
+	  K_UNSIGNED, 3, 3600 },
+};
+
 static int apply_key(struct config *cfg, const char *key, json_t *v,
 		     char *err, size_t errlen)
 {
@@ -104,59 +135,20 @@ static int apply_key(struct config *cfg, const char *key, json_t *v,
 		cfg->log_level = lvl;
 		return 0;
 	}
-	if (!strcmp(key, "tcp_port") || !strcmp(key, "http_port")) {
-		if (get_int(v, key, 1, 65535, &n, err, errlen))
+	for (size_t i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++) {
+		const struct int_key *k = &int_keys[i];
+		char *field = (char *)cfg + k->off;
+
+		if (strcmp(key, k->key))
+			continue;
+		if (get_int(v, key, k->lo, k->hi, &n, err, errlen))
 			return -1;
-		*(key[0] == 't' ? &cfg->tcp_port : &cfg->http_port) = (int)n;
-		return 0;
-	}
-	if (!strcmp(key, "history_size")) {
-		if (get_int(v, key, 1, 1000, &n, err, errlen))
-			return -1;
-		cfg->history_size = (size_t)n;
-		return 0;
-	}
-	if (!strcmp(key, "max_message_bytes")) {
-		if (get_int(v, key, 1, CONFIG_MESSAGE_BYTES_MAX, &n, err,
-			    errlen))
-			return -1;
-		cfg->max_message_bytes = (size_t)n;
-		return 0;
-	}
-	if (!strcmp(key, "outq_limit_bytes")) {
-		if (get_int(v, key, 16384, 1LL << 30, &n, err, errlen))
-			return -1;
-		cfg->outq_limit_bytes = (size_t)n;
-		return 0;
-	}
-	if (!strcmp(key, "cleanup_interval_s")) {
-		if (get_int(v, key, 0, 86400 * 7, &n, err, errlen))
-			return -1;
-		cfg->cleanup_interval_s = (unsigned)n;
-		return 0;
-	}
-	if (!strcmp(key, "cleanup_keep")) {
-		if (get_int(v, key, 1, 100000000, &n, err, errlen))
-			return -1;
-		cfg->cleanup_keep = (unsigned)n;
-		return 0;
-	}
-	if (!strcmp(key, "session_idle_timeout_s")) {
-		if (get_int(v, key, 1, 86400, &n, err, errlen))
-			return -1;
-		cfg->session_idle_timeout_s = (unsigned)n;
-		return 0;
-	}
-	if (!strcmp(key, "presence_timeout_s")) {
-		if (get_int(v, key, 3, 3600, &n, err, errlen))
-			return -1;
-		cfg->presence_timeout_s = (unsigned)n;
-		return 0;
-	}
-	if (!strcmp(key, "sse_heartbeat_s")) {
-		if (get_int(v, key, 1, 3600, &n, err, errlen))
-			return -1;
-		cfg->sse_heartbeat_s = (unsigned)n;
+		if (k->kind == K_INT)
+			*(int *)field = (int)n;
+		else if (k->kind == K_SIZE)
+			*(size_t *)field = (size_t)n;
+		else
+			*(unsigned *)field = (unsigned)n;
 		return 0;
 	}
 	snprintf(err, errlen, "unknown key \"%s\"", key);
