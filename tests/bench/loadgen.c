@@ -1,11 +1,13 @@
 /*
  * loadgen: load generator for the Baby Discord TCP line protocol and its
- * HTTP event streams. Puts receivers and senders in one room (TCP line
- * clients, and with --sse-clients also HTTP sessions that read the room's
- * Server-Sent Events stream), sends timestamped lines from TCP senders and
- * checks that every member gets every message exactly once and in order;
- * reports throughput, latency (all receivers, TCP, SSE) and the server's
- * RSS. Single thread, one epoll loop.
+ * HTTP event streams. Puts receivers and senders in one room, or in
+ * --rooms N rooms (TCP line clients, and with --sse-clients also HTTP
+ * sessions that read the room's Server-Sent Events stream), sends
+ * timestamped lines from TCP senders and checks that every member gets every
+ * message of its room exactly once and in order; reports throughput,
+ * latency (all receivers, TCP, SSE, and per instance when the clients are
+ * spread over several servers with --ports) and the servers' RSS and CPU.
+ * Single thread, one epoll loop.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -40,6 +42,7 @@
 #define LG_HTTP_TIMEOUT_S 2		/* blocking requests at the end */
 #define LG_TEARDOWN_S 20ull		/* all POST /api/disconnect */
 #define LG_CONTENT_MAX 96		/* longest bench payload, SSE */
+#define LG_INST_MAX 16			/* --ports, --http-ports, pids */
 #define NSEC 1000000000ull
 
 enum lg_state {
@@ -76,6 +79,9 @@ enum lg_sse_event { LG_EV_MESSAGE, LG_EV_SYSTEM, LG_EV_RESET, LG_EV_OTHER };
 struct lg_conn {
 	int fd;			/* socket, -1 when closed */
 	int idx;		/* index; sender s is connection s */
+	int inst;		/* server: index in --ports/--http-ports */
+	uint32_t room;		/* index of its room (see lg_place) */
+	bool member;		/* in the room when the run started */
 	bool sse;		/* HTTP session + event stream */
 	enum lg_sse_event ev;	/* SSE: type of the event being read */
 	char sid[33];		/* SSE: session_id */
@@ -95,10 +101,14 @@ struct lg_conn {
 };
 
 struct lg_opts {
-	struct sockaddr_in addr;	/* server address */
-	struct sockaddr_in http_addr;	/* server HTTP address */
-	bool http_given;		/* --http-port: ask GET /health */
-	const char *room;		/* room name */
+	struct sockaddr_in addr[LG_INST_MAX];	   /* TCP, per instance */
+	struct sockaddr_in http_addr[LG_INST_MAX]; /* HTTP, per instance */
+	uint32_t ninst;			/* TCP ports (instances) */
+	uint32_t nhttp;			/* HTTP ports: 1 or ninst */
+	int sender_inst;		/* -1: senders round-robin too */
+	bool http_given;		/* --http-port(s): ask GET /health */
+	const char *room;		/* room name (prefix with --rooms) */
+	uint32_t rooms;			/* rooms, at most senders */
 	const char *nick_prefix;	/* NULL: stay guest-NNNNNN */
 	uint32_t clients;		/* receive-only connections */
 	uint32_t senders;		/* sending connections */
@@ -111,7 +121,8 @@ struct lg_opts {
 	double setup_timeout;		/* setup phase hard stop, seconds */
 	double idle_timeout;		/* stop after this long w/o progress */
 	double hold;			/* idle seconds between setup and run */
-	long server_pid;		/* 0: no RSS report */
+	long server_pid[LG_INST_MAX];	/* 0: no RSS report */
+	uint32_t npids;			/* 1, or one per instance */
 	bool verbose;			/* progress lines on stderr */
 };
 
@@ -121,6 +132,8 @@ struct lg_kstats {
 	uint32_t joined;		/* in the room now */
 	uint32_t failed;		/* setup failures */
 	uint64_t members;		/* joined when the run started */
+	uint64_t expected;		/* deliveries due (at the report) */
+	uint64_t cap;			/* entries in lat_us, rx_lat_us */
 	uint64_t deliveries;		/* unique deliveries */
 	uint64_t duplicated;
 	uint64_t reordered;
@@ -139,6 +152,29 @@ struct lg_kstats {
 struct lg_health {
 	int status;
 	long long sessions, streams;
+	double queue;			/* notify_queue_usage */
+};
+
+/* A server process watched through /proc (-1: unknown). */
+struct lg_server {
+	long rss_before, rss_setup, rss_end, rss_peak;	/* kB */
+	double cpu_before, cpu_setup, cpu_end;	/* user + system, s */
+	long fds;				/* open at the end */
+};
+
+/* One room of the run and the server lines that belong to it. */
+struct lg_room {
+	char name[64];
+	char prefix[80];		/* "[room] " */
+	size_t prefix_len;
+	char joined[100];		/* "[system] You joined room (" */
+	size_t joined_len;
+	char exists[120];		/* "... room room already exists" */
+	char sse[80];			/* "room":"<name>" in SSE data */
+	bool ready;			/* its creator is in it */
+	uint32_t senders;
+	uint64_t members;		/* joined when the run started */
+	uint64_t sent;			/* messages sent into it */
 };
 
 struct lg {
@@ -147,6 +183,8 @@ struct lg {
 	uint32_t nconn;			/* clients + senders + sse_clients */
 	uint32_t ntcp;			/* clients + senders; SSE after them */
 	struct lg_kstats k[LG_KINDS];
+	struct lg_kstats inst[LG_INST_MAX];	/* per server instance */
+	struct lg_room *rooms;
 	int epfd;
 	int tfd;			/* rate timer */
 	bool running;			/* run phase (after setup) */
@@ -157,16 +195,9 @@ struct lg {
 	uint32_t busy;			/* setup operations in flight */
 	uint32_t joined;		/* connections in the room */
 	uint32_t failed;		/* setup failures */
-	bool room_ready;		/* creator is in the room */
+	uint32_t rooms_ready;		/* rooms whose creator is in */
 
-	/* Expected text. */
-	char room_prefix[80];		/* "[room] " */
-	size_t room_prefix_len;
-	char joined_prefix[100];	/* "[system] You joined room (" */
-	size_t joined_prefix_len;
-	char exists_line[120];		/* "... room room already exists" */
-	char sse_room[80];		/* "\"room\":\"room\"" in SSE data */
-	char host_hdr[64];		/* "Host: ..." value */
+	char host_hdr[LG_INST_MAX][64];	/* "Host: ..." value */
 	char nick_tag[24];		/* "_<pid>" after SSE nicknames */
 
 	/* Delivery tracking. */
@@ -174,8 +205,10 @@ struct lg {
 	uint32_t *next_n;		/* per (conn, sender): max n + 1 */
 	uint8_t *committed_map;		/* bit per (sender, n) */
 	uint32_t *first_lat_us;		/* per message: to its first receiver */
+	uint32_t *first_at_ms;		/* per message: sent, ms after t0 */
 	int64_t rt_offset;		/* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	uint64_t members;		/* conns joined when the run started */
+	uint64_t expected;		/* deliveries due for what was sent */
 	uint64_t deliveries;		/* unique deliveries, all kinds */
 	uint64_t committed;
 	uint64_t sent;
@@ -197,12 +230,8 @@ struct lg {
 	uint64_t t_report;		/* last progress line */
 	const char *stop_reason;
 
-	/* Server memory, kB; -1 unknown. */
-	long rss_before, rss_setup, rss_end, rss_peak;
-	/* Server CPU time (user + system), s; -1 unknown. */
-	double cpu_before, cpu_setup, cpu_end;
-	long server_fds;		/* open descriptors at the end */
-	struct lg_health health;
+	struct lg_server srv[LG_INST_MAX];	/* per --server-pid */
+	struct lg_health health[LG_INST_MAX];	/* per HTTP port */
 	uint32_t teardown_tried;	/* sessions to disconnect */
 	uint32_t teardown_done;		/* answered 200 */
 	double teardown_s;
@@ -274,6 +303,16 @@ static struct lg_kstats *lg_kind(struct lg *lg, const struct lg_conn *c)
 	return &lg->k[c->sse ? LG_SSE : LG_TCP];
 }
 
+static struct lg_kstats *lg_inst(struct lg *lg, const struct lg_conn *c)
+{
+	return &lg->inst[c->inst];
+}
+
+static struct lg_room *lg_room_of(struct lg *lg, const struct lg_conn *c)
+{
+	return &lg->rooms[c->room];
+}
+
 static void lg_set_state(struct lg *lg, struct lg_conn *c, enum lg_state s)
 {
 	if (lg_state_is_busy(c->state))
@@ -283,9 +322,11 @@ static void lg_set_state(struct lg *lg, struct lg_conn *c, enum lg_state s)
 	if (s == LG_JOINED) {
 		lg->joined++;
 		lg_kind(lg, c)->joined++;
+		lg_inst(lg, c)->joined++;
 	} else if (c->state == LG_JOINED) {
 		lg->joined--;
 		lg_kind(lg, c)->joined--;
+		lg_inst(lg, c)->joined--;
 	}
 	c->state = s;
 }
@@ -297,8 +338,9 @@ static void lg_show(struct lg *lg, const struct lg_conn *c, const char *what,
 	if (lg->shown >= LG_SHOWN_MAX)
 		return;
 	lg->shown++;
-	fprintf(stderr, "loadgen: %s conn %d: %s: %s\n",
-		lg_kind_name[c->sse ? LG_SSE : LG_TCP], c->idx, what, text);
+	fprintf(stderr, "loadgen: %s conn %d (instance %d): %s: %s\n",
+		lg_kind_name[c->sse ? LG_SSE : LG_TCP], c->idx, c->inst + 1,
+		what, text);
 }
 
 static void lg_close(struct lg *lg, struct lg_conn *c, enum lg_state s,
@@ -316,12 +358,14 @@ static void lg_close(struct lg *lg, struct lg_conn *c, enum lg_state s,
 
 		lg->failed++;
 		lg_kind(lg, c)->failed++;
+		lg_inst(lg, c)->failed++;
 		snprintf(what, sizeof(what), "setup failed (%s)",
 			 lg_state_name[c->state]);
 		lg_show(lg, c, what, why);
 	} else if (c->state == LG_JOINED && lg->running) {
 		lg->dropped++;
 		lg_kind(lg, c)->dropped++;
+		lg_inst(lg, c)->dropped++;
 		lg_show(lg, c, "lost", why);
 	}
 	lg_set_state(lg, c, s);
@@ -427,12 +471,13 @@ static void lg_http_request(struct lg *lg, struct lg_conn *c,
 			     "%s %s HTTP/1.1\r\nHost: %s\r\n"
 			     "Content-Type: application/json\r\n"
 			     "Content-Length: %zu\r\n\r\n%s",
-			     method, target, lg->host_hdr, strlen(json), json);
+			     method, target, lg->host_hdr[c->inst],
+			     strlen(json), json);
 	else
 		n = snprintf(req, sizeof(req),
 			     "%s %s HTTP/1.1\r\nHost: %s\r\n"
 			     "Accept: text/event-stream\r\n\r\n",
-			     method, target, lg->host_hdr);
+			     method, target, lg->host_hdr[c->inst]);
 	if (n < 0 || (size_t)n >= sizeof(req)) {
 		lg_close(lg, c, LG_FAILED, "HTTP request too long");
 		return;
@@ -458,7 +503,7 @@ static void lg_sse_join(struct lg *lg, struct lg_conn *c)
 
 	snprintf(body, sizeof(body),
 		 "{\"session_id\":\"%s\",\"command\":\"/join %s\"}", c->sid,
-		 lg->o.room);
+		 lg_room_of(lg, c)->name);
 	lg_set_state(lg, c, LG_JOINING);
 	lg_http_request(lg, c, "POST", "/api/command", body);
 }
@@ -469,15 +514,15 @@ static void lg_sse_subscribe(struct lg *lg, struct lg_conn *c)
 	char target[160];
 
 	snprintf(target, sizeof(target), "/api/messages/%s?session_id=%s",
-		 lg->o.room, c->sid);
+		 lg_room_of(lg, c)->name, c->sid);
 	lg_set_state(lg, c, LG_SUBSCRIBING);
 	lg_http_request(lg, c, "GET", target, NULL);
 }
 
 static void lg_connect(struct lg *lg, struct lg_conn *c)
 {
-	const struct sockaddr_in *addr = c->sse ? &lg->o.http_addr :
-						  &lg->o.addr;
+	const struct sockaddr_in *addr = c->sse ? &lg->o.http_addr[c->inst] :
+						  &lg->o.addr[c->inst];
 	struct epoll_event ev = { .events = EPOLLOUT };
 	int one = 1;
 
@@ -506,25 +551,28 @@ static void lg_connect(struct lg *lg, struct lg_conn *c)
 /*
  * Start connections and joins while fewer than --concurrency are in flight.
  * Joins go in connection order and only after the creator is in the room, so
- * nobody sees "no such room". SSE subscribers (after the TCP connections)
- * start only once the room exists and go through connect, join and
- * subscribe without pausing: the server closes idle keep-alive connections
- * and expires HTTP sessions without a stream.
+ * nobody sees "no such room": connection r < --rooms creates room r. SSE
+ * subscribers (after the TCP connections) start only once every room exists
+ * and go through connect, join and subscribe without pausing: the server
+ * closes idle keep-alive connections and expires HTTP sessions without a
+ * stream.
  */
 static void lg_setup_pump(struct lg *lg)
 {
 	while (lg->busy < lg->o.concurrency && lg->next_connect < lg->nconn &&
-	       (!lg->conns[lg->next_connect].sse || lg->room_ready))
+	       (!lg->conns[lg->next_connect].sse ||
+		lg->rooms_ready == lg->o.rooms))
 		lg_connect(lg, &lg->conns[lg->next_connect++]);
 	while (lg->join_cursor < lg->ntcp && lg->busy < lg->o.concurrency) {
 		struct lg_conn *c = &lg->conns[lg->join_cursor];
+		struct lg_room *r = lg_room_of(lg, c);
 
-		if (c->state == LG_READY && c->idx == 0) {
+		if (c->state == LG_READY && (uint32_t)c->idx < lg->o.rooms) {
 			lg_set_state(lg, c, LG_CREATING);
-			lg_command(lg, c, "/create", lg->o.room);
-		} else if (c->state == LG_READY && lg->room_ready) {
+			lg_command(lg, c, "/create", r->name);
+		} else if (c->state == LG_READY && r->ready) {
 			lg_set_state(lg, c, LG_JOINING);
-			lg_command(lg, c, "/join", lg->o.room);
+			lg_command(lg, c, "/join", r->name);
 		} else if (c->state != LG_JOINED && c->state != LG_FAILED &&
 			   c->state != LG_CLOSED && c->state != LG_CREATING &&
 			   c->state != LG_JOINING) {
@@ -548,6 +596,8 @@ static void lg_send_msg(struct lg *lg, struct lg_conn *c, uint32_t n)
 
 	c->sent++;
 	lg->sent++;
+	lg_room_of(lg, c)->sent++;
+	lg->expected += lg_room_of(lg, c)->members;
 	lg->t_last_send = t;
 	lg->t_progress = t;
 	lg_write(lg, c, line, (size_t)len);
@@ -648,18 +698,40 @@ static bool lg_bit_test_set(uint8_t *map, uint64_t bit)
 	return was;
 }
 
+static uint32_t lg_us(uint64_t from, uint64_t to)
+{
+	uint64_t us = to > from ? (to - from) / 1000 : 0;
+
+	return us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+/* Records one unique delivery's latencies in k (kind or instance). */
+static void lg_record(struct lg_kstats *k, const struct lg_conn *c,
+		      uint64_t now, uint64_t t_sent)
+{
+	if (k->deliveries < k->cap) {
+		k->lat_us[k->deliveries] = lg_us(t_sent, now);
+		if (c->rx_ns)
+			k->rx_lat_us[k->rx_lats++] = lg_us(t_sent, c->rx_ns);
+	}
+	k->deliveries++;
+}
+
 /*
  * One delivery of payload v = (sender, n, t_ns) to connection c: checks
- * range, duplicates and each sender's order, records the latency.
+ * range, room, duplicates and each sender's order, records the latency for
+ * c's kind and c's instance.
  */
 static void lg_deliver(struct lg *lg, struct lg_conn *c, const uint64_t *v)
 {
-	struct lg_kstats *k = lg_kind(lg, c);
+	struct lg_kstats *k = lg_kind(lg, c), *ki = lg_inst(lg, c);
 	uint64_t now, cs, bit;
 	uint32_t s, n;
 
-	if (v[0] >= lg->o.senders || v[1] >= lg->o.messages || !lg->running) {
+	if (v[0] >= lg->o.senders || v[1] >= lg->o.messages ||
+	    !lg->running || lg->conns[v[0]].room != c->room) {
 		k->bogus++;
+		ki->bogus++;
 		return;
 	}
 	s = (uint32_t)v[0];
@@ -668,36 +740,29 @@ static void lg_deliver(struct lg *lg, struct lg_conn *c, const uint64_t *v)
 	bit = cs * lg->o.messages + n;
 	if (lg_bit_test_set(lg->seen, bit)) {
 		k->duplicated++;
+		ki->duplicated++;
 		return;
 	}
 	now = now_ns();
-	if (n + 1 < lg->next_n[cs])
+	if (n + 1 < lg->next_n[cs]) {
 		k->reordered++;
-	else
+		ki->reordered++;
+	} else {
 		lg->next_n[cs] = n + 1;
-	if (k->deliveries < LG_DELIVERIES_MAX) {
-		uint64_t us = now > v[2] ? (now - v[2]) / 1000 : 0;
-
-		k->lat_us[k->deliveries] = us > UINT32_MAX ? UINT32_MAX :
-							    (uint32_t)us;
-		if (c->rx_ns) {
-			us = c->rx_ns > v[2] ? (c->rx_ns - v[2]) / 1000 : 0;
-			k->rx_lat_us[k->rx_lats++] =
-				us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-		}
 	}
-	k->deliveries++;
+	lg_record(k, c, now, v[2]);
+	lg_record(ki, c, now, v[2]);
 	lg->deliveries++;
 	lg->t_last_delivery = now;
 	lg->t_progress = now;
 	if (!lg_bit_test_set(lg->committed_map,
 			     (uint64_t)s * lg->o.messages + n)) {
-		uint64_t rx = c->rx_ns ? c->rx_ns : now;
-		uint64_t us = rx > v[2] ? (rx - v[2]) / 1000 : 0;
-
 		/* Commit + NOTIFY path; the rest of the latency is fan-out. */
+		lg->first_at_ms[lg->committed] =
+			v[2] > lg->t0 ? (uint32_t)((v[2] - lg->t0) / 1000000) :
+					0;
 		lg->first_lat_us[lg->committed++] =
-			us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+			lg_us(v[2], c->rx_ns ? c->rx_ns : now);
 	}
 	if (!c->sse && (uint32_t)c->idx == s) {
 		c->confirmed++;
@@ -707,12 +772,13 @@ static void lg_deliver(struct lg *lg, struct lg_conn *c, const uint64_t *v)
 
 static void lg_on_room_line(struct lg *lg, struct lg_conn *c, const char *line)
 {
-	const char *sep = strstr(line + lg->room_prefix_len, ": ");
+	const char *sep = strstr(line + lg_room_of(lg, c)->prefix_len, ": ");
 	uint64_t v[3];
 
 	if (c->history > 0) {
 		c->history--;
 		lg->k[LG_TCP].history_skipped++;
+		lg_inst(lg, c)->history_skipped++;
 		return;
 	}
 	if (!sep || !lg_parse_body(sep + 2, v))
@@ -732,8 +798,9 @@ static void lg_sse_message(struct lg *lg, struct lg_conn *c, const char *json)
 	char body[LG_CONTENT_MAX];
 	uint64_t v[3];
 
-	if (!strstr(json, lg->sse_room)) {
+	if (!strstr(json, lg_room_of(lg, c)->sse)) {
 		lg->k[LG_SSE].bogus++;	/* another room's message */
+		lg_inst(lg, c)->bogus++;
 		return;
 	}
 	if (!p)
@@ -749,6 +816,7 @@ static void lg_sse_message(struct lg *lg, struct lg_conn *c, const char *json)
 		return;
 	if (!lg->running || v[2] < lg->t0) {
 		lg->k[LG_SSE].history_skipped++;
+		lg_inst(lg, c)->history_skipped++;
 		return;
 	}
 	lg_deliver(lg, c, v);
@@ -798,10 +866,12 @@ static void lg_sse_line(struct lg *lg, struct lg_conn *c, char *line,
 static void lg_on_error_line(struct lg *lg, struct lg_conn *c,
 			     const char *line)
 {
-	if (c->state == LG_CREATING && !strcmp(line, lg->exists_line)) {
+	struct lg_room *r = lg_room_of(lg, c);
+
+	if (c->state == LG_CREATING && !strcmp(line, r->exists)) {
 		/* A previous run left the room: join it instead. */
 		lg_set_state(lg, c, LG_JOINING);
-		lg_command(lg, c, "/join", lg->o.room);
+		lg_command(lg, c, "/join", r->name);
 		return;
 	}
 	lg->errors++;
@@ -828,6 +898,8 @@ static void lg_on_error_line(struct lg *lg, struct lg_conn *c,
 static void lg_on_line(struct lg *lg, struct lg_conn *c, char *line,
 		       size_t len)
 {
+	struct lg_room *r = lg_room_of(lg, c);
+
 	if (len > 0 && line[len - 1] == '\r')
 		line[--len] = '\0';
 	if (!strncmp(line, "[system] error:", 15)) {
@@ -859,18 +931,26 @@ static void lg_on_line(struct lg *lg, struct lg_conn *c, char *line,
 		return;
 	case LG_CREATING:
 	case LG_JOINING:
-		if (strncmp(line, lg->joined_prefix, lg->joined_prefix_len))
+		if (strncmp(line, r->joined, r->joined_len))
 			return;
-		c->history = strtol(line + lg->joined_prefix_len, NULL, 10);
+		c->history = strtol(line + r->joined_len, NULL, 10);
 		if (c->history < 0)
 			c->history = 0;
 		lg_set_state(lg, c, LG_JOINED);
-		if (c->idx == 0)
-			lg->room_ready = true;
+		if ((uint32_t)c->idx < lg->o.rooms && !r->ready) {
+			r->ready = true;
+			lg->rooms_ready++;
+		}
 		return;
 	case LG_JOINED:
-		if (!strncmp(line, lg->room_prefix, lg->room_prefix_len))
+		if (!strncmp(line, r->prefix, r->prefix_len)) {
 			lg_on_room_line(lg, c, line);
+		} else if (line[0] == '[' && strncmp(line, "[system] ", 9)) {
+			/* Another room's line: not a member there. */
+			lg->k[LG_TCP].bogus++;
+			lg_inst(lg, c)->bogus++;
+			lg_show(lg, c, "line of another room", line);
+		}
 		return;
 	default:
 		return;
@@ -1154,6 +1234,27 @@ static double lg_proc_cpu_s(long pid)
 	return (double)(ut + st) / (double)tck;
 }
 
+/* Descriptors the server has open (-1: unknown). */
+static long lg_count_fds(long pid)
+{
+	char path[64];
+	struct dirent *de;
+	long n = 0;
+	DIR *d;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
 static void lg_raise_nofile(rlim_t need)
 {
 	struct rlimit rl;
@@ -1231,24 +1332,64 @@ static void lg_progress(struct lg *lg, uint64_t now)
 			lg->deliveries);
 }
 
+enum lg_phase { LG_BEFORE, LG_AFTER_SETUP, LG_END };
+
+/* Memory, CPU time and descriptors of each --server-pid, from /proc. */
+static void lg_sample_servers(struct lg *lg, enum lg_phase phase)
+{
+	uint32_t i;
+
+	for (i = 0; i < lg->o.npids; i++) {
+		struct lg_server *sv = &lg->srv[i];
+		long pid = lg->o.server_pid[i];
+		long rss = lg_proc_status_kb(pid, "VmRSS");
+		double cpu = lg_proc_cpu_s(pid);
+
+		switch (phase) {
+		case LG_BEFORE:
+			*sv = (struct lg_server){ rss, -1, -1, -1,
+						  cpu, -1, -1, -1 };
+			break;
+		case LG_AFTER_SETUP:
+			sv->rss_setup = rss;
+			sv->cpu_setup = cpu;
+			break;
+		case LG_END:
+			sv->rss_end = rss;
+			sv->rss_peak = lg_proc_status_kb(pid, "VmHWM");
+			sv->fds = lg_count_fds(pid);
+			sv->cpu_end = cpu;
+			break;
+		}
+	}
+}
+
 static void lg_start_run(struct lg *lg)
 {
-	uint32_t s;
+	uint32_t i;
 
 	lg->running = true;
 	lg->members = lg->joined;
 	lg->k[LG_TCP].members = lg->k[LG_TCP].joined;
 	lg->k[LG_SSE].members = lg->k[LG_SSE].joined;
+	for (i = 0; i < lg->o.ninst; i++)
+		lg->inst[i].members = lg->inst[i].joined;
+	for (i = 0; i < lg->nconn; i++) {
+		struct lg_conn *c = &lg->conns[i];
+
+		c->member = c->state == LG_JOINED;
+		if (c->member)
+			lg_room_of(lg, c)->members++;
+	}
 	lg->t0 = now_ns();
 	lg->t_progress = lg->t0;
-	lg->rss_setup = lg_proc_status_kb(lg->o.server_pid, "VmRSS");
-	lg->cpu_setup = lg_proc_cpu_s(lg->o.server_pid);
+	lg_sample_servers(lg, LG_AFTER_SETUP);
 	if (lg->o.rate > 0) {
 		lg_timer_arm(lg, lg->t0);
 		return;
 	}
-	for (s = 0; s < lg->o.senders; s++)
-		lg_sender_pump(lg, &lg->conns[s]);
+	for (i = 0; i < lg->o.senders; i++)
+		lg_sender_pump(lg, &lg->conns[i]);
 }
 
 /* One pass of the loop's stop rules; sets stop_reason when done. */
@@ -1269,9 +1410,12 @@ static void lg_check(struct lg *lg, uint64_t now, uint64_t setup_deadline)
 					lg_close(lg, &lg->conns[i], LG_FAILED,
 						 "setup timeout");
 		}
-		if (lg->conns[0].state == LG_FAILED) {
-			lg->stop_reason = "setup failed (could not enter room)";
-			return;
+		for (i = 0; i < lg->o.rooms; i++) {
+			if (lg->conns[i].state == LG_FAILED) {
+				lg->stop_reason =
+					"setup failed (could not enter room)";
+				return;
+			}
 		}
 		if (lg->joined + lg->failed < lg->nconn)
 			return;
@@ -1289,7 +1433,7 @@ static void lg_check(struct lg *lg, uint64_t now, uint64_t setup_deadline)
 		lg_start_run(lg);
 		return;
 	}
-	if (lg_sending_over(lg) && lg->deliveries >= lg->sent * lg->members) {
+	if (lg_sending_over(lg) && lg->deliveries >= lg->expected) {
 		lg->stop_reason = "complete";
 		return;
 	}
@@ -1339,27 +1483,6 @@ static void lg_loop(struct lg *lg)
 	}
 }
 
-/* Descriptors the server has open (-1: unknown). */
-static long lg_count_fds(long pid)
-{
-	char path[64];
-	struct dirent *de;
-	long n = 0;
-	DIR *d;
-
-	if (pid <= 0)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 static long long lg_json_int(const char *json, const char *key)
 {
 	char pat[64];
@@ -1371,7 +1494,7 @@ static long long lg_json_int(const char *json, const char *key)
 }
 
 /* A blocking HTTP connection for the end of the run (-1: failed). */
-static int lg_http_open(const struct lg *lg)
+static int lg_http_open(const struct lg *lg, int h)
 {
 	struct timeval tv = { .tv_sec = LG_HTTP_TIMEOUT_S };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -1380,8 +1503,8 @@ static int lg_http_open(const struct lg *lg)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (const struct sockaddr *)&lg->o.http_addr,
-		    sizeof(lg->o.http_addr)) < 0) {
+	if (connect(fd, (const struct sockaddr *)&lg->o.http_addr[h],
+		    sizeof(lg->o.http_addr[h])) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -1432,62 +1555,84 @@ static int lg_http_call(int fd, const char *req, char *body, size_t cap)
 	return -1;
 }
 
+static double lg_json_num(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
 /*
- * GET /health once, blocking with timeouts (the run is over): the server's
- * own count of sessions and SSE streams while every client is connected.
+ * GET /health once per HTTP port, blocking with timeouts (the run is over):
+ * each server's own count of sessions and SSE streams while every client is
+ * connected, and its NOTIFY queue usage.
  */
 static void lg_get_health(struct lg *lg)
 {
 	char req[128], body[1024];
-	int fd = lg_http_open(lg);
+	uint32_t h;
 
-	lg->health = (struct lg_health){ -1, -1, -1 };
-	if (fd < 0)
-		return;
-	snprintf(req, sizeof(req), "GET /health HTTP/1.1\r\nHost: %s\r\n\r\n",
-		 lg->host_hdr);
-	lg->health.status = lg_http_call(fd, req, body, sizeof(body));
-	close(fd);
-	lg->health.sessions = lg_json_int(body, "sessions");
-	lg->health.streams = lg_json_int(body, "streams");
+	for (h = 0; h < lg->o.nhttp; h++) {
+		struct lg_health *hl = &lg->health[h];
+		int fd = lg_http_open(lg, (int)h);
+
+		*hl = (struct lg_health){ -1, -1, -1, -1 };
+		if (fd < 0)
+			continue;
+		snprintf(req, sizeof(req),
+			 "GET /health HTTP/1.1\r\nHost: %s\r\n\r\n",
+			 lg->host_hdr[h]);
+		hl->status = lg_http_call(fd, req, body, sizeof(body));
+		close(fd);
+		hl->sessions = lg_json_int(body, "sessions");
+		hl->streams = lg_json_int(body, "streams");
+		hl->queue = lg_json_num(body, "notify_queue_usage");
+	}
 }
 
 /*
  * POST /api/disconnect for every session we opened, on one keep-alive
- * connection, so that they do not linger for session_idle_timeout_s into
- * the next scenario. Bounded by LG_TEARDOWN_S in all.
+ * connection per HTTP port, so that they do not linger for
+ * session_idle_timeout_s into the next scenario. Bounded by LG_TEARDOWN_S
+ * in all.
  */
 static void lg_teardown(struct lg *lg)
 {
 	uint64_t t = now_ns(), deadline = t + LG_TEARDOWN_S * NSEC;
 	char req[256], body[256], json[96];
-	int fd = -1, status;
+	int fds[LG_INST_MAX], status;
 	uint32_t i;
 
+	for (i = 0; i < LG_INST_MAX; i++)
+		fds[i] = -1;
 	for (i = lg->ntcp; i < lg->nconn && now_ns() < deadline; i++) {
 		struct lg_conn *c = &lg->conns[i];
+		int *fd = &fds[c->inst];
 
 		if (!c->sid[0])
 			continue;
 		lg->teardown_tried++;
-		if (fd < 0)
-			fd = lg_http_open(lg);
-		if (fd < 0)
+		if (*fd < 0)
+			*fd = lg_http_open(lg, c->inst);
+		if (*fd < 0)
 			continue;
 		snprintf(json, sizeof(json), "{\"session_id\":\"%s\"}", c->sid);
 		snprintf(req, sizeof(req),
 			 "POST /api/disconnect HTTP/1.1\r\nHost: %s\r\n"
 			 "Content-Type: application/json\r\n"
 			 "Content-Length: %zu\r\n\r\n%s",
-			 lg->host_hdr, strlen(json), json);
-		status = lg_http_call(fd, req, body, sizeof(body));
+			 lg->host_hdr[c->inst], strlen(json), json);
+		status = lg_http_call(*fd, req, body, sizeof(body));
 		if (status == 200) {
 			lg->teardown_done++;
 			continue;
 		}
 		if (status < 0) {
-			close(fd);
-			fd = -1;
+			close(*fd);
+			*fd = -1;
 		}
 		if (lg->shown < LG_SHOWN_MAX) {
 			lg->shown++;
@@ -1495,8 +1640,9 @@ static void lg_teardown(struct lg *lg)
 				": disconnect: HTTP %d %s\n", i, status, body);
 		}
 	}
-	if (fd >= 0)
-		close(fd);
+	for (i = 0; i < LG_INST_MAX; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	lg->teardown_s = secs(now_ns() - t);
 }
 
@@ -1510,8 +1656,7 @@ static void lg_print_lat(const char *name, uint32_t *v, size_t n)
 
 static size_t lg_nlat(const struct lg_kstats *k)
 {
-	return k->deliveries < LG_DELIVERIES_MAX ? (size_t)k->deliveries :
-						   (size_t)LG_DELIVERIES_MAX;
+	return k->deliveries < k->cap ? (size_t)k->deliveries : (size_t)k->cap;
 }
 
 /* Latencies of all kinds together, then of each kind (sorts them all). */
@@ -1545,12 +1690,25 @@ static void lg_print_lats(struct lg *lg, const char *base, bool rx)
 	}
 }
 
-static uint64_t lg_lost(const struct lg *lg, uint64_t members,
-			uint64_t deliveries)
+static uint64_t lg_lost(const struct lg_kstats *k)
 {
-	uint64_t expected = lg->sent * members;
+	return k->expected > k->deliveries ? k->expected - k->deliveries : 0;
+}
 
-	return expected > deliveries ? expected - deliveries : 0;
+/* What each kind and instance should have received: its members' rooms. */
+static void lg_expect(struct lg *lg)
+{
+	uint32_t i;
+
+	for (i = 0; i < lg->nconn; i++) {
+		const struct lg_conn *c = &lg->conns[i];
+		uint64_t due = lg->rooms[c->room].sent;
+
+		if (!c->member)
+			continue;
+		lg_kind(lg, c)->expected += due;
+		lg_inst(lg, c)->expected += due;
+	}
 }
 
 static void lg_print_deliveries(const struct lg *lg, const char *name,
@@ -1559,8 +1717,7 @@ static void lg_print_deliveries(const struct lg *lg, const char *name,
 	printf("%s: expected %" PRIu64 ", received %" PRIu64 ", lost %" PRIu64
 	       ", duplicated %" PRIu64 ", reordered %" PRIu64
 	       ", unparsable %" PRIu64 ", history skipped %" PRIu64,
-	       name, lg->sent * k->members, k->deliveries,
-	       lg_lost(lg, k->members, k->deliveries), k->duplicated,
+	       name, k->expected, k->deliveries, lg_lost(k), k->duplicated,
 	       k->reordered, k->bogus, k->history_skipped);
 	if (lg->o.sse_clients)
 		printf(", stream resets %" PRIu64, k->resets);
@@ -1571,12 +1728,96 @@ static void lg_print_deliveries(const struct lg *lg, const char *name,
 }
 
 /*
+ * The messages that took longest to reach their first receiver, with when
+ * they were sent: stalls show up as a cluster at one time.
+ */
+static void lg_print_worst(const struct lg *lg)
+{
+	enum { WORST = 8 };
+	uint64_t top[WORST];
+	uint64_t i;
+	int n = 0, j;
+
+	for (i = 0; i < lg->committed; i++) {
+		/* Latency in the high half, index in the low half. */
+		uint64_t key = (uint64_t)lg->first_lat_us[i] << 32 | i;
+
+		if (n == WORST && key <= top[WORST - 1])
+			continue;
+		if (n < WORST)
+			n++;
+		for (j = n - 1; j > 0 && top[j - 1] < key; j--)
+			top[j] = top[j - 1];
+		top[j] = key;
+	}
+	printf("latency_first_worst:");
+	for (j = 0; j < n; j++) {
+		uint32_t k = (uint32_t)top[j];
+
+		printf(" %.1f ms at %.3f s", lg->first_lat_us[k] / 1000.0,
+		       lg->first_at_ms[k] / 1000.0);
+		if (j + 1 < n)
+			printf(",");
+	}
+	printf("\n");
+}
+
+static void lg_print_server(const char *name, const struct lg_server *sv)
+{
+	printf("%s: before %ld after_setup %ld end %ld peak %ld\n", name,
+	       sv->rss_before, sv->rss_setup, sv->rss_end, sv->rss_peak);
+}
+
+static void lg_print_health(const char *name, const struct lg_health *h)
+{
+	printf("%s: status %d sessions %lld streams %lld "
+	       "notify_queue_usage %g\n", name, h->status, h->sessions,
+	       h->streams, h->queue);
+}
+
+/*
+ * With several instances (--ports): for each, its connections, deliveries
+ * and latencies (of the receivers connected to it, senders included), the
+ * server process and what its /health said.
+ */
+static void lg_print_instances(struct lg *lg)
+{
+	char name[48];
+	uint32_t i;
+
+	for (i = 0; i < lg->o.ninst; i++) {
+		struct lg_kstats *k = &lg->inst[i];
+
+		printf("instance_i%" PRIu32 ": port %u", i + 1,
+		       ntohs(lg->o.addr[i].sin_port));
+		if (lg->o.nhttp == lg->o.ninst)
+			printf(" http %u", ntohs(lg->o.http_addr[i].sin_port));
+		if (lg->o.npids == lg->o.ninst)
+			printf(" pid %ld", lg->o.server_pid[i]);
+		printf(", connections planned %" PRIu32 ", joined %" PRIu64
+		       ", failed %" PRIu32 ", lost during run %" PRIu64
+		       ", connected at end %" PRIu32 "\n", k->planned,
+		       k->members, k->failed, k->dropped, k->joined);
+		snprintf(name, sizeof(name), "deliveries_i%" PRIu32, i + 1);
+		lg_print_deliveries(lg, name, k);
+		snprintf(name, sizeof(name), "latency_i%" PRIu32 "_ms", i + 1);
+		lg_print_lat(name, k->lat_us, lg_nlat(k));
+		snprintf(name, sizeof(name), "latency_rx_i%" PRIu32 "_ms",
+			 i + 1);
+		lg_print_lat(name, k->rx_lat_us, (size_t)k->rx_lats);
+	}
+}
+
+/*
  * Latency lines: latency_ms is from the send to when loadgen read the line;
  * latency_rx_ms to the kernel's receive timestamp, without loadgen's own
  * backlog; latency_first_ms per message, to its first receiver (the commit
- * and NOTIFY path; the rest is the server's fan-out). With SSE subscribers
- * each comes for all receivers, then _tcp_ and _sse_ alone. Rates are over
- * "elapsed": from the first send to the last send or delivery.
+ * and NOTIFY path; the rest is the server's fan-out), and
+ * latency_first_worst lists the slowest of those with their send times.
+ * With SSE subscribers each comes for all receivers, then _tcp_ and _sse_
+ * alone; with several instances, for the receivers of each (_i1_ ...).
+ * Rates are over "elapsed": from the first send to the last send or
+ * delivery.
  */
 static int lg_report(struct lg *lg)
 {
@@ -1585,14 +1826,18 @@ static int lg_report(struct lg *lg)
 	uint64_t planned = (uint64_t)lg->o.senders * lg->o.messages;
 	struct lg_kstats all = { .members = lg->members };
 	const char *verdict = "PASS";
-	double elapsed, send_span;
+	double elapsed, send_span, cpu_setup = 0, cpu_run = 0;
+	bool cpu_known = lg->o.npids > 0;
 	struct rusage ru;
 	uint64_t lost;
 	int i;
 
+	lg_expect(lg);
+
 	for (i = 0; i < LG_KINDS; i++) {
 		const struct lg_kstats *k = &lg->k[i];
 
+		all.expected += k->expected;
 		all.deliveries += k->deliveries;
 		all.duplicated += k->duplicated;
 		all.reordered += k->reordered;
@@ -1600,7 +1845,7 @@ static int lg_report(struct lg *lg)
 		all.history_skipped += k->history_skipped;
 		all.resets += k->resets;
 	}
-	lost = lg_lost(lg, all.members, all.deliveries);
+	lost = lg_lost(&all);
 	if (!lg->running)
 		end = lg->t0 = now_ns();
 	if (end < lg->t0)
@@ -1608,8 +1853,6 @@ static int lg_report(struct lg *lg)
 	elapsed = secs(end - lg->t0);
 	send_span = lg->t_last_send > lg->t0 ? secs(lg->t_last_send - lg->t0) :
 					       0;
-	qsort(lg->first_lat_us, lg->committed, sizeof(*lg->first_lat_us),
-	      lg_cmp_u32);
 
 	printf("connections: planned %" PRIu32 " (%" PRIu32 " receivers + %"
 	       PRIu32 " senders", lg->nconn, lg->o.clients, lg->o.senders);
@@ -1655,23 +1898,45 @@ static int lg_report(struct lg *lg)
 	       elapsed > 0 ? all.deliveries / elapsed : 0);
 	lg_print_lats(lg, "latency", false);
 	lg_print_lats(lg, "latency_rx", true);
+	lg_print_worst(lg);	/* before lg_print_lat sorts them */
 	lg_print_lat("latency_first_ms", lg->first_lat_us, lg->committed);
-	if (lg->o.server_pid > 0) {
-		printf("server_rss_kb: before %ld after_setup %ld end %ld "
-		       "peak %ld\n",
-		       lg->rss_before, lg->rss_setup, lg->rss_end,
-		       lg->rss_peak);
-		printf("server_fds: %ld at end\n", lg->server_fds);
-		if (lg->cpu_before >= 0 && lg->cpu_setup >= 0 &&
-		    lg->cpu_end >= 0)
-			printf("server_cpu_s: before_run %.2f run %.2f\n",
-			       lg->cpu_setup - lg->cpu_before,
-			       lg->cpu_end - lg->cpu_setup);
+	if (lg->o.ninst > 1)
+		lg_print_instances(lg);
+	for (i = 0; i < (int)lg->o.npids; i++) {
+		const struct lg_server *sv = &lg->srv[i];
+		char name[48];
+
+		if (sv->cpu_before < 0 || sv->cpu_setup < 0 || sv->cpu_end < 0)
+			cpu_known = false;
+		cpu_setup += sv->cpu_setup - sv->cpu_before;
+		cpu_run += sv->cpu_end - sv->cpu_setup;
+		if (lg->o.npids == 1) {
+			lg_print_server("server_rss_kb", sv);
+			printf("server_fds: %ld at end\n", sv->fds);
+			continue;
+		}
+		snprintf(name, sizeof(name), "server_rss_kb_i%d", i + 1);
+		lg_print_server(name, sv);
+		printf("server_fds_i%d: %ld at end\n", i + 1, sv->fds);
+		printf("server_cpu_s_i%d: before_run %.2f run %.2f\n", i + 1,
+		       sv->cpu_setup - sv->cpu_before,
+		       sv->cpu_end - sv->cpu_setup);
 	}
-	if (lg->o.http_given || lg->o.sse_clients)
-		printf("server_health: status %d sessions %lld streams %lld\n",
-		       lg->health.status, lg->health.sessions,
-		       lg->health.streams);
+	if (cpu_known)
+		printf("server_cpu_s: before_run %.2f run %.2f%s\n", cpu_setup,
+		       cpu_run, lg->o.npids > 1 ? " (all servers)" : "");
+	if (lg->o.http_given || lg->o.sse_clients) {
+		for (i = 0; i < (int)lg->o.nhttp; i++) {
+			char name[48];
+
+			if (lg->o.nhttp == 1)
+				snprintf(name, sizeof(name), "server_health");
+			else
+				snprintf(name, sizeof(name),
+					 "server_health_i%d", i + 1);
+			lg_print_health(name, &lg->health[i]);
+		}
+	}
 	if (lg->o.sse_clients)
 		printf("teardown: %" PRIu32 " of %" PRIu32 " sessions "
 		       "disconnected in %.3f s\n", lg->teardown_done,
@@ -1702,8 +1967,15 @@ static void lg_usage(FILE *f)
 		"usage: loadgen [options]\n"
 		"  --host ADDR          server IPv4 address (127.0.0.1)\n"
 		"  --port PORT          server TCP port (9001)\n"
+		"  --ports P1,P2,...    TCP ports of several instances (at most\n"
+		"                       16); receivers round-robin over them,\n"
+		"                       senders too unless --sender-port\n"
+		"  --sender-port PORT   every sender on this one of --ports\n"
 		"  --http-port PORT     server HTTP port (3001); given: also\n"
 		"                       report GET /health at the end\n"
+		"  --http-ports H1,...  HTTP port of each of --ports (SSE\n"
+		"                       subscribers spread like receivers;\n"
+		"                       GET /health of each at the end)\n"
 		"  --clients N          receive-only clients (10)\n"
 		"  --sse-clients N      receive-only HTTP sessions, each on\n"
 		"                       an SSE stream of the room (0)\n"
@@ -1712,6 +1984,8 @@ static void lg_usage(FILE *f)
 		"  --rate R             total msg/s, 0 = flat out (0)\n"
 		"  --window W           flat out: unconfirmed per sender (64)\n"
 		"  --room NAME          room to create or join (bench)\n"
+		"  --rooms N            N rooms NAME_0 .. NAME_<N-1>, at most\n"
+		"                       --senders (1)\n"
 		"  --nick-prefix P      /nick P<i> before joining (off)\n"
 		"  --concurrency C      connects/joins in flight (64)\n"
 		"  --setup-timeout SEC  hard stop for connects and joins (60)\n"
@@ -1719,9 +1993,14 @@ static void lg_usage(FILE *f)
 		"  --idle-timeout SEC   stop after SEC without progress (10)\n"
 		"  --hold SEC           stay connected and idle SEC between\n"
 		"                       setup and sending (0)\n"
-		"  --server-pid PID     report the server's RSS from /proc\n"
+		"  --server-pid P[,P..] report each server's RSS and CPU\n"
+		"                       from /proc (one, or one per --ports)\n"
 		"  --verbose            progress lines on stderr every second\n"
-		"Sender s is connection s; every connection receives all.\n"
+		"Sender s is connection s, in room s %% N, on instance s %% I\n"
+		"(I ports) or on --sender-port. Receiver j (TCP and SSE each\n"
+		"counted from 0) is in room j %% N on instance (j / N) %% I,\n"
+		"so that every room has receivers on every instance. Every\n"
+		"member of a room receives all its messages.\n"
 		"SSE subscribers are named sse<i>_<pid>; they skip the\n"
 		"stream's history (messages sent before this run).\n"
 		"Exit 0: every member got every message once, in order;\n"
@@ -1756,12 +2035,49 @@ static uint32_t lg_count(const char *opt, const char *arg, double min,
 	return (uint32_t)v;
 }
 
+static void lg_fail(const char *msg)
+{
+	fprintf(stderr, "loadgen: %s\n", msg);
+	exit(2);
+}
+
+/* A comma-separated list of at most max numbers in [min, vmax]. */
+static uint32_t lg_list(const char *opt, const char *arg, long *out,
+			uint32_t max, double min, double vmax)
+{
+	char buf[256], *tok, *save = NULL;
+	uint32_t n = 0;
+
+	if (strlen(arg) >= sizeof(buf)) {
+		fprintf(stderr, "loadgen: --%s: too long\n", opt);
+		exit(2);
+	}
+	strcpy(buf, arg);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (n == max) {
+			fprintf(stderr, "loadgen: --%s: at most %" PRIu32
+				" values\n", opt, max);
+			exit(2);
+		}
+		out[n++] = (long)lg_count(opt, tok, min, vmax);
+	}
+	if (n == 0) {
+		fprintf(stderr, "loadgen: --%s: empty list\n", opt);
+		exit(2);
+	}
+	return n;
+}
+
 static void lg_parse_args(struct lg_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, 'H' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "ports", required_argument, NULL, 'L' },
+		{ "sender-port", required_argument, NULL, 'Q' },
 		{ "http-port", required_argument, NULL, 'T' },
+		{ "http-ports", required_argument, NULL, 'W' },
 		{ "clients", required_argument, NULL, 'c' },
 		{ "sse-clients", required_argument, NULL, 'e' },
 		{ "hold", required_argument, NULL, 'o' },
@@ -1770,6 +2086,7 @@ static void lg_parse_args(struct lg_opts *o, int argc, char **argv)
 		{ "rate", required_argument, NULL, 'r' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "room", required_argument, NULL, 'R' },
+		{ "rooms", required_argument, NULL, 'N' },
 		{ "nick-prefix", required_argument, NULL, 'n' },
 		{ "concurrency", required_argument, NULL, 'C' },
 		{ "setup-timeout", required_argument, NULL, 'S' },
@@ -1781,13 +2098,18 @@ static void lg_parse_args(struct lg_opts *o, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *host = "127.0.0.1";
-	uint32_t port = 9001, http_port = 3001;
+	long ports[LG_INST_MAX] = { 9001 }, http_ports[LG_INST_MAX] = { 3001 };
+	long sender_port = 0;
+	bool port_given = false, ports_given = false;
+	struct in_addr ip;
+	uint32_t i;
 	int opt;
 
 	*o = (struct lg_opts){
 		.room = "bench", .clients = 10, .senders = 1,
 		.messages = 100, .window = 64, .concurrency = 64,
 		.duration_max = 60, .setup_timeout = 60, .idle_timeout = 10,
+		.ninst = 1, .nhttp = 1, .sender_inst = -1, .rooms = 1,
 	};
 	while ((opt = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -1795,10 +2117,27 @@ static void lg_parse_args(struct lg_opts *o, int argc, char **argv)
 			host = optarg;
 			break;
 		case 'p':
-			port = lg_count("port", optarg, 1, 65535);
+			ports[0] = lg_count("port", optarg, 1, 65535);
+			o->ninst = 1;
+			port_given = true;
+			break;
+		case 'L':
+			o->ninst = lg_list("ports", optarg, ports, LG_INST_MAX,
+					   1, 65535);
+			ports_given = true;
+			break;
+		case 'Q':
+			sender_port = lg_count("sender-port", optarg, 1,
+					       65535);
 			break;
 		case 'T':
-			http_port = lg_count("http-port", optarg, 1, 65535);
+			http_ports[0] = lg_count("http-port", optarg, 1, 65535);
+			o->nhttp = 1;
+			o->http_given = true;
+			break;
+		case 'W':
+			o->nhttp = lg_list("http-ports", optarg, http_ports,
+					   LG_INST_MAX, 1, 65535);
 			o->http_given = true;
 			break;
 		case 'c':
@@ -1826,6 +2165,9 @@ static void lg_parse_args(struct lg_opts *o, int argc, char **argv)
 		case 'R':
 			o->room = optarg;
 			break;
+		case 'N':
+			o->rooms = lg_count("rooms", optarg, 1, 1e5);
+			break;
 		case 'n':
 			o->nick_prefix = optarg;
 			break;
@@ -1846,8 +2188,8 @@ static void lg_parse_args(struct lg_opts *o, int argc, char **argv)
 						 86400);
 			break;
 		case 'P':
-			o->server_pid = (long)lg_count("server-pid", optarg, 1,
-						       4194304);
+			o->npids = lg_list("server-pid", optarg, o->server_pid,
+					   LG_INST_MAX, 1, 4194304);
 			break;
 		case 'v':
 			o->verbose = true;
@@ -1864,25 +2206,90 @@ static void lg_parse_args(struct lg_opts *o, int argc, char **argv)
 		lg_usage(stderr);
 		exit(2);
 	}
-	o->addr.sin_family = AF_INET;
-	o->addr.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &o->addr.sin_addr) != 1) {
+	if (port_given && ports_given)
+		lg_fail("give --port or --ports, not both");
+	if (o->nhttp > 1 && o->nhttp != o->ninst)
+		lg_fail("--http-ports: one per port of --ports");
+	if (o->sse_clients && o->ninst > 1 && o->nhttp != o->ninst)
+		lg_fail("--sse-clients with --ports needs --http-ports");
+	if (o->npids > 1 && o->npids != o->ninst)
+		lg_fail("--server-pid: one, or one per port of --ports");
+	for (i = 0; sender_port && i < o->ninst; i++)
+		if (ports[i] == sender_port && o->sender_inst < 0)
+			o->sender_inst = (int)i;
+	if (sender_port && o->sender_inst < 0)
+		lg_fail("--sender-port: not one of --port/--ports");
+	if (inet_pton(AF_INET, host, &ip) != 1) {
 		fprintf(stderr, "loadgen: --host: not an IPv4 address: %s\n",
 			host);
 		exit(2);
 	}
-	o->http_addr = o->addr;
-	o->http_addr.sin_port = htons((uint16_t)http_port);
+	for (i = 0; i < o->ninst; i++) {
+		o->addr[i].sin_family = AF_INET;
+		o->addr[i].sin_addr = ip;
+		o->addr[i].sin_port = htons((uint16_t)ports[i]);
+	}
+	for (i = 0; i < o->nhttp; i++) {
+		o->http_addr[i] = o->addr[0];
+		o->http_addr[i].sin_port = htons((uint16_t)http_ports[i]);
+	}
 	if (strlen(o->room) < 1 || strlen(o->room) > 50 ||
 	    strspn(o->room, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
 		    strlen(o->room)) {
 		fprintf(stderr, "loadgen: --room: 1-50 of a-z 0-9 _ -\n");
 		exit(2);
 	}
+	if (o->rooms > o->senders)
+		lg_fail("--rooms: at most --senders (each room has a sender)");
+	if (o->rooms > 1 && strlen(o->room) + 1 + 5 > 50)
+		lg_fail("--room: at most 44 bytes with --rooms");
 	if (o->nick_prefix && strlen(o->nick_prefix) > 24) {
 		fprintf(stderr, "loadgen: --nick-prefix: at most 24 bytes\n");
 		exit(2);
 	}
+}
+
+/* Room and instance of connection i: see lg_usage. */
+static void lg_place(struct lg *lg, struct lg_conn *c)
+{
+	const struct lg_opts *o = &lg->o;
+	uint32_t i = (uint32_t)c->idx, j;
+
+	if (i < o->senders) {
+		c->room = i % o->rooms;
+		c->inst = o->sender_inst >= 0 ? o->sender_inst :
+						(int)(i % o->ninst);
+		return;
+	}
+	j = c->sse ? i - lg->ntcp : i - o->senders;
+	c->room = j % o->rooms;
+	c->inst = (int)((j / o->rooms) % (c->sse ? o->nhttp : o->ninst));
+}
+
+static void lg_init_rooms(struct lg *lg)
+{
+	uint32_t i;
+
+	lg->rooms = lg_calloc(lg->o.rooms, sizeof(*lg->rooms));
+	for (i = 0; i < lg->o.rooms; i++) {
+		struct lg_room *r = &lg->rooms[i];
+
+		if (lg->o.rooms == 1)
+			snprintf(r->name, sizeof(r->name), "%s", lg->o.room);
+		else
+			snprintf(r->name, sizeof(r->name), "%s_%" PRIu32,
+				 lg->o.room, i);
+		snprintf(r->prefix, sizeof(r->prefix), "[%s] ", r->name);
+		r->prefix_len = strlen(r->prefix);
+		snprintf(r->joined, sizeof(r->joined),
+			 "[system] You joined %s (", r->name);
+		r->joined_len = strlen(r->joined);
+		snprintf(r->exists, sizeof(r->exists),
+			 "[system] error: room %s already exists", r->name);
+		snprintf(r->sse, sizeof(r->sse), "\"room\":\"%s\"", r->name);
+	}
+	for (i = 0; i < lg->o.senders; i++)
+		lg->rooms[i % lg->o.rooms].senders++;
 }
 
 static void lg_init(struct lg *lg, int argc, char **argv)
@@ -1904,26 +2311,27 @@ static void lg_init(struct lg *lg, int argc, char **argv)
 			tracked);
 		exit(2);
 	}
-	snprintf(lg->sse_room, sizeof(lg->sse_room), "\"room\":\"%s\"",
-		 lg->o.room);
-	snprintf(lg->host_hdr, sizeof(lg->host_hdr), "%s:%u",
-		 inet_ntoa(lg->o.http_addr.sin_addr),
-		 ntohs(lg->o.http_addr.sin_port));
+	for (i = 0; i < lg->o.nhttp; i++)
+		snprintf(lg->host_hdr[i], sizeof(lg->host_hdr[i]), "%s:%u",
+			 inet_ntoa(lg->o.http_addr[i].sin_addr),
+			 ntohs(lg->o.http_addr[i].sin_port));
 	snprintf(lg->nick_tag, sizeof(lg->nick_tag), "_%ld", (long)getpid());
-	snprintf(lg->room_prefix, sizeof(lg->room_prefix), "[%s] ",
-		 lg->o.room);
-	lg->room_prefix_len = strlen(lg->room_prefix);
-	snprintf(lg->joined_prefix, sizeof(lg->joined_prefix),
-		 "[system] You joined %s (", lg->o.room);
-	lg->joined_prefix_len = strlen(lg->joined_prefix);
-	snprintf(lg->exists_line, sizeof(lg->exists_line),
-		 "[system] error: room %s already exists", lg->o.room);
+	lg_init_rooms(lg);
 
 	lg->conns = lg_calloc(lg->nconn, sizeof(*lg->conns));
 	for (i = 0; i < lg->nconn; i++) {
-		lg->conns[i].fd = -1;
-		lg->conns[i].idx = (int)i;
-		lg->conns[i].sse = i >= lg->ntcp;
+		struct lg_conn *c = &lg->conns[i];
+		/* Most deliveries it can see: its room's senders' messages. */
+		uint64_t due;
+
+		c->fd = -1;
+		c->idx = (int)i;
+		c->sse = i >= lg->ntcp;
+		lg_place(lg, c);
+		due = (uint64_t)lg_room_of(lg, c)->senders * lg->o.messages;
+		lg_kind(lg, c)->cap += due;
+		lg_inst(lg, c)->planned++;
+		lg_inst(lg, c)->cap += due;
 	}
 	lg->seen = lg_calloc(tracked / 8 + 1, 1);
 	lg->next_n = lg_calloc((size_t)lg->nconn * lg->o.senders,
@@ -1932,16 +2340,17 @@ static void lg_init(struct lg *lg, int argc, char **argv)
 		lg_calloc((uint64_t)lg->o.senders * lg->o.messages / 8 + 1, 1);
 	lg->first_lat_us = lg_calloc((size_t)lg->o.senders * lg->o.messages,
 				     sizeof(*lg->first_lat_us));
+	lg->first_at_ms = lg_calloc((size_t)lg->o.senders * lg->o.messages,
+				    sizeof(*lg->first_at_ms));
 	/* calloc leaves untouched pages unmapped: pay only for what arrives. */
-	for (i = 0; i < LG_KINDS; i++) {
-		struct lg_kstats *k = &lg->k[i];
-		uint64_t nk = (uint64_t)k->planned * lg->o.senders *
-			      lg->o.messages;
+	for (i = 0; i < LG_KINDS + lg->o.ninst; i++) {
+		struct lg_kstats *k = i < LG_KINDS ? &lg->k[i] :
+						     &lg->inst[i - LG_KINDS];
 
-		if (nk > LG_DELIVERIES_MAX)
-			nk = LG_DELIVERIES_MAX;
-		k->lat_us = lg_calloc(nk, sizeof(*k->lat_us));
-		k->rx_lat_us = lg_calloc(nk, sizeof(*k->rx_lat_us));
+		if (k->cap > LG_DELIVERIES_MAX)
+			k->cap = LG_DELIVERIES_MAX;
+		k->lat_us = lg_calloc(k->cap, sizeof(*k->lat_us));
+		k->rx_lat_us = lg_calloc(k->cap, sizeof(*k->rx_lat_us));
 	}
 
 	lg_raise_nofile((rlim_t)lg->nconn + 32);
@@ -1957,10 +2366,7 @@ static void lg_init(struct lg *lg, int argc, char **argv)
 		exit(2);
 	}
 	lg->rt_offset = lg_clock_offset();
-	lg->rss_before = lg_proc_status_kb(lg->o.server_pid, "VmRSS");
-	lg->cpu_before = lg_proc_cpu_s(lg->o.server_pid);
-	lg->cpu_setup = lg->cpu_end = -1;
-	lg->rss_setup = lg->rss_end = lg->rss_peak = -1;
+	lg_sample_servers(lg, LG_BEFORE);
 }
 
 static void lg_fini(struct lg *lg)
@@ -1979,34 +2385,49 @@ static void lg_fini(struct lg *lg)
 	free(lg->next_n);
 	free(lg->committed_map);
 	free(lg->first_lat_us);
+	free(lg->first_at_ms);
 	for (i = 0; i < LG_KINDS; i++) {
 		free(lg->k[i].lat_us);
 		free(lg->k[i].rx_lat_us);
 	}
+	for (i = 0; i < lg->o.ninst; i++) {
+		free(lg->inst[i].lat_us);
+		free(lg->inst[i].rx_lat_us);
+	}
+	free(lg->rooms);
 }
 
 int main(int argc, char **argv)
 {
 	static struct lg lg;
+	uint32_t i;
 	int rc;
 
 	lg_init(&lg, argc, argv);
-	printf("loadgen: server %s:%u room %s clients %" PRIu32 " senders %"
-	       PRIu32 " messages %" PRIu32 " rate %g window %" PRIu32,
-	       inet_ntoa(lg.o.addr.sin_addr), ntohs(lg.o.addr.sin_port),
-	       lg.o.room, lg.o.clients, lg.o.senders, lg.o.messages,
-	       lg.o.rate, lg.o.window);
-	if (lg.o.sse_clients)
-		printf(" sse_clients %" PRIu32 " (http %s)",
-		       lg.o.sse_clients, lg.host_hdr);
+	printf("loadgen: server %s:", inet_ntoa(lg.o.addr[0].sin_addr));
+	for (i = 0; i < lg.o.ninst; i++)
+		printf("%s%u", i ? "," : "", ntohs(lg.o.addr[i].sin_port));
+	if (lg.o.ninst > 1 && lg.o.sender_inst >= 0)
+		printf(" (senders on %u)",
+		       ntohs(lg.o.addr[lg.o.sender_inst].sin_port));
+	printf(" room %s", lg.o.room);
+	if (lg.o.rooms > 1)
+		printf(" (%" PRIu32 " rooms %s_0..%s_%" PRIu32 ")", lg.o.rooms,
+		       lg.o.room, lg.o.room, lg.o.rooms - 1);
+	printf(" clients %" PRIu32 " senders %" PRIu32 " messages %" PRIu32
+	       " rate %g window %" PRIu32, lg.o.clients, lg.o.senders,
+	       lg.o.messages, lg.o.rate, lg.o.window);
+	if (lg.o.sse_clients) {
+		printf(" sse_clients %" PRIu32 " (http ", lg.o.sse_clients);
+		for (i = 0; i < lg.o.nhttp; i++)
+			printf("%s%s", i ? "," : "", lg.host_hdr[i]);
+		printf(")");
+	}
 	printf("\n");
 	fflush(stdout);
 	lg_loop(&lg);
 	/* Measured while every client is still connected. */
-	lg.rss_end = lg_proc_status_kb(lg.o.server_pid, "VmRSS");
-	lg.rss_peak = lg_proc_status_kb(lg.o.server_pid, "VmHWM");
-	lg.server_fds = lg_count_fds(lg.o.server_pid);
-	lg.cpu_end = lg_proc_cpu_s(lg.o.server_pid);
+	lg_sample_servers(&lg, LG_END);
 	if (lg.o.http_given || lg.o.sse_clients)
 		lg_get_health(&lg);
 	lg_teardown(&lg);

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks for the Baby Discord server: starts it on 127.0.0.1:9101/3101
-# with a temporary config, runs loadgen scenarios against it and prints the
-# figures. Needs a migrated database; it creates rooms named bench*_<stamp>.
+# with a temporary config (f and g: two more instances on 9102/3102 and
+# 9103/3103, same database, their own instance_id), runs loadgen scenarios
+# against it and prints the figures. Needs a migrated database; it creates
+# rooms named bench*_<stamp>.
 #
-# usage: tests/bench/run.sh [all|quick|a|b|c|d|e ...]
-#   all (default) runs a, b, c, d and e; quick runs c only.
+# usage: tests/bench/run.sh [all|quick|cluster|a|b|c|d|e|f|g|h ...]
+#   all (default) runs a to h; quick runs c only; cluster runs f, g and h.
 #   a: 1,000 clients in one room, 1 sender at 100 msg/s for 10 s
 #      (aim: p99 latency < 20 ms)
 #   b: 10 senders flat out, 2,000 messages each, 10 more clients
@@ -16,11 +18,24 @@
 #      10 msg/s; reports connected counts and server RSS
 #   e: 250 TCP + 250 SSE subscribers in one room, 1 TCP sender at
 #      100 msg/s for 10 s (aim: p99 latency < 20 ms over all receivers)
+#   f: 3 instances; 1 sender on instance 1 at 1,000 msg/s for 10 s into one
+#      room of 300 TCP members, about 100 on each instance
+#      (aim: p99 latency < 10 ms)
+#   g: 3 instances, 3 rooms; room k's 10 senders on instance k flat out,
+#      10,000 messages each, and 3 receivers per room, one on each instance
+#      (aim: >= 20,000 committed msg/s in total); samples /health's
+#      notify_queue_usage every second
+#   h: baseline for g, one message per transaction: pgbench calling
+#      bd_post() with a one-message batch, 10 s each with 1 and 10 clients
+#      on one room and 30 clients over 3 rooms (no server involved)
+#   f and g also report the CPU time of PostgreSQL's processes, the
+#   machine's busy time and PostgreSQL's commit and WAL counters.
 # env: BD_SERVER (server binary; default $BUILD/babydiscord),
 #      DATABASE_URL (required), BUILD (default build), CC (default cc),
 #      BENCH_STRICT=1 (exit non-zero when an aim is missed, too),
 #      BENCH_NOFILE (descriptor limit for server and loadgen; default
-#      16384, at most the hard limit).
+#      16384, at most the hard limit), PGBENCH (pgbench binary; default
+#      /usr/lib/postgresql/15/bin/pgbench), PSQL (default psql).
 # Exit status: 0 when every scenario delivered everything, else 1.
 set -euo pipefail
 
@@ -33,11 +48,16 @@ esac
 server=${BD_SERVER:-$build/babydiscord}
 loadgen=$build/bench/loadgen
 src=$root/tests/bench/loadgen.c
-tcp_port=9101
-http_port=3101
+pgbench=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
+tcp_ports=(9101 9102 9103)	# instance i listens on tcp_ports[i - 1]
+http_ports=(3101 3102 3103)
+tcp_port=${tcp_ports[0]}	# the single-server scenarios (a-e)
+http_port=${http_ports[0]}
 ready_timeout=30	# seconds for the server's readiness line
 stop_timeout=15		# seconds for the server to exit after SIGTERM
 nofile=${BENCH_NOFILE:-16384}	# open files, server and loadgen (d: 4,000+)
+sample_max=120		# g: at most this many /health samples, 1 a second
+pgbench_s=10		# h: seconds per pgbench run
 
 die() {
 	echo "run.sh: $*" >&2
@@ -47,19 +67,21 @@ die() {
 scenarios=()
 for arg in "${@:-all}"; do
 	case $arg in
-	all) scenarios+=(a b c d e) ;;
+	all) scenarios+=(a b c d e f g h) ;;
 	quick) scenarios+=(c) ;;
-	a | b | c | d | e) scenarios+=("$arg") ;;
+	cluster) scenarios+=(f g h) ;;
+	a | b | c | d | e | f | g | h) scenarios+=("$arg") ;;
 	-h | --help)
 		sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
-	*) die "unknown scenario '$arg' (all, quick, a, b, c, d, e)" ;;
+	*) die "unknown scenario '$arg' (all, quick, cluster, a-h)" ;;
 	esac
 done
 
 [[ -n ${DATABASE_URL:-} ]] || die "DATABASE_URL is not set"
 [[ -x $server ]] || die "no server binary at $server (set BD_SERVER)"
+psql=("${PSQL:-psql}" -X -q -A -t -v ON_ERROR_STOP=1 -d "$DATABASE_URL")
 
 if [[ ! -x $loadgen || $src -nt $loadgen ]]; then
 	mkdir -p "$(dirname "$loadgen")"
@@ -72,17 +94,23 @@ if [[ ! -x $loadgen || $src -nt $loadgen ]]; then
 fi
 
 tmp=$(mktemp -d /tmp/bd-bench.XXXXXX)
-log=$tmp/server.log
-server_pid=
-drain_pid=
+# Instance i (1-3): server_pids[i], drain_pids[i] (the cat that copies its
+# stderr into $tmp/server<i>.log).
+server_pids=()
+drain_pids=()
+sampler_pid=
 
 cleanup() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -KILL "$server_pid" 2>/dev/null || true
-	fi
-	if [[ -n $drain_pid ]]; then
-		kill "$drain_pid" 2>/dev/null || true
-	fi
+	local pid
+
+	for pid in "${server_pids[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done
+	for pid in "${drain_pids[@]}" $sampler_pid; do
+		kill "$pid" 2>/dev/null || true
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -93,30 +121,13 @@ json_str() {
 	printf '"%s"' "$s"
 }
 
-cat >"$tmp/config.json" <<EOF
-{
-	"instance_id": "bench",
-	"listen_address": "127.0.0.1",
-	"tcp_port": $tcp_port,
-	"http_port": $http_port,
-	"database_url": $(json_str "$DATABASE_URL"),
-	"history_size": 10,
-	"max_message_bytes": 2000,
-	"outq_limit_bytes": 8388608,
-	"log_level": "info",
-	"cleanup_interval_s": 0,
-	"cleanup_keep": 1000,
-	"session_idle_timeout_s": 60,
-	"sse_heartbeat_s": 15
-}
-EOF
-
 echo "== machine"
 echo "cpus: $(nproc)"
 echo "model: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 echo "memory: $(awk '/^MemTotal/ { printf "%.1f GiB\n", $2 / 1048576 }' /proc/meminfo)"
 echo "kernel: $(uname -r)"
 echo "server: $server ($("$server" --version 2>&1 | head -n 1 || true))"
+echo "load average: $(cut -d ' ' -f 1-3 /proc/loadavg)"
 
 # 4,000 clients (d) need as many descriptors in the server, which inherits
 # this limit; loadgen raises its own.
@@ -133,57 +144,118 @@ if [[ $soft != unlimited ]] && ((soft < nofile)); then
 fi
 echo "ulimit -n: $(ulimit -Sn)"
 
-# The server's stderr goes through a FIFO so that we can block on its lines:
-# readiness is the "ready:" line, never a sleep; EOF means it died.
-mkfifo "$tmp/stderr"
-echo "== server"
-echo "+ $server --config $tmp/config.json"
-"$server" --config "$tmp/config.json" 2>"$tmp/stderr" &
-server_pid=$!
-exec 3<"$tmp/stderr"
-ready=
-deadline=$((SECONDS + ready_timeout))
-while ((SECONDS < deadline)); do
-	if ! IFS= read -r -t $((deadline - SECONDS + 1)) line <&3; then
-		break
+# start_server I: instance I (1-3) on tcp_ports[I-1]/http_ports[I-1] with
+# its own config and instance_id bench<I>. Its stderr goes through a FIFO
+# so that we can block on its lines: readiness is the "ready:" line, never
+# a sleep; EOF means it died.
+start_server() {
+	local i=$1 line ready="" deadline
+	local tport=${tcp_ports[i - 1]} hport=${http_ports[i - 1]}
+	local conf=$tmp/config$i.json log=$tmp/server$i.log
+
+	cat >"$conf" <<EOF
+{
+	"instance_id": "bench$i",
+	"listen_address": "127.0.0.1",
+	"tcp_port": $tport,
+	"http_port": $hport,
+	"database_url": $(json_str "$DATABASE_URL"),
+	"history_size": 10,
+	"max_message_bytes": 2000,
+	"outq_limit_bytes": 8388608,
+	"log_level": "info",
+	"cleanup_interval_s": 0,
+	"cleanup_keep": 1000,
+	"session_idle_timeout_s": 60,
+	"sse_heartbeat_s": 15
+}
+EOF
+	mkfifo "$tmp/stderr$i"
+	echo "== server $i"
+	echo "+ $server --config $conf"
+	"$server" --config "$conf" 2>"$tmp/stderr$i" &
+	server_pids[i]=$!
+	exec 3<"$tmp/stderr$i"
+	deadline=$((SECONDS + ready_timeout))
+	while ((SECONDS < deadline)); do
+		if ! IFS= read -r -t $((deadline - SECONDS + 1)) line <&3; then
+			break
+		fi
+		printf '%s\n' "$line" >>"$log"
+		if [[ $line == *"ready: tcp 127.0.0.1:$tport"* ]]; then
+			ready=1
+			break
+		fi
+	done
+	if [[ -z $ready ]]; then
+		echo "run.sh: server $i not ready within ${ready_timeout}s; its log:" >&2
+		tail -n 30 "$log" >&2 || true
+		exit 1
 	fi
-	printf '%s\n' "$line" >>"$log"
-	if [[ $line == *"ready: tcp 127.0.0.1:$tcp_port"* ]]; then
-		ready=1
-		break
-	fi
-done
-if [[ -z $ready ]]; then
-	echo "run.sh: server not ready within ${ready_timeout}s; its log:" >&2
-	tail -n 30 "$log" >&2 || true
-	exit 1
-fi
-cat <&3 >>"$log" &
-drain_pid=$!
-exec 3<&-
-echo "server pid $server_pid: $(grep -m 1 'ready:' "$log")"
+	cat <&3 >>"$log" &
+	drain_pids[i]=$!
+	exec 3<&-
+	echo "server $i pid ${server_pids[i]}: $(grep -m 1 'ready:' "$log")"
+}
+
+# ensure_servers N: instances 1 to N are running.
+ensure_servers() {
+	local i
+
+	for ((i = 1; i <= $1; i++)); do
+		[[ -n ${server_pids[i]:-} ]] || start_server "$i"
+	done
+}
+
+# check_servers NAME: every server started is still alive.
+check_servers() {
+	local i
+
+	for i in "${!server_pids[@]}"; do
+		if ! kill -0 "${server_pids[i]}" 2>/dev/null; then
+			echo "run.sh: server $i died during scenario $1" >&2
+			tail -n 30 "$tmp/server$i.log" >&2 || true
+			exit 1
+		fi
+	done
+}
 
 stamp=$(date +%s)_$$
 failed=0
 missed=0
 summary=()
 
-# run_scenario NAME ARGS...: runs loadgen, keeps its output in $tmp/NAME.out.
+# run_scenario NAME ARGS...: runs loadgen against instance 1 alone.
 run_scenario() {
+	local name=$1
+	shift
+	ensure_servers 1
+	run_loadgen "$name" --port "$tcp_port" --http-port "$http_port" \
+		--server-pid "${server_pids[1]}" "$@"
+}
+
+# run_cluster_scenario NAME ARGS...: runs loadgen against instances 1-3.
+run_cluster_scenario() {
+	local name=$1
+	shift
+	ensure_servers 3
+	run_loadgen "$name" --ports "$(IFS=,; echo "${tcp_ports[*]}")" \
+		--http-ports "$(IFS=,; echo "${http_ports[*]}")" \
+		--server-pid "${server_pids[1]},${server_pids[2]},${server_pids[3]}" \
+		"$@"
+}
+
+# run_loadgen NAME ARGS...: keeps loadgen's output in $tmp/NAME.out.
+run_loadgen() {
 	local name=$1 rc=0
 	shift
-	local cmd=("$loadgen" --host 127.0.0.1 --port "$tcp_port"
-		--http-port "$http_port" --server-pid "$server_pid" "$@")
+	local cmd=("$loadgen" --host 127.0.0.1 "$@")
 
 	echo
 	echo "== scenario $name"
 	echo "+ ${cmd[*]}"
 	"${cmd[@]}" | tee "$tmp/$name.out" || rc=$?
-	if ! kill -0 "$server_pid" 2>/dev/null; then
-		echo "run.sh: the server died during scenario $name" >&2
-		tail -n 30 "$log" >&2 || true
-		exit 1
-	fi
+	check_servers "$name"
 	if ((rc != 0)); then
 		failed=1
 	fi
@@ -205,6 +277,200 @@ aim() {
 		missed=1
 	fi
 	summary+=("$1: $5: ${2:-?} (aim $3 $4): $verdict")
+}
+
+# --- Resource accounting for the cluster scenarios (f, g, h) ---
+
+clk_tck=$(getconf CLK_TCK)
+
+# ticks PID: user + system clock ticks of a process (nothing when gone).
+ticks() {
+	local stat
+	local -a f
+
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	read -r -a f <<<"${stat##*) }"
+	echo $((f[11] + f[12]))	# utime, stime (fields 14, 15)
+}
+
+# PostgreSQL's postmaster and its children now, one "pid group" a line:
+# group query or listen for the servers' connections (by
+# application_name), other for the rest. Nothing when the data directory
+# cannot be read (a remote database, or not a superuser).
+pg_procs() {
+	local dir pm pid
+	local -A app=()
+
+	dir=$("${psql[@]}" -c 'SHOW data_directory' 2>/dev/null) || return 0
+	pm=$(head -n 1 "$dir/postmaster.pid" 2>/dev/null) || return 0
+	[[ $pm =~ ^[0-9]+$ ]] || return 0
+	while IFS='|' read -r pid name; do
+		app[$pid]=$name
+	done < <("${psql[@]}" -c 'SELECT pid, application_name
+		FROM pg_stat_activity' 2>/dev/null || true)
+	echo "$pm other"
+	for pid in $(ps -o pid= --ppid "$pm" || true); do
+		case ${app[$pid]:-} in
+		babydiscord-query) echo "$pid query" ;;
+		babydiscord-listen) echo "$pid listen" ;;
+		*) echo "$pid other" ;;
+		esac
+	done
+}
+
+# busy and total jiffies of the whole machine, from /proc/stat.
+machine_jiffies() {
+	awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i;
+		print t - $5 - $6, t; exit }' /proc/stat
+}
+
+# Commits in this database (read-only ones too: a LISTENing backend reads
+# the NOTIFY queue in a transaction of its own), transaction ids handed
+# out (only writing transactions get one; reading them assigns none) and
+# WAL counters. Statistics are flushed about once a second, hence the pause
+# in measure_end.
+pg_counters() {
+	"${psql[@]}" -F ' ' -c "SELECT d.xact_commit,
+			pg_snapshot_xmax(pg_current_snapshot()),
+			w.wal_bytes, w.wal_sync
+		FROM pg_stat_database d, pg_stat_wal w
+		WHERE d.datname = current_database()" 2>/dev/null ||
+		echo "? ? ? ?"
+}
+
+# measure_start / measure_end NAME: CPU of PostgreSQL (the processes that
+# live through the scenario: the servers' backends and the background
+# processes) and of the whole machine, commits and WAL, over the scenario.
+declare -A m_pg_group=() m_pg_ticks=()
+measure_start() {
+	local pid grp t
+
+	m_pg_group=()
+	m_pg_ticks=()
+	while read -r pid grp; do
+		t=$(ticks "$pid")
+		[[ -n $t ]] || continue
+		m_pg_group[$pid]=$grp
+		m_pg_ticks[$pid]=$t
+	done < <(pg_procs)
+	read -r m_busy m_total < <(machine_jiffies)
+	read -r m_commits m_xids m_wal m_syncs < <(pg_counters)
+	m_t0=$(date +%s.%N)
+}
+
+# CPU seconds from clock ticks.
+cpu_s() {
+	awk -v t="$1" -v h="$clk_tck" 'BEGIN { printf "%.2f", t / h }'
+}
+
+measure_end() {
+	local name=$1 busy total commits xids wal syncs t1 span pid t n=0
+	local -A pg=([query]=0 [listen]=0 [other]=0)
+
+	t1=$(date +%s.%N)
+	# Processes that lived through the scenario (not pgbench's backends
+	# nor autovacuum workers).
+	for pid in "${!m_pg_group[@]}"; do
+		t=$(ticks "$pid")
+		[[ -n $t ]] || continue
+		pg[${m_pg_group[$pid]}]=$((pg[${m_pg_group[$pid]}] + t -
+			m_pg_ticks[$pid]))
+		n=$((n + 1))
+	done
+	read -r busy total < <(machine_jiffies)
+	sleep 1.5	# let the backends flush their statistics
+	read -r commits xids wal syncs < <(pg_counters)
+	span=$(awk -v a="$m_t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	{
+		echo "postgres_cpu_s: $(cpu_s $((pg[query] + pg[listen] + pg[other]))) over ${span} s (servers' query backends $(cpu_s "${pg[query]}"), listen backends $(cpu_s "${pg[listen]}"), other $(cpu_s "${pg[other]}"); $n processes)"
+		echo "machine_busy: $(awk -v b=$((busy - m_busy)) \
+			-v t=$((total - m_total)) -v n="$(nproc)" \
+			'BEGIN { printf "%.0f%% of %d cpus", 100 * b / t, n }')"
+		if [[ $commits != "?" && $m_commits != "?" ]]; then
+			echo "postgres_counters: commits $((commits - m_commits)) write_xacts $((xids - m_xids)) wal_bytes $((wal - m_wal)) wal_syncs $((syncs - m_syncs)) over ${span} s"
+		fi
+	} | tee -a "$tmp/$name.out"
+}
+
+# sampler_start NAME: GET /health of instance 1 and
+# pg_notification_queue_usage() once a second, at most sample_max times.
+sampler_start() {
+	local out=$tmp/$1.queue
+
+	(
+		for ((n = 0; n < sample_max; n++)); do
+			h=$(curl -s -m 1 "http://127.0.0.1:$http_port/health" |
+				sed -n 's/.*"notify_queue_usage":\([0-9.e+-]*\).*/\1/p')
+			q=$("${psql[@]}" -c 'SELECT pg_notification_queue_usage()' \
+				2>/dev/null)
+			echo "$(date +%T) health ${h:-?} direct ${q:-?}"
+			sleep 1
+		done
+	) >"$out" &
+	sampler_pid=$!
+}
+
+sampler_stop() {
+	local out=$tmp/$1.queue
+
+	kill "$sampler_pid" 2>/dev/null || true
+	wait "$sampler_pid" 2>/dev/null || true
+	sampler_pid=
+	echo "notify_queue_usage samples (health, direct):" \
+		"$(awk '{ printf "%s%s/%s", (NR > 1 ? " " : ""), $3, $5 }' "$out")" |
+		tee -a "$tmp/$1.out"
+	echo "notify_queue_usage_max: health $(awk '$3 + 0 > m { m = $3 + 0 }
+		END { print m + 0 }' "$out") direct $(awk '$5 + 0 > m { m = $5 + 0 }
+		END { print m + 0 }' "$out")" | tee -a "$tmp/$1.out"
+}
+
+# pgbench_run NAME CLIENTS SCRIPT...: one message per transaction.
+pgbench_run() {
+	local name=$1 clients=$2 rc=0 tps
+	shift 2
+	local cmd=("$pgbench" -n -c "$clients" -j 2 -T "$pgbench_s")
+	local f
+
+	for f in "$@"; do
+		cmd+=(-f "$f")
+	done
+	cmd+=("$DATABASE_URL")
+	echo
+	echo "== scenario $name"
+	echo "+ ${cmd[*]}"
+	measure_start
+	"${cmd[@]}" >"$tmp/$name.out" 2>&1 || rc=$?
+	measure_end "$name" >/dev/null
+	cat "$tmp/$name.out"
+	if ((rc != 0)); then
+		failed=1
+	fi
+	tps=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$tmp/$name.out")
+	summary+=("h: $clients clients: ${tps:-?} transactions (= messages)/s; $(grep -m 1 '^machine_busy:' "$tmp/$name.out" || echo 'machine_busy: ?')")
+}
+
+# scenario_h: rooms and a user made with SQL, one pgbench script per room.
+scenario_h() {
+	local ids user r f i
+
+	user=$("${psql[@]}" -c "INSERT INTO users (nickname)
+		VALUES ('benchh_$stamp') RETURNING id") ||
+		die "h: cannot create the pgbench user"
+	ids=()
+	for i in 0 1 2; do
+		r=$("${psql[@]}" -c "INSERT INTO rooms (name, created_by)
+			VALUES ('benchh_${stamp}_$i', $user) RETURNING id") ||
+			die "h: cannot create a room"
+		ids+=("$r")
+		f=$tmp/one$i.sql
+		printf '%s\n' "SELECT * FROM bd_post('[{\"r\":$r,\"u\":$user,\"n\":\"pgbench-user\",\"c\":\"hello from pgbench\"}]');" >"$f"
+	done
+	echo
+	echo "== scenario h: user $user, rooms ${ids[*]}; $tmp/one0.sql:"
+	cat "$tmp/one0.sql"
+	pgbench_run h1 1 "$tmp/one0.sql"
+	pgbench_run h10 10 "$tmp/one0.sql"
+	pgbench_run h30 30 "$tmp/one0.sql" "$tmp/one1.sql" "$tmp/one2.sql"
 }
 
 for s in "${scenarios[@]}"; do
@@ -249,34 +515,74 @@ for s in "${scenarios[@]}"; do
 			latency_tcp_ms: p99), sse $(field "$tmp/e.out" \
 			latency_sse_ms: p99)")
 		;;
+	f)
+		ensure_servers 3
+		measure_start
+		run_cluster_scenario f --sender-port "$tcp_port" \
+			--room "benchf_$stamp" --clients 299 --senders 1 \
+			--messages 10000 --rate 1000 --setup-timeout 120 \
+			--duration-max 40 --idle-timeout 10
+		measure_end f
+		aim f "$(field "$tmp/f.out" latency_ms: p99)" '<' 10 \
+			"p99 latency ms (all receivers)"
+		summary+=("f: p99 latency ms per instance: $(for i in 1 2 3; do
+			printf '%s ' "i$i $(field "$tmp/f.out" latency_i${i}_ms: p99)"
+		done)")
+		;;
+	g)
+		ensure_servers 3
+		measure_start
+		sampler_start g
+		run_cluster_scenario g --room "benchg_$stamp" --rooms 3 \
+			--clients 9 --senders 30 --messages 10000 --rate 0 \
+			--window 64 --duration-max 90 --idle-timeout 10
+		sampler_stop g
+		measure_end g
+		aim g "$(field "$tmp/g.out" rates: committed)" '>=' 20000 \
+			"committed msg/s, all instances"
+		summary+=("g: $(grep -m 1 '^server_cpu_s:' "$tmp/g.out" || echo 'server_cpu_s: ?'); $(grep -m 1 '^postgres_cpu_s:' "$tmp/g.out" || echo 'postgres_cpu_s: ?')")
+		summary+=("g: $(grep -m 1 '^notify_queue_usage_max:' "$tmp/g.out" || echo 'notify_queue_usage_max: ?')")
+		;;
+	h)
+		scenario_h
+		continue
+		;;
 	esac
 	summary+=("$s: $(grep -m 1 '^result:' "$tmp/$s.out" || echo 'result: none')")
 done
 
-echo
-echo "== stopping server (SIGTERM)"
-kill -TERM "$server_pid"
-server_rc=0
-if ! timeout "$stop_timeout" tail --pid="$server_pid" -s 0.1 -f /dev/null; then
-	echo "run.sh: server still running ${stop_timeout}s after SIGTERM; SIGKILL" >&2
-	kill -KILL "$server_pid" 2>/dev/null || true
+if ((${#server_pids[@]} > 0)); then
+	echo
+	echo "== stopping servers (SIGTERM)"
 fi
-wait "$server_pid" || server_rc=$?
-wait "$drain_pid" 2>/dev/null || true
-drain_pid=
-server_pid=
-echo "server exit status: $server_rc"
-echo "server log: $(grep -c ' WARN ' "$log" || true) warnings, $(grep -c ' ERROR ' "$log" || true) errors"
-grep -E ' (WARN|ERROR) ' "$log" | head -n 10 || true
-if ((server_rc != 0)); then
-	failed=1
-fi
+for i in "${!server_pids[@]}"; do
+	kill -TERM "${server_pids[i]}" 2>/dev/null || true
+done
+for i in "${!server_pids[@]}"; do
+	pid=${server_pids[i]}
+	log=$tmp/server$i.log
+	server_rc=0
+	if ! timeout "$stop_timeout" tail --pid="$pid" -s 0.1 -f /dev/null; then
+		echo "run.sh: server $i still running ${stop_timeout}s after SIGTERM; SIGKILL" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" || server_rc=$?
+	wait "${drain_pids[i]}" 2>/dev/null || true
+	echo "server $i exit status: $server_rc"
+	echo "server $i log: $(grep -c ' WARN ' "$log" || true) warnings, $(grep -c ' ERROR ' "$log" || true) errors"
+	grep -E ' (WARN|ERROR) ' "$log" | head -n 10 || true
+	if ((server_rc != 0)); then
+		failed=1
+	fi
+done
+server_pids=()
+drain_pids=()
 
 echo
 echo "== summary"
 printf '%s\n' "${summary[@]}"
 if ((failed)); then
-	echo "FAILED: a scenario lost messages or connections, or the server did not exit cleanly"
+	echo "FAILED: a scenario lost messages or connections, or a server did not exit cleanly"
 	exit 1
 fi
 if ((missed)) && [[ ${BENCH_STRICT:-0} == 1 ]]; then
