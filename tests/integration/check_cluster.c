@@ -395,6 +395,110 @@ START_TEST(test_database_stop_then_service_resumes)
 }
 END_TEST
 
+
+/*
+ * pg_ctl restart -m fast under load: what is sent while PostgreSQL is
+ * down is refused (TCP error line, HTTP 503), every instance reconnects,
+ * LISTENs again and catches up, and every client got exactly the table.
+ */
+START_TEST(test_database_restart_under_load)
+{
+	static char *got[3][400];
+	struct tcl *c[3];
+	struct thttp_resp r;
+	char sid[THTTP_SID_LEN + 1];
+	int n[3] = { 0, 0, 0 }, refused = 0;
+	PGresult *res;
+
+	start_instances(3);
+	for (int i = 0; i < 3; i++) {
+		char nick[8];
+
+		snprintf(nick, sizeof(nick), "u%d", i);
+		c[i] = tcl_user(inst[i].tcp_port, nick);
+		if (i == 0)
+			do_create(c[i], "up");
+		else
+			do_join(c[i], "up");
+	}
+	api_connect(inst[2].http_port, "web", sid);
+	api_command(inst[2].http_port, sid, "/join up", true);
+	for (int k = 0; k < 30; k++)
+		for (int i = 0; i < 3; i++)
+			tcl_send(c[i], "before %d.%d", i, k);
+	cluster_db(false);
+	for (int i = 0; i < 3; i++)
+		thttp_wait_status(inst[i].http_port, "/health", 503, &r,
+				  trun_ms(15000));
+	/* Down: refused on every instance and over HTTP. */
+	for (int i = 0; i < 3; i++) {
+		tcl_send(c[i], "during %d", i);
+		collect_until(c[i],
+			      "[system] error: message not sent (database unavailable)",
+			      got[i], &n[i], 400);
+		refused++;
+	}
+	thttp_post_pack(inst[2].http_port, "/api/message", &r,
+			"{ssssss}", "session_id", sid, "room", "up", "content",
+			"during web");
+	expect_status(&r, 503);
+	cluster_db(true);
+	for (int i = 0; i < 3; i++)
+		thttp_wait_status(inst[i].http_port, "/health", 200, &r,
+				  trun_ms(30000));
+	for (int k = 0; k < 30; k++)
+		for (int i = 0; i < 3; i++)
+			tcl_send(c[i], "after %d.%d", i, k);
+	/* u0 has everyone's last line, so its "end" is committed after all
+	 * of them: whoever has "end" has had the chance to get everything. */
+	for (int seen = 0; seen != 7;) {
+		enum tcl_rc rc = tcl_read(c[0], trun_ms(20000));
+
+		ck_assert_msg(rc == TCL_LINE, "u0: lasts seen %d, then %s",
+			      seen, rc == TCL_EOF ? "EOF" : "timeout");
+		if (strncmp(c[0]->line, "[up] ", 5))
+			continue;
+		ck_assert(n[0] < 400);
+		got[0][n[0]++] = strdup(c[0]->line + 5);
+		for (int i = 0; i < 3; i++) {
+			char last[32];
+
+			snprintf(last, sizeof(last), "u%d: after %d.29", i, i);
+			if (!strcmp(c[0]->line + 5, last))
+				seen |= 1 << i;
+		}
+	}
+	tcl_send(c[0], "end");
+	for (int i = 0; i < 3; i++)
+		collect_until(c[i], "[up] u0: end", got[i], &n[i], 400);
+	res = tdb_query(&T_DB,
+			"SELECT m.nickname || ': ' || m.content FROM messages m "
+			"JOIN rooms r ON r.id = m.room_id WHERE r.name = 'up' "
+			"ORDER BY m.seq",
+			NULL);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM messages "
+				 "WHERE content LIKE 'during%'",
+				 NULL),
+			 0);
+	for (int i = 0; i < 3; i++) {
+		for (int k = 0; k < n[i] && k < PQntuples(res); k++)
+			ck_assert_msg(!strcmp(got[i][k], PQgetvalue(res, k, 0)),
+				      "u%d: message %d is \"%s\", the table says \"%s\"",
+				      i, k + 1, got[i][k], PQgetvalue(res, k, 0));
+		ck_assert_msg(n[i] == PQntuples(res),
+			      "u%d received %d messages, the table has %d", i,
+			      n[i], PQntuples(res));
+		for (int k = 0; k < n[i]; k++)
+			free(got[i][k]);
+		tcl_free(c[i]);
+	}
+	trun_note("%d messages stored, %d refused while the database was down",
+		  PQntuples(res), refused);
+	PQclear(res);
+}
+END_TEST
+
 static Suite *cluster_suite(void)
 {
 	Suite *s = suite_create("cluster");
@@ -408,6 +512,7 @@ static Suite *cluster_suite(void)
 	TFIX_ADD(s, test_nickname_unique_across_instances, 60, up, down);
 	TFIX_ADD(s, test_dead_instance_users_leave_presence, 60, up, down);
 	TFIX_ADD(s, test_database_stop_then_service_resumes, 120, up, down);
+	TFIX_ADD(s, test_database_restart_under_load, 120, up, down);
 	return s;
 }
 
