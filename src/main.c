@@ -221,7 +221,10 @@ static void run_loop(struct app *app)
 			lws_sul_schedule(app->ctx, 0, &app->sul_grace, grace_cb,
 					 SHUTDOWN_GRACE_US);
 		}
-		if (app->stopping && !chat_session_count(app->chat))
+		/* Done when every client is gone and so are their presence
+		 * rows (or the grace timer says enough). */
+		if (app->stopping && !chat_session_count(app->chat) &&
+		    store_is_idle(app->store))
 			app->done = true;
 	}
 	lws_sul_cancel(&app->sul_grace);

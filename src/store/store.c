@@ -742,6 +742,11 @@ void store_start(struct store *st)
 	lws_sul_schedule(st->ctx, 0, &st->sul_beat, beat_cb, LWS_US_PER_SEC);
 }
 
+bool store_is_idle(const struct store *st)
+{
+	return !pgconn_queued(st->q);
+}
+
 bool store_is_connected(const struct store *st)
 {
 	return pgconn_is_up(st->q) && pgconn_is_up(st->l);

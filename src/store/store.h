@@ -34,6 +34,9 @@ void store_schedule_cleanup(struct store *st, unsigned interval_s,
 void store_stop(struct store *st);
 /* After lws_context_destroy(). Accepts NULL. */
 void store_free(struct store *st);
+/* No statement queued or running on the query connection (shutdown waits
+ * for this so that the sessions' presence rows are gone). */
+bool store_is_idle(const struct store *st);
 /* Both connections are up. */
 bool store_is_connected(const struct store *st);
 /* Fraction of PostgreSQL's NOTIFY queue in use, as last sampled. */

@@ -96,6 +96,9 @@ START_TEST(test_sigterm_notifies_clients_and_exits_zero)
 	expect_eof(bob);
 	expect_eof(g);
 	tsrv_assert_exit_ok(&T_SRV, tsrv_wait_exit(&T_SRV, trun_ms(10000)));
+	/* Its users left presence with it: their names are free at once. */
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM presence", NULL),
+			 0);
 	tcl_free(alice);
 	tcl_free(bob);
 	tcl_free(g);
