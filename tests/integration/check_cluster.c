@@ -412,7 +412,7 @@ START_TEST(test_database_restart_under_load)
 
 	start_instances(3);
 	for (int i = 0; i < 3; i++) {
-		char nick[8];
+		char nick[16];
 
 		snprintf(nick, sizeof(nick), "u%d", i);
 		c[i] = tcl_user(inst[i].tcp_port, nick);
@@ -461,7 +461,7 @@ START_TEST(test_database_restart_under_load)
 		ck_assert(n[0] < 400);
 		got[0][n[0]++] = strdup(c[0]->line + 5);
 		for (int i = 0; i < 3; i++) {
-			char last[32];
+			char last[48];
 
 			snprintf(last, sizeof(last), "u%d: after %d.29", i, i);
 			if (!strcmp(c[0]->line + 5, last))
