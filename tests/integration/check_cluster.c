@@ -422,7 +422,7 @@ START_TEST(test_database_restart_under_load)
 			do_join(c[i], "up");
 	}
 	api_connect(inst[2].http_port, "web", sid);
-	api_command(inst[2].http_port, sid, "/join up", true);
+	json_decref(api_command(inst[2].http_port, sid, "/join up", true));
 	for (int k = 0; k < 30; k++)
 		for (int i = 0; i < 3; i++)
 			tcl_send(c[i], "before %d.%d", i, k);
