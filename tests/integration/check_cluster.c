@@ -499,6 +499,88 @@ START_TEST(test_database_restart_under_load)
 }
 END_TEST
 
+
+/*
+ * The LISTEN connections terminated from the database side while three
+ * instances chat: each instance notices from its socket (no heartbeat to
+ * wait for), LISTENs again and catches up; nothing is lost or doubled.
+ */
+START_TEST(test_listen_terminated_nothing_lost)
+{
+	static char *got[3][200];
+	struct tcl *c[3];
+	int n[3] = { 0, 0, 0 };
+	PGresult *res;
+
+	start_instances(3);
+	for (int i = 0; i < 3; i++) {
+		char nick[16];
+
+		snprintf(nick, sizeof(nick), "u%d", i);
+		c[i] = tcl_user(inst[i].tcp_port, nick);
+		if (i == 0)
+			do_create(c[i], "up");
+		else
+			do_join(c[i], "up");
+	}
+	for (int k = 0; k < 20; k++)
+		for (int i = 0; i < 3; i++)
+			tcl_send(c[i], "before %d.%d", i, k);
+	ck_assert_int_eq(tdb_kill_server_conns(&T_DB, "babydiscord-listen"), 3);
+	for (int i = 0; i < 3; i++) {
+		char *line = tsrv_wait_log(&inst[i],
+					   "db babydiscord-listen: connection lost",
+					   trun_ms(10000));
+
+		ck_assert_msg(line, "instance %d never noticed", i + 1);
+		free(line);
+	}
+	for (int k = 0; k < 20; k++)
+		for (int i = 0; i < 3; i++)
+			tcl_send(c[i], "after %d.%d", i, k);
+	/* As in the restart test: "end" follows everyone's last line. */
+	for (int seen = 0; seen != 7;) {
+		enum tcl_rc rc = tcl_read(c[0], trun_ms(20000));
+
+		ck_assert_msg(rc == TCL_LINE, "u0: lasts seen %d, then %s",
+			      seen, rc == TCL_EOF ? "EOF" : "timeout");
+		if (strncmp(c[0]->line, "[up] ", 5))
+			continue;
+		ck_assert(n[0] < 200);
+		got[0][n[0]++] = strdup(c[0]->line + 5);
+		for (int i = 0; i < 3; i++) {
+			char last[48];
+
+			snprintf(last, sizeof(last), "u%d: after %d.19", i, i);
+			if (!strcmp(c[0]->line + 5, last))
+				seen |= 1 << i;
+		}
+	}
+	tcl_send(c[0], "end");
+	for (int i = 0; i < 3; i++)
+		collect_until(c[i], "[up] u0: end", got[i], &n[i], 200);
+	res = tdb_query(&T_DB,
+			"SELECT m.nickname || ': ' || m.content FROM messages m "
+			"JOIN rooms r ON r.id = m.room_id WHERE r.name = 'up' "
+			"ORDER BY m.seq",
+			NULL);
+	ck_assert_int_eq(PQntuples(res), 121);	/* nothing refused */
+	for (int i = 0; i < 3; i++) {
+		for (int k = 0; k < n[i] && k < PQntuples(res); k++)
+			ck_assert_msg(!strcmp(got[i][k], PQgetvalue(res, k, 0)),
+				      "u%d: message %d is \"%s\", the table says \"%s\"",
+				      i, k + 1, got[i][k], PQgetvalue(res, k, 0));
+		ck_assert_msg(n[i] == PQntuples(res),
+			      "u%d received %d messages, the table has %d", i,
+			      n[i], PQntuples(res));
+		for (int k = 0; k < n[i]; k++)
+			free(got[i][k]);
+		tcl_free(c[i]);
+	}
+	PQclear(res);
+}
+END_TEST
+
 static Suite *cluster_suite(void)
 {
 	Suite *s = suite_create("cluster");
@@ -513,6 +595,7 @@ static Suite *cluster_suite(void)
 	TFIX_ADD(s, test_dead_instance_users_leave_presence, 60, up, down);
 	TFIX_ADD(s, test_database_stop_then_service_resumes, 120, up, down);
 	TFIX_ADD(s, test_database_restart_under_load, 120, up, down);
+	TFIX_ADD(s, test_listen_terminated_nothing_lost, 120, up, down);
 	return s;
 }
 
