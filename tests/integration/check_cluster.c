@@ -396,6 +396,40 @@ START_TEST(test_database_stop_then_service_resumes)
 END_TEST
 
 
+#define MAXGOT 400	/* messages kept per client by collect_*() */
+
+/*
+ * u0..u2 (c[0..2]) each sent "after <i>.0" to "after <i>.<last>": u0 reads
+ * until it has everyone's last line, then says "end", which is therefore
+ * committed after all of them; every client then reads until "end". got
+ * and n collect each client's messages in arrival order.
+ */
+static void collect_to_end(struct tcl **c, char *got[][MAXGOT], int *n,
+			   int last)
+{
+	for (int seen = 0; seen != 7;) {
+		enum tcl_rc rc = tcl_read(c[0], trun_ms(20000));
+
+		ck_assert_msg(rc == TCL_LINE, "u0: lasts seen %d, then %s",
+			      seen, rc == TCL_EOF ? "EOF" : "timeout");
+		if (strncmp(c[0]->line, "[up] ", 5))
+			continue;
+		ck_assert(n[0] < MAXGOT);
+		got[0][n[0]++] = strdup(c[0]->line + 5);
+		for (int i = 0; i < 3; i++) {
+			char want[48];
+
+			snprintf(want, sizeof(want), "u%d: after %d.%d", i, i,
+				 last);
+			if (!strcmp(c[0]->line + 5, want))
+				seen |= 1 << i;
+		}
+	}
+	tcl_send(c[0], "end");
+	for (int i = 0; i < 3; i++)
+		collect_until(c[i], "[up] u0: end", got[i], &n[i], MAXGOT);
+}
+
 /*
  * pg_ctl restart -m fast under load: what is sent while PostgreSQL is
  * down is refused (TCP error line, HTTP 503), every instance reconnects,
@@ -403,7 +437,7 @@ END_TEST
  */
 START_TEST(test_database_restart_under_load)
 {
-	static char *got[3][400];
+	static char *got[3][MAXGOT];
 	struct tcl *c[3];
 	struct thttp_resp r;
 	char sid[THTTP_SID_LEN + 1];
@@ -435,7 +469,7 @@ START_TEST(test_database_restart_under_load)
 		tcl_send(c[i], "during %d", i);
 		collect_until(c[i],
 			      "[system] error: message not sent (database unavailable)",
-			      got[i], &n[i], 400);
+			      got[i], &n[i], MAXGOT);
 		refused++;
 	}
 	thttp_post_pack(inst[2].http_port, "/api/message", &r,
@@ -451,26 +485,7 @@ START_TEST(test_database_restart_under_load)
 			tcl_send(c[i], "after %d.%d", i, k);
 	/* u0 has everyone's last line, so its "end" is committed after all
 	 * of them: whoever has "end" has had the chance to get everything. */
-	for (int seen = 0; seen != 7;) {
-		enum tcl_rc rc = tcl_read(c[0], trun_ms(20000));
-
-		ck_assert_msg(rc == TCL_LINE, "u0: lasts seen %d, then %s",
-			      seen, rc == TCL_EOF ? "EOF" : "timeout");
-		if (strncmp(c[0]->line, "[up] ", 5))
-			continue;
-		ck_assert(n[0] < 400);
-		got[0][n[0]++] = strdup(c[0]->line + 5);
-		for (int i = 0; i < 3; i++) {
-			char last[48];
-
-			snprintf(last, sizeof(last), "u%d: after %d.29", i, i);
-			if (!strcmp(c[0]->line + 5, last))
-				seen |= 1 << i;
-		}
-	}
-	tcl_send(c[0], "end");
-	for (int i = 0; i < 3; i++)
-		collect_until(c[i], "[up] u0: end", got[i], &n[i], 400);
+	collect_to_end(c, got, n, 29);
 	res = tdb_query(&T_DB,
 			"SELECT m.nickname || ': ' || m.content FROM messages m "
 			"JOIN rooms r ON r.id = m.room_id WHERE r.name = 'up' "
@@ -507,7 +522,7 @@ END_TEST
  */
 START_TEST(test_listen_terminated_nothing_lost)
 {
-	static char *got[3][200];
+	static char *got[3][MAXGOT];
 	struct tcl *c[3];
 	int n[3] = { 0, 0, 0 };
 	PGresult *res;
@@ -539,26 +554,7 @@ START_TEST(test_listen_terminated_nothing_lost)
 		for (int i = 0; i < 3; i++)
 			tcl_send(c[i], "after %d.%d", i, k);
 	/* As in the restart test: "end" follows everyone's last line. */
-	for (int seen = 0; seen != 7;) {
-		enum tcl_rc rc = tcl_read(c[0], trun_ms(20000));
-
-		ck_assert_msg(rc == TCL_LINE, "u0: lasts seen %d, then %s",
-			      seen, rc == TCL_EOF ? "EOF" : "timeout");
-		if (strncmp(c[0]->line, "[up] ", 5))
-			continue;
-		ck_assert(n[0] < 200);
-		got[0][n[0]++] = strdup(c[0]->line + 5);
-		for (int i = 0; i < 3; i++) {
-			char last[48];
-
-			snprintf(last, sizeof(last), "u%d: after %d.19", i, i);
-			if (!strcmp(c[0]->line + 5, last))
-				seen |= 1 << i;
-		}
-	}
-	tcl_send(c[0], "end");
-	for (int i = 0; i < 3; i++)
-		collect_until(c[i], "[up] u0: end", got[i], &n[i], 200);
+	collect_to_end(c, got, n, 19);
 	res = tdb_query(&T_DB,
 			"SELECT m.nickname || ': ' || m.content FROM messages m "
 			"JOIN rooms r ON r.id = m.room_id WHERE r.name = 'up' "
