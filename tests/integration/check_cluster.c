@@ -430,6 +430,52 @@ static void collect_to_end(struct tcl **c, char *got[][MAXGOT], int *n,
 		collect_until(c[i], "[up] u0: end", got[i], &n[i], MAXGOT);
 }
 
+/* u0 on instance 1 creates "up"; u1 and u2 on instances 2 and 3 join. */
+static void three_in_room(struct tcl **c)
+{
+	start_instances(3);
+	for (int i = 0; i < 3; i++) {
+		char nick[16];
+
+		snprintf(nick, sizeof(nick), "u%d", i);
+		c[i] = tcl_user(inst[i].tcp_port, nick);
+		if (i == 0)
+			do_create(c[i], "up");
+		else
+			do_join(c[i], "up");
+	}
+}
+
+/*
+ * Every client's messages (got, n) equal the table's for "up", in seq
+ * order, each once. Frees the lines and the clients; returns the number of
+ * stored messages.
+ */
+static int expect_table(struct tcl **c, char *got[][MAXGOT], const int *n)
+{
+	PGresult *res = tdb_query(&T_DB,
+			"SELECT m.nickname || ': ' || m.content FROM messages m "
+			"JOIN rooms r ON r.id = m.room_id WHERE r.name = 'up' "
+			"ORDER BY m.seq",
+			NULL);
+	int rows = PQntuples(res);
+
+	for (int i = 0; i < 3; i++) {
+		for (int k = 0; k < n[i] && k < rows; k++)
+			ck_assert_msg(!strcmp(got[i][k], PQgetvalue(res, k, 0)),
+				      "u%d: message %d is \"%s\", the table says \"%s\"",
+				      i, k + 1, got[i][k], PQgetvalue(res, k, 0));
+		ck_assert_msg(n[i] == rows,
+			      "u%d received %d messages, the table has %d", i,
+			      n[i], rows);
+		for (int k = 0; k < n[i]; k++)
+			free(got[i][k]);
+		tcl_free(c[i]);
+	}
+	PQclear(res);
+	return rows;
+}
+
 /*
  * pg_ctl restart -m fast under load: what is sent while PostgreSQL is
  * down is refused (TCP error line, HTTP 503), every instance reconnects,
@@ -442,19 +488,8 @@ START_TEST(test_database_restart_under_load)
 	struct thttp_resp r;
 	char sid[THTTP_SID_LEN + 1];
 	int n[3] = { 0, 0, 0 }, refused = 0;
-	PGresult *res;
 
-	start_instances(3);
-	for (int i = 0; i < 3; i++) {
-		char nick[16];
-
-		snprintf(nick, sizeof(nick), "u%d", i);
-		c[i] = tcl_user(inst[i].tcp_port, nick);
-		if (i == 0)
-			do_create(c[i], "up");
-		else
-			do_join(c[i], "up");
-	}
+	three_in_room(c);
 	api_connect(inst[2].http_port, "web", sid);
 	json_decref(api_command(inst[2].http_port, sid, "/join up", true));
 	for (int k = 0; k < 30; k++)
@@ -486,31 +521,13 @@ START_TEST(test_database_restart_under_load)
 	/* u0 has everyone's last line, so its "end" is committed after all
 	 * of them: whoever has "end" has had the chance to get everything. */
 	collect_to_end(c, got, n, 29);
-	res = tdb_query(&T_DB,
-			"SELECT m.nickname || ': ' || m.content FROM messages m "
-			"JOIN rooms r ON r.id = m.room_id WHERE r.name = 'up' "
-			"ORDER BY m.seq",
-			NULL);
 	ck_assert_int_eq(tdb_int(&T_DB,
 				 "SELECT count(*) FROM messages "
 				 "WHERE content LIKE 'during%'",
 				 NULL),
 			 0);
-	for (int i = 0; i < 3; i++) {
-		for (int k = 0; k < n[i] && k < PQntuples(res); k++)
-			ck_assert_msg(!strcmp(got[i][k], PQgetvalue(res, k, 0)),
-				      "u%d: message %d is \"%s\", the table says \"%s\"",
-				      i, k + 1, got[i][k], PQgetvalue(res, k, 0));
-		ck_assert_msg(n[i] == PQntuples(res),
-			      "u%d received %d messages, the table has %d", i,
-			      n[i], PQntuples(res));
-		for (int k = 0; k < n[i]; k++)
-			free(got[i][k]);
-		tcl_free(c[i]);
-	}
 	trun_note("%d messages stored, %d refused while the database was down",
-		  PQntuples(res), refused);
-	PQclear(res);
+		  expect_table(c, got, n), refused);
 }
 END_TEST
 
@@ -525,19 +542,8 @@ START_TEST(test_listen_terminated_nothing_lost)
 	static char *got[3][MAXGOT];
 	struct tcl *c[3];
 	int n[3] = { 0, 0, 0 };
-	PGresult *res;
 
-	start_instances(3);
-	for (int i = 0; i < 3; i++) {
-		char nick[16];
-
-		snprintf(nick, sizeof(nick), "u%d", i);
-		c[i] = tcl_user(inst[i].tcp_port, nick);
-		if (i == 0)
-			do_create(c[i], "up");
-		else
-			do_join(c[i], "up");
-	}
+	three_in_room(c);
 	for (int k = 0; k < 20; k++)
 		for (int i = 0; i < 3; i++)
 			tcl_send(c[i], "before %d.%d", i, k);
@@ -555,25 +561,7 @@ START_TEST(test_listen_terminated_nothing_lost)
 			tcl_send(c[i], "after %d.%d", i, k);
 	/* As in the restart test: "end" follows everyone's last line. */
 	collect_to_end(c, got, n, 19);
-	res = tdb_query(&T_DB,
-			"SELECT m.nickname || ': ' || m.content FROM messages m "
-			"JOIN rooms r ON r.id = m.room_id WHERE r.name = 'up' "
-			"ORDER BY m.seq",
-			NULL);
-	ck_assert_int_eq(PQntuples(res), 121);	/* nothing refused */
-	for (int i = 0; i < 3; i++) {
-		for (int k = 0; k < n[i] && k < PQntuples(res); k++)
-			ck_assert_msg(!strcmp(got[i][k], PQgetvalue(res, k, 0)),
-				      "u%d: message %d is \"%s\", the table says \"%s\"",
-				      i, k + 1, got[i][k], PQgetvalue(res, k, 0));
-		ck_assert_msg(n[i] == PQntuples(res),
-			      "u%d received %d messages, the table has %d", i,
-			      n[i], PQntuples(res));
-		for (int k = 0; k < n[i]; k++)
-			free(got[i][k]);
-		tcl_free(c[i]);
-	}
-	PQclear(res);
+	ck_assert_int_eq(expect_table(c, got, n), 121);	/* none refused */
 }
 END_TEST
 
