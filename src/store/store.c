@@ -46,8 +46,7 @@ struct store {
 	unsigned cleanup_interval_s, cleanup_keep;
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t sul_cleanup;
-	lws_sorted_usec_list_t sul_stats;
-	double notify_queue_usage;	/* pg_notification_queue_usage() */
+	double notify_queue_usage;	/* as of the last heartbeat */
 	char *instance_id;		/* names this instance's presence */
 	unsigned presence_timeout_s;	/* silent instances are reaped */
 	lws_sorted_usec_list_t sul_beat;
@@ -478,9 +477,10 @@ static void beat_done(void *arg, PGresult *res, int err)
 {
 	struct store *st = arg;
 
-	if (result_err(res, err, "bd_instance_beat"))
+	if (result_err(res, err, "bd_instance_beat") || PQntuples(res) != 1)
 		return;
-	if (PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "f")) {
+	st->notify_queue_usage = strtod(PQgetvalue(res, 0, 1), NULL);
+	if (!strcmp(PQgetvalue(res, 0, 0), "f")) {
 		log_warn("presence: this instance had been reaped; registering again");
 		presence_sync(st);
 	}
@@ -494,8 +494,10 @@ static void beat_cb(lws_sorted_usec_list_t *sul)
 
 	snprintf(tbuf, sizeof(tbuf), "%u", st->presence_timeout_s);
 	if (pgconn_is_up(st->q))
-		pgconn_query(st->q, "SELECT bd_instance_beat($1, $2)", 2, v,
-			     beat_done, st);
+		pgconn_query(st->q,
+			     "SELECT bd_instance_beat($1, $2), "
+			     "pg_notification_queue_usage()",
+			     2, v, beat_done, st);
 	lws_sul_schedule(st->ctx, 0, &st->sul_beat, beat_cb,
 			 (lws_usec_t)st->presence_timeout_s * LWS_US_PER_SEC /
 				 3);
@@ -732,13 +734,10 @@ void store_set_chat(struct store *st, struct chat *c)
 	st->chat = c;
 }
 
-static void stats_cb(lws_sorted_usec_list_t *sul);
-
 void store_start(struct store *st)
 {
 	pgconn_start(st->q);
 	pgconn_start(st->l);
-	lws_sul_schedule(st->ctx, 0, &st->sul_stats, stats_cb, LWS_US_PER_SEC);
 	lws_sul_schedule(st->ctx, 0, &st->sul_beat, beat_cb, LWS_US_PER_SEC);
 }
 
@@ -786,29 +785,6 @@ void store_schedule_cleanup(struct store *st, unsigned interval_s,
 				 (lws_usec_t)interval_s * LWS_US_PER_SEC);
 }
 
-/* Database figures for /health, sampled every STATS_PERIOD. */
-
-#define STATS_PERIOD (5 * LWS_US_PER_SEC)
-
-static void stats_done(void *arg, PGresult *res, int err)
-{
-	struct store *st = arg;
-
-	if (!result_err(res, err, "pg_notification_queue_usage") &&
-	    PQntuples(res) == 1)
-		st->notify_queue_usage = strtod(PQgetvalue(res, 0, 0), NULL);
-}
-
-static void stats_cb(lws_sorted_usec_list_t *sul)
-{
-	struct store *st = lws_container_of(sul, struct store, sul_stats);
-
-	if (pgconn_is_up(st->q))
-		pgconn_query(st->q, "SELECT pg_notification_queue_usage()", 0,
-			     NULL, stats_done, st);
-	lws_sul_schedule(st->ctx, 0, &st->sul_stats, stats_cb, STATS_PERIOD);
-}
-
 double store_notify_queue_usage(const struct store *st)
 {
 	return st->notify_queue_usage;
@@ -817,7 +793,6 @@ double store_notify_queue_usage(const struct store *st)
 void store_stop(struct store *st)
 {
 	lws_sul_cancel(&st->sul_beat);
-	lws_sul_cancel(&st->sul_stats);
 	lws_sul_cancel(&st->sul_cleanup);
 	pgconn_stop(st->q);
 	pgconn_stop(st->l);

@@ -39,7 +39,8 @@ void store_free(struct store *st);
 bool store_is_idle(const struct store *st);
 /* Both connections are up. */
 bool store_is_connected(const struct store *st);
-/* Fraction of PostgreSQL's NOTIFY queue in use, as last sampled. */
+/* Fraction of PostgreSQL's NOTIFY queue in use, sampled with each
+ * heartbeat. */
 double store_notify_queue_usage(const struct store *st);
 
 #endif
