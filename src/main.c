@@ -216,8 +216,10 @@ static void run_loop(struct app *app)
 			app->stopping = true;
 			log_info("shutdown: signal received, closing %zu connections",
 				 chat_session_count(app->chat));
-			chat_shutdown(app->chat);
+			/* Stored API sessions outlive the instance: stop
+			 * first, so that closing them here ends nothing. */
 			http_state_stop(app->net.http);
+			chat_shutdown(app->chat);
 			lws_sul_schedule(app->ctx, 0, &app->sul_grace, grace_cb,
 					 SHUTDOWN_GRACE_US);
 		}
@@ -295,7 +297,7 @@ int main(int argc, char **argv)
 	app.net.db_ok = db_ok;
 	app.net.db_queue = db_queue;
 	app.net.db_arg = app.store;
-	app.net.http = http_state_new(app.ctx, app.chat,
+	app.net.http = http_state_new(app.ctx, app.chat, app.store,
 				      app.cfg.session_idle_timeout_s,
 				      app.cfg.sse_heartbeat_s);
 	store_schedule_cleanup(app.store, app.cfg.cleanup_interval_s,

@@ -89,6 +89,11 @@ int64_t session_uid(const struct session *s)
 	return s->uid;
 }
 
+int64_t session_api_id(const struct session *s)
+{
+	return s->api_id;
+}
+
 int session_last_error(const struct session *s)
 {
 	return s->last_err;
@@ -169,7 +174,9 @@ bool chat_nick_in_use(struct chat *c, const struct session *self,
 		      const char *nick)
 {
 	for (struct session *s = c->first; s; s = s->next) {
-		if (s == self)
+		/* A stored session's nickname here may be stale: the
+		 * database's presence decides for those. */
+		if (s == self || s->api_id)
 			continue;
 		if (name_equal_nocase(s->nick, nick) ||
 		    (s->want_nick[0] && name_equal_nocase(s->want_nick, nick)))
@@ -189,14 +196,15 @@ static void guest_nick(struct chat *c, struct session *s)
 	} while (chat_nick_in_use(c, s, s->nick));
 }
 
-struct session *chat_session_open(struct chat *c, enum session_kind kind,
-				  const struct chat_sink_ops *sink,
-				  void *conn)
+static struct session *session_new(struct chat *c, enum session_kind kind,
+				   const struct chat_sink_ops *sink,
+				   void *conn, int64_t api_id)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
 
 	s->id = c->next_sid++;
 	s->kind = kind;
+	s->api_id = api_id;
 	s->sink = sink;
 	s->conn = conn;
 	s->pending_tail = &s->pending;
@@ -211,6 +219,15 @@ struct session *chat_session_open(struct chat *c, enum session_kind kind,
 	c->last = s;
 	c->nsessions++;
 	c->stats.sessions_opened++;
+	return s;
+}
+
+struct session *chat_session_open(struct chat *c, enum session_kind kind,
+				  const struct chat_sink_ops *sink,
+				  void *conn)
+{
+	struct session *s = session_new(c, kind, sink, conn, 0);
+
 	/* Cluster-wide presence; a clash renames the guest later. A
 	 * database that is down now gets everyone when it is back. */
 	c->store->presence_add(c->st, s->id, s->nick);
@@ -223,9 +240,43 @@ struct session *chat_session_open(struct chat *c, enum session_kind kind,
 	return s;
 }
 
+struct session *chat_session_open_api(struct chat *c,
+				      const struct chat_sink_ops *sink,
+				      void *conn, int64_t api_id)
+{
+	return session_new(c, SESSION_API, sink, conn, api_id);
+}
+
+void chat_session_sync(struct chat *c, struct session *s, int64_t uid,
+		       const char *nick, const char *room,
+		       const struct chat_room_ref *rooms, size_t n)
+{
+	s->uid = uid;
+	snprintf(s->nick, sizeof(s->nick), "%s", nick);
+	/* Gone from the database: leave here (backwards, as it shrinks). */
+	for (size_t i = s->nrooms; i-- > 0;) {
+		bool kept = false;
+
+		for (size_t j = 0; j < n && !kept; j++)
+			kept = rooms[j].id == s->rooms[i]->id;
+		if (!kept)
+			session_remove_room(c, s, s->rooms[i]);
+	}
+	s->current = NULL;
+	for (size_t j = 0; j < n; j++) {
+		struct room *r = room_get_or_add(c, rooms[j].id,
+						 rooms[j].name);
+
+		session_add_room(c, s, r);
+		if (room && !strcmp(r->name, room))
+			s->current = r;
+	}
+}
+
 static void session_free(struct chat *c, struct session *s)
 {
-	c->store->presence_del(c->st, s->id);
+	if (!s->api_id)
+		c->store->presence_del(c->st, s->id);
 	session_close_streams(s, NULL);
 	free(s->streams);
 	while (s->nrooms)
@@ -527,6 +578,8 @@ struct chat_presence *chat_presence_snapshot(struct chat *c, size_t *n)
 
 	*n = 0;
 	for (struct session *s = c->first; s; s = s->next) {
+		if (s->api_id)
+			continue;	/* the database keeps those */
 		v[*n].sid = s->id;
 		v[*n].nick = s->nick;
 		v[*n].uid = s->uid;

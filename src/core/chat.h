@@ -112,17 +112,19 @@ struct chat_event {
  */
 struct chat_store_ops {
 	/* Also updates the session's presence (current room `cur`, may be
-	 * NULL); BD_ETAKEN when another connected session has nick.
-	 * -> chat_on_nick() */
-	int (*nick)(void *st, uint64_t sid, int64_t uid, const char *old_nick,
-		    const char *nick, const char *cur);
+	 * NULL): the row of this instance's session sid, or of the stored
+	 * API session api_id when that is not 0. BD_ETAKEN when another
+	 * connected session has nick. -> chat_on_nick() */
+	int (*nick)(void *st, uint64_t sid, int64_t api_id, int64_t uid,
+		    const char *old_nick, const char *nick, const char *cur);
 	/* Join (or create and join) by name; presence gets the room (or
 	 * keeps `cur` on failure). -> chat_on_join() */
-	int (*join)(void *st, uint64_t sid, int64_t uid, const char *nick,
-		    const char *room, bool create, const char *cur);
+	int (*join)(void *st, uint64_t sid, int64_t api_id, int64_t uid,
+		    const char *nick, const char *room, bool create,
+		    const char *cur);
 	/* -> chat_on_leave() */
-	int (*leave)(void *st, uint64_t sid, int64_t uid, const char *nick,
-		     int64_t room_id);
+	int (*leave)(void *st, uint64_t sid, int64_t api_id, int64_t uid,
+		     const char *nick, int64_t room_id);
 	/* Registers a connected session cluster-wide. -> chat_on_presence() */
 	int (*presence_add)(void *st, uint64_t sid, const char *nick);
 	/* The session is gone. No outcome. */
@@ -179,6 +181,19 @@ void chat_shutdown(struct chat *c);
 struct session *chat_session_open(struct chat *c, enum session_kind kind,
 				  const struct chat_sink_ops *sink,
 				  void *conn);
+/* A session stored in the database (an HTTP API session, api_id being
+ * its row): its presence is the stored session's, kept by the database,
+ * so opening and closing it here registers nothing. Several instances may
+ * hold one at once; chat_session_sync() brings it up to date. */
+struct session *chat_session_open_api(struct chat *c,
+				      const struct chat_sink_ops *sink,
+				      void *conn, int64_t api_id);
+/* A stored session's state as the database has it now: user, nickname,
+ * current room (or NULL) and memberships. Rooms it no longer belongs to
+ * are left here, closing its streams of them. */
+void chat_session_sync(struct chat *c, struct session *s, int64_t uid,
+		       const char *nick, const char *room,
+		       const struct chat_room_ref *rooms, size_t n);
 /* One input line (without its terminator). Queued and processed in order;
  * replies go to the session's outq. */
 void chat_session_input(struct chat *c, struct session *s, const char *line,
@@ -191,6 +206,8 @@ void chat_session_closed(struct chat *c, struct session *s);
 uint64_t session_id(const struct session *s);
 const char *session_nick(const struct session *s);
 int64_t session_uid(const struct session *s);
+/* The stored session's id, 0 for sessions of this process only. */
+int64_t session_api_id(const struct session *s);
 /* The BD_E* code of the last error the session was told about, or 0;
  * cleared by session_clear_error(). */
 int session_last_error(const struct session *s);
@@ -233,8 +250,9 @@ void chat_on_leave(struct chat *c, uint64_t sid, int err);
 void chat_on_presence(struct chat *c, uint64_t sid, int err);
 void chat_on_list(struct chat *c, uint64_t sid, int err,
 		  const struct chat_presence *rows, size_t n);
-/* The sessions connected here (for re-registering them after a
- * reconnect); the array is the caller's to free, strings are borrowed. */
+/* The sessions of this process, stored API sessions aside (for
+ * re-registering them after a reconnect); the array is the caller's to
+ * free, strings are borrowed. */
 struct chat_presence *chat_presence_snapshot(struct chat *c, size_t *n);
 void chat_on_posted(struct chat *c, uint64_t sid, uint64_t token, int err,
 		    int64_t id, int64_t seq);

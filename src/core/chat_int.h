@@ -76,6 +76,7 @@ struct pending {
 struct session {
 	uint64_t id;			/* unique for the process lifetime */
 	enum session_kind kind;
+	int64_t api_id;			/* api_sessions.id, or 0 */
 	int last_err;			/* last error reported, or 0 */
 	struct stream **streams;	/* this session's open streams */
 	size_t nstreams, capstreams;

@@ -104,7 +104,7 @@ static int cmd_nick(struct chat *c, struct session *s, int argc, char **argv)
 		session_fail(c, s, BD_ETAKEN, "nickname %s is taken", nick);
 		return 0;
 	}
-	err = c->store->nick(c->st, s->id, s->uid, s->nick, nick,
+	err = c->store->nick(c->st, s->id, s->api_id, s->uid, s->nick, nick,
 			     s->current ? s->current->name : NULL);
 	if (err)
 		return err;
@@ -123,8 +123,8 @@ static int start_join(struct chat *c, struct session *s, const char *room,
 			     "invalid room name (1-50 lowercase letters, digits, _ or -)");
 		return 0;
 	}
-	err = c->store->join(c->st, s->id, s->uid, s->nick, room, create,
-			     s->current ? s->current->name : NULL);
+	err = c->store->join(c->st, s->id, s->api_id, s->uid, s->nick, room,
+			     create, s->current ? s->current->name : NULL);
 	if (err)
 		return err;
 	snprintf(s->arg, sizeof(s->arg), "%s%s", create ? "+" : "", room);
@@ -151,7 +151,8 @@ static int cmd_leave(struct chat *c, struct session *s, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	err = c->store->leave(c->st, s->id, s->uid, s->nick, s->current->id);
+	err = c->store->leave(c->st, s->id, s->api_id, s->uid, s->nick,
+			      s->current->id);
 	if (err)
 		return err;
 	s->cmd_busy = true;

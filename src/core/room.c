@@ -255,6 +255,26 @@ static void park(struct room *r, struct msg *m, struct outbuf *notice,
 	r->parked_tail = &p->next;
 }
 
+/* A stored (API) session that is a member here acted through another
+ * instance: follow its /leave (closing its streams of the room) and its
+ * rename. Not while a command of its own runs here: that command's
+ * outcome does it. */
+static void follow_stored_sessions(struct chat *c, struct room *r,
+				   const struct chat_event *ev)
+{
+	for (size_t i = r->nmembers; i-- > 0;) {
+		struct session *s = r->members[i];
+
+		if (!s->api_id || s->uid != ev->uid || s->cmd_busy)
+			continue;
+		if (ev->kind == CHAT_EV_NICK)
+			snprintf(s->nick, sizeof(s->nick), "%s",
+				 ev->new_nick);
+		else
+			session_remove_room(c, s, r);
+	}
+}
+
 void chat_on_event(struct chat *c, const struct chat_event *ev)
 {
 	struct room *r = room_get(c, ev->room_id);
@@ -302,6 +322,8 @@ void chat_on_event(struct chat *c, const struct chat_event *ev)
 	msg_unref(m);
 	outbuf_unref(notice);
 	outbuf_unref(sse);
+	if (ev->kind == CHAT_EV_LEAVE || ev->kind == CHAT_EV_NICK)
+		follow_stored_sessions(c, r, ev);
 }
 
 void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,

@@ -3,8 +3,14 @@
  * (/api/messages/<room>). Every answer is prepared in a callback and
  * written from HTTP_WRITEABLE (headers, then the body as the final write);
  * answers that wait for the database or for a command are parked under a
- * token and completed from the chat core's callbacks. API sessions live
- * here (struct api_sess) around a core session of kind SESSION_API.
+ * token and completed from the store's or the chat core's callbacks.
+ *
+ * API sessions live in the database (store/sessions.h): every request
+ * first resumes its session there, which brings this instance's copy
+ * (struct api_sess around a core session of kind SESSION_API) up to date
+ * with what other instances did. Copies nobody uses are dropped; a
+ * session that ends anywhere is dropped everywhere (NOTIFY session_end),
+ * closing its streams.
  */
 #include "net/net.h"
 
@@ -16,6 +22,7 @@
 
 #include "log.h"
 #include "net/sse.h"
+#include "store/sessions.h"
 #include "util/idmap.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -32,19 +39,22 @@ enum route {
 	R_MESSAGE,
 	R_DISCONNECT,
 	R_ROOMS,
+	R_STREAM_OPEN,		/* SSE, session resumed: open when writable */
 	R_STREAM,		/* SSE, after its headers went out */
 	R_STREAM_CHECK,		/* 403 or 404 decided by the room list */
 };
 
-/* An HTTP API session around a core session. */
+/* This instance's copy of a stored API session, around a core session. */
 struct api_sess {
-	char id[33];			/* 128 random bits, hex */
+	char id[33];			/* the client's secret: 128 bits, hex */
 	uint64_t key;			/* first 64 bits: the map key */
+	int64_t db_id;			/* api_sessions.id */
 	struct session *s;
 	struct http_conn *waiting;	/* request awaiting a command */
 	int nstreams;			/* open SSE streams */
-	lws_usec_t last_active;		/* for expiry */
-	bool closing;			/* /quit, disconnect, expiry */
+	lws_usec_t last_used;		/* unused copies are dropped */
+	bool closing;			/* dropped, or ended */
+	bool end;			/* end it in the database too (/quit) */
 	struct api_sess *prev, *next;
 	struct http_state *hs;
 	lws_sorted_usec_list_t sul_free;	/* frees it off the stack */
@@ -53,14 +63,18 @@ struct api_sess {
 struct http_state {
 	struct lws_context *ctx;
 	struct chat *chat;
+	struct store *store;
 	struct idmap sessions;		/* key -> api_sess */
+	struct idmap by_db;		/* db_id -> api_sess */
 	struct api_sess *first;
 	struct idmap pending;		/* token -> http_conn */
 	uint64_t next_token;
+	unsigned idle_s;		/* session expiry */
 	lws_usec_t idle_timeout;
 	lws_usec_t heartbeat;
 	bool stopping;
 	lws_sorted_usec_list_t sul_sweep;
+	lws_sorted_usec_list_t sul_tick;
 	lws_sorted_usec_list_t sul_heartbeat;
 };
 
@@ -73,7 +87,12 @@ struct http_conn {
 	struct strbuf body;
 	uint64_t token;			/* parked under this, or 0 */
 	uint64_t sess_key;		/* api_sess it waits on / streams for */
-	char room[64];			/* R_STREAM_CHECK */
+	/* What the request asks of its session, kept while it resumes. */
+	char room[64];			/* message, stream; connect: nick */
+	char secret[33];		/* the session's id */
+	char *text;			/* command line or message content */
+	size_t text_len;
+	int64_t last_seq;		/* stream resume point, or -1 */
 	/* Prepared answer. */
 	int status;
 	char *resp;
@@ -144,26 +163,6 @@ static void answer_error(struct http_conn *hc, int status, const char *why)
 	answer(hc, status, json_pack("{ss}", "error", why));
 }
 
-/* HTTP status for a core error code. */
-static int status_of(int err)
-{
-	switch (err) {
-	case BD_EPERM:
-		return 403;
-	case BD_ENOENT:
-		return 404;
-	case BD_ETAKEN:
-	case BD_EEXIST:
-	case BD_EAGAIN:
-		return 409;
-	case BD_EDB:
-	case BD_ELOST:
-		return 503;
-	default:
-		return 400;
-	}
-}
-
 static int write_answer(struct lws *wsi, struct http_conn *hc)
 {
 	unsigned char buf[LWS_PRE + 512];
@@ -219,7 +218,7 @@ static int write_answer(struct lws *wsi, struct http_conn *hc)
 	return 0;
 }
 
-/* API sessions */
+/* API sessions: local copies */
 
 static void api_idle(void *conn);
 
@@ -231,7 +230,12 @@ static void sess_free_cb(lws_sorted_usec_list_t *sul)
 	/* A closing session is never idle for the core: answer /quit. */
 	api_idle(as);
 	chat_session_closed(hs->chat, as->s);
-	idmap_del(&hs->sessions, as->key);
+	if (as->end && store_session_end(hs->store, as->db_id, NULL, NULL, 0))
+		log_warn("api session %" PRId64 ": not ended (database unavailable); it expires",
+			 as->db_id);
+	if (idmap_get(&hs->sessions, as->key) == as)
+		idmap_del(&hs->sessions, as->key);
+	idmap_del(&hs->by_db, (uint64_t)as->db_id);
 	if (as->prev)
 		as->prev->next = as->next;
 	else
@@ -241,28 +245,40 @@ static void sess_free_cb(lws_sorted_usec_list_t *sul)
 	free(as);
 }
 
-/* Frees the session from the loop, never from inside a core callback. */
-static void sess_close(struct api_sess *as)
+/* Drops the copy (ending the stored session too with end), from the loop,
+ * never from inside a core callback. */
+static void sess_close(struct api_sess *as, bool end)
 {
 	if (as->closing)
 		return;
 	as->closing = true;
+	as->end = end;
 	lws_sul_schedule(as->hs->ctx, 0, &as->sul_free, sess_free_cb, 1);
 }
 
-static struct api_sess *sess_find(struct http_state *hs, const char *id)
+static bool secret_ok(const char *id)
 {
-	struct api_sess *as;
+	return id && strlen(id) == 32 &&
+	       strspn(id, "0123456789abcdef") == 32;
+}
+
+static uint64_t secret_key(const char *id)
+{
 	char head[17];
 
-	if (!id || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
-		return NULL;
 	memcpy(head, id, 16);
 	head[16] = '\0';
-	as = idmap_get(&hs->sessions, strtoull(head, NULL, 16));
+	return strtoull(head, NULL, 16);
+}
+
+/* The live copy of the session with this secret, if this instance has
+ * one. */
+static struct api_sess *sess_local(struct http_state *hs, const char *id)
+{
+	struct api_sess *as = idmap_get(&hs->sessions, secret_key(id));
+
 	if (!as || as->closing || strcmp(as->id, id))
 		return NULL;
-	as->last_active = now_us();
 	return as;
 }
 
@@ -273,8 +289,11 @@ static void api_wake(void *conn)
 
 static void api_close(void *conn, bool flush)
 {
+	struct api_sess *as = conn;
+
 	(void)flush;
-	sess_close(conn);
+	/* /quit ends the session; a shutdown only drops this copy. */
+	sess_close(as, !as->hs->stopping);
 }
 
 static void api_throttle(void *conn, bool stop)
@@ -319,20 +338,7 @@ static void api_idle(void *conn)
 	as->waiting = NULL;
 	hc->sess_key = 0;
 	msg = collect_replies(as->s, err != 0);
-	if (hc->route == R_CONNECT) {
-		if (err) {
-			answer_error(hc, status_of(err), msg);
-			sess_close(as);
-		} else {
-			answer(hc, 200, json_pack("{sssIss}",
-				"session_id", as->id,
-				"user_id", (json_int_t)session_uid(as->s),
-				"nickname", session_nick(as->s)));
-		}
-	} else {
-		answer(hc, 200, json_pack("{sbss}", "success", !err,
-					  "message", msg));
-	}
+	answer(hc, 200, json_pack("{sbss}", "success", !err, "message", msg));
 	free(msg);
 }
 
@@ -365,33 +371,51 @@ static const struct chat_sink_ops api_sink = {
 	.posted = api_posted,
 };
 
-static struct api_sess *sess_new(struct http_state *hs)
+/* This instance's copy of a stored session, made or brought up to date;
+ * NULL when the copy here is on its way out with the session (/quit). */
+static struct api_sess *sess_sync(struct http_state *hs, const char *id,
+				  const struct stored_session *ss)
 {
-	struct api_sess *as = xcalloc(1, sizeof(*as));
-	unsigned char rnd[16];
-	char head[17];
+	struct api_sess *as = idmap_get(&hs->by_db, (uint64_t)ss->id);
 
-	do {
-		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-			log_error("getrandom failed: no session");
-			free(as);
+	if (as && as->closing) {
+		if (as->end || session_is_closing(as->s))
 			return NULL;
-		}
-		for (int i = 0; i < 16; i++)
-			snprintf(as->id + 2 * i, 3, "%02x", rnd[i]);
-		memcpy(head, as->id, 16);
-		head[16] = '\0';
-		as->key = strtoull(head, NULL, 16);
-	} while (!as->key || idmap_get(&hs->sessions, as->key));
-	as->hs = hs;
-	as->last_active = now_us();
-	as->s = chat_session_open(hs->chat, SESSION_API, &api_sink, as);
-	idmap_put(&hs->sessions, as->key, as);
-	as->next = hs->first;
-	if (hs->first)
-		hs->first->prev = as;
-	hs->first = as;
+		/* Only being dropped here (a request raced it): keep it. */
+		lws_sul_cancel(&as->sul_free);
+		as->closing = false;
+	}
+	if (!as) {
+		as = xcalloc(1, sizeof(*as));
+		snprintf(as->id, sizeof(as->id), "%s", id);
+		as->key = secret_key(id);
+		as->db_id = ss->id;
+		as->hs = hs;
+		as->s = chat_session_open_api(hs->chat, &api_sink, as, ss->id);
+		idmap_put(&hs->sessions, as->key, as);
+		idmap_put(&hs->by_db, (uint64_t)as->db_id, as);
+		as->next = hs->first;
+		if (hs->first)
+			hs->first->prev = as;
+		hs->first = as;
+	}
+	as->last_used = now_us();
+	chat_session_sync(hs->chat, as->s, ss->uid, ss->nick, ss->room,
+			  ss->rooms, ss->nrooms);
 	return as;
+}
+
+/* The session ended elsewhere, expired, or is unknown: drop the copy. */
+static void sess_gone(void *arg, int64_t id)
+{
+	struct http_state *hs = arg;
+	struct api_sess *as = idmap_get(&hs->by_db, (uint64_t)id);
+
+	if (!as || as->closing)
+		return;
+	log_info("api session %" PRId64 " (%s): ended; closing %d stream(s) here",
+		 as->db_id, session_nick(as->s), as->nstreams);
+	sess_close(as, false);
 }
 
 /* Runs one command line for a request; the answer comes from api_idle. */
@@ -414,12 +438,46 @@ static const char *get_str(json_t *o, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+static void keep_text(struct http_conn *hc, const char *text, size_t len)
+{
+	free(hc->text);
+	hc->text = xmemdup(text, len);
+	hc->text_len = len;
+}
+
+static void opened(void *arg, uint64_t token, int err,
+		   const struct stored_session *ss)
+{
+	struct http_state *hs = arg;
+	struct http_conn *hc = idmap_get(&hs->pending, token);
+	struct api_sess *as;
+
+	if (!hc)
+		return;		/* the client went away; the session expires */
+	unpark(hs, hc);
+	if (err == BD_ETAKEN) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "nickname %s is taken", hc->room);
+		answer_error(hc, 409, why);
+		return;
+	}
+	if (err) {
+		answer_error(hc, 503, "database unavailable");
+		return;
+	}
+	as = sess_sync(hs, hc->secret, ss);	/* a new one: never NULL */
+	answer(hc, 200, json_pack("{sssIss}", "session_id", as->id,
+				  "user_id", (json_int_t)ss->uid,
+				  "nickname", ss->nick));
+}
+
 static void handle_connect(struct http_state *hs, struct http_conn *hc,
 			   json_t *req)
 {
 	const char *nick = get_str(req, "nickname");
-	struct api_sess *as;
-	char line[64];
+	unsigned char rnd[16];
+	char secret[33];
 
 	if (!nick) {
 		answer_error(hc, 400, "missing string field: nickname");
@@ -429,66 +487,49 @@ static void handle_connect(struct http_state *hs, struct http_conn *hc,
 		answer_error(hc, 400, "invalid nickname (1-32 letters, digits, _ or -)");
 		return;
 	}
-	as = sess_new(hs);
-	if (!as) {
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		log_error("getrandom failed: no session");
 		answer_error(hc, 500, "cannot create a session");
 		return;
 	}
-	snprintf(line, sizeof(line), "/nick %s", nick);
-	run_command(hs, hc, as, line);
+	for (int i = 0; i < 16; i++)
+		snprintf(secret + 2 * i, 3, "%02x", rnd[i]);
+	memcpy(hc->secret, secret, sizeof(hc->secret));
+	snprintf(hc->room, sizeof(hc->room), "%s", nick);
+	park(hs, hc);
+	if (store_session_open(hs->store, secret, nick, opened, hs,
+			       hc->token)) {
+		unpark(hs, hc);
+		answer_error(hc, 503, "database unavailable");
+	}
 }
 
-static void handle_command(struct http_state *hs, struct http_conn *hc,
-			   json_t *req)
+static void ended(void *arg, uint64_t token, int err,
+		  const struct stored_session *ss)
 {
-	const char *cmd = get_str(req, "command");
-	struct api_sess *as;
+	struct http_state *hs = arg;
+	struct http_conn *hc = idmap_get(&hs->pending, token);
 
-	if (!get_str(req, "session_id") || !cmd) {
-		answer_error(hc, 400, "missing string fields: session_id, command");
+	(void)ss;
+	if (!hc)
 		return;
-	}
-	as = sess_find(hs, get_str(req, "session_id"));
-	if (!as) {
+	unpark(hs, hc);
+	if (err == BD_ENOENT)
 		answer_error(hc, 404, "unknown session");
-		return;
-	}
-	if (cmd[0] != '/') {
-		answer_error(hc, 400, "a command starts with /; send messages to /api/message");
-		return;
-	}
-	if (strlen(cmd) > CHAT_MAX_LINE) {
-		answer_error(hc, 400, "command too long");
-		return;
-	}
-	if (as->waiting) {
-		answer_error(hc, 409, "another command of this session is running");
-		return;
-	}
-	run_command(hs, hc, as, cmd);
+	else if (err)
+		answer_error(hc, 503, "database unavailable");
+	else
+		answer(hc, 200, json_pack("{sb}", "success", 1));
 }
 
-static void handle_message(struct http_state *hs, struct http_conn *hc,
-			   json_t *req)
+static void post_message(struct http_state *hs, struct http_conn *hc,
+			 struct api_sess *as)
 {
-	const char *room = get_str(req, "room");
-	json_t *content = json_object_get(req, "content");
-	struct api_sess *as;
 	int err;
 
-	if (!get_str(req, "session_id") || !room || !json_is_string(content)) {
-		answer_error(hc, 400, "missing string fields: session_id, room, content");
-		return;
-	}
-	as = sess_find(hs, get_str(req, "session_id"));
-	if (!as) {
-		answer_error(hc, 404, "unknown session");
-		return;
-	}
 	park(hs, hc);
-	err = chat_session_post(hs->chat, as->s, room,
-				json_string_value(content),
-				json_string_length(content), hc->token);
+	err = chat_session_post(hs->chat, as->s, hc->room, hc->text,
+				hc->text_len, hc->token);
 	if (!err)
 		return;		/* api_posted() answers */
 	unpark(hs, hc);
@@ -510,22 +551,137 @@ static void handle_message(struct http_state *hs, struct http_conn *hc,
 	}
 }
 
-static void handle_disconnect(struct http_state *hs, struct http_conn *hc,
-			      json_t *req)
+/* The request's session as the database has it now: carry on with the
+ * request. */
+static void resumed(void *arg, uint64_t token, int err,
+		    const struct stored_session *ss)
 {
+	struct http_state *hs = arg;
+	struct http_conn *hc = idmap_get(&hs->pending, token);
 	struct api_sess *as;
 
-	if (!get_str(req, "session_id")) {
-		answer_error(hc, 400, "missing string field: session_id");
+	if (!hc)
+		return;		/* the client went away */
+	unpark(hs, hc);
+	if (err == BD_ENOENT) {
+		as = sess_local(hs, hc->secret);
+		if (as)
+			sess_gone(hs, as->db_id);
+		answer_error(hc, 404, "unknown session");
 		return;
 	}
-	as = sess_find(hs, get_str(req, "session_id"));
+	if (err) {
+		answer_error(hc, 503, "database unavailable");
+		return;
+	}
+	as = sess_sync(hs, hc->secret, ss);
 	if (!as) {
 		answer_error(hc, 404, "unknown session");
 		return;
 	}
-	sess_close(as);
-	answer(hc, 200, json_pack("{sb}", "success", 1));
+	switch (hc->route) {
+	case R_COMMAND:
+		if (as->waiting) {
+			answer_error(hc, 409, "another command of this session is running");
+			return;
+		}
+		run_command(hs, hc, as, hc->text);
+		break;
+	case R_MESSAGE:
+		post_message(hs, hc, as);
+		break;
+	case R_DISCONNECT:
+		sess_close(as, false);
+		park(hs, hc);
+		if (store_session_end(hs->store, as->db_id, ended, hs,
+				      hc->token)) {
+			unpark(hs, hc);
+			answer_error(hc, 503, "database unavailable");
+		}
+		break;
+	case R_STREAM_OPEN:
+		hc->sess_key = as->key;
+		lws_callback_on_writable(hc->wsi);
+		break;
+	default:
+		answer_error(hc, 500, "internal error");
+	}
+}
+
+/* Looks the session up in the database, then resumed() carries on with
+ * the request's arguments kept in hc. */
+static void resume(struct http_state *hs, struct http_conn *hc,
+		   const char *sid)
+{
+	if (!secret_ok(sid)) {
+		answer_error(hc, 404, "unknown session");
+		return;
+	}
+	memcpy(hc->secret, sid, sizeof(hc->secret));
+	park(hs, hc);
+	if (store_session_resume(hs->store, sid, hs->idle_s, resumed, hs,
+				 hc->token)) {
+		unpark(hs, hc);
+		answer_error(hc, 503, "database unavailable");
+	}
+}
+
+static void handle_command(struct http_state *hs, struct http_conn *hc,
+			   json_t *req)
+{
+	const char *cmd = get_str(req, "command");
+	const char *sid = get_str(req, "session_id");
+	struct api_sess *as;
+
+	if (!sid || !cmd) {
+		answer_error(hc, 400, "missing string fields: session_id, command");
+		return;
+	}
+	if (cmd[0] != '/') {
+		answer_error(hc, 400, "a command starts with /; send messages to /api/message");
+		return;
+	}
+	if (strlen(cmd) > CHAT_MAX_LINE) {
+		answer_error(hc, 400, "command too long");
+		return;
+	}
+	/* Known here without asking the database (which may be what the
+	 * running command waits for). */
+	as = secret_ok(sid) ? sess_local(hs, sid) : NULL;
+	if (as && as->waiting) {
+		answer_error(hc, 409, "another command of this session is running");
+		return;
+	}
+	keep_text(hc, cmd, strlen(cmd));
+	resume(hs, hc, sid);
+}
+
+static void handle_message(struct http_state *hs, struct http_conn *hc,
+			   json_t *req)
+{
+	const char *room = get_str(req, "room");
+	json_t *content = json_object_get(req, "content");
+
+	if (!get_str(req, "session_id") || !room || !json_is_string(content)) {
+		answer_error(hc, 400, "missing string fields: session_id, room, content");
+		return;
+	}
+	/* Too long for a room name: no member of it (403 once resumed). */
+	snprintf(hc->room, sizeof(hc->room), "%s",
+		 strlen(room) < sizeof(hc->room) ? room : "");
+	keep_text(hc, json_string_value(content),
+		  json_string_length(content));
+	resume(hs, hc, get_str(req, "session_id"));
+}
+
+static void handle_disconnect(struct http_state *hs, struct http_conn *hc,
+			      json_t *req)
+{
+	if (!get_str(req, "session_id")) {
+		answer_error(hc, 400, "missing string field: session_id");
+		return;
+	}
+	resume(hs, hc, get_str(req, "session_id"));
 }
 
 static void handle_body(struct http_state *hs, struct http_conn *hc)
@@ -693,47 +849,61 @@ static int stream_headers(struct lws *wsi)
 	return 0;
 }
 
-static int open_stream(struct http_state *hs, struct lws *wsi,
-		       struct http_conn *hc, const char *room)
+/* GET /api/messages/<room>: checks what needs no database, then resumes
+ * the session; start_stream() carries on when writable. */
+static void open_stream(struct http_state *hs, struct lws *wsi,
+			struct http_conn *hc, const char *room)
 {
 	char sbuf[64], lbuf[48], lei[32] = "";
 	const char *sid, *arg;
-	struct api_sess *as;
-	int64_t last = -1;
-	int err;
 
+	hc->route = R_STREAM_OPEN;
+	hc->last_seq = -1;
 	/* The argument comes back as a pointer into buf, after "name=". */
 	sid = lws_get_urlarg_by_name(wsi, "session_id=", sbuf, sizeof(sbuf));
-	as = sess_find(hs, sid);
-	if (!as) {
+	if (!secret_ok(sid)) {
 		answer_error(hc, 404, "unknown session");
-		return 0;
+		return;
 	}
 	if (!name_is_valid_room(room)) {
 		answer_error(hc, 404, "no such room");
-		return 0;
+		return;
 	}
+	snprintf(hc->room, sizeof(hc->room), "%.50s", room);
 	if (lws_hdr_custom_copy(wsi, lei, sizeof(lei), "last-event-id:",
 				14) > 0)
-		last = parse_seq(lei);
+		hc->last_seq = parse_seq(lei);
 	else if ((arg = lws_get_urlarg_by_name(wsi, "last_event_id=", lbuf,
 					       sizeof(lbuf))))
-		last = parse_seq(arg);
-	hc->st = chat_stream_open(hs->chat, as->s, room, last, &sse_sink, hc,
-				  &err);
+		hc->last_seq = parse_seq(arg);
+	resume(hs, hc, sid);
+}
+
+static int start_stream(struct http_state *hs, struct lws *wsi,
+			struct http_conn *hc)
+{
+	struct api_sess *as = idmap_get(&hs->sessions, hc->sess_key);
+	int err;
+
+	if (!as || as->closing) {
+		hc->sess_key = 0;
+		answer_error(hc, 404, "unknown session");
+		return 0;
+	}
+	hc->st = chat_stream_open(hs->chat, as->s, hc->room, hc->last_seq,
+				  &sse_sink, hc, &err);
 	if (!hc->st) {
-		if (chat_room_known(hs->chat, room)) {
+		hc->sess_key = 0;
+		if (chat_room_known(hs->chat, hc->room)) {
 			answer_error(hc, 403, "not a member of that room");
 			return 0;
 		}
 		/* Unknown here: ask the database whether it exists. */
 		hc->route = R_STREAM_CHECK;
-		snprintf(hc->room, sizeof(hc->room), "%.50s", room);
 		list_rooms(hs, hc);
 		return 0;
 	}
 	hc->route = R_STREAM;
-	hc->sess_key = as->key;
 	as->nstreams++;
 	if (stream_headers(wsi))
 		return -1;
@@ -807,7 +977,8 @@ static int on_request(struct lws *wsi, struct http_conn *hc, const char *url)
 			answer_error(hc, 405, "method not allowed");
 			return 0;
 		}
-		return open_stream(hs, wsi, hc, url + 14);
+		open_stream(hs, wsi, hc, url + 14);
+		return 0;
 	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(url, routes[i].path))
@@ -863,10 +1034,12 @@ static void conn_cleanup(struct lws *wsi, struct http_conn *hc)
 		hc->st = NULL;
 		if (as) {
 			as->nstreams--;
-			as->last_active = now_us();
+			as->last_used = now_us();
 		}
 	}
 	hc->sess_key = 0;
+	free(hc->text);
+	hc->text = NULL;
 	sb_fini(&hc->body);
 	free(hc->resp);
 	hc->resp = NULL;
@@ -909,6 +1082,8 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (hc->route == R_STREAM && hc->st)
 			return write_stream(hc);
+		if (hc->route == R_STREAM_OPEN && !hc->resp)
+			return start_stream(state_of(wsi), wsi, hc);
 		return write_answer(wsi, hc);
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
@@ -920,8 +1095,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-/* Timers: session expiry, heartbeat */
+/* Timers: local copies, the sessions' tick, heartbeat */
 
+/* Drops copies nobody used for a while (all of them at shutdown); the
+ * sessions stay in the database. */
 static void sweep_cb(lws_sorted_usec_list_t *sul)
 {
 	struct http_state *hs = lws_container_of(sul, struct http_state,
@@ -931,16 +1108,35 @@ static void sweep_cb(lws_sorted_usec_list_t *sul)
 	for (struct api_sess *as = hs->first; as; as = as->next) {
 		if (as->closing || as->nstreams || as->waiting)
 			continue;
-		if (hs->stopping || now - as->last_active > hs->idle_timeout) {
-			log_info("api session %s (%s): %s", as->id,
-				 session_nick(as->s),
-				 hs->stopping ? "closed for shutdown"
-					      : "expired");
-			sess_close(as);
+		if (hs->stopping || now - as->last_used > hs->idle_timeout) {
+			log_debug("api session %" PRId64 " (%s): copy dropped here",
+				  as->db_id, session_nick(as->s));
+			sess_close(as, false);
 		}
 	}
 	lws_sul_schedule(hs->ctx, 0, &hs->sul_sweep, sweep_cb,
 			 hs->stopping ? 50 * LWS_US_PER_MS : LWS_US_PER_SEC);
+}
+
+/* Keeps the sessions this instance streams to alive in the database,
+ * ends idle ones (any instance may) and drops copies of sessions that
+ * ended while notifications were not arriving. */
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+	struct http_state *hs = lws_container_of(sul, struct http_state,
+						 sul_tick);
+	int64_t *keep = xcalloc(hs->by_db.count + 1, sizeof(*keep));
+	size_t n = 0;
+
+	for (struct api_sess *as = hs->first; as; as = as->next)
+		if (!as->closing && as->nstreams)
+			keep[n++] = as->db_id;
+	if (!hs->stopping)
+		store_session_tick(hs->store, keep, n, hs->idle_s, sess_gone,
+				   hs);
+	free(keep);
+	lws_sul_schedule(hs->ctx, 0, &hs->sul_tick, tick_cb,
+			 hs->idle_timeout / 3);
 }
 
 static void heartbeat_cb(lws_sorted_usec_list_t *sul)
@@ -954,21 +1150,27 @@ static void heartbeat_cb(lws_sorted_usec_list_t *sul)
 }
 
 struct http_state *http_state_new(struct lws_context *ctx, struct chat *c,
-				  unsigned idle_timeout_s,
+				  struct store *st, unsigned idle_timeout_s,
 				  unsigned heartbeat_s)
 {
 	struct http_state *hs = xcalloc(1, sizeof(*hs));
 
 	hs->ctx = ctx;
 	hs->chat = c;
+	hs->store = st;
 	hs->next_token = 1;
+	hs->idle_s = idle_timeout_s;
 	hs->idle_timeout = (lws_usec_t)idle_timeout_s * LWS_US_PER_SEC;
 	hs->heartbeat = (lws_usec_t)heartbeat_s * LWS_US_PER_SEC;
 	idmap_init(&hs->sessions);
+	idmap_init(&hs->by_db);
 	idmap_init(&hs->pending);
 	chat_set_api(c, &api_ops, hs);
+	store_on_session_end(st, sess_gone, hs);
 	sse_reaper_init();
 	lws_sul_schedule(ctx, 0, &hs->sul_sweep, sweep_cb, LWS_US_PER_SEC);
+	lws_sul_schedule(ctx, 0, &hs->sul_tick, tick_cb,
+			 hs->idle_timeout / 3);
 	lws_sul_schedule(ctx, 0, &hs->sul_heartbeat, heartbeat_cb,
 			 hs->heartbeat);
 	return hs;
@@ -985,6 +1187,7 @@ void http_state_free(struct http_state *hs)
 	if (!hs)
 		return;
 	lws_sul_cancel(&hs->sul_sweep);
+	lws_sul_cancel(&hs->sul_tick);
 	lws_sul_cancel(&hs->sul_heartbeat);
 	while (hs->first) {
 		struct api_sess *as = hs->first;
@@ -995,6 +1198,7 @@ void http_state_free(struct http_state *hs)
 		free(as);
 	}
 	idmap_fini(&hs->sessions);
+	idmap_fini(&hs->by_db);
 	idmap_fini(&hs->pending);
 	sse_reaper_fini();
 	free(hs);

@@ -36,13 +36,17 @@ size_t tcp_pss_size(void);
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		  void *user, void *in, size_t len);
 size_t http_pss_size(void);
-/* API session bookkeeping: expiry and heartbeat timers. */
+struct store;
+
+/* API sessions (stored in the database through st), their local copies,
+ * expiry and heartbeat timers. */
 struct http_state *http_state_new(struct lws_context *ctx, struct chat *c,
-				  unsigned idle_timeout_s,
+				  struct store *st, unsigned idle_timeout_s,
 				  unsigned heartbeat_s);
 /* Stops the timers and frees what is left (after lws_context_destroy). */
 void http_state_free(struct http_state *hs);
-/* Shutdown: API sessions are closed once idle. */
+/* Shutdown: local copies of API sessions are dropped once idle (the
+ * sessions stay in the database). */
 void http_state_stop(struct http_state *hs);
 
 #endif

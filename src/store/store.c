@@ -3,7 +3,7 @@
  * notifications on the listen connection. Each operation carries a small
  * context naming the session that asked; outcomes go to the chat core.
  */
-#include "store/store.h"
+#include "store/store_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,23 +35,6 @@ struct post_batch {
 	char *json;		/* the parameter, built when sent */
 };
 
-struct store {
-	struct chat *chat;
-	struct pgconn *q;		/* queries */
-	struct pgconn *l;		/* LISTEN only */
-	struct post_batch *open;	/* queued, not yet sent */
-	void (*ready)(void *arg);
-	void *ready_arg;
-	bool was_ready;
-	unsigned cleanup_interval_s, cleanup_keep;
-	struct lws_context *ctx;
-	lws_sorted_usec_list_t sul_cleanup;
-	double notify_queue_usage;	/* as of the last heartbeat */
-	char *instance_id;		/* names this instance's presence */
-	unsigned presence_timeout_s;	/* silent instances are reaped */
-	lws_sorted_usec_list_t sul_beat;
-};
-
 /* Context of one statement. */
 struct op {
 	struct store *st;
@@ -71,8 +54,7 @@ static struct op *op_new(struct store *st, uint64_t sid)
 	return o;
 }
 
-/* 0 for a good result; BD_ETAKEN for unique violations; else BD_EDB. */
-static int result_err(PGresult *res, int err, const char *what)
+int result_err(PGresult *res, int err, const char *what)
 {
 	ExecStatusType s;
 	const char *state;
@@ -89,18 +71,37 @@ static int result_err(PGresult *res, int err, const char *what)
 	return BD_EDB;
 }
 
-static int64_t get_i64(PGresult *res, int row, int col)
+int64_t get_i64(PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? 0 :
 	       strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-static void fmt_id(char *buf, size_t len, int64_t v)
+void fmt_id(char *buf, size_t len, int64_t v)
 {
 	snprintf(buf, len, "%" PRId64, v);
 }
 
 /* /nick */
+
+struct chat_room_ref *room_refs(const char *json, json_t **rooms,
+				size_t *n)
+{
+	struct chat_room_ref *refs;
+
+	*rooms = json_loads(json, 0, NULL);
+	*n = json_is_array(*rooms) ? json_array_size(*rooms) : 0;
+	refs = xcalloc(*n + 1, sizeof(*refs));
+	for (size_t i = 0; i < *n; i++) {
+		json_t *r = json_array_get(*rooms, i);
+
+		refs[i].id = json_integer_value(json_object_get(r, "id"));
+		refs[i].name = json_string_value(json_object_get(r, "name"));
+		if (!refs[i].name)
+			refs[i].name = "?";
+	}
+	return refs;
+}
 
 static void nick_done(void *arg, PGresult *res, int err)
 {
@@ -112,19 +113,8 @@ static void nick_done(void *arg, PGresult *res, int err)
 	err = result_err(res, err, "bd_nick");
 	if (!err && PQntuples(res) != 1)
 		err = BD_EDB;
-	if (!err) {
-		rooms = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
-		n = json_is_array(rooms) ? json_array_size(rooms) : 0;
-		refs = xcalloc(n + 1, sizeof(*refs));
-		for (size_t i = 0; i < n; i++) {
-			json_t *r = json_array_get(rooms, i);
-
-			refs[i].id = json_integer_value(json_object_get(r, "id"));
-			refs[i].name = json_string_value(json_object_get(r, "name"));
-			if (!refs[i].name)
-				refs[i].name = "?";
-		}
-	}
+	if (!err)
+		refs = room_refs(PQgetvalue(res, 0, 2), &rooms, &n);
 	chat_on_nick(o->st->chat, o->sid, err, err ? 0 : get_i64(res, 0, 0),
 		     err ? NULL : PQgetvalue(res, 0, 1), refs, n);
 	free(refs);
@@ -132,26 +122,27 @@ static void nick_done(void *arg, PGresult *res, int err)
 	free(o);
 }
 
-static int st_nick(void *arg, uint64_t sid, int64_t uid, const char *old,
-		   const char *nick, const char *cur)
+static int st_nick(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
+		   const char *old, const char *nick, const char *cur)
 {
 	struct store *st = arg;
-	char ubuf[24], sbuf[24];
+	char ubuf[24], sbuf[24], abuf[24];
 	const char *v[] = { uid ? ubuf : NULL, old, nick, st->instance_id,
-			    sbuf, cur };
+			    sbuf, cur, api_id ? abuf : NULL };
 	struct op *o = op_new(st, sid);
 	int err;
 
 	fmt_id(ubuf, sizeof(ubuf), uid);
 	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
+	fmt_id(abuf, sizeof(abuf), api_id);
 	/* One statement, one transaction: the presence row's unique
 	 * nickname refuses a name another connected session holds. */
 	err = pgconn_query(st->q,
 			   "WITH n AS (SELECT * FROM bd_nick($1, $2, $3)) "
 			   "SELECT n.user_id, n.nickname, n.rooms, "
-			   "bd_presence_set($4, $5, n.nickname, n.user_id, $6) "
-			   "FROM n",
-			   6, v, nick_done, o);
+			   "bd_presence_set($4, $5, $7, n.nickname, n.user_id, "
+			   "$6) FROM n",
+			   7, v, nick_done, o);
 	if (err)
 		free(o);
 	return err;
@@ -172,26 +163,28 @@ static void join_done(void *arg, PGresult *res, int err)
 	free(o);
 }
 
-static int st_join(void *arg, uint64_t sid, int64_t uid, const char *nick,
-		   const char *room, bool create, const char *cur)
+static int st_join(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
+		   const char *nick, const char *room, bool create,
+		   const char *cur)
 {
 	struct store *st = arg;
-	char ubuf[24], sbuf[24];
+	char ubuf[24], sbuf[24], abuf[24];
 	const char *v[] = { uid ? ubuf : NULL, nick, room, st->instance_id,
-			    sbuf, cur };
+			    sbuf, cur, api_id ? abuf : NULL };
 	struct op *o = op_new(st, sid);
 	int err;
 
 	fmt_id(ubuf, sizeof(ubuf), uid);
 	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
+	fmt_id(abuf, sizeof(abuf), api_id);
 	err = pgconn_query(st->q, create ?
 		"WITH j AS (SELECT * FROM bd_create($1, $2, $3)) "
 		"SELECT j.user_id, j.room_id, j.room_name, bd_presence_set("
-		"$4, $5, $2, j.user_id, coalesce(j.room_name, $6)) FROM j" :
+		"$4, $5, $7, $2, j.user_id, coalesce(j.room_name, $6)) FROM j" :
 		"WITH j AS (SELECT * FROM bd_join($1, $2, $3)) "
 		"SELECT j.user_id, j.room_id, j.room_name, bd_presence_set("
-		"$4, $5, $2, j.user_id, coalesce(j.room_name, $6)) FROM j",
-		6, v, join_done, o);
+		"$4, $5, $7, $2, j.user_id, coalesce(j.room_name, $6)) FROM j",
+		7, v, join_done, o);
 	if (err)
 		free(o);
 	return err;
@@ -207,22 +200,24 @@ static void leave_done(void *arg, PGresult *res, int err)
 	free(o);
 }
 
-static int st_leave(void *arg, uint64_t sid, int64_t uid, const char *nick,
-		    int64_t room_id)
+static int st_leave(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
+		    const char *nick, int64_t room_id)
 {
 	struct store *st = arg;
-	char ubuf[24], rbuf[24], sbuf[24];
-	const char *v[] = { ubuf, nick, rbuf, st->instance_id, sbuf };
+	char ubuf[24], rbuf[24], sbuf[24], abuf[24];
+	const char *v[] = { ubuf, nick, rbuf, st->instance_id, sbuf,
+			    api_id ? abuf : NULL };
 	struct op *o = op_new(st, sid);
 	int err;
 
 	fmt_id(ubuf, sizeof(ubuf), uid);
 	fmt_id(rbuf, sizeof(rbuf), room_id);
 	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
+	fmt_id(abuf, sizeof(abuf), api_id);
 	err = pgconn_query(st->q,
 			   "SELECT bd_leave($1, $2, $3), "
-			   "bd_presence_set($4, $5, $2, $1, NULL)",
-			   5, v, leave_done, o);
+			   "bd_presence_set($4, $5, $6, $2, $1, NULL)",
+			   6, v, leave_done, o);
 	if (err)
 		free(o);
 	return err;
@@ -679,6 +674,7 @@ static void l_up(void *arg)
 	struct store *st = arg;
 
 	/* Re-LISTEN and catch up every watched room (core drives it). */
+	sessions_listen(st);
 	chat_on_listen_up(st->chat);
 	check_ready(st);
 }
@@ -696,6 +692,10 @@ static void l_notify(void *arg, const char *channel, const char *payload)
 	struct chat_event ev;
 	json_t *root;
 
+	if (!strcmp(channel, "session_end")) {
+		sessions_notify(st, payload);
+		return;
+	}
 	if (notify_decode(payload, &ev, &root)) {
 		log_warn("db: malformed notification on %s ignored", channel);
 		return;

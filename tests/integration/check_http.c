@@ -647,11 +647,12 @@ START_TEST(test_command_busy_session_409)
 			       .body = body };
 	struct thttp_resp r;
 	json_t *j;
-	int fd;
+	int fd, fd2;
 
 	do_create(bob, "general");
 	api_connect(HPORT, "alice", a);
-	/* Our lock holds alice's /join in the database. */
+	/* Our lock holds alice's /join in the database (its session lookup
+	 * first: it reads her memberships), and the /help behind it. */
 	PQclear(tdb_query(&T_DB, "BEGIN", NULL));
 	PQclear(tdb_query(&T_DB,
 			  "LOCK TABLE room_members IN ACCESS EXCLUSIVE MODE",
@@ -661,10 +662,14 @@ START_TEST(test_command_busy_session_409)
 		"{\"session_id\":\"%s\",\"command\":\"/join general\"}", a);
 	fd = thttp_start(HPORT, &q);
 	wait_query_blocked();
-	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", a,
-			"command", "/help");
-	expect_error(&r, 409);
+	q.body_len = (size_t)snprintf(
+		body, sizeof(body),
+		"{\"session_id\":\"%s\",\"command\":\"/help\"}", a);
+	fd2 = thttp_start(HPORT, &q);
 	PQclear(tdb_query(&T_DB, "ROLLBACK", NULL));
+	/* /help finds /join running: refused. */
+	thttp_finish(fd2, &r);
+	expect_error(&r, 409);
 	/* The first command completes as usual, and the session goes on. */
 	thttp_finish(fd, &r);
 	expect_status(&r, 200);

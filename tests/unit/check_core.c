@@ -48,7 +48,7 @@ static struct fstore {
 	int nick_calls, join_calls, leave_calls, post_calls, rooms_calls;
 	int watch_calls, unwatch_calls;
 	uint64_t sid;
-	int64_t uid, room_id;
+	int64_t api_id, uid, room_id;
 	char name[64];
 	bool create;
 	char content[4096];
@@ -76,8 +76,8 @@ static int fs_replay(void *st, int64_t room_id, uint64_t token, int64_t after,
 	return 0;
 }
 
-static int fs_nick(void *st, uint64_t sid, int64_t uid, const char *old,
-		   const char *nick, const char *cur)
+static int fs_nick(void *st, uint64_t sid, int64_t api_id, int64_t uid,
+		   const char *old, const char *nick, const char *cur)
 {
 	(void)st;
 	(void)old;
@@ -86,13 +86,15 @@ static int fs_nick(void *st, uint64_t sid, int64_t uid, const char *old,
 		return BD_EDB;
 	fs.nick_calls++;
 	fs.sid = sid;
+	fs.api_id = api_id;
 	fs.uid = uid;
 	snprintf(fs.name, sizeof(fs.name), "%s", nick);
 	return 0;
 }
 
-static int fs_join(void *st, uint64_t sid, int64_t uid, const char *nick,
-		   const char *room, bool create, const char *cur)
+static int fs_join(void *st, uint64_t sid, int64_t api_id, int64_t uid,
+		   const char *nick, const char *room, bool create,
+		   const char *cur)
 {
 	(void)st;
 	(void)nick;
@@ -101,14 +103,15 @@ static int fs_join(void *st, uint64_t sid, int64_t uid, const char *nick,
 		return BD_EDB;
 	fs.join_calls++;
 	fs.sid = sid;
+	fs.api_id = api_id;
 	fs.uid = uid;
 	fs.create = create;
 	snprintf(fs.name, sizeof(fs.name), "%s", room);
 	return 0;
 }
 
-static int fs_leave(void *st, uint64_t sid, int64_t uid, const char *nick,
-		    int64_t room_id)
+static int fs_leave(void *st, uint64_t sid, int64_t api_id, int64_t uid,
+		    const char *nick, int64_t room_id)
 {
 	(void)st;
 	(void)nick;
@@ -116,6 +119,7 @@ static int fs_leave(void *st, uint64_t sid, int64_t uid, const char *nick,
 		return BD_EDB;
 	fs.leave_calls++;
 	fs.sid = sid;
+	fs.api_id = api_id;
 	fs.uid = uid;
 	fs.room_id = room_id;
 	return 0;
@@ -1054,6 +1058,122 @@ START_TEST(test_stream_notices_and_heartbeat)
 }
 END_TEST
 
+/* Stored (database) API sessions */
+
+static const struct chat_room_ref general_and_dev[] = {
+	{ 7, "general" }, { 8, "dev" },
+};
+
+/* This instance's copy of stored session api_id, synced as the database
+ * has it: member of general (current) and dev. */
+static struct fconn *stored(int64_t api_id, const char *nick, int64_t uid)
+{
+	struct fconn *fc = new_fconn();
+
+	fc->s = chat_session_open_api(c, &fsink, fc, api_id);
+	chat_session_sync(c, fc->s, uid, nick, "general", general_and_dev, 2);
+	return fc;
+}
+
+START_TEST(test_stored_session_registers_no_presence)
+{
+	struct fconn *a = stored(41, "webby", 5);
+	size_t n;
+	struct chat_presence *p;
+
+	ck_assert_int_eq(fs.presence_adds, 0);
+	ck_assert_int_eq(session_api_id(a->s), 41);
+	p = chat_presence_snapshot(c, &n);
+	ck_assert_uint_eq(n, 0);	/* the database keeps its row */
+	free(p);
+	/* Commands name the stored session to the store. */
+	say(a, "/nick webster");
+	ck_assert_int_eq(fs.nick_calls, 1);
+	ck_assert_int_eq(fs.api_id, 41);
+	chat_on_nick(c, session_id(a->s), 0, 5, "webster", NULL, 0);
+	say(a, "/leave");
+	ck_assert_int_eq(fs.leave_calls, 1);
+	ck_assert_int_eq(fs.api_id, 41);
+	ck_assert_int_eq(fs.room_id, 7);	/* its current room */
+	chat_on_leave(c, session_id(a->s), 0);
+	chat_session_closed(c, a->s);
+	a->s = NULL;
+	ck_assert_int_eq(fs.presence_dels, 0);
+}
+END_TEST
+
+START_TEST(test_stored_session_sync_follows_database)
+{
+	struct fconn *a = stored(41, "webby", 5);
+	struct fconn *sc = new_fconn();
+	struct stream *st;
+	int err = 0;
+
+	ck_assert_int_eq(fs.watch_calls, 2);	/* general and dev */
+	chat_on_room_sync(c, 8, 1, 0, NULL, 0);	/* first sync: gen 1 */
+	st = chat_stream_open(c, a->s, "dev", -1, &fsink, sc, &err);
+	ck_assert_ptr_nonnull(st);
+	/* Another instance did /nick and left dev. */
+	chat_session_sync(c, a->s, 5, "webster", NULL, general_and_dev, 1);
+	ck_assert_str_eq(session_nick(a->s), "webster");
+	ck_assert(sc->closed);
+	chat_stream_closed(c, st);
+	ck_assert_ptr_null(chat_stream_open(c, a->s, "dev", -1, &fsink, sc,
+					    &err));
+	ck_assert_int_eq(err, BD_EPERM);
+	ck_assert_int_eq(fs.unwatch_calls, 1);	/* its last member here */
+	/* No current room any more: /leave needs one. */
+	say(a, "/leave");
+	ck_assert_int_eq(fs.leave_calls, 0);
+}
+END_TEST
+
+START_TEST(test_stored_session_follows_leave_elsewhere)
+{
+	struct fconn *a = stored(41, "webby", 5);
+	struct fconn *b = user("bob", 5);	/* same user id, TCP */
+	struct fconn *sc = new_fconn();
+	struct stream *st;
+	struct chat_event leave = {
+		.kind = CHAT_EV_LEAVE, .room_id = 7, .uid = 5, .nick = "webby",
+	};
+	struct chat_event nick = {
+		.kind = CHAT_EV_NICK, .room_id = 7, .uid = 5, .nick = "webby",
+		.new_nick = "webster",
+	};
+	int err = 0;
+
+	chat_on_room_sync(c, 7, 1, 0, NULL, 0);	/* first sync: gen 1 */
+	join_room(b, "general", 7, NULL, 0);
+	st = chat_stream_open(c, a->s, "general", -1, &fsink, sc, &err);
+	ck_assert_ptr_nonnull(st);
+	chat_on_event(c, &nick);
+	ck_assert_str_eq(session_nick(a->s), "webster");
+	ck_assert(!sc->closed);
+	chat_on_event(c, &leave);
+	ck_assert(sc->closed);	/* its stream of the room ends */
+	chat_stream_closed(c, st);
+	/* The TCP session left nothing through another instance. */
+	drain(b);
+	message_event(7, 1, "carol", "still here");
+	ck_assert_str_eq(drain(b), "[general] carol: still here\n");
+}
+END_TEST
+
+START_TEST(test_stored_session_nick_is_not_checked_locally)
+{
+	struct fconn *a = stored(41, "webby", 5);
+	struct fconn *b = open_conn();
+
+	(void)a;
+	drain(b);
+	/* A copy here may be stale: the database decides. */
+	say(b, "/nick webby");
+	ck_assert_int_eq(fs.nick_calls, 1);
+	ck_assert_str_eq(drain(b), "");
+}
+END_TEST
+
 START_TEST(test_api_post_checks_membership_and_text)
 {
 	struct fconn *a = api_member("webby", 1);
@@ -1120,6 +1240,10 @@ static Suite *core_suite(void)
 		{ "stream_leave", test_stream_closed_when_session_leaves },
 		{ "stream_notices", test_stream_notices_and_heartbeat },
 		{ "api_post", test_api_post_checks_membership_and_text },
+		{ "stored_presence", test_stored_session_registers_no_presence },
+		{ "stored_sync", test_stored_session_sync_follows_database },
+		{ "stored_leave", test_stored_session_follows_leave_elsewhere },
+		{ "stored_nick", test_stored_session_nick_is_not_checked_locally },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -1,0 +1,191 @@
+/*
+ * Stored HTTP API sessions: bd_session_open/resume/end/tick (migration
+ * 005) on the query connection, and LISTEN session_end on the listen
+ * connection.
+ */
+#include "store/store_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+struct sess_op {
+	struct store *st;
+	store_session_fn *cb;
+	void *arg;
+	uint64_t token;
+	void (*gone)(void *arg, int64_t id);
+	const char *what;
+};
+
+static struct sess_op *sess_op_new(struct store *st, store_session_fn *cb,
+				   void *arg, uint64_t token,
+				   const char *what)
+{
+	struct sess_op *o = xcalloc(1, sizeof(*o));
+
+	o->st = st;
+	o->cb = cb;
+	o->arg = arg;
+	o->token = token;
+	o->what = what;
+	return o;
+}
+
+static int send_op(struct store *st, const char *sql, int n,
+		   const char *const *v, pgconn_result_fn *done,
+		   struct sess_op *o)
+{
+	int err = pgconn_query(st->q, sql, n, v, done, o);
+
+	if (err)
+		free(o);
+	return err;
+}
+
+/* Rows of (session, user_id, nickname, room, rooms); none: BD_ENOENT. */
+static void session_done(void *arg, PGresult *res, int err)
+{
+	struct sess_op *o = arg;
+	struct stored_session ss = { 0 };
+	struct chat_room_ref *refs = NULL;
+	json_t *rooms = NULL;
+
+	err = result_err(res, err, o->what);
+	if (!err && PQntuples(res) != 1)
+		err = BD_ENOENT;
+	if (!err) {
+		ss.id = get_i64(res, 0, 0);
+		ss.uid = get_i64(res, 0, 1);
+		ss.nick = PQgetvalue(res, 0, 2);
+		ss.room = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3);
+		refs = room_refs(PQgetvalue(res, 0, 4), &rooms, &ss.nrooms);
+		ss.rooms = refs;
+	}
+	o->cb(o->arg, o->token, err, err ? NULL : &ss);
+	free(refs);
+	json_decref(rooms);
+	free(o);
+}
+
+int store_session_open(struct store *st, const char *secret,
+		       const char *nick, store_session_fn *cb, void *arg,
+		       uint64_t token)
+{
+	const char *v[] = { secret, nick };
+
+	return send_op(st,
+		       "SELECT session, user_id, nickname, NULL, rooms "
+		       "FROM bd_session_open($1, $2)",
+		       2, v, session_done,
+		       sess_op_new(st, cb, arg, token, "bd_session_open"));
+}
+
+int store_session_resume(struct store *st, const char *secret,
+			 unsigned idle_s, store_session_fn *cb, void *arg,
+			 uint64_t token)
+{
+	char ibuf[16];
+	const char *v[] = { secret, ibuf };
+
+	snprintf(ibuf, sizeof(ibuf), "%u", idle_s);
+	return send_op(st,
+		       "SELECT session, user_id, nickname, room, rooms "
+		       "FROM bd_session_resume($1, $2)",
+		       2, v, session_done,
+		       sess_op_new(st, cb, arg, token, "bd_session_resume"));
+}
+
+static void end_done(void *arg, PGresult *res, int err)
+{
+	struct sess_op *o = arg;
+
+	err = result_err(res, err, o->what);
+	if (!err && (PQntuples(res) != 1 ||
+		     strcmp(PQgetvalue(res, 0, 0), "t")))
+		err = BD_ENOENT;
+	if (o->cb)
+		o->cb(o->arg, o->token, err, NULL);
+	free(o);
+}
+
+int store_session_end(struct store *st, int64_t id, store_session_fn *cb,
+		      void *arg, uint64_t token)
+{
+	char ibuf[24];
+	const char *v[] = { ibuf };
+
+	fmt_id(ibuf, sizeof(ibuf), id);
+	return send_op(st, "SELECT bd_session_end($1)", 1, v, end_done,
+		       sess_op_new(st, cb, arg, token, "bd_session_end"));
+}
+
+static void tick_done(void *arg, PGresult *res, int err)
+{
+	struct sess_op *o = arg;
+
+	if (!result_err(res, err, o->what))
+		for (int i = 0; i < PQntuples(res); i++)
+			o->gone(o->arg, get_i64(res, i, 0));
+	free(o);
+}
+
+int store_session_tick(struct store *st, const int64_t *keep, size_t n,
+		       unsigned idle_s, void (*gone)(void *arg, int64_t id),
+		       void *arg)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct sess_op *o = sess_op_new(st, NULL, arg, 0, "bd_session_tick");
+	char ibuf[16];
+	const char *v[2];
+	int err;
+
+	o->gone = gone;
+	sb_puts(&sb, "{");
+	for (size_t i = 0; i < n; i++)
+		sb_appendf(&sb, "%s%" PRId64, i ? "," : "", keep[i]);
+	sb_puts(&sb, "}");
+	snprintf(ibuf, sizeof(ibuf), "%u", idle_s);
+	v[0] = sb.buf;
+	v[1] = ibuf;
+	err = send_op(st, "SELECT * FROM bd_session_tick($1, $2)", 2, v,
+		      tick_done, o);
+	sb_fini(&sb);
+	return err;
+}
+
+void store_on_session_end(struct store *st, void (*fn)(void *arg, int64_t id),
+			  void *arg)
+{
+	st->session_end = fn;
+	st->session_end_arg = arg;
+}
+
+static void listen_done(void *arg, PGresult *res, int err)
+{
+	(void)arg;
+	result_err(res, err, "LISTEN session_end");
+}
+
+void sessions_listen(struct store *st)
+{
+	pgconn_query(st->l, "LISTEN session_end", 0, NULL, listen_done, NULL);
+}
+
+void sessions_notify(struct store *st, const char *payload)
+{
+	char *end;
+	long long id = strtoll(payload, &end, 10);
+
+	if (*end || id <= 0) {
+		log_warn("db: malformed notification on session_end ignored");
+		return;
+	}
+	if (st->session_end)
+		st->session_end(st->session_end_arg, id);
+}

@@ -1,0 +1,55 @@
+/*
+ * HTTP API sessions in the database (table api_sessions), so that every
+ * instance serves every session. The client's session id is a secret of
+ * 32 hex digits; the database keeps only its SHA-256. Outcomes come back
+ * through the callback with the caller's token, in call order.
+ */
+#ifndef BD_STORE_SESSIONS_H
+#define BD_STORE_SESSIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/chat.h"
+
+struct store;
+
+/* A session as the database has it now; borrowed for the callback. */
+struct stored_session {
+	int64_t id;			/* api_sessions.id */
+	int64_t uid;
+	const char *nick;
+	const char *room;		/* current room, or NULL */
+	const struct chat_room_ref *rooms;	/* memberships */
+	size_t nrooms;
+};
+
+/* ss is NULL when err. */
+typedef void store_session_fn(void *arg, uint64_t token, int err,
+			      const struct stored_session *ss);
+
+/* A new session for nick (taking over that user, as /nick does).
+ * BD_ETAKEN: a connected session has the nickname. */
+int store_session_open(struct store *st, const char *secret,
+		       const char *nick, store_session_fn *cb, void *arg,
+		       uint64_t token);
+/* The session now, marked active; BD_ENOENT when it ended or has been idle
+ * for idle_s seconds. */
+int store_session_resume(struct store *st, const char *secret,
+			 unsigned idle_s, store_session_fn *cb, void *arg,
+			 uint64_t token);
+/* Ends it (disconnect, /quit): every instance hears of it. cb may be
+ * NULL; else its ss is NULL, err 0 or BD_ENOENT (already gone). */
+int store_session_end(struct store *st, int64_t id, store_session_fn *cb,
+		      void *arg, uint64_t token);
+/* Keeps the n sessions in keep alive, ends sessions idle for idle_s and
+ * calls gone() for each of keep that no longer exists. */
+int store_session_tick(struct store *st, const int64_t *keep, size_t n,
+		       unsigned idle_s, void (*gone)(void *arg, int64_t id),
+		       void *arg);
+/* fn(arg, id) for every session that ends, on any instance (NOTIFY on
+ * channel session_end). */
+void store_on_session_end(struct store *st, void (*fn)(void *arg, int64_t id),
+			  void *arg);
+
+#endif

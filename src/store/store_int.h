@@ -1,0 +1,50 @@
+/*
+ * What store.c and sessions.c share: the store itself and result helpers.
+ * Nothing outside src/store includes this.
+ */
+#ifndef BD_STORE_STORE_INT_H
+#define BD_STORE_STORE_INT_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "store/pgconn.h"
+#include "store/sessions.h"
+#include "store/store.h"
+
+struct store {
+	struct chat *chat;
+	struct pgconn *q;		/* queries */
+	struct pgconn *l;		/* LISTEN only */
+	struct post_batch *open;	/* queued, not yet sent */
+	void (*ready)(void *arg);
+	void *ready_arg;
+	bool was_ready;
+	unsigned cleanup_interval_s, cleanup_keep;
+	struct lws_context *ctx;
+	lws_sorted_usec_list_t sul_cleanup;
+	double notify_queue_usage;	/* as of the last heartbeat */
+	char *instance_id;		/* names this instance's presence */
+	unsigned presence_timeout_s;	/* silent instances are reaped */
+	lws_sorted_usec_list_t sul_beat;
+	/* NOTIFYs on channel session_end go here (sessions.c). */
+	void (*session_end)(void *arg, int64_t id);
+	void *session_end_arg;
+};
+
+/* 0 for a good result; BD_ETAKEN for unique violations; else BD_EDB
+ * (logged with what). */
+int result_err(PGresult *res, int err, const char *what);
+/* A column as an integer, 0 when NULL. */
+int64_t get_i64(PGresult *res, int row, int col);
+void fmt_id(char *buf, size_t len, int64_t v);
+/* A JSON array of {id, name} as room references pointing into *rooms
+ * (the caller frees the array and decrefs *rooms). */
+struct chat_room_ref *room_refs(const char *json, json_t **rooms,
+				size_t *n);
+
+/* sessions.c: the listen connection came up; a session_end payload. */
+void sessions_listen(struct store *st);
+void sessions_notify(struct store *st, const char *payload);
+
+#endif
