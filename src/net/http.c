@@ -211,6 +211,8 @@ static int write_answer(struct lws *wsi, struct http_conn *hc)
 	if (hc->close_after)
 		return -1;
 	sb_fini(&hc->body);
+	free(hc->text);
+	hc->text = NULL;
 	hc->route = R_NONE;
 	hc->body_too_large = false;
 	if (lws_http_transaction_completed(wsi))
