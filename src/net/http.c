@@ -258,12 +258,6 @@ static void sess_close(struct api_sess *as, bool end)
 	lws_sul_schedule(as->hs->ctx, 0, &as->sul_free, sess_free_cb, 1);
 }
 
-static bool secret_ok(const char *id)
-{
-	return id && strlen(id) == 32 &&
-	       strspn(id, "0123456789abcdef") == 32;
-}
-
 static uint64_t secret_key(const char *id)
 {
 	char head[17];
@@ -271,6 +265,14 @@ static uint64_t secret_key(const char *id)
 	memcpy(head, id, 16);
 	head[16] = '\0';
 	return strtoull(head, NULL, 16);
+}
+
+/* 32 lowercase hex digits, the first 16 not all zero (the map's key is
+ * never 0: handle_connect() never makes such a secret). */
+static bool secret_ok(const char *id)
+{
+	return id && strlen(id) == 32 &&
+	       strspn(id, "0123456789abcdef") == 32 && secret_key(id);
 }
 
 /* The live copy of the session with this secret, if this instance has
@@ -489,13 +491,15 @@ static void handle_connect(struct http_state *hs, struct http_conn *hc,
 		answer_error(hc, 400, "invalid nickname (1-32 letters, digits, _ or -)");
 		return;
 	}
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		log_error("getrandom failed: no session");
-		answer_error(hc, 500, "cannot create a session");
-		return;
-	}
-	for (int i = 0; i < 16; i++)
-		snprintf(secret + 2 * i, 3, "%02x", rnd[i]);
+	do {
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+			log_error("getrandom failed: no session");
+			answer_error(hc, 500, "cannot create a session");
+			return;
+		}
+		for (int i = 0; i < 16; i++)
+			snprintf(secret + 2 * i, 3, "%02x", rnd[i]);
+	} while (!secret_ok(secret));
 	memcpy(hc->secret, secret, sizeof(hc->secret));
 	snprintf(hc->room, sizeof(hc->room), "%s", nick);
 	park(hs, hc);

@@ -589,6 +589,16 @@ START_TEST(test_command_unknown_session_404)
 	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id",
 			"nope", "command", "/help");
 	expect_error(&r, 404);
+	/* Well-formed but its first 64 bits (this instance's map key) are
+	 * 0; upper-case digits. */
+	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id",
+			"00000000000000000000000000000000", "command",
+			"/help");
+	expect_error(&r, 404);
+	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id",
+			"0123456789ABCDEF0123456789ABCDEF", "command",
+			"/help");
+	expect_error(&r, 404);
 	/* A session id differing in the last digit is another session. */
 	a[THTTP_SID_LEN - 1] = a[THTTP_SID_LEN - 1] == '0' ? '1' : '0';
 	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", a,
