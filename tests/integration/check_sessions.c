@@ -1,0 +1,1456 @@
+/*
+ * HTTP API sessions shared by every instance through PostgreSQL: a
+ * session made on one instance serves requests and event streams on every
+ * other, each request sees the session's current state (room, nickname,
+ * memberships) from the database, streams end when the session leaves or
+ * disconnects elsewhere, Last-Event-ID resumes on another instance, the
+ * session counts once in presence, expires everywhere when idle (not
+ * while a stream is open anywhere), and survives an instance restart. Then
+ * the same through nginx doing plain round robin (contrib/nginx), with no
+ * sticky sessions. The messages table is the reference throughout.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../helpers/tcl.h"
+#include "../helpers/tdb.h"
+#include "../helpers/tfix.h"
+#include "../helpers/thttp.h"
+#include "../helpers/trun.h"
+#include "../helpers/tsrv.h"
+#include "../helpers/tsse.h"
+
+#define NINST 3
+#define TIMEOUT 60 /* seconds per test */
+
+#define NO_SID "0123456789abcdef0123456789abcdef" /* never handed out */
+
+static struct tsrv inst[NINST];
+static int ninst;
+static const char *extra_json; /* more config for every instance */
+static char static_json[1200];
+
+/* Instance i's HTTP port (i from 0). */
+#define H(i) (inst[(i)].http_port)
+
+/* ---- fixture: three instances, maybe nginx in front ---- */
+
+struct proxy {
+	pid_t pid;	     /* nginx master, 0 when not running */
+	int pidfd;	     /* pidfd of pid, -1 when none */
+	int port;	     /* where it listens */
+	char prefix[1024];   /* its -p directory */
+	char conf[1100];     /* the rewritten configuration */
+	char access[1100];   /* logs/access.log */
+	char error_log[1100];	/* logs/error.log */
+};
+
+static struct proxy px = { .pidfd = -1 };
+
+/* Starts inst1..instN on the test's database. */
+static void start_instances(int n)
+{
+	tfix_begin_db();
+	for (int i = 0; i < n; i++) {
+		struct tsrv_opts o = { .database_url = T_DB.url,
+				       .extra_json = extra_json };
+		char name[16];
+
+		snprintf(name, sizeof(name), "inst%d", i + 1);
+		o.instance_id = name;
+		tsrv_init(&inst[i], name, &o);
+		tsrv_start(&inst[i]);
+	}
+	ninst = n;
+}
+
+static void up(void)
+{
+	tfix_setup();
+	ninst = 0;
+	extra_json = NULL;
+	memset(&px, 0, sizeof(px));
+	px.pidfd = -1;
+}
+
+static void up_idle(void)
+{
+	up();
+	extra_json = "\"session_idle_timeout_s\": 2";
+}
+
+static void up_static(void)
+{
+	up();
+	snprintf(static_json, sizeof(static_json),
+		 "\"static_dir\": \"%s/static\"", trun_env("BD_TOP"));
+	extra_json = static_json;
+}
+
+static void proxy_stop(void);
+
+static void down(void)
+{
+	if (px.pid)
+		proxy_stop();
+	for (int i = 0; i < ninst; i++)
+		if (inst[i].pid)
+			tsrv_stop(&inst[i]);
+	tfix_teardown();
+}
+
+/* ---- HTTP helpers ---- */
+
+/* r is 404 {"error": "unknown session"}. */
+static void expect_unknown_at(const char *file, int line,
+			      const struct thttp_resp *r, const char *what)
+{
+	json_t *j;
+	const char *e;
+
+	thttp_expect_error_at(file, line, r, 404);
+	j = thttp_json_at(file, line, r);
+	e = json_string_value(json_object_get(j, "error"));
+	if (!e || strcmp(e, "unknown session")) {
+		char got[256];
+
+		snprintf(got, sizeof(got), "%s", e ? e : "(none)");
+		json_decref(j);
+		trun_fail(file, line,
+			  "%s: expected {\"error\": \"unknown session\"}, got error \"%s\"",
+			  what, got);
+	}
+	json_decref(j);
+}
+
+/*
+ * Every API use of sid on every instance (command, message to room,
+ * disconnect, event stream of room) is 404 "unknown session".
+ */
+static void expect_gone_everywhere_at(const char *file, int line,
+				      const char *sid, const char *room)
+{
+	for (int i = 0; i < ninst; i++) {
+		struct thttp_resp r;
+		struct tsse *s;
+		char what[96];
+
+		if (!inst[i].pid)
+			continue;
+		snprintf(what, sizeof(what), "inst%d /api/command", i + 1);
+		thttp_post_pack(H(i), "/api/command", &r, "{ssss}",
+				"session_id", sid, "command", "/help");
+		expect_unknown_at(file, line, &r, what);
+		snprintf(what, sizeof(what), "inst%d /api/message", i + 1);
+		thttp_post_pack(H(i), "/api/message", &r, "{ssssss}",
+				"session_id", sid, "room", room, "content",
+				"hello?");
+		expect_unknown_at(file, line, &r, what);
+		snprintf(what, sizeof(what), "inst%d /api/messages/%s", i + 1,
+			 room);
+		s = tsse_open_room(H(i), what, room, sid, NULL);
+		if (s->resp.status != 404) {
+			int st = s->resp.status;
+
+			tsse_free(s);
+			trun_fail(file, line,
+				  "%s: expected 404 for an unknown session, got %d",
+				  what, st);
+		}
+		expect_unknown_at(file, line, &s->resp, what);
+		tsse_free(s);
+		snprintf(what, sizeof(what), "inst%d /api/disconnect", i + 1);
+		thttp_post_pack(H(i), "/api/disconnect", &r, "{ss}",
+				"session_id", sid);
+		expect_unknown_at(file, line, &r, what);
+	}
+}
+
+#define expect_gone_everywhere(sid, room) \
+	expect_gone_everywhere_at(__FILE__, __LINE__, (sid), (room))
+
+/* POST /api/disconnect on port: 200 {"success": true}. */
+static void disconnect_at(const char *file, int line, int port,
+			  const char *sid)
+{
+	struct thttp_resp r;
+	json_t *j;
+
+	thttp_post_pack(port, "/api/disconnect", &r, "{ss}", "session_id", sid);
+	thttp_expect_status_at(file, line, &r, 200);
+	j = thttp_json_at(file, line, &r);
+	if (!json_is_true(json_object_get(j, "success"))) {
+		json_decref(j);
+		trun_fail(file, line, "disconnect: expected {\"success\": true}, got %s",
+			  r.body);
+	}
+	json_decref(j);
+}
+
+#define api_disconnect(port, sid) disconnect_at(__FILE__, __LINE__, (port), (sid))
+
+/* The message of a successful command (malloc'd). */
+static char *command_text_at(const char *file, int line, int port,
+			     const char *sid, const char *cmd)
+{
+	json_t *j = thttp_command_at(file, line, port, sid, cmd, true);
+	char *t = strdup(json_string_value(json_object_get(j, "message")));
+
+	json_decref(j);
+	ck_assert(t);
+	return t;
+}
+
+#define command_text(port, sid, cmd) \
+	command_text_at(__FILE__, __LINE__, (port), (sid), (cmd))
+
+/* POST /api/message expecting status st (an error body). */
+static void say_refused_at(const char *file, int line, int port,
+			   const char *sid, const char *room, int st)
+{
+	struct thttp_resp r;
+
+	thttp_post_pack(port, "/api/message", &r, "{ssssss}", "session_id",
+			sid, "room", room, "content", "refused?");
+	thttp_expect_error_at(file, line, &r, st);
+}
+
+#define say_refused(port, sid, room, st) \
+	say_refused_at(__FILE__, __LINE__, (port), (sid), (room), (st))
+
+/* GET /api/rooms on port: members and online of room (-1: not listed). */
+static void room_counts(int port, const char *room, int *members,
+			int *online)
+{
+	struct thttp_resp r;
+	json_t *j, *rooms, *e;
+	size_t i;
+
+	*members = *online = -1;
+	thttp_get(port, "/api/rooms", &r);
+	expect_status(&r, 200);
+	j = resp_json(&r);
+	rooms = json_object_get(j, "rooms");
+	ck_assert_msg(json_is_array(rooms), "/api/rooms: %s", r.body);
+	json_array_foreach(rooms, i, e)
+	{
+		if (strcmp(json_string_value(json_object_get(e, "name")) ?: "",
+			   room))
+			continue;
+		*members = (int)json_integer_value(json_object_get(e, "members"));
+		*online = (int)json_integer_value(json_object_get(e, "online"));
+	}
+	json_decref(j);
+}
+
+/* /api/rooms on every instance says room has members and online. */
+static void expect_counts_at(const char *file, int line, const char *room,
+			     int members, int online)
+{
+	for (int i = 0; i < ninst; i++) {
+		int m, o;
+
+		room_counts(H(i), room, &m, &o);
+		if (m != members || o != online)
+			trun_fail(file, line,
+				  "inst%d /api/rooms: %s has %d members, %d online; expected %d and %d",
+				  i + 1, room, m, o, members, online);
+	}
+}
+
+#define expect_counts(room, m, o) \
+	expect_counts_at(__FILE__, __LINE__, (room), (m), (o))
+
+/* An HTTP user: connected on instance ci, then /create or /join room on
+ * instance ri. */
+static void http_user(int ci, const char *nick, int ri, const char *cmd,
+		      char *sid)
+{
+	api_connect(H(ci), nick, sid);
+	if (cmd)
+		json_decref(api_command(H(ri), sid, cmd, true));
+}
+
+/* ---- event streams ---- */
+
+/*
+ * The server ends s (closes the connection, or ends the chunked body)
+ * within T_WAIT; system events and comments may come first.
+ */
+static void expect_stream_end_at(const char *file, int line, struct tsse *s)
+{
+	int64_t deadline = trun_now_ms() + trun_ms(T_WAIT);
+	char seen[2000] = "";
+	size_t used = 0;
+	int n = 0;
+
+	for (;;) {
+		int64_t left = deadline - trun_now_ms();
+		enum tsse_rc rc = tsse_read(s, left > 0 ? (int)left : 0);
+
+		if (rc == TSSE_EOF)
+			return;
+		if (rc == TSSE_TIMEOUT)
+			trun_fail(file, line,
+				  "%s: expected the server to end the stream within %d ms; it stayed open after %d block(s):%s",
+				  s->label, trun_ms(T_WAIT), n, seen);
+		n++;
+		if (used < sizeof(seen) - 300)
+			used += (size_t)snprintf(seen + used,
+						 sizeof(seen) - used,
+						 "\n    \"%.250s\"", s->ev.raw);
+	}
+}
+
+#define expect_stream_end(s) expect_stream_end_at(__FILE__, __LINE__, (s))
+
+/* A stream opened through nginx: 200 text/event-stream, then the retry
+ * block (nginx keeps X-Accel-Buffering for itself). */
+static void proxy_expect_open_at(const char *file, int line, struct tsse *s)
+{
+	char v[256];
+	enum tsse_rc rc;
+
+	if (s->resp.status != 200)
+		trun_fail(file, line,
+			  "%s: expected an event stream (200) through the proxy, got %d: %.500s",
+			  s->label, s->resp.status, s->resp.body);
+	if (!thttp_header(&s->resp, "Content-Type", v, sizeof(v)) ||
+	    strncmp(v, "text/event-stream", 17))
+		trun_fail(file, line,
+			  "%s: expected Content-Type text/event-stream\n  head: %s",
+			  s->label, s->resp.head);
+	rc = tsse_read(s, trun_ms(T_WAIT));
+	if (rc != TSSE_BLOCK || !s->ev.retry || strcmp(s->ev.retry, "3000"))
+		trun_fail(file, line,
+			  "%s: expected the block \"retry: 3000\" first; got %s",
+			  s->label,
+			  rc == TSSE_BLOCK ? s->ev.raw :
+			  rc == TSSE_EOF	 ? "the end of the stream" :
+						   "nothing (timeout)");
+}
+
+#define proxy_expect_open(s) proxy_expect_open_at(__FILE__, __LINE__, (s))
+
+/* Rows of room's messages in seq order: id, room_id, seq, nickname,
+ * content. The caller PQclear()s. */
+static PGresult *room_rows(const char *room)
+{
+	return tdb_query(&T_DB,
+			 "SELECT m.id, m.room_id, m.seq, m.nickname, m.content, "
+			 "r.id FROM messages m JOIN rooms r ON r.id = m.room_id "
+			 "WHERE r.name = $1 ORDER BY m.seq",
+			 room, NULL);
+}
+
+/* The stream's next messages are rows [from, to) of res, each once, in
+ * order, each the row (id, room, seq, nickname, content). */
+static void expect_rows_at(const char *file, int line, struct tsse *s,
+			   PGresult *res, int from, int to, const char *room)
+{
+	for (int k = from; k < to; k++) {
+		struct tsse_msg m;
+
+		tsse_expect_seq_at(file, line, s, atoll(PQgetvalue(res, k, 2)),
+				   &m);
+		if (m.id != atoll(PQgetvalue(res, k, 0)) ||
+		    strcmp(m.room, room) || strcmp(m.user, PQgetvalue(res, k, 3)) ||
+		    strcmp(m.content, PQgetvalue(res, k, 4)) ||
+		    strcmp(PQgetvalue(res, k, 1), PQgetvalue(res, k, 5)))
+			trun_fail(file, line,
+				  "%s: seq %lld is {id %lld, room %s, user %s, content \"%s\"}; the table has {id %s, room_id %s, nickname %s, content \"%s\"}",
+				  s->label, m.seq, m.id, m.room, m.user,
+				  m.content, PQgetvalue(res, k, 0),
+				  PQgetvalue(res, k, 1), PQgetvalue(res, k, 3),
+				  PQgetvalue(res, k, 4));
+	}
+}
+
+#define expect_rows(s, res, from, to, room) \
+	expect_rows_at(__FILE__, __LINE__, (s), (res), (from), (to), (room))
+
+/* ---- TCP /list ---- */
+
+/* Sends /list on c; returns the number of users; *hits gets how many
+ * entries are exactly "[system]   <entry>". */
+static int list_count(struct tcl *c, const char *entry, int *hits)
+{
+	char want[256];
+	int n;
+
+	snprintf(want, sizeof(want), "[system]   %s", entry);
+	*hits = 0;
+	tcl_send(c, "/list");
+	ck_assert_int_eq(tcl_read(c, trun_ms(T_WAIT)), TCL_LINE);
+	ck_assert_msg(sscanf(c->line, "[system] Online users (%d):", &n) == 1,
+		      "%s /list: \"%s\"", c->label, c->line);
+	for (int i = 0; i < n; i++) {
+		ck_assert_msg(tcl_read(c, trun_ms(T_WAIT)) == TCL_LINE,
+			      "%s /list: entry %d of %d missing", c->label,
+			      i + 1, n);
+		*hits += !strcmp(c->line, want);
+	}
+	return n;
+}
+
+static bool listed(struct tcl *c, const char *entry)
+{
+	int hits;
+
+	list_count(c, entry, &hits);
+	return hits > 0;
+}
+
+/* Polls c's /list (paced: expiry has no event) until entry is gone. */
+static long long wait_unlisted(struct tcl *c, const char *entry, int ms)
+{
+	int64_t t0 = trun_now_ms(), deadline = t0 + ms;
+
+	while (listed(c, entry)) {
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "%s: /list still shows \"%s\" after %d ms",
+			      c->label, entry, ms);
+		trun_pace();
+	}
+	return trun_now_ms() - t0;
+}
+
+/*
+ * /list through the API on port: "Online users (n):" and the entries
+ * want[] ("[system]   " and the TCP text) in any order.
+ */
+static void expect_api_list_at(const char *file, int line, int port,
+			       const char *sid, const char *const *want, int n)
+{
+	char *msg = command_text_at(file, line, port, sid, "/list");
+	char head[64], *p = msg, got[4096] = "";
+	int count = 0;
+
+	snprintf(head, sizeof(head), "Online users (%d):", n);
+	if (strncmp(msg, head, strlen(head)) || msg[strlen(head)] != (n ? '\n' : '\0'))
+		goto bad;
+	p = msg + strlen(head);
+	while (*p == '\n') {
+		char *e = strchr(p + 1, '\n');
+		size_t len = e ? (size_t)(e - p - 1) : strlen(p + 1);
+		bool found = false;
+
+		snprintf(got, sizeof(got), "[system] %.*s", (int)len, p + 1);
+		for (int i = 0; i < n; i++)
+			found |= !strcmp(got, want[i]);
+		if (!found)
+			goto bad;
+		count++;
+		p += len + 1;
+	}
+	if (*p || count != n)
+		goto bad;
+	free(msg);
+	return;
+bad:
+	snprintf(got, sizeof(got), "%s", msg);
+	free(msg);
+	trun_fail(file, line, "/list on port %d: expected %d users, got \"%s\"",
+		  port, n, got);
+}
+
+#define expect_api_list(port, sid, want, n) \
+	expect_api_list_at(__FILE__, __LINE__, (port), (sid), (want), (n))
+
+/* ---- the tests without a proxy ---- */
+
+/*
+ * A session made on instance 1 is one session everywhere: commands,
+ * messages and streams on all three; once disconnected (through
+ * instance 2), 404 "unknown session" on all three, like a never-issued id.
+ */
+START_TEST(test_session_works_on_every_instance)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct tsse *s[NINST];
+	long long seq[NINST];
+
+	start_instances(NINST);
+	api_connect(H(0), "alice", a);
+	expect_command(H(1), a, "/create general", true,
+		       "Created room general\n"
+		       "You joined general (0 recent messages)");
+	expect_gone_everywhere(NO_SID, "general");
+	for (int i = 0; i < NINST; i++) {
+		char text[32];
+
+		expect_command(H(i), a, "/list", true,
+			       "Online users (1):\n  alice (in general)");
+		snprintf(text, sizeof(text), "via inst%d", i + 1);
+		seq[i] = api_say(H(i), a, "general", text, NULL);
+		ck_assert_int_eq(seq[i], i + 1);
+	}
+	for (int i = 0; i < NINST; i++) {
+		char label[32];
+
+		snprintf(label, sizeof(label), "stream on inst%d", i + 1);
+		s[i] = tsse_open_room(H(i), label, "general", a, NULL);
+		sse_expect_open(s[i]);
+		sse_expect_range(s[i], 1, 3);
+	}
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM messages "
+				 "WHERE nickname = 'alice'",
+				 NULL),
+			 3);
+	api_disconnect(H(1), a);
+	for (int i = 0; i < NINST; i++) {
+		expect_stream_end(s[i]);
+		tsse_free(s[i]);
+	}
+	expect_gone_everywhere(a, "general");
+}
+END_TEST
+
+/*
+ * Each request reads the session's state from the database: the current
+ * room set through one instance is the one /leave leaves through another,
+ * a rename through one names the next message sent through another, and
+ * memberships added or removed anywhere decide 200 or 403 everywhere.
+ */
+START_TEST(test_session_state_seen_by_every_instance)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct tcl *bob;
+	struct tsse *s;
+	PGresult *res;
+	long long seq;
+	char *msg;
+
+	start_instances(NINST);
+	bob = tcl_user(inst[2].tcp_port, "bob");
+	api_connect(H(0), "alice", a);
+	json_decref(api_command(H(0), a, "/create general", true));
+	do_join(bob, "general");
+	json_decref(api_command(H(1), a, "/create side", true));
+	/* side, made current through instance 2, is current on all. */
+	msg = command_text(H(0), a, "/list");
+	ck_assert_msg(strstr(msg, "\n  alice (in side)"),
+		      "/list on inst1 after /create side on inst2: \"%s\"",
+		      msg);
+	free(msg);
+	{
+		const char *want[] = { "[system]   alice (in side)",
+				       "[system]   bob (in general)" };
+
+		tcl_send(bob, "/list");
+		expect_next(bob, "[system] Online users (2):");
+		expect_set(bob, want, 2);
+	}
+	expect_command(H(0), a, "/leave", true, "You left side");
+	expect_command(H(2), a, "/leave", false, "you are not in a room");
+	say_refused(H(2), a, "side", 403);
+	say_refused(H(1), a, "side", 403);
+	/* Still a member of general. */
+	api_say(H(0), a, "general", "still here", NULL);
+	expect_next(bob, "[general] alice: still here");
+	/* Renamed through instance 2, seen on 1 and 3. */
+	expect_command(H(1), a, "/nick alicia", true, "You are now alicia");
+	expect_next(bob, "[system] alice is now known as alicia");
+	seq = api_say(H(0), a, "general", "new name", NULL);
+	expect_next(bob, "[general] alicia: new name");
+	res = room_rows("general");
+	ck_assert_int_eq(PQntuples(res), (int)seq);
+	ck_assert_str_eq(PQgetvalue(res, seq - 2, 3), "alice");
+	ck_assert_str_eq(PQgetvalue(res, seq - 1, 3), "alicia");
+	ck_assert_str_eq(PQgetvalue(res, seq - 1, 4), "new name");
+	PQclear(res);
+	{
+		const char *want[] = { "[system]   alicia (no room)",
+				       "[system]   bob (in general)" };
+
+		tcl_send(bob, "/list");
+		expect_next(bob, "[system] Online users (2):");
+		expect_set(bob, want, 2);
+	}
+	/* Joined again through instance 3: a member on 1 and 2. */
+	expect_command(H(2), a, "/join side", true,
+		       "You joined side (0 recent messages)");
+	ck_assert_int_eq(api_say(H(0), a, "side", "back in side", NULL), 1);
+	s = tsse_open_room(H(1), "alicia on inst2", "side", a, NULL);
+	sse_expect_open(s);
+	sse_expect_seq(s, 1, NULL);
+	tsse_free(s);
+	expect_command(H(1), a, "/rooms", true,
+		       "Rooms (2):\n"
+		       "  general: 2 members, 2 online\n"
+		       "  side: 1 member, 1 online");
+	tcl_free(bob);
+}
+END_TEST
+
+/*
+ * A stream on instance 1 ends when its session leaves that room (its
+ * current one) through instance 2; a stream of the same session for
+ * another room it is still in stays open. The room then refuses it.
+ */
+START_TEST(test_stream_ends_on_leave_elsewhere)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct tsse *cur, *other;
+
+	start_instances(NINST);
+	http_user(2, "alice", 2, "/create other", a);
+	json_decref(api_command(H(2), a, "/create current", true));
+	cur = tsse_open_room(H(0), "current on inst1", "current", a, NULL);
+	sse_expect_open(cur);
+	other = tsse_open_room(H(0), "other on inst1", "other", a, NULL);
+	sse_expect_open(other);
+	ck_assert_int_eq(api_say(H(2), a, "current", "before", NULL), 1);
+	sse_expect_seq(cur, 1, NULL);
+	expect_command(H(1), a, "/leave", true, "You left current");
+	expect_stream_end(cur);
+	tsse_free(cur);
+	/* The other room's stream lives on. */
+	ck_assert_int_eq(api_say(H(2), a, "other", "after", NULL), 1);
+	sse_expect_seq(other, 1, NULL);
+	/* Not a member any more, on every instance. */
+	for (int i = 0; i < NINST; i++) {
+		struct tsse *s = tsse_open_room(H(i), "left", "current", a,
+						NULL);
+
+		sse_expect_refused(s, 403);
+		tsse_free(s);
+		say_refused(H(i), a, "current", 403);
+	}
+	tsse_free(other);
+}
+END_TEST
+
+/*
+ * Streams on instance 1 end when their session is disconnected through
+ * another instance: /api/disconnect through instance 2, /quit through
+ * instance 3.
+ */
+START_TEST(test_stream_ends_on_disconnect_elsewhere)
+{
+	char a[THTTP_SID_LEN + 1], b[THTTP_SID_LEN + 1];
+	struct tsse *sa, *sb, *sb3;
+	struct tcl *carol;
+
+	start_instances(NINST);
+	carol = tcl_user(inst[0].tcp_port, "carol");
+	do_create(carol, "general");
+	http_user(0, "alice", 0, "/join general", a);
+	http_user(1, "bob", 2, "/join general", b);
+	expect_next(carol, "[system] alice joined general");
+	expect_next(carol, "[system] bob joined general");
+	sa = tsse_open_room(H(0), "alice on inst1", "general", a, NULL);
+	sse_expect_open(sa);
+	sb = tsse_open_room(H(0), "bob on inst1", "general", b, NULL);
+	sse_expect_open(sb);
+	sb3 = tsse_open_room(H(2), "bob on inst3", "general", b, NULL);
+	sse_expect_open(sb3);
+	api_disconnect(H(1), a);
+	expect_stream_end(sa);
+	tsse_free(sa);
+	/* bob's streams are not alice's: they carry on. */
+	tcl_send(carol, "still there, bob?");
+	sse_expect_seq(sb, 1, NULL);
+	sse_expect_seq(sb3, 1, NULL);
+	expect_command(H(2), b, "/quit", true, "Goodbye");
+	expect_stream_end(sb);
+	expect_stream_end(sb3);
+	tsse_free(sb);
+	tsse_free(sb3);
+	expect_gone_everywhere(a, "general");
+	expect_gone_everywhere(b, "general");
+	tcl_send(carol, "/list");
+	expect_line(carol, "[system] Online users (1):");
+	expect_next(carol, "[system]   carol (in general)");
+	tcl_free(carol);
+}
+END_TEST
+
+/*
+ * Last-Event-ID on another instance: a stream on instance 1 reads 1..5
+ * and is closed; 20 more are committed (through the API on instance 2 and
+ * a TCP client on instance 3); the same session's stream on instance 2
+ * with Last-Event-ID: 5 gets exactly 6..25 (beyond its ring: from the
+ * database), in order, each once, then the live 26.
+ */
+START_TEST(test_resume_on_other_instance)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct tcl *bob;
+	struct tsse *s;
+	PGresult *res;
+
+	start_instances(NINST);
+	http_user(0, "alice", 1, "/create general", a);
+	bob = tcl_user(inst[2].tcp_port, "bob");
+	do_join(bob, "general");
+	s = tsse_open_room(H(0), "first on inst1", "general", a, NULL);
+	sse_expect_open(s);
+	for (int i = 1; i <= 5; i++) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "early %d", i);
+		ck_assert_int_eq(api_say(H(2), a, "general", text, NULL), i);
+	}
+	sse_expect_range(s, 1, 5);
+	tsse_free(s);
+	for (int i = 1; i <= 10; i++) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "missed %d", i);
+		api_say(H(1), a, "general", text, NULL);
+		tcl_send(bob, "bob missed %d", i);
+	}
+	/* bob's lines are committed once he has seen them all come back. */
+	expect_line(bob, "[general] bob: bob missed 10");
+	res = room_rows("general");
+	ck_assert_int_eq(PQntuples(res), 25);
+	s = tsse_open_room(H(1), "resumed on inst2", "general", a, "5");
+	sse_expect_open(s);
+	expect_rows(s, res, 5, 25, "general");
+	PQclear(res);
+	ck_assert_int_eq(api_say(H(0), a, "general", "live", NULL), 26);
+	sse_expect_seq(s, 26, NULL);
+	tsse_free(s);
+	/* And from the very start on instance 3. */
+	s = tsse_open_room(H(2), "resumed on inst3", "general", a, "0");
+	sse_expect_open(s);
+	sse_expect_range(s, 1, 26);
+	tcl_send(bob, "live again");
+	sse_expect_seq(s, 27, NULL);
+	tsse_free(s);
+	tcl_free(bob);
+}
+END_TEST
+
+/*
+ * One API session is one user in presence, however many instances serve
+ * it: /list on every instance shows it once (with its current room), the
+ * online counts count it once, and its nickname is taken cluster-wide
+ * until /api/disconnect frees it.
+ */
+START_TEST(test_presence_counts_session_once)
+{
+	const char *want[] = { "[system]   alice (in general)",
+			       "[system]   bob (no room)",
+			       "[system]   carol (no room)" };
+	char a[THTTP_SID_LEN + 1];
+	struct tcl *bob, *carol, *c[2];
+	struct tsse *s[NINST];
+	struct thttp_resp r;
+
+	start_instances(NINST);
+	http_user(0, "alice", 1, "/create general", a);
+	bob = tcl_user(inst[1].tcp_port, "bob");
+	carol = tcl_user(inst[2].tcp_port, "carol");
+	c[0] = bob;
+	c[1] = carol;
+	/* Streams on all three instances and requests through each. */
+	for (int i = 0; i < NINST; i++) {
+		char label[32];
+
+		snprintf(label, sizeof(label), "alice on inst%d", i + 1);
+		s[i] = tsse_open_room(H(i), label, "general", a, NULL);
+		sse_expect_open(s[i]);
+		json_decref(api_command(H(i), a, "/help", true));
+	}
+	for (int k = 0; k < 2; k++) {
+		tcl_send(c[k], "/list");
+		expect_next(c[k], "[system] Online users (3):");
+		expect_set(c[k], want, 3);
+	}
+	expect_api_list(H(2), a, want, 3);
+	expect_counts("general", 1, 1);
+	do_join(bob, "general");
+	sse_expect_system(s[0], "general", "bob joined general");
+	expect_counts("general", 2, 2);
+	tcl_send(bob, "/rooms");
+	expect_next(bob, "[system] Rooms (1):");
+	expect_next(bob, "[system]   general: 2 members, 2 online");
+	/* The name is taken on every instance, whatever its case. */
+	tcl_send(carol, "/nick alice");
+	expect_next(carol, "[system] error: nickname alice is taken");
+	tcl_send(bob, "/nick ALICE");
+	expect_next(bob, "[system] error: nickname ALICE is taken");
+	for (int i = 0; i < NINST; i++) {
+		thttp_post_pack(H(i), "/api/connect", &r, "{ss}", "nickname",
+				"Alice");
+		expect_error(&r, 409);
+	}
+	/* Disconnected through instance 3: gone from presence, name free. */
+	api_disconnect(H(2), a);
+	for (int i = 0; i < NINST; i++) {
+		expect_stream_end(s[i]);
+		tsse_free(s[i]);
+	}
+	expect_counts("general", 2, 1);
+	tcl_send(carol, "/nick alice");
+	expect_next(carol, "[system] You are now alice");
+	{
+		const char *now[] = { "[system]   alice (no room)",
+				      "[system]   bob (in general)" };
+
+		tcl_send(bob, "/list");
+		expect_next(bob, "[system] Online users (2):");
+		expect_set(bob, now, 2);
+	}
+	tcl_free(bob);
+	tcl_free(carol);
+}
+END_TEST
+
+/*
+ * session_idle_timeout_s 2 on every instance: a session with no request
+ * and no stream expires, and is then unknown on every instance; a session
+ * made on instance 3 whose only stream is on instance 2 stays alive while
+ * it makes no request at all, and expires once that stream is closed.
+ */
+START_TEST(test_idle_session_expires_everywhere)
+{
+	char k[THTTP_SID_LEN + 1], i1[THTTP_SID_LEN + 1],
+		i2[THTTP_SID_LEN + 1];
+	struct tcl *bob;
+	struct tsse *s;
+	long long waited;
+
+	start_instances(NINST);
+	bob = tcl_user(inst[0].tcp_port, "bob");
+	/* keeper's last request comes before idle's; it has a stream. */
+	http_user(2, "keeper", 2, "/create k", k);
+	s = tsse_open_room(H(1), "keeper on inst2", "k", k, NULL);
+	sse_expect_open(s);
+	api_connect(H(0), "idle", i1);
+	ck_assert(listed(bob, "idle (no room)"));
+	ck_assert(listed(bob, "keeper (in k)"));
+	waited = wait_unlisted(bob, "idle (no room)", trun_ms(15000));
+	trun_note("idle session gone from /list after %lld ms", waited);
+	expect_gone_everywhere(i1, "k");
+	/* The stream on instance 2 kept keeper alive for longer than the
+	 * timeout, without a request. */
+	ck_assert_msg(listed(bob, "keeper (in k)"),
+		      "keeper expired with an open stream on another instance");
+	/* Once more, so that every instance had its chance to expire
+	 * keeper: a second idle session, made on instance 2, expires too. */
+	api_connect(H(1), "idle2", i2);
+	ck_assert(listed(bob, "idle2 (no room)"));
+	waited = wait_unlisted(bob, "idle2 (no room)", trun_ms(15000));
+	trun_note("second idle session gone after %lld ms", waited);
+	ck_assert_msg(listed(bob, "keeper (in k)"),
+		      "keeper expired with an open stream on another instance");
+	ck_assert_int_eq(api_say(H(0), k, "k", "still alive", NULL), 1);
+	sse_expect_seq(s, 1, NULL);
+	/* Without it, keeper goes too. */
+	tsse_free(s);
+	waited = wait_unlisted(bob, "keeper (in k)", trun_ms(15000));
+	trun_note("keeper gone %lld ms after closing its stream", waited);
+	expect_gone_everywhere(k, "k");
+	/* Its nickname is free again. */
+	tcl_send(bob, "/nick keeper");
+	expect_next(bob, "[system] You are now keeper");
+	tcl_free(bob);
+}
+END_TEST
+
+/*
+ * A session made on instance 1 keeps working on instance 2 while
+ * instance 1 is stopped, and on instance 1 again after it restarted.
+ */
+START_TEST(test_session_survives_instance_restart)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct tsse *s, *t;
+
+	start_instances(2);
+	http_user(0, "alice", 0, "/create general", a);
+	ck_assert_int_eq(api_say(H(0), a, "general", "before", NULL), 1);
+	tsrv_stop(&inst[0]);
+	expect_command(H(1), a, "/leave", true, "You left general");
+	expect_command(H(1), a, "/join general", true,
+		       "You joined general (1 recent message)");
+	ck_assert_int_eq(api_say(H(1), a, "general", "during", NULL), 2);
+	s = tsse_open_room(H(1), "alice on inst2", "general", a, NULL);
+	sse_expect_open(s);
+	sse_expect_range(s, 1, 2);
+	tsrv_start(&inst[0]);
+	expect_command(H(0), a, "/list", true,
+		       "Online users (1):\n  alice (in general)");
+	ck_assert_int_eq(api_say(H(0), a, "general", "after", NULL), 3);
+	sse_expect_seq(s, 3, NULL);
+	t = tsse_open_room(H(0), "alice on inst1", "general", a, "1");
+	sse_expect_open(t);
+	sse_expect_range(t, 2, 3);
+	ck_assert_int_eq(api_say(H(1), a, "general", "live", NULL), 4);
+	sse_expect_seq(t, 4, NULL);
+	sse_expect_seq(s, 4, NULL);
+	tsse_free(s);
+	tsse_free(t);
+	api_disconnect(H(0), a);
+	expect_gone_everywhere(a, "general");
+}
+END_TEST
+
+/*
+ * One room, three ways in: messages posted through the API on instance 3
+ * and lines from a TCP member on instance 2 reach that TCP member as
+ * "[room] nick: text" and a stream on instance 1 as message events, in the
+ * table's order (room_id, seq, nickname, content), each once.
+ */
+START_TEST(test_room_traffic_across_instances)
+{
+	enum { N = 10 };
+	char w[THTTP_SID_LEN + 1];
+	struct tcl *bob;
+	struct tsse *s;
+	PGresult *res;
+	char *lines[2 * N];
+
+	start_instances(NINST);
+	bob = tcl_user(inst[1].tcp_port, "bob");
+	do_create(bob, "general");
+	http_user(1, "web", 2, "/join general", w);
+	expect_next(bob, "[system] web joined general");
+	s = tsse_open_room(H(0), "web on inst1", "general", w, NULL);
+	sse_expect_open(s);
+	for (int i = 0; i < N; i++) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "w%02d", i);
+		api_say(H(2), w, "general", text, NULL);
+		tcl_send(bob, "b%02d", i);
+	}
+	for (int i = 0; i < 2 * N; i++) {
+		ck_assert_msg(tcl_read(bob, trun_ms(T_WAIT)) == TCL_LINE,
+			      "bob: line %d of %d missing", i + 1, 2 * N);
+		lines[i] = strdup(bob->line);
+	}
+	res = room_rows("general");
+	ck_assert_int_eq(PQntuples(res), 2 * N);
+	for (int i = 0; i < 2 * N; i++) {
+		char want[128];
+
+		ck_assert_int_eq(atoll(PQgetvalue(res, i, 2)), i + 1);
+		snprintf(want, sizeof(want), "[general] %s: %s",
+			 PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+		ck_assert_msg(!strcmp(lines[i], want),
+			      "bob's line %d is \"%s\"; seq %d is \"%s\"",
+			      i + 1, lines[i], i + 1, want);
+		free(lines[i]);
+	}
+	expect_rows(s, res, 0, 2 * N, "general");
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM messages "
+				 "WHERE nickname = 'web'",
+				 NULL),
+			 N);
+	PQclear(res);
+	/* Nothing doubled: the next event is the next message. */
+	tcl_send(bob, "last");
+	sse_expect_seq(s, 2 * N + 1, NULL);
+	tsse_free(s);
+	tcl_free(bob);
+}
+END_TEST
+
+/* ---- nginx in front ---- */
+
+/* Path of nginx: /usr/sbin/nginx, else the first in PATH; NULL if none. */
+static const char *nginx_path(char *buf, size_t len)
+{
+	const char *path = getenv("PATH");
+
+	if (!access("/usr/sbin/nginx", X_OK))
+		return "/usr/sbin/nginx";
+	while (path && *path) {
+		size_t n = strcspn(path, ":");
+
+		snprintf(buf, len, "%.*s/nginx", (int)n, path);
+		if (n && !access(buf, X_OK))
+			return buf;
+		path += n + (path[n] == ':');
+	}
+	return NULL;
+}
+
+/* The whole file (malloc'd, NUL-terminated); NULL when missing. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *b;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	b = malloc((size_t)n + 1);
+	ck_assert(b);
+	ck_assert(fread(b, 1, (size_t)n, f) == (size_t)n);
+	b[n] = '\0';
+	fclose(f);
+	return b;
+}
+
+/*
+ * Writes conf to out with, outside comments, every "127.0.0.1:<from[i]>"
+ * (not followed by a digit) replaced by "127.0.0.1:<to[i]>"; counts[i]
+ * gets how many were.
+ */
+static void rewrite_conf(const char *conf, FILE *out, const int *from,
+			 const int *to, int *counts, int n)
+{
+	for (const char *p = conf; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t ll = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		const char *q = p + strspn(p, " \t");
+
+		if (*q == '#') {
+			fwrite(p, 1, ll, out);
+			p += ll;
+			continue;
+		}
+		for (size_t i = 0; i < ll;) {
+			bool done = false;
+
+			for (int k = 0; k < n && !done; k++) {
+				char pat[32];
+				size_t pl = (size_t)snprintf(pat, sizeof(pat),
+							     "127.0.0.1:%d",
+							     from[k]);
+
+				if (i + pl <= ll && !strncmp(p + i, pat, pl) &&
+				    !(i + pl < ll && p[i + pl] >= '0' &&
+				      p[i + pl] <= '9')) {
+					fprintf(out, "127.0.0.1:%d", to[k]);
+					counts[k]++;
+					i += pl;
+					done = true;
+				}
+			}
+			if (!done)
+				fputc(p[i++], out);
+		}
+		p += ll;
+	}
+}
+
+/* The last len bytes of a file, for failure messages (malloc'd). */
+static char *file_tail(const char *path, long len)
+{
+	char *all = slurp(path), *t;
+	size_t n;
+
+	if (!all)
+		return strdup("(missing)");
+	n = strlen(all);
+	t = strdup(n > (size_t)len ? all + n - len : all);
+	free(all);
+	return t;
+}
+
+/*
+ * contrib/nginx/babydiscord.conf with its listen port and upstreams moved
+ * to a free port and the three instances, under a prefix in this test's
+ * output directory; nginx runs in the foreground as our child. Returns
+ * once the proxy answers /health with 200.
+ */
+static void proxy_start(void)
+{
+	char dir[900], nb[1024], path[1100], *conf;
+	const char *bin = nginx_path(nb, sizeof(nb));
+	int from[1 + NINST] = { 8080, 3001, 3002, 3003 }, to[1 + NINST],
+	    counts[1 + NINST] = { 0 }, other;
+	int64_t deadline;
+	pid_t parent = getpid();
+	FILE *f;
+
+	ck_assert_msg(bin,
+		      "nginx is not installed (no /usr/sbin/nginx, none in PATH): "
+		      "the proxy tests need Debian's nginx package; make check "
+		      "installs it (contrib/install-deps.sh --nginx)");
+	ck_assert_int_eq(ninst, NINST);
+	trun_output_dir(dir, sizeof(dir));
+	snprintf(px.prefix, sizeof(px.prefix), "%s/nginx", dir);
+	snprintf(path, sizeof(path), "%s/logs", px.prefix);
+	trun_mkdirs(path);
+	snprintf(path, sizeof(path), "%s/tmp", px.prefix);
+	trun_mkdirs(path);
+	snprintf(px.access, sizeof(px.access), "%s/logs/access.log", px.prefix);
+	snprintf(px.error_log, sizeof(px.error_log), "%s/logs/error.log",
+		 px.prefix);
+	unlink(px.access);
+	unlink(px.error_log);
+	snprintf(path, sizeof(path), "%s/contrib/nginx/babydiscord.conf",
+		 trun_env("BD_TOP"));
+	conf = slurp(path);
+	ck_assert_msg(conf, "%s: %s", path, strerror(errno));
+	tsrv_free_ports(&px.port, &other);
+	to[0] = px.port;
+	for (int i = 0; i < NINST; i++)
+		to[1 + i] = H(i);
+	snprintf(px.conf, sizeof(px.conf), "%s/babydiscord.conf", px.prefix);
+	f = fopen(px.conf, "w");
+	ck_assert_msg(f, "%s: %s", px.conf, strerror(errno));
+	rewrite_conf(conf, f, from, to, counts, 1 + NINST);
+	ck_assert(!fclose(f));
+	free(conf);
+	for (int k = 0; k <= NINST; k++)
+		ck_assert_msg(counts[k] >= 1,
+			      "%s has no 127.0.0.1:%d outside comments to rewrite",
+			      path, from[k]);
+
+	fflush(NULL);
+	px.pid = fork();
+	ck_assert_msg(px.pid >= 0, "fork: %s", strerror(errno));
+	if (!px.pid) {
+		char out[1200];
+		sigset_t none;
+		int fd;
+
+		/* A killed test takes nginx (which stops its workers) along. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(127);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		fd = open("/dev/null", O_RDONLY);
+		if (fd > 0) {
+			dup2(fd, 0);
+			close(fd);
+		}
+		snprintf(out, sizeof(out), "%s/logs/stderr.log", px.prefix);
+		fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+		execl(bin, bin, "-p", px.prefix, "-e", "logs/error.log", "-c",
+		      px.conf, "-g", "daemon off;", (char *)NULL);
+		dprintf(2, "test: exec %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	px.pidfd = (int)syscall(SYS_pidfd_open, px.pid, 0);
+	/* Connection attempts until it listens and an instance answers. */
+	deadline = trun_now_ms() + trun_ms(15000);
+	for (;;) {
+		struct thttp_resp r;
+		int status;
+
+		if (thttp_try_get(px.port, "/health", &r, trun_ms(T_WAIT)) &&
+		    r.status == 200)
+			break;
+		if (waitpid(px.pid, &status, WNOHANG) == px.pid) {
+			char *tail = file_tail(px.error_log, 2000);
+
+			px.pid = 0;
+			ck_abort_msg("nginx exited at start (wait status %#x); %s ends:\n%s",
+				     status, px.error_log, tail);
+		}
+		if (trun_now_ms() > deadline) {
+			char *tail = file_tail(px.error_log, 2000);
+
+			ck_abort_msg("nginx on port %d: no /health 200 within %d ms; %s ends:\n%s",
+				     px.port, trun_ms(15000), px.error_log,
+				     tail);
+		}
+		trun_pace();
+	}
+}
+
+/* SIGTERM (nginx's fast shutdown), reap, expect exit 0. */
+static void proxy_stop(void)
+{
+	int64_t deadline = trun_now_ms() + trun_ms(10000);
+	int status = 0;
+
+	kill(px.pid, SIGTERM);
+	for (;;) {
+		struct pollfd pfd = { .fd = px.pidfd, .events = POLLIN };
+		int64_t left = deadline - trun_now_ms();
+		pid_t r = waitpid(px.pid, &status, WNOHANG);
+
+		if (r == px.pid)
+			break;
+		if (left <= 0) {
+			kill(px.pid, SIGKILL);
+			waitpid(px.pid, &status, 0);
+			px.pid = 0;
+			ck_abort_msg("nginx did not exit within 10 s of SIGTERM");
+		}
+		if (px.pidfd >= 0)
+			poll(&pfd, 1, (int)left);
+		else
+			poll(NULL, 0, 20);
+	}
+	px.pid = 0;
+	if (px.pidfd >= 0)
+		close(px.pidfd);
+	px.pidfd = -1;
+	ck_assert_msg(WIFEXITED(status) && !WEXITSTATUS(status),
+		      "nginx ended with wait status %#x", status);
+}
+
+/*
+ * Counts access log lines whose request (`"<method> <path>`, with or
+ * without the query and protocol, as the log format has it) starts with
+ * req, and when req ends in a letter, has exactly that path, per upstream
+ * instance (by upstream=127.0.0.1:<http port>); returns the total. Lines
+ * naming another upstream (or several: a retry) fail the test, and so do
+ * statuses other than 200 when ok200.
+ */
+static int count_upstreams(const char *req, int *per, bool ok200)
+{
+	char *log = slurp(px.access), *save = NULL;
+	int total = 0;
+
+	for (int i = 0; i < NINST; i++)
+		per[i] = 0;
+	if (!log)
+		return 0;
+	for (char *l = strtok_r(log, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		char *q = strstr(l, req), *u;
+		size_t rl = strlen(req);
+		bool found = false;
+
+		if (!q || q == l || q[-1] != '"')
+			continue;
+		if (req[rl - 1] != '/' && !strchr(" ?\"", q[rl]))
+			continue;
+		u = strstr(l, " upstream=");
+		ck_assert_msg(u, "access log line without upstream=: %s", l);
+		u += strlen(" upstream=");
+		for (int i = 0; i < NINST; i++) {
+			char a[32];
+			size_t al = (size_t)snprintf(a, sizeof(a),
+						     "127.0.0.1:%d ", H(i));
+
+			if (!strncmp(u, a, al)) {
+				per[i]++;
+				found = true;
+			}
+		}
+		ck_assert_msg(found,
+			      "access log: a request went elsewhere (or was retried): %s",
+			      l);
+		ck_assert_msg(!ok200 || strstr(l, "\" 200 "),
+			      "access log: not a 200: %s", l);
+		total++;
+	}
+	free(log);
+	return total;
+}
+
+/* Waits (inotify on the access log) until it has n lines for req; fills
+ * per as count_upstreams() does. */
+static void wait_access_log(const char *req, int n, int *per, bool ok200)
+{
+	int64_t deadline = trun_now_ms() + trun_ms(T_WAIT);
+	int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), got;
+
+	ck_assert_msg(ifd >= 0, "inotify_init1: %s", strerror(errno));
+	ck_assert_msg(inotify_add_watch(ifd, px.access, IN_MODIFY) >= 0,
+		      "inotify_add_watch %s: %s", px.access, strerror(errno));
+	while ((got = count_upstreams(req, per, ok200)) < n) {
+		struct pollfd pfd = { .fd = ifd, .events = POLLIN };
+		int64_t left = deadline - trun_now_ms();
+		char ev[4096];
+
+		ck_assert_msg(left > 0,
+			      "%s: the access log has %d of %d requests \"%s\" after %d ms",
+			      px.access, got, n, req, trun_ms(T_WAIT));
+		poll(&pfd, 1, (int)left);
+		while (read(ifd, ev, sizeof(ev)) > 0)
+			;
+	}
+	close(ifd);
+	ck_assert_msg(got == n, "%s: %d requests \"%s\", expected %d",
+		      px.access, got, req, n);
+}
+
+/*
+ * Through the round-robin proxy only: connect, create a room, open a
+ * stream, post 30 messages (nginx's access log shows they went to all
+ * three instances); the stream gets all of them once, in seq order, equal
+ * to the table. Reconnected through the proxy with Last-Event-ID: 20 it
+ * gets exactly 21..30, then the live 31.
+ */
+START_TEST(test_proxy_round_robin_stream_and_resume)
+{
+	enum { N = 30, RESUME = 20 };
+	char a[THTTP_SID_LEN + 1];
+	int per[NINST], streams[NINST];
+	struct tsse *s;
+	PGresult *res;
+
+	start_instances(NINST);
+	proxy_start();
+	api_connect(px.port, "alice", a);
+	expect_command(px.port, a, "/create general", true,
+		       "Created room general\n"
+		       "You joined general (0 recent messages)");
+	s = tsse_open_room(px.port, "alice via nginx", "general", a, NULL);
+	proxy_expect_open(s);
+	for (int i = 1; i <= N; i++) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "through nginx %d", i);
+		ck_assert_int_eq(api_say(px.port, a, "general", text, NULL), i);
+	}
+	wait_access_log("POST /api/message", N, per, true);
+	trun_note("POST /api/message per instance: inst1 %d, inst2 %d, inst3 %d",
+		  per[0], per[1], per[2]);
+	for (int i = 0; i < NINST; i++)
+		ck_assert_msg(per[i] > 0,
+			      "no /api/message reached inst%d (inst1 %d, inst2 %d, inst3 %d): not round robin?",
+			      i + 1, per[0], per[1], per[2]);
+	res = room_rows("general");
+	ck_assert_int_eq(PQntuples(res), N);
+	expect_rows(s, res, 0, N, "general");
+	PQclear(res);
+	tsse_free(s);
+	/* The closed stream's request is logged now: it, too, was served
+	 * by one of the instances. */
+	wait_access_log("GET /api/messages/general", 1, streams, false);
+	s = tsse_open_room(px.port, "alice via nginx, resumed", "general", a,
+			   "20");
+	proxy_expect_open(s);
+	res = room_rows("general");
+	expect_rows(s, res, RESUME, N, "general");
+	PQclear(res);
+	ck_assert_int_eq(api_say(px.port, a, "general", "live", NULL), N + 1);
+	sse_expect_seq(s, N + 1, NULL);
+	tsse_free(s);
+	wait_access_log("GET /api/messages/general", 2, streams, false);
+	trun_note("streams served by: inst1 %d, inst2 %d, inst3 %d",
+		  streams[0], streams[1], streams[2]);
+	/* The session id (a secret, in the stream's query) stays out of
+	 * the log. */
+	{
+		char *log = slurp(px.access);
+
+		ck_assert(log);
+		ck_assert_msg(!strstr(log, a),
+			      "%s holds the session id %s", px.access, a);
+		free(log);
+	}
+	api_disconnect(px.port, a);
+}
+END_TEST
+
+/*
+ * A browser's flow through the proxy: the page itself, then two people
+ * connect, one creates a room and the other joins it, each with a stream,
+ * and both see each other's messages and the join, whichever instance
+ * served each request; /api/rooms through the proxy counts both; when bob
+ * leaves (disconnect) his stream ends and alice's carries on.
+ */
+START_TEST(test_proxy_browser_flow)
+{
+	char a[THTTP_SID_LEN + 1], b[THTTP_SID_LEN + 1], v[128];
+	struct tsse *sa, *sb;
+	struct thttp_resp r;
+	struct tsse_msg m;
+	int members, online, per[NINST];
+
+	start_instances(NINST);
+	proxy_start();
+	thttp_get(px.port, "/", &r);
+	expect_status(&r, 200);
+	ck_assert_msg(thttp_header(&r, "Content-Type", v, sizeof(v)) &&
+			      !strncmp(v, "text/html", 9),
+		      "GET / through nginx: %s", r.head);
+	api_connect(px.port, "alice", a);
+	json_decref(api_command(px.port, a, "/create lobby", true));
+	sa = tsse_open_room(px.port, "alice's page", "lobby", a, NULL);
+	proxy_expect_open(sa);
+	ck_assert_int_eq(api_say(px.port, a, "lobby", "anyone here?", NULL), 1);
+	sse_expect_seq(sa, 1, &m);
+	ck_assert_str_eq(m.content, "anyone here?");
+	api_connect(px.port, "bob", b);
+	expect_command(px.port, b, "/join lobby", true,
+		       "You joined lobby (1 recent message)");
+	sse_expect_system(sa, "lobby", "bob joined lobby");
+	sb = tsse_open_room(px.port, "bob's page", "lobby", b, NULL);
+	proxy_expect_open(sb);
+	sse_expect_seq(sb, 1, &m);
+	ck_assert_str_eq(m.user, "alice");
+	ck_assert_int_eq(api_say(px.port, b, "lobby", "hi alice", NULL), 2);
+	sse_expect_seq(sa, 2, &m);
+	ck_assert_str_eq(m.user, "bob");
+	ck_assert_str_eq(m.content, "hi alice");
+	sse_expect_seq(sb, 2, NULL);
+	ck_assert_int_eq(api_say(px.port, a, "lobby", "hi bob", NULL), 3);
+	sse_expect_seq(sb, 3, &m);
+	ck_assert_str_eq(m.user, "alice");
+	ck_assert_str_eq(m.content, "hi bob");
+	sse_expect_seq(sa, 3, NULL);
+	room_counts(px.port, "lobby", &members, &online);
+	ck_assert_msg(members == 2 && online == 2,
+		      "/api/rooms through nginx: lobby %d members, %d online",
+		      members, online);
+	{
+		const char *want[] = { "[system]   alice (in lobby)",
+				       "[system]   bob (in lobby)" };
+
+		expect_api_list(px.port, b, want, 2);
+	}
+	/* bob closes his page: his stream ends, alice's carries on. */
+	api_disconnect(px.port, b);
+	expect_stream_end(sb);
+	tsse_free(sb);
+	ck_assert_int_eq(api_say(px.port, a, "lobby", "bye bob", NULL), 4);
+	sse_expect_seq(sa, 4, NULL);
+	tsse_free(sa);
+	/* The API requests went to every instance. */
+	wait_access_log("POST /api/", 10, per, true);
+	trun_note("POST /api/* per instance: inst1 %d, inst2 %d, inst3 %d",
+		  per[0], per[1], per[2]);
+	for (int i = 0; i < NINST; i++)
+		ck_assert_msg(per[i] > 0, "no API request reached inst%d",
+			      i + 1);
+	api_disconnect(px.port, a);
+}
+END_TEST
+
+static Suite *sessions_suite(void)
+{
+	Suite *s = suite_create("sessions");
+
+	TFIX_ADD(s, test_session_works_on_every_instance, TIMEOUT, up, down);
+	TFIX_ADD(s, test_session_state_seen_by_every_instance, TIMEOUT, up,
+		 down);
+	TFIX_ADD(s, test_stream_ends_on_leave_elsewhere, TIMEOUT, up, down);
+	TFIX_ADD(s, test_stream_ends_on_disconnect_elsewhere, TIMEOUT, up,
+		 down);
+	TFIX_ADD(s, test_resume_on_other_instance, TIMEOUT, up, down);
+	TFIX_ADD(s, test_presence_counts_session_once, TIMEOUT, up, down);
+	TFIX_ADD(s, test_idle_session_expires_everywhere, 90, up_idle, down);
+	TFIX_ADD(s, test_session_survives_instance_restart, TIMEOUT, up, down);
+	TFIX_ADD(s, test_room_traffic_across_instances, TIMEOUT, up, down);
+	TFIX_ADD(s, test_proxy_round_robin_stream_and_resume, 90, up, down);
+	TFIX_ADD(s, test_proxy_browser_flow, 90, up_static, down);
+	return s;
+}
+
+int main(void)
+{
+	return trun_main(sessions_suite());
+}
