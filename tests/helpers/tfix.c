@@ -49,6 +49,21 @@ void tfix_begin(void)
 	tsrv_start(&T_SRV);
 }
 
+void tfix_start_instances(struct tsrv *inst, int n, const char *extra_json)
+{
+	tfix_begin_db();
+	for (int i = 0; i < n; i++) {
+		struct tsrv_opts o = { .database_url = T_DB.url,
+				       .extra_json = extra_json };
+		char name[16];
+
+		snprintf(name, sizeof(name), "inst%d", i + 1);
+		o.instance_id = name;
+		tsrv_init(&inst[i], name, &o);
+		tsrv_start(&inst[i]);
+	}
+}
+
 int tfix_tcp_port(void)
 {
 	tfix_begin();

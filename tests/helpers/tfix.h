@@ -25,6 +25,10 @@ void tfix_begin(void);
 /* Creates T_DB only (for tests that start servers themselves). */
 void tfix_begin_db(void);
 
+/* Creates T_DB and starts n servers on it, named and instance_id'd
+ * inst1..instN, with extra_json (NULL for none) in their configs. */
+void tfix_start_instances(struct tsrv *inst, int n, const char *extra_json);
+
 /* T_SRV's line protocol port, starting the fixture first. */
 int tfix_tcp_port(void);
 

@@ -27,20 +27,10 @@ static int ninst;
 
 static const char *extra_json;	/* more config for start_instances() */
 
-/* Starts n instances (inst1..instN) on the test's database. */
+/* Starts inst1..instN on the test's database. */
 static void start_instances(int n)
 {
-	tfix_begin_db();
-	for (int i = 0; i < n; i++) {
-		struct tsrv_opts o = { .database_url = T_DB.url,
-				       .extra_json = extra_json };
-		char name[16];
-
-		snprintf(name, sizeof(name), "inst%d", i + 1);
-		o.instance_id = name;
-		tsrv_init(&inst[i], name, &o);
-		tsrv_start(&inst[i]);
-	}
+	tfix_start_instances(inst, n, extra_json);
 	ninst = n;
 }
 
