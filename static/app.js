@@ -64,6 +64,7 @@
 		failures: 0,		/* streams refused in a row */
 		recovery: null,		/* promise of a running recover() */
 		roomsTimer: null,
+		leaving: false,		/* the page is being unloaded */
 	};
 
 	/* ---- storage ---- */
@@ -379,7 +380,8 @@
 			setStreamState('live');
 		};
 		es.onerror = () => {
-			if (!mine())
+			/* Unloading closes the stream too: not a refusal. */
+			if (!mine() || state.leaving)
 				return;
 			if (es.readyState === EventSource.CONNECTING) {
 				/* The browser retries and sends
@@ -777,6 +779,16 @@
 	});
 	el('sidebar-toggle').addEventListener('click', () => {
 		ui.chatView.classList.toggle('show-sidebar');
+	});
+
+	/* A navigation away (reload included) cancels the stream as soon as
+	 * it starts: ignore that error. Should the page stay after all, it
+	 * is itself again a second later. */
+	window.addEventListener('beforeunload', () => {
+		state.leaving = true;
+		setTimeout(() => {
+			state.leaving = false;
+		}, 1000);
 	});
 
 	/* A reload keeps the session: the stream tells whether it is still
