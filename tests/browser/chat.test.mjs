@@ -6,201 +6,34 @@
 // otherwise unused database). Optional: BD_CHROMIUM (default
 // /usr/bin/chromium), BD_BROWSER_OUT (default tests/output/browser).
 // Prints one line per check and `browser: N passed, M failed` at the end;
-// exits non-zero when a check failed.
+// exits non-zero when a check failed. What it shares with cluster.test.mjs
+// is in lib.mjs.
 
-import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+	TOP, WAIT_MS, RECOVER_MS, log, begin, showOnFailure, check, assert,
+	same, pause, until, finish, cleanOut, makeTmp, guard, attempt, freePort,
+	Server, psql, launchBrowser, countStreams, streamCounters, openPage, tid,
+	pageMessages, waitMessages, waitStream, shot, connectAs, createRoom,
+	joinFromList, reloadPage, cmdText, waitCmd, say, assertSeqs,
+	assertOnceInOrder,
+} from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const TOP = path.resolve(HERE, '..', '..');
 const OUT = path.resolve(process.env.BD_BROWSER_OUT ||
 	path.join(TOP, 'tests', 'output', 'browser'));
-const CHROMIUM = process.env.BD_CHROMIUM || '/usr/bin/chromium';
-const WAIT_MS = 15000;		// one ordinary wait
-const RECOVER_MS = 30000;	// pages back to live after the restart
-const SERVER_MS = 20000;	// server start or stop
-const TOTAL_MS = 240000;	// the whole run
 const ROOM = 'lounge';
 const IDLE_S = 6;		// the server's session_idle_timeout_s: over the
 				// EventSource's 3 s retry
 
-// ---- checks ---------------------------------------------------------------
+begin({ name: 'browser', out: OUT, logs: 'server log ' +
+	path.relative(TOP, path.join(OUT, 'server.log')) });
 
-const results = [];
-let serverLog = null;		// tail shown when a check fails
-
-function log(...a) {
-	console.log(...a);
-}
-
-class Abort extends Error {}
-
-// Runs one named check. A failed check ends the scenario (later checks build
-// on it) and counts as one failure.
-async function check(name, fn) {
-	const t0 = Date.now();
-	try {
-		await fn();
-		results.push({ name, ok: true });
-		log(`ok   ${name} (${Date.now() - t0} ms)`);
-	} catch (e) {
-		results.push({ name, ok: false });
-		log(`FAIL ${name} (${Date.now() - t0} ms): ${e && e.stack || e}`);
-		if (serverLog && fs.existsSync(serverLog)) {
-			const tail = fs.readFileSync(serverLog, 'utf8')
-				.trimEnd().split('\n').slice(-15);
-			log(`     last lines of ${path.relative(TOP, serverLog)}:\n` +
-				tail.map((l) => '     | ' + l).join('\n'));
-		}
-		throw new Abort(name);
-	}
-}
-
-function assert(cond, what) {
-	if (!cond)
-		throw new Error(what);
-}
-
-function same(a, b, what) {
-	const ja = JSON.stringify(a), jb = JSON.stringify(b);
-	if (ja !== jb)
-		throw new Error(`${what}:\n  got      ${ja}\n  expected ${jb}`);
-}
-
-// Resolves when pred() is truthy; polls, bounded.
-async function until(pred, what, ms = WAIT_MS) {
-	const end = Date.now() + ms;
-	let last;
-	for (;;) {
-		last = await pred();
-		if (last)
-			return last;
-		if (Date.now() > end) {
-			const w = typeof what === 'function' ? await what() : what;
-			throw new Error(`timed out after ${ms} ms: ${w}`);
-		}
-		await new Promise((r) => setTimeout(r, 50));
-	}
-}
-
-// ---- the server -----------------------------------------------------------
-
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.unref();
-		s.on('error', reject);
-		s.listen(0, '127.0.0.1', () => {
-			const { port } = s.address();
-			s.close(() => resolve(port));
-		});
-	});
-}
-
-class Server {
-	constructor(bin, config, logFile) {
-		this.bin = bin;
-		this.config = config;
-		this.logFile = logFile;
-		this.proc = null;
-		this.starts = 0;
-	}
-
-	// Spawns the server and resolves on its `ready:` line.
-	start() {
-		const log = fs.createWriteStream(this.logFile, { flags: 'a' });
-		const proc = spawn(this.bin, ['--config', this.config], {
-			stdio: ['ignore', 'ignore', 'pipe'],
-			env: process.env,
-		});
-		this.proc = proc;
-		this.starts++;
-		log.write(`---- start ${this.starts} (pid ${proc.pid})\n`);
-		proc.exited = new Promise((resolve) => {
-			proc.on('exit', (code, sig) => {
-				log.end(`---- exit ${code === null ? sig : code}\n`);
-				resolve({ code, sig });
-			});
-		});
-		return new Promise((resolve, reject) => {
-			let buf = '';
-			const timer = setTimeout(() => reject(new Error(
-				`server not ready after ${SERVER_MS} ms (log: ${this.logFile})`)),
-				SERVER_MS);
-			proc.on('error', (e) => {
-				clearTimeout(timer);
-				reject(e);
-			});
-			proc.stderr.on('data', (d) => {
-				log.write(d);
-				if (buf === null)
-					return;
-				buf += d.toString();
-				if (/ready: tcp \S+ http \S+/.test(buf)) {
-					buf = null;
-					clearTimeout(timer);
-					resolve();
-				}
-			});
-			proc.exited.then(({ code, sig }) => {
-				clearTimeout(timer);
-				reject(new Error(`server exited before ready (${code ?? sig}); log: ${this.logFile}`));
-			});
-		});
-	}
-
-	// SIGTERM, then waits for the exit (SIGKILL if it takes too long).
-	async stop() {
-		const proc = this.proc;
-		if (!proc || proc.exitCode !== null || proc.signalCode !== null)
-			return null;
-		proc.kill('SIGTERM');
-		let timer;
-		const late = new Promise((resolve) => {
-			timer = setTimeout(() => resolve(null), SERVER_MS);
-		});
-		let r = await Promise.race([proc.exited, late]);
-		clearTimeout(timer);
-		if (!r) {
-			proc.kill('SIGKILL');
-			await proc.exited;
-			throw new Error('server ignored SIGTERM; killed');
-		}
-		return r;
-	}
-
-	killNow() {
-		const proc = this.proc;
-		if (proc && proc.exitCode === null && proc.signalCode === null)
-			proc.kill('SIGKILL');
-	}
-}
+// ---- the database, the relay ------------------------------------------------
 
 // One statement through psql on DATABASE_URL; resolves with its output.
-function sql(query) {
-	return new Promise((resolve, reject) => {
-		const p = spawn('psql', ['-X', '-q', '-A', '-t', '-v',
-			'ON_ERROR_STOP=1', '-d', process.env.DATABASE_URL,
-			'-c', query], { stdio: ['ignore', 'pipe', 'pipe'] });
-		let out = '', err = '';
-		const timer = setTimeout(() => p.kill('SIGKILL'), WAIT_MS);
-		p.stdout.on('data', (d) => { out += d; });
-		p.stderr.on('data', (d) => { err += d; });
-		p.on('error', reject);
-		p.on('close', (code) => {
-			clearTimeout(timer);
-			if (code === 0)
-				resolve(out.trim());
-			else
-				reject(new Error(`psql failed (${code}): ${err.trim()}`));
-		});
-	});
-}
+const sql = (query) => psql(process.env.DATABASE_URL, query);
 
 // A TCP relay in front of the HTTP port: the pages talk through it, so the
 // test can cut their connections (a network blip) while the server and its
@@ -320,137 +153,14 @@ class Tcp {
 	}
 }
 
-// ---- page helpers ----------------------------------------------------------
-
-const tid = (id) => `[data-testid="${id}"]`;
-
-// The messages a page shows, in DOM order.
-function pageMessages(page) {
-	return page.$$eval(`${tid('messages')} li[data-testid="message"]`,
-		(ls) => ls.map((l) => ({
-			seq: Number(l.dataset.seq),
-			user: l.dataset.user,
-			content: l.querySelector('[data-testid="message-content"]')
-				.textContent,
-		})));
-}
-
-async function waitMessages(page, who, contents, ms = WAIT_MS) {
-	try {
-		return await until(async () => {
-			const m = await pageMessages(page);
-			const have = new Set(m.map((x) => x.content));
-			return contents.every((c) => have.has(c)) ? m : null;
-		}, `${who}'s page shows ${JSON.stringify(contents)}`, ms);
-	} catch (e) {
-		const m = await pageMessages(page).catch(() => []);
-		e.message += `; it shows ${JSON.stringify(m)}`;
-		throw e;
-	}
-}
-
-async function streamState(page) {
-	return page.getAttribute(tid('stream-status'), 'data-state');
-}
-
-async function waitStream(page, who, st, ms = WAIT_MS) {
-	await until(async () => (await streamState(page)) === st,
-		async () => `${who}'s stream indicator says ${st} (it says ` +
-		`${await streamState(page).catch(() => '?')})`, ms);
-}
-
-async function shot(page, name) {
-	const file = path.join(OUT, name + '.png');
-	await page.screenshot({ path: file, fullPage: false });
-	shots.push(path.relative(TOP, file));
-}
-
-async function connectAs(page, baseUrl, nick) {
-	await page.goto(baseUrl + '/', { timeout: WAIT_MS });
-	await page.fill(tid('nick-input'), nick, { timeout: WAIT_MS });
-	await page.click(tid('connect-btn'), { timeout: WAIT_MS });
-	await page.waitForSelector(`${tid('chat-view')}:visible`,
-		{ timeout: WAIT_MS });
-	const shown = await page.textContent(tid('me-nick'));
-	same(shown, nick, `${nick}'s page shows the nickname`);
-}
-
-async function cmdText(page) {
-	return page.textContent(tid('cmd-text'));
-}
-
-async function waitCmd(page, who, re) {
-	await until(async () => re.test(await cmdText(page)),
-		async () => `${who}'s command output matches ${re} (it says ` +
-		`${JSON.stringify(await cmdText(page).catch(() => ''))})`);
-}
-
-// Types a line into the composer and sends it with Enter; resolves when the
-// server took it (the input is cleared on success).
-async function say(page, who, text) {
-	await page.fill(tid('message-input'), text, { timeout: WAIT_MS });
-	await page.press(tid('message-input'), 'Enter', { timeout: WAIT_MS });
-	await until(async () =>
-		(await page.inputValue(tid('message-input'))) === '',
-	async () => `${who}'s message ${JSON.stringify(text)} accepted ` +
-	`(output: ${JSON.stringify(await cmdText(page).catch(() => ''))})`);
-}
-
-// Every seq once, ascending.
-function assertSeqs(msgs, who) {
-	const seqs = msgs.map((m) => m.seq);
-	assert(seqs.every((s) => Number.isSafeInteger(s) && s > 0),
-		`${who}: bad seq in ${JSON.stringify(seqs)}`);
-	assert(new Set(seqs).size === seqs.length,
-		`${who}: a seq shown twice: ${JSON.stringify(seqs)}`);
-	for (let i = 1; i < seqs.length; i++)
-		assert(seqs[i] > seqs[i - 1],
-			`${who}: not in seq order: ${JSON.stringify(seqs)}`);
-}
-
-function assertOnce(msgs, who) {
-	const c = msgs.map((m) => m.content);
-	assert(new Set(c).size === c.length,
-		`${who}: a message shown twice: ${JSON.stringify(msgs)}`);
-}
-
 // ---- the scenario -----------------------------------------------------------
-
-const shots = [];
 
 async function scenario(ctx, server, ports, relay) {
 	const base = `http://127.0.0.1:${ports.relay}`;
 	const pageErrors = [];
-	const newPage = async (who) => {
-		const p = await ctx.newPage();
-		p.setDefaultTimeout(WAIT_MS);
-		p.on('pageerror', (e) => pageErrors.push(`${who}: ${e}`));
-		return p;
-	};
-	// Counts the EventSource objects a page makes (a blip must be bridged
-	// by the browser's own reconnect of the same one) and notes every seq
-	// that arrives twice on the wire (none may, except after a reset).
-	await ctx.addInitScript(() => {
-		const Base = window.EventSource;
-		const seen = new Set();
-		window.__streamsMade = 0;
-		window.__dupSeqs = [];
-		window.EventSource = class extends Base {
-			constructor(...a) {
-				super(...a);
-				window.__streamsMade++;
-				this.addEventListener('message', (ev) => {
-					const m = JSON.parse(ev.data);
-					const k = m.room + '/' + m.seq;
-					if (seen.has(k))
-						window.__dupSeqs.push(k);
-					seen.add(k);
-				});
-				this.addEventListener('reset', () => seen.clear());
-			}
-		};
-	});
-	const dupSeqs = (p) => p.evaluate(() => window.__dupSeqs);
+	const newPage = (who) => openPage(ctx, who, pageErrors);
+	await countStreams(ctx);
+	const dupSeqs = async (p) => (await streamCounters(p)).dups;
 	const alice = await newPage('alice');
 	const bob = await newPage('bob');
 	const carol = new Tcp('carol');
@@ -474,19 +184,8 @@ async function scenario(ctx, server, ports, relay) {
 
 	await check(`alice creates ${ROOM} in the page, bob and carol join`,
 		async () => {
-			await alice.fill(tid('create-input'), ROOM);
-			await alice.click(tid('create-btn'));
-			await waitCmd(alice, 'alice', new RegExp(`Created room ${ROOM}`));
-			same(await alice.textContent(tid('room-title')), '#' + ROOM,
-				'alice\'s room title');
-			await waitStream(alice, 'alice', 'live');
-
-			// bob: from the room list (refreshed periodically).
-			const item = `${tid('room-item')}[data-room="${ROOM}"] button`;
-			await bob.click(tid('rooms-refresh'));
-			await bob.click(item);
-			await waitCmd(bob, 'bob', new RegExp(`You joined ${ROOM} \\(`));
-			await waitStream(bob, 'bob', 'live');
+			await createRoom(alice, 'alice', ROOM);
+			await joinFromList(bob, 'bob', ROOM);
 
 			carol.send(`/join ${ROOM}`);
 			await carol.wait(new RegExp(`^\\[system\\] You joined ${ROOM} \\(`));
@@ -584,7 +283,7 @@ async function scenario(ctx, server, ports, relay) {
 			from = i + n;
 			if (!list.some((l) => /^\[system\]   frank /.test(l)))
 				return true;
-			await new Promise((r) => setTimeout(r, 500));
+			await pause(500);
 			return false;
 		}, 'frank\'s idle session expires', IDLE_S * 1000 + WAIT_MS);
 		const mallory = new Tcp('mallory');
@@ -613,8 +312,8 @@ async function scenario(ctx, server, ports, relay) {
 		const sids = [await sid(), await bob.evaluate(() =>
 			sessionStorage.getItem('babydiscord.session'))];
 		const before = await pageMessages(alice);
-		const made = () => Promise.all([alice, bob].map((p) =>
-			p.evaluate(() => window.__streamsMade)));
+		const made = () => Promise.all([alice, bob].map(async (p) =>
+			(await streamCounters(p)).made));
 		const madeBefore = await made();
 		const BLIP = 'carol, during the blip';
 		assert(relay.cut() >= 2, 'the relay cut the streams');
@@ -626,8 +325,7 @@ async function scenario(ctx, server, ports, relay) {
 		for (const [p, who] of [[alice, 'alice'], [bob, 'bob']]) {
 			await waitStream(p, who, 'live', RECOVER_MS);
 			const m = await waitMessages(p, who, [BLIP]);
-			assertSeqs(m, who);
-			assertOnce(m, who);
+			assertOnceInOrder(m, who);
 			same(m.slice(0, before.length), before,
 				`${who}: the messages before the blip`);
 			same(m.length, before.length + 1,
@@ -680,8 +378,7 @@ async function scenario(ctx, server, ports, relay) {
 			const ma = await waitMessages(alice, 'alice', want);
 			const mb = await waitMessages(bob, 'bob', want);
 			for (const [m, who] of [[ma, 'alice'], [mb, 'bob']]) {
-				assertSeqs(m, who);
-				assertOnce(m, who);
+				assertOnceInOrder(m, who);
 				same(m.length, want.length,
 					`${who}: number of messages shown`);
 				same(m.slice(0, before.length), before,
@@ -699,11 +396,7 @@ async function scenario(ctx, server, ports, relay) {
 	await check('a reload keeps the session and shows the history once',
 		async () => {
 			const before = await pageMessages(alice);
-			await alice.reload({ timeout: WAIT_MS });
-			await alice.waitForSelector(`${tid('chat-view')}:visible`);
-			same(await alice.textContent(tid('me-nick')), 'alice',
-				'alice\'s nickname after the reload');
-			await waitStream(alice, 'alice', 'live');
+			await reloadPage(alice, 'alice');
 			const want = before.map((m) => m.content).slice(-10);
 			const m = await waitMessages(alice, 'alice', want);
 			assertSeqs(m, 'alice');
@@ -804,10 +497,8 @@ async function scenario(ctx, server, ports, relay) {
 		async () => {
 			const r = await server.stop();
 			same(r && r.code, 0, 'server exit status after SIGTERM');
-			const log = fs.readFileSync(server.logFile, 'utf8');
-			const bad = log.split('\n').filter((l) =>
-				/Sanitizer|runtime error:/.test(l));
-			same(bad, [], 'sanitizer lines in the server log');
+			same(server.sanitizerLines(), [],
+				'sanitizer lines in the server log');
 		});
 }
 
@@ -821,12 +512,9 @@ async function main() {
 			'(a migrated database); `make check-browser` does');
 		process.exit(2);
 	}
-	fs.mkdirSync(OUT, { recursive: true });
-	for (const f of fs.readdirSync(OUT))
-		if (f.endsWith('.png') || f === 'server.log')
-			fs.rmSync(path.join(OUT, f));
+	cleanOut((f) => f.endsWith('.png') || f === 'server.log');
 
-	const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bd-browser-'));
+	const tmp = makeTmp();
 	const ports = { tcp: await freePort(), http: await freePort() };
 	const relay = new Relay(ports.http);
 	ports.relay = await relay.listen();
@@ -841,72 +529,23 @@ async function main() {
 		sse_heartbeat_s: 2,
 	}, null, 2));
 	const server = new Server(bin, config, path.join(OUT, 'server.log'));
-	serverLog = server.logFile;
+	showOnFailure([server.logFile]);
+	guard(tmp, () => server.killNow());
 	let ctx = null;
 
-	const onSignal = (sig) => {
-		server.killNow();
-		log(`browser: interrupted by ${sig}`);
-		process.exit(130);
-	};
-	process.on('SIGINT', onSignal);
-	process.on('SIGTERM', onSignal);
-	process.on('exit', () => {
-		server.killNow();
-		try {
-			fs.rmSync(tmp, { recursive: true, force: true });
-		} catch (e) {
-			// the browser may still be writing its profile
-		}
-	});
-	const watchdog = setTimeout(() => {
-		log(`browser: FAIL: the run took over ${TOTAL_MS} ms; giving up`);
-		summary();
-		server.killNow();
-		process.exit(1);
-	}, TOTAL_MS);
-
-	try {
+	await attempt(async () => {
 		log(`browser: server ${bin}, tcp ${ports.tcp}, http ${ports.http}` +
 			`, pages through a relay on ${ports.relay}`);
 		await check('server starts and reports ready', () => server.start());
-		ctx = await chromium.launchPersistentContext(
-			path.join(tmp, 'profile'), {
-				executablePath: CHROMIUM,
-				headless: true,
-				viewport: { width: 1280, height: 800 },
-				args: ['--no-sandbox', '--disable-gpu', '--disable-quic',
-					'--no-first-run', '--disable-background-networking',
-					'--disable-component-update', '--disable-sync'],
-				timeout: WAIT_MS * 2,
-			});
+		ctx = await launchBrowser(path.join(tmp, 'profile'));
 		await scenario(ctx, server, ports, relay);
-	} catch (e) {
-		if (!(e instanceof Abort)) {
-			results.push({ name: 'run', ok: false });
-			log(`FAIL ${e && e.stack || e}`);
-		}
-	} finally {
-		clearTimeout(watchdog);
+	}, async () => {
 		if (ctx)
 			await ctx.close().catch(() => {});
 		relay.close();
 		await server.stop().catch((e) => log(`browser: ${e.message}`));
-	}
-}
-
-function summary() {
-	const failed = results.filter((r) => !r.ok);
-	const passed = results.length - failed.length;
-	if (shots.length)
-		log(`browser: screenshots in ${path.relative(TOP, OUT)}: ` +
-			shots.map((s) => path.basename(s)).join(' '));
-	log(`browser: server log ${path.relative(TOP, path.join(OUT, 'server.log'))}`);
-	if (failed.length)
-		log(`browser: FAILED: ${failed.map((r) => r.name).join('; ')}`);
-	log(`browser: ${passed} passed, ${failed.length} failed`);
-	return failed.length === 0 && passed > 0;
+	});
 }
 
 await main();
-process.exit(summary() ? 0 : 1);
+finish();

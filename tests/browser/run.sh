@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Runs the browser test (chat.test.mjs): installs its npm packages when
-# node_modules is missing or older than package-lock.json (never a browser:
-# it drives Debian's /usr/bin/chromium), then runs it with node.
+# Runs the browser tests: installs their npm packages when node_modules is
+# missing or older than package-lock.json (never a browser: they drive
+# Debian's /usr/bin/chromium), then runs chat.test.mjs and cluster.test.mjs
+# with node, both even when the first fails; exits non-zero if either failed.
 #
-# Needs BD_SERVER (server binary) and DATABASE_URL (a migrated database);
-# `make check-browser` provides both. Screenshots and the server log go to
-# tests/output/browser/.
+# Needs BD_SERVER (server binary), DATABASE_URL (a migrated database, for
+# chat.test.mjs) and BD_CLUSTER_DATABASE_URL (another one, for
+# cluster.test.mjs, which also needs nginx); `make check-browser` provides
+# them. Screenshots and logs go to tests/output/browser/ and
+# tests/output/browser-cluster/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -22,4 +25,16 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] ||
 	echo "browser: npm ci" >&2
 	npm ci --no-audit --no-fund --loglevel=error
 fi
-exec node chat.test.mjs "$@"
+failed=
+for t in chat.test.mjs cluster.test.mjs; do
+	echo "browser: node $t"
+	rc=0
+	node "$t" "$@" || rc=$?
+	# 130: interrupted (Ctrl-C); the rest is not wanted either
+	[ "$rc" -ne 130 ] || exit 130
+	[ "$rc" -eq 0 ] || failed="$failed $t"
+done
+if [ -n "$failed" ]; then
+	echo "browser: FAILED:$failed" >&2
+	exit 1
+fi
