@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks for the Baby Discord server: starts it on 127.0.0.1:9101/3101
-# with a temporary config (f and g: two more instances on 9102/3102 and
+# with a temporary config (f, g and i: two more instances on 9102/3102 and
 # 9103/3103, same database, their own instance_id), runs loadgen scenarios
 # against it and prints the figures. Needs a migrated database; it creates
 # rooms named bench*_<stamp>.
 #
-# usage: tests/bench/run.sh [all|quick|cluster|a|b|c|d|e|f|g|h ...]
-#   all (default) runs a to h; quick runs c only; cluster runs f, g and h.
+# usage: tests/bench/run.sh [all|quick|cluster|a|b|c|d|e|f|g|h|i ...]
+#   all (default) runs a to i; quick runs c only; cluster runs f, g, h
+#   and i.
 #   a: 1,000 clients in one room, 1 sender at 100 msg/s for 10 s
 #      (aim: p99 latency < 20 ms)
 #   b: 10 senders flat out, 2,000 messages each, 10 more clients
@@ -28,7 +29,15 @@
 #   h: baseline for g, one message per transaction: pgbench calling
 #      bd_post() with a one-message batch, 10 s each with 1 and 10 clients
 #      on one room and 30 clients over 3 rooms (no server involved)
-#   f and g also report the CPU time of PostgreSQL's processes, the
+#   i: HTTP API request latency (every request with a session first
+#      resumes it from the database): one HTTP session in a room of its
+#      own, then 2,000 requests of each kind, one at a time, interleaved:
+#      POST /api/message, POST /api/command /help and GET /api/rooms (no
+#      session: the baseline without the session lookup); i1 on instance 1
+#      alone, i3 over instances 1-3, request by request in turn (as behind
+#      a round-robin proxy), one keep-alive connection per instance;
+#      reports count, failures, p50/p90/p99/max ms and requests/s per kind
+#   f, g and i also report the CPU time of PostgreSQL's processes, the
 #   machine's busy time and PostgreSQL's commit and WAL counters.
 # env: BD_SERVER (server binary; default $BUILD/babydiscord),
 #      DATABASE_URL (required), BUILD (default build), CC (default cc),
@@ -58,6 +67,8 @@ stop_timeout=15		# seconds for the server to exit after SIGTERM
 nofile=${BENCH_NOFILE:-16384}	# open files, server and loadgen (d: 4,000+)
 sample_max=120		# g: at most this many /health samples, 1 a second
 pgbench_s=10		# h: seconds per pgbench run
+api_requests=2000	# i: requests of each kind
+api_max_s=300		# i: hard stop for one loadgen run's requests
 
 die() {
 	echo "run.sh: $*" >&2
@@ -67,15 +78,15 @@ die() {
 scenarios=()
 for arg in "${@:-all}"; do
 	case $arg in
-	all) scenarios+=(a b c d e f g h) ;;
+	all) scenarios+=(a b c d e f g h i) ;;
 	quick) scenarios+=(c) ;;
-	cluster) scenarios+=(f g h) ;;
-	a | b | c | d | e | f | g | h) scenarios+=("$arg") ;;
+	cluster) scenarios+=(f g h i) ;;
+	a | b | c | d | e | f | g | h | i) scenarios+=("$arg") ;;
 	-h | --help)
 		sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
-	*) die "unknown scenario '$arg' (all, quick, cluster, a-h)" ;;
+	*) die "unknown scenario '$arg' (all, quick, cluster, a-i)" ;;
 	esac
 done
 
@@ -279,7 +290,7 @@ aim() {
 	summary+=("$1: $5: ${2:-?} (aim $3 $4): $verdict")
 }
 
-# --- Resource accounting for the cluster scenarios (f, g, h) ---
+# --- Resource accounting for the cluster scenarios (f, g, h, i) ---
 
 clk_tck=$(getconf CLK_TCK)
 
@@ -473,6 +484,48 @@ scenario_h() {
 	pgbench_run h30 30 "$tmp/one0.sql" "$tmp/one1.sql" "$tmp/one2.sql"
 }
 
+# api_summary NAME TEXT: i's figures per request kind, from $tmp/NAME.out.
+api_summary() {
+	local f=$tmp/$1.out line=$2 k
+
+	for k in message command rooms; do
+		line+=" $k p50 $(field "$f" "api_${k}_ms:" p50) p99 $(field "$f" \
+			"api_${k}_ms:" p99) max $(field "$f" "api_${k}_ms:" max) ms $(field \
+			"$f" "api_$k:" rate)/s;"
+	done
+	summary+=("$1: ${line%;}")
+	summary+=("$1: $(grep -m 1 '^server_cpu_s:' "$f" || echo 'server_cpu_s: ?')")
+	summary+=("$1: $(grep -m 1 '^postgres_counters:' "$f" || echo 'postgres_counters: ?')")
+	summary+=("$1: $(grep -m 1 '^result:' "$f" || echo 'result: none')")
+}
+
+# scenario_i: API request latency on instance 1 alone (i1), then over
+# instances 1-3, request by request in turn (i3).
+scenario_i() {
+	local n
+
+	ensure_servers 1
+	measure_start
+	run_loadgen i1 --http-port "$http_port" \
+		--server-pid "${server_pids[1]}" --room "benchi1_$stamp" \
+		--api-requests "$api_requests" --duration-max "$api_max_s"
+	measure_end i1
+	ensure_servers 3
+	measure_start
+	run_loadgen i3 --http-ports "$(IFS=,; echo "${http_ports[*]}")" \
+		--server-pid "${server_pids[1]},${server_pids[2]},${server_pids[3]}" \
+		--room "benchi3_$stamp" --api-requests "$api_requests" \
+		--duration-max "$api_max_s"
+	measure_end i3
+	# GET /api/rooms counts every room's members: its cost grows with them.
+	n=$("${psql[@]}" -F ' ' -c 'SELECT (SELECT count(*) FROM rooms),
+		(SELECT count(*) FROM room_members)' 2>/dev/null || echo '? ?')
+	echo "database: ${n% *} rooms, ${n#* } memberships (GET /api/rooms counts them all)"
+	api_summary i1 "1 instance:"
+	api_summary i3 "3 instances, round robin:"
+	summary+=("i: database: ${n% *} rooms, ${n#* } memberships")
+}
+
 for s in "${scenarios[@]}"; do
 	case $s in
 	a)
@@ -547,6 +600,10 @@ for s in "${scenarios[@]}"; do
 		scenario_h
 		continue
 		;;
+	i)
+		scenario_i
+		continue
+		;;
 	esac
 	summary+=("$s: $(grep -m 1 '^result:' "$tmp/$s.out" || echo 'result: none')")
 done
@@ -582,7 +639,7 @@ echo
 echo "== summary"
 printf '%s\n' "${summary[@]}"
 if ((failed)); then
-	echo "FAILED: a scenario lost messages or connections, or a server did not exit cleanly"
+	echo "FAILED: a scenario lost messages, connections or API requests, or a server did not exit cleanly"
 	exit 1
 fi
 if ((missed)) && [[ ${BENCH_STRICT:-0} == 1 ]]; then
