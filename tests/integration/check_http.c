@@ -607,6 +607,38 @@ START_TEST(test_command_unknown_session_404)
 }
 END_TEST
 
+/* A request marks its session active, but writes that down at most once
+ * a second: a request within a second of the last write only reads. Both
+ * cases are staged by setting last_active, so no timing is involved. */
+START_TEST(test_session_activity_written_at_most_once_a_second)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct thttp_resp r;
+	const char *age = "SELECT extract(epoch FROM now() - last_active) * 1000 "
+			  "FROM api_sessions";
+
+	api_connect(HPORT, "alice", a);
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM api_sessions",
+				 NULL), 1);
+	/* Written 0.1 s ago: the request leaves it alone. */
+	PQclear(tdb_query(&T_DB, "UPDATE api_sessions SET last_active = "
+			  "now() - interval '100 ms'", NULL));
+	json_decref(api_command(HPORT, a, "/help", true));
+	ck_assert_int_ge(tdb_int(&T_DB, age, NULL), 100);
+	/* Written 5 s ago (the timeout is 60 s): the request writes it. */
+	PQclear(tdb_query(&T_DB, "UPDATE api_sessions SET last_active = "
+			  "now() - interval '5 s'", NULL));
+	json_decref(api_command(HPORT, a, "/help", true));
+	ck_assert_int_lt(tdb_int(&T_DB, age, NULL), 5000);
+	/* Written 61 s ago: expired, whatever the reaper has done yet. */
+	PQclear(tdb_query(&T_DB, "UPDATE api_sessions SET last_active = "
+			  "now() - interval '61 s'", NULL));
+	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", a,
+			"command", "/help");
+	expect_error(&r, 404);
+}
+END_TEST
+
 START_TEST(test_command_bad_requests_400)
 {
 	char a[THTTP_SID_LEN + 1];
@@ -1536,6 +1568,8 @@ static Suite *http_suite(void)
 	TFIX_ADD(s, test_command_rooms, TIMEOUT, up, down);
 	TFIX_ADD(s, test_command_quit_ends_session, TIMEOUT, up, down);
 	TFIX_ADD(s, test_command_unknown_session_404, TIMEOUT, up, down);
+	TFIX_ADD(s, test_session_activity_written_at_most_once_a_second,
+		 TIMEOUT, up, down);
 	TFIX_ADD(s, test_command_bad_requests_400, TIMEOUT, up, down);
 	TFIX_ADD(s, test_command_busy_session_409, TIMEOUT, up, down);
 	TFIX_ADD(s, test_database_unavailable_503, 120, up, down);
