@@ -215,8 +215,11 @@ static void pg_lost(struct pgconn *pc, const char *why)
 
 static void connect_start(struct pgconn *pc)
 {
-	const char *keys[] = { "dbname", "application_name", NULL };
-	const char *vals[] = { pc->conninfo, pc->appname, NULL };
+	/* Short statements only: JIT compiling one (PostgreSQL does when
+	 * the plan looks big, e.g. /rooms over many memberships) costs more
+	 * than it saves. The conninfo comes after, so it may say otherwise. */
+	const char *keys[] = { "options", "dbname", "application_name", NULL };
+	const char *vals[] = { "-c jit=off", pc->conninfo, pc->appname, NULL };
 
 	pc->conn = PQconnectStartParams(keys, vals, 1);
 	pc->state = PG_CONNECTING;
