@@ -74,6 +74,9 @@ enum tsse_rc tsse_read(struct tsse *s, int timeout_ms);
 
 /* Implementations of the macros below. */
 void tsse_expect_open_at(const char *file, int line, struct tsse *s);
+/* The same for a stream through nginx (no X-Accel-Buffering: nginx takes
+ * it for itself). */
+void tsse_expect_open_proxied_at(const char *file, int line, struct tsse *s);
 void tsse_expect_refused_at(const char *file, int line, struct tsse *s,
 			    int status);
 void tsse_expect_msg_at(const char *file, int line, struct tsse *s,

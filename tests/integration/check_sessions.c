@@ -308,33 +308,9 @@ static void expect_stream_end_at(const char *file, int line, struct tsse *s)
 
 #define expect_stream_end(s) expect_stream_end_at(__FILE__, __LINE__, (s))
 
-/* A stream opened through nginx: 200 text/event-stream, then the retry
- * block (nginx keeps X-Accel-Buffering for itself). */
-static void proxy_expect_open_at(const char *file, int line, struct tsse *s)
-{
-	char v[256];
-	enum tsse_rc rc;
-
-	if (s->resp.status != 200)
-		trun_fail(file, line,
-			  "%s: expected an event stream (200) through the proxy, got %d: %.500s",
-			  s->label, s->resp.status, s->resp.body);
-	if (!thttp_header(&s->resp, "Content-Type", v, sizeof(v)) ||
-	    strncmp(v, "text/event-stream", 17))
-		trun_fail(file, line,
-			  "%s: expected Content-Type text/event-stream\n  head: %s",
-			  s->label, s->resp.head);
-	rc = tsse_read(s, trun_ms(T_WAIT));
-	if (rc != TSSE_BLOCK || !s->ev.retry || strcmp(s->ev.retry, "3000"))
-		trun_fail(file, line,
-			  "%s: expected the block \"retry: 3000\" first; got %s",
-			  s->label,
-			  rc == TSSE_BLOCK ? s->ev.raw :
-			  rc == TSSE_EOF	 ? "the end of the stream" :
-						   "nothing (timeout)");
-}
-
-#define proxy_expect_open(s) proxy_expect_open_at(__FILE__, __LINE__, (s))
+/* Opened through nginx: as sse_expect_open(), X-Accel-Buffering aside. */
+#define proxy_expect_open(s) \
+	tsse_expect_open_proxied_at(__FILE__, __LINE__, (s))
 
 /* Rows of room's messages in seq order: id, room_id, seq, nickname,
  * content. The caller PQclear()s. */
