@@ -5,7 +5,9 @@
 #include "tfix.h"
 
 #include <stdbool.h>
+#include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -62,6 +64,17 @@ void tfix_start_instances(struct tsrv *inst, int n, const char *extra_json)
 		tsrv_init(&inst[i], name, &o);
 		tsrv_start(&inst[i]);
 	}
+}
+
+void tfix_cluster_db(bool start)
+{
+	char host[1024], cmd[4096];
+	const char *top = getenv("BD_TOP");
+
+	snprintf(host, sizeof(host), "%s", getenv("PGHOST"));
+	snprintf(cmd, sizeof(cmd), "'%s/contrib/pg.sh' %s '%s' >/dev/null 2>&1",
+		 top, start ? "start" : "stop", dirname(host));
+	ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
 }
 
 int tfix_tcp_port(void)

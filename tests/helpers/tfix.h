@@ -9,6 +9,7 @@
 #define BD_TESTS_HELPERS_TFIX_H
 
 #include <check.h>
+#include <stdbool.h>
 
 #include "tdb.h"
 #include "tsrv.h"
@@ -28,6 +29,10 @@ void tfix_begin_db(void);
 /* Creates T_DB and starts n servers on it, named and instance_id'd
  * inst1..instN, with extra_json (NULL for none) in their configs. */
 void tfix_start_instances(struct tsrv *inst, int n, const char *extra_json);
+
+/* Stops (false) or starts (true) the test's PostgreSQL cluster itself
+ * (contrib/pg.sh stop, a fast shutdown, or start). */
+void tfix_cluster_db(bool start);
 
 /* T_SRV's line protocol port, starting the fixture first. */
 int tfix_tcp_port(void);

@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <libgen.h>
 #include <string.h>
 
 #include "../helpers/tcl.h"
@@ -285,18 +284,6 @@ START_TEST(test_dead_instance_users_leave_presence)
 END_TEST
 
 
-/* Stops (false) or starts (true) the test cluster itself with pg.sh. */
-static void cluster_db(bool start)
-{
-	char host[1024], cmd[4096];
-	const char *top = getenv("BD_TOP");
-
-	snprintf(host, sizeof(host), "%s", getenv("PGHOST"));
-	snprintf(cmd, sizeof(cmd), "'%s/contrib/pg.sh' %s '%s' >/dev/null 2>&1",
-		 top, start ? "start" : "stop", dirname(host));
-	ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
-}
-
 /* Reads c's lines until the line `last`, keeping the room's messages
  * (without "[up] ") in got[*n..]. */
 static void collect_until(struct tcl *c, const char *last, char **got,
@@ -338,7 +325,7 @@ START_TEST(test_database_stop_then_service_resumes)
 		tcl_send(bob, "b%02d", k);
 	}
 	/* Under that load, the database goes away for 10 s. */
-	cluster_db(false);
+	tfix_cluster_db(false);
 	until = trun_now_ms() + 10000;
 	for (int i = 0; i < 2; i++)
 		thttp_wait_status(inst[i].http_port, "/health", 503, &r,
@@ -357,7 +344,7 @@ START_TEST(test_database_stop_then_service_resumes)
 	}
 	tcl_send(bob, "/help");
 	collect_until(bob, "[system] Commands:", got[1], &n[1], 200);
-	cluster_db(true);
+	tfix_cluster_db(true);
 	for (int i = 0; i < 2; i++)
 		thttp_wait_status(inst[i].http_port, "/health", 200, &r,
 				  trun_ms(30000));
@@ -485,7 +472,7 @@ START_TEST(test_database_restart_under_load)
 	for (int k = 0; k < 30; k++)
 		for (int i = 0; i < 3; i++)
 			tcl_send(c[i], "before %d.%d", i, k);
-	cluster_db(false);
+	tfix_cluster_db(false);
 	for (int i = 0; i < 3; i++)
 		thttp_wait_status(inst[i].http_port, "/health", 503, &r,
 				  trun_ms(15000));
@@ -501,7 +488,7 @@ START_TEST(test_database_restart_under_load)
 			"{ssssss}", "session_id", sid, "room", "up", "content",
 			"during web");
 	expect_status(&r, 503);
-	cluster_db(true);
+	tfix_cluster_db(true);
 	for (int i = 0; i < 3; i++)
 		thttp_wait_status(inst[i].http_port, "/health", 200, &r,
 				  trun_ms(30000));

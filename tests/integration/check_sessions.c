@@ -648,6 +648,50 @@ START_TEST(test_stream_ends_on_disconnect_elsewhere)
 END_TEST
 
 /*
+ * PostgreSQL restarted (pg.sh stop, a fast shutdown, then start) while a
+ * session streams on instance 2: API requests get 503 while it is down,
+ * the stream stays open, and afterwards the session works on every
+ * instance, the stream gets new messages, and a disconnect through
+ * instance 1 still ends it at once (every instance LISTENs on
+ * session_end again).
+ */
+START_TEST(test_sessions_survive_database_restart)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct thttp_resp r;
+	struct tsse *s;
+
+	start_instances(NINST);
+	http_user(0, "alice", 0, "/create general", a);
+	s = tsse_open_room(H(1), "alice on inst2", "general", a, NULL);
+	sse_expect_open(s);
+	tfix_cluster_db(false);
+	for (int i = 0; i < ninst; i++)
+		thttp_wait_status(H(i), "/health", 503, &r, trun_ms(15000));
+	thttp_post_pack(H(2), "/api/command", &r, "{ssss}", "session_id", a,
+			"command", "/help");
+	expect_error(&r, 503);
+	thttp_post_pack(H(0), "/api/message", &r, "{ssssss}", "session_id", a,
+			"room", "general", "content", "while down");
+	expect_error(&r, 503);
+	tfix_cluster_db(true);
+	for (int i = 0; i < ninst; i++)
+		thttp_wait_status(H(i), "/health", 200, &r, trun_ms(30000));
+	for (int i = 0; i < ninst; i++)
+		json_decref(api_command(H(i), a, "/help", true));
+	ck_assert_int_eq(api_say(H(2), a, "general", "after the restart",
+				 NULL), 1);
+	sse_expect_seq(s, 1, NULL);
+	api_disconnect(H(0), a);
+	expect_stream_end(s);
+	tsse_free(s);
+	expect_gone_everywhere(a, "general");
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages "
+				 "WHERE content = 'while down'", NULL), 0);
+}
+END_TEST
+
+/*
  * Last-Event-ID on another instance: a stream on instance 1 reads 1..5
  * and is closed; 20 more are committed (through the API on instance 2 and
  * a TCP client on instance 3); the same session's stream on instance 2
@@ -1410,6 +1454,7 @@ static Suite *sessions_suite(void)
 	TFIX_ADD(s, test_presence_counts_session_once, TIMEOUT, up, down);
 	TFIX_ADD(s, test_idle_session_expires_everywhere, 90, up_idle, down);
 	TFIX_ADD(s, test_session_survives_instance_restart, TIMEOUT, up, down);
+	TFIX_ADD(s, test_sessions_survive_database_restart, 120, up, down);
 	TFIX_ADD(s, test_room_traffic_across_instances, TIMEOUT, up, down);
 	TFIX_ADD(s, test_proxy_round_robin_stream_and_resume, 90, up, down);
 	TFIX_ADD(s, test_proxy_browser_flow, 90, up_static, down);
