@@ -756,9 +756,9 @@ bool store_is_connected(const struct store *st)
 static void cleanup_done(void *arg, PGresult *res, int err)
 {
 	(void)arg;
-	if (!result_err(res, err, "bd_cleanup"))
-		log_info("cleanup: deleted %s old messages",
-			 PQgetvalue(res, 0, 0));
+	if (!result_err(res, err, "bd_cleanup") && PQntuples(res) == 1)
+		log_info("cleanup: deleted %s old messages, removed %s guest users no longer connected",
+			 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 }
 
 static void cleanup_cb(lws_sorted_usec_list_t *sul)
@@ -768,8 +768,8 @@ static void cleanup_cb(lws_sorted_usec_list_t *sul)
 	const char *v[] = { kbuf };
 
 	snprintf(kbuf, sizeof(kbuf), "%u", st->cleanup_keep);
-	if (pgconn_query(st->q, "SELECT bd_cleanup($1)", 1, v, cleanup_done,
-			 NULL))
+	if (pgconn_query(st->q, "SELECT bd_cleanup($1), bd_cleanup_guests()",
+			 1, v, cleanup_done, NULL))
 		log_warn("cleanup: skipped, database unavailable");
 	lws_sul_schedule(st->ctx, 0, &st->sul_cleanup, cleanup_cb,
 			 (lws_usec_t)st->cleanup_interval_s * LWS_US_PER_SEC);
