@@ -98,6 +98,9 @@ struct chat_event {
 	int64_t uid;		/* JOIN, LEAVE, NICK */
 	const char *nick;	/* sender or subject */
 	const char *new_nick;	/* NICK */
+	int64_t rename_id;	/* NICK: the same for every room of one
+				 * rename (shown once per session); 0:
+				 * unknown */
 	int64_t seq, id, time_ms;	/* MESSAGE */
 	const char *content;	/* MESSAGE */
 	size_t content_len;

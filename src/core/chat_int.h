@@ -28,6 +28,7 @@ struct parked {
 	struct outbuf *sse;	/* the same notice for streams */
 	int64_t skip_uid;	/* the notice's subject doesn't get it, */
 	char skip_nick[NICK_MAX + 1];	/* by user id or (renames) nick */
+	int64_t once;		/* rename_id: line sessions get it once */
 };
 
 struct room {
@@ -85,6 +86,7 @@ struct session {
 	char nick[NICK_MAX + 1];
 	char want_nick[NICK_MAX + 1];	/* reserved while /nick runs */
 	int64_t uid;			/* users.id, 0 until persisted */
+	int64_t seen_rename;		/* rename_id of the last rename shown */
 	struct room **rooms;		/* memberships known locally */
 	size_t nrooms, caprooms;
 	struct room *current;		/* where plain lines go */
@@ -147,10 +149,12 @@ void room_remove_member(struct chat *c, struct room *r, struct session *s);
 void room_show_history(struct chat *c, struct room *r, struct session *s);
 void room_deliver_msg(struct chat *c, struct room *r, struct msg *m);
 /* Sends b to the room's members except its subject: the member with user
- * id skip_uid or nickname skip_nick (either may be 0/NULL). */
+ * id skip_uid or nickname skip_nick (either may be 0/NULL). A line session
+ * that already got the notice numbered once (not 0) from another room
+ * does not get it again. */
 void room_deliver_notice(struct chat *c, struct room *r, struct outbuf *b,
 			 struct outbuf *sse, int64_t skip_uid,
-			 const char *skip_nick);
+			 const char *skip_nick, int64_t once);
 struct room *room_find(struct chat *c, const char *name);
 
 /* stream.c */

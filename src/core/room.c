@@ -222,14 +222,18 @@ static bool is_subject(const struct session *s, int64_t skip_uid,
 
 void room_deliver_notice(struct chat *c, struct room *r, struct outbuf *b,
 			 struct outbuf *sse, int64_t skip_uid,
-			 const char *skip_nick)
+			 const char *skip_nick, int64_t once)
 {
 	for (size_t i = 0; i < r->nmembers; i++) {
 		struct session *s = r->members[i];
 
-		if (s->kind == SESSION_LINE &&
-		    !is_subject(s, skip_uid, skip_nick))
-			session_send(c, s, b);
+		if (s->kind != SESSION_LINE ||
+		    is_subject(s, skip_uid, skip_nick) ||
+		    (once && s->seen_rename == once))
+			continue;
+		if (once)
+			s->seen_rename = once;
+		session_send(c, s, b);
 	}
 	for (size_t i = 0; i < r->nstreams; i++) {
 		struct stream *st = r->streams[i];
@@ -241,10 +245,12 @@ void room_deliver_notice(struct chat *c, struct room *r, struct outbuf *b,
 }
 
 static void park(struct room *r, struct msg *m, struct outbuf *notice,
-		 struct outbuf *sse, int64_t skip_uid, const char *skip_nick)
+		 struct outbuf *sse, int64_t skip_uid, const char *skip_nick,
+		 int64_t once)
 {
 	struct parked *p = xcalloc(1, sizeof(*p));
 
+	p->once = once;
 	p->sse = sse ? outbuf_ref(sse) : NULL;
 	if (skip_nick)
 		snprintf(p->skip_nick, sizeof(p->skip_nick), "%s", skip_nick);
@@ -314,11 +320,12 @@ void chat_on_event(struct chat *c, const struct chat_event *ev)
 	}
 	skip_nick = ev->kind == CHAT_EV_NICK ? ev->new_nick : NULL;
 	if (r->state == ROOM_SYNCING)
-		park(r, m, notice, sse, ev->uid, skip_nick);
+		park(r, m, notice, sse, ev->uid, skip_nick, ev->rename_id);
 	else if (m)
 		room_deliver_msg(c, r, m);
 	else
-		room_deliver_notice(c, r, notice, sse, ev->uid, skip_nick);
+		room_deliver_notice(c, r, notice, sse, ev->uid, skip_nick,
+				    ev->rename_id);
 	msg_unref(m);
 	outbuf_unref(notice);
 	outbuf_unref(sse);
@@ -377,7 +384,8 @@ void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,
 		else
 			room_deliver_notice(c, r, p->notice, p->sse,
 					    p->skip_uid,
-					    p->skip_nick[0] ? p->skip_nick : NULL);
+					    p->skip_nick[0] ? p->skip_nick : NULL,
+					    p->once);
 		msg_unref(p->msg);
 		outbuf_unref(p->notice);
 		outbuf_unref(p->sse);

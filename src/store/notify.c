@@ -54,6 +54,8 @@ int notify_decode(const char *payload, struct chat_event *ev, json_t **root)
 		ev->new_nick = get_str(o, "to", NULL);
 		if (!ev->new_nick || get_i64(o, "uid", &ev->uid))
 			goto out_bad;
+		if (get_i64(o, "x", &ev->rename_id))	/* before 008 */
+			ev->rename_id = 0;
 	} else {
 		goto out_bad;
 	}

@@ -131,6 +131,37 @@ START_TEST(test_nick_sets_name)
 }
 END_TEST
 
+/* A rename is NOTIFYed on each of the renamer's rooms; a member of two of
+ * them sees it once. */
+START_TEST(test_rename_seen_once_across_rooms)
+{
+	struct tcl *bob = tcl_user(PORT, "bob");
+	struct tcl *alice = tcl_user(PORT, "alice");
+
+	do_create(bob, "one");
+	do_create(bob, "two");
+	do_join(alice, "one");
+	expect_next(bob, "[system] alice joined one");
+	do_join(alice, "two");
+	expect_next(bob, "[system] alice joined two");
+	tcl_send(alice, "/nick alicia");
+	expect_next(alice, "[system] You are now alicia");
+	expect_next(bob, "[system] alice is now known as alicia");
+	/* Next for bob: her message, not the rename again. */
+	tcl_send(alice, "renamed");
+	expect_next(bob, "[two] alicia: renamed");
+	/* Renamed back and again: each rename is shown (once). */
+	tcl_send(alice, "/nick alice");
+	expect_next(bob, "[system] alicia is now known as alice");
+	tcl_send(alice, "/nick alicia");
+	expect_next(bob, "[system] alice is now known as alicia");
+	tcl_send(alice, "again");
+	expect_next(bob, "[two] alicia: again");
+	tcl_free(bob);
+	tcl_free(alice);
+}
+END_TEST
+
 START_TEST(test_nick_rename_seen_by_room_members)
 {
 	struct tcl *bob = tcl_user(PORT, "bob");
@@ -798,6 +829,7 @@ static Suite *tcp_suite(void)
 	TFIX_ADD(s, test_help_lists_all_commands, TIMEOUT, up, down);
 	TFIX_ADD(s, test_nick_sets_name, TIMEOUT, up, down);
 	TFIX_ADD(s, test_nick_rename_seen_by_room_members, TIMEOUT, up, down);
+	TFIX_ADD(s, test_rename_seen_once_across_rooms, TIMEOUT, up, down);
 	TFIX_ADD(s, test_nick_taken_case_insensitive, TIMEOUT, up, down);
 	TFIX_ADD(s, test_nick_invalid, TIMEOUT, up, down);
 	TFIX_ADD(s, test_nick_restores_memberships, TIMEOUT, up, down);

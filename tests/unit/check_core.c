@@ -1058,6 +1058,42 @@ START_TEST(test_stream_notices_and_heartbeat)
 }
 END_TEST
 
+START_TEST(test_rename_shown_once_across_rooms)
+{
+	struct fconn *b = user("bob", 2);
+	struct fconn *a = api_member("webby", 3);
+	struct fconn *sc = new_fconn();
+	struct stream *st = open_stream(a, sc, -1);
+	struct chat_event ev = {
+		.kind = CHAT_EV_NICK, .uid = 1, .nick = "alice",
+		.new_nick = "alicia", .rename_id = 99,
+	};
+
+	join_room(b, "general", 7, NULL, 0);
+	join_room(b, "dev", 8, NULL, 0);
+	drain(b);
+	drain_stream(st);
+	ev.room_id = 7;
+	chat_on_event(c, &ev);
+	ev.room_id = 8;
+	chat_on_event(c, &ev);
+	ck_assert_str_eq(drain(b), "[system] alice is now known as alicia\n");
+	/* The stream of general gets general's notice. */
+	ck_assert_int_eq(count_of(drain_stream(st), "is now known as"), 1);
+	/* Another rename is shown again, also with the same text. */
+	ev.rename_id = 100;
+	chat_on_event(c, &ev);
+	ck_assert_str_eq(drain(b), "[system] alice is now known as alicia\n");
+	/* Without an id (from before migration 008): once per room. */
+	ev.rename_id = 0;
+	ev.room_id = 7;
+	chat_on_event(c, &ev);
+	ev.room_id = 8;
+	chat_on_event(c, &ev);
+	ck_assert_int_eq(count_of(drain(b), "is now known as"), 2);
+}
+END_TEST
+
 /* Stored (database) API sessions */
 
 static const struct chat_room_ref general_and_dev[] = {
@@ -1240,6 +1276,7 @@ static Suite *core_suite(void)
 		{ "stream_leave", test_stream_closed_when_session_leaves },
 		{ "stream_notices", test_stream_notices_and_heartbeat },
 		{ "api_post", test_api_post_checks_membership_and_text },
+		{ "rename_once", test_rename_shown_once_across_rooms },
 		{ "stored_presence", test_stored_session_registers_no_presence },
 		{ "stored_sync", test_stored_session_sync_follows_database },
 		{ "stored_leave", test_stored_session_follows_leave_elsewhere },
