@@ -134,8 +134,9 @@ void session_send(struct chat *c, struct session *s, struct outbuf *b)
 		return;
 	if (outq_push(&s->outq, b)) {
 		c->stats.slow_consumers++;
-		log_warn("conn %" PRIu64 " (%s): slow consumer, %zu bytes queued (limit %zu), disconnecting",
-			 s->id, s->nick, s->outq.bytes, s->outq.limit);
+		log_warn("conn %" PRIu64 " (%s): slow consumer, %zu bytes queued, %zu more would pass the limit (%zu), disconnecting",
+			 s->id, s->nick, s->outq.bytes, b->len,
+			 s->outq.limit);
 		session_kill(s, false);
 		return;
 	}

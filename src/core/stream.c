@@ -54,9 +54,9 @@ void stream_send(struct chat *c, struct stream *st, struct outbuf *b)
 		return;
 	if (outq_push(&st->outq, b)) {
 		c->stats.slow_consumers++;
-		log_warn("stream %" PRIu64 " (%s in %s): slow consumer, %zu bytes queued (limit %zu), disconnecting",
+		log_warn("stream %" PRIu64 " (%s in %s): slow consumer, %zu bytes queued, %zu more would pass the limit (%zu), disconnecting",
 			 st->id, st->s ? st->s->nick : "?", st->room->name,
-			 st->outq.bytes, st->outq.limit);
+			 st->outq.bytes, b->len, st->outq.limit);
 		stream_kill(st, false);
 		return;
 	}

@@ -325,6 +325,19 @@ START_TEST(test_slow_consumer_disconnected)
 	ck_assert_msg(strstr(line, "slowpoke"),
 		      "the slow-consumer log line does not name slowpoke: %s",
 		      line);
+	{
+		/* Its figures: what was queued, and the line that did not
+		 * fit any more. */
+		const char *f = strstr(line, "slow consumer, ");
+		size_t queued, more, limit;
+
+		ck_assert_msg(f && sscanf(f, "slow consumer, %zu bytes queued, %zu more would pass the limit (%zu)",
+					  &queued, &more, &limit) == 3,
+			      "slow-consumer log line: %s", line);
+		ck_assert_uint_eq(limit, 65536);
+		ck_assert_uint_le(queued, limit);
+		ck_assert_uint_gt(queued + more, limit);
+	}
 	free(line);
 	/* Traffic goes on for the others. */
 	send_flood(alice, next);
