@@ -1,0 +1,17 @@
+-- /rooms: 003's bd_rooms_online() looked presence up once per membership.
+-- Members are now counted per room in one pass over room_members, and the
+-- online ones from the connected users' memberships only (presence is
+-- small; room_members is indexed by user).
+CREATE OR REPLACE FUNCTION bd_rooms_online()
+RETURNS TABLE (name text, members bigint, online bigint)
+LANGUAGE sql STABLE AS $$
+	SELECT r.name, coalesce(m.n, 0), coalesce(o.n, 0)
+	FROM rooms r
+	LEFT JOIN (SELECT room_id, count(*) AS n FROM room_members
+		   GROUP BY room_id) m ON m.room_id = r.id
+	LEFT JOIN (SELECT rm.room_id, count(*) AS n FROM room_members rm
+		   WHERE rm.user_id IN (SELECT p.user_id FROM presence p
+					WHERE p.user_id IS NOT NULL)
+		   GROUP BY rm.room_id) o ON o.room_id = r.id
+	ORDER BY r.name;
+$$;
