@@ -1124,9 +1124,30 @@ static void sweep_cb(lws_sorted_usec_list_t *sul)
 			 hs->stopping ? 50 * LWS_US_PER_MS : LWS_US_PER_SEC);
 }
 
+/* A streamed session as the tick found it: gone (drop the copy), or its
+ * state now, which the copy takes unless a command of it is running here
+ * (its outcome brings what it changed). This catches what a lost
+ * notification would have told, e.g. a /leave through another instance
+ * while this one's LISTEN connection was down. */
+static void tick_each(void *arg, int64_t id, const struct stored_session *ss)
+{
+	struct http_state *hs = arg;
+	struct api_sess *as = idmap_get(&hs->by_db, (uint64_t)id);
+
+	if (!as || as->closing)
+		return;
+	if (!ss) {
+		sess_gone(hs, id);
+		return;
+	}
+	if (!as->waiting)
+		chat_session_sync(hs->chat, as->s, ss->uid, ss->nick, ss->room,
+				  ss->rooms, ss->nrooms);
+}
+
 /* Keeps the sessions this instance streams to alive in the database,
- * ends idle ones (any instance may) and drops copies of sessions that
- * ended while notifications were not arriving. */
+ * ends idle ones (any instance may) and refreshes the copies of the
+ * streamed ones (tick_each). */
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	struct http_state *hs = lws_container_of(sul, struct http_state,
@@ -1138,7 +1159,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 		if (!as->closing && as->nstreams)
 			keep[n++] = as->db_id;
 	if (!hs->stopping)
-		store_session_tick(hs->store, keep, n, hs->idle_s, sess_gone,
+		store_session_tick(hs->store, keep, n, hs->idle_s, tick_each,
 				   hs);
 	free(keep);
 	lws_sul_schedule(hs->ctx, 0, &hs->sul_tick, tick_cb,

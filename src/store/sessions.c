@@ -19,7 +19,7 @@ struct sess_op {
 	store_session_fn *cb;
 	void *arg;
 	uint64_t token;
-	void (*gone)(void *arg, int64_t id);
+	store_tick_fn *each;
 	const char *what;
 };
 
@@ -48,6 +48,21 @@ static int send_op(struct store *st, const char *sql, int n,
 	return err;
 }
 
+/* Row `row` of (session, user_id, nickname, room, rooms) from column
+ * `col` on; *refs and *rooms are the caller's to free. */
+static void row_session(PGresult *res, int row, int col,
+			struct stored_session *ss,
+			struct chat_room_ref **refs, json_t **rooms)
+{
+	ss->id = get_i64(res, row, 0);
+	ss->uid = get_i64(res, row, col);
+	ss->nick = PQgetvalue(res, row, col + 1);
+	ss->room = PQgetisnull(res, row, col + 2) ? NULL :
+		   PQgetvalue(res, row, col + 2);
+	*refs = room_refs(PQgetvalue(res, row, col + 3), rooms, &ss->nrooms);
+	ss->rooms = *refs;
+}
+
 /* Rows of (session, user_id, nickname, room, rooms); none: BD_ENOENT. */
 static void session_done(void *arg, PGresult *res, int err)
 {
@@ -59,14 +74,8 @@ static void session_done(void *arg, PGresult *res, int err)
 	err = result_err(res, err, o->what);
 	if (!err && PQntuples(res) != 1)
 		err = BD_ENOENT;
-	if (!err) {
-		ss.id = get_i64(res, 0, 0);
-		ss.uid = get_i64(res, 0, 1);
-		ss.nick = PQgetvalue(res, 0, 2);
-		ss.room = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3);
-		refs = room_refs(PQgetvalue(res, 0, 4), &rooms, &ss.nrooms);
-		ss.rooms = refs;
-	}
+	if (!err)
+		row_session(res, 0, 1, &ss, &refs, &rooms);
 	o->cb(o->arg, o->token, err, err ? NULL : &ss);
 	free(refs);
 	json_decref(rooms);
@@ -125,19 +134,34 @@ int store_session_end(struct store *st, int64_t id, store_session_fn *cb,
 		       sess_op_new(st, cb, arg, token, "bd_session_end"));
 }
 
+/* Rows of (session, gone, user_id, nickname, room, rooms). */
 static void tick_done(void *arg, PGresult *res, int err)
 {
 	struct sess_op *o = arg;
 
-	if (!result_err(res, err, o->what))
-		for (int i = 0; i < PQntuples(res); i++)
-			o->gone(o->arg, get_i64(res, i, 0));
+	if (result_err(res, err, o->what)) {
+		free(o);
+		return;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct stored_session ss = { 0 };
+		struct chat_room_ref *refs;
+		json_t *rooms;
+
+		if (!strcmp(PQgetvalue(res, i, 1), "t")) {
+			o->each(o->arg, get_i64(res, i, 0), NULL);
+			continue;
+		}
+		row_session(res, i, 2, &ss, &refs, &rooms);
+		o->each(o->arg, ss.id, &ss);
+		free(refs);
+		json_decref(rooms);
+	}
 	free(o);
 }
 
 int store_session_tick(struct store *st, const int64_t *keep, size_t n,
-		       unsigned idle_s, void (*gone)(void *arg, int64_t id),
-		       void *arg)
+		       unsigned idle_s, store_tick_fn *each, void *arg)
 {
 	struct strbuf sb = STRBUF_INIT;
 	struct sess_op *o = sess_op_new(st, NULL, arg, 0, "bd_session_tick");
@@ -145,7 +169,7 @@ int store_session_tick(struct store *st, const int64_t *keep, size_t n,
 	const char *v[2];
 	int err;
 
-	o->gone = gone;
+	o->each = each;
 	sb_puts(&sb, "{");
 	for (size_t i = 0; i < n; i++)
 		sb_appendf(&sb, "%s%" PRId64, i ? "," : "", keep[i]);

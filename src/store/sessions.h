@@ -43,10 +43,12 @@ int store_session_resume(struct store *st, const char *secret,
 int store_session_end(struct store *st, int64_t id, store_session_fn *cb,
 		      void *arg, uint64_t token);
 /* Keeps the n sessions in keep alive, ends sessions idle for idle_s and
- * calls gone() for each of keep that no longer exists. */
+ * calls each() for every one of keep: with its state now, or with NULL
+ * when it no longer exists. */
+typedef void store_tick_fn(void *arg, int64_t id,
+			   const struct stored_session *ss);
 int store_session_tick(struct store *st, const int64_t *keep, size_t n,
-		       unsigned idle_s, void (*gone)(void *arg, int64_t id),
-		       void *arg);
+		       unsigned idle_s, store_tick_fn *each, void *arg);
 /* fn(arg, id) for every session that ends, on any instance (NOTIFY on
  * channel session_end). */
 void store_on_session_end(struct store *st, void (*fn)(void *arg, int64_t id),

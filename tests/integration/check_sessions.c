@@ -603,6 +603,38 @@ START_TEST(test_stream_ends_on_leave_elsewhere)
 END_TEST
 
 /*
+ * A membership that ends without its notification reaching an instance
+ * (here removed by hand, which notifies nobody; in life, a /leave through
+ * another instance while this one's LISTEN connection was down): the
+ * instance's tick (every third of session_idle_timeout_s, 2 s here) finds
+ * it and ends the stream; the session's other stream lives on.
+ */
+START_TEST(test_stream_ends_when_membership_ends_unnotified)
+{
+	char a[THTTP_SID_LEN + 1];
+	struct tsse *cur, *other;
+
+	start_instances(1);
+	http_user(0, "alice", 0, "/create other", a);
+	json_decref(api_command(H(0), a, "/create current", true));
+	cur = tsse_open_room(H(0), "current", "current", a, NULL);
+	sse_expect_open(cur);
+	other = tsse_open_room(H(0), "other", "other", a, NULL);
+	sse_expect_open(other);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "DELETE FROM room_members m USING rooms r "
+				 "WHERE r.id = m.room_id AND r.name = 'current' "
+				 "RETURNING 1", NULL), 1);
+	expect_stream_end(cur);
+	tsse_free(cur);
+	ck_assert_int_eq(api_say(H(0), a, "other", "still", NULL), 1);
+	sse_expect_seq(other, 1, NULL);
+	say_refused(H(0), a, "current", 403);
+	tsse_free(other);
+}
+END_TEST
+
+/*
  * Streams on instance 1 end when their session is disconnected through
  * another instance: /api/disconnect through instance 2, /quit through
  * instance 3.
@@ -1448,6 +1480,8 @@ static Suite *sessions_suite(void)
 	TFIX_ADD(s, test_session_state_seen_by_every_instance, TIMEOUT, up,
 		 down);
 	TFIX_ADD(s, test_stream_ends_on_leave_elsewhere, TIMEOUT, up, down);
+	TFIX_ADD(s, test_stream_ends_when_membership_ends_unnotified, TIMEOUT,
+		 up_idle, down);
 	TFIX_ADD(s, test_stream_ends_on_disconnect_elsewhere, TIMEOUT, up,
 		 down);
 	TFIX_ADD(s, test_resume_on_other_instance, TIMEOUT, up, down);
