@@ -224,17 +224,53 @@ static int write_answer(struct lws *wsi, struct http_conn *hc)
 
 static void api_idle(void *conn);
 
+static char *collect_replies(struct session *s, bool failed);
+
+/* /quit's answer, once its session is gone from the database (a request
+ * that follows it, on any instance, finds no session). */
+static void quit_ended(void *arg, uint64_t token, int err,
+		       const struct stored_session *ss)
+{
+	struct http_state *hs = arg;
+	struct http_conn *hc = idmap_get(&hs->pending, token);
+
+	(void)ss;
+	if (err && err != BD_ENOENT)
+		log_warn("api session: not ended (database unavailable); it expires");
+	if (!hc)
+		return;
+	unpark(hs, hc);
+	answer(hc, 200, json_pack("{sbss}", "success", 1, "message",
+				  hc->text ? hc->text : ""));
+}
+
 static void sess_free_cb(lws_sorted_usec_list_t *sul)
 {
 	struct api_sess *as = lws_container_of(sul, struct api_sess, sul_free);
 	struct http_state *hs = as->hs;
+	struct http_conn *hc = as->end ? as->waiting : NULL;
 
-	/* A closing session is never idle for the core: answer /quit. */
-	api_idle(as);
+	if (hc) {
+		/* /quit: answered after the delete (quit_ended). */
+		as->waiting = NULL;
+		hc->sess_key = 0;
+		free(hc->text);
+		hc->text = collect_replies(as->s, false);
+		park(hs, hc);
+	} else {
+		/* A closing session is never idle for the core: answer. */
+		api_idle(as);
+	}
 	chat_session_closed(hs->chat, as->s);
-	if (as->end && store_session_end(hs->store, as->db_id, NULL, NULL, 0))
-		log_warn("api session %" PRId64 ": not ended (database unavailable); it expires",
-			 as->db_id);
+	if (as->end && store_session_end(hs->store, as->db_id,
+					 hc ? quit_ended : NULL, hs,
+					 hc ? hc->token : 0)) {
+		if (hc)
+			quit_ended(hs, hc->token, BD_EDB, NULL);
+		else
+			log_warn("api session %" PRId64 ": not ended (database unavailable); it expires",
+				 as->db_id);
+	}
 	if (idmap_get(&hs->sessions, as->key) == as)
 		idmap_del(&hs->sessions, as->key);
 	idmap_del(&hs->by_db, (uint64_t)as->db_id);

@@ -724,6 +724,65 @@ START_TEST(test_sessions_survive_database_restart)
 END_TEST
 
 /*
+ * /quit answers once its session is gone from the database, so that the
+ * next request, on any instance, finds no session. Our row lock holds
+ * the delete: meanwhile there is no answer.
+ */
+START_TEST(test_quit_answers_after_the_session_is_gone)
+{
+	char a[THTTP_SID_LEN + 1], body[256];
+	struct thttp_req q = { .method = "POST",
+			       .path = "/api/command",
+			       .content_type = "application/json",
+			       .body = body };
+	struct thttp_resp r;
+	struct pollfd pfd;
+	int64_t deadline;
+	json_t *j;
+
+	start_instances(2);
+	api_connect(H(0), "alice", a);
+	PQclear(tdb_query(&T_DB, "BEGIN", NULL));
+	PQclear(tdb_query(&T_DB, "SELECT 1 FROM api_sessions FOR UPDATE",
+			  NULL));
+	q.body_len = (size_t)snprintf(
+		body, sizeof(body),
+		"{\"session_id\":\"%s\",\"command\":\"/quit\"}", a);
+	pfd.fd = thttp_start(H(0), &q);
+	pfd.events = POLLIN;
+	deadline = trun_now_ms() + trun_ms(T_WAIT);
+	for (;;) {
+		/* A fresh look at pg_stat_activity, inside our transaction. */
+		PQclear(tdb_query(&T_DB, "SELECT pg_stat_clear_snapshot()",
+				  NULL));
+		if (tdb_int(&T_DB,
+			    "SELECT count(*) FROM pg_stat_activity "
+			    "WHERE datname = $1 AND wait_event_type = 'Lock' "
+			    "AND application_name = 'babydiscord-query'",
+			    T_DB.name, NULL))
+			break;
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "the session's delete never waited for our lock");
+		trun_pace();
+	}
+	ck_assert_msg(poll(&pfd, 1, 0) == 0,
+		      "/quit answered while its session was still stored");
+	PQclear(tdb_query(&T_DB, "ROLLBACK", NULL));
+	thttp_finish(pfd.fd, &r);
+	expect_status(&r, 200);
+	j = resp_json(&r);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "message")),
+			 "Goodbye");
+	json_decref(j);
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM api_sessions",
+				 NULL), 0);
+	thttp_post_pack(H(1), "/api/command", &r, "{ssss}", "session_id", a,
+			"command", "/help");
+	expect_error(&r, 404);
+}
+END_TEST
+
+/*
  * Last-Event-ID on another instance: a stream on instance 1 reads 1..5
  * and is closed; 20 more are committed (through the API on instance 2 and
  * a TCP client on instance 3); the same session's stream on instance 2
@@ -1485,6 +1544,8 @@ static Suite *sessions_suite(void)
 	TFIX_ADD(s, test_stream_ends_on_disconnect_elsewhere, TIMEOUT, up,
 		 down);
 	TFIX_ADD(s, test_resume_on_other_instance, TIMEOUT, up, down);
+	TFIX_ADD(s, test_quit_answers_after_the_session_is_gone, TIMEOUT, up,
+		 down);
 	TFIX_ADD(s, test_presence_counts_session_once, TIMEOUT, up, down);
 	TFIX_ADD(s, test_idle_session_expires_everywhere, 90, up_idle, down);
 	TFIX_ADD(s, test_session_survives_instance_restart, TIMEOUT, up, down);
