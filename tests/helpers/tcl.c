@@ -466,6 +466,16 @@ void tcl_wait_online_at(const char *file, int line, struct tcl *c, int n)
 				  c->label, got, n);
 }
 
+void tcl_say_at(const char *file, int line, struct tcl *c, const char *room,
+		const char *text)
+{
+	char want[8192];
+
+	tcl_send(c, "%s", text);
+	snprintf(want, sizeof(want), "[%s] %s: %s", room, c->nick, text);
+	tcl_expect_next_at(file, line, c, want, trun_ms(T_WAIT));
+}
+
 struct tcl *tcl_user(int port, const char *nick)
 {
 	struct tcl *c = tcl_connect(port, nick);

@@ -61,6 +61,8 @@ const char *tcl_welcome_at(const char *file, int line, struct tcl *c);
 void tcl_nick_at(const char *file, int line, struct tcl *c, const char *nick);
 int tcl_join_at(const char *file, int line, struct tcl *c, const char *room);
 void tcl_create_at(const char *file, int line, struct tcl *c, const char *room);
+void tcl_say_at(const char *file, int line, struct tcl *c, const char *room,
+		const char *text);
 
 /* The very next line must be text. */
 #define expect_next(c, text) \
@@ -86,6 +88,10 @@ void tcl_create_at(const char *file, int line, struct tcl *c, const char *room);
 #define do_join(c, r) tcl_join_at(__FILE__, __LINE__, (c), (r))
 /* "/create r": "Created room r" then "You joined r (0 recent messages)". */
 #define do_create(c, r) tcl_create_at(__FILE__, __LINE__, (c), (r))
+/* Sends text as a message and expects it back, "[room] nick: text", as the
+ * next line. */
+#define do_say(c, room, text) \
+	tcl_say_at(__FILE__, __LINE__, (c), (room), (text))
 
 void tcl_expect_set_at(const char *file, int line, struct tcl *c,
 		       const char *const *want, int n);

@@ -48,15 +48,6 @@ static void down(void)
 	tfix_teardown();
 }
 
-static void say(struct tcl *c, const char *room, const char *text)
-{
-	char want[512];
-
-	tcl_send(c, "%s", text);
-	snprintf(want, sizeof(want), "[%s] %s: %s", room, c->nick, text);
-	expect_next(c, want);
-}
-
 START_TEST(test_room_and_messages_cross_instances)
 {
 	struct tcl *alice, *bob;
@@ -65,14 +56,14 @@ START_TEST(test_room_and_messages_cross_instances)
 	alice = tcl_user(inst[0].tcp_port, "alice");
 	bob = tcl_user(inst[1].tcp_port, "bob");
 	do_create(alice, "general");
-	say(alice, "general", "hello from one");
+	do_say(alice, "general", "hello from one");
 	/* The other instance loads the history from the database. */
 	ck_assert_int_eq(do_join(bob, "general"), 1);
 	ck_assert_str_eq(bob->hist[0], "[general] alice: hello from one");
 	expect_next(alice, "[system] bob joined general");
-	say(bob, "general", "hello from two");
+	do_say(bob, "general", "hello from two");
 	expect_next(alice, "[general] bob: hello from two");
-	say(alice, "general", "and back");
+	do_say(alice, "general", "and back");
 	expect_next(bob, "[general] alice: and back");
 	tcl_free(alice);
 	tcl_free(bob);
@@ -191,9 +182,9 @@ START_TEST(test_killed_instance_others_keep_chatting)
 	tsrv_signal(&inst[1], SIGKILL);
 	tsrv_wait_exit(&inst[1], trun_ms(5000));
 	expect_eof(bob);
-	say(alice, "general", "bob's instance is gone");
+	do_say(alice, "general", "bob's instance is gone");
 	expect_next(carol, "[general] alice: bob's instance is gone");
-	say(carol, "general", "we carry on");
+	do_say(carol, "general", "we carry on");
 	expect_next(alice, "[general] carol: we carry on");
 	/* Restarted, it serves the room again from the database. */
 	tcl_free(bob);
@@ -202,7 +193,7 @@ START_TEST(test_killed_instance_others_keep_chatting)
 	expect_next(bob, "[system] You are a member of: general");
 	ck_assert_int_eq(do_join(bob, "general"), 2);
 	ck_assert_str_eq(bob->hist[1], "[general] carol: we carry on");
-	say(alice, "general", "welcome back");
+	do_say(alice, "general", "welcome back");
 	expect_next(bob, "[general] alice: welcome back");
 	tcl_free(alice);
 	tcl_free(bob);

@@ -15,16 +15,6 @@
 
 #define PORT tfix_tcp_port()
 
-/* Sends a plain line and expects it back as the next line. */
-static void say(struct tcl *c, const char *room, const char *text)
-{
-	char want[8192];
-
-	tcl_send(c, "%s", text);
-	snprintf(want, sizeof(want), "[%s] %s: %s", room, c->nick, text);
-	expect_next(c, want);
-}
-
 /* "nick: content" of every message of room, ordered by seq. */
 static PGresult *room_rows(const char *room)
 {
@@ -44,11 +34,11 @@ START_TEST(test_messages_stored_in_order)
 	do_create(alice, "general");
 	do_join(bob, "general");
 	expect_next(alice, "[system] bob joined general");
-	say(alice, "general", "one");
+	do_say(alice, "general", "one");
 	expect_next(bob, "[general] alice: one");
-	say(bob, "general", "two");
+	do_say(bob, "general", "two");
 	expect_next(alice, "[general] bob: two");
-	say(alice, "general", "three \xc3\xa9");
+	do_say(alice, "general", "three \xc3\xa9");
 	expect_next(bob, "[general] alice: three \xc3\xa9");
 
 	res = room_rows("general");
@@ -85,7 +75,7 @@ START_TEST(test_history_survives_restart)
 		struct tcl *to = i % 2 ? bob : alice;
 
 		snprintf(text, sizeof(text), "m%02d", i);
-		say(from, "general", text);
+		do_say(from, "general", text);
 		snprintf(want, sizeof(want), "[general] %s: %s", from->nick,
 			 text);
 		expect_next(to, want);

@@ -15,15 +15,6 @@
 
 #define PORT tfix_tcp_port()
 
-static void say(struct tcl *c, const char *room, const char *text)
-{
-	char want[512];
-
-	tcl_send(c, "%s", text);
-	snprintf(want, sizeof(want), "[%s] %s: %s", room, c->nick, text);
-	expect_next(c, want);
-}
-
 /* "seq nickname: content" of room's messages, by seq, one per line. */
 static char *room_text(const char *room)
 {
@@ -50,7 +41,7 @@ static struct tcl *guest_in(const char *room, const char *text)
 
 	read_welcome(g);	/* records its guest name in g->nick */
 	do_join(g, room);
-	say(g, room, text);
+	do_say(g, room, text);
 	return g;
 }
 
@@ -78,13 +69,13 @@ static struct tcl *stage(struct tcl **stays, char *gone_nick, size_t len)
 	do_create(alice, "big");
 	for (int i = 1; i <= 5; i++) {
 		snprintf(text, sizeof(text), "m%d", i);
-		say(alice, "big", text);
+		do_say(alice, "big", text);
 	}
 	gone = guest_in("big", "bye");
 	seen_join_and_say(alice, gone, "big", "bye");
 	snprintf(gone_nick, len, "%s", gone->nick);
 	do_create(alice, "small");
-	say(alice, "small", "only one");
+	do_say(alice, "small", "only one");
 	*stays = guest_in("small", "here");
 	seen_join_and_say(alice, *stays, "small", "here");
 	tcl_free(gone);
@@ -222,7 +213,7 @@ START_TEST(test_session_outlives_its_user_row)
 	free(before);
 	wait_online(alice, 2);
 	/* A message: stored with no user, delivered as usual. */
-	say(g, "r", "still here");
+	do_say(g, "r", "still here");
 	snprintf(want, sizeof(want), "[r] %s: still here", g->nick);
 	expect_next(alice, want);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages "

@@ -49,16 +49,6 @@ static char *repeat_str(const char *unit, size_t n)
 	return s;
 }
 
-/* Sends a plain line and expects it back as the next line. */
-static void say(struct tcl *c, const char *room, const char *text)
-{
-	char want[8192];
-
-	tcl_send(c, "%s", text);
-	snprintf(want, sizeof(want), "[%s] %s: %s", room, c->nick, text);
-	expect_next(c, want);
-}
-
 START_TEST(test_welcome_lines)
 {
 	struct tcl *a = tcl_connect(PORT, "a"), *b = tcl_connect(PORT, "b");
@@ -301,7 +291,7 @@ START_TEST(test_create_room)
 	tcl_send(alice, "/create general");
 	expect_next(alice, "[system] Created room general");
 	expect_next(alice, "[system] You joined general (0 recent messages)");
-	say(alice, "general", "first!");
+	do_say(alice, "general", "first!");
 	ck_assert_int_eq(
 		tdb_int(&T_DB,
 			"SELECT count(*) FROM rooms WHERE name = 'general'",
@@ -358,7 +348,7 @@ START_TEST(test_join_shows_last_ten_messages)
 	do_create(alice, "general");
 	for (int i = 1; i <= 12; i++) {
 		snprintf(text, sizeof(text), "m%02d", i);
-		say(alice, "general", text);
+		do_say(alice, "general", text);
 	}
 	tcl_send(bob, "/join general");
 	expect_next(bob, "[system] You joined general (10 recent messages)");
@@ -368,7 +358,7 @@ START_TEST(test_join_shows_last_ten_messages)
 	}
 	/* Then live traffic, and nothing in between. */
 	expect_next(alice, "[system] bob joined general");
-	say(alice, "general", "live");
+	do_say(alice, "general", "live");
 	expect_next(bob, "[general] alice: live");
 	tcl_free(alice);
 	tcl_free(bob);
@@ -385,7 +375,7 @@ START_TEST(test_join_history_count_wording)
 	expect_next(bob, "[system] You joined empty (0 recent messages)");
 	expect_next(alice, "[system] bob joined empty");
 	do_create(alice, "one");
-	say(alice, "one", "only");
+	do_say(alice, "one", "only");
 	tcl_send(bob, "/join one");
 	expect_next(bob, "[system] You joined one (1 recent message)");
 	expect_next(bob, "[one] alice: only");
@@ -422,7 +412,7 @@ START_TEST(test_join_and_leave_notices)
 	tcl_send(carol, "/list");
 	expect_next(carol, "[system] Online users (3):");
 	/* bob left for real: alice's message does not reach him. */
-	say(alice, "general", "after bob left");
+	do_say(alice, "general", "after bob left");
 	tcl_send(bob, "/list");
 	expect_next(bob, "[system] Online users (3):");
 	tcl_free(alice);
@@ -579,11 +569,11 @@ START_TEST(test_two_users_chat)
 	do_create(alice, "general");
 	do_join(bob, "general");
 	expect_next(alice, "[system] bob joined general");
-	say(alice, "general", "hi bob");
+	do_say(alice, "general", "hi bob");
 	expect_next(bob, "[general] alice: hi bob");
-	say(bob, "general", "hi alice, how are you?");
+	do_say(bob, "general", "hi alice, how are you?");
 	expect_next(alice, "[general] bob: hi alice, how are you?");
-	say(alice, "general", "fine");
+	do_say(alice, "general", "fine");
 	expect_next(bob, "[general] alice: fine");
 	tcl_free(alice);
 	tcl_free(bob);
@@ -602,16 +592,16 @@ START_TEST(test_two_rooms_traffic_prefixed)
 	do_join(alice, "random");
 	expect_next(bob, "[system] alice joined general");
 	expect_next(carol, "[system] alice joined random");
-	say(bob, "general", "in general");
+	do_say(bob, "general", "in general");
 	expect_next(alice, "[general] bob: in general");
-	say(carol, "random", "in random");
+	do_say(carol, "random", "in random");
 	expect_next(alice, "[random] carol: in random");
 	/* alice's plain line goes to her current room, the last joined. */
 	tcl_send(alice, "to random");
 	expect_next(alice, "[random] alice: to random");
 	expect_next(carol, "[random] alice: to random");
 	/* bob is not in random: his next line is his own message. */
-	say(bob, "general", "still here");
+	do_say(bob, "general", "still here");
 	expect_next(alice, "[general] bob: still here");
 	tcl_free(alice);
 	tcl_free(bob);
@@ -677,7 +667,7 @@ START_TEST(test_blank_lines_ignored)
 	do_nick(a, "alice");
 	do_create(a, "general");
 	tcl_send_str(a, "\n  \n\r\n");
-	say(a, "general", "after blanks");
+	do_say(a, "general", "after blanks");
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 1);
 	tcl_free(a);
@@ -695,7 +685,7 @@ START_TEST(test_long_line_rejected_session_survives)
 	do_create(a, "general");
 	tcl_send(a, "%s", x5000);
 	expect_next(a, err);
-	say(a, "general", "still alive");
+	do_say(a, "general", "still alive");
 	/* Over-long in pieces, and just over the limit. */
 	tcl_send_raw(a, x5000, 3000);
 	tcl_send_raw(a, x5000, 2000);
@@ -736,7 +726,7 @@ START_TEST(test_invalid_utf8_rejected)
 		tcl_send(a, "%s", bad[i]);
 		expect_next(a, err);
 	}
-	say(a, "general", "valid: \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	do_say(a, "general", "valid: \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 1);
 	tcl_free(a);
@@ -781,8 +771,8 @@ START_TEST(test_message_over_max_bytes)
 	expect_next(a, err);
 	tcl_send(a, "%s", e1001);
 	expect_next(a, err);
-	say(a, "general", m2000);
-	say(a, "general", e1000);
+	do_say(a, "general", m2000);
+	do_say(a, "general", e1000);
 	ck_assert_int_eq(tdb_int(&T_DB,
 				 "SELECT count(*) FROM messages "
 				 "WHERE octet_length(content) = 2000",
@@ -813,7 +803,7 @@ START_TEST(test_message_limit_from_config)
 	do_create(a, "general");
 	tcl_send(a, "%s", m101);
 	expect_next(a, "[system] error: message too long (max 100 bytes)");
-	say(a, "general", m100);
+	do_say(a, "general", m100);
 	free(m100);
 	free(m101);
 	tcl_free(a);
