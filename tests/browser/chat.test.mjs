@@ -18,7 +18,7 @@ import {
 	Server, psql, launchBrowser, countStreams, streamCounters, openPage, tid,
 	pageMessages, waitMessages, waitStream, shot, connectAs, createRoom,
 	joinFromList, reloadPage, cmdText, waitCmd, say, assertSeqs,
-	assertOnceInOrder,
+	assertOnceInOrder, sessionOf,
 } from './lib.mjs';
 
 const OUT = path.resolve(process.env.BD_BROWSER_OUT ||
@@ -307,10 +307,7 @@ async function scenario(ctx, server, ports, relay) {
 	await check('network blip: the streams reconnect by themselves, ' +
 		'same sessions, the missed message once (Last-Event-ID)',
 	async () => {
-		const sid = () => alice.evaluate(() =>
-			sessionStorage.getItem('babydiscord.session'));
-		const sids = [await sid(), await bob.evaluate(() =>
-			sessionStorage.getItem('babydiscord.session'))];
+		const sids = [await sessionOf(alice), await sessionOf(bob)];
 		const before = await pageMessages(alice);
 		const made = () => Promise.all([alice, bob].map(async (p) =>
 			(await streamCounters(p)).made));
@@ -331,9 +328,8 @@ async function scenario(ctx, server, ports, relay) {
 			same(m.length, before.length + 1,
 				`${who}: number of messages`);
 		}
-		same([await sid(), await bob.evaluate(() =>
-			sessionStorage.getItem('babydiscord.session'))], sids,
-		'the pages kept their sessions');
+		same([await sessionOf(alice), await sessionOf(bob)], sids,
+			'the pages kept their sessions');
 		same(await made(), madeBefore,
 			'EventSource objects made (none new: the browser reconnected)');
 		for (const [p, who] of [[alice, 'alice'], [bob, 'bob']])
@@ -341,9 +337,12 @@ async function scenario(ctx, server, ports, relay) {
 				`${who}: seqs the server sent twice`);
 	});
 
-	await check('server restart: both pages show reconnecting, then live again; nothing lost, nothing twice',
+	await check('server restart: both pages show reconnecting, then live ' +
+		'again, same sessions (stored in the database); nothing lost, ' +
+		'nothing twice',
 		async () => {
 			const before = await pageMessages(alice);
+			const sids = [await sessionOf(alice), await sessionOf(bob)];
 			const r = await server.stop();
 			same(r && r.code, 0, 'server exit status after SIGTERM');
 			await carol.wait(/^\[system\] server shutting down$/);
@@ -388,6 +387,8 @@ async function scenario(ctx, server, ports, relay) {
 			for (const [p, who] of [[alice, 'alice'], [bob, 'bob']])
 				same(await dupSeqs(p), [],
 					`${who}: seqs the server sent twice`);
+			same([await sessionOf(alice), await sessionOf(bob)], sids,
+				'the pages kept their sessions across the restart');
 			await shot(alice, '08-alice-after-restart');
 			carol.close();
 			carol2.close();

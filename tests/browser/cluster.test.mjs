@@ -22,7 +22,7 @@ import {
 	attempt, freePort, spawnLogged, terminate, Server, psql, launchBrowser,
 	countStreams, streamCounters, openPage, tid, pageMessages, waitMessages,
 	streamState, waitStream, shot, connectAs, createRoom, joinFromList,
-	reloadPage, say, assertOnceInOrder,
+	reloadPage, say, assertOnceInOrder, sessionOf,
 } from './lib.mjs';
 
 const OUT = path.resolve(process.env.BD_BROWSER_CLUSTER_OUT ||
@@ -231,14 +231,6 @@ async function tableMessages() {
 		'seq', m.seq, 'user', m.nickname, 'content', m.content)
 		ORDER BY m.seq), '[]') FROM messages m JOIN rooms r
 		ON r.id = m.room_id WHERE r.name = '${ROOM}'`));
-}
-
-// The session id the page keeps in sessionStorage.
-function sessionOf(page) {
-	return page.evaluate(() => {
-		const v = JSON.parse(sessionStorage.getItem('babydiscord.session'));
-		return v && v.session;
-	});
 }
 
 // ---- the scenario -----------------------------------------------------------

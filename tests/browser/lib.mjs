@@ -413,6 +413,14 @@ export async function openPage(ctx, who, pageErrors) {
 // The CSS selector of a data-testid.
 export const tid = (id) => `[data-testid="${id}"]`;
 
+// The session id the page keeps in sessionStorage.
+export function sessionOf(page) {
+	return page.evaluate(() => {
+		const v = JSON.parse(sessionStorage.getItem('babydiscord.session'));
+		return v && v.session;
+	});
+}
+
 // The messages a page shows, in DOM order: [{ seq, user, content }].
 export function pageMessages(page) {
 	return page.$$eval(`${tid('messages')} li[data-testid="message"]`,
