@@ -1,0 +1,116 @@
+/*
+ * What http.c (requests, answers, streams) and apisess.c (the API sessions
+ * they belong to) share. Nothing outside src/net includes this.
+ */
+#ifndef BD_NET_HTTP_INT_H
+#define BD_NET_HTTP_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "net/net.h"
+#include "util/idmap.h"
+#include "util/strbuf.h"
+
+enum route {
+	R_NONE,
+	R_HEALTH,
+	R_CONNECT,
+	R_COMMAND,
+	R_MESSAGE,
+	R_DISCONNECT,
+	R_ROOMS,
+	R_STREAM_OPEN,		/* SSE, session resumed: open when writable */
+	R_STREAM,		/* SSE, after its headers went out */
+	R_STREAM_CHECK,		/* 403 or 404 decided by the room list */
+};
+
+struct api_sess;
+
+struct http_state {
+	struct lws_context *ctx;
+	struct chat *chat;
+	struct store *store;
+	struct idmap sessions;		/* key -> api_sess */
+	struct idmap by_db;		/* db_id -> api_sess */
+	struct api_sess *first;
+	struct idmap pending;		/* token -> http_conn */
+	uint64_t next_token;
+	unsigned idle_s;		/* session expiry */
+	lws_usec_t idle_timeout;
+	lws_usec_t heartbeat;
+	bool stopping;
+	lws_sorted_usec_list_t sul_sweep;
+	lws_sorted_usec_list_t sul_tick;
+	lws_sorted_usec_list_t sul_heartbeat;
+};
+
+/* Per HTTP transaction (lws zeroes it and frees it). */
+struct http_conn {
+	struct lws *wsi;
+	enum route route;
+	bool is_post;
+	bool body_too_large;
+	struct strbuf body;
+	uint64_t token;			/* parked under this, or 0 */
+	uint64_t sess_key;		/* api_sess it waits on / streams for */
+	/* What the request asks of its session, kept while it resumes. */
+	char room[64];			/* message, stream; connect: nick */
+	char secret[33];		/* the session's id */
+	char *text;			/* command line or message content */
+	size_t text_len;
+	int64_t last_seq;		/* stream resume point, or -1 */
+	/* Prepared answer. */
+	int status;
+	char *resp;
+	size_t len;
+	size_t sent;			/* body bytes written */
+	bool headers_sent;
+	bool close_after;		/* close instead of keep-alive */
+	/* SSE */
+	struct stream *st;
+	bool sse_retry_sent;
+	bool sse_close_after_flush;
+};
+
+/* http.c */
+lws_usec_t http_now_us(void);
+/* Parks hc under a new token until its answer is ready (with a deadline);
+ * unpark takes it back. */
+void http_park(struct http_state *hs, struct http_conn *hc);
+void http_unpark(struct http_state *hs, struct http_conn *hc);
+/* Prepares hc's answer (taking obj) and asks for a write. */
+void http_answer(struct http_conn *hc, int status, json_t *obj);
+void http_answer_error(struct http_conn *hc, int status, const char *why);
+
+/* apisess.c: the endpoints that take a JSON body */
+void apisess_connect(struct http_state *hs, struct http_conn *hc,
+		     json_t *req);
+void apisess_command(struct http_state *hs, struct http_conn *hc,
+		     json_t *req);
+void apisess_message(struct http_state *hs, struct http_conn *hc,
+		     json_t *req);
+void apisess_disconnect(struct http_state *hs, struct http_conn *hc,
+			json_t *req);
+/* A session id as handed out: 32 lowercase hex digits. */
+bool apisess_secret_ok(const char *sid);
+/* Looks sid up in the database, then carries on with hc's route (for
+ * R_STREAM_OPEN: sets hc->sess_key and asks for a write). */
+void apisess_resume(struct http_state *hs, struct http_conn *hc,
+		    const char *sid);
+/* The core session of copy `key` for a stream, or NULL when it is gone;
+ * apisess_stream_opened() counts the stream in. */
+struct session *apisess_stream_session(struct http_state *hs, uint64_t key);
+void apisess_stream_opened(struct http_state *hs, uint64_t key);
+/* hc is going away (had_stream: it carried one of its session's
+ * streams). */
+void apisess_conn_closed(struct http_state *hs, struct http_conn *hc,
+			 bool had_stream);
+/* Timers (sweep of unused copies, the sessions' tick) and session_end. */
+void apisess_start(struct http_state *hs);
+/* Shutdown: copies are dropped once idle. */
+void apisess_stop(struct http_state *hs);
+/* Frees every copy (after lws_context_destroy()). */
+void apisess_free_all(struct http_state *hs);
+
+#endif
