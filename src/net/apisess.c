@@ -51,7 +51,8 @@ static void quit_ended(void *arg, uint64_t token, int err,
 
 	(void)ss;
 	if (err && err != BD_ENOENT)
-		log_warn("api session: not ended (database unavailable); it expires");
+		log_warn("api session: /quit's delete failed (%s); it expires",
+			 bd_strerror(err));
 	if (!hc)
 		return;
 	http_unpark(hs, hc);
@@ -80,11 +81,10 @@ static void sess_free_cb(lws_sorted_usec_list_t *sul)
 	if (as->end && store_session_end(hs->store, as->db_id,
 					 hc ? quit_ended : NULL, hs,
 					 hc ? hc->token : 0)) {
+		log_warn("api session %" PRId64 ": not ended (database unavailable); it expires",
+			 as->db_id);
 		if (hc)
-			quit_ended(hs, hc->token, BD_EDB, NULL);
-		else
-			log_warn("api session %" PRId64 ": not ended (database unavailable); it expires",
-				 as->db_id);
+			quit_ended(hs, hc->token, 0, NULL);
 	}
 	if (idmap_get(&hs->sessions, as->key) == as)
 		idmap_del(&hs->sessions, as->key);
