@@ -57,7 +57,7 @@ static void quit_ended(void *arg, uint64_t token, int err,
 		return;
 	http_unpark(hs, hc);
 	http_answer(hc, 200, json_pack("{sbss}", "success", 1, "message",
-				  hc->text ? hc->text : ""));
+				       hc->text ? hc->text : ""));
 }
 
 static void sess_free_cb(lws_sorted_usec_list_t *sul)
@@ -119,7 +119,7 @@ static uint64_t secret_key(const char *id)
 }
 
 /* 32 lowercase hex digits, the first 16 not all zero (the map's key is
- * never 0: handle_connect() never makes such a secret). */
+ * never 0: apisess_connect() never makes such a secret). */
 bool apisess_secret_ok(const char *id)
 {
 	return id && strlen(id) == 32 &&
@@ -193,7 +193,8 @@ static void api_idle(void *conn)
 	as->waiting = NULL;
 	hc->sess_key = 0;
 	msg = collect_replies(as->s, err != 0);
-	http_answer(hc, 200, json_pack("{sbss}", "success", !err, "message", msg));
+	http_answer(hc, 200, json_pack("{sbss}", "success", !err, "message",
+				       msg));
 	free(msg);
 }
 
@@ -214,8 +215,8 @@ static void api_posted(void *conn, uint64_t token, int err, int64_t id,
 		http_answer_error(hc, 503, "message not sent (database unavailable)");
 	else
 		http_answer(hc, 200, json_pack("{sbsIsI}", "success", 1,
-					  "message_id", (json_int_t)id,
-					  "seq", (json_int_t)seq));
+					       "message_id", (json_int_t)id,
+					       "seq", (json_int_t)seq));
 }
 
 static const struct chat_sink_ops api_sink = {
@@ -323,8 +324,8 @@ static void opened(void *arg, uint64_t token, int err,
 	}
 	as = sess_sync(hs, hc->secret, ss);	/* a new one: never NULL */
 	http_answer(hc, 200, json_pack("{sssIss}", "session_id", as->id,
-				  "user_id", (json_int_t)ss->uid,
-				  "nickname", ss->nick));
+				       "user_id", (json_int_t)ss->uid,
+				       "nickname", ss->nick));
 }
 
 void apisess_connect(struct http_state *hs, struct http_conn *hc,

@@ -150,7 +150,7 @@ static void handle_body(struct http_state *hs, struct http_conn *hc)
 			 &jerr);
 	if (!json_is_object(req)) {
 		http_answer_error(hc, 400, req ? "expected a JSON object"
-					  : "malformed JSON");
+					       : "malformed JSON");
 		json_decref(req);
 		return;
 	}
@@ -182,15 +182,17 @@ static void handle_health(struct lws *wsi, struct http_conn *hc)
 	bool ok = nc->db_ok(nc->db_arg);
 
 	http_answer(hc, ok ? 200 : 503,
-	       json_pack("{sssssssIsIsIsIsf}",
-			 "status", ok ? "healthy" : "unhealthy",
-			 "db", ok ? "connected" : "disconnected",
-			 "instance_id", nc->instance_id,
-			 "sessions", (json_int_t)chat_session_count(nc->chat),
-			 "streams", (json_int_t)chat_stream_count(nc->chat),
-			 "history_hits", (json_int_t)cs->history_hits,
-			 "history_misses", (json_int_t)cs->history_misses,
-			 "notify_queue_usage", nc->db_queue(nc->db_arg)));
+		    json_pack("{sssssssIsIsIsIsf}",
+			      "status", ok ? "healthy" : "unhealthy",
+			      "db", ok ? "connected" : "disconnected",
+			      "instance_id", nc->instance_id,
+			      "sessions",
+			      (json_int_t)chat_session_count(nc->chat),
+			      "streams",
+			      (json_int_t)chat_stream_count(nc->chat),
+			      "history_hits", (json_int_t)cs->history_hits,
+			      "history_misses", (json_int_t)cs->history_misses,
+			      "notify_queue_usage", nc->db_queue(nc->db_arg)));
 }
 
 static void api_rooms(void *arg, uint64_t token, int err,
