@@ -290,6 +290,24 @@ long long tdb_int(struct tdb *db, const char *sql, ...)
 	return n;
 }
 
+void tdb_wait_server_blocked(struct tdb *db)
+{
+	int64_t deadline = trun_now_ms() + trun_ms(T_WAIT);
+
+	for (;;) {
+		PQclear(tdb_query(db, "SELECT pg_stat_clear_snapshot()", NULL));
+		if (tdb_int(db,
+			    "SELECT count(*) FROM pg_stat_activity "
+			    "WHERE datname = $1 AND wait_event_type = 'Lock' "
+			    "AND application_name = 'babydiscord-query'",
+			    db->name, NULL))
+			return;
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "the server's query connection never waited for our lock");
+		trun_pace();
+	}
+}
+
 int tdb_kill_server_conns(struct tdb *db, const char *pattern)
 {
 	return (int)tdb_int(

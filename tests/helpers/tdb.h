@@ -54,6 +54,14 @@ long long tdb_int(struct tdb *db, const char *sql, ...)
  */
 int tdb_kill_server_conns(struct tdb *db, const char *pattern);
 
+/*
+ * Waits (paced, at most T_WAIT) until one of the server's query
+ * connections to this database waits for a lock (one the test holds).
+ * Works inside the test's own transaction: each look is a fresh snapshot
+ * of pg_stat_activity.
+ */
+void tdb_wait_server_blocked(struct tdb *db);
+
 /* Quotes s as an SQL identifier into buf. */
 void tdb_ident(char *buf, size_t len, const char *s);
 

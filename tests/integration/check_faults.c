@@ -196,23 +196,6 @@ static void settle(struct tcl *c, struct coll *k, const char *tag, int *sent,
 	}
 }
 
-/* Waits until the server's query connection waits for a lock. */
-static void wait_query_blocked(void)
-{
-	int64_t deadline = trun_now_ms() + trun_ms(T_WAIT);
-
-	while (!tdb_int(&T_DB,
-			"SELECT count(*) FROM pg_stat_activity "
-			"WHERE datname = $1 AND wait_event_type = 'Lock' "
-			"AND application_name = 'babydiscord-query'",
-			T_DB.name, NULL)) {
-		ck_assert_msg(
-			trun_now_ms() < deadline,
-			"the server's query connection never blocked on the room lock");
-		trun_pace();
-	}
-}
-
 /*
  * Kills the server connections named by pattern while two clients send,
  * keeps sending while it reconnects, then compares what three members
@@ -261,7 +244,7 @@ static void kill_scenario(const char *pattern, int expect_killed,
 	burst(alice, "a", 0, 40);
 	burst(bob, "b", 0, 40);
 	if (hold)
-		wait_query_blocked();
+		tdb_wait_server_blocked(&T_DB);
 	else
 		pump(carol, &k[2], "alice: a-000", false);
 	killed = tdb_kill_server_conns(&T_DB, pattern);

@@ -663,22 +663,6 @@ START_TEST(test_command_bad_requests_400)
 }
 END_TEST
 
-/* Waits until the server's query connection waits for a lock. */
-static void wait_query_blocked(void)
-{
-	int64_t deadline = trun_now_ms() + trun_ms(T_WAIT);
-
-	while (!tdb_int(&T_DB,
-			"SELECT count(*) FROM pg_stat_activity "
-			"WHERE datname = $1 AND wait_event_type = 'Lock' "
-			"AND application_name = 'babydiscord-query'",
-			T_DB.name, NULL)) {
-		ck_assert_msg(trun_now_ms() < deadline,
-			      "the server's query never waited for our lock");
-		trun_pace();
-	}
-}
-
 START_TEST(test_command_busy_session_409)
 {
 	struct tcl *bob = tcl_user(PORT, "bob");
@@ -703,7 +687,7 @@ START_TEST(test_command_busy_session_409)
 		body, sizeof(body),
 		"{\"session_id\":\"%s\",\"command\":\"/join general\"}", a);
 	fd = thttp_start(HPORT, &q);
-	wait_query_blocked();
+	tdb_wait_server_blocked(&T_DB);
 	q.body_len = (size_t)snprintf(
 		body, sizeof(body),
 		"{\"session_id\":\"%s\",\"command\":\"/help\"}", a);

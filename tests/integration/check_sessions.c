@@ -737,7 +737,6 @@ START_TEST(test_quit_answers_after_the_session_is_gone)
 			       .body = body };
 	struct thttp_resp r;
 	struct pollfd pfd;
-	int64_t deadline;
 	json_t *j;
 
 	start_instances(2);
@@ -750,21 +749,7 @@ START_TEST(test_quit_answers_after_the_session_is_gone)
 		"{\"session_id\":\"%s\",\"command\":\"/quit\"}", a);
 	pfd.fd = thttp_start(H(0), &q);
 	pfd.events = POLLIN;
-	deadline = trun_now_ms() + trun_ms(T_WAIT);
-	for (;;) {
-		/* A fresh look at pg_stat_activity, inside our transaction. */
-		PQclear(tdb_query(&T_DB, "SELECT pg_stat_clear_snapshot()",
-				  NULL));
-		if (tdb_int(&T_DB,
-			    "SELECT count(*) FROM pg_stat_activity "
-			    "WHERE datname = $1 AND wait_event_type = 'Lock' "
-			    "AND application_name = 'babydiscord-query'",
-			    T_DB.name, NULL))
-			break;
-		ck_assert_msg(trun_now_ms() < deadline,
-			      "the session's delete never waited for our lock");
-		trun_pace();
-	}
+	tdb_wait_server_blocked(&T_DB);
 	ck_assert_msg(poll(&pfd, 1, 0) == 0,
 		      "/quit answered while its session was still stored");
 	PQclear(tdb_query(&T_DB, "ROLLBACK", NULL));
