@@ -47,7 +47,7 @@ static void quit_ended(void *arg, uint64_t token, int err,
 		       const struct stored_session *ss)
 {
 	struct http_state *hs = arg;
-	struct http_conn *hc = idmap_get(&hs->pending, token);
+	struct http_conn *hc = http_claim(hs, token);
 
 	(void)ss;
 	if (err && err != BD_ENOENT)
@@ -55,7 +55,6 @@ static void quit_ended(void *arg, uint64_t token, int err,
 			 bd_strerror(err));
 	if (!hc)
 		return;
-	http_unpark(hs, hc);
 	http_answer(hc, 200, json_pack("{sbss}", "success", 1, "message",
 				       hc->text ? hc->text : ""));
 }
@@ -202,11 +201,10 @@ static void api_posted(void *conn, uint64_t token, int err, int64_t id,
 		       int64_t seq)
 {
 	struct api_sess *as = conn;
-	struct http_conn *hc = idmap_get(&as->hs->pending, token);
+	struct http_conn *hc = http_claim(as->hs, token);
 
 	if (!hc)
 		return;		/* the client went away */
-	http_unpark(as->hs, hc);
 	if (err == BD_ELOST)
 		http_answer_error(hc, 503, "database connection lost; the message may not have been stored");
 	else if (err == BD_ENOENT)
@@ -305,12 +303,11 @@ static void opened(void *arg, uint64_t token, int err,
 		   const struct stored_session *ss)
 {
 	struct http_state *hs = arg;
-	struct http_conn *hc = idmap_get(&hs->pending, token);
+	struct http_conn *hc = http_claim(hs, token);
 	struct api_sess *as;
 
 	if (!hc)
 		return;		/* the client went away; the session expires */
-	http_unpark(hs, hc);
 	if (err == BD_ETAKEN) {
 		char why[96];
 
@@ -366,12 +363,11 @@ static void ended(void *arg, uint64_t token, int err,
 		  const struct stored_session *ss)
 {
 	struct http_state *hs = arg;
-	struct http_conn *hc = idmap_get(&hs->pending, token);
+	struct http_conn *hc = http_claim(hs, token);
 
 	(void)ss;
 	if (!hc)
 		return;
-	http_unpark(hs, hc);
 	if (err == BD_ENOENT)
 		http_answer_error(hc, 404, "unknown session");
 	else if (err)
@@ -415,12 +411,11 @@ static void resumed(void *arg, uint64_t token, int err,
 		    const struct stored_session *ss)
 {
 	struct http_state *hs = arg;
-	struct http_conn *hc = idmap_get(&hs->pending, token);
+	struct http_conn *hc = http_claim(hs, token);
 	struct api_sess *as;
 
 	if (!hc)
 		return;		/* the client went away */
-	http_unpark(hs, hc);
 	if (err == BD_ENOENT) {
 		as = sess_local(hs, hc->secret);
 		if (as)

@@ -54,6 +54,15 @@ void http_unpark(struct http_state *hs, struct http_conn *hc)
 	}
 }
 
+struct http_conn *http_claim(struct http_state *hs, uint64_t token)
+{
+	struct http_conn *hc = idmap_get(&hs->pending, token);
+
+	if (hc)
+		http_unpark(hs, hc);
+	return hc;
+}
+
 void http_park(struct http_state *hs, struct http_conn *hc)
 {
 	hc->token = hs->next_token++;
@@ -199,13 +208,12 @@ static void api_rooms(void *arg, uint64_t token, int err,
 		      const struct chat_room_info *rooms, size_t n)
 {
 	struct http_state *hs = arg;
-	struct http_conn *hc = idmap_get(&hs->pending, token);
+	struct http_conn *hc = http_claim(hs, token);
 	json_t *list;
 	bool found = false;
 
 	if (!hc)
 		return;
-	http_unpark(hs, hc);
 	if (err) {
 		http_answer_error(hc, 503, "database unavailable");
 		return;

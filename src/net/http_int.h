@@ -79,6 +79,8 @@ lws_usec_t http_now_us(void);
  * unpark takes it back. */
 void http_park(struct http_state *hs, struct http_conn *hc);
 void http_unpark(struct http_state *hs, struct http_conn *hc);
+/* The request parked under token, unparked; NULL when it went away. */
+struct http_conn *http_claim(struct http_state *hs, uint64_t token);
 /* Prepares hc's answer (taking obj) and asks for a write. */
 void http_answer(struct http_conn *hc, int status, json_t *obj);
 void http_answer_error(struct http_conn *hc, int status, const char *why);
