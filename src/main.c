@@ -17,7 +17,6 @@
 #include "core/chat.h"
 #include "log.h"
 #include "net/net.h"
-#include "net/sse.h"
 #include "store/pgconn.h"
 #include "store/store.h"
 
@@ -105,14 +104,12 @@ static struct lws_protocols tcp_protocols[] = {
 };
 
 static struct lws_protocols http_protocols[] = {
-	{ "http", lws_callback_http_dummy, 0, 0, 0, NULL, 0 },
-	{ "http-api", http_callback, 0, 0, 0, NULL, NET_CHUNK },
+	{ "http", http_callback, 0, 4096, 0, NULL, NET_CHUNK },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
 static int create_vhosts(struct app *app, struct lws_vhost **internal)
 {
-	static struct lws_http_mount m_health, m_api, m_static;
 	struct lws_context_creation_info info;
 
 	memset(&info, 0, sizeof(info));
@@ -137,36 +134,18 @@ static int create_vhosts(struct app *app, struct lws_vhost **internal)
 	if (!lws_create_vhost(app->ctx, &info))
 		return -1;
 
-	m_static.mountpoint = "/";
-	m_static.mountpoint_len = 1;
-	m_static.origin = app->cfg.static_dir;
-	m_static.def = "index.html";
-	m_static.origin_protocol = LWSMPRO_FILE;
-	m_static.cache_max_age = 300;
-	m_static.cache_reusable = 1;
-	m_static.cache_revalidate = 1;
-	m_api.mount_next = &m_static;
-	m_api.mountpoint = "/api";
-	m_api.mountpoint_len = 4;
-	m_api.origin = "http-api";
-	m_api.protocol = "http-api";
-	m_api.origin_protocol = LWSMPRO_CALLBACK;
-	m_health.mount_next = &m_api;
-	m_health.mountpoint = "/health";
-	m_health.mountpoint_len = 7;
-	m_health.origin = "http-api";
-	m_health.protocol = "http-api";
-	m_health.origin_protocol = LWSMPRO_CALLBACK;
-
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "http";
 	info.port = app->cfg.http_port;
 	info.iface = app->cfg.listen_address;
-	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
-	http_protocols[1].per_session_data_size = http_pss_size();
+	/* HTTP is framed by net/http.c itself (lws 4.1's HTTP role re-feeds
+	 * unread and pipelined input; see doc/lws-4.1.md). */
+	info.options = LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG |
+		       LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.listen_accept_role = "raw-skt";
+	info.listen_accept_protocol = "http";
+	http_protocols[0].per_session_data_size = http_pss_size();
 	info.protocols = http_protocols;
-	info.mounts = &m_health;
-	info.keepalive_timeout = 30;
 	if (!lws_create_vhost(app->ctx, &info))
 		return -1;
 	return 0;
@@ -211,7 +190,6 @@ static void run_loop(struct app *app)
 {
 	while (!app->done) {
 		lws_service(app->ctx, 0);
-		sse_reaper_tick();
 		if (got_signal && !app->stopping) {
 			app->stopping = true;
 			log_info("shutdown: signal received, closing %zu connections",
@@ -298,6 +276,7 @@ int main(int argc, char **argv)
 	app.net.db_queue = db_queue;
 	app.net.db_arg = app.store;
 	app.net.http = http_state_new(app.ctx, app.chat, app.store,
+				      app.cfg.static_dir,
 				      app.cfg.session_idle_timeout_s,
 				      app.cfg.sse_heartbeat_s);
 	store_schedule_cleanup(app.store, app.cfg.cleanup_interval_s,

@@ -191,6 +191,12 @@ static void api_idle(void *conn)
 		return;
 	as->waiting = NULL;
 	hc->sess_key = 0;
+	if (as->closing) {
+		/* Ended (e.g. /api/disconnect) while the command ran: what
+		 * it did is not reported as a success. */
+		http_answer_error(hc, 404, "session ended while the command ran");
+		return;
+	}
 	msg = collect_replies(as->s, err != 0);
 	http_answer(hc, 200, json_pack("{sbss}", "success", !err, "message",
 				       msg));
@@ -389,7 +395,12 @@ static void post_message(struct http_state *hs, struct http_conn *hc,
 	http_unpark(hs, hc);
 	switch (err) {
 	case BD_EPERM:
-		http_answer_error(hc, 403, "not a member of that room");
+		/* 403 for a room that exists, 404 for one that does not. */
+		hc->member_err = 403;
+		if (chat_room_known(hs->chat, hc->room))
+			http_answer_error(hc, 403, "not a member of that room");
+		else
+			http_member_check(hs, hc);
 		break;
 	case BD_EUTF8:
 		http_answer_error(hc, 400, "invalid UTF-8");

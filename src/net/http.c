@@ -1,10 +1,14 @@
 /*
- * HTTP: GET /health, the JSON API under /api and SSE streams
- * (/api/messages/<room>). Every answer is prepared in a callback and
- * written from HTTP_WRITEABLE (headers, then the body as the final write);
- * answers that wait for the database or for a command are parked under a
- * token and completed from the store's or the chat core's callbacks.
- * The API sessions the requests belong to are apisess.c's.
+ * HTTP/1.1 on a raw socket: the server reads and frames requests itself
+ * (util/http1.c), so every byte a client sends is accounted for. A
+ * connection serves one request at a time; requests pipelined behind it
+ * wait in its input buffer (reading stops when that is full) and are
+ * dispatched, each exactly once, after the answer before them went out.
+ * One route table maps paths and methods to handlers: GET /health, the
+ * JSON API under /api, event streams (/api/messages/<room>) and the
+ * browser client's static files. Answers that wait for the database or a
+ * command are parked under a token and completed from the store's or the
+ * chat core's callbacks. The API sessions are apisess.c's.
  */
 #include "net/http_int.h"
 
@@ -14,14 +18,22 @@
 #include <string.h>
 
 #include "log.h"
-#include "net/sse.h"
+#include "net/files.h"
+#include "util/http1.h"
 #include "util/idmap.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
 #define BODY_MAX 16384		/* request body cap */
-#define WAIT_TIMEOUT_S 15	/* answer deadline for parked requests */
+#define IN_MAX (HTTP1_MAX_HEAD + BODY_MAX + 8192)	/* then stop reading */
+#define WAIT_TIMEOUT_S 15	/* answer deadline */
+#define HEAD_TIMEOUT_S 10	/* a started request must arrive by then */
+#define KEEPALIVE_S 30		/* idle connection between requests */
 #define SSE_RETRY_MS 3000
+
+#define TO_ANSWER (PENDING_TIMEOUT_USER_REASON_BASE + 1)
+#define TO_REQUEST (PENDING_TIMEOUT_USER_REASON_BASE + 2)
+#define TO_IDLE (PENDING_TIMEOUT_USER_REASON_BASE + 3)
 
 /* Loop thread only. */
 static unsigned char scratch[LWS_PRE + NET_CHUNK];
@@ -67,20 +79,48 @@ void http_park(struct http_state *hs, struct http_conn *hc)
 {
 	hc->token = hs->next_token++;
 	idmap_put(&hs->pending, hc->token, hc);
-	lws_set_timeout(hc->wsi, PENDING_TIMEOUT_USER_REASON_BASE + 1,
-			WAIT_TIMEOUT_S);
+	lws_set_timeout(hc->wsi, TO_ANSWER, WAIT_TIMEOUT_S);
+}
+
+/* Queues a whole answer: status line, fields (extra: more of them, each
+ * ending in CRLF), body (left out for HEAD). What is still unsent of an
+ * interim 100 Continue goes first. */
+static void answer_raw(struct http_conn *hc, int status, const char *type,
+		       const char *extra, const char *body, size_t len)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	if (hc->state != CONN_BUSY || hc->answered)
+		return;		/* no request is waiting for it */
+	hc->answered = true;
+	if (hc->out)
+		sb_append(&sb, hc->out + hc->out_sent,
+			  hc->out_len - hc->out_sent);
+	if (!hc->keep_alive)
+		hc->close_after = true;
+	sb_appendf(&sb, "HTTP/1.1 %d %s\r\n", status, http1_reason(status));
+	if (type)
+		sb_appendf(&sb, "Content-Type: %s\r\n", type);
+	sb_appendf(&sb, "Content-Length: %zu\r\n%s%s\r\n", len,
+		   extra ? extra : "",
+		   hc->close_after ? "Connection: close\r\n" : "");
+	if (!hc->head_only && len)
+		sb_append(&sb, body, len);
+	free(hc->out);
+	hc->out_sent = 0;
+	hc->out = sb_detach(&sb, &hc->out_len);
+	lws_callback_on_writable(hc->wsi);
 }
 
 void http_answer(struct http_conn *hc, int status, json_t *obj)
 {
-	free(hc->resp);
-	hc->status = status;
-	hc->resp = json_dumps(obj, JSON_COMPACT);
-	hc->len = hc->resp ? strlen(hc->resp) : 0;
-	hc->sent = 0;
-	hc->headers_sent = false;
+	char *body = json_dumps(obj, JSON_COMPACT);
+
 	json_decref(obj);
-	lws_callback_on_writable(hc->wsi);
+	answer_raw(hc, status, "application/json; charset=utf-8",
+		   "Cache-Control: no-store\r\n", body ? body : "",
+		   body ? strlen(body) : 0);
+	free(body);
 }
 
 void http_answer_error(struct http_conn *hc, int status, const char *why)
@@ -88,117 +128,34 @@ void http_answer_error(struct http_conn *hc, int status, const char *why)
 	http_answer(hc, status, json_pack("{ss}", "error", why));
 }
 
-static int write_answer(struct lws *wsi, struct http_conn *hc)
+/* An answer after which the connection closes (the request was refused
+ * before its end was known, or the client should not come back on it). */
+static void answer_and_close(struct http_conn *hc, int status,
+			     const char *why)
 {
-	unsigned char buf[LWS_PRE + 512];
-	unsigned char *start = buf + LWS_PRE, *p = start,
-		      *end = buf + sizeof(buf);
-
-	if (!hc->resp)
-		return 0;
-	if (!hc->headers_sent) {
-		if (lws_add_http_common_headers(wsi, (unsigned)hc->status,
-				"application/json; charset=utf-8", hc->len,
-				&p, end) ||
-		    lws_add_http_header_by_token(wsi,
-				WSI_TOKEN_HTTP_CACHE_CONTROL,
-				(const unsigned char *)"no-store", 8, &p, end) ||
-		    (hc->close_after &&
-		     lws_add_http_header_by_token(wsi,
-				WSI_TOKEN_CONNECTION,
-				(const unsigned char *)"close", 5, &p, end)) ||
-		    lws_finalize_write_http_header(wsi, start, &p, end))
-			return -1;
-		hc->headers_sent = true;
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-	{
-		/* A chunk per callback; the last one is the final write. */
-		size_t n = hc->len - hc->sent;
-		bool last = n <= NET_CHUNK;
-
-		if (!last)
-			n = NET_CHUNK;
-		memcpy(scratch + LWS_PRE, hc->resp + hc->sent, n);
-		if (lws_write(wsi, scratch + LWS_PRE, n,
-			      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) <
-		    (int)n)
-			return -1;
-		hc->sent += n;
-		if (!last) {
-			lws_callback_on_writable(wsi);
-			return 0;
-		}
-	}
-	free(hc->resp);
-	hc->resp = NULL;
-	if (hc->close_after)
-		return -1;
-	sb_fini(&hc->body);
-	free(hc->text);
-	hc->text = NULL;
-	hc->route = R_NONE;
-	hc->body_too_large = false;
-	if (lws_http_transaction_completed(wsi))
-		return -1;
-	return 0;
-}
-
-static void handle_body(struct http_state *hs, struct http_conn *hc)
-{
-	json_error_t jerr;
-	json_t *req;
-
-	if (hc->body_too_large) {
-		hc->close_after = true;
-		http_answer_error(hc, 413, "request body too large (max 16384 bytes)");
-		return;
-	}
-	req = json_loadb(hc->body.buf ? hc->body.buf : "", hc->body.len, 0,
-			 &jerr);
-	if (!json_is_object(req)) {
-		http_answer_error(hc, 400, req ? "expected a JSON object"
-					       : "malformed JSON");
-		json_decref(req);
-		return;
-	}
-	switch (hc->route) {
-	case R_CONNECT:
-		apisess_connect(hs, hc, req);
-		break;
-	case R_COMMAND:
-		apisess_command(hs, hc, req);
-		break;
-	case R_MESSAGE:
-		apisess_message(hs, hc, req);
-		break;
-	case R_DISCONNECT:
-		apisess_disconnect(hs, hc, req);
-		break;
-	default:
-		http_answer_error(hc, 404, "not found");
-	}
-	json_decref(req);
+	hc->close_after = true;
+	http_answer_error(hc, status, why);
 }
 
 /* GET handlers */
 
-static void handle_health(struct lws *wsi, struct http_conn *hc)
+static void handle_health(struct http_state *hs, struct http_conn *hc,
+			  const struct http1_req *rq)
 {
-	struct net_ctx *nc = net_ctx_of(wsi);
-	const struct chat_stats *cs = chat_get_stats(nc->chat);
+	struct net_ctx *nc = net_ctx_of(hc->wsi);
+	const struct chat_stats *cs = chat_get_stats(hs->chat);
 	bool ok = nc->db_ok(nc->db_arg);
 
+	(void)rq;
 	http_answer(hc, ok ? 200 : 503,
 		    json_pack("{sssssssIsIsIsIsf}",
 			      "status", ok ? "healthy" : "unhealthy",
 			      "db", ok ? "connected" : "disconnected",
 			      "instance_id", nc->instance_id,
 			      "sessions",
-			      (json_int_t)chat_session_count(nc->chat),
+			      (json_int_t)chat_session_count(hs->chat),
 			      "streams",
-			      (json_int_t)chat_stream_count(nc->chat),
+			      (json_int_t)chat_stream_count(hs->chat),
 			      "history_hits", (json_int_t)cs->history_hits,
 			      "history_misses", (json_int_t)cs->history_misses,
 			      "notify_queue_usage", nc->db_queue(nc->db_arg)));
@@ -218,11 +175,12 @@ static void api_rooms(void *arg, uint64_t token, int err,
 		http_answer_error(hc, 503, "database unavailable");
 		return;
 	}
-	if (hc->route == R_STREAM_CHECK) {
+	if (hc->route == R_MEMBER_CHECK) {
 		for (size_t i = 0; i < n && !found; i++)
 			found = !strcmp(rooms[i].name, hc->room);
 		if (found)
-			http_answer_error(hc, 403, "not a member of that room");
+			http_answer_error(hc, hc->member_err,
+					  "not a member of that room");
 		else
 			http_answer_error(hc, 404, "no such room");
 		return;
@@ -245,6 +203,45 @@ static void list_rooms(struct http_state *hs, struct http_conn *hc)
 		http_unpark(hs, hc);
 		http_answer_error(hc, 503, "database unavailable");
 	}
+}
+
+static void handle_rooms(struct http_state *hs, struct http_conn *hc,
+			 const struct http1_req *rq)
+{
+	(void)rq;
+	list_rooms(hs, hc);
+}
+
+void http_member_check(struct http_state *hs, struct http_conn *hc)
+{
+	hc->route = R_MEMBER_CHECK;
+	list_rooms(hs, hc);
+}
+
+/* Static files */
+
+static void handle_file(struct http_state *hs, struct http_conn *hc,
+			const struct http1_req *rq)
+{
+	const struct file *f = files_get(hs->files, rq->path.p,
+					 rq->path.len);
+	char extra[128];
+
+	if (!f) {
+		http_answer_error(hc, 404, "not found");
+		return;
+	}
+	snprintf(extra, sizeof(extra),
+		 "Cache-Control: no-cache\r\nETag: %s\r\n"
+		 "X-Content-Type-Options: nosniff\r\n", f->etag);
+	if (http1_str_ieq(rq->if_none_match, f->etag)) {
+		/* A 304 has no body; its Content-Length would be the
+		 * file's, so send none at all. */
+		hc->head_only = true;
+		answer_raw(hc, 304, NULL, extra, "", 0);
+		return;
+	}
+	answer_raw(hc, 200, f->type, extra, f->data, f->len);
 }
 
 /* SSE */
@@ -297,60 +294,49 @@ static int64_t parse_seq(const char *s)
 	return *end || v < 0 ? -1 : v;
 }
 
-static int stream_headers(struct lws *wsi)
-{
-	unsigned char buf[LWS_PRE + 512];
-	unsigned char *start = buf + LWS_PRE, *p = start,
-		      *end = buf + sizeof(buf);
-
-	if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK,
-					"text/event-stream",
-					LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-			(const unsigned char *)"no-cache, no-transform", 22,
-			&p, end) ||
-	    lws_add_http_header_by_name(wsi,
-			(const unsigned char *)"x-accel-buffering:",
-			(const unsigned char *)"no", 2, &p, end) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
-		return -1;
-	return 0;
-}
-
 /* GET /api/messages/<room>: checks what needs no database, then resumes
  * the session; start_stream() carries on when writable. */
-static void open_stream(struct http_state *hs, struct lws *wsi,
-			struct http_conn *hc, const char *room)
+static void handle_stream(struct http_state *hs, struct http_conn *hc,
+			  const struct http1_req *rq)
 {
-	char sbuf[64], lbuf[48], lei[32] = "";
-	const char *sid, *arg;
+	char sid[64], room[64], lei[32];
+	size_t rlen = rq->path.len - strlen("/api/messages/");
 
 	hc->route = R_STREAM_OPEN;
 	hc->last_seq = -1;
-	/* The argument comes back as a pointer into buf, after "name=". */
-	sid = lws_get_urlarg_by_name(wsi, "session_id=", sbuf, sizeof(sbuf));
-	if (!apisess_secret_ok(sid)) {
+	hc->close_after = true;	/* a stream ends with its connection */
+	if (http1_query_param(rq->query, "session_id", sid, sizeof(sid)) <
+		    0 ||
+	    !apisess_secret_ok(sid)) {
 		http_answer_error(hc, 404, "unknown session");
 		return;
 	}
+	if (rlen >= sizeof(room)) {
+		http_answer_error(hc, 404, "no such room");
+		return;
+	}
+	memcpy(room, rq->path.p + rq->path.len - rlen, rlen);
+	room[rlen] = '\0';
 	if (!name_is_valid_room(room)) {
 		http_answer_error(hc, 404, "no such room");
 		return;
 	}
-	snprintf(hc->room, sizeof(hc->room), "%.50s", room);
-	if (lws_hdr_custom_copy(wsi, lei, sizeof(lei), "last-event-id:",
-				14) > 0)
+	snprintf(hc->room, sizeof(hc->room), "%s", room);
+	if (rq->last_event_id.len && rq->last_event_id.len < sizeof(lei)) {
+		memcpy(lei, rq->last_event_id.p, rq->last_event_id.len);
+		lei[rq->last_event_id.len] = '\0';
 		hc->last_seq = parse_seq(lei);
-	else if ((arg = lws_get_urlarg_by_name(wsi, "last_event_id=", lbuf,
-					       sizeof(lbuf))))
-		hc->last_seq = parse_seq(arg);
+	} else if (http1_query_param(rq->query, "last_event_id", lei,
+				     sizeof(lei)) >= 0) {
+		hc->last_seq = parse_seq(lei);
+	}
 	apisess_resume(hs, hc, sid);
 }
 
-static int start_stream(struct http_state *hs, struct lws *wsi,
-			struct http_conn *hc)
+static int start_stream(struct http_state *hs, struct http_conn *hc)
 {
 	struct session *s = apisess_stream_session(hs, hc->sess_key);
+	struct strbuf sb = STRBUF_INIT;
 	int err;
 
 	if (!s) {
@@ -362,41 +348,40 @@ static int start_stream(struct http_state *hs, struct lws *wsi,
 				  &sse_sink, hc, &err);
 	if (!hc->st) {
 		hc->sess_key = 0;
-		if (chat_room_known(hs->chat, hc->room)) {
+		hc->member_err = 403;
+		if (chat_room_known(hs->chat, hc->room))
 			http_answer_error(hc, 403, "not a member of that room");
-			return 0;
-		}
-		/* Unknown here: ask the database whether it exists. */
-		hc->route = R_STREAM_CHECK;
-		list_rooms(hs, hc);
+		else	/* unknown here: does it exist? */
+			http_member_check(hs, hc);
 		return 0;
 	}
 	hc->route = R_STREAM;
+	hc->state = CONN_STREAM;
 	apisess_stream_opened(hs, hc->sess_key);
-	if (stream_headers(wsi))
-		return -1;
-	/* HTTP/1: what lws_http_mark_sse() does, without its error log. */
-	lws_http_headers_detach(wsi);
-	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-	sse_reaper_track(wsi);
-	lws_callback_on_writable(wsi);
+	/* No length: the body is every event until the connection ends. */
+	sb_appendf(&sb,
+		   "HTTP/1.1 200 OK\r\n"
+		   "Content-Type: text/event-stream\r\n"
+		   "Cache-Control: no-cache, no-transform\r\n"
+		   "X-Accel-Buffering: no\r\n"
+		   "Connection: close\r\n\r\n"
+		   "retry: %d\n\n", SSE_RETRY_MS);
+	free(hc->out);
+	hc->out_sent = 0;
+	hc->out = sb_detach(&sb, &hc->out_len);
+	lws_set_timeout(hc->wsi, NO_PENDING_TIMEOUT, 0);
+	lws_callback_on_writable(hc->wsi);
 	return 0;
 }
 
 static int write_stream(struct http_conn *hc)
 {
 	struct outq *q = stream_outq(hc->st);
-	size_t off = 0, n;
+	size_t n = outq_copy(q, (char *)scratch + LWS_PRE, NET_CHUNK);
 
-	if (!hc->sse_retry_sent) {
-		off = (size_t)snprintf((char *)scratch + LWS_PRE, 32,
-				       "retry: %d\n\n", SSE_RETRY_MS);
-		hc->sse_retry_sent = true;
-	}
-	n = outq_copy(q, (char *)scratch + LWS_PRE + off, NET_CHUNK - off);
-	if (off + n) {
-		if (lws_write(hc->wsi, scratch + LWS_PRE, off + n,
-			      LWS_WRITE_HTTP) < (int)(off + n))
+	if (n) {
+		if (lws_write(hc->wsi, scratch + LWS_PRE, n, LWS_WRITE_RAW) <
+		    (int)n)
 			return -1;
 		outq_consume(q, n);
 	}
@@ -407,94 +392,266 @@ static int write_stream(struct http_conn *hc)
 	return 0;
 }
 
-/* Request dispatch */
+/* Routing: one table */
 
-static bool is_json(struct lws *wsi)
+enum {
+	M_GET = 1 << HTTP1_GET,
+	M_HEAD = 1 << HTTP1_HEAD,
+	M_POST = 1 << HTTP1_POST,
+};
+
+struct route_def {
+	const char *path;
+	bool prefix;		/* path is a prefix (followed by a name) */
+	enum route route;
+	unsigned methods;	/* M_* */
+	/* One of: a handler of the request, or of its JSON object body. */
+	void (*get)(struct http_state *hs, struct http_conn *hc,
+		    const struct http1_req *rq);
+	void (*post)(struct http_state *hs, struct http_conn *hc,
+		     json_t *req);
+};
+
+static const struct route_def routes[] = {
+	{ "/api/command", false, R_COMMAND, M_POST, NULL, apisess_command },
+	{ "/api/connect", false, R_CONNECT, M_POST, NULL, apisess_connect },
+	{ "/api/disconnect", false, R_DISCONNECT, M_POST, NULL,
+	  apisess_disconnect },
+	{ "/api/message", false, R_MESSAGE, M_POST, NULL, apisess_message },
+	{ "/api/messages/", true, R_STREAM_OPEN, M_GET, handle_stream, NULL },
+	{ "/api/rooms", false, R_ROOMS, M_GET | M_HEAD, handle_rooms, NULL },
+	{ "/health", false, R_HEALTH, M_GET | M_HEAD, handle_health, NULL },
+};
+
+/* The static files answer every path outside /api. */
+static const struct route_def static_route = {
+	"/", true, R_NONE, M_GET | M_HEAD, handle_file, NULL
+};
+
+static const struct route_def *route_find(struct http1_str path)
 {
-	char ct[128];
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		size_t n = strlen(routes[i].path);
 
-	if (lws_hdr_copy(wsi, ct, sizeof(ct), WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
-		return false;
-	return !strncasecmp(ct, "application/json", 16) &&
-	       (!ct[16] || ct[16] == ';' || ct[16] == ' ');
+		if (routes[i].prefix ? path.len > n : path.len == n)
+			if (!memcmp(path.p, routes[i].path, n))
+				return &routes[i];
+	}
+	if (http1_str_ieq(path, "/api") ||
+	    (path.len >= 5 && !memcmp(path.p, "/api/", 5)))
+		return NULL;
+	return &static_route;
 }
 
-static int on_request(struct lws *wsi, struct http_conn *hc, const char *url)
+static bool is_json(struct http1_str ct)
 {
-	struct http_state *hs = state_of(wsi);
-	bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-	bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-	char clen[24];
-	static const struct {
-		const char *path;
-		enum route route;
-		bool post;
-	} routes[] = {
-		{ "/health", R_HEALTH, false },
-		{ "/api/connect", R_CONNECT, true },
-		{ "/api/command", R_COMMAND, true },
-		{ "/api/message", R_MESSAGE, true },
-		{ "/api/disconnect", R_DISCONNECT, true },
-		{ "/api/rooms", R_ROOMS, false },
-	};
+	return ct.len >= 16 && !strncasecmp(ct.p, "application/json", 16) &&
+	       (ct.len == 16 || ct.p[16] == ';' || ct.p[16] == ' ');
+}
 
-	hc->wsi = wsi;
-	hc->is_post = post;
-	if (!strncmp(url, "/api/messages/", 14)) {
-		if (!get) {
-			http_answer_error(hc, 405, "method not allowed");
-			return 0;
+static void dispatch_body(struct http_state *hs, struct http_conn *hc,
+			  const struct route_def *rd,
+			  const struct http1_req *rq, const char *body)
+{
+	json_error_t jerr;
+	json_t *req;
+
+	if (!is_json(rq->content_type)) {
+		http_answer_error(hc, 415,
+				  "Content-Type must be application/json");
+		return;
+	}
+	req = json_loadb(body, (size_t)rq->content_length, 0, &jerr);
+	if (!json_is_object(req)) {
+		http_answer_error(hc, 400, req ? "expected a JSON object"
+					       : "malformed JSON");
+		json_decref(req);
+		return;
+	}
+	rd->post(hs, hc, req);
+	json_decref(req);
+}
+
+/* One whole request (head and body): its one and only dispatch. */
+static void dispatch(struct http_state *hs, struct http_conn *hc,
+		     const struct http1_req *rq, const char *body)
+{
+	const struct route_def *rd = route_find(rq->path);
+
+	hc->state = CONN_BUSY;
+	hc->answered = false;
+	hc->req_started = false;
+	hc->continue_sent = false;
+	hc->keep_alive = rq->keep_alive && !hs->stopping;
+	hc->head_only = rq->method == HTTP1_HEAD;
+	hc->close_after = false;
+	lws_set_timeout(hc->wsi, TO_ANSWER, WAIT_TIMEOUT_S);
+	if (!rd) {
+		http_answer_error(hc, 404, "not found");
+		return;
+	}
+	hc->route = rd->route;
+	if (!(rd->methods & (1u << rq->method))) {
+		hc->route = R_NONE;
+		answer_and_close(hc, 405, "method not allowed");
+		return;
+	}
+	/* A body on a method that takes none was read and is ignored. */
+	if (rd->post)
+		dispatch_body(hs, hc, rd, rq, body);
+	else
+		rd->get(hs, hc, rq);
+}
+
+/* Refuses what cannot be framed and closes: the rest of the input is
+ * not a request. */
+static void refuse(struct http_conn *hc, int status, const char *why)
+{
+	hc->state = CONN_BUSY;
+	hc->answered = false;
+	hc->keep_alive = false;
+	hc->head_only = false;
+	lws_set_timeout(hc->wsi, TO_ANSWER, WAIT_TIMEOUT_S);
+	answer_and_close(hc, status, why);
+	sb_reset(&hc->in);
+}
+
+static void consume(struct http_conn *hc, size_t n)
+{
+	memmove(hc->in.buf, hc->in.buf + n, hc->in.len - n);
+	hc->in.len -= n;
+	hc->in.buf[hc->in.len] = '\0';
+}
+
+/* Interim answer: the client waits for it before sending its body. */
+static void send_continue(struct http_conn *hc)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	hc->continue_sent = true;
+	if (hc->out)
+		return;
+	hc->out = xmemdup(cont, sizeof(cont) - 1);
+	hc->out_len = sizeof(cont) - 1;
+	hc->out_sent = 0;
+	lws_callback_on_writable(hc->wsi);
+}
+
+/* Dispatches the buffered requests, one at a time. */
+static void process_input(struct http_state *hs, struct http_conn *hc)
+{
+	while (hc->state == CONN_READ && hc->in.len) {
+		struct http1_req rq;
+		const char *why;
+		int head = http1_parse(hc->in.buf, hc->in.len, &rq, &why);
+		size_t need;
+
+		if (head < 0) {
+			refuse(hc, -head, why);
+			return;
 		}
-		open_stream(hs, wsi, hc, url + 14);
+		if (head && rq.content_length > BODY_MAX) {
+			refuse(hc, 413, "request body too large (max 16384 bytes)");
+			return;
+		}
+		if (head && rq.method == HTTP1_POST && rq.content_length < 0) {
+			refuse(hc, 411, "Content-Length required");
+			return;
+		}
+		need = (size_t)head +
+		       (size_t)(rq.content_length > 0 ? rq.content_length : 0);
+		if (!head || hc->in.len < need) {
+			if (head && rq.expect_continue && !hc->continue_sent)
+				send_continue(hc);
+			if (!hc->req_started) {
+				hc->req_started = true;
+				lws_set_timeout(hc->wsi, TO_REQUEST,
+						HEAD_TIMEOUT_S);
+			}
+			return;
+		}
+		dispatch(hs, hc, &rq, hc->in.buf + head);
+		consume(hc, need);
+	}
+}
+
+/* The answer went out: next request, or close. */
+static void request_done(struct http_state *hs, struct http_conn *hc)
+{
+	if (hc->close_after) {
+		hc->state = CONN_CLOSING;
+		lws_callback_on_writable(hc->wsi);	/* closes there */
+		return;
+	}
+	hc->state = CONN_READ;
+	hc->route = R_NONE;
+	free(hc->text);
+	hc->text = NULL;
+	lws_set_timeout(hc->wsi, TO_IDLE, KEEPALIVE_S);
+	if (hc->in_paused) {
+		hc->in_paused = false;
+		lws_rx_flow_control(hc->wsi, 1);
+	}
+	process_input(hs, hc);
+}
+
+static int on_writeable(struct http_state *hs, struct http_conn *hc)
+{
+	if (hc->out) {
+		size_t n = hc->out_len - hc->out_sent;
+
+		if (n > NET_CHUNK)
+			n = NET_CHUNK;
+		memcpy(scratch + LWS_PRE, hc->out + hc->out_sent, n);
+		if (lws_write(hc->wsi, scratch + LWS_PRE, n, LWS_WRITE_RAW) <
+		    (int)n)
+			return -1;
+		hc->out_sent += n;
+		/* lws sends no WRITEABLE before what it kept is out. */
+		lws_callback_on_writable(hc->wsi);
+		if (hc->out_sent < hc->out_len)
+			return 0;
+		free(hc->out);
+		hc->out = NULL;
+		if (hc->state == CONN_BUSY && hc->answered)
+			request_done(hs, hc);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(url, routes[i].path))
-			continue;
-		hc->route = routes[i].route;
-		if (routes[i].post ? !post : !get) {
-			hc->route = R_NONE;
-			hc->close_after = post;	/* body left unread */
-			http_answer_error(hc, 405, "method not allowed");
-			return 0;
-		}
-		if (!post) {
-			if (hc->route == R_HEALTH)
-				handle_health(wsi, hc);
-			else
-				list_rooms(hs, hc);
-			return 0;
-		}
-		if (!is_json(wsi)) {
-			hc->route = R_NONE;
-			hc->close_after = true;
-			http_answer_error(hc, 415, "Content-Type must be application/json");
-			return 0;
-		}
-		if (lws_hdr_copy(wsi, clen, sizeof(clen),
-				 WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-		    strtoull(clen, NULL, 10) > BODY_MAX) {
-			hc->route = R_NONE;
-			hc->close_after = true;
-			http_answer_error(hc, 413, "request body too large (max 16384 bytes)");
-		}
-		return 0;	/* the body follows */
+	switch (hc->state) {
+	case CONN_STREAM:
+		return write_stream(hc);
+	case CONN_CLOSING:
+		return -1;
+	case CONN_BUSY:
+		if (hc->route == R_STREAM_OPEN && hc->sess_key)
+			return start_stream(hs, hc);
+		return 0;
+	default:
+		return 0;
 	}
-	hc->close_after = post;
-	http_answer_error(hc, 404, "not found");
-	return 0;
 }
 
-static void conn_cleanup(struct lws *wsi, struct http_conn *hc)
+static void on_rx(struct http_state *hs, struct http_conn *hc,
+		  const char *in, size_t len)
 {
-	struct http_state *hs = state_of(wsi);
+	if (hc->state == CONN_STREAM || hc->state == CONN_CLOSING)
+		return;	/* nothing more is read on this connection */
+	sb_append(&hc->in, in, len);
+	if (hc->state == CONN_READ)
+		process_input(hs, hc);
+	if (hc->state != CONN_READ && hc->in.len >= IN_MAX &&
+	    !hc->in_paused) {
+		hc->in_paused = true;
+		lws_rx_flow_control(hc->wsi, 0);
+	}
+}
+
+static void conn_cleanup(struct http_state *hs, struct http_conn *hc)
+{
 	bool had_stream = hc->st != NULL;
 
-	if (!hs)
-		return;
 	http_unpark(hs, hc);
 	if (hc->st) {
-		sse_reaper_untrack(wsi);
 		chat_stream_closed(hs->chat, hc->st);
 		hc->st = NULL;
 	}
@@ -502,59 +659,37 @@ static void conn_cleanup(struct lws *wsi, struct http_conn *hc)
 	hc->sess_key = 0;
 	free(hc->text);
 	hc->text = NULL;
-	sb_fini(&hc->body);
-	free(hc->resp);
-	hc->resp = NULL;
+	sb_fini(&hc->in);
+	free(hc->out);
+	hc->out = NULL;
 }
 
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		  void *user, void *in, size_t len)
 {
 	struct http_conn *hc = user;
-	char url[256];
+	struct http_state *hs;
 
 	switch (reason) {
-	case LWS_CALLBACK_HTTP:
-		/* Mounted at /api and /health with origin "/": `in` is
-		 * the rest; rebuild the full path. */
-		if (lws_hdr_copy(wsi, url, sizeof(url), WSI_TOKEN_GET_URI) <= 0 &&
-		    lws_hdr_copy(wsi, url, sizeof(url), WSI_TOKEN_POST_URI) <= 0) {
-			hc->wsi = wsi;
-			hc->close_after = true;
-			http_answer_error(hc, 405, "method not allowed");
-			return 0;
-		}
-		(void)in;
-		return on_request(wsi, hc, url);
-	case LWS_CALLBACK_HTTP_BODY:
-		if (hc->route == R_NONE || hc->body_too_large)
-			return 0;
-		if (hc->body.len + len > BODY_MAX) {
-			hc->body_too_large = true;
-			sb_fini(&hc->body);
-			return 0;
-		}
-		if (len)
-			sb_append(&hc->body, in, len);
-		return 0;
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (hc->route != R_NONE && !hc->resp)
-			handle_body(state_of(wsi), hc);
-		return 0;
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (hc->route == R_STREAM && hc->st)
-			return write_stream(hc);
-		if (hc->route == R_STREAM_OPEN && !hc->resp)
-			return start_stream(state_of(wsi), wsi, hc);
-		return write_answer(wsi, hc);
-	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-	case LWS_CALLBACK_CLOSED_HTTP:
-		conn_cleanup(wsi, hc);
+	case LWS_CALLBACK_RAW_ADOPT:
+		hc->wsi = wsi;
+		hc->state = CONN_READ;
+		lws_set_timeout(wsi, TO_IDLE, KEEPALIVE_S);
+		break;
+	case LWS_CALLBACK_RAW_RX:
+		on_rx(state_of(wsi), hc, in, len);
+		break;
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		return on_writeable(state_of(wsi), hc);
+	case LWS_CALLBACK_RAW_CLOSE:
+		hs = state_of(wsi);
+		if (hs && hc->wsi)
+			conn_cleanup(hs, hc);
 		break;
 	default:
 		break;
 	}
-	return lws_callback_http_dummy(wsi, reason, user, in, len);
+	return 0;
 }
 
 static void heartbeat_cb(lws_sorted_usec_list_t *sul)
@@ -568,14 +703,15 @@ static void heartbeat_cb(lws_sorted_usec_list_t *sul)
 }
 
 struct http_state *http_state_new(struct lws_context *ctx, struct chat *c,
-				  struct store *st, unsigned idle_timeout_s,
-				  unsigned heartbeat_s)
+				  struct store *st, const char *static_dir,
+				  unsigned idle_timeout_s, unsigned heartbeat_s)
 {
 	struct http_state *hs = xcalloc(1, sizeof(*hs));
 
 	hs->ctx = ctx;
 	hs->chat = c;
 	hs->store = st;
+	hs->files = files_load(static_dir);
 	hs->next_token = 1;
 	hs->idle_s = idle_timeout_s;
 	hs->idle_timeout = (lws_usec_t)idle_timeout_s * LWS_US_PER_SEC;
@@ -584,7 +720,6 @@ struct http_state *http_state_new(struct lws_context *ctx, struct chat *c,
 	idmap_init(&hs->by_db);
 	idmap_init(&hs->pending);
 	chat_set_api(c, &api_ops, hs);
-	sse_reaper_init();
 	apisess_start(hs);
 	lws_sul_schedule(ctx, 0, &hs->sul_heartbeat, heartbeat_cb,
 			 hs->heartbeat);
@@ -606,6 +741,6 @@ void http_state_free(struct http_state *hs)
 	idmap_fini(&hs->sessions);
 	idmap_fini(&hs->by_db);
 	idmap_fini(&hs->pending);
-	sse_reaper_fini();
+	files_free(hs->files);
 	free(hs);
 }

@@ -22,15 +22,17 @@ enum route {
 	R_ROOMS,
 	R_STREAM_OPEN,		/* SSE, session resumed: open when writable */
 	R_STREAM,		/* SSE, after its headers went out */
-	R_STREAM_CHECK,		/* 403 or 404 decided by the room list */
+	R_MEMBER_CHECK,		/* 403 or 404 decided by the room list */
 };
 
 struct api_sess;
+struct files;
 
 struct http_state {
 	struct lws_context *ctx;
 	struct chat *chat;
 	struct store *store;
+	struct files *files;		/* static/ in memory */
 	struct idmap sessions;		/* key -> api_sess */
 	struct idmap by_db;		/* db_id -> api_sess */
 	struct api_sess *first;
@@ -45,13 +47,22 @@ struct http_state {
 	lws_sorted_usec_list_t sul_heartbeat;
 };
 
-/* Per HTTP transaction (lws zeroes it and frees it). */
+/* Where a connection is: reading the next request, answering one (input
+ * that follows waits in `in`: pipelined requests are served one after
+ * another), streaming events, or closing once its answer went out. */
+enum conn_state { CONN_READ, CONN_BUSY, CONN_STREAM, CONN_CLOSING };
+
+/* Per TCP connection of the HTTP listener (lws zeroes and frees it). */
 struct http_conn {
 	struct lws *wsi;
+	enum conn_state state;
+	struct strbuf in;		/* received, not yet dispatched */
+	bool in_paused;			/* rx flow control off */
+	bool req_started;		/* head timeout armed for `in` */
+	bool continue_sent;		/* 100 Continue for the request */
 	enum route route;
-	bool is_post;
-	bool body_too_large;
-	struct strbuf body;
+	bool head_only;			/* HEAD: the answer has no body */
+	bool keep_alive;		/* the request allows another */
 	uint64_t token;			/* parked under this, or 0 */
 	uint64_t sess_key;		/* api_sess it waits on / streams for */
 	/* What the request asks of its session, kept while it resumes. */
@@ -60,16 +71,14 @@ struct http_conn {
 	char *text;			/* command line or message content */
 	size_t text_len;
 	int64_t last_seq;		/* stream resume point, or -1 */
-	/* Prepared answer. */
-	int status;
-	char *resp;
-	size_t len;
-	size_t sent;			/* body bytes written */
-	bool headers_sent;
-	bool close_after;		/* close instead of keep-alive */
+	int member_err;			/* R_MEMBER_CHECK: answer if it exists */
+	/* The answer (status line, fields, body), and how much went out. */
+	char *out;
+	size_t out_len, out_sent;
+	bool answered;			/* the request's answer is queued */
+	bool close_after;		/* close once the answer went out */
 	/* SSE */
 	struct stream *st;
-	bool sse_retry_sent;
 	bool sse_close_after_flush;
 };
 
@@ -83,6 +92,9 @@ void http_unpark(struct http_state *hs, struct http_conn *hc);
 struct http_conn *http_claim(struct http_state *hs, uint64_t token);
 /* Prepares hc's answer (taking obj) and asks for a write. */
 void http_answer(struct http_conn *hc, int status, json_t *obj);
+/* Asks the room list whether hc->room exists: 404 if not, else
+ * member_err's answer (403). */
+void http_member_check(struct http_state *hs, struct http_conn *hc);
 void http_answer_error(struct http_conn *hc, int status, const char *why);
 
 /* apisess.c: the endpoints that take a JSON body */

@@ -31,18 +31,18 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		 void *user, void *in, size_t len);
 size_t tcp_pss_size(void);
 
-/* HTTP: /health, the JSON API and SSE streams under callback mounts
- * ("http-api"). */
+/* HTTP/1.1 on raw sockets ("http"): /health, the JSON API, SSE streams
+ * and the static files. */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		  void *user, void *in, size_t len);
 size_t http_pss_size(void);
 struct store;
 
 /* API sessions (stored in the database through st), their local copies,
- * expiry and heartbeat timers. */
+ * expiry and heartbeat timers; static_dir's files are read here, once. */
 struct http_state *http_state_new(struct lws_context *ctx, struct chat *c,
-				  struct store *st, unsigned idle_timeout_s,
-				  unsigned heartbeat_s);
+				  struct store *st, const char *static_dir,
+				  unsigned idle_timeout_s, unsigned heartbeat_s);
 /* Stops the timers and frees what is left (after lws_context_destroy). */
 void http_state_free(struct http_state *hs);
 /* Shutdown: local copies of API sessions are dropped once idle (the
