@@ -847,7 +847,7 @@ START_TEST(test_message_not_member_403)
 }
 END_TEST
 
-START_TEST(test_message_unknown_room_refused)
+START_TEST(test_message_unknown_room_404)
 {
 	char a[THTTP_SID_LEN + 1];
 	struct thttp_resp r;
@@ -855,12 +855,10 @@ START_TEST(test_message_unknown_room_refused)
 	api_connect(HPORT, "alice", a);
 	thttp_post_pack(HPORT, "/api/message", &r, "{ssssss}", "session_id", a,
 			"room", "nowhere", "content", "hello?");
-	/* "404 unknown room" in the contract's list; 403 (not a member of
-	 * it) is a defensible answer too. Never a commit. */
-	ck_assert_msg(r.status == 404 || r.status == 403,
-		      "message to a room that does not exist: %d %s", r.status,
-		      r.body);
-	expect_error(&r, r.status);
+	/* The README: 404 for a room that does not exist (403 is for one
+	 * the session is not a member of). Never a commit. */
+	expect_error(&r, 404);
+	ck_assert_str_eq(r.body, "{\"error\":\"no such room\"}");
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 0);
 }
@@ -1559,7 +1557,7 @@ static Suite *http_suite(void)
 	TFIX_ADD(s, test_database_unavailable_503, 120, up, down);
 	TFIX_ADD(s, test_message_committed, TIMEOUT, up, down);
 	TFIX_ADD(s, test_message_not_member_403, TIMEOUT, up, down);
-	TFIX_ADD(s, test_message_unknown_room_refused, TIMEOUT, up, down);
+	TFIX_ADD(s, test_message_unknown_room_404, TIMEOUT, up, down);
 	TFIX_ADD(s, test_message_unknown_session_404, TIMEOUT, up, down);
 	TFIX_ADD(s, test_message_too_long_400, TIMEOUT, up, down);
 	TFIX_ADD(s, test_message_invalid_content_400, TIMEOUT, up, down);

@@ -728,6 +728,50 @@ END_TEST
  * next request, on any instance, finds no session. Our row lock holds
  * the delete: meanwhile there is no answer.
  */
+/*
+ * A command still running when its session ends elsewhere is not reported
+ * as a success: alice's /join on instance 1 waits for our lock on the
+ * room's row while /api/disconnect on instance 2 ends her session; once
+ * instance 1 heard of the end, the /join answers an error (it used to
+ * answer {"success":true,"message":""}).
+ */
+START_TEST(test_command_racing_disconnect_is_an_error)
+{
+	char a[THTTP_SID_LEN + 1], body[256], *line;
+	struct thttp_req q = { .method = "POST",
+			       .path = "/api/command",
+			       .content_type = "application/json",
+			       .body = body };
+	struct thttp_resp r;
+	struct tcl *carol;
+	int fd;
+
+	start_instances(2);
+	carol = tcl_user(inst[0].tcp_port, "carol");
+	do_create(carol, "general");
+	api_connect(H(0), "alice", a);
+	PQclear(tdb_query(&T_DB, "BEGIN", NULL));
+	PQclear(tdb_query(&T_DB,
+			  "SELECT 1 FROM rooms WHERE name = 'general' FOR UPDATE",
+			  NULL));
+	q.body_len = (size_t)snprintf(
+		body, sizeof(body),
+		"{\"session_id\":\"%s\",\"command\":\"/join general\"}", a);
+	fd = thttp_start(H(0), &q);
+	tdb_wait_server_blocked(&T_DB);
+	thttp_post_pack(H(1), "/api/disconnect", &r, "{ss}", "session_id", a);
+	expect_status(&r, 200);
+	line = tsrv_wait_log(&inst[0], "(alice): ended", trun_ms(T_WAIT));
+	ck_assert_msg(line, "instance 1 never heard that alice's session ended");
+	free(line);
+	PQclear(tdb_query(&T_DB, "ROLLBACK", NULL));
+	thttp_finish(fd, &r);
+	expect_error(&r, 404);
+	ck_assert_msg(strstr(r.body, "session ended"), "%s", r.body);
+	tcl_free(carol);
+}
+END_TEST
+
 START_TEST(test_quit_answers_after_the_session_is_gone)
 {
 	char a[THTTP_SID_LEN + 1], body[256];
@@ -1529,6 +1573,8 @@ static Suite *sessions_suite(void)
 	TFIX_ADD(s, test_stream_ends_on_disconnect_elsewhere, TIMEOUT, up,
 		 down);
 	TFIX_ADD(s, test_resume_on_other_instance, TIMEOUT, up, down);
+	TFIX_ADD(s, test_command_racing_disconnect_is_an_error, TIMEOUT, up,
+		 down);
 	TFIX_ADD(s, test_quit_answers_after_the_session_is_gone, TIMEOUT, up,
 		 down);
 	TFIX_ADD(s, test_presence_counts_session_once, TIMEOUT, up, down);
