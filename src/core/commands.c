@@ -172,8 +172,9 @@ static int cmd_rooms(struct chat *c, struct session *s, int argc, char **argv)
 	return 0;
 }
 
-/* Splits line on spaces into at most max words; false when there are
- * more. */
+/* Splits line on spaces into its first max words (*argc of them); false
+ * when there are more. argv[0] is the command name either way, so a
+ * command with too many words still gets its usage line. */
 static bool split_words(char *line, int *argc, char **argv, int max)
 {
 	char *save = NULL;
@@ -181,8 +182,10 @@ static bool split_words(char *line, int *argc, char **argv, int max)
 
 	for (char *w = strtok_r(line, " ", &save); w;
 	     w = strtok_r(NULL, " ", &save)) {
-		if (n == max)
+		if (n == max) {
+			*argc = n;
 			return false;
+		}
 		argv[n++] = w;
 	}
 	*argc = n;

@@ -360,6 +360,21 @@ START_TEST(test_unknown_command_and_usage_errors)
 }
 END_TEST
 
+START_TEST(test_command_with_more_than_8_words_gets_usage)
+{
+	struct fconn *fc = open_conn();
+
+	drain(fc);
+	say(fc, "/nick a b c d e f g h i");
+	ck_assert_str_eq(drain(fc), "[system] error: usage: /nick <name>\n");
+	say(fc, "/frobnicate a b c d e f g h i j");
+	ck_assert_str_eq(drain(fc),
+		"[system] error: unknown command /frobnicate (try /help)\n");
+	ck_assert_int_eq(session_last_error(fc->s), BD_ENOCMD);
+	ck_assert_int_eq(fs.nick_calls, 0);
+}
+END_TEST
+
 START_TEST(test_nick_validation_and_local_uniqueness)
 {
 	struct fconn *a = user("alice", 1);
@@ -1239,6 +1254,7 @@ static Suite *core_suite(void)
 		{ "cmd_table", test_command_table_is_sane },
 		{ "help", test_help_lists_every_command },
 		{ "unknown_usage", test_unknown_command_and_usage_errors },
+		{ "long_command", test_command_with_more_than_8_words_gets_usage },
 		{ "nick_rules", test_nick_validation_and_local_uniqueness },
 		{ "nick_race", test_nick_taken_in_database_race },
 		{ "nick_restore", test_nick_restores_memberships },
