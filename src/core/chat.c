@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "util/strbuf.h"
 #include "util/utf8.h"
 #include "util/xalloc.h"
 
@@ -470,8 +471,7 @@ void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
 		  size_t n)
 {
 	struct session *s = chat_find_session(c, sid);
-	char list[1024] = "";
-	size_t used = 0;
+	struct strbuf list = STRBUF_INIT;
 	bool restored = false;
 
 	if (!s)
@@ -492,12 +492,19 @@ void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
 				restored = true;
 				session_add_room(c, s, r);
 			}
-			used += (size_t)snprintf(list + used,
-				used < sizeof(list) ? sizeof(list) - used : 0,
-				"%s%s", i ? ", " : "", r->name);
+			if (i)
+				sb_puts(&list, ", ");
+			sb_puts(&list, r->name);
 		}
-		if (restored)
-			session_reply(c, s, "You are a member of: %s", list);
+		/* Not session_reply(): its buffer would cut a long list. */
+		if (restored) {
+			struct outbuf *b = outbuf_fmt(
+				"[system] You are a member of: %s\n", list.buf);
+
+			session_send(c, s, b);
+			outbuf_unref(b);
+		}
+		sb_fini(&list);
 	}
 	s->want_nick[0] = '\0';
 	command_done(c, s);

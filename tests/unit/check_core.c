@@ -375,6 +375,35 @@ START_TEST(test_command_with_more_than_8_words_gets_usage)
 }
 END_TEST
 
+START_TEST(test_member_list_of_60_rooms_is_whole)
+{
+	struct chat_room_ref rooms[60];
+	char names[60][ROOM_NAME_MAX + 1];
+	struct fconn *b = open_conn();
+	char *out, *end;
+
+	for (int i = 0; i < 60; i++) {
+		/* 50-byte names: the list is over 3,000 bytes. */
+		snprintf(names[i], sizeof(names[i]),
+			 "room-%02d-%042d", i, i);
+		rooms[i].id = 100 + i;
+		rooms[i].name = names[i];
+	}
+	drain(b);
+	say(b, "/nick alice");
+	chat_on_nick(c, session_id(b->s), 0, 1, "alice", rooms, 60);
+	out = drain(b);
+	out = strstr(out, "[system] You are a member of: ");
+	ck_assert_ptr_nonnull(out);
+	end = strchr(out, '\n');
+	ck_assert_ptr_nonnull(end);
+	*end = '\0';
+	for (int i = 0; i < 60; i++)
+		ck_assert_msg(strstr(out, names[i]), "%s missing", names[i]);
+	ck_assert(!strcmp(end - strlen(names[59]), names[59]));
+}
+END_TEST
+
 START_TEST(test_nick_validation_and_local_uniqueness)
 {
 	struct fconn *a = user("alice", 1);
@@ -1255,6 +1284,7 @@ static Suite *core_suite(void)
 		{ "help", test_help_lists_every_command },
 		{ "unknown_usage", test_unknown_command_and_usage_errors },
 		{ "long_command", test_command_with_more_than_8_words_gets_usage },
+		{ "member_list_60", test_member_list_of_60_rooms_is_whole },
 		{ "nick_rules", test_nick_validation_and_local_uniqueness },
 		{ "nick_race", test_nick_taken_in_database_race },
 		{ "nick_restore", test_nick_restores_memberships },
