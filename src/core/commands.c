@@ -123,6 +123,11 @@ static int start_join(struct chat *c, struct session *s, const char *room,
 			     "invalid room name (1-50 lowercase letters, digits, _ or -)");
 		return 0;
 	}
+	if (name_is_reserved_room(room)) {
+		session_fail(c, s, BD_ERESERVED, "room name %s is reserved",
+			     room);
+		return 0;
+	}
 	err = c->store->join(c->st, s->id, s->api_id, s->uid, s->nick, room,
 			     create, s->current ? s->current->name : NULL);
 	if (err)

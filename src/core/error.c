@@ -34,6 +34,8 @@ const char *bd_strerror(int err)
 		return "already exists";
 	case BD_EUTF8:
 		return "invalid UTF-8";
+	case BD_ERESERVED:
+		return "name is reserved";
 	}
 	return "unknown error";
 }

@@ -17,6 +17,7 @@ enum {
 	BD_ETOOLONG = -12,	/* over a size limit */
 	BD_EEXIST = -13,	/* already exists */
 	BD_EUTF8 = -14,		/* invalid UTF-8 */
+	BD_ERESERVED = -15,	/* a name the protocol keeps for itself */
 };
 
 /* A short user-facing description of a BD_E* code. */

@@ -472,6 +472,26 @@ START_TEST(test_create_exists_and_invalid)
 }
 END_TEST
 
+START_TEST(test_reserved_room_name_refused)
+{
+	struct fconn *a = user("alice", 1);
+
+	/* "[system] error: ..." from a user named error in a room named
+	 * system would pass for a server notice. */
+	say(a, "/create system");
+	ck_assert_str_eq(drain(a),
+		"[system] error: room name system is reserved\n");
+	ck_assert_int_eq(session_last_error(a->s), BD_ERESERVED);
+	say(a, "/join system");
+	ck_assert_str_eq(drain(a),
+		"[system] error: room name system is reserved\n");
+	ck_assert_int_eq(fs.join_calls, 0);
+	ck_assert(name_is_reserved_room("system"));
+	ck_assert(!name_is_reserved_room("systems"));
+	ck_assert_str_eq(bd_strerror(BD_ERESERVED), "name is reserved");
+}
+END_TEST
+
 START_TEST(test_join_unknown_room)
 {
 	struct fconn *a = user("alice", 1);
@@ -1289,6 +1309,7 @@ static Suite *core_suite(void)
 		{ "nick_race", test_nick_taken_in_database_race },
 		{ "nick_restore", test_nick_restores_memberships },
 		{ "create", test_create_exists_and_invalid },
+		{ "reserved_room", test_reserved_room_name_refused },
 		{ "join_unknown", test_join_unknown_room },
 		{ "join_history", test_join_shows_last_history_oldest_first },
 		{ "join_ring_hit", test_second_join_is_served_from_ring },
