@@ -30,6 +30,7 @@ struct chat *chat_new(const struct chat_config *cfg,
 	c->next_stream_id = 1;
 	idmap_init(&c->sessions);
 	idmap_init(&c->rooms);
+	strmap_init(&c->room_names);
 	idmap_init(&c->streams);
 	return c;
 }
@@ -56,10 +57,12 @@ void chat_free(struct chat *c)
 			i++;
 		chat_stream_closed(c, c->streams.slots[i].val);
 	}
+	/* Rooms went with their last member or stream; any left over: */
 	for (size_t i = 0; i < c->rooms.cap; i++)
 		if (c->rooms.slots[i].key)
 			room_free(c->rooms.slots[i].val);
 	idmap_fini(&c->rooms);
+	strmap_fini(&c->room_names);
 	idmap_fini(&c->sessions);
 	idmap_fini(&c->streams);
 	free(c);
@@ -455,6 +458,7 @@ void session_remove_room(struct chat *c, struct session *s, struct room *r)
 		if (s->current == r)
 			s->current = NULL;
 		room_remove_member(c, r, s);
+		room_release(c, r);
 		return;
 	}
 }

@@ -222,7 +222,9 @@ int chat_session_post(struct chat *c, struct session *s, const char *room,
 		      const char *text, size_t len, uint64_t token);
 /* Room list for no session. -> api->rooms(token) */
 int chat_list_rooms(struct chat *c, uint64_t token);
-/* True when the room name is known here (some session met it). */
+/* True when a room of that name is in use here: some local session is a
+ * member of it or has a stream of it open (rooms nothing uses are freed,
+ * so false says nothing about the database). */
 bool chat_room_known(struct chat *c, const char *room);
 
 /* A stream of one room's events (SSE) for an API session that is a member.

@@ -8,6 +8,7 @@
 #include "core/chat.h"
 #include "core/msg.h"
 #include "util/idmap.h"
+#include "util/strmap.h"
 
 #define SESSION_PENDING_MAX 64	/* queued input lines before throttling */
 #define SESSION_INFLIGHT_MAX 64	/* uncommitted messages per session */
@@ -37,7 +38,10 @@ struct room {
 	struct session **members;	/* local sessions that are members */
 	size_t nmembers, capmembers;
 	enum room_state state;
-	uint64_t sync_gen;		/* matches watch() to its outcome */
+	uint64_t sync_gen;		/* matches watch() to its outcome;
+					 * drawn from chat's counter, so a
+					 * room freed and made again never
+					 * takes its old sync's outcome */
 	bool sync_initial;		/* the sync in flight loads the ring */
 	bool ring_valid;		/* ring and last_seq are current */
 	int64_t last_seq;		/* newest seq seen (delivered) */
@@ -109,7 +113,10 @@ struct chat {
 	struct session *first, *last;	/* all sessions, connect order */
 	size_t nsessions;
 	uint64_t next_sid;
-	struct idmap rooms;		/* id -> room */
+	struct idmap rooms;		/* id -> room, only rooms in use: with
+					 * local members or open streams */
+	struct strmap room_names;	/* name -> room, the same rooms */
+	uint64_t sync_gen;		/* last generation given a sync */
 	struct idmap streams;		/* id -> stream */
 	uint64_t next_stream_id;
 	const struct chat_api_ops *api;
@@ -141,7 +148,12 @@ void session_remove_room(struct chat *c, struct session *s, struct room *r);
 
 /* room.c */
 struct room *room_get(struct chat *c, int64_t id);
+/* The room, made (idle) if not in use here; the caller makes it used
+ * (adds a member) before returning to the loop. */
 struct room *room_get_or_add(struct chat *c, int64_t id, const char *name);
+/* Frees r if nothing here uses it any more (no member, no stream): it
+ * is unwatched already; a later join makes and loads it again. */
+void room_release(struct chat *c, struct room *r);
 void room_free(struct room *r);
 void room_add_member(struct chat *c, struct room *r, struct session *s);
 void room_remove_member(struct chat *c, struct room *r, struct session *s);
@@ -155,6 +167,7 @@ void room_deliver_msg(struct chat *c, struct room *r, struct msg *m);
 void room_deliver_notice(struct chat *c, struct room *r, struct outbuf *b,
 			 struct outbuf *sse, int64_t skip_uid,
 			 const char *skip_nick, int64_t once);
+/* A room in use here, by name. */
 struct room *room_find(struct chat *c, const char *name);
 
 /* stream.c */

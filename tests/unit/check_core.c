@@ -285,6 +285,11 @@ static void message_event(int64_t room, int64_t seq, const char *nick,
 	chat_on_event(c, &ev);
 }
 
+static struct fconn *new_fconn(void);
+static struct fconn *api_member(const char *nick, int64_t uid);
+static struct stream *open_stream(struct fconn *owner, struct fconn *sc,
+				  int64_t last);
+
 /* fc joins room (id) whose database history is rows[0..n). */
 static void join_room(struct fconn *fc, const char *room, int64_t id,
 		      const struct chat_msg_row *rows, size_t n)
@@ -716,6 +721,70 @@ START_TEST(test_last_local_member_leaving_unwatches)
 	ck_assert_int_eq(fs.unwatch_calls, 1);
 	join_room(a, "general", 7, NULL, 0);
 	ck_assert_int_eq(fs.watch_calls, 2);	/* reloaded */
+}
+END_TEST
+
+START_TEST(test_unused_room_is_freed_and_found_by_name)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *w = api_member("webby", 2);	/* in general (7) */
+	struct fconn *sc = new_fconn();
+	struct stream *st = open_stream(w, sc, -1);
+	uint64_t stale;
+
+	join_room(a, "dev", 8, NULL, 0);
+	ck_assert(chat_room_known(c, "general"));
+	ck_assert(chat_room_known(c, "dev"));
+	ck_assert_uint_eq(c->rooms.count, 2);
+	/* Its last member gone: dev is freed at once. */
+	say(a, "/leave");
+	chat_on_leave(c, session_id(a->s), 0);
+	ck_assert(!chat_room_known(c, "dev"));
+	ck_assert_uint_eq(c->rooms.count, 1);
+	/* general's last member left, but its stream is still open. */
+	say(w, "/leave");
+	chat_on_leave(c, session_id(w->s), 0);
+	ck_assert(sc->closed);
+	ck_assert_uint_eq(c->rooms.count, 1);
+	chat_stream_closed(c, st);
+	ck_assert(!chat_room_known(c, "general"));
+	ck_assert_uint_eq(c->rooms.count, 0);
+	/* Joined again: loaded again (a miss). A sync answered for the
+	 * freed room (same id) is not taken for the new one's. */
+	say(a, "/join dev");
+	chat_on_join(c, session_id(a->s), 0, 1, 8, "dev");
+	stale = fs.watch_gen;
+	say(a, "/leave");	/* waits for the history */
+	chat_session_closed(c, a->s);
+	a = user("alicia", 1);
+	join_room(a, "dev", 8, NULL, 0);
+	ck_assert_uint_ne(fs.watch_gen, stale);
+	ck_assert(chat_room_known(c, "dev"));
+	ck_assert_uint_eq(chat_get_stats(c)->history_misses, 4);
+	message_event(8, 1, "bob", "hi");
+	ck_assert(strstr(drain(a), "[dev] bob: hi\n"));
+}
+END_TEST
+
+START_TEST(test_stale_sync_of_freed_room_is_ignored)
+{
+	struct fconn *a = user("alice", 1);
+	struct chat_msg_row old[] = { { 1, 1, 0, "bob", "old", 3 } };
+	uint64_t stale;
+
+	say(a, "/join dev");
+	chat_on_join(c, session_id(a->s), 0, 1, 8, "dev");
+	stale = fs.watch_gen;
+	chat_session_closed(c, a->s);	/* dev freed, its sync in flight */
+	a = user("alicia", 1);
+	say(a, "/join dev");
+	chat_on_join(c, session_id(a->s), 0, 1, 8, "dev");
+	drain(a);
+	chat_on_room_sync(c, 8, stale, 0, old, 1);
+	ck_assert_str_eq(drain(a), "");	/* still waiting for its own */
+	chat_on_room_sync(c, 8, fs.watch_gen, 0, NULL, 0);
+	ck_assert_str_eq(drain(a),
+			 "[system] You joined dev (0 recent messages)\n");
 }
 END_TEST
 
@@ -1210,7 +1279,7 @@ START_TEST(test_stored_session_sync_follows_database)
 	int err = 0;
 
 	ck_assert_int_eq(fs.watch_calls, 2);	/* general and dev */
-	chat_on_room_sync(c, 8, 1, 0, NULL, 0);	/* first sync: gen 1 */
+	chat_on_room_sync(c, 8, fs.watch_gen, 0, NULL, 0);	/* dev's */
 	st = chat_stream_open(c, a->s, "dev", -1, &fsink, sc, &err);
 	ck_assert_ptr_nonnull(st);
 	/* Another instance did /nick and left dev. */
@@ -1243,7 +1312,7 @@ START_TEST(test_stored_session_follows_leave_elsewhere)
 	};
 	int err = 0;
 
-	chat_on_room_sync(c, 7, 1, 0, NULL, 0);	/* first sync: gen 1 */
+	chat_on_room_sync(c, 7, fs.watch_gen - 1, 0, NULL, 0);	/* general's */
 	join_room(b, "general", 7, NULL, 0);
 	st = chat_stream_open(c, a->s, "general", -1, &fsink, sc, &err);
 	ck_assert_ptr_nonnull(st);
@@ -1322,6 +1391,8 @@ static Suite *core_suite(void)
 		{ "throttle", test_many_pending_lines_throttle_input },
 		{ "notices", test_join_leave_notices_skip_subject },
 		{ "unwatch", test_last_local_member_leaving_unwatches },
+		{ "room_freed", test_unused_room_is_freed_and_found_by_name },
+		{ "stale_sync", test_stale_sync_of_freed_room_is_ignored },
 		{ "catch_up", test_reconnect_catches_up_after_last_seq },
 		{ "rooms", test_rooms_output },
 		{ "list", test_list_shows_sessions_and_rooms },
