@@ -213,6 +213,7 @@ static struct session *session_new(struct chat *c, enum session_kind kind,
 	s->sink = sink;
 	s->conn = conn;
 	s->pending_tail = &s->pending;
+	idmap_init(&s->rooms);
 	outq_init(&s->outq, c->cfg.outq_limit);
 	guest_nick(c, s);
 	idmap_put(&c->sessions, s->id, s);
@@ -252,30 +253,73 @@ struct session *chat_session_open_api(struct chat *c,
 	return session_new(c, SESSION_API, sink, conn, api_id);
 }
 
+/* A room id's share of a session's rooms_sum: a sum of mixed ids is the
+ * same whatever order the rooms came in and is kept up to date in O(1)
+ * by session_add_room() and session_remove_room(). */
+static uint64_t room_id_mix(int64_t id)
+{
+	uint64_t x = (uint64_t)id;
+
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* True when s has this state already: the same user, nickname, current
+ * room and set of rooms (same count and same sum of mixed ids). */
+static bool session_state_is(const struct session *s, int64_t uid,
+			     const char *nick, const char *room,
+			     const struct chat_room_ref *rooms, size_t n)
+{
+	uint64_t sum = 0;
+
+	if (s->uid != uid || strcmp(s->nick, nick) ||
+	    s->rooms.count != n || !s->current != !room ||
+	    (room && strcmp(s->current->name, room)))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		sum += room_id_mix(rooms[i].id);
+	return sum == s->rooms_sum;
+}
+
 void chat_session_sync(struct chat *c, struct session *s, int64_t uid,
 		       const char *nick, const char *room,
 		       const struct chat_room_ref *rooms, size_t n)
 {
+	struct room **gone;
+	struct idmap want;
+	size_t ngone = 0;
+
+	/* Every request of a stored session lands here: usually nothing
+	 * changed, and a session may be in thousands of rooms. */
+	if (session_state_is(s, uid, nick, room, rooms, n)) {
+		c->stats.syncs_skipped++;
+		return;
+	}
 	s->uid = uid;
 	snprintf(s->nick, sizeof(s->nick), "%s", nick);
-	/* Gone from the database: leave here (backwards, as it shrinks). */
-	for (size_t i = s->nrooms; i-- > 0;) {
-		bool kept = false;
-
-		for (size_t j = 0; j < n && !kept; j++)
-			kept = rooms[j].id == s->rooms[i]->id;
-		if (!kept)
-			session_remove_room(c, s, s->rooms[i]);
-	}
-	s->current = NULL;
-	for (size_t j = 0; j < n; j++) {
-		struct room *r = room_get_or_add(c, rooms[j].id,
-						 rooms[j].name);
-
-		session_add_room(c, s, r);
-		if (room && !strcmp(r->name, room))
-			s->current = r;
-	}
+	idmap_init(&want);
+	for (size_t i = 0; i < n; i++)
+		idmap_put(&want, (uint64_t)rooms[i].id, (void *)&rooms[i]);
+	/* Gone from the database: leave here. Collected first, as removing
+	 * reshuffles the map being walked. */
+	gone = xmalloc((s->rooms.count + 1) * sizeof(*gone));
+	for (size_t i = 0; i < s->rooms.cap; i++)
+		if (s->rooms.slots[i].key &&
+		    !idmap_get(&want, s->rooms.slots[i].key))
+			gone[ngone++] = s->rooms.slots[i].val;
+	for (size_t i = 0; i < ngone; i++)
+		session_remove_room(c, s, gone[i]);
+	free(gone);
+	idmap_fini(&want);
+	for (size_t i = 0; i < n; i++)
+		session_add_room(c, s, room_get_or_add(c, rooms[i].id,
+						       rooms[i].name));
+	s->current = room ? room_find(c, room) : NULL;
+	if (s->current && !session_in_room(s, s->current))
+		s->current = NULL;
 }
 
 static void session_free(struct chat *c, struct session *s)
@@ -284,15 +328,21 @@ static void session_free(struct chat *c, struct session *s)
 		c->store->presence_del(c->st, s->id);
 	session_close_streams(s, NULL);
 	free(s->streams);
-	while (s->nrooms)
-		session_remove_room(c, s, s->rooms[s->nrooms - 1]);
+	/* Always the first left: removing reshuffles the map. */
+	while (s->rooms.count) {
+		size_t i = 0;
+
+		while (!s->rooms.slots[i].key)
+			i++;
+		session_remove_room(c, s, s->rooms.slots[i].val);
+	}
 	while (s->pending) {
 		struct pending *p = s->pending;
 
 		s->pending = p->next;
 		free(p);
 	}
-	free(s->rooms);
+	idmap_fini(&s->rooms);
 	outq_fini(&s->outq);
 	idmap_del(&c->sessions, s->id);
 	if (s->prev)
@@ -431,36 +481,28 @@ void session_pump(struct chat *c, struct session *s)
 
 bool session_in_room(const struct session *s, const struct room *r)
 {
-	for (size_t i = 0; i < s->nrooms; i++)
-		if (s->rooms[i] == r)
-			return true;
-	return false;
+	return idmap_get(&s->rooms, (uint64_t)r->id) == r;
 }
 
 void session_add_room(struct chat *c, struct session *s, struct room *r)
 {
 	if (session_in_room(s, r))
 		return;
-	if (s->nrooms == s->caprooms) {
-		s->caprooms = s->caprooms ? s->caprooms * 2 : 4;
-		s->rooms = xrealloc(s->rooms, s->caprooms * sizeof(*s->rooms));
-	}
-	s->rooms[s->nrooms++] = r;
+	idmap_put(&s->rooms, (uint64_t)r->id, r);
+	s->rooms_sum += room_id_mix(r->id);
 	room_add_member(c, r, s);
 }
 
 void session_remove_room(struct chat *c, struct session *s, struct room *r)
 {
-	for (size_t i = 0; i < s->nrooms; i++) {
-		if (s->rooms[i] != r)
-			continue;
-		s->rooms[i] = s->rooms[--s->nrooms];
-		if (s->current == r)
-			s->current = NULL;
-		room_remove_member(c, r, s);
-		room_release(c, r);
+	if (!session_in_room(s, r))
 		return;
-	}
+	idmap_del(&s->rooms, (uint64_t)r->id);
+	s->rooms_sum -= room_id_mix(r->id);
+	if (s->current == r)
+		s->current = NULL;
+	room_remove_member(c, r, s);
+	room_release(c, r);
 }
 
 /* A command's outcome arrived: let queued input run again. */

@@ -167,6 +167,8 @@ struct chat_stats {
 	uint64_t messages_delivered;	/* lines queued to sessions */
 	uint64_t events_dropped;	/* duplicates dropped by (room, seq) */
 	uint64_t slow_consumers;	/* sessions closed for a full outq */
+	uint64_t syncs_skipped;		/* chat_session_sync() calls that
+					 * found nothing to change */
 };
 
 struct chat *chat_new(const struct chat_config *cfg,
@@ -192,8 +194,12 @@ struct session *chat_session_open_api(struct chat *c,
 				      const struct chat_sink_ops *sink,
 				      void *conn, int64_t api_id);
 /* A stored session's state as the database has it now: user, nickname,
- * current room (or NULL) and memberships. Rooms it no longer belongs to
- * are left here, closing its streams of them. */
+ * current room (or NULL) and memberships (distinct ids, any order). Rooms
+ * it no longer belongs to are left here, closing its streams of them.
+ * When that is the state the session has here already (compared in
+ * O(n) through a fingerprint of its rooms), nothing is done and
+ * stats.syncs_skipped counts it; else the difference is applied in
+ * O(n + rooms it had). */
 void chat_session_sync(struct chat *c, struct session *s, int64_t uid,
 		       const char *nick, const char *room,
 		       const struct chat_room_ref *rooms, size_t n);

@@ -91,8 +91,10 @@ struct session {
 	char want_nick[NICK_MAX + 1];	/* reserved while /nick runs */
 	int64_t uid;			/* users.id, 0 until persisted */
 	int64_t seen_rename;		/* rename_id of the last rename shown */
-	struct room **rooms;		/* memberships known locally */
-	size_t nrooms, caprooms;
+	struct idmap rooms;		/* room id -> room: memberships known
+					 * locally */
+	uint64_t rooms_sum;		/* sum of room_id_mix() over rooms,
+					 * for chat_session_sync() */
 	struct room *current;		/* where plain lines go */
 	char arg[ROOM_NAME_MAX + 1];	/* room name of a running command */
 	struct outq outq;

@@ -1297,6 +1297,95 @@ START_TEST(test_stored_session_sync_follows_database)
 }
 END_TEST
 
+#define MANY 2000
+
+static struct chat_room_ref many[MANY + 500];
+static char many_names[MANY + 500][16];
+
+/* Rooms 1000..(1000 + n) named r<i>, from index first. */
+static const struct chat_room_ref *many_rooms(size_t first, size_t n)
+{
+	for (size_t i = first; i < first + n; i++) {
+		snprintf(many_names[i], sizeof(many_names[i]), "r%zu", i);
+		many[i].id = 1000 + (int64_t)i;
+		many[i].name = many_names[i];
+	}
+	return many + first;
+}
+
+static bool in_room(struct fconn *fc, const char *name)
+{
+	struct room *r = room_find(c, name);
+
+	return r && session_in_room(fc->s, r);
+}
+
+START_TEST(test_stored_session_sync_skipped_when_unchanged)
+{
+	struct fconn *a = new_fconn();
+	const struct chat_room_ref *v = many_rooms(0, MANY);
+
+	a->s = chat_session_open_api(c, &fsink, a, 41);
+	chat_session_sync(c, a->s, 5, "webby", "r7", v, MANY);
+	ck_assert_int_eq(fs.watch_calls, MANY);
+	ck_assert_uint_eq(chat_get_stats(c)->syncs_skipped, 0);
+	/* The same state again (each request of the session): nothing to
+	 * do, whatever the order the database listed the rooms in. */
+	chat_session_sync(c, a->s, 5, "webby", "r7", v, MANY);
+	ck_assert_uint_eq(chat_get_stats(c)->syncs_skipped, 1);
+	chat_session_sync(c, a->s, 5, "webby", "r7", v + 1, MANY - 1);
+	ck_assert_uint_eq(chat_get_stats(c)->syncs_skipped, 1);
+	ck_assert(!in_room(a, "r0"));
+	chat_session_sync(c, a->s, 5, "webby", "r7", v, MANY);
+	ck_assert(in_room(a, "r0"));
+	/* Each of uid, nickname and current room counts. */
+	chat_session_sync(c, a->s, 6, "webby", "r7", v, MANY);
+	chat_session_sync(c, a->s, 6, "webster", "r7", v, MANY);
+	chat_session_sync(c, a->s, 6, "webster", "r8", v, MANY);
+	chat_session_sync(c, a->s, 6, "webster", NULL, v, MANY);
+	ck_assert_uint_eq(chat_get_stats(c)->syncs_skipped, 1);
+	ck_assert_int_eq(session_uid(a->s), 6);
+	ck_assert_str_eq(session_nick(a->s), "webster");
+	/* A change made here (a /leave through this instance) is not
+	 * hidden by the last sync having said the same. */
+	chat_session_sync(c, a->s, 6, "webster", "r7", v, MANY);
+	say(a, "/leave");
+	ck_assert_int_eq(fs.room_id, 1007);
+	chat_on_leave(c, session_id(a->s), 0);
+	ck_assert(!in_room(a, "r7"));
+	chat_session_sync(c, a->s, 6, "webster", "r7", v, MANY);
+	ck_assert(in_room(a, "r7"));
+	ck_assert_uint_eq(chat_get_stats(c)->syncs_skipped, 1);
+}
+END_TEST
+
+START_TEST(test_stored_session_sync_diffs_many_rooms)
+{
+	struct fconn *a = new_fconn();
+	struct chat_room_ref next[MANY];
+	size_t n = 0;
+
+	many_rooms(0, MANY + 500);
+	a->s = chat_session_open_api(c, &fsink, a, 41);
+	chat_session_sync(c, a->s, 5, "webby", "r1", many, MANY);
+	/* Left every even room elsewhere, joined 500 new ones. */
+	for (size_t i = 1; i < MANY + 500; i++)
+		if (i >= MANY || i % 2)
+			next[n++] = many[i];
+	ck_assert_uint_eq(n, MANY / 2 + 500);
+	chat_session_sync(c, a->s, 5, "webby", "r2001", next, n);
+	ck_assert_int_eq(fs.watch_calls, MANY + 500);
+	ck_assert_int_eq(fs.unwatch_calls, MANY / 2);
+	ck_assert_uint_eq(a->s->rooms.count, n);
+	for (size_t i = 0; i < MANY + 500; i++)
+		ck_assert_msg(in_room(a, many_names[i]) ==
+			      (i >= MANY || i % 2), "%s", many_names[i]);
+	/* The even rooms had no other member here: freed. */
+	ck_assert_uint_eq(c->rooms.count, n);
+	ck_assert_str_eq(a->s->current->name, "r2001");
+}
+END_TEST
+
 START_TEST(test_stored_session_follows_leave_elsewhere)
 {
 	struct fconn *a = stored(41, "webby", 5);
@@ -1418,6 +1507,8 @@ static Suite *core_suite(void)
 		{ "stored_presence", test_stored_session_registers_no_presence },
 		{ "stored_sync", test_stored_session_sync_follows_database },
 		{ "stored_leave", test_stored_session_follows_leave_elsewhere },
+		{ "sync_skipped", test_stored_session_sync_skipped_when_unchanged },
+		{ "sync_many", test_stored_session_sync_diffs_many_rooms },
 		{ "stored_nick", test_stored_session_nick_is_not_checked_locally },
 	};
 
