@@ -686,34 +686,100 @@ void chat_on_posted(struct chat *c, uint64_t sid, uint64_t token, int err,
 	session_pump(c, s);
 }
 
+int chat_room_info_cmp(const void *a, const void *b)
+{
+	const struct chat_room_info *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+size_t chat_rooms_after(const struct chat_room_info *rooms, size_t n,
+			const char *after, size_t limit, size_t *count)
+{
+	size_t lo = 0, hi = n;
+
+	if (!limit)
+		limit = CHAT_ROOMS_PAGE;
+	if (limit > CHAT_ROOMS_LIMIT_MAX)
+		limit = CHAT_ROOMS_LIMIT_MAX;
+	/* The first name greater than after. */
+	while (after && *after && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(rooms[mid].name, after) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*count = n - lo < limit ? n - lo : limit;
+	return lo;
+}
+
+/* Page s->page of /rooms: a page of CHAT_ROOMS_PAGE, then where it is
+ * when there are several. A single page looks as it always did. */
+static void show_rooms_page(struct chat *c, struct session *s,
+			    const struct chat_room_info *rooms, size_t n)
+{
+	size_t pages = (n + CHAT_ROOMS_PAGE - 1) / CHAT_ROOMS_PAGE;
+	size_t first = (s->page - 1) * CHAT_ROOMS_PAGE, end;
+
+	if (s->page > pages) {
+		session_fail(c, s, BD_ENOENT, "no page %zu (there %s %zu)",
+			     s->page, pages == 1 ? "is" : "are", pages);
+		return;
+	}
+	end = first + CHAT_ROOMS_PAGE < n ? first + CHAT_ROOMS_PAGE : n;
+	if (pages == 1)
+		session_reply(c, s, "Rooms (%zu):", n);
+	else
+		session_reply(c, s, "Rooms %zu-%zu of %zu:", first + 1, end,
+			      n);
+	for (size_t i = first; i < end; i++)
+		session_reply(c, s,
+			      "  %s: %" PRId64 " member%s, %" PRId64 " online",
+			      rooms[i].name, rooms[i].members,
+			      rooms[i].members == 1 ? "" : "s",
+			      rooms[i].online);
+	if (pages > 1 && s->page < pages)
+		session_reply(c, s, "page %zu of %zu; /rooms %zu for more",
+			      s->page, pages, s->page + 1);
+	else if (pages > 1)
+		session_reply(c, s, "page %zu of %zu", s->page, pages);
+}
+
 void chat_on_rooms(struct chat *c, uint64_t sid, uint64_t token, int err,
 		   const struct chat_room_info *rooms, size_t n)
 {
-	struct session *s;
+	struct chat_room_info *sorted = NULL;
+	struct session *s = NULL;
 
-	if (!sid) {
-		if (c->api && c->api->rooms)
-			c->api->rooms(c->api_arg, token, err, rooms, n);
-		return;
+	if (sid) {
+		s = chat_find_session(c, sid);
+		if (!s)
+			return;
 	}
-	s = chat_find_session(c, sid);
-	if (!s)
-		return;
-	if (err) {
+	/* Pages and `after` need one order, not the database's collation:
+	 * byte order, on a copy (the strings stay the store's). */
+	if (!err && n) {
+		sorted = xmalloc(n * sizeof(*sorted));
+		memcpy(sorted, rooms, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), chat_room_info_cmp);
+	}
+	if (!s) {
+		if (c->api && c->api->rooms)
+			c->api->rooms(c->api_arg, token, err,
+				      err ? NULL : sorted ? sorted : rooms, n);
+	} else if (err) {
 		session_fail(c, s, err, "%s", bd_strerror(err));
 	} else if (!n) {
 		session_reply(c, s,
 			      "No rooms yet. Create one with /create <room>");
 	} else {
-		session_reply(c, s, "Rooms (%zu):", n);
-		for (size_t i = 0; i < n; i++)
-			session_reply(c, s,
-				      "  %s: %" PRId64 " member%s, %" PRId64 " online",
-				      rooms[i].name, rooms[i].members,
-				      rooms[i].members == 1 ? "" : "s",
-				      rooms[i].online);
+		show_rooms_page(c, s, sorted, n);
 	}
-	command_done(c, s);
+	free(sorted);
+	if (s)
+		command_done(c, s);
 }
 
 int chat_session_rooms(struct chat *c, struct session *s)

@@ -19,6 +19,8 @@
 #include "core/outq.h"
 
 #define CHAT_MAX_LINE 4096	/* longest input line, bytes */
+#define CHAT_ROOMS_PAGE 50	/* rooms per /rooms page; default limit */
+#define CHAT_ROOMS_LIMIT_MAX 500	/* most rooms chat_rooms_after() gives */
 
 struct chat;
 struct session;
@@ -50,7 +52,10 @@ struct chat_room_info;
 
 /* Outcomes of requests that belong to no session. */
 struct chat_api_ops {
-	/* chat_list_rooms(): rooms is NULL when err. */
+	/* chat_list_rooms(): every room, sorted by name in byte order
+	 * (chat_room_info_cmp(), whatever the database's collation), for
+	 * chat_rooms_after(); rooms is NULL when err. Valid during the
+	 * call only. */
 	void (*rooms)(void *arg, uint64_t token, int err,
 		      const struct chat_room_info *rooms, size_t n);
 };
@@ -69,7 +74,7 @@ struct chat_presence {
 	const char *room;	/* current room, or NULL */
 };
 
-/* One line of /rooms. */
+/* One line of /rooms (and of GET /api/rooms). */
 struct chat_room_info {
 	const char *name;
 	int64_t members;	/* persisted memberships */
@@ -226,8 +231,23 @@ void session_clear_error(struct session *s);
  * (empty), BD_EUTF8, BD_ETOOLONG, BD_EDB. */
 int chat_session_post(struct chat *c, struct session *s, const char *room,
 		      const char *text, size_t len, uint64_t token);
-/* Room list for no session. -> api->rooms(token) */
+/* Room list for no session. 0 or BD_EDB. -> api->rooms(token) */
 int chat_list_rooms(struct chat *c, uint64_t token);
+/* qsort() order of struct chat_room_info: by name, strcmp(). */
+int chat_room_info_cmp(const void *a, const void *b);
+/*
+ * One page of a room list sorted by chat_room_info_cmp() (as api->rooms()
+ * gets it), for GET /api/rooms?limit=&after=: the rooms whose names sort
+ * after `after` (NULL or "": from the first; a name that is not in the
+ * list works too, so a room deleted between two pages loses nothing),
+ * at most `limit` of them (0: CHAT_ROOMS_PAGE; over CHAT_ROOMS_LIMIT_MAX:
+ * that many). Returns the index of the page's first room (n when the page
+ * is empty) and sets *count; rooms remain after the page when
+ * first + *count < n, and the next page is the one after the name of
+ * rooms[first + *count - 1]. O(log n + 1). rooms may be NULL when n is 0.
+ */
+size_t chat_rooms_after(const struct chat_room_info *rooms, size_t n,
+			const char *after, size_t limit, size_t *count);
 /* True when a room of that name is in use here: some local session is a
  * member of it or has a stream of it open (rooms nothing uses are freed,
  * so false says nothing about the database). */

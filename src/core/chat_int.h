@@ -97,6 +97,7 @@ struct session {
 					 * for chat_session_sync() */
 	struct room *current;		/* where plain lines go */
 	char arg[ROOM_NAME_MAX + 1];	/* room name of a running command */
+	size_t page;			/* page a running /rooms shows, from 1 */
 	struct outq outq;
 	struct pending *pending, **pending_tail;
 	size_t npending;
@@ -137,7 +138,8 @@ void session_fail(struct chat *c, struct session *s, int err,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void session_pump(struct chat *c, struct session *s);
 struct session *chat_find_session(struct chat *c, uint64_t sid);
-/* Starts /rooms for s (online users counted). 0 or BD_EDB. */
+/* Starts /rooms for s (online users counted), showing s->page. 0 or
+ * BD_EDB. */
 int chat_session_rooms(struct chat *c, struct session *s);
 /* Validates (UTF-8, not blank, size) and strips controls in place. */
 int chat_clean_text(struct chat *c, char *text, size_t *len);

@@ -43,8 +43,8 @@ static const struct cmd_def cmd_table[] = {
 	  "show connected users and their current room" },
 	{ "nick", cmd_nick, 1, 1, 0, "/nick <name>", "change your nickname" },
 	{ "quit", cmd_quit, 0, 0, 0, "/quit", "disconnect" },
-	{ "rooms", cmd_rooms, 0, 0, 0, "/rooms",
-	  "list rooms with member and online counts" },
+	{ "rooms", cmd_rooms, 0, 1, 0, "/rooms [page]",
+	  "list rooms with member and online counts, 50 per page" },
 };
 
 static const struct cmd_def *cmd_find(const char *name)
@@ -166,10 +166,20 @@ static int cmd_leave(struct chat *c, struct session *s, int argc, char **argv)
 
 static int cmd_rooms(struct chat *c, struct session *s, int argc, char **argv)
 {
+	size_t page = 1;
 	int err;
 
-	(void)argc;
-	(void)argv;
+	if (argc) {
+		/* Digits only, from 1; more than 9 would be a million rooms. */
+		size_t len = strlen(argv[0]);
+
+		if (len > 9 || strspn(argv[0], "0123456789") != len)
+			return BD_EUSAGE;
+		page = (size_t)strtoul(argv[0], NULL, 10);
+		if (!page)
+			return BD_EUSAGE;
+	}
+	s->page = page;
 	err = chat_session_rooms(c, s);
 	if (err)
 		return err;

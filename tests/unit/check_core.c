@@ -286,6 +286,7 @@ static void message_event(int64_t room, int64_t seq, const char *nick,
 }
 
 static struct fconn *new_fconn(void);
+static int count_of(const char *hay, const char *needle);
 static struct fconn *api_member(const char *nick, int64_t uid);
 static struct stream *open_stream(struct fconn *owner, struct fconn *sc,
 				  int64_t last);
@@ -828,6 +829,131 @@ START_TEST(test_rooms_output)
 	chat_on_rooms(c, session_id(a->s), 0, 0, NULL, 0);
 	ck_assert_str_eq(drain(a),
 		"[system] No rooms yet. Create one with /create <room>\n");
+}
+END_TEST
+
+/* 120 rooms, as a database with another collation might list them. */
+static struct chat_room_info *rooms_120(void)
+{
+	static char names[120][8];
+	static struct chat_room_info info[120];
+
+	for (int i = 0; i < 120; i++) {
+		snprintf(names[i], sizeof(names[i]), "r%03d", 119 - i);
+		info[i].name = names[i];
+		info[i].members = 1;
+		info[i].online = 0;
+	}
+	return info;
+}
+
+START_TEST(test_rooms_paginated_by_50)
+{
+	struct fconn *a = user("alice", 1);
+	struct chat_room_info *info = rooms_120();
+	char *out;
+
+	say(a, "/rooms");
+	chat_on_rooms(c, session_id(a->s), 0, 0, info, 120);
+	out = drain(a);
+	ck_assert_int_eq(count_of(out, "\n"), 52);
+	ck_assert(!strncmp(out, "[system] Rooms 1-50 of 120:\n"
+				"[system]   r000: 1 member, 0 online\n"
+				"[system]   r001: 1 member, 0 online\n", 84));
+	ck_assert(strstr(out, "[system]   r049: 1 member, 0 online\n"
+			      "[system] page 1 of 3; /rooms 2 for more\n"));
+	ck_assert(!strstr(out, "r050"));
+	say(a, "/rooms 2");
+	chat_on_rooms(c, session_id(a->s), 0, 0, info, 120);
+	out = drain(a);
+	ck_assert(!strncmp(out, "[system] Rooms 51-100 of 120:\n"
+				"[system]   r050: ", 47));
+	ck_assert(strstr(out, "[system] page 2 of 3; /rooms 3 for more\n"));
+	say(a, "/rooms 3");
+	chat_on_rooms(c, session_id(a->s), 0, 0, info, 120);
+	out = drain(a);
+	ck_assert_int_eq(count_of(out, "\n"), 22);
+	ck_assert(strstr(out, "[system]   r119: 1 member, 0 online\n"
+			      "[system] page 3 of 3\n"));
+	say(a, "/rooms 4");
+	chat_on_rooms(c, session_id(a->s), 0, 0, info, 120);
+	ck_assert_str_eq(drain(a),
+			 "[system] error: no page 4 (there are 3)\n");
+	ck_assert_int_eq(fs.rooms_calls, 4);
+	say(a, "/rooms 0");
+	ck_assert_str_eq(drain(a), "[system] error: usage: /rooms [page]\n");
+	say(a, "/rooms two");
+	ck_assert_str_eq(drain(a), "[system] error: usage: /rooms [page]\n");
+	ck_assert_int_eq(fs.rooms_calls, 4);
+	/* One page: as before, no page line. */
+	say(a, "/rooms");
+	chat_on_rooms(c, session_id(a->s), 0, 0, info + 70, 50);
+	out = drain(a);
+	ck_assert(!strncmp(out, "[system] Rooms (50):\n"
+				"[system]   r000: ", 37));
+	ck_assert(!strstr(out, "page"));
+}
+END_TEST
+
+static struct {
+	int calls;
+	bool sorted;
+	size_t n;
+} api_got;
+
+static void fake_api_rooms(void *arg, uint64_t token,
+			   int err, const struct chat_room_info *rooms,
+			   size_t n)
+{
+	(void)arg;
+	(void)token;
+	(void)err;
+	api_got.calls++;
+	api_got.n = n;
+	api_got.sorted = true;
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(rooms[i - 1].name, rooms[i].name) >= 0)
+			api_got.sorted = false;
+}
+
+START_TEST(test_api_rooms_sorted_and_sliced_after_name)
+{
+	static const struct chat_api_ops api = { .rooms = fake_api_rooms };
+	struct chat_room_info *info = rooms_120();
+	size_t first, n;
+
+	chat_set_api(c, &api, NULL);
+	ck_assert_int_eq(chat_list_rooms(c, 9), 0);
+	chat_on_rooms(c, 0, 9, 0, info, 120);
+	ck_assert_int_eq(api_got.calls, 1);
+	ck_assert_uint_eq(api_got.n, 120);
+	ck_assert(api_got.sorted);
+	/* What GET /api/rooms?limit=&after= needs, on a sorted list. */
+	qsort(info, 120, sizeof(*info), chat_room_info_cmp);
+	first = chat_rooms_after(info, 120, NULL, 0, &n);
+	ck_assert_uint_eq(first, 0);
+	ck_assert_uint_eq(n, CHAT_ROOMS_PAGE);
+	first = chat_rooms_after(info, 120, "", 10, &n);
+	ck_assert_uint_eq(first, 0);
+	ck_assert_uint_eq(n, 10);
+	first = chat_rooms_after(info, 120, "r009", 10, &n);
+	ck_assert_str_eq(info[first].name, "r010");
+	ck_assert_uint_eq(n, 10);
+	/* A name that is not (or no longer) there: the rooms after it. */
+	first = chat_rooms_after(info, 120, "r0095", 3, &n);
+	ck_assert_str_eq(info[first].name, "r010");
+	first = chat_rooms_after(info, 120, "r110", 50, &n);
+	ck_assert_str_eq(info[first].name, "r111");
+	ck_assert_uint_eq(n, 9);
+	first = chat_rooms_after(info, 120, "r119", 50, &n);
+	ck_assert_uint_eq(first, 120);
+	ck_assert_uint_eq(n, 0);
+	first = chat_rooms_after(info, 120, NULL, 100000, &n);
+	ck_assert_uint_eq(n, CHAT_ROOMS_LIMIT_MAX < 120 ?
+			     CHAT_ROOMS_LIMIT_MAX : 120);
+	first = chat_rooms_after(NULL, 0, "x", 5, &n);
+	ck_assert_uint_eq(first, 0);
+	ck_assert_uint_eq(n, 0);
 }
 END_TEST
 
@@ -1484,6 +1610,8 @@ static Suite *core_suite(void)
 		{ "stale_sync", test_stale_sync_of_freed_room_is_ignored },
 		{ "catch_up", test_reconnect_catches_up_after_last_seq },
 		{ "rooms", test_rooms_output },
+		{ "rooms_pages", test_rooms_paginated_by_50 },
+		{ "rooms_after", test_api_rooms_sorted_and_sliced_after_name },
 		{ "list", test_list_shows_sessions_and_rooms },
 		{ "presence", test_presence_registered_and_dropped },
 		{ "guest_clash", test_guest_name_clash_elsewhere_renames },
