@@ -564,6 +564,12 @@ void chat_on_join(struct chat *c, uint64_t sid, int err, int64_t uid,
 
 	if (!s)
 		return;
+	if (err == BD_EROOMSFULL) {
+		session_fail(c, s, err, "%s (max %zu)", bd_strerror(err),
+			     c->cfg.max_rooms);
+		command_done(c, s);
+		return;
+	}
 	if (err) {
 		session_fail(c, s, err, "%s", bd_strerror(err));
 		command_done(c, s);

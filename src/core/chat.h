@@ -126,10 +126,14 @@ struct chat_store_ops {
 	int (*nick)(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 		    const char *old_nick, const char *nick, const char *cur);
 	/* Join (or create and join) by name; presence gets the room (or
-	 * keeps `cur` on failure). -> chat_on_join() */
+	 * keeps `cur` on failure). With create and max_rooms not 0, a new
+	 * room is made only while the database holds fewer than max_rooms
+	 * rooms (counted atomically with the insert), else the outcome is
+	 * BD_EROOMSFULL; an existing name still comes back as room_id 0.
+	 * -> chat_on_join() */
 	int (*join)(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 		    const char *nick, const char *room, bool create,
-		    const char *cur);
+		    size_t max_rooms, const char *cur);
 	/* -> chat_on_leave() */
 	int (*leave)(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 		     const char *nick, int64_t room_id);
@@ -161,6 +165,10 @@ struct chat_config {
 	size_t max_message_bytes;	/* content limit after sanitizing */
 	size_t outq_limit;		/* bytes queued per session */
 	uint64_t seed;			/* guest nickname randomness */
+	size_t max_rooms;		/* rooms /create may make the total
+					 * (the database counts); 0: no cap */
+	size_t max_rooms_per_user;	/* memberships /join and /create may
+					 * reach; 0: no cap */
 };
 
 /* Counters for /health and /metrics. */

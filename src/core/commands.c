@@ -116,6 +116,7 @@ static int cmd_nick(struct chat *c, struct session *s, int argc, char **argv)
 static int start_join(struct chat *c, struct session *s, const char *room,
 		      bool create)
 {
+	struct room *r;
 	int err;
 
 	if (!name_is_valid_room(room)) {
@@ -128,8 +129,20 @@ static int start_join(struct chat *c, struct session *s, const char *room,
 			     room);
 		return 0;
 	}
+	/* Its memberships are all here: restored by /nick, or synced for
+	 * a stored session. Going back to one of them is always fine. */
+	r = room_find(c, room);
+	if (c->cfg.max_rooms_per_user &&
+	    s->rooms.count >= c->cfg.max_rooms_per_user &&
+	    (create || !r || !session_in_room(s, r))) {
+		session_fail(c, s, BD_ETOOMANY, "%s (max %zu)",
+			     bd_strerror(BD_ETOOMANY),
+			     c->cfg.max_rooms_per_user);
+		return 0;
+	}
 	err = c->store->join(c->st, s->id, s->api_id, s->uid, s->nick, room,
-			     create, s->current ? s->current->name : NULL);
+			     create, create ? c->cfg.max_rooms : 0,
+			     s->current ? s->current->name : NULL);
 	if (err)
 		return err;
 	snprintf(s->arg, sizeof(s->arg), "%s%s", create ? "+" : "", room);

@@ -51,6 +51,7 @@ static struct fstore {
 	int64_t api_id, uid, room_id;
 	char name[64];
 	bool create;
+	size_t max_rooms;
 	char content[4096];
 	int64_t watch_room, watch_after;
 	uint64_t watch_gen;
@@ -94,7 +95,7 @@ static int fs_nick(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 
 static int fs_join(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 		   const char *nick, const char *room, bool create,
-		   const char *cur)
+		   size_t max_rooms, const char *cur)
 {
 	(void)st;
 	(void)nick;
@@ -106,6 +107,7 @@ static int fs_join(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 	fs.api_id = api_id;
 	fs.uid = uid;
 	fs.create = create;
+	fs.max_rooms = max_rooms;
 	snprintf(fs.name, sizeof(fs.name), "%s", room);
 	return 0;
 }
@@ -495,6 +497,75 @@ START_TEST(test_reserved_room_name_refused)
 	ck_assert(name_is_reserved_room("system"));
 	ck_assert(!name_is_reserved_room("systems"));
 	ck_assert_str_eq(bd_strerror(BD_ERESERVED), "name is reserved");
+}
+END_TEST
+
+/* The core again, with these caps. */
+static void set_caps(size_t max_rooms, size_t per_user)
+{
+	struct chat_config cfg = {
+		.history_size = 3,
+		.max_message_bytes = 20,
+		.outq_limit = 4096,
+		.seed = 42,
+		.max_rooms = max_rooms,
+		.max_rooms_per_user = per_user,
+	};
+
+	chat_free(c);
+	c = chat_new(&cfg, &fops, NULL);
+	chat_on_listen_up(c);
+}
+
+START_TEST(test_join_beyond_max_rooms_per_user_refused)
+{
+	struct fconn *a;
+
+	set_caps(0, 3);
+	a = user("alice", 1);
+	join_room(a, "r1", 1, NULL, 0);
+	join_room(a, "r2", 2, NULL, 0);
+	join_room(a, "r3", 3, NULL, 0);
+	drain(a);
+	ck_assert_int_eq(fs.join_calls, 3);
+	say(a, "/join r4");
+	ck_assert_str_eq(drain(a),
+		"[system] error: you are in too many rooms (max 3)\n");
+	ck_assert_int_eq(session_last_error(a->s), BD_ETOOMANY);
+	say(a, "/create r5");
+	ck_assert_str_eq(drain(a),
+		"[system] error: you are in too many rooms (max 3)\n");
+	ck_assert_int_eq(fs.join_calls, 3);
+	ck_assert_str_eq(bd_strerror(BD_ETOOMANY), "you are in too many rooms");
+	/* Back to one of its rooms: fine. */
+	join_room(a, "r1", 1, NULL, 0);
+	ck_assert_int_eq(fs.join_calls, 4);
+	ck_assert(strstr(drain(a), "[system] You joined r1"));
+	/* One left: room for one more. */
+	say(a, "/leave");
+	chat_on_leave(c, session_id(a->s), 0);
+	join_room(a, "r4", 4, NULL, 0);
+	ck_assert_int_eq(fs.join_calls, 5);
+	ck_assert(strstr(drain(a), "[system] You joined r4"));
+}
+END_TEST
+
+START_TEST(test_create_beyond_max_rooms_refused_by_store)
+{
+	struct fconn *a;
+
+	set_caps(5, 100);
+	a = user("alice", 1);
+	say(a, "/create r6");
+	ck_assert(fs.create);
+	ck_assert_uint_eq(fs.max_rooms, 5);	/* the database counts */
+	chat_on_join(c, session_id(a->s), BD_EROOMSFULL, 0, 0, NULL);
+	ck_assert_str_eq(drain(a),
+		"[system] error: too many rooms on this server (max 5)\n");
+	ck_assert_int_eq(session_last_error(a->s), BD_EROOMSFULL);
+	say(a, "/join r1");
+	ck_assert(!fs.create);
+	ck_assert_uint_eq(fs.max_rooms, 0);
 }
 END_TEST
 
@@ -1595,6 +1666,8 @@ static Suite *core_suite(void)
 		{ "create", test_create_exists_and_invalid },
 		{ "reserved_room", test_reserved_room_name_refused },
 		{ "join_unknown", test_join_unknown_room },
+		{ "max_per_user", test_join_beyond_max_rooms_per_user_refused },
+		{ "max_rooms", test_create_beyond_max_rooms_refused_by_store },
 		{ "join_history", test_join_shows_last_history_oldest_first },
 		{ "join_ring_hit", test_second_join_is_served_from_ring },
 		{ "fanout_order", test_messages_reach_every_member_once_in_order },
