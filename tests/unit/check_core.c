@@ -392,8 +392,9 @@ START_TEST(test_member_list_of_60_rooms_is_whole)
 
 	for (int i = 0; i < 60; i++) {
 		/* 50-byte names: the list is over 3,000 bytes. */
-		snprintf(names[i], sizeof(names[i]),
-			 "room-%02d-%042d", i, i);
+		snprintf(names[i], sizeof(names[i]), "room-%02u-%s",
+			 (unsigned)i % 100,
+			 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
 		rooms[i].id = 100 + i;
 		rooms[i].name = names[i];
 	}

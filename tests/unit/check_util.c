@@ -141,9 +141,9 @@ END_TEST
 
 START_TEST(test_strmap_put_get_del_many)
 {
-	static char keys[5000][16];
+	static char keys[5000][24];
 	struct strmap m;
-	char probe[16];
+	char probe[24];
 
 	strmap_init(&m);
 	for (int i = 0; i < 5000; i++) {
