@@ -29,6 +29,8 @@ void config_defaults(struct config *cfg)
 	cfg->session_idle_timeout_s = 60;
 	cfg->sse_heartbeat_s = 15;
 	cfg->presence_timeout_s = 15;
+	cfg->max_rooms = 10000;
+	cfg->max_rooms_per_user = 100;
 }
 
 void config_fini(struct config *cfg)
@@ -97,6 +99,10 @@ static const struct int_key {
 	  K_UNSIGNED, 1, 3600 },
 	{ "presence_timeout_s", offsetof(struct config, presence_timeout_s),
 	  K_UNSIGNED, 3, 3600 },
+	{ "max_rooms", offsetof(struct config, max_rooms), K_SIZE, 1,
+	  10000000 },
+	{ "max_rooms_per_user", offsetof(struct config, max_rooms_per_user),
+	  K_SIZE, 1, 100000 },
 };
 
 static int apply_key(struct config *cfg, const char *key, json_t *v,

@@ -23,6 +23,8 @@ struct config {
 	unsigned session_idle_timeout_s; /* HTTP session without activity */
 	unsigned sse_heartbeat_s;	/* ": ping" comment period */
 	unsigned presence_timeout_s;	/* silent instances leave presence */
+	size_t max_rooms;		/* rooms /create may make in total */
+	size_t max_rooms_per_user;	/* rooms one user may /join or make */
 };
 
 /* Largest max_message_bytes: escaped content plus the rest of the NOTIFY

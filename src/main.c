@@ -262,6 +262,8 @@ int main(int argc, char **argv)
 	ccfg.history_size = app.cfg.history_size;
 	ccfg.max_message_bytes = app.cfg.max_message_bytes;
 	ccfg.outq_limit = app.cfg.outq_limit_bytes;
+	ccfg.max_rooms = app.cfg.max_rooms;
+	ccfg.max_rooms_per_user = app.cfg.max_rooms_per_user;
 	if (getrandom(&ccfg.seed, sizeof(ccfg.seed), 0) !=
 	    (ssize_t)sizeof(ccfg.seed))
 		ccfg.seed = (uint64_t)time(NULL);

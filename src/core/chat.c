@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "util/strbuf.h"
 #include "util/utf8.h"
 #include "util/xalloc.h"
 
@@ -29,6 +30,7 @@ struct chat *chat_new(const struct chat_config *cfg,
 	c->next_stream_id = 1;
 	idmap_init(&c->sessions);
 	idmap_init(&c->rooms);
+	strmap_init(&c->room_names);
 	idmap_init(&c->streams);
 	return c;
 }
@@ -55,10 +57,12 @@ void chat_free(struct chat *c)
 			i++;
 		chat_stream_closed(c, c->streams.slots[i].val);
 	}
+	/* Rooms went with their last member or stream; any left over: */
 	for (size_t i = 0; i < c->rooms.cap; i++)
 		if (c->rooms.slots[i].key)
 			room_free(c->rooms.slots[i].val);
 	idmap_fini(&c->rooms);
+	strmap_fini(&c->room_names);
 	idmap_fini(&c->sessions);
 	idmap_fini(&c->streams);
 	free(c);
@@ -209,6 +213,7 @@ static struct session *session_new(struct chat *c, enum session_kind kind,
 	s->sink = sink;
 	s->conn = conn;
 	s->pending_tail = &s->pending;
+	idmap_init(&s->rooms);
 	outq_init(&s->outq, c->cfg.outq_limit);
 	guest_nick(c, s);
 	idmap_put(&c->sessions, s->id, s);
@@ -248,30 +253,73 @@ struct session *chat_session_open_api(struct chat *c,
 	return session_new(c, SESSION_API, sink, conn, api_id);
 }
 
+/* A room id's share of a session's rooms_sum: a sum of mixed ids is the
+ * same whatever order the rooms came in and is kept up to date in O(1)
+ * by session_add_room() and session_remove_room(). */
+static uint64_t room_id_mix(int64_t id)
+{
+	uint64_t x = (uint64_t)id;
+
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* True when s has this state already: the same user, nickname, current
+ * room and set of rooms (same count and same sum of mixed ids). */
+static bool session_state_is(const struct session *s, int64_t uid,
+			     const char *nick, const char *room,
+			     const struct chat_room_ref *rooms, size_t n)
+{
+	uint64_t sum = 0;
+
+	if (s->uid != uid || strcmp(s->nick, nick) ||
+	    s->rooms.count != n || !s->current != !room ||
+	    (room && strcmp(s->current->name, room)))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		sum += room_id_mix(rooms[i].id);
+	return sum == s->rooms_sum;
+}
+
 void chat_session_sync(struct chat *c, struct session *s, int64_t uid,
 		       const char *nick, const char *room,
 		       const struct chat_room_ref *rooms, size_t n)
 {
+	struct room **gone;
+	struct idmap want;
+	size_t ngone = 0;
+
+	/* Every request of a stored session lands here: usually nothing
+	 * changed, and a session may be in thousands of rooms. */
+	if (session_state_is(s, uid, nick, room, rooms, n)) {
+		c->stats.syncs_skipped++;
+		return;
+	}
 	s->uid = uid;
 	snprintf(s->nick, sizeof(s->nick), "%s", nick);
-	/* Gone from the database: leave here (backwards, as it shrinks). */
-	for (size_t i = s->nrooms; i-- > 0;) {
-		bool kept = false;
-
-		for (size_t j = 0; j < n && !kept; j++)
-			kept = rooms[j].id == s->rooms[i]->id;
-		if (!kept)
-			session_remove_room(c, s, s->rooms[i]);
-	}
-	s->current = NULL;
-	for (size_t j = 0; j < n; j++) {
-		struct room *r = room_get_or_add(c, rooms[j].id,
-						 rooms[j].name);
-
-		session_add_room(c, s, r);
-		if (room && !strcmp(r->name, room))
-			s->current = r;
-	}
+	idmap_init(&want);
+	for (size_t i = 0; i < n; i++)
+		idmap_put(&want, (uint64_t)rooms[i].id, (void *)&rooms[i]);
+	/* Gone from the database: leave here. Collected first, as removing
+	 * reshuffles the map being walked. */
+	gone = xmalloc((s->rooms.count + 1) * sizeof(*gone));
+	for (size_t i = 0; i < s->rooms.cap; i++)
+		if (s->rooms.slots[i].key &&
+		    !idmap_get(&want, s->rooms.slots[i].key))
+			gone[ngone++] = s->rooms.slots[i].val;
+	for (size_t i = 0; i < ngone; i++)
+		session_remove_room(c, s, gone[i]);
+	free(gone);
+	idmap_fini(&want);
+	for (size_t i = 0; i < n; i++)
+		session_add_room(c, s, room_get_or_add(c, rooms[i].id,
+						       rooms[i].name));
+	s->current = room ? room_find(c, room) : NULL;
+	if (s->current && !session_in_room(s, s->current))
+		s->current = NULL;
 }
 
 static void session_free(struct chat *c, struct session *s)
@@ -280,15 +328,21 @@ static void session_free(struct chat *c, struct session *s)
 		c->store->presence_del(c->st, s->id);
 	session_close_streams(s, NULL);
 	free(s->streams);
-	while (s->nrooms)
-		session_remove_room(c, s, s->rooms[s->nrooms - 1]);
+	/* Always the first left: removing reshuffles the map. */
+	while (s->rooms.count) {
+		size_t i = 0;
+
+		while (!s->rooms.slots[i].key)
+			i++;
+		session_remove_room(c, s, s->rooms.slots[i].val);
+	}
 	while (s->pending) {
 		struct pending *p = s->pending;
 
 		s->pending = p->next;
 		free(p);
 	}
-	free(s->rooms);
+	idmap_fini(&s->rooms);
 	outq_fini(&s->outq);
 	idmap_del(&c->sessions, s->id);
 	if (s->prev)
@@ -427,35 +481,28 @@ void session_pump(struct chat *c, struct session *s)
 
 bool session_in_room(const struct session *s, const struct room *r)
 {
-	for (size_t i = 0; i < s->nrooms; i++)
-		if (s->rooms[i] == r)
-			return true;
-	return false;
+	return idmap_get(&s->rooms, (uint64_t)r->id) == r;
 }
 
 void session_add_room(struct chat *c, struct session *s, struct room *r)
 {
 	if (session_in_room(s, r))
 		return;
-	if (s->nrooms == s->caprooms) {
-		s->caprooms = s->caprooms ? s->caprooms * 2 : 4;
-		s->rooms = xrealloc(s->rooms, s->caprooms * sizeof(*s->rooms));
-	}
-	s->rooms[s->nrooms++] = r;
+	idmap_put(&s->rooms, (uint64_t)r->id, r);
+	s->rooms_sum += room_id_mix(r->id);
 	room_add_member(c, r, s);
 }
 
 void session_remove_room(struct chat *c, struct session *s, struct room *r)
 {
-	for (size_t i = 0; i < s->nrooms; i++) {
-		if (s->rooms[i] != r)
-			continue;
-		s->rooms[i] = s->rooms[--s->nrooms];
-		if (s->current == r)
-			s->current = NULL;
-		room_remove_member(c, r, s);
+	if (!session_in_room(s, r))
 		return;
-	}
+	idmap_del(&s->rooms, (uint64_t)r->id);
+	s->rooms_sum -= room_id_mix(r->id);
+	if (s->current == r)
+		s->current = NULL;
+	room_remove_member(c, r, s);
+	room_release(c, r);
 }
 
 /* A command's outcome arrived: let queued input run again. */
@@ -470,8 +517,7 @@ void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
 		  size_t n)
 {
 	struct session *s = chat_find_session(c, sid);
-	char list[1024] = "";
-	size_t used = 0;
+	struct strbuf list = STRBUF_INIT;
 	bool restored = false;
 
 	if (!s)
@@ -492,12 +538,19 @@ void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
 				restored = true;
 				session_add_room(c, s, r);
 			}
-			used += (size_t)snprintf(list + used,
-				used < sizeof(list) ? sizeof(list) - used : 0,
-				"%s%s", i ? ", " : "", r->name);
+			if (i)
+				sb_puts(&list, ", ");
+			sb_puts(&list, r->name);
 		}
-		if (restored)
-			session_reply(c, s, "You are a member of: %s", list);
+		/* Not session_reply(): its buffer would cut a long list. */
+		if (restored) {
+			struct outbuf *b = outbuf_fmt(
+				"[system] You are a member of: %s\n", list.buf);
+
+			session_send(c, s, b);
+			outbuf_unref(b);
+		}
+		sb_fini(&list);
 	}
 	s->want_nick[0] = '\0';
 	command_done(c, s);
@@ -511,6 +564,12 @@ void chat_on_join(struct chat *c, uint64_t sid, int err, int64_t uid,
 
 	if (!s)
 		return;
+	if (err == BD_EROOMSFULL) {
+		session_fail(c, s, err, "%s (max %zu)", bd_strerror(err),
+			     c->cfg.max_rooms);
+		command_done(c, s);
+		return;
+	}
 	if (err) {
 		session_fail(c, s, err, "%s", bd_strerror(err));
 		command_done(c, s);
@@ -633,34 +692,100 @@ void chat_on_posted(struct chat *c, uint64_t sid, uint64_t token, int err,
 	session_pump(c, s);
 }
 
+int chat_room_info_cmp(const void *a, const void *b)
+{
+	const struct chat_room_info *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+size_t chat_rooms_after(const struct chat_room_info *rooms, size_t n,
+			const char *after, size_t limit, size_t *count)
+{
+	size_t lo = 0, hi = n;
+
+	if (!limit)
+		limit = CHAT_ROOMS_PAGE;
+	if (limit > CHAT_ROOMS_LIMIT_MAX)
+		limit = CHAT_ROOMS_LIMIT_MAX;
+	/* The first name greater than after. */
+	while (after && *after && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(rooms[mid].name, after) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*count = n - lo < limit ? n - lo : limit;
+	return lo;
+}
+
+/* Page s->page of /rooms: a page of CHAT_ROOMS_PAGE, then where it is
+ * when there are several. A single page looks as it always did. */
+static void show_rooms_page(struct chat *c, struct session *s,
+			    const struct chat_room_info *rooms, size_t n)
+{
+	size_t pages = (n + CHAT_ROOMS_PAGE - 1) / CHAT_ROOMS_PAGE;
+	size_t first = (s->page - 1) * CHAT_ROOMS_PAGE, end;
+
+	if (s->page > pages) {
+		session_fail(c, s, BD_ENOENT, "no page %zu (there %s %zu)",
+			     s->page, pages == 1 ? "is" : "are", pages);
+		return;
+	}
+	end = first + CHAT_ROOMS_PAGE < n ? first + CHAT_ROOMS_PAGE : n;
+	if (pages == 1)
+		session_reply(c, s, "Rooms (%zu):", n);
+	else
+		session_reply(c, s, "Rooms %zu-%zu of %zu:", first + 1, end,
+			      n);
+	for (size_t i = first; i < end; i++)
+		session_reply(c, s,
+			      "  %s: %" PRId64 " member%s, %" PRId64 " online",
+			      rooms[i].name, rooms[i].members,
+			      rooms[i].members == 1 ? "" : "s",
+			      rooms[i].online);
+	if (pages > 1 && s->page < pages)
+		session_reply(c, s, "page %zu of %zu; /rooms %zu for more",
+			      s->page, pages, s->page + 1);
+	else if (pages > 1)
+		session_reply(c, s, "page %zu of %zu", s->page, pages);
+}
+
 void chat_on_rooms(struct chat *c, uint64_t sid, uint64_t token, int err,
 		   const struct chat_room_info *rooms, size_t n)
 {
-	struct session *s;
+	struct chat_room_info *sorted = NULL;
+	struct session *s = NULL;
 
-	if (!sid) {
-		if (c->api && c->api->rooms)
-			c->api->rooms(c->api_arg, token, err, rooms, n);
-		return;
+	if (sid) {
+		s = chat_find_session(c, sid);
+		if (!s)
+			return;
 	}
-	s = chat_find_session(c, sid);
-	if (!s)
-		return;
-	if (err) {
+	/* Pages and `after` need one order, not the database's collation:
+	 * byte order, on a copy (the strings stay the store's). */
+	if (!err && n) {
+		sorted = xmalloc(n * sizeof(*sorted));
+		memcpy(sorted, rooms, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), chat_room_info_cmp);
+	}
+	if (!s) {
+		if (c->api && c->api->rooms)
+			c->api->rooms(c->api_arg, token, err,
+				      err ? NULL : sorted ? sorted : rooms, n);
+	} else if (err) {
 		session_fail(c, s, err, "%s", bd_strerror(err));
 	} else if (!n) {
 		session_reply(c, s,
 			      "No rooms yet. Create one with /create <room>");
 	} else {
-		session_reply(c, s, "Rooms (%zu):", n);
-		for (size_t i = 0; i < n; i++)
-			session_reply(c, s,
-				      "  %s: %" PRId64 " member%s, %" PRId64 " online",
-				      rooms[i].name, rooms[i].members,
-				      rooms[i].members == 1 ? "" : "s",
-				      rooms[i].online);
+		show_rooms_page(c, s, sorted, n);
 	}
-	command_done(c, s);
+	free(sorted);
+	if (s)
+		command_done(c, s);
 }
 
 int chat_session_rooms(struct chat *c, struct session *s)

@@ -19,6 +19,8 @@
 #include "core/outq.h"
 
 #define CHAT_MAX_LINE 4096	/* longest input line, bytes */
+#define CHAT_ROOMS_PAGE 50	/* rooms per /rooms page; default limit */
+#define CHAT_ROOMS_LIMIT_MAX 500	/* most rooms chat_rooms_after() gives */
 
 struct chat;
 struct session;
@@ -50,7 +52,10 @@ struct chat_room_info;
 
 /* Outcomes of requests that belong to no session. */
 struct chat_api_ops {
-	/* chat_list_rooms(): rooms is NULL when err. */
+	/* chat_list_rooms(): every room, sorted by name in byte order
+	 * (chat_room_info_cmp(), whatever the database's collation), for
+	 * chat_rooms_after(); rooms is NULL when err. Valid during the
+	 * call only. */
 	void (*rooms)(void *arg, uint64_t token, int err,
 		      const struct chat_room_info *rooms, size_t n);
 };
@@ -69,7 +74,7 @@ struct chat_presence {
 	const char *room;	/* current room, or NULL */
 };
 
-/* One line of /rooms. */
+/* One line of /rooms (and of GET /api/rooms). */
 struct chat_room_info {
 	const char *name;
 	int64_t members;	/* persisted memberships */
@@ -121,10 +126,14 @@ struct chat_store_ops {
 	int (*nick)(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 		    const char *old_nick, const char *nick, const char *cur);
 	/* Join (or create and join) by name; presence gets the room (or
-	 * keeps `cur` on failure). -> chat_on_join() */
+	 * keeps `cur` on failure). With create and max_rooms not 0, a new
+	 * room is made only while the database holds fewer than max_rooms
+	 * rooms (counted atomically with the insert), else the outcome is
+	 * BD_EROOMSFULL; an existing name still comes back as room_id 0.
+	 * -> chat_on_join() */
 	int (*join)(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 		    const char *nick, const char *room, bool create,
-		    const char *cur);
+		    size_t max_rooms, const char *cur);
 	/* -> chat_on_leave() */
 	int (*leave)(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 		     const char *nick, int64_t room_id);
@@ -156,6 +165,10 @@ struct chat_config {
 	size_t max_message_bytes;	/* content limit after sanitizing */
 	size_t outq_limit;		/* bytes queued per session */
 	uint64_t seed;			/* guest nickname randomness */
+	size_t max_rooms;		/* rooms /create may make the total
+					 * (the database counts); 0: no cap */
+	size_t max_rooms_per_user;	/* memberships /join and /create may
+					 * reach; 0: no cap */
 };
 
 /* Counters for /health and /metrics. */
@@ -167,6 +180,8 @@ struct chat_stats {
 	uint64_t messages_delivered;	/* lines queued to sessions */
 	uint64_t events_dropped;	/* duplicates dropped by (room, seq) */
 	uint64_t slow_consumers;	/* sessions closed for a full outq */
+	uint64_t syncs_skipped;		/* chat_session_sync() calls that
+					 * found nothing to change */
 };
 
 struct chat *chat_new(const struct chat_config *cfg,
@@ -192,8 +207,12 @@ struct session *chat_session_open_api(struct chat *c,
 				      const struct chat_sink_ops *sink,
 				      void *conn, int64_t api_id);
 /* A stored session's state as the database has it now: user, nickname,
- * current room (or NULL) and memberships. Rooms it no longer belongs to
- * are left here, closing its streams of them. */
+ * current room (or NULL) and memberships (distinct ids, any order). Rooms
+ * it no longer belongs to are left here, closing its streams of them.
+ * When that is the state the session has here already (compared in
+ * O(n) through a fingerprint of its rooms), nothing is done and
+ * stats.syncs_skipped counts it; else the difference is applied in
+ * O(n + rooms it had). */
 void chat_session_sync(struct chat *c, struct session *s, int64_t uid,
 		       const char *nick, const char *room,
 		       const struct chat_room_ref *rooms, size_t n);
@@ -220,9 +239,26 @@ void session_clear_error(struct session *s);
  * (empty), BD_EUTF8, BD_ETOOLONG, BD_EDB. */
 int chat_session_post(struct chat *c, struct session *s, const char *room,
 		      const char *text, size_t len, uint64_t token);
-/* Room list for no session. -> api->rooms(token) */
+/* Room list for no session. 0 or BD_EDB. -> api->rooms(token) */
 int chat_list_rooms(struct chat *c, uint64_t token);
-/* True when the room name is known here (some session met it). */
+/* qsort() order of struct chat_room_info: by name, strcmp(). */
+int chat_room_info_cmp(const void *a, const void *b);
+/*
+ * One page of a room list sorted by chat_room_info_cmp() (as api->rooms()
+ * gets it), for GET /api/rooms?limit=&after=: the rooms whose names sort
+ * after `after` (NULL or "": from the first; a name that is not in the
+ * list works too, so a room deleted between two pages loses nothing),
+ * at most `limit` of them (0: CHAT_ROOMS_PAGE; over CHAT_ROOMS_LIMIT_MAX:
+ * that many). Returns the index of the page's first room (n when the page
+ * is empty) and sets *count; rooms remain after the page when
+ * first + *count < n, and the next page is the one after the name of
+ * rooms[first + *count - 1]. O(log n + 1). rooms may be NULL when n is 0.
+ */
+size_t chat_rooms_after(const struct chat_room_info *rooms, size_t n,
+			const char *after, size_t limit, size_t *count);
+/* True when a room of that name is in use here: some local session is a
+ * member of it or has a stream of it open (rooms nothing uses are freed,
+ * so false says nothing about the database). */
 bool chat_room_known(struct chat *c, const char *room);
 
 /* A stream of one room's events (SSE) for an API session that is a member.

@@ -8,6 +8,7 @@
 #include "core/chat.h"
 #include "core/msg.h"
 #include "util/idmap.h"
+#include "util/strmap.h"
 
 #define SESSION_PENDING_MAX 64	/* queued input lines before throttling */
 #define SESSION_INFLIGHT_MAX 64	/* uncommitted messages per session */
@@ -37,7 +38,10 @@ struct room {
 	struct session **members;	/* local sessions that are members */
 	size_t nmembers, capmembers;
 	enum room_state state;
-	uint64_t sync_gen;		/* matches watch() to its outcome */
+	uint64_t sync_gen;		/* matches watch() to its outcome;
+					 * drawn from chat's counter, so a
+					 * room freed and made again never
+					 * takes its old sync's outcome */
 	bool sync_initial;		/* the sync in flight loads the ring */
 	bool ring_valid;		/* ring and last_seq are current */
 	int64_t last_seq;		/* newest seq seen (delivered) */
@@ -87,10 +91,13 @@ struct session {
 	char want_nick[NICK_MAX + 1];	/* reserved while /nick runs */
 	int64_t uid;			/* users.id, 0 until persisted */
 	int64_t seen_rename;		/* rename_id of the last rename shown */
-	struct room **rooms;		/* memberships known locally */
-	size_t nrooms, caprooms;
+	struct idmap rooms;		/* room id -> room: memberships known
+					 * locally */
+	uint64_t rooms_sum;		/* sum of room_id_mix() over rooms,
+					 * for chat_session_sync() */
 	struct room *current;		/* where plain lines go */
 	char arg[ROOM_NAME_MAX + 1];	/* room name of a running command */
+	size_t page;			/* page a running /rooms shows, from 1 */
 	struct outq outq;
 	struct pending *pending, **pending_tail;
 	size_t npending;
@@ -109,7 +116,10 @@ struct chat {
 	struct session *first, *last;	/* all sessions, connect order */
 	size_t nsessions;
 	uint64_t next_sid;
-	struct idmap rooms;		/* id -> room */
+	struct idmap rooms;		/* id -> room, only rooms in use: with
+					 * local members or open streams */
+	struct strmap room_names;	/* name -> room, the same rooms */
+	uint64_t sync_gen;		/* last generation given a sync */
 	struct idmap streams;		/* id -> stream */
 	uint64_t next_stream_id;
 	const struct chat_api_ops *api;
@@ -128,7 +138,8 @@ void session_fail(struct chat *c, struct session *s, int err,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void session_pump(struct chat *c, struct session *s);
 struct session *chat_find_session(struct chat *c, uint64_t sid);
-/* Starts /rooms for s (online users counted). 0 or BD_EDB. */
+/* Starts /rooms for s (online users counted), showing s->page. 0 or
+ * BD_EDB. */
 int chat_session_rooms(struct chat *c, struct session *s);
 /* Validates (UTF-8, not blank, size) and strips controls in place. */
 int chat_clean_text(struct chat *c, char *text, size_t *len);
@@ -141,7 +152,12 @@ void session_remove_room(struct chat *c, struct session *s, struct room *r);
 
 /* room.c */
 struct room *room_get(struct chat *c, int64_t id);
+/* The room, made (idle) if not in use here; the caller makes it used
+ * (adds a member) before returning to the loop. */
 struct room *room_get_or_add(struct chat *c, int64_t id, const char *name);
+/* Frees r if nothing here uses it any more (no member, no stream): it
+ * is unwatched already; a later join makes and loads it again. */
+void room_release(struct chat *c, struct room *r);
 void room_free(struct room *r);
 void room_add_member(struct chat *c, struct room *r, struct session *s);
 void room_remove_member(struct chat *c, struct room *r, struct session *s);
@@ -155,6 +171,7 @@ void room_deliver_msg(struct chat *c, struct room *r, struct msg *m);
 void room_deliver_notice(struct chat *c, struct room *r, struct outbuf *b,
 			 struct outbuf *sse, int64_t skip_uid,
 			 const char *skip_nick, int64_t once);
+/* A room in use here, by name. */
 struct room *room_find(struct chat *c, const char *name);
 
 /* stream.c */

@@ -43,8 +43,8 @@ static const struct cmd_def cmd_table[] = {
 	  "show connected users and their current room" },
 	{ "nick", cmd_nick, 1, 1, 0, "/nick <name>", "change your nickname" },
 	{ "quit", cmd_quit, 0, 0, 0, "/quit", "disconnect" },
-	{ "rooms", cmd_rooms, 0, 0, 0, "/rooms",
-	  "list rooms with member and online counts" },
+	{ "rooms", cmd_rooms, 0, 1, 0, "/rooms [page]",
+	  "list rooms with member and online counts, 50 per page" },
 };
 
 static const struct cmd_def *cmd_find(const char *name)
@@ -116,6 +116,7 @@ static int cmd_nick(struct chat *c, struct session *s, int argc, char **argv)
 static int start_join(struct chat *c, struct session *s, const char *room,
 		      bool create)
 {
+	struct room *r;
 	int err;
 
 	if (!name_is_valid_room(room)) {
@@ -123,8 +124,25 @@ static int start_join(struct chat *c, struct session *s, const char *room,
 			     "invalid room name (1-50 lowercase letters, digits, _ or -)");
 		return 0;
 	}
+	if (name_is_reserved_room(room)) {
+		session_fail(c, s, BD_ERESERVED, "room name %s is reserved",
+			     room);
+		return 0;
+	}
+	/* Its memberships are all here: restored by /nick, or synced for
+	 * a stored session. Going back to one of them is always fine. */
+	r = room_find(c, room);
+	if (c->cfg.max_rooms_per_user &&
+	    s->rooms.count >= c->cfg.max_rooms_per_user &&
+	    (create || !r || !session_in_room(s, r))) {
+		session_fail(c, s, BD_ETOOMANY, "%s (max %zu)",
+			     bd_strerror(BD_ETOOMANY),
+			     c->cfg.max_rooms_per_user);
+		return 0;
+	}
 	err = c->store->join(c->st, s->id, s->api_id, s->uid, s->nick, room,
-			     create, s->current ? s->current->name : NULL);
+			     create, create ? c->cfg.max_rooms : 0,
+			     s->current ? s->current->name : NULL);
 	if (err)
 		return err;
 	snprintf(s->arg, sizeof(s->arg), "%s%s", create ? "+" : "", room);
@@ -161,10 +179,20 @@ static int cmd_leave(struct chat *c, struct session *s, int argc, char **argv)
 
 static int cmd_rooms(struct chat *c, struct session *s, int argc, char **argv)
 {
+	size_t page = 1;
 	int err;
 
-	(void)argc;
-	(void)argv;
+	if (argc) {
+		/* Digits only, from 1; more than 9 would be a million rooms. */
+		size_t len = strlen(argv[0]);
+
+		if (len > 9 || strspn(argv[0], "0123456789") != len)
+			return BD_EUSAGE;
+		page = (size_t)strtoul(argv[0], NULL, 10);
+		if (!page)
+			return BD_EUSAGE;
+	}
+	s->page = page;
 	err = chat_session_rooms(c, s);
 	if (err)
 		return err;
@@ -172,8 +200,9 @@ static int cmd_rooms(struct chat *c, struct session *s, int argc, char **argv)
 	return 0;
 }
 
-/* Splits line on spaces into at most max words; false when there are
- * more. */
+/* Splits line on spaces into its first max words (*argc of them); false
+ * when there are more. argv[0] is the command name either way, so a
+ * command with too many words still gets its usage line. */
 static bool split_words(char *line, int *argc, char **argv, int max)
 {
 	char *save = NULL;
@@ -181,8 +210,10 @@ static bool split_words(char *line, int *argc, char **argv, int max)
 
 	for (char *w = strtok_r(line, " ", &save); w;
 	     w = strtok_r(NULL, " ", &save)) {
-		if (n == max)
+		if (n == max) {
+			*argc = n;
 			return false;
+		}
 		argv[n++] = w;
 	}
 	*argc = n;

@@ -34,6 +34,12 @@ const char *bd_strerror(int err)
 		return "already exists";
 	case BD_EUTF8:
 		return "invalid UTF-8";
+	case BD_ERESERVED:
+		return "name is reserved";
+	case BD_ETOOMANY:
+		return "you are in too many rooms";
+	case BD_EROOMSFULL:
+		return "too many rooms on this server";
 	}
 	return "unknown error";
 }

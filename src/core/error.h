@@ -17,6 +17,9 @@ enum {
 	BD_ETOOLONG = -12,	/* over a size limit */
 	BD_EEXIST = -13,	/* already exists */
 	BD_EUTF8 = -14,		/* invalid UTF-8 */
+	BD_ERESERVED = -15,	/* a name the protocol keeps for itself */
+	BD_ETOOMANY = -16,	/* the user is in max_rooms_per_user rooms */
+	BD_EROOMSFULL = -17,	/* the server has max_rooms rooms */
 };
 
 /* A short user-facing description of a BD_E* code. */

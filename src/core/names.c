@@ -1,4 +1,7 @@
-/* Name rules; the database enforces the same ones with CHECK constraints. */
+/*
+ * Name rules; the database enforces the same ones with CHECK constraints
+ * (reserved room names: migration 012).
+ */
 #include "core/names.h"
 
 #include <string.h>
@@ -30,6 +33,13 @@ bool name_is_valid_nick(const char *s)
 bool name_is_valid_room(const char *s)
 {
 	return name_ok(s, ROOM_NAME_MAX, false);
+}
+
+bool name_is_reserved_room(const char *s)
+{
+	/* Line clients tell server notices by the "[system] " prefix; a
+	 * room's lines start with "[<room>] ". */
+	return !strcmp(s, "system");
 }
 
 static char lower(char ch)

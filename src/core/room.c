@@ -24,13 +24,7 @@ struct room *room_get(struct chat *c, int64_t id)
 
 struct room *room_find(struct chat *c, const char *name)
 {
-	for (size_t i = 0; i < c->rooms.cap; i++) {
-		struct room *r = c->rooms.slots[i].val;
-
-		if (c->rooms.slots[i].key && !strcmp(r->name, name))
-			return r;
-	}
-	return NULL;
+	return strmap_get(&c->room_names, name);
 }
 
 struct room *room_get_or_add(struct chat *c, int64_t id, const char *name)
@@ -46,7 +40,19 @@ struct room *room_get_or_add(struct chat *c, int64_t id, const char *name)
 	r->parked_tail = &r->parked;
 	ring_init(&r->ring, c->cfg.history_size);
 	idmap_put(&c->rooms, (uint64_t)id, r);
+	strmap_put(&c->room_names, r->name, r);
 	return r;
+}
+
+void room_release(struct chat *c, struct room *r)
+{
+	if (r->nmembers || r->nstreams)
+		return;
+	idmap_del(&c->rooms, (uint64_t)r->id);
+	/* A room made again under the same name (new id) keeps its entry. */
+	if (strmap_get(&c->room_names, r->name) == r)
+		strmap_del(&c->room_names, r->name);
+	room_free(r);
 }
 
 static void room_clear_parked(struct room *r)
@@ -78,7 +84,7 @@ static void room_sync(struct chat *c, struct room *r)
 {
 	int err;
 
-	r->sync_gen++;
+	r->sync_gen = ++c->sync_gen;
 	r->sync_initial = !r->ring_valid;
 	if (!c->listen_up) {
 		r->state = ROOM_STALE;	/* retried by chat_on_listen_up() */
@@ -127,7 +133,7 @@ void room_remove_member(struct chat *c, struct room *r, struct session *s)
 	if (r->state != ROOM_IDLE && c->listen_up)
 		c->store->unwatch(c->st, r->id);
 	r->state = ROOM_IDLE;
-	r->sync_gen++;
+	r->sync_gen = ++c->sync_gen;
 	r->ring_valid = false;
 	ring_clear(&r->ring);
 	room_clear_parked(r);
@@ -264,7 +270,8 @@ static void park(struct room *r, struct msg *m, struct outbuf *notice,
 /* A stored (API) session that is a member here acted through another
  * instance: follow its /leave (closing its streams of the room) and its
  * rename. Not while a command of its own runs here: that command's
- * outcome does it. */
+ * outcome does it. Removing the last member frees r (room_release()): the
+ * loop reads r only while members remain below i, so it ends first. */
 static void follow_stored_sessions(struct chat *c, struct room *r,
 				   const struct chat_event *ev)
 {
@@ -415,7 +422,7 @@ void chat_on_listen_down(struct chat *c)
 		if (!c->rooms.slots[i].key || r->state == ROOM_IDLE)
 			continue;
 		r->state = ROOM_STALE;
-		r->sync_gen++;
+		r->sync_gen = ++c->sync_gen;
 		room_clear_parked(r);
 		room_serve_waiters(c, r, false);
 	}

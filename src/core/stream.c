@@ -235,6 +235,7 @@ static void remove_ptr(struct stream **v, size_t *n, struct stream *st)
 void chat_stream_closed(struct chat *c, struct stream *st)
 {
 	remove_ptr(st->room->streams, &st->room->nstreams, st);
+	room_release(c, st->room);
 	if (st->s)
 		remove_ptr(st->s->streams, &st->s->nstreams, st);
 	idmap_del(&c->streams, st->id);

@@ -67,6 +67,8 @@ int result_err(PGresult *res, int err, const char *what)
 	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	if (state && !strcmp(state, "23505"))
 		return BD_ETAKEN;
+	if (state && !strcmp(state, "BD001"))	/* bd_create(): max_rooms */
+		return BD_EROOMSFULL;
 	log_error("db: %s failed: %s", what, PQresultErrorMessage(res));
 	return BD_EDB;
 }
@@ -165,26 +167,27 @@ static void join_done(void *arg, PGresult *res, int err)
 
 static int st_join(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 		   const char *nick, const char *room, bool create,
-		   const char *cur)
+		   size_t max_rooms, const char *cur)
 {
 	struct store *st = arg;
-	char ubuf[24], sbuf[24], abuf[24];
+	char ubuf[24], sbuf[24], abuf[24], mbuf[24];
 	const char *v[] = { uid ? ubuf : NULL, nick, room, st->instance_id,
-			    sbuf, cur, api_id ? abuf : NULL };
+			    sbuf, cur, api_id ? abuf : NULL, mbuf };
 	struct op *o = op_new(st, sid);
 	int err;
 
 	fmt_id(ubuf, sizeof(ubuf), uid);
 	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
 	fmt_id(abuf, sizeof(abuf), api_id);
+	fmt_id(mbuf, sizeof(mbuf), (int64_t)max_rooms);
 	err = pgconn_query(st->q, create ?
-		"WITH j AS (SELECT * FROM bd_create($1, $2, $3)) "
+		"WITH j AS (SELECT * FROM bd_create($1, $2, $3, $8)) "
 		"SELECT j.user_id, j.room_id, j.room_name, bd_presence_set("
 		"$4, $5, $7, $2, j.user_id, coalesce(j.room_name, $6)) FROM j" :
 		"WITH j AS (SELECT * FROM bd_join($1, $2, $3)) "
 		"SELECT j.user_id, j.room_id, j.room_name, bd_presence_set("
 		"$4, $5, $7, $2, j.user_id, coalesce(j.room_name, $6)) FROM j",
-		7, v, join_done, o);
+		create ? 8 : 7, v, join_done, o);
 	if (err)
 		free(o);
 	return err;

@@ -51,6 +51,7 @@ static struct fstore {
 	int64_t api_id, uid, room_id;
 	char name[64];
 	bool create;
+	size_t max_rooms;
 	char content[4096];
 	int64_t watch_room, watch_after;
 	uint64_t watch_gen;
@@ -94,7 +95,7 @@ static int fs_nick(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 
 static int fs_join(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 		   const char *nick, const char *room, bool create,
-		   const char *cur)
+		   size_t max_rooms, const char *cur)
 {
 	(void)st;
 	(void)nick;
@@ -106,6 +107,7 @@ static int fs_join(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 	fs.api_id = api_id;
 	fs.uid = uid;
 	fs.create = create;
+	fs.max_rooms = max_rooms;
 	snprintf(fs.name, sizeof(fs.name), "%s", room);
 	return 0;
 }
@@ -285,6 +287,12 @@ static void message_event(int64_t room, int64_t seq, const char *nick,
 	chat_on_event(c, &ev);
 }
 
+static struct fconn *new_fconn(void);
+static int count_of(const char *hay, const char *needle);
+static struct fconn *api_member(const char *nick, int64_t uid);
+static struct stream *open_stream(struct fconn *owner, struct fconn *sc,
+				  int64_t last);
+
 /* fc joins room (id) whose database history is rows[0..n). */
 static void join_room(struct fconn *fc, const char *room, int64_t id,
 		      const struct chat_msg_row *rows, size_t n)
@@ -360,6 +368,51 @@ START_TEST(test_unknown_command_and_usage_errors)
 }
 END_TEST
 
+START_TEST(test_command_with_more_than_8_words_gets_usage)
+{
+	struct fconn *fc = open_conn();
+
+	drain(fc);
+	say(fc, "/nick a b c d e f g h i");
+	ck_assert_str_eq(drain(fc), "[system] error: usage: /nick <name>\n");
+	say(fc, "/frobnicate a b c d e f g h i j");
+	ck_assert_str_eq(drain(fc),
+		"[system] error: unknown command /frobnicate (try /help)\n");
+	ck_assert_int_eq(session_last_error(fc->s), BD_ENOCMD);
+	ck_assert_int_eq(fs.nick_calls, 0);
+}
+END_TEST
+
+START_TEST(test_member_list_of_60_rooms_is_whole)
+{
+	struct chat_room_ref rooms[60];
+	char names[60][ROOM_NAME_MAX + 1];
+	struct fconn *b = open_conn();
+	char *out, *end;
+
+	for (int i = 0; i < 60; i++) {
+		/* 50-byte names: the list is over 3,000 bytes. */
+		snprintf(names[i], sizeof(names[i]), "room-%02u-%s",
+			 (unsigned)i % 100,
+			 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+		rooms[i].id = 100 + i;
+		rooms[i].name = names[i];
+	}
+	drain(b);
+	say(b, "/nick alice");
+	chat_on_nick(c, session_id(b->s), 0, 1, "alice", rooms, 60);
+	out = drain(b);
+	out = strstr(out, "[system] You are a member of: ");
+	ck_assert_ptr_nonnull(out);
+	end = strchr(out, '\n');
+	ck_assert_ptr_nonnull(end);
+	*end = '\0';
+	for (int i = 0; i < 60; i++)
+		ck_assert_msg(strstr(out, names[i]), "%s missing", names[i]);
+	ck_assert(!strcmp(end - strlen(names[59]), names[59]));
+}
+END_TEST
+
 START_TEST(test_nick_validation_and_local_uniqueness)
 {
 	struct fconn *a = user("alice", 1);
@@ -425,6 +478,95 @@ START_TEST(test_create_exists_and_invalid)
 	chat_on_join(c, session_id(a->s), 0, 1, 0, NULL);
 	ck_assert_str_eq(drain(a),
 			 "[system] error: room general already exists\n");
+}
+END_TEST
+
+START_TEST(test_reserved_room_name_refused)
+{
+	struct fconn *a = user("alice", 1);
+
+	/* "[system] error: ..." from a user named error in a room named
+	 * system would pass for a server notice. */
+	say(a, "/create system");
+	ck_assert_str_eq(drain(a),
+		"[system] error: room name system is reserved\n");
+	ck_assert_int_eq(session_last_error(a->s), BD_ERESERVED);
+	say(a, "/join system");
+	ck_assert_str_eq(drain(a),
+		"[system] error: room name system is reserved\n");
+	ck_assert_int_eq(fs.join_calls, 0);
+	ck_assert(name_is_reserved_room("system"));
+	ck_assert(!name_is_reserved_room("systems"));
+	ck_assert_str_eq(bd_strerror(BD_ERESERVED), "name is reserved");
+}
+END_TEST
+
+/* The core again, with these caps. */
+static void set_caps(size_t max_rooms, size_t per_user)
+{
+	struct chat_config cfg = {
+		.history_size = 3,
+		.max_message_bytes = 20,
+		.outq_limit = 4096,
+		.seed = 42,
+		.max_rooms = max_rooms,
+		.max_rooms_per_user = per_user,
+	};
+
+	chat_free(c);
+	c = chat_new(&cfg, &fops, NULL);
+	chat_on_listen_up(c);
+}
+
+START_TEST(test_join_beyond_max_rooms_per_user_refused)
+{
+	struct fconn *a;
+
+	set_caps(0, 3);
+	a = user("alice", 1);
+	join_room(a, "r1", 1, NULL, 0);
+	join_room(a, "r2", 2, NULL, 0);
+	join_room(a, "r3", 3, NULL, 0);
+	drain(a);
+	ck_assert_int_eq(fs.join_calls, 3);
+	say(a, "/join r4");
+	ck_assert_str_eq(drain(a),
+		"[system] error: you are in too many rooms (max 3)\n");
+	ck_assert_int_eq(session_last_error(a->s), BD_ETOOMANY);
+	say(a, "/create r5");
+	ck_assert_str_eq(drain(a),
+		"[system] error: you are in too many rooms (max 3)\n");
+	ck_assert_int_eq(fs.join_calls, 3);
+	ck_assert_str_eq(bd_strerror(BD_ETOOMANY), "you are in too many rooms");
+	/* Back to one of its rooms: fine. */
+	join_room(a, "r1", 1, NULL, 0);
+	ck_assert_int_eq(fs.join_calls, 4);
+	ck_assert(strstr(drain(a), "[system] You joined r1"));
+	/* One left: room for one more. */
+	say(a, "/leave");
+	chat_on_leave(c, session_id(a->s), 0);
+	join_room(a, "r4", 4, NULL, 0);
+	ck_assert_int_eq(fs.join_calls, 5);
+	ck_assert(strstr(drain(a), "[system] You joined r4"));
+}
+END_TEST
+
+START_TEST(test_create_beyond_max_rooms_refused_by_store)
+{
+	struct fconn *a;
+
+	set_caps(5, 100);
+	a = user("alice", 1);
+	say(a, "/create r6");
+	ck_assert(fs.create);
+	ck_assert_uint_eq(fs.max_rooms, 5);	/* the database counts */
+	chat_on_join(c, session_id(a->s), BD_EROOMSFULL, 0, 0, NULL);
+	ck_assert_str_eq(drain(a),
+		"[system] error: too many rooms on this server (max 5)\n");
+	ck_assert_int_eq(session_last_error(a->s), BD_EROOMSFULL);
+	say(a, "/join r1");
+	ck_assert(!fs.create);
+	ck_assert_uint_eq(fs.max_rooms, 0);
 }
 END_TEST
 
@@ -655,6 +797,70 @@ START_TEST(test_last_local_member_leaving_unwatches)
 }
 END_TEST
 
+START_TEST(test_unused_room_is_freed_and_found_by_name)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *w = api_member("webby", 2);	/* in general (7) */
+	struct fconn *sc = new_fconn();
+	struct stream *st = open_stream(w, sc, -1);
+	uint64_t stale;
+
+	join_room(a, "dev", 8, NULL, 0);
+	ck_assert(chat_room_known(c, "general"));
+	ck_assert(chat_room_known(c, "dev"));
+	ck_assert_uint_eq(c->rooms.count, 2);
+	/* Its last member gone: dev is freed at once. */
+	say(a, "/leave");
+	chat_on_leave(c, session_id(a->s), 0);
+	ck_assert(!chat_room_known(c, "dev"));
+	ck_assert_uint_eq(c->rooms.count, 1);
+	/* general's last member left, but its stream is still open. */
+	say(w, "/leave");
+	chat_on_leave(c, session_id(w->s), 0);
+	ck_assert(sc->closed);
+	ck_assert_uint_eq(c->rooms.count, 1);
+	chat_stream_closed(c, st);
+	ck_assert(!chat_room_known(c, "general"));
+	ck_assert_uint_eq(c->rooms.count, 0);
+	/* Joined again: loaded again (a miss). A sync answered for the
+	 * freed room (same id) is not taken for the new one's. */
+	say(a, "/join dev");
+	chat_on_join(c, session_id(a->s), 0, 1, 8, "dev");
+	stale = fs.watch_gen;
+	say(a, "/leave");	/* waits for the history */
+	chat_session_closed(c, a->s);
+	a = user("alicia", 1);
+	join_room(a, "dev", 8, NULL, 0);
+	ck_assert_uint_ne(fs.watch_gen, stale);
+	ck_assert(chat_room_known(c, "dev"));
+	ck_assert_uint_eq(chat_get_stats(c)->history_misses, 4);
+	message_event(8, 1, "bob", "hi");
+	ck_assert(strstr(drain(a), "[dev] bob: hi\n"));
+}
+END_TEST
+
+START_TEST(test_stale_sync_of_freed_room_is_ignored)
+{
+	struct fconn *a = user("alice", 1);
+	struct chat_msg_row old[] = { { 1, 1, 0, "bob", "old", 3 } };
+	uint64_t stale;
+
+	say(a, "/join dev");
+	chat_on_join(c, session_id(a->s), 0, 1, 8, "dev");
+	stale = fs.watch_gen;
+	chat_session_closed(c, a->s);	/* dev freed, its sync in flight */
+	a = user("alicia", 1);
+	say(a, "/join dev");
+	chat_on_join(c, session_id(a->s), 0, 1, 8, "dev");
+	drain(a);
+	chat_on_room_sync(c, 8, stale, 0, old, 1);
+	ck_assert_str_eq(drain(a), "");	/* still waiting for its own */
+	chat_on_room_sync(c, 8, fs.watch_gen, 0, NULL, 0);
+	ck_assert_str_eq(drain(a),
+			 "[system] You joined dev (0 recent messages)\n");
+}
+END_TEST
+
 START_TEST(test_reconnect_catches_up_after_last_seq)
 {
 	struct fconn *a = user("alice", 1);
@@ -695,6 +901,131 @@ START_TEST(test_rooms_output)
 	chat_on_rooms(c, session_id(a->s), 0, 0, NULL, 0);
 	ck_assert_str_eq(drain(a),
 		"[system] No rooms yet. Create one with /create <room>\n");
+}
+END_TEST
+
+/* 120 rooms, as a database with another collation might list them. */
+static struct chat_room_info *rooms_120(void)
+{
+	static char names[120][8];
+	static struct chat_room_info info[120];
+
+	for (int i = 0; i < 120; i++) {
+		snprintf(names[i], sizeof(names[i]), "r%03d", 119 - i);
+		info[i].name = names[i];
+		info[i].members = 1;
+		info[i].online = 0;
+	}
+	return info;
+}
+
+START_TEST(test_rooms_paginated_by_50)
+{
+	struct fconn *a = user("alice", 1);
+	struct chat_room_info *info = rooms_120();
+	char *out;
+
+	say(a, "/rooms");
+	chat_on_rooms(c, session_id(a->s), 0, 0, info, 120);
+	out = drain(a);
+	ck_assert_int_eq(count_of(out, "\n"), 52);
+	ck_assert(!strncmp(out, "[system] Rooms 1-50 of 120:\n"
+				"[system]   r000: 1 member, 0 online\n"
+				"[system]   r001: 1 member, 0 online\n", 84));
+	ck_assert(strstr(out, "[system]   r049: 1 member, 0 online\n"
+			      "[system] page 1 of 3; /rooms 2 for more\n"));
+	ck_assert(!strstr(out, "r050"));
+	say(a, "/rooms 2");
+	chat_on_rooms(c, session_id(a->s), 0, 0, info, 120);
+	out = drain(a);
+	ck_assert(!strncmp(out, "[system] Rooms 51-100 of 120:\n"
+				"[system]   r050: ", 47));
+	ck_assert(strstr(out, "[system] page 2 of 3; /rooms 3 for more\n"));
+	say(a, "/rooms 3");
+	chat_on_rooms(c, session_id(a->s), 0, 0, info, 120);
+	out = drain(a);
+	ck_assert_int_eq(count_of(out, "\n"), 22);
+	ck_assert(strstr(out, "[system]   r119: 1 member, 0 online\n"
+			      "[system] page 3 of 3\n"));
+	say(a, "/rooms 4");
+	chat_on_rooms(c, session_id(a->s), 0, 0, info, 120);
+	ck_assert_str_eq(drain(a),
+			 "[system] error: no page 4 (there are 3)\n");
+	ck_assert_int_eq(fs.rooms_calls, 4);
+	say(a, "/rooms 0");
+	ck_assert_str_eq(drain(a), "[system] error: usage: /rooms [page]\n");
+	say(a, "/rooms two");
+	ck_assert_str_eq(drain(a), "[system] error: usage: /rooms [page]\n");
+	ck_assert_int_eq(fs.rooms_calls, 4);
+	/* One page: as before, no page line. */
+	say(a, "/rooms");
+	chat_on_rooms(c, session_id(a->s), 0, 0, info + 70, 50);
+	out = drain(a);
+	ck_assert(!strncmp(out, "[system] Rooms (50):\n"
+				"[system]   r000: ", 37));
+	ck_assert(!strstr(out, "page"));
+}
+END_TEST
+
+static struct {
+	int calls;
+	bool sorted;
+	size_t n;
+} api_got;
+
+static void fake_api_rooms(void *arg, uint64_t token,
+			   int err, const struct chat_room_info *rooms,
+			   size_t n)
+{
+	(void)arg;
+	(void)token;
+	(void)err;
+	api_got.calls++;
+	api_got.n = n;
+	api_got.sorted = true;
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(rooms[i - 1].name, rooms[i].name) >= 0)
+			api_got.sorted = false;
+}
+
+START_TEST(test_api_rooms_sorted_and_sliced_after_name)
+{
+	static const struct chat_api_ops api = { .rooms = fake_api_rooms };
+	struct chat_room_info *info = rooms_120();
+	size_t first, n;
+
+	chat_set_api(c, &api, NULL);
+	ck_assert_int_eq(chat_list_rooms(c, 9), 0);
+	chat_on_rooms(c, 0, 9, 0, info, 120);
+	ck_assert_int_eq(api_got.calls, 1);
+	ck_assert_uint_eq(api_got.n, 120);
+	ck_assert(api_got.sorted);
+	/* What GET /api/rooms?limit=&after= needs, on a sorted list. */
+	qsort(info, 120, sizeof(*info), chat_room_info_cmp);
+	first = chat_rooms_after(info, 120, NULL, 0, &n);
+	ck_assert_uint_eq(first, 0);
+	ck_assert_uint_eq(n, CHAT_ROOMS_PAGE);
+	first = chat_rooms_after(info, 120, "", 10, &n);
+	ck_assert_uint_eq(first, 0);
+	ck_assert_uint_eq(n, 10);
+	first = chat_rooms_after(info, 120, "r009", 10, &n);
+	ck_assert_str_eq(info[first].name, "r010");
+	ck_assert_uint_eq(n, 10);
+	/* A name that is not (or no longer) there: the rooms after it. */
+	first = chat_rooms_after(info, 120, "r0095", 3, &n);
+	ck_assert_str_eq(info[first].name, "r010");
+	first = chat_rooms_after(info, 120, "r110", 50, &n);
+	ck_assert_str_eq(info[first].name, "r111");
+	ck_assert_uint_eq(n, 9);
+	first = chat_rooms_after(info, 120, "r119", 50, &n);
+	ck_assert_uint_eq(first, 120);
+	ck_assert_uint_eq(n, 0);
+	first = chat_rooms_after(info, 120, NULL, 100000, &n);
+	ck_assert_uint_eq(n, CHAT_ROOMS_LIMIT_MAX < 120 ?
+			     CHAT_ROOMS_LIMIT_MAX : 120);
+	first = chat_rooms_after(NULL, 0, "x", 5, &n);
+	ck_assert_uint_eq(first, 0);
+	ck_assert_uint_eq(n, 0);
 }
 END_TEST
 
@@ -1146,7 +1477,7 @@ START_TEST(test_stored_session_sync_follows_database)
 	int err = 0;
 
 	ck_assert_int_eq(fs.watch_calls, 2);	/* general and dev */
-	chat_on_room_sync(c, 8, 1, 0, NULL, 0);	/* first sync: gen 1 */
+	chat_on_room_sync(c, 8, fs.watch_gen, 0, NULL, 0);	/* dev's */
 	st = chat_stream_open(c, a->s, "dev", -1, &fsink, sc, &err);
 	ck_assert_ptr_nonnull(st);
 	/* Another instance did /nick and left dev. */
@@ -1161,6 +1492,95 @@ START_TEST(test_stored_session_sync_follows_database)
 	/* No current room any more: /leave needs one. */
 	say(a, "/leave");
 	ck_assert_int_eq(fs.leave_calls, 0);
+}
+END_TEST
+
+#define MANY 2000
+
+static struct chat_room_ref many[MANY + 500];
+static char many_names[MANY + 500][16];
+
+/* Rooms 1000..(1000 + n) named r<i>, from index first. */
+static const struct chat_room_ref *many_rooms(size_t first, size_t n)
+{
+	for (size_t i = first; i < first + n; i++) {
+		snprintf(many_names[i], sizeof(many_names[i]), "r%zu", i);
+		many[i].id = 1000 + (int64_t)i;
+		many[i].name = many_names[i];
+	}
+	return many + first;
+}
+
+static bool in_room(struct fconn *fc, const char *name)
+{
+	struct room *r = room_find(c, name);
+
+	return r && session_in_room(fc->s, r);
+}
+
+START_TEST(test_stored_session_sync_skipped_when_unchanged)
+{
+	struct fconn *a = new_fconn();
+	const struct chat_room_ref *v = many_rooms(0, MANY);
+
+	a->s = chat_session_open_api(c, &fsink, a, 41);
+	chat_session_sync(c, a->s, 5, "webby", "r7", v, MANY);
+	ck_assert_int_eq(fs.watch_calls, MANY);
+	ck_assert_uint_eq(chat_get_stats(c)->syncs_skipped, 0);
+	/* The same state again (each request of the session): nothing to
+	 * do, whatever the order the database listed the rooms in. */
+	chat_session_sync(c, a->s, 5, "webby", "r7", v, MANY);
+	ck_assert_uint_eq(chat_get_stats(c)->syncs_skipped, 1);
+	chat_session_sync(c, a->s, 5, "webby", "r7", v + 1, MANY - 1);
+	ck_assert_uint_eq(chat_get_stats(c)->syncs_skipped, 1);
+	ck_assert(!in_room(a, "r0"));
+	chat_session_sync(c, a->s, 5, "webby", "r7", v, MANY);
+	ck_assert(in_room(a, "r0"));
+	/* Each of uid, nickname and current room counts. */
+	chat_session_sync(c, a->s, 6, "webby", "r7", v, MANY);
+	chat_session_sync(c, a->s, 6, "webster", "r7", v, MANY);
+	chat_session_sync(c, a->s, 6, "webster", "r8", v, MANY);
+	chat_session_sync(c, a->s, 6, "webster", NULL, v, MANY);
+	ck_assert_uint_eq(chat_get_stats(c)->syncs_skipped, 1);
+	ck_assert_int_eq(session_uid(a->s), 6);
+	ck_assert_str_eq(session_nick(a->s), "webster");
+	/* A change made here (a /leave through this instance) is not
+	 * hidden by the last sync having said the same. */
+	chat_session_sync(c, a->s, 6, "webster", "r7", v, MANY);
+	say(a, "/leave");
+	ck_assert_int_eq(fs.room_id, 1007);
+	chat_on_leave(c, session_id(a->s), 0);
+	ck_assert(!in_room(a, "r7"));
+	chat_session_sync(c, a->s, 6, "webster", "r7", v, MANY);
+	ck_assert(in_room(a, "r7"));
+	ck_assert_uint_eq(chat_get_stats(c)->syncs_skipped, 1);
+}
+END_TEST
+
+START_TEST(test_stored_session_sync_diffs_many_rooms)
+{
+	struct fconn *a = new_fconn();
+	struct chat_room_ref next[MANY];
+	size_t n = 0;
+
+	many_rooms(0, MANY + 500);
+	a->s = chat_session_open_api(c, &fsink, a, 41);
+	chat_session_sync(c, a->s, 5, "webby", "r1", many, MANY);
+	/* Left every even room elsewhere, joined 500 new ones. */
+	for (size_t i = 1; i < MANY + 500; i++)
+		if (i >= MANY || i % 2)
+			next[n++] = many[i];
+	ck_assert_uint_eq(n, MANY / 2 + 500);
+	chat_session_sync(c, a->s, 5, "webby", "r2001", next, n);
+	ck_assert_int_eq(fs.watch_calls, MANY + 500);
+	ck_assert_int_eq(fs.unwatch_calls, MANY / 2);
+	ck_assert_uint_eq(a->s->rooms.count, n);
+	for (size_t i = 0; i < MANY + 500; i++)
+		ck_assert_msg(in_room(a, many_names[i]) ==
+			      (i >= MANY || i % 2), "%s", many_names[i]);
+	/* The even rooms had no other member here: freed. */
+	ck_assert_uint_eq(c->rooms.count, n);
+	ck_assert_str_eq(a->s->current->name, "r2001");
 }
 END_TEST
 
@@ -1179,7 +1599,7 @@ START_TEST(test_stored_session_follows_leave_elsewhere)
 	};
 	int err = 0;
 
-	chat_on_room_sync(c, 7, 1, 0, NULL, 0);	/* first sync: gen 1 */
+	chat_on_room_sync(c, 7, fs.watch_gen - 1, 0, NULL, 0);	/* general's */
 	join_room(b, "general", 7, NULL, 0);
 	st = chat_stream_open(c, a->s, "general", -1, &fsink, sc, &err);
 	ck_assert_ptr_nonnull(st);
@@ -1239,11 +1659,16 @@ static Suite *core_suite(void)
 		{ "cmd_table", test_command_table_is_sane },
 		{ "help", test_help_lists_every_command },
 		{ "unknown_usage", test_unknown_command_and_usage_errors },
+		{ "long_command", test_command_with_more_than_8_words_gets_usage },
+		{ "member_list_60", test_member_list_of_60_rooms_is_whole },
 		{ "nick_rules", test_nick_validation_and_local_uniqueness },
 		{ "nick_race", test_nick_taken_in_database_race },
 		{ "nick_restore", test_nick_restores_memberships },
 		{ "create", test_create_exists_and_invalid },
+		{ "reserved_room", test_reserved_room_name_refused },
 		{ "join_unknown", test_join_unknown_room },
+		{ "max_per_user", test_join_beyond_max_rooms_per_user_refused },
+		{ "max_rooms", test_create_beyond_max_rooms_refused_by_store },
 		{ "join_history", test_join_shows_last_history_oldest_first },
 		{ "join_ring_hit", test_second_join_is_served_from_ring },
 		{ "fanout_order", test_messages_reach_every_member_once_in_order },
@@ -1255,8 +1680,12 @@ static Suite *core_suite(void)
 		{ "throttle", test_many_pending_lines_throttle_input },
 		{ "notices", test_join_leave_notices_skip_subject },
 		{ "unwatch", test_last_local_member_leaving_unwatches },
+		{ "room_freed", test_unused_room_is_freed_and_found_by_name },
+		{ "stale_sync", test_stale_sync_of_freed_room_is_ignored },
 		{ "catch_up", test_reconnect_catches_up_after_last_seq },
 		{ "rooms", test_rooms_output },
+		{ "rooms_pages", test_rooms_paginated_by_50 },
+		{ "rooms_after", test_api_rooms_sorted_and_sliced_after_name },
 		{ "list", test_list_shows_sessions_and_rooms },
 		{ "presence", test_presence_registered_and_dropped },
 		{ "guest_clash", test_guest_name_clash_elsewhere_renames },
@@ -1280,6 +1709,8 @@ static Suite *core_suite(void)
 		{ "stored_presence", test_stored_session_registers_no_presence },
 		{ "stored_sync", test_stored_session_sync_follows_database },
 		{ "stored_leave", test_stored_session_follows_leave_elsewhere },
+		{ "sync_skipped", test_stored_session_sync_skipped_when_unchanged },
+		{ "sync_many", test_stored_session_sync_diffs_many_rooms },
 		{ "stored_nick", test_stored_session_nick_is_not_checked_locally },
 	};
 

@@ -1,4 +1,7 @@
-/* Unit tests for src/util: line splitting, UTF-8, the id map, strbuf. */
+/*
+ * Unit tests for src/util: line splitting, UTF-8, the id and string maps,
+ * strbuf.
+ */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +10,7 @@
 #include "util/idmap.h"
 #include "util/linebuf.h"
 #include "util/strbuf.h"
+#include "util/strmap.h"
 #include "util/utf8.h"
 
 struct lines {
@@ -135,6 +139,40 @@ START_TEST(test_idmap_put_get_del_many)
 }
 END_TEST
 
+START_TEST(test_strmap_put_get_del_many)
+{
+	static char keys[5000][24];
+	struct strmap m;
+	char probe[24];
+
+	strmap_init(&m);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "room-%d", i);
+		strmap_put(&m, keys[i], keys[i]);
+	}
+	for (int i = 0; i < 5000; i += 2) {
+		/* Looked up by content, not by pointer. */
+		snprintf(probe, sizeof(probe), "room-%d", i);
+		strmap_del(&m, probe);
+	}
+	ck_assert_uint_eq(m.count, 2500);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(probe, sizeof(probe), "room-%d", i);
+		if (i % 2)
+			ck_assert_ptr_eq(strmap_get(&m, probe), keys[i]);
+		else
+			ck_assert_ptr_null(strmap_get(&m, probe));
+	}
+	strmap_put(&m, keys[1], NULL);	/* replaces */
+	ck_assert_uint_eq(m.count, 2500);
+	ck_assert_ptr_null(strmap_get(&m, "room-1"));
+	strmap_del(&m, "absent");	/* no-op */
+	ck_assert_ptr_null(strmap_get(&m, ""));
+	ck_assert_uint_eq(m.count, 2500);
+	strmap_fini(&m);
+}
+END_TEST
+
 START_TEST(test_strbuf_appends)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -165,6 +203,7 @@ static Suite *util_suite(void)
 		{ "utf8_valid", test_utf8_validation },
 		{ "strip_controls", test_controls_are_stripped },
 		{ "idmap", test_idmap_put_get_del_many },
+		{ "strmap", test_strmap_put_get_del_many },
 		{ "strbuf", test_strbuf_appends },
 	};
 

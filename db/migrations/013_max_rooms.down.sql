@@ -1,0 +1,1 @@
+DROP FUNCTION bd_create(bigint, text, text, bigint);

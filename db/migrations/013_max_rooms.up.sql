@@ -1,0 +1,23 @@
+-- /create under the config key max_rooms: bd_create() of 002 with a cap on
+-- how many rooms there may be. Creates are serialized by a transaction
+-- advisory lock, so the count and the insert are atomic across instances
+-- (no two creates pass the cap together). A free name over the cap raises
+-- SQLSTATE BD001 (store.c: BD_EROOMSFULL); a taken name comes back as in
+-- 002 (room_id NULL), cap or not. p_max NULL or <= 0: no cap.
+CREATE FUNCTION bd_create(p_user bigint, p_nick text, p_room text,
+			  p_max bigint, OUT user_id bigint, OUT room_id bigint,
+			  OUT room_name text)
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF p_max > 0 THEN
+		PERFORM pg_advisory_xact_lock(4242013);	-- this migration's
+		IF NOT EXISTS (SELECT 1 FROM rooms r WHERE r.name = p_room)
+		   AND (SELECT count(*) FROM rooms) >= p_max THEN
+			RAISE EXCEPTION 'too many rooms (max %)', p_max
+				USING ERRCODE = 'BD001';
+		END IF;
+	END IF;
+	SELECT c.user_id, c.room_id, c.room_name
+	INTO user_id, room_id, room_name
+	FROM bd_create(p_user, p_nick, p_room) c;
+END $$;
