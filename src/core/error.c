@@ -34,6 +34,10 @@ const char *bd_strerror(int err)
 		return "already exists";
 	case BD_EUTF8:
 		return "invalid UTF-8";
+	case BD_EBUSY:
+		return "server busy, try again";
+	case BD_ECANCELED:
+		return "canceled";
 	}
 	return "unknown error";
 }

@@ -17,6 +17,9 @@ enum {
 	BD_ETOOLONG = -12,	/* over a size limit */
 	BD_EEXIST = -13,	/* already exists */
 	BD_EUTF8 = -14,		/* invalid UTF-8 */
+	BD_EBUSY = -15,		/* too many requests wait for the database:
+				 * refused, nothing was done */
+	BD_ECANCELED = -16,	/* dropped unsent: its requester was gone */
 };
 
 /* A short user-facing description of a BD_E* code. */
