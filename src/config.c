@@ -29,6 +29,7 @@ void config_defaults(struct config *cfg)
 	cfg->session_idle_timeout_s = 60;
 	cfg->sse_heartbeat_s = 15;
 	cfg->presence_timeout_s = 15;
+	cfg->db_queue_limit = 1000;
 }
 
 void config_fini(struct config *cfg)
@@ -97,6 +98,8 @@ static const struct int_key {
 	  K_UNSIGNED, 1, 3600 },
 	{ "presence_timeout_s", offsetof(struct config, presence_timeout_s),
 	  K_UNSIGNED, 3, 3600 },
+	{ "db_queue_limit", offsetof(struct config, db_queue_limit),
+	  K_UNSIGNED, 1, 1000000 },
 };
 
 static int apply_key(struct config *cfg, const char *key, json_t *v,

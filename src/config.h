@@ -23,6 +23,8 @@ struct config {
 	unsigned session_idle_timeout_s; /* HTTP session without activity */
 	unsigned sse_heartbeat_s;	/* ": ping" comment period */
 	unsigned presence_timeout_s;	/* silent instances leave presence */
+	unsigned db_queue_limit;	/* user requests waiting for the
+					 * database; more: "server busy" */
 };
 
 /* Largest max_message_bytes: escaped content plus the rest of the NOTIFY

@@ -137,7 +137,7 @@ static int st_nick(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 	fmt_id(abuf, sizeof(abuf), api_id);
 	/* One statement, one transaction: the presence row's unique
 	 * nickname refuses a name another connected session holds. */
-	err = pgconn_query(st->q,
+	err = pgconn_submit(st->q, PGCONN_BOUNDED, NULL,
 			   "WITH n AS (SELECT * FROM bd_nick($1, $2, $3)) "
 			   "SELECT n.user_id, n.nickname, n.rooms, "
 			   "bd_presence_set($4, $5, $7, n.nickname, n.user_id, "
@@ -177,7 +177,7 @@ static int st_join(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 	fmt_id(ubuf, sizeof(ubuf), uid);
 	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
 	fmt_id(abuf, sizeof(abuf), api_id);
-	err = pgconn_query(st->q, create ?
+	err = pgconn_submit(st->q, PGCONN_BOUNDED, NULL, create ?
 		"WITH j AS (SELECT * FROM bd_create($1, $2, $3)) "
 		"SELECT j.user_id, j.room_id, j.room_name, bd_presence_set("
 		"$4, $5, $7, $2, j.user_id, coalesce(j.room_name, $6)) FROM j" :
@@ -214,7 +214,7 @@ static int st_leave(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 	fmt_id(rbuf, sizeof(rbuf), room_id);
 	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
 	fmt_id(abuf, sizeof(abuf), api_id);
-	err = pgconn_query(st->q,
+	err = pgconn_submit(st->q, PGCONN_BOUNDED, NULL,
 			   "SELECT bd_leave($1, $2, $3), "
 			   "bd_presence_set($4, $5, $6, $2, $1, NULL)",
 			   6, v, leave_done, o);
@@ -285,17 +285,22 @@ static int st_post(void *arg, uint64_t sid, uint64_t token, int64_t room_id,
 	struct store *st = arg;
 	struct post_batch *b = st->open;
 	struct post_item *it;
+	int err;
 
 	if (!pgconn_is_up(st->q))
 		return BD_EDB;
+	/* Only a new batch is a new statement, so only it counts toward
+	 * the queue limit: a message joins the open batch (up to
+	 * POST_BATCH_MAX) even when the limit is reached. */
 	if (!b || b->n == POST_BATCH_MAX) {
 		b = xcalloc(1, sizeof(*b));
 		b->st = st;
-		if (pgconn_query_deferred(st->q,
+		err = pgconn_submit_deferred(st->q, PGCONN_BOUNDED,
 				"SELECT idx, id, seq FROM bd_post($1::jsonb)",
-				post_build, post_done, b)) {
+				post_build, post_done, b);
+		if (err) {
 			free(b);
-			return BD_EDB;
+			return err;
 		}
 		st->open = b;
 	}
@@ -311,6 +316,16 @@ static int st_post(void *arg, uint64_t sid, uint64_t token, int64_t room_id,
 	it->nick = xstrdup(nick);
 	it->content = xmemdup(content, len);
 	return 0;
+}
+
+/* Reads whose answer only their requester sees are dropped unsent when
+ * it is gone: a session (sid), or an API request (token, sid 0). */
+static bool op_wanted(void *arg)
+{
+	struct op *o = arg;
+
+	return o->sid ? chat_session_wanted(o->st->chat, o->sid) :
+			chat_api_wanted(o->st->chat, o->gen);
 }
 
 /* /rooms */
@@ -343,9 +358,9 @@ static int st_rooms(void *arg, uint64_t sid, uint64_t token)
 	int err;
 
 	o->gen = token;
-	err = pgconn_query(st->q,
-			   "SELECT name, members, online FROM bd_rooms_online()",
-			   0, NULL, rooms_done, o);
+	err = pgconn_submit(st->q, PGCONN_BOUNDED, op_wanted,
+			    "SELECT name, members, online FROM bd_rooms_online()",
+			    0, NULL, rooms_done, o);
 	if (err)
 		free(o);
 	return err;
@@ -421,8 +436,9 @@ static int st_list(void *arg, uint64_t sid)
 	struct op *o = op_new(st, sid);
 	int err;
 
-	err = pgconn_query(st->q, "SELECT nickname, room FROM bd_list()", 0,
-			   NULL, list_done, o);
+	err = pgconn_submit(st->q, PGCONN_BOUNDED, op_wanted,
+			    "SELECT nickname, room FROM bd_list()", 0, NULL,
+			    list_done, o);
 	if (err)
 		free(o);
 	return err;
@@ -739,6 +755,23 @@ void store_start(struct store *st)
 	pgconn_start(st->q);
 	pgconn_start(st->l);
 	lws_sul_schedule(st->ctx, 0, &st->sul_beat, beat_cb, LWS_US_PER_SEC);
+}
+
+void store_set_queue_limit(struct store *st, unsigned limit)
+{
+	pgconn_set_limit(st->q, limit);
+}
+
+void store_get_stats(const struct store *st, struct store_stats *out)
+{
+	struct pgconn_stats ps;
+
+	pgconn_get_stats(st->q, &ps);
+	out->queued = ps.queued;
+	out->queued_user = ps.bounded;
+	out->queue_limit = ps.limit;
+	out->refused = ps.refused;
+	out->dropped = ps.dropped;
 }
 
 bool store_is_idle(const struct store *st)
