@@ -790,8 +790,9 @@ static void cleanup_done(void *arg, PGresult *res, int err)
 {
 	(void)arg;
 	if (!result_err(res, err, "bd_cleanup") && PQntuples(res) == 1)
-		log_info("cleanup: deleted %s old messages, removed %s guest users no longer connected",
-			 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		log_info("cleanup: deleted %s old messages, removed %s guest users no longer connected and %s unused users",
+			 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+			 PQgetvalue(res, 0, 2));
 }
 
 static void cleanup_cb(lws_sorted_usec_list_t *sul)
@@ -801,7 +802,11 @@ static void cleanup_cb(lws_sorted_usec_list_t *sul)
 	const char *v[] = { kbuf };
 
 	snprintf(kbuf, sizeof(kbuf), "%u", st->cleanup_keep);
-	if (pgconn_query(st->q, "SELECT bd_cleanup($1), bd_cleanup_guests()",
+	/* Left to right: messages first, so that users whose last ones
+	 * went are removed in the same run. */
+	if (pgconn_query(st->q,
+			 "SELECT bd_cleanup($1), bd_cleanup_guests(), "
+			 "bd_cleanup_users()",
 			 1, v, cleanup_done, NULL))
 		log_warn("cleanup: skipped, database unavailable");
 	lws_sul_schedule(st->ctx, 0, &st->sul_cleanup, cleanup_cb,

@@ -47,7 +47,8 @@ void store_get_stats(const struct store *st, struct store_stats *out);
 void store_set_chat(struct store *st, struct chat *c);
 void store_start(struct store *st);
 /* Runs the retention job every interval_s seconds, keeping `keep` messages
- * per room. */
+ * per room, removing guests no longer connected and users unused for the
+ * retention period (bd_cleanup_users, migration 011). */
 void store_schedule_cleanup(struct store *st, unsigned interval_s,
 			    unsigned keep);
 /* Stops reconnecting and timers (before lws_context_destroy()). */
