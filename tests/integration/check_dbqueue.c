@@ -107,7 +107,7 @@ START_TEST(test_queue_limit_refuses_excess_commands)
 {
 	struct tcl *alice = tcl_user(PORT, "alice"), *u[6];
 	bool refused[6];
-	char nick[8], *text;
+	char nick[16], *text;
 	int nrefused = 0;
 
 	do_create(alice, "chat");
@@ -160,7 +160,7 @@ START_TEST(test_queue_limit_messages_join_open_batch)
 	struct tcl *carol = tcl_user(PORT, "carol");
 	struct tcl *members[3] = { alice, bob, carol }, *u[4];
 	bool refused[4];
-	char nick[8], *text;
+	char nick[16], *text;
 
 	do_create(alice, "chat");
 	do_join(bob, "chat");
@@ -237,7 +237,7 @@ static void wait_closed(struct tcl *c)
 START_TEST(test_reads_of_gone_clients_dropped)
 {
 	struct tcl *keep = tcl_user(PORT, "keep"), *d[4], *later;
-	char nick[8], *line;
+	char nick[16], *line;
 
 	for (int i = 0; i < 4; i++) {
 		snprintf(nick, sizeof(nick), "d%d", i);
