@@ -31,6 +31,7 @@ void config_defaults(struct config *cfg)
 	cfg->presence_timeout_s = 15;
 	cfg->max_rooms = 10000;
 	cfg->max_rooms_per_user = 100;
+	cfg->db_queue_limit = 1000;
 }
 
 void config_fini(struct config *cfg)
@@ -103,6 +104,8 @@ static const struct int_key {
 	  10000000 },
 	{ "max_rooms_per_user", offsetof(struct config, max_rooms_per_user),
 	  K_SIZE, 1, 100000 },
+	{ "db_queue_limit", offsetof(struct config, db_queue_limit),
+	  K_UNSIGNED, 1, 1000000 },
 };
 
 static int apply_key(struct config *cfg, const char *key, json_t *v,

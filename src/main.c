@@ -283,6 +283,7 @@ int main(int argc, char **argv)
 				      app.cfg.sse_heartbeat_s);
 	store_schedule_cleanup(app.store, app.cfg.cleanup_interval_s,
 			       app.cfg.cleanup_keep);
+	store_set_queue_limit(app.store, app.cfg.db_queue_limit);
 	log_info("babydiscord %s (%s) starting: tcp %s:%d http %s:%d",
 		 BD_VERSION, app.cfg.instance_id, app.cfg.listen_address,
 		 app.cfg.tcp_port, app.cfg.listen_address, app.cfg.http_port);

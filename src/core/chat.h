@@ -55,9 +55,18 @@ struct chat_api_ops {
 	/* chat_list_rooms(): every room, sorted by name in byte order
 	 * (chat_room_info_cmp(), whatever the database's collation), for
 	 * chat_rooms_after(); rooms is NULL when err. Valid during the
-	 * call only. */
+	 * call only. err is BD_ECANCELED only when wanted(token) said
+	 * false: nobody waits any more. */
 	void (*rooms)(void *arg, uint64_t token, int err,
 		      const struct chat_room_info *rooms, size_t n);
+	/* Optional (NULL: always wanted). Whether the request `token` still
+	 * has a client waiting for it. Asked, possibly many times, just
+	 * before its read-only statement goes to the database, at any time
+	 * between chat_list_rooms() and the rooms() outcome; false makes the
+	 * store drop the statement unsent and rooms() come with
+	 * BD_ECANCELED. Must not call back into core or the store, nor
+	 * change anything: a pure lookup (e.g. is token still parked?). */
+	bool (*wanted)(void *arg, uint64_t token);
 };
 
 /* A room as the store reports it. */
@@ -114,9 +123,15 @@ struct chat_event {
 /*
  * The database, as core needs it. Each call starts one asynchronous
  * operation and returns 0, or BD_EDB when the database is unavailable (then
- * nothing was started and no outcome will follow). Outcomes arrive later,
- * in call order per operation kind, through the chat_on_*() named. Strings
- * are borrowed for the duration of the call.
+ * nothing was started and no outcome will follow). The requests of users
+ * (nick, join, leave, list, post, rooms) may also return BD_EBUSY: too
+ * many of them wait for the database already (config db_queue_limit), so
+ * nothing was started either; the others are never refused so. Outcomes
+ * arrive later, in call order per operation kind, through the chat_on_*()
+ * named. The reads list and rooms are dropped unsent when nobody wants
+ * their answer any more (chat_session_wanted(), chat_api_wanted()), and
+ * their outcome then comes with BD_ECANCELED. Strings are borrowed for the
+ * duration of the call.
  */
 struct chat_store_ops {
 	/* Also updates the session's presence (current room `cur`, may be
@@ -278,6 +293,13 @@ void chat_heartbeat(struct chat *c);
 struct outq *session_outq(struct session *s);
 /* True once core asked the transport to close the connection. */
 bool session_is_closing(const struct session *s);
+/* Whether a read requested for session sid (list, rooms) still has
+ * someone to answer: the session exists and is not closing. For the store,
+ * just before it sends such a statement; a pure lookup. */
+bool chat_session_wanted(struct chat *c, uint64_t sid);
+/* The same for a request of no session (chat_list_rooms(token)): the API
+ * ops' wanted(token), true when there is no such hook. */
+bool chat_api_wanted(struct chat *c, uint64_t token);
 
 /* Store outcomes. sid names the session that asked; it may be gone. */
 void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,

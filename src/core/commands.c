@@ -266,8 +266,9 @@ void cmd_post(struct chat *c, struct session *s, char *text, size_t len)
 	err = c->store->post(c->st, s->id, 0, s->current->id, s->uid, s->nick,
 			     text, len);
 	if (err) {
-		session_fail(c, s, err,
-			     "message not sent (database unavailable)");
+		session_fail(c, s, err, "message not sent (%s)",
+			     err == BD_EBUSY ? bd_strerror(err) :
+					       "database unavailable");
 		return;
 	}
 	s->inflight++;

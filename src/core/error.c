@@ -40,6 +40,10 @@ const char *bd_strerror(int err)
 		return "you are in too many rooms";
 	case BD_EROOMSFULL:
 		return "too many rooms on this server";
+	case BD_EBUSY:
+		return "server busy, try again";
+	case BD_ECANCELED:
+		return "canceled";
 	}
 	return "unknown error";
 }

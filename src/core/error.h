@@ -20,6 +20,9 @@ enum {
 	BD_ERESERVED = -15,	/* a name the protocol keeps for itself */
 	BD_ETOOMANY = -16,	/* the user is in max_rooms_per_user rooms */
 	BD_EROOMSFULL = -17,	/* the server has max_rooms rooms */
+	BD_EBUSY = -18,		/* too many requests wait for the database:
+				 * refused, nothing was done */
+	BD_ECANCELED = -19,	/* dropped unsent: its requester was gone */
 };
 
 /* A short user-facing description of a BD_E* code. */

@@ -29,6 +29,8 @@ struct pgq {
 	char *sql;			/* owned copy */
 	pgconn_result_fn *cb;
 	pgconn_build_fn *build;		/* deferred parameters, or NULL */
+	pgconn_wanted_fn *wanted;	/* asked before sending, or NULL */
+	bool bounded;			/* counts toward pc->limit */
 	void *arg;
 	int nparams;
 	char **values;			/* owned copies (not deferred) */
@@ -52,6 +54,10 @@ struct pgconn {
 	bool sent;			/* head was sent */
 	PGresult *last;			/* newest result of the head */
 	unsigned nqueued;
+	unsigned nbounded;		/* of those, bounded ones */
+	unsigned limit;			/* on nbounded; 0: none */
+	uint64_t refused;		/* bounded statements refused */
+	uint64_t dropped;		/* dropped unsent: not wanted */
 	lws_sorted_usec_list_t sul_retry;	/* reconnect / deadline */
 	lws_sorted_usec_list_t sul_write;	/* deferred writable */
 	lws_sorted_usec_list_t sul_drain;	/* more notifies to hand out */
@@ -68,6 +74,20 @@ bool pgconn_is_up(const struct pgconn *pc)
 unsigned pgconn_queued(const struct pgconn *pc)
 {
 	return pc->nqueued;
+}
+
+void pgconn_set_limit(struct pgconn *pc, unsigned limit)
+{
+	pc->limit = limit;
+}
+
+void pgconn_get_stats(const struct pgconn *pc, struct pgconn_stats *out)
+{
+	out->queued = pc->nqueued;
+	out->bounded = pc->nbounded;
+	out->limit = pc->limit;
+	out->refused = pc->refused;
+	out->dropped = pc->dropped;
 }
 
 static void notice_receiver(void *arg, const PGresult *res)
@@ -140,6 +160,15 @@ static void pgq_free(struct pgq *q)
 	free(q);
 }
 
+/* A deferred statement that will not be sent is sealed all the same. */
+static void seal(struct pgq *q)
+{
+	const char *const *v;
+
+	if (q->build)
+		q->build(q->arg, &v);
+}
+
 /* Fails every queued statement: the head with `head_err` if it was sent. */
 static void fail_all(struct pgconn *pc, int head_err)
 {
@@ -150,16 +179,14 @@ static void fail_all(struct pgconn *pc, int head_err)
 	pc->tail = &pc->head;
 	pc->sent = false;
 	pc->nqueued = 0;
+	pc->nbounded = 0;
 	PQclear(pc->last);
 	pc->last = NULL;
 	while (q) {
 		struct pgq *next = q->next;
 
-		if (q->build && !sent) {
-			const char *const *v;
-
-			q->build(q->arg, &v);	/* seal it before failing */
-		}
+		if (!sent)
+			seal(q);
 		q->cb(q->arg, NULL, sent ? head_err : BD_EDB);
 		sent = false;
 		pgq_free(q);
@@ -320,9 +347,40 @@ static void finish_head(struct pgconn *pc)
 	pc->sent = false;
 	pc->last = NULL;
 	pc->nqueued--;
+	pc->nbounded -= q->bounded;
 	q->cb(q->arg, res, 0);
 	PQclear(res);
 	pgq_free(q);
+}
+
+/* Sends the head, after dropping the statements at the front that are no
+ * longer wanted (their requester left while they waited). */
+static void send_next(struct pgconn *pc)
+{
+	unsigned n = 0;
+
+	while (pc->head && !pc->sent) {
+		struct pgq *q = pc->head;
+
+		if (!q->wanted || q->wanted(q->arg)) {
+			send_head(pc);
+			break;
+		}
+		pc->head = q->next;
+		if (!pc->head)
+			pc->tail = &pc->head;
+		pc->nqueued--;
+		pc->nbounded -= q->bounded;
+		seal(q);
+		q->cb(q->arg, NULL, BD_ECANCELED);
+		pgq_free(q);
+		n++;
+	}
+	if (!n)
+		return;
+	pc->dropped += n;
+	log_debug("db %s: dropped %u statement(s) whose requester left (%" PRIu64 " in all)",
+		  pc->appname, n, pc->dropped);
 }
 
 static void drain_cb(lws_sorted_usec_list_t *sul)
@@ -368,7 +426,7 @@ static void pg_service(struct pgconn *pc)
 	if (handed == NOTIFIES_PER_TURN)	/* libpq holds more: no POLLIN */
 		lws_sul_schedule(pc->ctx, 0, &pc->sul_drain, drain_cb, 1);
 	if (pc->head && !pc->sent)
-		send_head(pc);
+		send_next(pc);
 	if (pc->state == PG_UP && PQstatus(pc->conn) == CONNECTION_BAD)
 		pg_lost(pc, "connection closed");
 }
@@ -471,28 +529,46 @@ void pgconn_free(struct pgconn *pc)
 	free(pc);
 }
 
-static struct pgq *enqueue(struct pgconn *pc, const char *sql,
-			   pgconn_result_fn *cb, void *arg)
+static struct pgq *enqueue(struct pgconn *pc, unsigned flags,
+			   const char *sql, pgconn_result_fn *cb, void *arg)
 {
 	struct pgq *q = xcalloc(1, sizeof(*q));
 
 	q->sql = xstrdup(sql);
 	q->cb = cb;
 	q->arg = arg;
+	q->bounded = flags & PGCONN_BOUNDED;
 	*pc->tail = q;
 	pc->tail = &q->next;
 	pc->nqueued++;
+	pc->nbounded += q->bounded;
 	return q;
 }
 
-int pgconn_query(struct pgconn *pc, const char *sql, int nparams,
-		 const char *const *values, pgconn_result_fn *cb, void *arg)
+/* 0 when a statement with flags may be queued now. */
+static int admit(struct pgconn *pc, unsigned flags)
 {
-	struct pgq *q;
-
 	if (pc->state != PG_UP || pc->stopped)
 		return BD_EDB;
-	q = enqueue(pc, sql, cb, arg);
+	if ((flags & PGCONN_BOUNDED) && pc->limit &&
+	    pc->nbounded >= pc->limit) {
+		pc->refused++;
+		return BD_EBUSY;
+	}
+	return 0;
+}
+
+int pgconn_submit(struct pgconn *pc, unsigned flags, pgconn_wanted_fn *wanted,
+		  const char *sql, int nparams, const char *const *values,
+		  pgconn_result_fn *cb, void *arg)
+{
+	struct pgq *q;
+	int err = admit(pc, flags);
+
+	if (err)
+		return err;
+	q = enqueue(pc, flags, sql, cb, arg);
+	q->wanted = wanted;
 	q->nparams = nparams;
 	q->values = xcalloc((size_t)nparams + 1, sizeof(char *));
 	for (int i = 0; i < nparams; i++)
@@ -503,17 +579,31 @@ int pgconn_query(struct pgconn *pc, const char *sql, int nparams,
 	return 0;
 }
 
-int pgconn_query_deferred(struct pgconn *pc, const char *sql,
-			  pgconn_build_fn *build, pgconn_result_fn *cb,
-			  void *arg)
+int pgconn_query(struct pgconn *pc, const char *sql, int nparams,
+		 const char *const *values, pgconn_result_fn *cb, void *arg)
+{
+	return pgconn_submit(pc, 0, NULL, sql, nparams, values, cb, arg);
+}
+
+int pgconn_submit_deferred(struct pgconn *pc, unsigned flags,
+			   const char *sql, pgconn_build_fn *build,
+			   pgconn_result_fn *cb, void *arg)
 {
 	struct pgq *q;
+	int err = admit(pc, flags);
 
-	if (pc->state != PG_UP || pc->stopped)
-		return BD_EDB;
-	q = enqueue(pc, sql, cb, arg);
+	if (err)
+		return err;
+	q = enqueue(pc, flags, sql, cb, arg);
 	q->build = build;
 	/* Sent from the loop, so that what arrives meanwhile joins it. */
 	lws_sul_schedule(pc->ctx, 0, &pc->sul_drain, drain_cb, 1);
 	return 0;
+}
+
+int pgconn_query_deferred(struct pgconn *pc, const char *sql,
+			  pgconn_build_fn *build, pgconn_result_fn *cb,
+			  void *arg)
+{
+	return pgconn_submit_deferred(pc, 0, sql, build, cb, arg);
 }

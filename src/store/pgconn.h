@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 #include <libwebsockets.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct pgconn;
 
@@ -28,9 +29,33 @@ struct pgconn_cbs {
 typedef void pgconn_result_fn(void *arg, PGresult *res, int err);
 
 /* Builds a deferred statement's parameters just before it is sent (the
- * statement is sealed then). Returns the number of parameters; values
- * stay valid until the result callback. */
+ * statement is sealed then; also before it fails or is dropped unsent).
+ * Returns the number of parameters; values stay valid until the result
+ * callback. */
 typedef int pgconn_build_fn(void *arg, const char *const **values);
+
+/* Whether a queued statement is still wanted, asked with the statement's
+ * arg just before it would be sent. false: it is not sent, and its result
+ * callback gets (NULL, BD_ECANCELED) at once. Must not queue, fail or
+ * otherwise change anything on this connection: a pure lookup. */
+typedef bool pgconn_wanted_fn(void *arg);
+
+/* Flags of pgconn_submit(). */
+enum {
+	/* A user request: counts toward the limit (pgconn_set_limit()) while
+	 * queued or in flight; refused with BD_EBUSY when the limit is
+	 * reached. Statements without it are never refused for the limit. */
+	PGCONN_BOUNDED = 1 << 0,
+};
+
+/* Counters since pgconn_new(). */
+struct pgconn_stats {
+	unsigned queued;	/* statements queued or in flight now */
+	unsigned bounded;	/* of those, PGCONN_BOUNDED ones */
+	unsigned limit;		/* on bounded ones; 0: none */
+	uint64_t refused;	/* PGCONN_BOUNDED statements refused (BD_EBUSY) */
+	uint64_t dropped;	/* statements dropped unsent (BD_ECANCELED) */
+};
 
 /* The lws protocol the internal vhost must carry, named "db". */
 int pgconn_lws_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -48,13 +73,29 @@ void pgconn_free(struct pgconn *pc);
 bool pgconn_is_up(const struct pgconn *pc);
 /* Statements queued or in flight. */
 unsigned pgconn_queued(const struct pgconn *pc);
+/* At most limit PGCONN_BOUNDED statements queued or in flight (0: no
+ * limit, the default). Those already queued stay. */
+void pgconn_set_limit(struct pgconn *pc, unsigned limit);
+void pgconn_get_stats(const struct pgconn *pc, struct pgconn_stats *out);
 
-/* Queues sql with text parameters (copied). BD_EDB when not up. */
+/* Queues sql with text parameters (copied). BD_EDB when not up. Never
+ * refused for the limit, never dropped. */
 int pgconn_query(struct pgconn *pc, const char *sql, int nparams,
 		 const char *const *values, pgconn_result_fn *cb, void *arg);
 /* Queues sql whose parameters build() makes at send time. */
 int pgconn_query_deferred(struct pgconn *pc, const char *sql,
 			  pgconn_build_fn *build, pgconn_result_fn *cb,
 			  void *arg);
+/* pgconn_query() with PGCONN_* flags and an optional wanted() check (NULL:
+ * always sent). 0; BD_EDB when not up; BD_EBUSY when PGCONN_BOUNDED and
+ * the limit is reached. On error nothing was queued and cb is not
+ * called. */
+int pgconn_submit(struct pgconn *pc, unsigned flags, pgconn_wanted_fn *wanted,
+		  const char *sql, int nparams, const char *const *values,
+		  pgconn_result_fn *cb, void *arg);
+/* pgconn_query_deferred() with PGCONN_* flags (errors as above). */
+int pgconn_submit_deferred(struct pgconn *pc, unsigned flags,
+			   const char *sql, pgconn_build_fn *build,
+			   pgconn_result_fn *cb, void *arg);
 
 #endif

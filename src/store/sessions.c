@@ -20,6 +20,7 @@ struct sess_op {
 	void *arg;
 	uint64_t token;
 	store_tick_fn *each;
+	store_wanted_fn *wanted;	/* asked before sending, or NULL */
 	const char *what;
 };
 
@@ -37,11 +38,20 @@ static struct sess_op *sess_op_new(struct store *st, store_session_fn *cb,
 	return o;
 }
 
-static int send_op(struct store *st, const char *sql, int n,
+static bool sess_wanted(void *arg)
+{
+	struct sess_op *o = arg;
+
+	return o->wanted(o->arg, o->token);
+}
+
+/* flags: PGCONN_BOUNDED for user requests. */
+static int send_op(struct store *st, unsigned flags, const char *sql, int n,
 		   const char *const *v, pgconn_result_fn *done,
 		   struct sess_op *o)
 {
-	int err = pgconn_query(st->q, sql, n, v, done, o);
+	int err = pgconn_submit(st->q, flags, o->wanted ? sess_wanted : NULL,
+				sql, n, v, done, o);
 
 	if (err)
 		free(o);
@@ -88,7 +98,7 @@ int store_session_open(struct store *st, const char *secret,
 {
 	const char *v[] = { secret, nick };
 
-	return send_op(st,
+	return send_op(st, PGCONN_BOUNDED,
 		       "SELECT session, user_id, nickname, NULL, rooms "
 		       "FROM bd_session_open($1, $2)",
 		       2, v, session_done,
@@ -101,13 +111,17 @@ int store_session_resume(struct store *st, const char *secret,
 {
 	char ibuf[16];
 	const char *v[] = { secret, ibuf };
+	struct sess_op *o = sess_op_new(st, cb, arg, token,
+					"bd_session_resume");
 
+	/* Only the requester sees the answer (marking the session active
+	 * matters to no one else): nobody waiting, no statement. */
+	o->wanted = st->session_wanted;
 	snprintf(ibuf, sizeof(ibuf), "%u", idle_s);
-	return send_op(st,
+	return send_op(st, PGCONN_BOUNDED,
 		       "SELECT session, user_id, nickname, room, rooms "
 		       "FROM bd_session_resume($1, $2)",
-		       2, v, session_done,
-		       sess_op_new(st, cb, arg, token, "bd_session_resume"));
+		       2, v, session_done, o);
 }
 
 static void end_done(void *arg, PGresult *res, int err)
@@ -130,7 +144,7 @@ int store_session_end(struct store *st, int64_t id, store_session_fn *cb,
 	const char *v[] = { ibuf };
 
 	fmt_id(ibuf, sizeof(ibuf), id);
-	return send_op(st, "SELECT bd_session_end($1)", 1, v, end_done,
+	return send_op(st, 0, "SELECT bd_session_end($1)", 1, v, end_done,
 		       sess_op_new(st, cb, arg, token, "bd_session_end"));
 }
 
@@ -177,10 +191,15 @@ int store_session_tick(struct store *st, const int64_t *keep, size_t n,
 	snprintf(ibuf, sizeof(ibuf), "%u", idle_s);
 	v[0] = sb.buf;
 	v[1] = ibuf;
-	err = send_op(st, "SELECT * FROM bd_session_tick($1, $2)", 2, v,
+	err = send_op(st, 0, "SELECT * FROM bd_session_tick($1, $2)", 2, v,
 		      tick_done, o);
 	sb_fini(&sb);
 	return err;
+}
+
+void store_session_set_wanted(struct store *st, store_wanted_fn *wanted)
+{
+	st->session_wanted = wanted;
 }
 
 void store_on_session_end(struct store *st, void (*fn)(void *arg, int64_t id),

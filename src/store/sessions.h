@@ -7,6 +7,7 @@
 #ifndef BD_STORE_SESSIONS_H
 #define BD_STORE_SESSIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,13 +29,28 @@ struct stored_session {
 typedef void store_session_fn(void *arg, uint64_t token, int err,
 			      const struct stored_session *ss);
 
+/* The functions below return 0 (cb follows), BD_EDB (database down) or,
+ * for store_session_open() and store_session_resume() only, BD_EBUSY: too
+ * many user requests wait for the database (store_set_queue_limit()). On
+ * error cb is not called. */
+
+/* Whether the request token is still wanted: called with the arg and token
+ * given to store_session_resume(), possibly many times, just before its
+ * statement is sent (never after its cb ran). false: the statement is
+ * dropped unsent and cb gets err BD_ECANCELED (and ss NULL) at once. Must
+ * be a pure lookup: no call into the store or core, no change. */
+typedef bool store_wanted_fn(void *arg, uint64_t token);
+/* Installs (or, with NULL, removes) the check for store_session_resume()
+ * requests queued from now on. Without one they are always sent. */
+void store_session_set_wanted(struct store *st, store_wanted_fn *wanted);
+
 /* A new session for nick (taking over that user, as /nick does).
  * BD_ETAKEN: a connected session has the nickname. */
 int store_session_open(struct store *st, const char *secret,
 		       const char *nick, store_session_fn *cb, void *arg,
 		       uint64_t token);
 /* The session now, marked active; BD_ENOENT when it ended or has been idle
- * for idle_s seconds. */
+ * for idle_s seconds; BD_ECANCELED when dropped (see store_wanted_fn). */
 int store_session_resume(struct store *st, const char *secret,
 			 unsigned idle_s, store_session_fn *cb, void *arg,
 			 uint64_t token);

@@ -139,7 +139,7 @@ static int st_nick(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 	fmt_id(abuf, sizeof(abuf), api_id);
 	/* One statement, one transaction: the presence row's unique
 	 * nickname refuses a name another connected session holds. */
-	err = pgconn_query(st->q,
+	err = pgconn_submit(st->q, PGCONN_BOUNDED, NULL,
 			   "WITH n AS (SELECT * FROM bd_nick($1, $2, $3)) "
 			   "SELECT n.user_id, n.nickname, n.rooms, "
 			   "bd_presence_set($4, $5, $7, n.nickname, n.user_id, "
@@ -180,7 +180,7 @@ static int st_join(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
 	fmt_id(abuf, sizeof(abuf), api_id);
 	fmt_id(mbuf, sizeof(mbuf), (int64_t)max_rooms);
-	err = pgconn_query(st->q, create ?
+	err = pgconn_submit(st->q, PGCONN_BOUNDED, NULL, create ?
 		"WITH j AS (SELECT * FROM bd_create($1, $2, $3, $8)) "
 		"SELECT j.user_id, j.room_id, j.room_name, bd_presence_set("
 		"$4, $5, $7, $2, j.user_id, coalesce(j.room_name, $6)) FROM j" :
@@ -217,7 +217,7 @@ static int st_leave(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 	fmt_id(rbuf, sizeof(rbuf), room_id);
 	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
 	fmt_id(abuf, sizeof(abuf), api_id);
-	err = pgconn_query(st->q,
+	err = pgconn_submit(st->q, PGCONN_BOUNDED, NULL,
 			   "SELECT bd_leave($1, $2, $3), "
 			   "bd_presence_set($4, $5, $6, $2, $1, NULL)",
 			   6, v, leave_done, o);
@@ -288,17 +288,22 @@ static int st_post(void *arg, uint64_t sid, uint64_t token, int64_t room_id,
 	struct store *st = arg;
 	struct post_batch *b = st->open;
 	struct post_item *it;
+	int err;
 
 	if (!pgconn_is_up(st->q))
 		return BD_EDB;
+	/* Only a new batch is a new statement, so only it counts toward
+	 * the queue limit: a message joins the open batch (up to
+	 * POST_BATCH_MAX) even when the limit is reached. */
 	if (!b || b->n == POST_BATCH_MAX) {
 		b = xcalloc(1, sizeof(*b));
 		b->st = st;
-		if (pgconn_query_deferred(st->q,
+		err = pgconn_submit_deferred(st->q, PGCONN_BOUNDED,
 				"SELECT idx, id, seq FROM bd_post($1::jsonb)",
-				post_build, post_done, b)) {
+				post_build, post_done, b);
+		if (err) {
 			free(b);
-			return BD_EDB;
+			return err;
 		}
 		st->open = b;
 	}
@@ -314,6 +319,16 @@ static int st_post(void *arg, uint64_t sid, uint64_t token, int64_t room_id,
 	it->nick = xstrdup(nick);
 	it->content = xmemdup(content, len);
 	return 0;
+}
+
+/* Reads whose answer only their requester sees are dropped unsent when
+ * it is gone: a session (sid), or an API request (token, sid 0). */
+static bool op_wanted(void *arg)
+{
+	struct op *o = arg;
+
+	return o->sid ? chat_session_wanted(o->st->chat, o->sid) :
+			chat_api_wanted(o->st->chat, o->gen);
 }
 
 /* /rooms */
@@ -346,9 +361,9 @@ static int st_rooms(void *arg, uint64_t sid, uint64_t token)
 	int err;
 
 	o->gen = token;
-	err = pgconn_query(st->q,
-			   "SELECT name, members, online FROM bd_rooms_online()",
-			   0, NULL, rooms_done, o);
+	err = pgconn_submit(st->q, PGCONN_BOUNDED, op_wanted,
+			    "SELECT name, members, online FROM bd_rooms_online()",
+			    0, NULL, rooms_done, o);
 	if (err)
 		free(o);
 	return err;
@@ -424,8 +439,9 @@ static int st_list(void *arg, uint64_t sid)
 	struct op *o = op_new(st, sid);
 	int err;
 
-	err = pgconn_query(st->q, "SELECT nickname, room FROM bd_list()", 0,
-			   NULL, list_done, o);
+	err = pgconn_submit(st->q, PGCONN_BOUNDED, op_wanted,
+			    "SELECT nickname, room FROM bd_list()", 0, NULL,
+			    list_done, o);
 	if (err)
 		free(o);
 	return err;
@@ -744,6 +760,23 @@ void store_start(struct store *st)
 	lws_sul_schedule(st->ctx, 0, &st->sul_beat, beat_cb, LWS_US_PER_SEC);
 }
 
+void store_set_queue_limit(struct store *st, unsigned limit)
+{
+	pgconn_set_limit(st->q, limit);
+}
+
+void store_get_stats(const struct store *st, struct store_stats *out)
+{
+	struct pgconn_stats ps;
+
+	pgconn_get_stats(st->q, &ps);
+	out->queued = ps.queued;
+	out->queued_user = ps.bounded;
+	out->queue_limit = ps.limit;
+	out->refused = ps.refused;
+	out->dropped = ps.dropped;
+}
+
 bool store_is_idle(const struct store *st)
 {
 	return !pgconn_queued(st->q);
@@ -760,8 +793,9 @@ static void cleanup_done(void *arg, PGresult *res, int err)
 {
 	(void)arg;
 	if (!result_err(res, err, "bd_cleanup") && PQntuples(res) == 1)
-		log_info("cleanup: deleted %s old messages, removed %s guest users no longer connected",
-			 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		log_info("cleanup: deleted %s old messages, removed %s guest users no longer connected and %s unused users",
+			 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+			 PQgetvalue(res, 0, 2));
 }
 
 static void cleanup_cb(lws_sorted_usec_list_t *sul)
@@ -771,7 +805,11 @@ static void cleanup_cb(lws_sorted_usec_list_t *sul)
 	const char *v[] = { kbuf };
 
 	snprintf(kbuf, sizeof(kbuf), "%u", st->cleanup_keep);
-	if (pgconn_query(st->q, "SELECT bd_cleanup($1), bd_cleanup_guests()",
+	/* Left to right: messages first, so that users whose last ones
+	 * went are removed in the same run. */
+	if (pgconn_query(st->q,
+			 "SELECT bd_cleanup($1), bd_cleanup_guests(), "
+			 "bd_cleanup_users()",
 			 1, v, cleanup_done, NULL))
 		log_warn("cleanup: skipped, database unavailable");
 	lws_sul_schedule(st->ctx, 0, &st->sul_cleanup, cleanup_cb,

@@ -9,6 +9,7 @@
 
 #include <libwebsockets.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "core/chat.h"
 
@@ -23,11 +24,31 @@ struct store *store_new(struct lws_context *ctx, struct lws_vhost *vh,
 			const char *conninfo, const char *instance_id,
 			unsigned presence_timeout_s, void (*ready)(void *arg),
 			void *arg);
+/* At most limit user requests (the chat_store_ops nick, join, leave,
+ * list, post (a new batch), rooms; store_session_open and
+ * store_session_resume) queued or running on the query connection at once;
+ * beyond it they return BD_EBUSY and nothing is queued. Internal
+ * statements (presence, heartbeat, LISTEN, history and catch-up loads,
+ * replays, session ticks and ends, cleanup) are never refused so and do not
+ * count. 0: no limit (the default). */
+void store_set_queue_limit(struct store *st, unsigned limit);
+
+/* The query connection's queue, for /health. */
+struct store_stats {
+	unsigned queued;	/* statements queued or running now */
+	unsigned queued_user;	/* of those, user requests (limited) */
+	unsigned queue_limit;	/* store_set_queue_limit(); 0: none */
+	uint64_t refused;	/* user requests refused (BD_EBUSY) */
+	uint64_t dropped;	/* reads dropped unsent: requester gone */
+};
+void store_get_stats(const struct store *st, struct store_stats *out);
+
 /* Wires the chat that receives outcomes and events (before start). */
 void store_set_chat(struct store *st, struct chat *c);
 void store_start(struct store *st);
 /* Runs the retention job every interval_s seconds, keeping `keep` messages
- * per room. */
+ * per room, removing guests no longer connected and users unused for the
+ * retention period (bd_cleanup_users, migration 011). */
 void store_schedule_cleanup(struct store *st, unsigned interval_s,
 			    unsigned keep);
 /* Stops reconnecting and timers (before lws_context_destroy()). */

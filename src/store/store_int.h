@@ -30,6 +30,8 @@ struct store {
 	/* NOTIFYs on channel session_end go here (sessions.c). */
 	void (*session_end)(void *arg, int64_t id);
 	void *session_end_arg;
+	/* store_session_set_wanted() (sessions.c). */
+	store_wanted_fn *session_wanted;
 };
 
 /* 0 for a good result; BD_ETAKEN for unique violations; else BD_EDB

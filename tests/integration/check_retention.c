@@ -2,6 +2,8 @@
  * Retention: migrate/cleanup (what `make cleanup` runs) and the server's
  * own timer (cleanup_interval_s) keep the newest N messages of every room
  * and remove guests that are gone, with their memberships; messages stay.
+ * Users of any name with nothing left (no membership, message, connected
+ * TCP or API session) go once unused for the retention period.
  */
 #include <check.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include "../helpers/tcl.h"
 #include "../helpers/tdb.h"
 #include "../helpers/tfix.h"
+#include "../helpers/thttp.h"
 #include "../helpers/trun.h"
 
 #define PORT tfix_tcp_port()
@@ -127,7 +130,7 @@ START_TEST(test_cleanup_script)
 	if (!fgets(out, sizeof(out), p))
 		out[0] = '\0';
 	ck_assert_int_eq(pclose(p), 0);
-	snprintf(want, sizeof(want), "cleanup: deleted 4 message(s), kept the newest 2 per room; removed 1 guest user(s) no longer connected\n");
+	snprintf(want, sizeof(want), "cleanup: deleted 4 message(s), kept the newest 2 per room; removed 1 guest user(s) no longer connected; removed 0 unused user(s)\n");
 	ck_assert_str_eq(out, want);
 	expect_cleaned(gone, stays);
 	/* /rooms counts what is left. */
@@ -173,6 +176,114 @@ START_TEST(test_cleanup_timer)
 	free(line);
 	tcl_free(stays);
 	tcl_free(alice);
+}
+END_TEST
+
+/* Runs migrate/cleanup keeping keep messages; its one line of output. */
+static char *run_cleanup_script(const char *keep)
+{
+	char cmd[4608], *out = calloc(1, 512);
+	FILE *p;
+
+	ck_assert_ptr_nonnull(out);
+	snprintf(cmd, sizeof(cmd),
+		 "DATABASE_URL='%s' '%s/migrate/cleanup' %s 2>&1", T_DB.url,
+		 getenv("BD_TOP"), keep);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	if (!fgets(out, 512, p))
+		out[0] = '\0';
+	ck_assert_int_eq(pclose(p), 0);
+	return out;
+}
+
+/* Users by nickname, comma-separated. */
+static char *user_names(void)
+{
+	return tdb_scalar(&T_DB,
+			  "SELECT string_agg(nickname, ',' ORDER BY nickname) "
+			  "FROM users", NULL);
+}
+
+/*
+ * Named users, all of them made more than the retention period ago: gone
+ * (nothing left), member (a membership), talker (a message, no longer a
+ * member), online (a live TCP session), apiuser (a live API session), and
+ * fresh, whose session ended just now (it was last seen now). Returns the
+ * online client; *api gets the API session id.
+ */
+static struct tcl *stage_users(char *api)
+{
+	struct tcl *online = tcl_user(PORT, "online"), *c;
+
+	c = tcl_user(PORT, "gone");
+	tcl_free(c);
+	c = tcl_user(PORT, "member");
+	do_create(c, "r");
+	tcl_free(c);
+	c = tcl_user(PORT, "talker");
+	do_join(c, "r");
+	do_say(c, "r", "hi");
+	tcl_send(c, "/leave");
+	expect_next(c, "[system] You left r");
+	tcl_free(c);
+	api_connect(T_SRV.http_port, "apiuser", api);
+	c = tcl_user(PORT, "fresh");
+	PQclear(tdb_query(&T_DB, "UPDATE users SET "
+			  "created_at = now() - interval '8 days', "
+			  "last_seen = now() - interval '8 days'", NULL));
+	tcl_free(c);
+	/* Every session that ended is gone from presence. */
+	wait_online(online, 2);
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM users "
+				 "WHERE last_seen > now() - interval '1 day'",
+				 NULL), 1);
+	return online;
+}
+
+START_TEST(test_cleanup_removes_unused_users)
+{
+	char api[THTTP_SID_LEN + 1], *out, *names;
+	struct tcl *online = stage_users(api);
+
+	out = run_cleanup_script("1000");
+	ck_assert_str_eq(out, "cleanup: deleted 0 message(s), kept the newest 1000 per room; removed 0 guest user(s) no longer connected; removed 1 unused user(s)\n");
+	free(out);
+	names = user_names();
+	ck_assert_str_eq(names, "apiuser,fresh,member,online,talker");
+	free(names);
+	/* Once its message is gone, talker goes too; the rest stay. */
+	PQclear(tdb_query(&T_DB, "DELETE FROM messages", NULL));
+	out = run_cleanup_script("1000");
+	ck_assert(strstr(out, "; removed 1 unused user(s)\n"));
+	free(out);
+	names = user_names();
+	ck_assert_str_eq(names, "apiuser,fresh,member,online");
+	free(names);
+	tcl_free(online);
+}
+END_TEST
+
+START_TEST(test_cleanup_timer_removes_unused_users)
+{
+	char api[THTTP_SID_LEN + 1], *names, *line;
+	struct tcl *online = stage_users(api);
+	int64_t deadline = trun_now_ms() + trun_ms(10000);
+
+	/* A timer run has no client-visible event: wait, paced. */
+	while (tdb_int(&T_DB, "SELECT count(*) FROM users", NULL) != 5) {
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "no cleanup run within 10 s");
+		trun_pace();
+	}
+	names = user_names();
+	ck_assert_str_eq(names, "apiuser,fresh,member,online,talker");
+	free(names);
+	line = tsrv_wait_log(&T_SRV, " no longer connected and 1 unused users",
+			     trun_ms(T_WAIT));
+	ck_assert_msg(line, "no cleanup log line with 1 unused user");
+	free(line);
+	tcl_free(online);
 }
 END_TEST
 
@@ -238,6 +349,10 @@ int main(void)
 	TFIX_ADD(s, test_cleanup_script, 60, tfix_setup, tfix_teardown);
 	TFIX_ADD(s, test_cleanup_timer, 60, setup_timer, tfix_teardown);
 	TFIX_ADD(s, test_session_outlives_its_user_row, 60, tfix_setup,
+		 tfix_teardown);
+	TFIX_ADD(s, test_cleanup_removes_unused_users, 60, tfix_setup,
+		 tfix_teardown);
+	TFIX_ADD(s, test_cleanup_timer_removes_unused_users, 60, setup_timer,
 		 tfix_teardown);
 	return trun_main(s);
 }

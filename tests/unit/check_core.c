@@ -45,6 +45,7 @@ static const struct chat_sink_ops fsink = {
 /* Fake store: remembers the last call of each kind. */
 static struct fstore {
 	bool down;
+	int down_err;	/* what a down store returns; 0: BD_EDB */
 	int nick_calls, join_calls, leave_calls, post_calls, rooms_calls;
 	int watch_calls, unwatch_calls;
 	uint64_t sid;
@@ -69,7 +70,7 @@ static int fs_replay(void *st, int64_t room_id, uint64_t token, int64_t after,
 	(void)st;
 	(void)room_id;
 	if (fs.down)
-		return BD_EDB;
+		return fs.down_err ? fs.down_err : BD_EDB;
 	fs.replay_calls++;
 	fs.token = token;
 	fs.replay_after = after;
@@ -84,7 +85,7 @@ static int fs_nick(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 	(void)old;
 	(void)cur;
 	if (fs.down)
-		return BD_EDB;
+		return fs.down_err ? fs.down_err : BD_EDB;
 	fs.nick_calls++;
 	fs.sid = sid;
 	fs.api_id = api_id;
@@ -101,7 +102,7 @@ static int fs_join(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 	(void)nick;
 	(void)cur;
 	if (fs.down)
-		return BD_EDB;
+		return fs.down_err ? fs.down_err : BD_EDB;
 	fs.join_calls++;
 	fs.sid = sid;
 	fs.api_id = api_id;
@@ -118,7 +119,7 @@ static int fs_leave(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 	(void)st;
 	(void)nick;
 	if (fs.down)
-		return BD_EDB;
+		return fs.down_err ? fs.down_err : BD_EDB;
 	fs.leave_calls++;
 	fs.sid = sid;
 	fs.api_id = api_id;
@@ -136,7 +137,7 @@ static int fs_post(void *st, uint64_t sid, uint64_t token, int64_t room_id,
 	(void)uid;
 	(void)nick;
 	if (fs.down)
-		return BD_EDB;
+		return fs.down_err ? fs.down_err : BD_EDB;
 	fs.post_calls++;
 	fs.sid = sid;
 	fs.room_id = room_id;
@@ -149,7 +150,7 @@ static int fs_rooms(void *st, uint64_t sid, uint64_t token)
 	(void)st;
 	fs.token = token;
 	if (fs.down)
-		return BD_EDB;
+		return fs.down_err ? fs.down_err : BD_EDB;
 	fs.rooms_calls++;
 	fs.sid = sid;
 	return 0;
@@ -160,7 +161,7 @@ static int fs_presence_add(void *st, uint64_t sid, const char *nick)
 	(void)st;
 	(void)nick;
 	if (fs.down)
-		return BD_EDB;
+		return fs.down_err ? fs.down_err : BD_EDB;
 	fs.presence_adds++;
 	fs.sid = sid;
 	return 0;
@@ -177,7 +178,7 @@ static int fs_list(void *st, uint64_t sid)
 {
 	(void)st;
 	if (fs.down)
-		return BD_EDB;
+		return fs.down_err ? fs.down_err : BD_EDB;
 	fs.list_calls++;
 	fs.sid = sid;
 	return 0;
@@ -188,7 +189,7 @@ static int fs_watch(void *st, int64_t room_id, uint64_t gen, int64_t after,
 {
 	(void)st;
 	if (fs.down)
-		return BD_EDB;
+		return fs.down_err ? fs.down_err : BD_EDB;
 	fs.watch_calls++;
 	fs.watch_room = room_id;
 	fs.watch_gen = gen;
@@ -718,6 +719,72 @@ START_TEST(test_database_down_rejects_message)
 	say(a, "hi");
 	chat_on_posted(c, session_id(a->s), 0, BD_ELOST, 0, 0);
 	ck_assert(strstr(drain(a), "database connection lost"));
+}
+END_TEST
+
+/* The store refuses user requests while too many wait for the database:
+ * commands and messages say so, in the session's order, and the session
+ * goes on. */
+START_TEST(test_busy_store_refuses_command_and_message)
+{
+	struct fconn *a = user("alice", 1);
+
+	join_room(a, "general", 7, NULL, 0);
+	drain(a);
+	fs.down = true;
+	fs.down_err = BD_EBUSY;
+	say(a, "hi");
+	ck_assert_str_eq(drain(a),
+		"[system] error: message not sent (server busy, try again)\n");
+	ck_assert_int_eq(session_last_error(a->s), BD_EBUSY);
+	say(a, "/rooms");
+	say(a, "/list");
+	say(a, "/join other");
+	ck_assert_str_eq(drain(a),
+			 "[system] error: server busy, try again\n"
+			 "[system] error: server busy, try again\n"
+			 "[system] error: server busy, try again\n");
+	fs.down = false;
+	say(a, "hi");
+	ck_assert_int_eq(fs.post_calls, 1);
+	chat_on_posted(c, session_id(a->s), 0, 0, 1, 1);
+	ck_assert_str_eq(drain(a), "");
+}
+END_TEST
+
+/* Whether a read is still wanted by the session that asked for it. */
+START_TEST(test_session_wanted_until_closing_or_gone)
+{
+	struct fconn *a = user("alice", 1);
+	uint64_t sid = session_id(a->s);
+
+	ck_assert(chat_session_wanted(c, sid));
+	ck_assert(!chat_session_wanted(c, sid + 1000));
+	say(a, "/quit");
+	ck_assert(!chat_session_wanted(c, sid));
+	chat_session_closed(c, a->s);
+	ck_assert(!chat_session_wanted(c, sid));
+}
+END_TEST
+
+static uint64_t api_unwanted_token;
+
+static bool api_wanted(void *arg, uint64_t token)
+{
+	(void)arg;
+	return token != api_unwanted_token;
+}
+
+static const struct chat_api_ops wanted_api = { .wanted = api_wanted };
+
+/* Requests of no session ask the HTTP layer's hook, when it has one. */
+START_TEST(test_api_wanted_asks_the_hook)
+{
+	ck_assert(chat_api_wanted(c, 5));
+	chat_set_api(c, &wanted_api, NULL);
+	api_unwanted_token = 5;
+	ck_assert(!chat_api_wanted(c, 5));
+	ck_assert(chat_api_wanted(c, 6));
 }
 END_TEST
 
@@ -1676,6 +1743,9 @@ static Suite *core_suite(void)
 		{ "post", test_plain_line_posts_to_current_room },
 		{ "bad_input", test_bad_input_is_rejected },
 		{ "db_down", test_database_down_rejects_message },
+		{ "db_busy", test_busy_store_refuses_command_and_message },
+		{ "session_wanted", test_session_wanted_until_closing_or_gone },
+		{ "api_wanted", test_api_wanted_asks_the_hook },
 		{ "ordering", test_lines_wait_for_running_command },
 		{ "throttle", test_many_pending_lines_throttle_input },
 		{ "notices", test_join_leave_notices_skip_subject },

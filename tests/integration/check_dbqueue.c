@@ -1,0 +1,279 @@
+/*
+ * The queue in front of the database: user requests beyond db_queue_limit
+ * are refused at once ("server busy"), the accepted ones complete and
+ * nothing else changes; reads whose client left are dropped unsent. The
+ * query connection is stalled by a lock the test holds, so statements
+ * queue behind it.
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../helpers/tcl.h"
+#include "../helpers/tdb.h"
+#include "../helpers/tfix.h"
+#include "../helpers/trun.h"
+#include "../helpers/tsrv.h"
+
+#define PORT tfix_tcp_port()
+
+#define CMD_BUSY "[system] error: server busy, try again"
+#define MSG_BUSY "[system] error: message not sent (server busy, try again)"
+#define UTF8_ERR "[system] error: invalid UTF-8"
+
+/* Every statement on the rooms table waits until unlock(). */
+static void lock_rooms(void)
+{
+	PQclear(tdb_query(&T_DB, "BEGIN", NULL));
+	PQclear(tdb_query(&T_DB, "LOCK TABLE rooms IN ACCESS EXCLUSIVE MODE",
+			  NULL));
+}
+
+static void unlock(void)
+{
+	PQclear(tdb_query(&T_DB, "ROLLBACK", NULL));
+}
+
+/*
+ * Reads whatever the n clients send until want of them have said text;
+ * said[i] tells which. Any other line fails the test: nothing else may
+ * arrive while the database is stalled.
+ */
+static void wait_said(struct tcl **cl, int n, const char *text, int want,
+		      bool *said)
+{
+	int64_t deadline = trun_now_ms() + trun_ms(T_WAIT);
+	int got = 0;
+
+	memset(said, 0, (size_t)n * sizeof(*said));
+	while (got < want) {
+		struct pollfd pfd[16];
+		int64_t left = deadline - trun_now_ms();
+		int r;
+
+		ck_assert(n <= 16);
+		ck_assert_msg(left > 0, "%d of %d clients said \"%s\"", got,
+			      want, text);
+		for (int i = 0; i < n; i++)
+			pfd[i] = (struct pollfd){ .fd = cl[i]->fd,
+						  .events = POLLIN };
+		r = poll(pfd, (nfds_t)n, (int)left);
+		ck_assert_msg(r >= 0 || errno == EINTR, "poll: %s",
+			      strerror(errno));
+		for (int i = 0; i < n && r > 0; i++) {
+			if (!pfd[i].revents)
+				continue;
+			while (tcl_read(cl[i], 0) == TCL_LINE) {
+				ck_assert_msg(!said[i] &&
+						      !strcmp(cl[i]->line, text),
+					      "%s: unexpected \"%s\"",
+					      cl[i]->label, cl[i]->line);
+				said[i] = true;
+				got++;
+			}
+			ck_assert_msg(!cl[i]->eof, "%s: connection closed",
+				      cl[i]->label);
+		}
+	}
+}
+
+/* The answer to /rooms when the only room is chat with n members. */
+static void expect_rooms(struct tcl *c, int n)
+{
+	char want[128];
+
+	expect_next(c, "[system] Rooms (1):");
+	snprintf(want, sizeof(want), "[system]   chat: %d member%s, %d online",
+		 n, n == 1 ? "" : "s", n);
+	expect_next(c, want);
+}
+
+static void setup_limit(void)
+{
+	struct tsrv_opts o = { .extra_json = "\"db_queue_limit\": 4" };
+
+	tfix_use(&o);
+}
+
+/*
+ * Six /rooms while the database is stalled, with room for four: two are
+ * refused at once, and so are a message and a command sent then; the four
+ * accepted ones are answered after the stall and nothing else happened.
+ */
+START_TEST(test_queue_limit_refuses_excess_commands)
+{
+	struct tcl *alice = tcl_user(PORT, "alice"), *u[6];
+	bool refused[6];
+	char nick[16], *text;
+	int nrefused = 0;
+
+	do_create(alice, "chat");
+	for (int i = 0; i < 6; i++) {
+		snprintf(nick, sizeof(nick), "u%d", i);
+		u[i] = tcl_user(PORT, nick);
+	}
+	lock_rooms();
+	for (int i = 0; i < 6; i++)
+		tcl_send(u[i], "/rooms");
+	tdb_wait_server_blocked(&T_DB);
+	wait_said(u, 6, CMD_BUSY, 2, refused);
+	/* Full: a message needing a new statement, and any command. */
+	tcl_send(alice, "m1");
+	expect_next(alice, MSG_BUSY);
+	tcl_send(alice, "/list");
+	expect_next(alice, CMD_BUSY);
+	unlock();
+	for (int i = 0; i < 6; i++) {
+		if (refused[i]) {
+			nrefused++;
+			tcl_send(u[i], "/rooms");
+		}
+		expect_rooms(u[i], 1);
+	}
+	ck_assert_int_eq(nrefused, 2);
+	do_say(alice, "chat", "m2");
+	text = tdb_scalar(&T_DB,
+			  "SELECT string_agg(content, ',' ORDER BY seq) "
+			  "FROM messages", NULL);
+	ck_assert_str_eq(text, "m2");
+	free(text);
+	for (int i = 0; i < 6; i++)
+		tcl_free(u[i]);
+	tcl_free(alice);
+}
+END_TEST
+
+/*
+ * A message joins the batch statement that waits unsent even when the
+ * queue is full (the batch counts once); every accepted message is stored
+ * and delivered exactly once, in order. An invalid UTF-8 line after a
+ * message is answered without the database, so its error shows that the
+ * message before it was handled (and not refused).
+ */
+START_TEST(test_queue_limit_messages_join_open_batch)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	struct tcl *carol = tcl_user(PORT, "carol");
+	struct tcl *members[3] = { alice, bob, carol }, *u[4];
+	bool refused[4];
+	char nick[16], *text;
+
+	do_create(alice, "chat");
+	do_join(bob, "chat");
+	do_join(carol, "chat");
+	expect_next(alice, "[system] bob joined chat");
+	expect_next(alice, "[system] carol joined chat");
+	expect_next(bob, "[system] carol joined chat");
+	for (int i = 0; i < 4; i++) {
+		snprintf(nick, sizeof(nick), "u%d", i);
+		u[i] = tcl_user(PORT, nick);
+	}
+	lock_rooms();
+	tcl_send(bob, "b1");		/* its batch is sent, and waits */
+	tdb_wait_server_blocked(&T_DB);
+	tcl_send_str(bob, "b2\n\xff\n");	/* opens the next batch */
+	expect_next(bob, UTF8_ERR);
+	for (int i = 0; i < 4; i++)	/* two fit: the queue is full */
+		tcl_send(u[i], "/rooms");
+	wait_said(u, 4, CMD_BUSY, 2, refused);
+	tcl_send_str(carol, "c1\n\xff\n");	/* joins the open batch */
+	expect_next(carol, UTF8_ERR);
+	tcl_send(alice, "/list");
+	expect_next(alice, CMD_BUSY);
+	unlock();
+	for (int i = 0; i < 3; i++) {
+		expect_next(members[i], "[chat] bob: b1");
+		expect_next(members[i], "[chat] bob: b2");
+		expect_next(members[i], "[chat] carol: c1");
+	}
+	for (int i = 0; i < 4; i++) {
+		if (refused[i])
+			tcl_send(u[i], "/rooms");
+		expect_rooms(u[i], 3);
+	}
+	text = tdb_scalar(&T_DB,
+			  "SELECT string_agg(nickname || ': ' || content, ',' "
+			  "ORDER BY seq) FROM messages", NULL);
+	ck_assert_str_eq(text, "bob: b1,bob: b2,carol: c1");
+	free(text);
+	/* The queue is usable again. */
+	tcl_send(alice, "/list");
+	expect_next(alice, "[system] Online users (7):");
+	for (int i = 0; i < 4; i++)
+		tcl_free(u[i]);
+	for (int i = 0; i < 3; i++)
+		tcl_free(members[i]);
+}
+END_TEST
+
+static void setup_debug(void)
+{
+	struct tsrv_opts o = { .log_level = "debug" };
+
+	tfix_use(&o);
+}
+
+/* The server has handled the close of client c (nick). */
+static void wait_closed(struct tcl *c)
+{
+	char needle[96], *line;
+
+	snprintf(needle, sizeof(needle), " (%s): closed", c->nick);
+	tcl_free(c);
+	line = tsrv_wait_log(&T_SRV, needle, trun_ms(T_WAIT));
+	ck_assert_msg(line, "no \"%s\" in the log", needle);
+	free(line);
+}
+
+/*
+ * /rooms and /list of clients that disconnect while their statements wait
+ * are never sent; the reads of clients still there are answered, in
+ * order.
+ */
+START_TEST(test_reads_of_gone_clients_dropped)
+{
+	struct tcl *keep = tcl_user(PORT, "keep"), *d[4], *later;
+	char nick[16], *line;
+
+	for (int i = 0; i < 4; i++) {
+		snprintf(nick, sizeof(nick), "d%d", i);
+		d[i] = tcl_user(PORT, nick);
+	}
+	later = tcl_user(PORT, "later");
+	lock_rooms();
+	tcl_send(keep, "/rooms");	/* sent, waits for the lock */
+	tdb_wait_server_blocked(&T_DB);
+	for (int i = 0; i < 4; i++)
+		tcl_send(d[i], i < 2 ? "/rooms" : "/list");
+	for (int i = 0; i < 4; i++)
+		wait_closed(d[i]);
+	tcl_send(later, "/list");
+	unlock();
+	expect_next(keep, "[system] No rooms yet. Create one with /create <room>");
+	expect_next(later, "[system] Online users (2):");
+	line = tsrv_wait_log(&T_SRV,
+			     "statement(s) whose requester left (4 in all)",
+			     trun_ms(T_WAIT));
+	ck_assert_msg(line, "the four reads were not dropped");
+	free(line);
+	tcl_free(later);
+	tcl_free(keep);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("dbqueue");
+
+	TFIX_ADD(s, test_queue_limit_refuses_excess_commands, 60, setup_limit,
+		 tfix_teardown);
+	TFIX_ADD(s, test_queue_limit_messages_join_open_batch, 60,
+		 setup_limit, tfix_teardown);
+	TFIX_ADD(s, test_reads_of_gone_clients_dropped, 60, setup_debug,
+		 tfix_teardown);
+	return trun_main(s);
+}
