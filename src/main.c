@@ -75,6 +75,18 @@ static double db_queue(void *arg)
 	return store_notify_queue_usage(arg);
 }
 
+static void db_stats(void *arg, struct net_db_stats *out)
+{
+	struct store_stats ss;
+
+	store_get_stats(arg, &ss);
+	out->queued = ss.queued;
+	out->queued_user = ss.queued_user;
+	out->limit = ss.queue_limit;
+	out->refused = ss.refused;
+	out->dropped = ss.dropped;
+}
+
 static void on_ready(void *arg)
 {
 	struct app *app = arg;
@@ -276,6 +288,7 @@ int main(int argc, char **argv)
 	app.net.instance_id = app.cfg.instance_id;
 	app.net.db_ok = db_ok;
 	app.net.db_queue = db_queue;
+	app.net.db_stats = db_stats;
 	app.net.db_arg = app.store;
 	app.net.http = http_state_new(app.ctx, app.chat, app.store,
 				      app.cfg.static_dir,

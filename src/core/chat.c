@@ -246,6 +246,7 @@ struct session *chat_session_open(struct chat *c, enum session_kind kind,
 {
 	struct session *s = session_new(c, kind, sink, conn, 0);
 
+	c->rooms_version++;	/* online counts */
 	/* Cluster-wide presence; a clash renames the guest later. A
 	 * database that is down now gets everyone when it is back. */
 	c->store->presence_add(c->st, s->id, s->nick);
@@ -372,6 +373,7 @@ static void session_free(struct chat *c, struct session *s)
 void chat_session_closed(struct chat *c, struct session *s)
 {
 	log_debug("conn %" PRIu64 " (%s): closed", s->id, s->nick);
+	c->rooms_version++;	/* online counts */
 	session_free(c, s);
 }
 
@@ -574,6 +576,7 @@ void chat_on_join(struct chat *c, uint64_t sid, int err, int64_t uid,
 	struct session *s = chat_find_session(c, sid);
 	struct room *r;
 
+	c->rooms_version++;
 	if (!s)
 		return;
 	if (err == BD_EROOMSFULL) {
@@ -666,6 +669,7 @@ void chat_on_leave(struct chat *c, uint64_t sid, int err)
 	struct session *s = chat_find_session(c, sid);
 	struct room *r;
 
+	c->rooms_version++;
 	if (!s)
 		return;
 	r = s->current;
@@ -845,4 +849,9 @@ int chat_session_post(struct chat *c, struct session *s, const char *room,
 				     s->nick, copy, len);
 	free(copy);
 	return err;
+}
+
+uint64_t chat_rooms_version(const struct chat *c)
+{
+	return c->rooms_version;
 }

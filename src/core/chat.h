@@ -254,7 +254,12 @@ void session_clear_error(struct session *s);
  * (empty), BD_EUTF8, BD_ETOOLONG, BD_EDB. */
 int chat_session_post(struct chat *c, struct session *s, const char *room,
 		      const char *text, size_t len, uint64_t token);
-/* Room list for no session. 0 or BD_EDB. -> api->rooms(token) */
+/* Changes whenever this instance sees something that may change the room
+ * list or its counts (a room made, joined or left here or in a room it
+ * listens to; a session here opened or closed). Rooms changed elsewhere,
+ * in rooms nobody here is in, do not move it. */
+uint64_t chat_rooms_version(const struct chat *c);
+/* Room list for no session. 0, BD_EDB or BD_EBUSY. -> api->rooms(token) */
 int chat_list_rooms(struct chat *c, uint64_t token);
 /* qsort() order of struct chat_room_info: by name, strcmp(). */
 int chat_room_info_cmp(const void *a, const void *b);

@@ -127,6 +127,7 @@ struct chat {
 	bool listen_up;			/* notifications are flowing */
 	uint64_t rng;			/* xorshift state */
 	struct chat_stats stats;
+	uint64_t rooms_version;		/* see chat_rooms_version() */
 };
 
 /* chat.c */

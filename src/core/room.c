@@ -304,10 +304,12 @@ void chat_on_event(struct chat *c, const struct chat_event *ev)
 			    ev->nick, ev->content, ev->content_len);
 		break;
 	case CHAT_EV_JOIN:
+		c->rooms_version++;
 		notice = outbuf_fmt("[system] %s joined %s\n", ev->nick,
 				    r->name);
 		break;
 	case CHAT_EV_LEAVE:
+		c->rooms_version++;
 		notice = outbuf_fmt("[system] %s left %s\n", ev->nick, r->name);
 		break;
 	case CHAT_EV_NICK:

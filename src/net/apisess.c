@@ -337,6 +337,7 @@ void apisess_connect(struct http_state *hs, struct http_conn *hc,
 	const char *nick = get_str(req, "nickname");
 	unsigned char rnd[16];
 	char secret[33];
+	int err;
 
 	if (!nick) {
 		http_answer_error(hc, 400, "missing string field: nickname");
@@ -358,10 +359,11 @@ void apisess_connect(struct http_state *hs, struct http_conn *hc,
 	memcpy(hc->secret, secret, sizeof(hc->secret));
 	snprintf(hc->room, sizeof(hc->room), "%s", nick);
 	http_park(hs, hc);
-	if (store_session_open(hs->store, secret, nick, opened, hs,
-			       hc->token)) {
+	err = store_session_open(hs->store, secret, nick, opened, hs,
+				 hc->token);
+	if (err) {
 		http_unpark(hs, hc);
-		http_answer_error(hc, 503, "database unavailable");
+		http_answer_store_error(hc, err);
 	}
 }
 
@@ -396,11 +398,10 @@ static void post_message(struct http_state *hs, struct http_conn *hc,
 	switch (err) {
 	case BD_EPERM:
 		/* 403 for a room that exists, 404 for one that does not. */
-		hc->member_err = 403;
 		if (chat_room_known(hs->chat, hc->room))
 			http_answer_error(hc, 403, "not a member of that room");
 		else
-			http_member_check(hs, hc);
+			rooms_member_check(hs, hc);
 		break;
 	case BD_EUTF8:
 		http_answer_error(hc, 400, "invalid UTF-8");
@@ -410,6 +411,9 @@ static void post_message(struct http_state *hs, struct http_conn *hc,
 		break;
 	case BD_ETOOLONG:
 		http_answer_error(hc, 400, "message too long");
+		break;
+	case BD_EBUSY:
+		http_answer_error(hc, 503, "message not sent (server busy, try again)");
 		break;
 	default:
 		http_answer_error(hc, 503, "message not sent (database unavailable)");
@@ -477,16 +481,19 @@ static void resumed(void *arg, uint64_t token, int err,
 void apisess_resume(struct http_state *hs, struct http_conn *hc,
 		    const char *sid)
 {
+	int err;
+
 	if (!apisess_secret_ok(sid)) {
 		http_answer_error(hc, 404, "unknown session");
 		return;
 	}
 	memcpy(hc->secret, sid, sizeof(hc->secret));
 	http_park(hs, hc);
-	if (store_session_resume(hs->store, sid, hs->idle_s, resumed, hs,
-				 hc->token)) {
+	err = store_session_resume(hs->store, sid, hs->idle_s, resumed, hs,
+				   hc->token);
+	if (err) {
 		http_unpark(hs, hc);
-		http_answer_error(hc, 503, "database unavailable");
+		http_answer_store_error(hc, err);
 	}
 }
 
@@ -615,9 +622,18 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 
 /* Lifetime, and what http.c asks of the copies */
 
+/* A session lookup is sent only while its request still waits. */
+static bool resume_wanted(void *arg, uint64_t token)
+{
+	struct http_state *hs = arg;
+
+	return idmap_get(&hs->pending, token) != NULL;
+}
+
 void apisess_start(struct http_state *hs)
 {
 	store_on_session_end(hs->store, sess_gone, hs);
+	store_session_set_wanted(hs->store, resume_wanted);
 	lws_sul_schedule(hs->ctx, 0, &hs->sul_sweep, sweep_cb, LWS_US_PER_SEC);
 	lws_sul_schedule(hs->ctx, 0, &hs->sul_tick, tick_cb,
 			 hs->idle_timeout / 3);

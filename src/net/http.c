@@ -128,6 +128,12 @@ void http_answer_error(struct http_conn *hc, int status, const char *why)
 	http_answer(hc, status, json_pack("{ss}", "error", why));
 }
 
+void http_answer_store_error(struct http_conn *hc, int err)
+{
+	http_answer_error(hc, 503, err == BD_EBUSY ? bd_strerror(err)
+						   : "database unavailable");
+}
+
 /* An answer after which the connection closes (the request was refused
  * before its end was known, or the client should not come back on it). */
 static void answer_and_close(struct http_conn *hc, int status,
@@ -145,10 +151,12 @@ static void handle_health(struct http_state *hs, struct http_conn *hc,
 	struct net_ctx *nc = net_ctx_of(hc->wsi);
 	const struct chat_stats *cs = chat_get_stats(hs->chat);
 	bool ok = nc->db_ok(nc->db_arg);
+	struct net_db_stats ds;
 
 	(void)rq;
+	nc->db_stats(nc->db_arg, &ds);
 	http_answer(hc, ok ? 200 : 503,
-		    json_pack("{sssssssIsIsIsIsf}",
+		    json_pack("{sssssssIsIsIsIsfsIsIsIs{sIsIsIsIsI}}",
 			      "status", ok ? "healthy" : "unhealthy",
 			      "db", ok ? "connected" : "disconnected",
 			      "instance_id", nc->instance_id,
@@ -158,64 +166,16 @@ static void handle_health(struct http_state *hs, struct http_conn *hc,
 			      (json_int_t)chat_stream_count(hs->chat),
 			      "history_hits", (json_int_t)cs->history_hits,
 			      "history_misses", (json_int_t)cs->history_misses,
-			      "notify_queue_usage", nc->db_queue(nc->db_arg)));
-}
-
-static void api_rooms(void *arg, uint64_t token, int err,
-		      const struct chat_room_info *rooms, size_t n)
-{
-	struct http_state *hs = arg;
-	struct http_conn *hc = http_claim(hs, token);
-	json_t *list;
-	bool found = false;
-
-	if (!hc)
-		return;
-	if (err) {
-		http_answer_error(hc, 503, "database unavailable");
-		return;
-	}
-	if (hc->route == R_MEMBER_CHECK) {
-		for (size_t i = 0; i < n && !found; i++)
-			found = !strcmp(rooms[i].name, hc->room);
-		if (found)
-			http_answer_error(hc, hc->member_err,
-					  "not a member of that room");
-		else
-			http_answer_error(hc, 404, "no such room");
-		return;
-	}
-	list = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list, json_pack("{sssIsI}",
-			"name", rooms[i].name,
-			"members", (json_int_t)rooms[i].members,
-			"online", (json_int_t)rooms[i].online));
-	http_answer(hc, 200, json_pack("{so}", "rooms", list));
-}
-
-static const struct chat_api_ops api_ops = { .rooms = api_rooms };
-
-static void list_rooms(struct http_state *hs, struct http_conn *hc)
-{
-	http_park(hs, hc);
-	if (chat_list_rooms(hs->chat, hc->token)) {
-		http_unpark(hs, hc);
-		http_answer_error(hc, 503, "database unavailable");
-	}
-}
-
-static void handle_rooms(struct http_state *hs, struct http_conn *hc,
-			 const struct http1_req *rq)
-{
-	(void)rq;
-	list_rooms(hs, hc);
-}
-
-void http_member_check(struct http_state *hs, struct http_conn *hc)
-{
-	hc->route = R_MEMBER_CHECK;
-	list_rooms(hs, hc);
+			      "notify_queue_usage", nc->db_queue(nc->db_arg),
+			      "http_connections", (json_int_t)hs->nconns,
+			      "http_waiting", (json_int_t)hs->pending.count,
+			      "room_list_reads", (json_int_t)rooms_reads(hs),
+			      "db_queue",
+			      "queued", (json_int_t)ds.queued,
+			      "queued_user", (json_int_t)ds.queued_user,
+			      "limit", (json_int_t)ds.limit,
+			      "refused", (json_int_t)ds.refused,
+			      "dropped", (json_int_t)ds.dropped));
 }
 
 /* Static files */
@@ -348,11 +308,10 @@ static int start_stream(struct http_state *hs, struct http_conn *hc)
 				  &sse_sink, hc, &err);
 	if (!hc->st) {
 		hc->sess_key = 0;
-		hc->member_err = 403;
 		if (chat_room_known(hs->chat, hc->room))
 			http_answer_error(hc, 403, "not a member of that room");
 		else	/* unknown here: does it exist? */
-			http_member_check(hs, hc);
+			rooms_member_check(hs, hc);
 		return 0;
 	}
 	hc->route = R_STREAM;
@@ -419,7 +378,7 @@ static const struct route_def routes[] = {
 	  apisess_disconnect },
 	{ "/api/message", false, R_MESSAGE, M_POST, NULL, apisess_message },
 	{ "/api/messages/", true, R_STREAM_OPEN, M_GET, handle_stream, NULL },
-	{ "/api/rooms", false, R_ROOMS, M_GET | M_HEAD, handle_rooms, NULL },
+	{ "/api/rooms", false, R_ROOMS, M_GET | M_HEAD, rooms_handle, NULL },
 	{ "/health", false, R_HEALTH, M_GET | M_HEAD, handle_health, NULL },
 };
 
@@ -672,6 +631,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 	switch (reason) {
 	case LWS_CALLBACK_RAW_ADOPT:
+		state_of(wsi)->nconns++;
 		hc->wsi = wsi;
 		hc->state = CONN_READ;
 		lws_set_timeout(wsi, TO_IDLE, KEEPALIVE_S);
@@ -683,8 +643,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return on_writeable(state_of(wsi), hc);
 	case LWS_CALLBACK_RAW_CLOSE:
 		hs = state_of(wsi);
-		if (hs && hc->wsi)
+		if (hs && hc->wsi) {
+			hs->nconns--;
 			conn_cleanup(hs, hc);
+		}
 		break;
 	default:
 		break;
@@ -712,6 +674,7 @@ struct http_state *http_state_new(struct lws_context *ctx, struct chat *c,
 	hs->chat = c;
 	hs->store = st;
 	hs->files = files_load(static_dir);
+	hs->rooms = rooms_new();
 	hs->next_token = 1;
 	hs->idle_s = idle_timeout_s;
 	hs->idle_timeout = (lws_usec_t)idle_timeout_s * LWS_US_PER_SEC;
@@ -719,7 +682,7 @@ struct http_state *http_state_new(struct lws_context *ctx, struct chat *c,
 	idmap_init(&hs->sessions);
 	idmap_init(&hs->by_db);
 	idmap_init(&hs->pending);
-	chat_set_api(c, &api_ops, hs);
+	rooms_start(hs);
 	apisess_start(hs);
 	lws_sul_schedule(ctx, 0, &hs->sul_heartbeat, heartbeat_cb,
 			 hs->heartbeat);
@@ -742,5 +705,6 @@ void http_state_free(struct http_state *hs)
 	idmap_fini(&hs->by_db);
 	idmap_fini(&hs->pending);
 	files_free(hs->files);
+	rooms_free(hs->rooms);
 	free(hs);
 }

@@ -27,17 +27,21 @@ enum route {
 
 struct api_sess;
 struct files;
+struct rooms_snap;
+struct http1_req;
 
 struct http_state {
 	struct lws_context *ctx;
 	struct chat *chat;
 	struct store *store;
 	struct files *files;		/* static/ in memory */
+	struct rooms_snap *rooms;	/* the room list, shared */
 	struct idmap sessions;		/* key -> api_sess */
 	struct idmap by_db;		/* db_id -> api_sess */
 	struct api_sess *first;
 	struct idmap pending;		/* token -> http_conn */
 	uint64_t next_token;
+	size_t nconns;			/* open HTTP connections */
 	unsigned idle_s;		/* session expiry */
 	lws_usec_t idle_timeout;
 	lws_usec_t heartbeat;
@@ -66,12 +70,13 @@ struct http_conn {
 	uint64_t token;			/* parked under this, or 0 */
 	uint64_t sess_key;		/* api_sess it waits on / streams for */
 	/* What the request asks of its session, kept while it resumes. */
-	char room[64];			/* message, stream; connect: nick */
+	char room[64];			/* message, stream, member check;
+					 * connect: nick; rooms: after */
 	char secret[33];		/* the session's id */
 	char *text;			/* command line or message content */
 	size_t text_len;
 	int64_t last_seq;		/* stream resume point, or -1 */
-	int member_err;			/* R_MEMBER_CHECK: answer if it exists */
+	size_t page_limit;		/* GET /api/rooms: rooms per page */
 	/* The answer (status line, fields, body), and how much went out. */
 	char *out;
 	size_t out_len, out_sent;
@@ -92,9 +97,23 @@ void http_unpark(struct http_state *hs, struct http_conn *hc);
 struct http_conn *http_claim(struct http_state *hs, uint64_t token);
 /* Prepares hc's answer (taking obj) and asks for a write. */
 void http_answer(struct http_conn *hc, int status, json_t *obj);
-/* Asks the room list whether hc->room exists: 404 if not, else
- * member_err's answer (403). */
-void http_member_check(struct http_state *hs, struct http_conn *hc);
+/* 503 for a store error: "server busy, try again" (BD_EBUSY) or
+ * "database unavailable". */
+void http_answer_store_error(struct http_conn *hc, int err);
+
+/* rooms.c: the room list, one snapshot under a second old for all. */
+struct rooms_snap *rooms_new(void);
+void rooms_free(struct rooms_snap *rs);
+/* Reads of the list this instance made (for /health). */
+uint64_t rooms_reads(const struct http_state *hs);
+/* Installs the chat's API ops (the list's outcome, its wanted check). */
+void rooms_start(struct http_state *hs);
+/* GET /api/rooms[?after=<name>&limit=<n>]. */
+void rooms_handle(struct http_state *hs, struct http_conn *hc,
+		  const struct http1_req *rq);
+/* hc->room, which hc's session is not a member of: 403 when it exists,
+ * else 404. */
+void rooms_member_check(struct http_state *hs, struct http_conn *hc);
 void http_answer_error(struct http_conn *hc, int status, const char *why);
 
 /* apisess.c: the endpoints that take a JSON body */

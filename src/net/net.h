@@ -14,12 +14,22 @@
 
 struct http_state;
 
+/* The queue of statements in front of the database, for /health. */
+struct net_db_stats {
+	unsigned queued;	/* statements queued or running */
+	unsigned queued_user;	/* of those, user requests */
+	unsigned limit;		/* most user requests at once */
+	uint64_t refused;	/* user requests refused: server busy */
+	uint64_t dropped;	/* reads dropped unsent: requester gone */
+};
+
 /* The lws context's user data. */
 struct net_ctx {
 	struct chat *chat;
 	const char *instance_id;
 	bool (*db_ok)(void *arg);	/* database reachable (for /health) */
 	double (*db_queue)(void *arg);	/* NOTIFY queue usage, 0..1 */
+	void (*db_stats)(void *arg, struct net_db_stats *out);
 	void *db_arg;
 	struct http_state *http;	/* API sessions and pending requests */
 };
