@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../helpers/tcl.h"
 #include "../helpers/tdb.h"
 #include "../helpers/tfix.h"
+#include "../helpers/thttp.h"
 #include "../helpers/trun.h"
 #include "../helpers/tsrv.h"
 
@@ -265,6 +267,128 @@ START_TEST(test_reads_of_gone_clients_dropped)
 }
 END_TEST
 
+/* A number from /health's JSON: top-level key, or sub.key. */
+static long long health_num(const char *sub, const char *key)
+{
+	struct thttp_resp r;
+	json_t *j, *o, *v;
+	long long n;
+
+	thttp_get(T_SRV.http_port, "/health", &r);
+	j = json_loads(r.body, 0, NULL);
+	ck_assert_msg(j, "/health: %s", r.body);
+	o = sub ? json_object_get(j, sub) : j;
+	v = json_object_get(o, key);
+	ck_assert_msg(json_is_integer(v), "/health has no %s: %s", key,
+		      r.body);
+	n = json_integer_value(v);
+	json_decref(j);
+	return n;
+}
+
+static const struct thttp_req rooms_req = { .path = "/api/rooms" };
+
+/*
+ * Over HTTP while the database is stalled: 50 GET /api/rooms share one
+ * read of the list (all answered from it afterwards), and with the queue
+ * full a new session is refused with 503 "server busy, try again".
+ */
+START_TEST(test_http_room_list_shared_and_busy_503)
+{
+	struct tcl *alice = tcl_user(PORT, "alice"), *u[3];
+	int fd[50];
+	long long reads;
+	struct thttp_resp r;
+	char nick[16];
+
+	do_create(alice, "chat");
+	for (int i = 0; i < 3; i++) {
+		snprintf(nick, sizeof(nick), "u%d", i);
+		u[i] = tcl_user(PORT, nick);
+	}
+	reads = health_num(NULL, "room_list_reads");
+	lock_rooms();
+	for (int i = 0; i < 50; i++)
+		fd[i] = thttp_start(T_SRV.http_port, &rooms_req);
+	tdb_wait_server_blocked(&T_DB);
+	/* One read in flight: three more user statements fill the queue. */
+	for (int i = 0; i < 3; i++)
+		tcl_send(u[i], "/rooms");
+	while (health_num("db_queue", "queued_user") < 4)
+		trun_pace();
+	thttp_post(T_SRV.http_port, "/api/connect", "{\"nickname\":\"late\"}",
+		   &r);
+	expect_error(&r, 503);
+	ck_assert_str_eq(r.body, "{\"error\":\"server busy, try again\"}");
+	ck_assert_int_ge(health_num("db_queue", "refused"), 1);
+	unlock();
+	for (int i = 0; i < 50; i++) {
+		thttp_finish(fd[i], &r);
+		expect_status(&r, 200);
+		ck_assert_msg(strstr(r.body, "\"name\":\"chat\""), "%s",
+			      r.body);
+	}
+	for (int i = 0; i < 3; i++)
+		expect_rooms(u[i], 1);
+	ck_assert_int_eq(health_num(NULL, "room_list_reads"), reads + 1);
+	/* Within the second, and nothing changed: no new read. */
+	thttp_get(T_SRV.http_port, "/api/rooms", &r);
+	expect_status(&r, 200);
+	ck_assert_int_le(health_num(NULL, "room_list_reads"), reads + 2);
+	for (int i = 0; i < 3; i++)
+		tcl_free(u[i]);
+	tcl_free(alice);
+}
+END_TEST
+
+/*
+ * 300 GET /api/rooms and 20 POST /api/command sent and closed while the
+ * database is stalled: none of them reaches the database (the list read
+ * and the 20 session lookups are dropped unsent), and a legitimate
+ * command sent after them is answered.
+ */
+START_TEST(test_http_requests_of_gone_clients_dropped)
+{
+	struct tcl *keep = tcl_user(PORT, "keep");
+	char sid[THTTP_SID_LEN + 1], body[160], *line;
+	struct thttp_req cmd = { .method = "POST",
+				 .path = "/api/command",
+				 .content_type = "application/json",
+				 .body = body };
+	long long dropped;
+	struct thttp_resp r;
+	int fd;
+
+	api_connect(T_SRV.http_port, "alice", sid);
+	cmd.body_len = (size_t)snprintf(
+		body, sizeof(body),
+		"{\"session_id\":\"%s\",\"command\":\"/help\"}", sid);
+	dropped = health_num("db_queue", "dropped");
+	lock_rooms();
+	tcl_send(keep, "/rooms");	/* sent, waits for the lock */
+	tdb_wait_server_blocked(&T_DB);
+	for (int i = 0; i < 300; i++)
+		close(thttp_start(T_SRV.http_port, &rooms_req));
+	for (int i = 0; i < 20; i++)
+		close(thttp_start(T_SRV.http_port, &cmd));
+	/* The server has seen every one of them go. */
+	while (health_num(NULL, "http_connections") > 1)
+		trun_pace();
+	fd = thttp_start(T_SRV.http_port, &cmd);
+	unlock();
+	thttp_finish(fd, &r);
+	expect_status(&r, 200);
+	ck_assert_msg(strstr(r.body, "/join"), "%s", r.body);
+	expect_next(keep, "[system] No rooms yet. Create one with /create <room>");
+	line = tsrv_wait_log(&T_SRV, "statement(s) whose requester left",
+			     trun_ms(T_WAIT));
+	ck_assert_msg(line, "nothing was dropped");
+	free(line);
+	ck_assert_int_eq(health_num("db_queue", "dropped"), dropped + 21);
+	tcl_free(keep);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dbqueue");
@@ -275,5 +399,9 @@ int main(void)
 		 setup_limit, tfix_teardown);
 	TFIX_ADD(s, test_reads_of_gone_clients_dropped, 60, setup_debug,
 		 tfix_teardown);
+	TFIX_ADD(s, test_http_room_list_shared_and_busy_503, 60, setup_limit,
+		 tfix_teardown);
+	TFIX_ADD(s, test_http_requests_of_gone_clients_dropped, 60,
+		 setup_debug, tfix_teardown);
 	return trun_main(s);
 }

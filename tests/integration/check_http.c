@@ -1117,6 +1117,74 @@ START_TEST(test_rooms_shape_and_counts)
 }
 END_TEST
 
+/* GET /api/rooms pages by name in byte order: 50 by default, ?limit=
+ * up to 500, ?after= the previous page's "next"; bad values are 400. */
+START_TEST(test_rooms_paginated)
+{
+	struct thttp_resp r;
+	char path[128], after[64] = "";
+	int seen = 0, pages = 0;
+
+	tfix_begin();
+	PQclear(tdb_query(&T_DB,
+			  "INSERT INTO rooms (name) SELECT 'r' || "
+			  "lpad(g::text, 3, '0') FROM generate_series(1, 120) g",
+			  NULL));
+	do {
+		json_t *j, *rooms, *next;
+
+		snprintf(path, sizeof(path), "/api/rooms%s%s",
+			 after[0] ? "?after=" : "", after);
+		thttp_get(HPORT, path, &r);
+		expect_status(&r, 200);
+		j = resp_json(&r);
+		rooms = json_object_get(j, "rooms");
+		next = json_object_get(j, "next");
+		ck_assert_msg(json_is_array(rooms) &&
+				      json_array_size(rooms) ==
+					      (pages < 2 ? 50u : 20u),
+			      "page %d: %s", pages, r.body);
+		for (size_t i = 0; i < json_array_size(rooms); i++) {
+			char want[16];
+
+			snprintf(want, sizeof(want), "r%03d", ++seen);
+			ck_assert_str_eq(json_string_value(json_object_get(
+						 json_array_get(rooms, i),
+						 "name")),
+					 want);
+		}
+		if (json_is_string(next))
+			snprintf(after, sizeof(after), "%s",
+				 json_string_value(next));
+		else
+			after[0] = '\0';
+		ck_assert_msg(json_is_string(next) == (pages < 2),
+			      "page %d: %s", pages, r.body);
+		json_decref(j);
+		pages++;
+	} while (after[0]);
+	ck_assert_int_eq(seen, 120);
+	thttp_get(HPORT, "/api/rooms?limit=500", &r);
+	expect_status(&r, 200);
+	ck_assert_msg(strstr(r.body, "\"r120\"") &&
+			      strstr(r.body, "\"next\":null"),
+		      "%.200s", r.body);
+	thttp_get(HPORT, "/api/rooms?after=r118&limit=1", &r);
+	expect_status(&r, 200);
+	ck_assert_msg(strstr(r.body, "[{\"name\":\"r119\"") &&
+			      strstr(r.body, "\"next\":\"r119\""),
+		      "%s", r.body);
+	thttp_get(HPORT, "/api/rooms?limit=0", &r);
+	expect_error(&r, 400);
+	thttp_get(HPORT, "/api/rooms?limit=501", &r);
+	expect_error(&r, 400);
+	thttp_get(HPORT, "/api/rooms?limit=x", &r);
+	expect_error(&r, 400);
+	thttp_get(HPORT, "/api/rooms?after=Not%20A%20Room", &r);
+	expect_error(&r, 400);
+}
+END_TEST
+
 START_TEST(test_disconnect_ends_session)
 {
 	struct tcl *bob = tcl_user(PORT, "bob");
@@ -1567,6 +1635,7 @@ static Suite *http_suite(void)
 	TFIX_ADD(s, test_message_missing_fields_400, TIMEOUT, up, down);
 	TFIX_ADD(s, test_rooms_shape_and_counts, TIMEOUT, up, down);
 	TFIX_ADD(s, test_rooms_list_larger_than_one_write, TIMEOUT, up, down);
+	TFIX_ADD(s, test_rooms_paginated, TIMEOUT, up, down);
 	TFIX_ADD(s, test_disconnect_ends_session, TIMEOUT, up, down);
 	TFIX_ADD(s, test_static_index, TIMEOUT, setup_static, down);
 	TFIX_ADD(s, test_static_traversal_refused, TIMEOUT, setup_static, down);
