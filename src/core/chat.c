@@ -335,6 +335,22 @@ void chat_session_sync(struct chat *c, struct session *s, int64_t uid,
 		s->current = NULL;
 }
 
+void chat_session_sync_head(struct chat *c, struct session *s, int64_t uid,
+			    const char *nick, const char *room)
+{
+	if (s->uid == uid && !strcmp(s->nick, nick) &&
+	    !s->current == !room &&
+	    (!room || !strcmp(s->current->name, room))) {
+		c->stats.syncs_skipped++;
+		return;
+	}
+	s->uid = uid;
+	snprintf(s->nick, sizeof(s->nick), "%s", nick);
+	s->current = room ? room_find(c, room) : NULL;
+	if (s->current && !session_in_room(s, s->current))
+		s->current = NULL;
+}
+
 static void session_free(struct chat *c, struct session *s)
 {
 	if (!s->api_id)

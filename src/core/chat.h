@@ -231,6 +231,11 @@ struct session *chat_session_open_api(struct chat *c,
 void chat_session_sync(struct chat *c, struct session *s, int64_t uid,
 		       const char *nick, const char *room,
 		       const struct chat_room_ref *rooms, size_t n);
+/* The same when the memberships are known not to have changed since the
+ * last chat_session_sync() (the database's version of them says so):
+ * user, nickname and current room only, in O(1). */
+void chat_session_sync_head(struct chat *c, struct session *s, int64_t uid,
+			    const char *nick, const char *room);
 /* One input line (without its terminator). Queued and processed in order;
  * replies go to the session's outq. */
 void chat_session_input(struct chat *c, struct session *s, const char *line,

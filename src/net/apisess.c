@@ -27,6 +27,7 @@ struct api_sess {
 	struct session *s;
 	struct http_conn *waiting;	/* request awaiting a command */
 	int nstreams;			/* open SSE streams */
+	int64_t rooms_version;		/* of the memberships synced, or -1 */
 	lws_usec_t last_used;		/* unused copies are dropped */
 	bool closing;			/* dropped, or ended */
 	bool end;			/* end it in the database too (/quit) */
@@ -251,6 +252,7 @@ static struct api_sess *sess_sync(struct http_state *hs, const char *id,
 		as->key = secret_key(id);
 		as->db_id = ss->id;
 		as->hs = hs;
+		as->rooms_version = -1;
 		as->s = chat_session_open_api(hs->chat, &api_sink, as, ss->id);
 		idmap_put(&hs->sessions, as->key, as);
 		idmap_put(&hs->by_db, (uint64_t)as->db_id, as);
@@ -260,8 +262,14 @@ static struct api_sess *sess_sync(struct http_state *hs, const char *id,
 		hs->first = as;
 	}
 	as->last_used = http_now_us();
+	if (ss->rooms_unchanged) {
+		chat_session_sync_head(hs->chat, as->s, ss->uid, ss->nick,
+				       ss->room);
+		return as;
+	}
 	chat_session_sync(hs->chat, as->s, ss->uid, ss->nick, ss->room,
 			  ss->rooms, ss->nrooms);
+	as->rooms_version = ss->rooms_version;
 	return as;
 }
 
@@ -420,6 +428,9 @@ static void post_message(struct http_state *hs, struct http_conn *hc,
 	}
 }
 
+static void resume(struct http_state *hs, struct http_conn *hc,
+		   int64_t known);
+
 /* The request's session as the database has it now: carry on with the
  * request. */
 static void resumed(void *arg, uint64_t token, int err,
@@ -440,6 +451,13 @@ static void resumed(void *arg, uint64_t token, int err,
 	}
 	if (err) {
 		http_answer_error(hc, 503, "database unavailable");
+		return;
+	}
+	as = idmap_get(&hs->by_db, (uint64_t)ss->id);
+	if (ss->rooms_unchanged &&
+	    (!as || as->rooms_version != ss->rooms_version)) {
+		/* The copy that knew the memberships went meanwhile. */
+		resume(hs, hc, -1);
 		return;
 	}
 	as = sess_sync(hs, hc->secret, ss);
@@ -478,23 +496,34 @@ static void resumed(void *arg, uint64_t token, int err,
 
 /* Looks the session up in the database, then resumed() carries on with
  * the request's arguments kept in hc. */
+/* Looks hc->secret's session up; its memberships come only when their
+ * version is not `known`. */
+static void resume(struct http_state *hs, struct http_conn *hc,
+		   int64_t known)
+{
+	int err;
+
+	http_park(hs, hc);
+	err = store_session_resume(hs->store, hc->secret, hs->idle_s, known,
+				   resumed, hs, hc->token);
+	if (err) {
+		http_unpark(hs, hc);
+		http_answer_store_error(hc, err);
+	}
+}
+
 void apisess_resume(struct http_state *hs, struct http_conn *hc,
 		    const char *sid)
 {
-	int err;
+	struct api_sess *as;
 
 	if (!apisess_secret_ok(sid)) {
 		http_answer_error(hc, 404, "unknown session");
 		return;
 	}
 	memcpy(hc->secret, sid, sizeof(hc->secret));
-	http_park(hs, hc);
-	err = store_session_resume(hs->store, sid, hs->idle_s, resumed, hs,
-				   hc->token);
-	if (err) {
-		http_unpark(hs, hc);
-		http_answer_store_error(hc, err);
-	}
+	as = sess_local(hs, sid);
+	resume(hs, hc, as ? as->rooms_version : -1);
 }
 
 void apisess_command(struct http_state *hs, struct http_conn *hc,

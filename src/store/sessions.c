@@ -69,6 +69,10 @@ static void row_session(PGresult *res, int row, int col,
 	ss->nick = PQgetvalue(res, row, col + 1);
 	ss->room = PQgetisnull(res, row, col + 2) ? NULL :
 		   PQgetvalue(res, row, col + 2);
+	ss->rooms_version = -1;
+	ss->rooms_unchanged = PQgetisnull(res, row, col + 3);
+	if (ss->rooms_unchanged)
+		return;
 	*refs = room_refs(PQgetvalue(res, row, col + 3), rooms, &ss->nrooms);
 	ss->rooms = *refs;
 }
@@ -84,8 +88,11 @@ static void session_done(void *arg, PGresult *res, int err)
 	err = result_err(res, err, o->what);
 	if (!err && PQntuples(res) != 1)
 		err = BD_ENOENT;
-	if (!err)
+	if (!err) {
 		row_session(res, 0, 1, &ss, &refs, &rooms);
+		if (PQnfields(res) > 5 && !PQgetisnull(res, 0, 5))
+			ss.rooms_version = get_i64(res, 0, 5);
+	}
 	o->cb(o->arg, o->token, err, err ? NULL : &ss);
 	free(refs);
 	json_decref(rooms);
@@ -106,11 +113,11 @@ int store_session_open(struct store *st, const char *secret,
 }
 
 int store_session_resume(struct store *st, const char *secret,
-			 unsigned idle_s, store_session_fn *cb, void *arg,
-			 uint64_t token)
+			 unsigned idle_s, int64_t known_version,
+			 store_session_fn *cb, void *arg, uint64_t token)
 {
-	char ibuf[16];
-	const char *v[] = { secret, ibuf };
+	char ibuf[16], kbuf[24];
+	const char *v[] = { secret, ibuf, kbuf };
 	struct sess_op *o = sess_op_new(st, cb, arg, token,
 					"bd_session_resume");
 
@@ -118,10 +125,11 @@ int store_session_resume(struct store *st, const char *secret,
 	 * matters to no one else): nobody waiting, no statement. */
 	o->wanted = st->session_wanted;
 	snprintf(ibuf, sizeof(ibuf), "%u", idle_s);
+	fmt_id(kbuf, sizeof(kbuf), known_version);
 	return send_op(st, PGCONN_BOUNDED,
-		       "SELECT session, user_id, nickname, room, rooms "
-		       "FROM bd_session_resume($1, $2)",
-		       2, v, session_done, o);
+		       "SELECT session, user_id, nickname, room, rooms, "
+		       "rooms_version FROM bd_session_resume($1, $2, $3)",
+		       3, v, session_done, o);
 }
 
 static void end_done(void *arg, PGresult *res, int err)

@@ -23,6 +23,11 @@ struct stored_session {
 	const char *room;		/* current room, or NULL */
 	const struct chat_room_ref *rooms;	/* memberships */
 	size_t nrooms;
+	/* Version of the memberships (users.rooms_version), -1 unknown.
+	 * rooms_unchanged: it is the version the caller said it knows, and
+	 * rooms is NULL. */
+	int64_t rooms_version;
+	bool rooms_unchanged;
 };
 
 /* ss is NULL when err. */
@@ -49,11 +54,12 @@ void store_session_set_wanted(struct store *st, store_wanted_fn *wanted);
 int store_session_open(struct store *st, const char *secret,
 		       const char *nick, store_session_fn *cb, void *arg,
 		       uint64_t token);
-/* The session now, marked active; BD_ENOENT when it ended or has been idle
+/* The session now, marked active; its memberships only when their version
+ * is not known_version (-1: always); BD_ENOENT when it ended or has been idle
  * for idle_s seconds; BD_ECANCELED when dropped (see store_wanted_fn). */
 int store_session_resume(struct store *st, const char *secret,
-			 unsigned idle_s, store_session_fn *cb, void *arg,
-			 uint64_t token);
+			 unsigned idle_s, int64_t known_version,
+			 store_session_fn *cb, void *arg, uint64_t token);
 /* Ends it (disconnect, /quit): every instance hears of it. cb may be
  * NULL; else its ss is NULL, err 0 or BD_ENOENT (already gone). */
 int store_session_end(struct store *st, int64_t id, store_session_fn *cb,

@@ -816,6 +816,53 @@ START_TEST(test_message_committed)
 }
 END_TEST
 
+/*
+ * A session's memberships travel with a request only when their version
+ * changed (migration 014): memberships added and removed behind the
+ * server's back (no notification) are still seen by the next request,
+ * and a session in 2,000 rooms keeps working.
+ */
+START_TEST(test_memberships_changed_in_database_seen_next_request)
+{
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char a[THTTP_SID_LEN + 1];
+	struct thttp_resp r;
+	long long uid;
+
+	do_create(bob, "general");
+	uid = api_connect(HPORT, "alice", a);
+	json_decref(api_command(HPORT, a, "/help", true));
+	PQclear(tdb_query(&T_DB,
+			  "INSERT INTO rooms (name) SELECT 'bulk-' || g "
+			  "FROM generate_series(1, 2000) g",
+			  NULL));
+	{
+		char u[24];
+
+		snprintf(u, sizeof(u), "%lld", uid);
+		PQclear(tdb_query(&T_DB,
+				  "INSERT INTO room_members (room_id, user_id) "
+				  "SELECT id, $1 FROM rooms",
+				  u, NULL));
+		api_say(HPORT, a, "general", "added behind its back", NULL);
+		api_say(HPORT, a, "bulk-1999", "in a bulk room", NULL);
+		PQclear(tdb_query(&T_DB,
+				  "DELETE FROM room_members WHERE user_id = $1 "
+				  "AND room_id = (SELECT id FROM rooms WHERE "
+				  "name = 'general')",
+				  u, NULL));
+	}
+	thttp_post_pack(HPORT, "/api/message", &r, "{ssssss}", "session_id", a,
+			"room", "general", "content", "removed");
+	expect_error(&r, 403);
+	for (int i = 0; i < 20; i++)
+		api_say(HPORT, a, "bulk-7", "unchanged", NULL);
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
+			 22);
+	tcl_free(bob);
+}
+END_TEST
+
 START_TEST(test_message_not_member_403)
 {
 	struct tcl *bob = tcl_user(PORT, "bob");
@@ -1628,6 +1675,8 @@ static Suite *http_suite(void)
 	TFIX_ADD(s, test_database_unavailable_503, 120, up, down);
 	TFIX_ADD(s, test_message_committed, TIMEOUT, up, down);
 	TFIX_ADD(s, test_message_not_member_403, TIMEOUT, up, down);
+	TFIX_ADD(s, test_memberships_changed_in_database_seen_next_request,
+		 TIMEOUT, up, down);
 	TFIX_ADD(s, test_message_unknown_room_404, TIMEOUT, up, down);
 	TFIX_ADD(s, test_message_unknown_session_404, TIMEOUT, up, down);
 	TFIX_ADD(s, test_message_too_long_400, TIMEOUT, up, down);

@@ -1624,6 +1624,30 @@ START_TEST(test_stored_session_sync_skipped_when_unchanged)
 }
 END_TEST
 
+/* Memberships unchanged (the database's version says so): only user,
+ * nickname and current room are applied, and the rooms stay. */
+START_TEST(test_stored_session_sync_head_keeps_rooms)
+{
+	struct fconn *a = new_fconn();
+	const struct chat_room_ref *v = many_rooms(0, MANY);
+
+	a->s = chat_session_open_api(c, &fsink, a, 42);
+	chat_session_sync(c, a->s, 5, "webby", "r7", v, MANY);
+	chat_session_sync_head(c, a->s, 5, "webby", "r7");
+	ck_assert_uint_eq(chat_get_stats(c)->syncs_skipped, 1);
+	chat_session_sync_head(c, a->s, 6, "webster", "r8");
+	ck_assert_uint_eq(chat_get_stats(c)->syncs_skipped, 1);
+	ck_assert_int_eq(session_uid(a->s), 6);
+	ck_assert_str_eq(session_nick(a->s), "webster");
+	ck_assert(in_room(a, "r0") && in_room(a, "r7"));
+	ck_assert_int_eq(fs.watch_calls, MANY);
+	/* A current room it is not in is no current room. */
+	chat_session_sync_head(c, a->s, 6, "webster", "elsewhere");
+	say(a, "hello");
+	ck_assert_int_eq(fs.post_calls, 0);
+}
+END_TEST
+
 START_TEST(test_stored_session_sync_diffs_many_rooms)
 {
 	struct fconn *a = new_fconn();
@@ -1780,6 +1804,7 @@ static Suite *core_suite(void)
 		{ "stored_sync", test_stored_session_sync_follows_database },
 		{ "stored_leave", test_stored_session_follows_leave_elsewhere },
 		{ "sync_skipped", test_stored_session_sync_skipped_when_unchanged },
+		{ "sync_head", test_stored_session_sync_head_keeps_rooms },
 		{ "sync_many", test_stored_session_sync_diffs_many_rooms },
 		{ "stored_nick", test_stored_session_nick_is_not_checked_locally },
 	};
