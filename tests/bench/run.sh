@@ -5,8 +5,8 @@
 # against it and prints the figures. Needs a migrated database; it creates
 # rooms named bench*_<stamp>.
 #
-# usage: tests/bench/run.sh [all|quick|cluster|a|b|c|d|e|f|g|h|i ...]
-#   all (default) runs a to i; quick runs c only; cluster runs f, g, h
+# usage: tests/bench/run.sh [all|quick|cluster|a|b|c|d|e|f|g|h|i|j ...]
+#   all (default) runs a to j; quick runs c only; cluster runs f, g, h
 #   and i.
 #   a: 1,000 clients in one room, 1 sender at 100 msg/s for 10 s
 #      (aim: p99 latency < 20 ms)
@@ -37,6 +37,10 @@
 #      alone, i3 over instances 1-3, request by request in turn (as behind
 #      a round-robin proxy), one keep-alive connection per instance;
 #      reports count, failures, p50/p90/p99/max ms and requests/s per kind
+#   j: what issue 8 made cheap, with curl on one keep-alive connection:
+#      200 POST /api/command /help for a session in no room and for one in
+#      2,000 rooms (memberships made by SQL), and 200 GET /api/rooms with
+#      the database's rooms (2,000 or more); p50/p90 ms and bytes
 #   f, g and i also report the CPU time of PostgreSQL's processes, the
 #   machine's busy time and PostgreSQL's commit and WAL counters.
 # env: BD_SERVER (server binary; default $BUILD/babydiscord),
@@ -78,15 +82,15 @@ die() {
 scenarios=()
 for arg in "${@:-all}"; do
 	case $arg in
-	all) scenarios+=(a b c d e f g h i) ;;
+	all) scenarios+=(a b c d e f g h i j) ;;
 	quick) scenarios+=(c) ;;
 	cluster) scenarios+=(f g h i) ;;
-	a | b | c | d | e | f | g | h | i) scenarios+=("$arg") ;;
+	a | b | c | d | e | f | g | h | i | j) scenarios+=("$arg") ;;
 	-h | --help)
 		sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
-	*) die "unknown scenario '$arg' (all, quick, cluster, a-i)" ;;
+	*) die "unknown scenario '$arg' (all, quick, cluster, a-j)" ;;
 	esac
 done
 
@@ -526,6 +530,56 @@ scenario_i() {
 	summary+=("i: database: ${n% *} rooms, ${n#* } memberships")
 }
 
+# curl_times N URL [CURL ARGS...]: N requests on one keep-alive
+# connection; prints "p50 P90 bytes" (ms, ms, bytes of the last answer).
+curl_times() {
+	local n=$1 url=$2 i
+	local -a args=()
+
+	shift 2
+	for ((i = 0; i < n; i++)); do
+		((i == 0)) || args+=(--next)
+		args+=(-s -o /dev/null -w '%{time_total} %{size_download}\n' "$@"
+			"$url")
+	done
+	curl "${args[@]}" | sort -n | awk -v n="$n" '
+		{ t[NR] = $1 * 1000; b = $2 }
+		END { printf "%.2f %.2f %d\n", t[int(n / 2) + 1], t[int(n * 0.9) + 1], b }'
+}
+
+# api_session NICK: connects; prints "session_id user_id".
+api_session() {
+	curl -s -H 'Content-Type: application/json' \
+		-d "{\"nickname\":\"$1\"}" -w '\n' \
+		"127.0.0.1:$http_port/api/connect" |
+		sed -E 's/.*"session_id":"([0-9a-f]+)".*"user_id":([0-9]+).*/\1 \2/'
+}
+
+# scenario_j: per-request costs that grew with rooms before issue 8.
+scenario_j() {
+	local base="benchj_$stamp" s0 s1 u1 r
+
+	ensure_servers 1
+	read -r s0 _ < <(api_session "j0_$$")
+	read -r s1 u1 < <(api_session "j1_$$")
+	"${psql[@]}" -c "INSERT INTO rooms (name) SELECT '$base' || '_' || g
+			FROM generate_series(1, 2000) g" \
+		-c "INSERT INTO room_members (room_id, user_id) SELECT id, $u1
+			FROM rooms WHERE name LIKE '${base}_%'" >/dev/null
+	for r in "0 $s0" "2000 $s1"; do
+		read -r p50 p90 bytes < <(curl_times 200 \
+			"127.0.0.1:$http_port/api/command" \
+			-H 'Content-Type: application/json' \
+			-d "{\"session_id\":\"${r#* }\",\"command\":\"/help\"}")
+		echo "j: /help, session in ${r% *} rooms: p50 $p50 ms, p90 $p90 ms"
+		summary+=("j: /help, session in ${r% *} rooms: p50 $p50 ms, p90 $p90 ms")
+	done
+	read -r p50 p90 bytes < <(curl_times 200 "127.0.0.1:$http_port/api/rooms")
+	r=$("${psql[@]}" -c 'SELECT count(*) FROM rooms')
+	echo "j: GET /api/rooms, $r rooms in the database: p50 $p50 ms, p90 $p90 ms, $bytes bytes"
+	summary+=("j: GET /api/rooms, $r rooms: p50 $p50 ms, p90 $p90 ms, $bytes bytes")
+}
+
 for s in "${scenarios[@]}"; do
 	case $s in
 	a)
@@ -602,6 +656,10 @@ for s in "${scenarios[@]}"; do
 		;;
 	i)
 		scenario_i
+		continue
+		;;
+	j)
+		scenario_j
 		continue
 		;;
 	esac
