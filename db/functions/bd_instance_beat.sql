@@ -1,0 +1,18 @@
+-- bd_instance_beat: an instance's heartbeat: marks it alive and removes instances silent for p_stale_s with their presence.
+-- Repeatable: migrate/migrate up re-applies this file whenever it changes.
+
+CREATE OR REPLACE FUNCTION bd_instance_beat(p_instance text, p_stale_s integer)
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+	known boolean;
+BEGIN
+	UPDATE instances SET last_seen = now() WHERE id = p_instance;
+	known := FOUND;
+	DELETE FROM instances
+	WHERE last_seen < now() - make_interval(secs => p_stale_s)
+	  AND id <> p_instance;
+	RETURN known;
+END $function$
+;

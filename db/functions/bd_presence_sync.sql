@@ -1,0 +1,25 @@
+-- bd_presence_sync: an instance registers all its sessions again (after a reconnect).
+-- Repeatable: migrate/migrate up re-applies this file whenever it changes.
+
+CREATE OR REPLACE FUNCTION bd_presence_sync(p_instance text, p_sessions jsonb)
+ RETURNS SETOF bigint
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+	x record;
+BEGIN
+	DELETE FROM instances WHERE id = p_instance;
+	INSERT INTO instances (id) VALUES (p_instance);
+	FOR x IN SELECT * FROM jsonb_to_recordset(p_sessions)
+		 AS t(s bigint, n text, u bigint, r text) LOOP
+		INSERT INTO presence (instance_id, session_id, nickname,
+				      user_id, room)
+		VALUES (p_instance, x.s, x.n,
+			(SELECT id FROM users WHERE id = x.u), x.r)
+		ON CONFLICT DO NOTHING;
+		IF NOT FOUND THEN
+			RETURN NEXT x.s;
+		END IF;
+	END LOOP;
+END $function$
+;
