@@ -290,8 +290,7 @@ int main(int argc, char **argv)
 	app.net.db_queue = db_queue;
 	app.net.db_stats = db_stats;
 	app.net.db_arg = app.store;
-	app.net.http = http_state_new(app.ctx, app.chat, app.store,
-				      app.cfg.static_dir,
+	app.net.http = http_state_new(app.ctx, app.chat, app.cfg.static_dir,
 				      app.cfg.session_idle_timeout_s,
 				      app.cfg.sse_heartbeat_s);
 	store_schedule_cleanup(app.store, app.cfg.cleanup_interval_s,

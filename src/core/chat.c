@@ -47,6 +47,7 @@ void chat_free(struct chat *c)
 {
 	if (!c)
 		return;
+	api_sessions_free(c);
 	while (c->first)
 		session_free(c, c->first);
 	/* Closing one reshuffles the map: always take the first left. */

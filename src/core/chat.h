@@ -67,6 +67,33 @@ struct chat_api_ops {
 	 * BD_ECANCELED. Must not call back into core or the store, nor
 	 * change anything: a pure lookup (e.g. is token still parked?). */
 	bool (*wanted)(void *arg, uint64_t token);
+	/* The outcomes of the API-session requests of api_session.h, each
+	 * for the transport's request `req`. None may call back into core
+	 * synchronously except where api_session.h says so. */
+	/* chat_api_connect(): err 0 with the new session's token (its
+	 * secret), user and nickname; BD_ETAKEN (nickname taken) or a
+	 * store error. */
+	void (*connected)(void *arg, uint64_t req, int err, const char *token,
+			  int64_t uid, const char *nick);
+	/* chat_api_resume(): err 0 with the key of this instance's copy of
+	 * the session, brought up to date (the transport then carries on
+	 * with chat_api_command() etc.); BD_ENOENT (no such session) or a
+	 * store error. */
+	void (*resumed)(void *arg, uint64_t req, int err, uint64_t key);
+	/* chat_api_command(): what the command answered, its lines joined
+	 * by LF (err: the command failed); BD_ENOENT when the session
+	 * ended while it ran. */
+	void (*replied)(void *arg, uint64_t req, int err, const char *text);
+	/* chat_api_post(): committed as message id with its room's seq, or
+	 * err (BD_ELOST: may have been committed). */
+	void (*posted)(void *arg, uint64_t req, int err, int64_t id,
+		       int64_t seq);
+	/* chat_api_end(): ended (0), BD_ENOENT (already gone) or a store
+	 * error. */
+	void (*ended)(void *arg, uint64_t req, int err);
+	/* The core wants chat_api_run() called soon, from the event loop
+	 * (not from inside this call): it has sessions to drop. */
+	void (*defer)(void *arg);
 };
 
 /* A room as the store reports it. */
@@ -88,6 +115,20 @@ struct chat_room_info {
 	const char *name;
 	int64_t members;	/* persisted memberships */
 	int64_t online;		/* of those, users connected now */
+};
+
+/* A stored HTTP API session as the database has it. */
+struct chat_stored_session {
+	int64_t id;				/* api_sessions.id */
+	int64_t uid;
+	const char *nick;
+	const char *room;			/* current room, or NULL */
+	const struct chat_room_ref *rooms;	/* memberships */
+	size_t nrooms;
+	/* Version of the memberships (users.rooms_version), -1 unknown.
+	 * rooms_unchanged: it is the version asked about, rooms is NULL. */
+	int64_t rooms_version;
+	bool rooms_unchanged;
 };
 
 /* One stored message, from a history load or catch-up. */
@@ -173,6 +214,28 @@ struct chat_store_ops {
 		     unsigned limit);
 	/* UNLISTEN the room's channel. No outcome. */
 	void (*unwatch)(void *st, int64_t room_id);
+	/* Stored HTTP API sessions (api_session.h). `req` names the
+	 * request; `token` is the session's secret (32 hex digits; the
+	 * database keeps only its SHA-256).
+	 * A new session for nick: BD_ETAKEN when a connected session has
+	 * it. May return BD_EBUSY. -> chat_on_session_opened() */
+	int (*session_open)(void *st, const char *token, const char *nick,
+			    uint64_t req);
+	/* The session now, marked active; its memberships only when their
+	 * version is not known_version (-1: always); BD_ENOENT when it
+	 * ended or has been idle for idle_s. May return BD_EBUSY; dropped
+	 * unsent (BD_ECANCELED) when chat_api_wanted(req) says nobody
+	 * waits. -> chat_on_session_resumed() */
+	int (*session_resume)(void *st, const char *token, unsigned idle_s,
+			      int64_t known_version, uint64_t req);
+	/* Ends session id everywhere (NOTIFY session_end). req 0: no
+	 * outcome wanted. -> chat_on_session_ended() */
+	int (*session_end)(void *st, int64_t id, uint64_t req);
+	/* Keeps the n sessions in keep alive, ends those idle for idle_s
+	 * and reports each kept one's state. -> chat_on_session_tick() for
+	 * each */
+	int (*session_tick)(void *st, const int64_t *keep, size_t n,
+			    unsigned idle_s);
 };
 
 struct chat_config {

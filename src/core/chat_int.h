@@ -5,6 +5,7 @@
 #ifndef BD_CORE_CHAT_INT_H
 #define BD_CORE_CHAT_INT_H
 
+#include "core/api_session.h"
 #include "core/chat.h"
 #include "core/msg.h"
 #include "util/idmap.h"
@@ -128,7 +129,12 @@ struct chat {
 	uint64_t rng;			/* xorshift state */
 	struct chat_stats stats;
 	uint64_t rooms_version;		/* see chat_rooms_version() */
+	struct api_sessions *apis;	/* api_session.c; NULL until
+					 * chat_api_start() */
 };
+
+/* api_session.c: frees the copies (and their sessions). */
+void api_sessions_free(struct chat *c);
 
 /* chat.c */
 void session_send(struct chat *c, struct session *s, struct outbuf *b);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/api_session.h"
 #include "log.h"
 #include "net/files.h"
 #include "util/http1.h"
@@ -267,7 +268,7 @@ static void handle_stream(struct http_state *hs, struct http_conn *hc,
 	hc->close_after = true;	/* a stream ends with its connection */
 	if (http1_query_param(rq->query, "session_id", sid, sizeof(sid)) <
 		    0 ||
-	    !apisess_secret_ok(sid)) {
+	    !chat_api_token_ok(sid)) {
 		http_answer_error(hc, 404, "unknown session");
 		return;
 	}
@@ -295,7 +296,7 @@ static void handle_stream(struct http_state *hs, struct http_conn *hc,
 
 static int start_stream(struct http_state *hs, struct http_conn *hc)
 {
-	struct session *s = apisess_stream_session(hs, hc->sess_key);
+	struct session *s = chat_api_session(hs->chat, hc->sess_key);
 	struct strbuf sb = STRBUF_INIT;
 	int err;
 
@@ -316,7 +317,7 @@ static int start_stream(struct http_state *hs, struct http_conn *hc)
 	}
 	hc->route = R_STREAM;
 	hc->state = CONN_STREAM;
-	apisess_stream_opened(hs, hc->sess_key);
+	chat_api_stream_opened(hs->chat, hc->sess_key);
 	/* No length: the body is every event until the connection ends. */
 	sb_appendf(&sb,
 		   "HTTP/1.1 200 OK\r\n"
@@ -608,13 +609,17 @@ static void on_rx(struct http_state *hs, struct http_conn *hc,
 static void conn_cleanup(struct http_state *hs, struct http_conn *hc)
 {
 	bool had_stream = hc->st != NULL;
+	uint64_t req = hc->token;
 
 	http_unpark(hs, hc);
 	if (hc->st) {
 		chat_stream_closed(hs->chat, hc->st);
 		hc->st = NULL;
 	}
-	apisess_conn_closed(hs, hc, had_stream);
+	if (had_stream)
+		chat_api_stream_closed(hs->chat, hc->sess_key);
+	else if (hc->sess_key && req)
+		chat_api_request_gone(hs->chat, hc->sess_key, req);
 	hc->sess_key = 0;
 	free(hc->text);
 	hc->text = NULL;
@@ -664,25 +669,42 @@ static void heartbeat_cb(lws_sorted_usec_list_t *sul)
 			 hs->heartbeat);
 }
 
+/* A request still waits for its answer: req parked, or (0) the room
+ * list's read has a waiter. */
+static bool api_wanted(void *arg, uint64_t req)
+{
+	struct http_state *hs = arg;
+
+	return req ? idmap_get(&hs->pending, req) != NULL : rooms_wanted(hs);
+}
+
+static const struct chat_api_ops api_ops = {
+	.rooms = rooms_loaded,
+	.wanted = api_wanted,
+	.connected = apisess_connected,
+	.resumed = apisess_resumed,
+	.replied = apisess_replied,
+	.posted = apisess_posted,
+	.ended = apisess_ended,
+	.defer = apisess_defer,
+};
+
 struct http_state *http_state_new(struct lws_context *ctx, struct chat *c,
-				  struct store *st, const char *static_dir,
+				  const char *static_dir,
 				  unsigned idle_timeout_s, unsigned heartbeat_s)
 {
 	struct http_state *hs = xcalloc(1, sizeof(*hs));
 
 	hs->ctx = ctx;
 	hs->chat = c;
-	hs->store = st;
 	hs->files = files_load(static_dir);
 	hs->rooms = rooms_new();
 	hs->next_token = 1;
 	hs->idle_s = idle_timeout_s;
 	hs->idle_timeout = (lws_usec_t)idle_timeout_s * LWS_US_PER_SEC;
 	hs->heartbeat = (lws_usec_t)heartbeat_s * LWS_US_PER_SEC;
-	idmap_init(&hs->sessions);
-	idmap_init(&hs->by_db);
 	idmap_init(&hs->pending);
-	rooms_start(hs);
+	chat_set_api(c, &api_ops, hs);
 	apisess_start(hs);
 	lws_sul_schedule(ctx, 0, &hs->sul_heartbeat, heartbeat_cb,
 			 hs->heartbeat);
@@ -700,9 +722,7 @@ void http_state_free(struct http_state *hs)
 	if (!hs)
 		return;
 	lws_sul_cancel(&hs->sul_heartbeat);
-	apisess_free_all(hs);
-	idmap_fini(&hs->sessions);
-	idmap_fini(&hs->by_db);
+	apisess_timers_cancel(hs);
 	idmap_fini(&hs->pending);
 	files_free(hs->files);
 	rooms_free(hs->rooms);

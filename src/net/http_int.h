@@ -25,7 +25,6 @@ enum route {
 	R_MEMBER_CHECK,		/* 403 or 404 decided by the room list */
 };
 
-struct api_sess;
 struct files;
 struct rooms_snap;
 struct http1_req;
@@ -33,12 +32,8 @@ struct http1_req;
 struct http_state {
 	struct lws_context *ctx;
 	struct chat *chat;
-	struct store *store;
 	struct files *files;		/* static/ in memory */
 	struct rooms_snap *rooms;	/* the room list, shared */
-	struct idmap sessions;		/* key -> api_sess */
-	struct idmap by_db;		/* db_id -> api_sess */
-	struct api_sess *first;
 	struct idmap pending;		/* token -> http_conn */
 	uint64_t next_token;
 	size_t nconns;			/* open HTTP connections */
@@ -48,6 +43,7 @@ struct http_state {
 	bool stopping;
 	lws_sorted_usec_list_t sul_sweep;
 	lws_sorted_usec_list_t sul_tick;
+	lws_sorted_usec_list_t sul_run;		/* chat_api_run() */
 	lws_sorted_usec_list_t sul_heartbeat;
 };
 
@@ -68,7 +64,8 @@ struct http_conn {
 	bool head_only;			/* HEAD: the answer has no body */
 	bool keep_alive;		/* the request allows another */
 	uint64_t token;			/* parked under this, or 0 */
-	uint64_t sess_key;		/* api_sess it waits on / streams for */
+	uint64_t sess_key;		/* API session copy it waits on or
+					 * streams for (core/api_session.h) */
 	/* What the request asks of its session, kept while it resumes. */
 	char room[64];			/* message, stream, member check;
 					 * connect: nick; rooms: after */
@@ -106,8 +103,11 @@ struct rooms_snap *rooms_new(void);
 void rooms_free(struct rooms_snap *rs);
 /* Reads of the list this instance made (for /health). */
 uint64_t rooms_reads(const struct http_state *hs);
-/* Installs the chat's API ops (the list's outcome, its wanted check). */
-void rooms_start(struct http_state *hs);
+/* chat_api_ops members: the list's outcome; whether its read (req 0) is
+ * still wanted. */
+void rooms_loaded(void *arg, uint64_t req, int err,
+		  const struct chat_room_info *rooms, size_t n);
+bool rooms_wanted(struct http_state *hs);
 /* GET /api/rooms[?after=<name>&limit=<n>]. */
 void rooms_handle(struct http_state *hs, struct http_conn *hc,
 		  const struct http1_req *rq);
@@ -116,7 +116,8 @@ void rooms_handle(struct http_state *hs, struct http_conn *hc,
 void rooms_member_check(struct http_state *hs, struct http_conn *hc);
 void http_answer_error(struct http_conn *hc, int status, const char *why);
 
-/* apisess.c: the endpoints that take a JSON body */
+/* apisess.c: the endpoints that take a JSON body, and the outcomes of
+ * the core's API sessions (chat_api_ops members). */
 void apisess_connect(struct http_state *hs, struct http_conn *hc,
 		     json_t *req);
 void apisess_command(struct http_state *hs, struct http_conn *hc,
@@ -125,25 +126,23 @@ void apisess_message(struct http_state *hs, struct http_conn *hc,
 		     json_t *req);
 void apisess_disconnect(struct http_state *hs, struct http_conn *hc,
 			json_t *req);
-/* A session id as handed out: 32 lowercase hex digits. */
-bool apisess_secret_ok(const char *sid);
-/* Looks sid up in the database, then carries on with hc's route (for
- * R_STREAM_OPEN: sets hc->sess_key and asks for a write). */
+/* Looks the session up (chat_api_resume()), then apisess_resumed()
+ * carries on with hc's route (for R_STREAM_OPEN: sets hc->sess_key and
+ * asks for a write). */
 void apisess_resume(struct http_state *hs, struct http_conn *hc,
-		    const char *sid);
-/* The core session of copy `key` for a stream, or NULL when it is gone;
- * apisess_stream_opened() counts the stream in. */
-struct session *apisess_stream_session(struct http_state *hs, uint64_t key);
-void apisess_stream_opened(struct http_state *hs, uint64_t key);
-/* hc is going away (had_stream: it carried one of its session's
- * streams). */
-void apisess_conn_closed(struct http_state *hs, struct http_conn *hc,
-			 bool had_stream);
-/* Timers (sweep of unused copies, the sessions' tick) and session_end. */
+		    const char *token);
+void apisess_connected(void *arg, uint64_t req, int err, const char *token,
+		       int64_t uid, const char *nick);
+void apisess_resumed(void *arg, uint64_t req, int err, uint64_t key);
+void apisess_replied(void *arg, uint64_t req, int err, const char *text);
+void apisess_posted(void *arg, uint64_t req, int err, int64_t id,
+		    int64_t seq);
+void apisess_ended(void *arg, uint64_t req, int err);
+void apisess_defer(void *arg);
+/* The sessions' timers: start, shutdown (copies are dropped once idle),
+ * cancel (before freeing). */
 void apisess_start(struct http_state *hs);
-/* Shutdown: copies are dropped once idle. */
 void apisess_stop(struct http_state *hs);
-/* Frees every copy (after lws_context_destroy()). */
-void apisess_free_all(struct http_state *hs);
+void apisess_timers_cancel(struct http_state *hs);
 
 #endif

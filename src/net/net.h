@@ -46,14 +46,15 @@ size_t tcp_pss_size(void);
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		  void *user, void *in, size_t len);
 size_t http_pss_size(void);
-struct store;
 
-/* API sessions (stored in the database through st), their local copies,
- * expiry and heartbeat timers; static_dir's files are read here, once. */
+/* The HTTP side: pending requests, the timers of the core's API sessions
+ * (idle_timeout_s) and the streams' heartbeat; static_dir's files are read
+ * here, once. */
 struct http_state *http_state_new(struct lws_context *ctx, struct chat *c,
-				  struct store *st, const char *static_dir,
+				  const char *static_dir,
 				  unsigned idle_timeout_s, unsigned heartbeat_s);
-/* Stops the timers and frees what is left (after lws_context_destroy). */
+/* Stops the timers and frees what is left (after lws_context_destroy(),
+ * before chat_free()). */
 void http_state_free(struct http_state *hs);
 /* Shutdown: local copies of API sessions are dropped once idle (the
  * sessions stay in the database). */

@@ -97,8 +97,8 @@ static void answer(struct http_state *hs, struct http_conn *hc)
 
 /* The outcome of chat_list_rooms() (sorted by name): the new snapshot,
  * for every waiter. */
-static void loaded(void *arg, uint64_t token, int err,
-		   const struct chat_room_info *rooms, size_t n)
+void rooms_loaded(void *arg, uint64_t token, int err,
+		  const struct chat_room_info *rooms, size_t n)
 {
 	struct http_state *hs = arg;
 	struct rooms_snap *rs = hs->rooms;
@@ -135,31 +135,19 @@ static void loaded(void *arg, uint64_t token, int err,
 }
 
 /* The one read in flight is wanted while one of its waiters is. */
-static bool wanted(void *arg, uint64_t token)
+bool rooms_wanted(struct http_state *hs)
 {
-	struct http_state *hs = arg;
 	struct rooms_snap *rs = hs->rooms;
 
-	(void)token;
 	for (size_t i = 0; i < rs->nwait; i++)
 		if (idmap_get(&hs->pending, rs->waiters[i]))
 			return true;
 	return false;
 }
 
-static const struct chat_api_ops api_ops = {
-	.rooms = loaded,
-	.wanted = wanted,
-};
-
 uint64_t rooms_reads(const struct http_state *hs)
 {
 	return hs->rooms->reads;
-}
-
-void rooms_start(struct http_state *hs)
-{
-	chat_set_api(hs->chat, &api_ops, hs);
 }
 
 /* Answers hc from a fresh snapshot, or parks it until the next read. */
@@ -187,7 +175,7 @@ static void want(struct http_state *hs, struct http_conn *hc)
 	err = chat_list_rooms(hs->chat, 0);
 	if (err) {
 		rs->loading = false;
-		loaded(hs, 0, err, NULL, 0);
+		rooms_loaded(hs, 0, err, NULL, 0);
 	}
 }
 

@@ -663,6 +663,10 @@ const struct chat_store_ops store_ops = {
 	.replay = st_replay,
 	.watch = st_watch,
 	.unwatch = st_unwatch,
+	.session_open = st_session_open,
+	.session_resume = st_session_resume,
+	.session_end = st_session_end,
+	.session_tick = st_session_tick,
 };
 
 /* Connections */

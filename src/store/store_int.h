@@ -9,7 +9,6 @@
 #include <libpq-fe.h>
 
 #include "store/pgconn.h"
-#include "store/sessions.h"
 #include "store/store.h"
 
 struct store {
@@ -27,11 +26,6 @@ struct store {
 	char *instance_id;		/* names this instance's presence */
 	unsigned presence_timeout_s;	/* silent instances are reaped */
 	lws_sorted_usec_list_t sul_beat;
-	/* NOTIFYs on channel session_end go here (sessions.c). */
-	void (*session_end)(void *arg, int64_t id);
-	void *session_end_arg;
-	/* store_session_set_wanted() (sessions.c). */
-	store_wanted_fn *session_wanted;
 };
 
 /* 0 for a good result; BD_ETAKEN for unique violations; else BD_EDB
@@ -45,7 +39,15 @@ void fmt_id(char *buf, size_t len, int64_t v);
 struct chat_room_ref *room_refs(const char *json, json_t **rooms,
 				size_t *n);
 
-/* sessions.c: the listen connection came up; a session_end payload. */
+/* sessions.c: the stored API sessions' store ops (chat.h); the listen
+ * connection came up; a session_end payload. */
+int st_session_open(void *arg, const char *token, const char *nick,
+		    uint64_t req);
+int st_session_resume(void *arg, const char *token, unsigned idle_s,
+		      int64_t known_version, uint64_t req);
+int st_session_end(void *arg, int64_t id, uint64_t req);
+int st_session_tick(void *arg, const int64_t *keep, size_t n,
+		    unsigned idle_s);
 void sessions_listen(struct store *st);
 void sessions_notify(struct store *st, const char *payload);
 
