@@ -216,8 +216,8 @@ struct tsse *tsse_open_opt(int port, const char *label, const char *path,
 	/* Before connect, so that the window offered is small from the
 	 * start. */
 	if (rcvbuf > 0)
-		ck_assert_msg(!setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF,
-					  &rcvbuf, sizeof(rcvbuf)),
+		ck_assert_msg(!setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+					  sizeof(rcvbuf)),
 			      "SO_RCVBUF: %s", strerror(errno));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);

@@ -1015,9 +1015,10 @@ START_TEST(test_idle_session_expires_everywhere)
 			"WHERE token_hash = sha256(decode($1, 'hex')) "
 			"AND last_active > $2::timestamptz",
 			k, t, NULL)) {
-		ck_assert_msg(trun_now_ms() < deadline,
-			      "keeper, streaming on instance 2, not marked active since %s",
-			      t);
+		ck_assert_msg(
+			trun_now_ms() < deadline,
+			"keeper, streaming on instance 2, not marked active since %s",
+			t);
 		trun_pace();
 	}
 	free(t);
@@ -1031,8 +1032,9 @@ START_TEST(test_idle_session_expires_everywhere)
 	tsse_free(s);
 	deadline = trun_now_ms() + trun_ms(10000);
 	while (stage_idle(k) || listed(bob, "keeper (in k)")) {
-		ck_assert_msg(trun_now_ms() < deadline,
-			      "keeper still stored or listed 10 s after its stream closed");
+		ck_assert_msg(
+			trun_now_ms() < deadline,
+			"keeper still stored or listed 10 s after its stream closed");
 		trun_pace();
 	}
 	expect_gone_everywhere(k, "k");

@@ -547,10 +547,10 @@ static void read_flood_sse(struct tsse *s, int from)
 
 	for (int i = from; i < from + FLOOD_BATCH; i++) {
 		sse_expect_msg(s, &m);
-		ck_assert_msg(!strcmp(m.user, "alice") &&
-				      is_flood(m.content, i),
-			      "%s: expected flood message %d, got %s: \"%.80s\"",
-			      s->label, i, m.user, m.content);
+		ck_assert_msg(
+			!strcmp(m.user, "alice") && is_flood(m.content, i),
+			"%s: expected flood message %d, got %s: \"%.80s\"",
+			s->label, i, m.user, m.content);
 	}
 }
 
@@ -598,21 +598,23 @@ START_TEST(test_sse_slow_reader_disconnected)
 		next += FLOOD_BATCH;
 		sent += (long)FLOOD_BATCH * FLOOD_BODY;
 	}
-	trun_note("slow stream dropped after %d messages (%ld bytes): %s",
-		  next, sent, line);
-	ck_assert_msg(strstr(line, "stream ") &&
-			      strstr(line, "(slowpoke in flood)"),
-		      "the slow-consumer log line does not name slowpoke's stream in flood: %s",
-		      line);
+	trun_note("slow stream dropped after %d messages (%ld bytes): %s", next,
+		  sent, line);
+	ck_assert_msg(
+		strstr(line, "stream ") && strstr(line, "(slowpoke in flood)"),
+		"the slow-consumer log line does not name slowpoke's stream in flood: %s",
+		line);
 	{
 		/* Its figures: what was queued, and the event that did not
 		 * fit any more. */
 		const char *f = strstr(line, "slow consumer, ");
 		size_t queued, more, limit;
 
-		ck_assert_msg(f && sscanf(f, "slow consumer, %zu bytes queued, %zu more would pass the limit (%zu)",
-					  &queued, &more, &limit) == 3,
-			      "slow-consumer log line: %s", line);
+		ck_assert_msg(
+			f && sscanf(f,
+				    "slow consumer, %zu bytes queued, %zu more would pass the limit (%zu)",
+				    &queued, &more, &limit) == 3,
+			"slow-consumer log line: %s", line);
 		ck_assert_uint_eq(limit, 65536);
 		ck_assert_uint_le(queued, limit);
 		ck_assert_uint_gt(queued + more, limit);
@@ -627,9 +629,10 @@ START_TEST(test_sse_slow_reader_disconnected)
 	/* slowpoke's stream ends once drained: it was disconnected. */
 	while ((rc = tsse_read(slow, trun_ms(15000))) == TSSE_BLOCK)
 		;
-	ck_assert_msg(rc == TSSE_EOF,
-		      "slowpoke: the stream still open after the slow-consumer line (%d events read)",
-		      slow->blocks);
+	ck_assert_msg(
+		rc == TSSE_EOF,
+		"slowpoke: the stream still open after the slow-consumer line (%d events read)",
+		slow->blocks);
 	tsse_free(slow);
 	tsse_free(carol);
 	tcl_free(alice);
@@ -847,8 +850,9 @@ START_TEST(test_session_expires_when_idle)
 	tsse_free(s);
 	deadline = trun_now_ms() + trun_ms(10000);
 	while (stage_idle(k) || listed(bob, "keeper (in k)")) {
-		ck_assert_msg(trun_now_ms() < deadline,
-			      "keeper still stored or listed 10 s after its stream closed");
+		ck_assert_msg(
+			trun_now_ms() < deadline,
+			"keeper still stored or listed 10 s after its stream closed");
 		trun_pace();
 	}
 	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", k,
@@ -934,19 +938,21 @@ START_TEST(test_sse_vanished_clients_closed)
 	}
 	deadline = trun_now_ms() + trun_ms(T_WAIT);
 	while (health_streams()) {
-		ck_assert_msg(trun_now_ms() < deadline,
-			      "/health still counts %lld streams %d ms after their %d clients vanished",
-			      health_streams(), trun_ms(T_WAIT), N);
+		ck_assert_msg(
+			trun_now_ms() < deadline,
+			"/health still counts %lld streams %d ms after their %d clients vanished",
+			health_streams(), trun_ms(T_WAIT), N);
 		trun_pace();
 	}
 	while ((now = fd_count(T_SRV.pid)) > base) {
-		ck_assert_msg(trun_now_ms() < deadline,
-			      "the server holds %d fds %d ms after %d clients vanished (%d before they came)",
-			      now, trun_ms(T_WAIT), N, base);
+		ck_assert_msg(
+			trun_now_ms() < deadline,
+			"the server holds %d fds %d ms after %d clients vanished (%d before they came)",
+			now, trun_ms(T_WAIT), N, base);
 		trun_pace();
 	}
-	trun_note("fds: %d before, %d with %d streams, %d after", base,
-		  opened, N, now);
+	trun_note("fds: %d before, %d with %d streams, %d after", base, opened,
+		  N, now);
 	/* And it still serves streams. */
 	{
 		struct tsse *t =
