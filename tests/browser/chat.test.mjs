@@ -16,8 +16,8 @@ import {
 	TOP, WAIT_MS, RECOVER_MS, log, begin, showOnFailure, check, assert,
 	same, pause, until, finish, cleanOut, makeTmp, guard, attempt, freePort,
 	Server, psql, launchBrowser, countStreams, streamCounters, openPage, tid,
-	pageMessages, waitMessages, waitStream, shot, connectAs, createRoom,
-	joinFromList, reloadPage, cmdText, waitCmd, say, assertSeqs,
+	pageMessages, waitMessages, streamState, waitStream, shot, connectAs,
+	createRoom, joinFromList, reloadPage, cmdText, waitCmd, say, assertSeqs,
 	assertOnceInOrder, sessionOf,
 } from './lib.mjs';
 
@@ -37,27 +37,55 @@ const sql = (query) => psql(process.env.DATABASE_URL, query);
 
 // A TCP relay in front of the HTTP port: the pages talk through it, so the
 // test can cut their connections (a network blip) while the server and its
-// sessions live on.
+// sessions live on, and hold new ones (accepted, but not passed on until
+// release()) so that a page is certainly disconnected meanwhile.
 class Relay {
 	constructor(target) {
 		this.target = target;
 		this.pairs = new Set();
+		this.held = null;	// connections waiting, while holding
+		this.heldTotal = 0;	// connections ever held
 		this.server = net.createServer((c) => {
-			const u = net.connect(this.target, '127.0.0.1');
-			const pair = [c, u];
-			this.pairs.add(pair);
-			const drop = () => {
-				c.destroy();
-				u.destroy();
-				this.pairs.delete(pair);
-			};
-			c.on('error', drop);
-			u.on('error', drop);
-			c.on('close', drop);
-			u.on('close', drop);
-			c.pipe(u);
-			u.pipe(c);
+			if (!this.held)
+				return this.join(c);
+			this.heldTotal++;
+			this.held.push(c);
+			c.on('error', () => c.destroy());
 		});
+	}
+
+	join(c) {
+		const u = net.connect(this.target, '127.0.0.1');
+		const pair = [c, u];
+		this.pairs.add(pair);
+		const drop = () => {
+			c.destroy();
+			u.destroy();
+			this.pairs.delete(pair);
+		};
+		c.on('error', drop);
+		u.on('error', drop);
+		c.on('close', drop);
+		u.on('close', drop);
+		c.pipe(u);
+		u.pipe(c);
+	}
+
+	// From now on new connections wait (their bytes unread) until
+	// release().
+	hold() {
+		this.held = this.held || [];
+	}
+
+	// Passes the waiting connections on (those still open); new ones go
+	// through again. Returns how many were waiting.
+	release() {
+		const held = this.held || [];
+		this.held = null;
+		for (const c of held)
+			if (!c.destroyed)
+				this.join(c);
+		return held.length;
 	}
 
 	listen() {
@@ -80,6 +108,7 @@ class Relay {
 	}
 
 	close() {
+		this.release();
 		this.cut();
 		this.server.close();
 	}
@@ -313,12 +342,30 @@ async function scenario(ctx, server, ports, relay) {
 			(await streamCounters(p)).made));
 		const madeBefore = await made();
 		const BLIP = 'carol, during the blip';
+		// held from the cut on: the pages cannot reconnect until
+		// released, so carol's message is certainly sent while both
+		// are disconnected
+		relay.hold();
+		const heldBefore = relay.heldTotal;
 		assert(relay.cut() >= 2, 'the relay cut the streams');
 		await waitStream(alice, 'alice', 'reconnecting');
 		await waitStream(bob, 'bob', 'reconnecting');
 		const from = carol.lines.length;
 		carol.send(BLIP);
 		await carol.wait(new RegExp(`^\\[${ROOM}\\] carol: ${BLIP}$`), from);
+		// both pages tried to reconnect (their EventSource retries
+		// after 3 s) and wait in the relay
+		await until(() => relay.heldTotal - heldBefore >= 2,
+			() => 'the pages\' reconnects held by the relay (held ' +
+			`${relay.heldTotal - heldBefore})`);
+		for (const [p, who] of [[alice, 'alice'], [bob, 'bob']]) {
+			same(await streamState(p), 'reconnecting',
+				`${who}'s stream while held`);
+			same((await pageMessages(p)).length, before.length,
+				`${who}: messages shown while held (the blip's ` +
+				'message was sent while it was disconnected)');
+		}
+		relay.release();
 		for (const [p, who] of [[alice, 'alice'], [bob, 'bob']]) {
 			await waitStream(p, who, 'live', RECOVER_MS);
 			const m = await waitMessages(p, who, [BLIP]);
@@ -351,9 +398,13 @@ async function scenario(ctx, server, ports, relay) {
 			await waitStream(bob, 'bob', 'reconnecting');
 			await shot(alice, '06-alice-reconnecting');
 
+			// the pages are held at the relay until carol has
+			// talked: they certainly reconnect after her message
+			relay.hold();
+			const heldBefore = relay.heldTotal;
 			await server.start();
-			// carol is back first and talks while the pages still
-			// reconnect (their EventSource retries after 3 s).
+			// carol is back first and talks while the pages
+			// still reconnect.
 			const carol2 = new Tcp('carol');
 			await carol2.connect(ports.tcp);
 			carol2.send('/nick carol');
@@ -363,6 +414,17 @@ async function scenario(ctx, server, ports, relay) {
 			const from = carol2.lines.length;
 			carol2.send(C2);
 			await carol2.wait(new RegExp(`^\\[${ROOM}\\] carol: ${C2}$`), from);
+			await until(() => relay.heldTotal - heldBefore >= 2,
+				() => 'the pages\' reconnects held by the relay ' +
+				`(held ${relay.heldTotal - heldBefore})`, RECOVER_MS);
+			for (const [p, who] of [[alice, 'alice'], [bob, 'bob']]) {
+				same(await streamState(p), 'reconnecting',
+					`${who}'s stream while held`);
+				same((await pageMessages(p)).length, before.length,
+					`${who}: messages shown while held (carol's ` +
+					'message was sent while it was disconnected)');
+			}
+			relay.release();
 
 			await waitStream(alice, 'alice', 'live', RECOVER_MS);
 			await waitStream(bob, 'bob', 'live', RECOVER_MS);

@@ -383,6 +383,20 @@ async function scenario(ctx, inst, proxy) {
 			before[who] = { c: await streamCounters(p),
 				lastSeq: m[m.length - 1].seq };
 		}
+		// The pages' stream requests are held in the browser (not
+		// sent) until released: the reconnects wait there, so the
+		// messages below are certainly sent while the affected pages
+		// are disconnected.
+		const held = [];
+		let holding = true;
+		const isStream = (u) => u.pathname.startsWith('/api/messages/');
+		const gate = (route) => {
+			if (!holding)
+				return route.continue();
+			held.push(route);
+		};
+		for (const [p] of pages)
+			await p.route(isStream, gate);
 		const t0 = Date.now();
 		const r = await victim.stop();
 		same(r && r.code, 0, `${victim.id}'s exit status after SIGTERM`);
@@ -402,15 +416,30 @@ async function scenario(ctx, inst, proxy) {
 			await waitStream(p, who, 'reconnecting');
 		await shot(affPages[0][0], `04-${affPages[0][1]}-reconnecting`);
 
+		// their reconnects (the EventSource retries after 3 s) wait at
+		// the gate
+		await until(() => held.length >= affPages.length,
+			() => `the affected pages' reconnects held (${held.length} ` +
+			`of ${affPages.length})`, RECOVER_MS);
+
 		// one message from each page while the stream(s) reconnect
 		const down = (who) => `${who}, with ${victim.id} down`;
 		sent.push(down('alice'), down('bob'));
 		await Promise.all([say(alice, 'alice', down('alice')),
 			say(bob, 'bob', down('bob'))]);
-		const sentWhile = [];
-		for (const [p, who] of affPages)
-			if (await streamState(p) === 'reconnecting')
-				sentWhile.push(who);
+		for (const [p, who] of affPages) {
+			same(await streamState(p), 'reconnecting',
+				`${who}'s stream while its reconnect is held`);
+			const shown = (await pageMessages(p)).map((x) => x.content);
+			same(shown.filter((c) => c === down('alice') ||
+				c === down('bob')), [], `${who}: messages sent while ` +
+				'it was disconnected, shown before it reconnected');
+		}
+		holding = false;
+		for (const route of held)
+			await route.continue();
+		for (const [p] of pages)
+			await p.unroute(isStream, gate);
 
 		for (const [p, who] of pages)
 			await waitStream(p, who, 'live', RECOVER_MS);
@@ -438,10 +467,18 @@ async function scenario(ctx, inst, proxy) {
 				`${who}: stream opens (one reconnect)`);
 			assert(reqs.length >= 1, `${who}: a stream request after ` +
 				`the stop (seen: ${JSON.stringify(reqs)})`);
-			await until(() => reqs[0].lastEventId !== undefined,
-				`${who}: the headers of its reconnect`);
-			same(reqs[0].lastEventId, String(before[who].lastSeq),
-				`${who}: Last-Event-ID of the reconnect`);
+			// Its Last-Event-ID is added by Chromium's network
+			// stack below the gate, out of Playwright's sight (a
+			// held request shows no such header). That it was
+			// sent shows in what the stream brought: a stream
+			// without it starts with the room's last HISTORY
+			// messages, seq lastSeq among them (only two came
+			// after it), which the page already had; agree()
+			// found no seq sent twice.
+			assert(before[who].lastSeq >= 1 &&
+				sent.length - before[who].lastSeq < HISTORY,
+			`${who}: a fresh stream would have resent seq ` +
+				`${before[who].lastSeq}`);
 		}
 		// the streams now live on the other two
 		const rest = ids.filter((id) => id !== victim.id);
@@ -458,8 +495,8 @@ async function scenario(ctx, inst, proxy) {
 		await shot(alice, `05-alice-${victim.id}-down`);
 		return `stopped ${victim.id} (${onVictim} stream(s): ` +
 			`${affected.join(', ')}; the messages were sent while ` +
-			`${sentWhile.join(' and ') || 'none of them'} ` +
-			'reconnected); streams now ' + rest.map((id) =>
+			`${held.length} reconnect(s) were held); streams now ` +
+			rest.map((id) =>
 			`${id} ${hs[id].streams}`).join(', ') +
 			`; ${aw}'s notices ${JSON.stringify(notices)}`;
 	});

@@ -197,6 +197,12 @@ static void read_refusal_body(struct tsse *s)
 struct tsse *tsse_open(int port, const char *label, const char *path,
 		       const char *last_event_id)
 {
+	return tsse_open_opt(port, label, path, last_event_id, 0);
+}
+
+struct tsse *tsse_open_opt(int port, const char *label, const char *path,
+			   const char *last_event_id, int rcvbuf)
+{
 	struct sockaddr_in sa = { 0 };
 	struct tsse *s = calloc(1, sizeof(*s));
 	char req[2048];
@@ -207,6 +213,12 @@ struct tsse *tsse_open(int port, const char *label, const char *path,
 	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_msg(s->fd >= 0, "socket: %s", strerror(errno));
 	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Before connect, so that the window offered is small from the
+	 * start. */
+	if (rcvbuf > 0)
+		ck_assert_msg(!setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+					  sizeof(rcvbuf)),
+			      "SO_RCVBUF: %s", strerror(errno));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

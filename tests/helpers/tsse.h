@@ -59,6 +59,11 @@ struct tsse_msg {
 struct tsse *tsse_open(int port, const char *label, const char *path,
 		       const char *last_event_id);
 
+/* tsse_open() with SO_RCVBUF set to rcvbuf first (unless 0): a reader that
+ * stops reading then leaves the server's data in the server's queue. */
+struct tsse *tsse_open_opt(int port, const char *label, const char *path,
+			   const char *last_event_id, int rcvbuf);
+
 /* GET /api/messages/<room>?session_id=<sid>, as tsse_open(). */
 struct tsse *tsse_open_room(int port, const char *label, const char *room,
 			    const char *sid, const char *last_event_id);

@@ -83,6 +83,22 @@ static void up_idle(void)
 	extra_json = "\"session_idle_timeout_s\": 2";
 }
 
+/*
+ * session_idle_timeout_s 6 (scaled for slow builds) on every instance: no
+ * request of the test comes anywhere near it, and the ticks (every third
+ * of it) come soon. Sessions are made idle by setting last_active in the
+ * past (stage_idle()).
+ */
+static void up_idle_staged(void)
+{
+	static char json[64];
+
+	up();
+	snprintf(json, sizeof(json), "\"session_idle_timeout_s\": %d",
+		 trun_ms(6000) / 1000);
+	extra_json = json;
+}
+
 static void up_static(void)
 {
 	up();
@@ -944,50 +960,83 @@ START_TEST(test_presence_counts_session_once)
 }
 END_TEST
 
+/* Makes the session sid idle for an hour as far as the database knows;
+ * returns 1, or 0 when it is gone. */
+static int stage_idle(const char *sid)
+{
+	return (int)tdb_int(&T_DB,
+			    "WITH u AS (UPDATE api_sessions SET "
+			    "last_active = now() - interval '1 hour' "
+			    "WHERE token_hash = sha256(decode($1, 'hex')) "
+			    "RETURNING 1) SELECT count(*) FROM u",
+			    sid, NULL);
+}
+
 /*
- * session_idle_timeout_s 2 on every instance: a session with no request
- * and no stream expires, and is then unknown on every instance; a session
- * made on instance 3 whose only stream is on instance 2 stays alive while
- * it makes no request at all, and expires once that stream is closed.
+ * Sessions without a request or a stream for longer than the timeout
+ * (staged: last_active an hour back), made on instances 1 and 2, expire
+ * and are then unknown on every instance. A session made on instance 3
+ * whose only stream is on instance 2 is marked active by instance 2's
+ * tick without making any request, and expires once that stream is
+ * closed.
  */
 START_TEST(test_idle_session_expires_everywhere)
 {
 	char k[THTTP_SID_LEN + 1], i1[THTTP_SID_LEN + 1],
 		i2[THTTP_SID_LEN + 1];
+	char *t;
 	struct tcl *bob;
 	struct tsse *s;
-	long long waited;
+	int64_t deadline;
 
 	start_instances(NINST);
 	bob = tcl_user(inst[0].tcp_port, "bob");
-	/* keeper's last request comes before idle's; it has a stream. */
 	http_user(2, "keeper", 2, "/create k", k);
 	s = tsse_open_room(H(1), "keeper on inst2", "k", k, NULL);
 	sse_expect_open(s);
+	/* keeper makes no request from here until "still alive". */
+	t = tdb_scalar(&T_DB, "SELECT now()::text", NULL);
 	api_connect(H(0), "idle", i1);
-	ck_assert(listed(bob, "idle (no room)"));
-	ck_assert(listed(bob, "keeper (in k)"));
-	waited = wait_unlisted(bob, "idle (no room)", trun_ms(15000));
-	trun_note("idle session gone from /list after %lld ms", waited);
-	expect_gone_everywhere(i1, "k");
-	/* The stream on instance 2 kept keeper alive for longer than the
-	 * timeout, without a request. */
-	ck_assert_msg(listed(bob, "keeper (in k)"),
-		      "keeper expired with an open stream on another instance");
-	/* Once more, so that every instance had its chance to expire
-	 * keeper: a second idle session, made on instance 2, expires too. */
 	api_connect(H(1), "idle2", i2);
+	ck_assert(listed(bob, "idle (no room)"));
 	ck_assert(listed(bob, "idle2 (no room)"));
-	waited = wait_unlisted(bob, "idle2 (no room)", trun_ms(15000));
-	trun_note("second idle session gone after %lld ms", waited);
+	ck_assert(listed(bob, "keeper (in k)"));
+	ck_assert_int_eq(stage_idle(i1), 1);
+	ck_assert_int_eq(stage_idle(i2), 1);
+	wait_unlisted(bob, "idle (no room)", trun_ms(10000));
+	wait_unlisted(bob, "idle2 (no room)", trun_ms(10000));
+	expect_gone_everywhere(i1, "k");
+	expect_gone_everywhere(i2, "k");
+	/* Instance 2's tick marks keeper active: nothing else could have
+	 * (no state to wait on: polled, paced). */
+	deadline = trun_now_ms() + trun_ms(10000);
+	while (!tdb_int(&T_DB,
+			"SELECT count(*) FROM api_sessions "
+			"WHERE token_hash = sha256(decode($1, 'hex')) "
+			"AND last_active > $2::timestamptz",
+			k, t, NULL)) {
+		ck_assert_msg(
+			trun_now_ms() < deadline,
+			"keeper, streaming on instance 2, not marked active since %s",
+			t);
+		trun_pace();
+	}
+	free(t);
 	ck_assert_msg(listed(bob, "keeper (in k)"),
 		      "keeper expired with an open stream on another instance");
 	ck_assert_int_eq(api_say(H(0), k, "k", "still alive", NULL), 1);
 	sse_expect_seq(s, 1, NULL);
-	/* Without it, keeper goes too. */
+	/* Without it, keeper goes too. A tick sent before instance 2 saw
+	 * the close may mark it active once more: made idle again until it
+	 * is gone. */
 	tsse_free(s);
-	waited = wait_unlisted(bob, "keeper (in k)", trun_ms(15000));
-	trun_note("keeper gone %lld ms after closing its stream", waited);
+	deadline = trun_now_ms() + trun_ms(10000);
+	while (stage_idle(k) || listed(bob, "keeper (in k)")) {
+		ck_assert_msg(
+			trun_now_ms() < deadline,
+			"keeper still stored or listed 10 s after its stream closed");
+		trun_pace();
+	}
 	expect_gone_everywhere(k, "k");
 	/* Its nickname is free again. */
 	tcl_send(bob, "/nick keeper");
@@ -1578,7 +1627,8 @@ static Suite *sessions_suite(void)
 	TFIX_ADD(s, test_quit_answers_after_the_session_is_gone, TIMEOUT, up,
 		 down);
 	TFIX_ADD(s, test_presence_counts_session_once, TIMEOUT, up, down);
-	TFIX_ADD(s, test_idle_session_expires_everywhere, 90, up_idle, down);
+	TFIX_ADD(s, test_idle_session_expires_everywhere, 90, up_idle_staged,
+		 down);
 	TFIX_ADD(s, test_session_survives_instance_restart, TIMEOUT, up, down);
 	TFIX_ADD(s, test_sessions_survive_database_restart, 120, up, down);
 	TFIX_ADD(s, test_room_traffic_across_instances, TIMEOUT, up, down);
