@@ -345,6 +345,69 @@ START_TEST(test_db_listen_kill_nothing_lost)
 }
 END_TEST
 
+/*
+ * A message committed while the LISTEN connection is down can reach the
+ * room only through the catch-up after the reconnect. The connection is
+ * terminated while the database takes no new connections, so the server's
+ * reconnect is refused (logged) until the message is committed; the query
+ * connection and ours stay. Then the log shows the catch-up read that
+ * message, and each member gets it exactly once, in its place.
+ */
+START_TEST(test_db_listen_down_message_caught_up)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char want[128], *room, *uid, *line, batch[256];
+
+	do_create(alice, "chat");
+	do_join(bob, "chat");
+	expect_next(alice, "[system] bob joined chat");
+	do_say(alice, "chat", "before");
+	expect_next(bob, "[chat] alice: before");
+	room = tdb_scalar(&T_DB, "SELECT id FROM rooms WHERE name = 'chat'",
+			  NULL);
+	uid = tdb_scalar(&T_DB, "SELECT id FROM users WHERE nickname = 'alice'",
+			 NULL);
+
+	allow_connections(false);
+	ck_assert_int_eq(tdb_kill_server_conns(&T_DB, "babydiscord-listen"), 1);
+	line = tsrv_wait_log(&T_SRV, "db babydiscord-listen: connection lost",
+			     trun_ms(RECOVER_WAIT));
+	ck_assert_msg(line, "the server never noticed; log %s", T_SRV.log);
+	free(line);
+	/* Its first reconnect was refused: it is down, and stays down. */
+	line = tsrv_wait_log(&T_SRV, "db babydiscord-listen: connection failed",
+			     trun_ms(RECOVER_WAIT));
+	ck_assert_msg(line, "no refused reconnect; log %s", T_SRV.log);
+	free(line);
+	snprintf(batch, sizeof(batch),
+		 "[{\"r\": %s, \"u\": %s, \"n\": \"alice\", \"c\": \"while away\"}]",
+		 room, uid);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT seq FROM bd_post($1::jsonb)", batch,
+				 NULL),
+			 2);
+	allow_connections(true);
+
+	snprintf(want, sizeof(want), "catch-up: room %s: 1 message after seq 1",
+		 room);
+	line = tsrv_wait_log(&T_SRV, want, trun_ms(RECOVER_WAIT));
+	ck_assert_msg(line, "no \"%s\" in log %s", want, T_SRV.log);
+	free(line);
+	expect_next(alice, "[chat] alice: while away");
+	expect_next(bob, "[chat] alice: while away");
+	/* Once: the next line after it is the next message. */
+	do_say(alice, "chat", "after");
+	expect_next(bob, "[chat] alice: after");
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
+			 3);
+	free(room);
+	free(uid);
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
 START_TEST(test_db_query_kill_nothing_lost)
 {
 	kill_scenario("babydiscord-query", 1, false, false);
@@ -413,6 +476,7 @@ static Suite *faults_suite(void)
 	TFIX_ADD(s, test_db_connection_kill_nothing_lost, 120, up, down);
 	TFIX_ADD(s, test_db_kill_in_flight_message_refused, 120, up, down);
 	TFIX_ADD(s, test_db_listen_kill_nothing_lost, 120, up, down);
+	TFIX_ADD(s, test_db_listen_down_message_caught_up, 120, up, down);
 	TFIX_ADD(s, test_db_query_kill_nothing_lost, 120, up, down);
 	TFIX_ADD(s, test_db_unavailable_errors_and_recovery, 120, up, down);
 	return s;
