@@ -276,9 +276,11 @@ END_TEST
 
 
 /* Reads c's lines until the line `last`, keeping the room's messages
- * (without "[up] ") in got[*n..]. */
+ * (without "[up] ") in got[*n..] and counting refusals of its message
+ * lines (`last` too) in ref. Other lines (notices, command replies) are
+ * skipped. */
 static void collect_until(struct tcl *c, const char *last, char **got,
-			  int *n, int max)
+			  int *n, int max, struct tcl_refusals *ref)
 {
 	for (;;) {
 		enum tcl_rc rc = tcl_read(c, trun_ms(20000));
@@ -290,15 +292,27 @@ static void collect_until(struct tcl *c, const char *last, char **got,
 				      c->label);
 			got[(*n)++] = strdup(c->line + 5);
 		}
+		tcl_count_refusal(ref, c->line);
 		if (!strcmp(c->line, last))
 			return;
 	}
+}
+
+/* How many messages of nick room "up" holds. */
+static int stored_of(const char *nick)
+{
+	return (int)tdb_int(&T_DB,
+			    "SELECT count(*) FROM messages m "
+			    "JOIN rooms r ON r.id = m.room_id "
+			    "WHERE r.name = 'up' AND m.nickname = $1",
+			    nick, NULL);
 }
 
 START_TEST(test_database_stop_then_service_resumes)
 {
 	static char *got[2][200];
 	struct tcl *alice, *bob, *c[2];
+	struct tcl_refusals ref[2] = { { 0 }, { 0 } };
 	struct thttp_resp r;
 	int n[2] = { 0, 0 };
 	int64_t until;
@@ -323,7 +337,7 @@ START_TEST(test_database_stop_then_service_resumes)
 				  trun_ms(15000));
 	tcl_send(alice, "/rooms");
 	collect_until(alice, "[system] error: database unavailable, try again",
-		      got[0], &n[0], 200);
+		      got[0], &n[0], 200, &ref[0]);
 	while (trun_now_ms() < until) {
 		/* Both stay up, say so, and keep their clients. */
 		for (int i = 0; i < 2; i++) {
@@ -334,14 +348,15 @@ START_TEST(test_database_stop_then_service_resumes)
 		trun_pace();
 	}
 	tcl_send(bob, "/help");
-	collect_until(bob, "[system] Commands:", got[1], &n[1], 200);
+	collect_until(bob, "[system] Commands:", got[1], &n[1], 200, &ref[1]);
 	tfix_cluster_db(true);
 	for (int i = 0; i < 2; i++)
 		thttp_wait_status(inst[i].http_port, "/health", 200, &r,
 				  trun_ms(30000));
 	tcl_send(alice, "back");
 	for (int i = 0; i < 2; i++)
-		collect_until(c[i], "[up] alice: back", got[i], &n[i], 200);
+		collect_until(c[i], "[up] alice: back", got[i], &n[i], 200,
+			      &ref[i]);
 	/* Every committed message reached both, once, in the table's order. */
 	res = tdb_query(&T_DB,
 			"SELECT m.nickname || ': ' || m.content FROM messages m "
@@ -358,6 +373,13 @@ START_TEST(test_database_stop_then_service_resumes)
 		}
 	}
 	PQclear(res);
+	/* Each line stored XOR refused (one lost in flight may be both). */
+	expect_accounted("alice", 21, stored_of("alice"), &ref[0], false);
+	expect_accounted("bob", 20, stored_of("bob"), &ref[1], false);
+	trun_note("alice: %d stored, %d refused (%d as lost); bob: %d stored, %d refused (%d as lost)",
+		  stored_of("alice"), ref[0].not_sent + ref[0].lost,
+		  ref[0].lost, stored_of("bob"),
+		  ref[1].not_sent + ref[1].lost, ref[1].lost);
 	tcl_free(alice);
 	tcl_free(bob);
 }
@@ -370,18 +392,20 @@ END_TEST
  * u0..u2 (c[0..2]) each sent "after <i>.0" to "after <i>.<last>": u0 reads
  * until it has everyone's last line, then says "end", which is therefore
  * committed after all of them; every client then reads until "end". got
- * and n collect each client's messages in arrival order.
+ * and n collect each client's messages in arrival order, ref its refusals.
  */
 static void collect_to_end(struct tcl **c, char *got[][MAXGOT], int *n,
-			   int last)
+			   int last, struct tcl_refusals *ref)
 {
 	for (int seen = 0; seen != 7;) {
 		enum tcl_rc rc = tcl_read(c[0], trun_ms(20000));
 
 		ck_assert_msg(rc == TCL_LINE, "u0: lasts seen %d, then %s",
 			      seen, rc == TCL_EOF ? "EOF" : "timeout");
-		if (strncmp(c[0]->line, "[up] ", 5))
+		if (strncmp(c[0]->line, "[up] ", 5)) {
+			tcl_count_refusal(&ref[0], c[0]->line);
 			continue;
+		}
 		ck_assert(n[0] < MAXGOT);
 		got[0][n[0]++] = strdup(c[0]->line + 5);
 		for (int i = 0; i < 3; i++) {
@@ -395,7 +419,8 @@ static void collect_to_end(struct tcl **c, char *got[][MAXGOT], int *n,
 	}
 	tcl_send(c[0], "end");
 	for (int i = 0; i < 3; i++)
-		collect_until(c[i], "[up] u0: end", got[i], &n[i], MAXGOT);
+		collect_until(c[i], "[up] u0: end", got[i], &n[i], MAXGOT,
+			      &ref[i]);
 }
 
 /* u0 on instance 1 creates "up"; u1 and u2 on instances 2 and 3 join. */
@@ -455,7 +480,8 @@ START_TEST(test_database_restart_under_load)
 	struct tcl *c[3];
 	struct thttp_resp r;
 	char sid[THTTP_SID_LEN + 1];
-	int n[3] = { 0, 0, 0 }, refused = 0;
+	struct tcl_refusals ref[3] = { { 0 }, { 0 }, { 0 } };
+	int n[3] = { 0, 0, 0 }, rows;
 
 	three_in_room(c);
 	api_connect(inst[2].http_port, "web", sid);
@@ -467,13 +493,12 @@ START_TEST(test_database_restart_under_load)
 	for (int i = 0; i < 3; i++)
 		thttp_wait_status(inst[i].http_port, "/health", 503, &r,
 				  trun_ms(15000));
-	/* Down: refused on every instance and over HTTP. */
+	/* Down: refused on every instance and over HTTP. (The first
+	 * refusal each reads may be of a "before" line; all are counted.) */
 	for (int i = 0; i < 3; i++) {
 		tcl_send(c[i], "during %d", i);
-		collect_until(c[i],
-			      "[system] error: message not sent (database unavailable)",
-			      got[i], &n[i], MAXGOT);
-		refused++;
+		collect_until(c[i], TCL_NOT_SENT, got[i], &n[i], MAXGOT,
+			      &ref[i]);
 	}
 	thttp_post_pack(inst[2].http_port, "/api/message", &r,
 			"{ssssss}", "session_id", sid, "room", "up", "content",
@@ -488,14 +513,27 @@ START_TEST(test_database_restart_under_load)
 			tcl_send(c[i], "after %d.%d", i, k);
 	/* u0 has everyone's last line, so its "end" is committed after all
 	 * of them: whoever has "end" has had the chance to get everything. */
-	collect_to_end(c, got, n, 29);
+	collect_to_end(c, got, n, 29, ref);
 	ck_assert_int_eq(tdb_int(&T_DB,
 				 "SELECT count(*) FROM messages "
 				 "WHERE content LIKE 'during%'",
 				 NULL),
 			 0);
-	trun_note("%d messages stored, %d refused while the database was down",
-		  expect_table(c, got, n), refused);
+	/* Each line (30 before, 1 during, 30 after, u0's end) stored XOR
+	 * refused; a lost one in flight at the shutdown may be both. */
+	for (int i = 0; i < 3; i++) {
+		char nick[16];
+		int stored;
+
+		snprintf(nick, sizeof(nick), "u%d", i);
+		stored = stored_of(nick);
+		expect_accounted(nick, 61 + !i, stored, &ref[i], false);
+		trun_note("%s: %d sent, %d stored, %d refused (%d as lost)",
+			  nick, 61 + !i, stored, ref[i].not_sent + ref[i].lost,
+			  ref[i].lost);
+	}
+	rows = expect_table(c, got, n);
+	trun_note("%d messages stored", rows);
 }
 END_TEST
 
@@ -508,6 +546,7 @@ END_TEST
 START_TEST(test_listen_terminated_nothing_lost)
 {
 	static char *got[3][MAXGOT];
+	struct tcl_refusals ref[3] = { { 0 }, { 0 }, { 0 } };
 	struct tcl *c[3];
 	int n[3] = { 0, 0, 0 };
 
@@ -528,7 +567,11 @@ START_TEST(test_listen_terminated_nothing_lost)
 		for (int i = 0; i < 3; i++)
 			tcl_send(c[i], "after %d.%d", i, k);
 	/* As in the restart test: "end" follows everyone's last line. */
-	collect_to_end(c, got, n, 19);
+	collect_to_end(c, got, n, 19, ref);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(!ref[i].not_sent && !ref[i].lost,
+			      "u%d: %d lines refused, only LISTEN died", i,
+			      ref[i].not_sent + ref[i].lost);
 	ck_assert_int_eq(expect_table(c, got, n), 121);	/* none refused */
 }
 END_TEST
