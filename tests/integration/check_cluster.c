@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../helpers/tcl.h"
 #include "../helpers/thttp.h"
@@ -271,6 +272,168 @@ START_TEST(test_dead_instance_users_leave_presence)
 	expect_next(alice, "[system] You are now bob");
 	tcl_free(alice);
 	tcl_free(bob);
+}
+END_TEST
+
+/*
+ * One nickname raced for by 24 TCP clients (/nick) and 12 HTTP sessions
+ * (/api/connect) spread over three instances, all at once: exactly one
+ * gets it, every other one hears that it is taken, and presence has it
+ * once.
+ */
+START_TEST(test_nickname_race_across_instances_one_winner)
+{
+	enum { TCP_PER = 8, HTTP_PER = 4 };
+	struct tcl *c[NINST * TCP_PER];
+	int fd[NINST * HTTP_PER], won = 0, taken = 0;
+	const char *body = "{\"nickname\": \"racer\"}";
+	struct thttp_req q = { .method = "POST", .path = "/api/connect",
+			       .content_type = "application/json",
+			       .body = body, .body_len = strlen(body) };
+
+	start_instances(NINST);
+	for (int i = 0; i < NINST * TCP_PER; i++) {
+		char label[16];
+
+		snprintf(label, sizeof(label), "tcp%d", i);
+		c[i] = tcl_connect(inst[i % NINST].tcp_port, label);
+		read_welcome(c[i]);
+	}
+	/* All at once: every request is out before any answer is read. */
+	for (int i = 0; i < NINST * TCP_PER; i++)
+		tcl_send(c[i], "/nick racer");
+	for (int i = 0; i < NINST * HTTP_PER; i++)
+		fd[i] = thttp_start(inst[i % NINST].http_port, &q);
+	for (int i = 0; i < NINST * TCP_PER; i++) {
+		const char *line = expect_prefix(c[i], "[system] ");
+
+		if (!strcmp(line, "[system] You are now racer"))
+			won++;
+		else if (!strcmp(line, "[system] error: nickname racer is taken"))
+			taken++;
+		else
+			ck_abort_msg("%s: unexpected \"%s\"", c[i]->label, line);
+	}
+	for (int i = 0; i < NINST * HTTP_PER; i++) {
+		struct thttp_resp r;
+
+		thttp_finish(fd[i], &r);
+		if (r.status == 200) {
+			won++;
+		} else {
+			expect_error(&r, 409);
+			ck_assert_msg(thttp_json_has(r.body, "error",
+						     "nickname racer is taken"),
+				      "409 body: %s", r.body);
+			taken++;
+		}
+	}
+	ck_assert_msg(won == 1, "%d of %d won the nickname", won,
+		      NINST * (TCP_PER + HTTP_PER));
+	ck_assert_int_eq(taken, NINST * (TCP_PER + HTTP_PER) - 1);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM presence "
+				 "WHERE lower(nickname) = 'racer'",
+				 NULL),
+			 1);
+	for (int i = 0; i < NINST * TCP_PER; i++)
+		tcl_free(c[i]);
+}
+END_TEST
+
+/*
+ * An instance that lost its database long enough to be reaped registers
+ * its sessions again when it is back; a nickname taken meanwhile on
+ * another instance stays with that session, and the returning instance
+ * logs it. inst1 connects as a role of its own, so its reconnects alone
+ * can be refused (NOLOGIN) while inst2 goes on.
+ */
+START_TEST(test_nickname_taken_during_reconnect_stays)
+{
+	char role[64], qrole[80], sql[256], url[2200], *line, *owner;
+	struct tsrv_opts o = { .extra_json = "\"presence_timeout_s\": 3" };
+	struct tcl *alice, *other;
+	int64_t deadline;
+
+	tfix_begin_db();
+	snprintf(role, sizeof(role), "bdt_role_%ld", (long)getpid());
+	tdb_ident(qrole, sizeof(qrole), role);
+	snprintf(sql, sizeof(sql), "CREATE ROLE %s LOGIN SUPERUSER", qrole);
+	PQclear(tdb_admin(sql, NULL));
+	snprintf(url, sizeof(url), "%s user=%s", T_DB.url, role);
+	o.database_url = url;
+	o.instance_id = "inst1";
+	tsrv_init(&inst[0], "inst1", &o);
+	o.database_url = T_DB.url;
+	o.instance_id = "inst2";
+	tsrv_init(&inst[1], "inst2", &o);
+	ninst = 2;
+	tsrv_start(&inst[0]);
+	tsrv_start(&inst[1]);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM pg_stat_activity "
+				 "WHERE datname = $1 AND usename = $2",
+				 T_DB.name, role, NULL),
+			 2);
+	alice = tcl_user(inst[0].tcp_port, "alice");
+	other = tcl_connect(inst[1].tcp_port, "other");
+	read_welcome(other);
+	tcl_send(other, "/nick alice");
+	expect_next(other, "[system] error: nickname alice is taken");
+
+	/* inst1 loses both connections and cannot come back. */
+	snprintf(sql, sizeof(sql), "ALTER ROLE %s NOLOGIN", qrole);
+	PQclear(tdb_admin(sql, NULL));
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(pg_terminate_backend(pid)) "
+				 "FROM pg_stat_activity "
+				 "WHERE datname = $1 AND usename = $2",
+				 T_DB.name, role, NULL),
+			 2);
+	line = tsrv_wait_log(&inst[0], "db babydiscord-query: connection failed",
+			     trun_ms(15000));
+	ck_assert_msg(line, "inst1 reconnected; log %s", inst[0].log);
+	free(line);
+	/* inst2's heartbeat reaps it (no event to wait for: poll). */
+	deadline = trun_now_ms() + trun_ms(15000);
+	while (tdb_int(&T_DB, "SELECT count(*) FROM instances WHERE id = 'inst1'",
+		       NULL)) {
+		ck_assert_msg(trun_now_ms() < deadline, "inst1 never reaped");
+		trun_pace();
+	}
+	tcl_send(other, "/nick alice");
+	expect_next(other, "[system] You are now alice");
+
+	snprintf(sql, sizeof(sql), "ALTER ROLE %s LOGIN", qrole);
+	PQclear(tdb_admin(sql, NULL));
+	line = tsrv_wait_log(&inst[0],
+			     "lost its nickname to another instance while the database was away",
+			     trun_ms(30000));
+	ck_assert_msg(line, "inst1 did not log the lost nickname; log %s",
+		      inst[0].log);
+	free(line);
+	/* The name stays with inst2's session, once. */
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM presence "
+				 "WHERE lower(nickname) = 'alice'",
+				 NULL),
+			 1);
+	owner = tdb_scalar(&T_DB,
+			   "SELECT instance_id FROM presence "
+			   "WHERE lower(nickname) = 'alice'",
+			   NULL);
+	ck_assert_msg(owner && !strcmp(owner, "inst2"),
+		      "alice is now inst1's again (%s)", owner);
+	free(owner);
+	/* inst1's session lives on under another name. */
+	tcl_send(alice, "/nick alice2");
+	expect_next(alice, "[system] You are now alice2");
+	tcl_free(alice);
+	tcl_free(other);
+	for (int i = 0; i < ninst; i++)
+		tsrv_stop(&inst[i]);
+	snprintf(sql, sizeof(sql), "DROP ROLE %s", qrole);
+	PQclear(tdb_admin(sql, NULL));
 }
 END_TEST
 
@@ -588,6 +751,9 @@ static Suite *cluster_suite(void)
 	TFIX_ADD(s, test_presence_is_cluster_wide, 60, up, down);
 	TFIX_ADD(s, test_nickname_unique_across_instances, 60, up, down);
 	TFIX_ADD(s, test_dead_instance_users_leave_presence, 60, up, down);
+	TFIX_ADD(s, test_nickname_race_across_instances_one_winner, 60, up,
+		 down);
+	TFIX_ADD(s, test_nickname_taken_during_reconnect_stays, 90, up, down);
 	TFIX_ADD(s, test_database_stop_then_service_resumes, 120, up, down);
 	TFIX_ADD(s, test_database_restart_under_load, 120, up, down);
 	TFIX_ADD(s, test_listen_terminated_nothing_lost, 120, up, down);
