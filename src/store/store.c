@@ -550,6 +550,12 @@ static void history_done(void *arg, PGresult *res, int err)
 	err = result_err(res, err, "bd_history");
 	if (!err)
 		rows = msg_rows(res, &n);
+	/* Only a catch-up reads after a seq (an initial load reads the
+	 * newest rows): what it found was committed while this instance
+	 * could not hear the room's notifications. */
+	if (!err && n && o->after)
+		log_info("catch-up: room %" PRId64 ": %zu message%s after seq %" PRId64,
+			 o->room_id, n, n == 1 ? "" : "s", o->after);
 	chat_on_room_sync(o->st->chat, o->room_id, o->gen, err, rows, n);
 	free(rows);
 	free(o);

@@ -484,3 +484,40 @@ struct tcl *tcl_user(int port, const char *nick)
 	do_nick(c, nick);
 	return c;
 }
+
+bool tcl_count_refusal(struct tcl_refusals *r, const char *line)
+{
+	if (!strcmp(line, TCL_NOT_SENT))
+		r->not_sent++;
+	else if (!strcmp(line, TCL_LOST))
+		r->lost++;
+	else
+		return false;
+	return true;
+}
+
+void tcl_expect_accounted_at(const char *file, int line, const char *who,
+			     int sent, int stored,
+			     const struct tcl_refusals *r, bool lost_unstored)
+{
+	int unstored = sent - stored;
+
+	if (stored > sent)
+		trun_fail(file, line, "%s: %d lines sent, %d stored", who,
+			  sent, stored);
+	if (r->not_sent > unstored)
+		trun_fail(file, line,
+			  "%s: %d lines sent, %d stored, %d refused as not sent: %d stored and refused",
+			  who, sent, stored, r->not_sent,
+			  r->not_sent - unstored);
+	if (unstored > r->not_sent + r->lost)
+		trun_fail(file, line,
+			  "%s: %d lines sent, %d stored, %d refused (%d as lost): %d neither stored nor refused",
+			  who, sent, stored, r->not_sent + r->lost, r->lost,
+			  unstored - r->not_sent - r->lost);
+	if (lost_unstored && unstored != r->not_sent + r->lost)
+		trun_fail(file, line,
+			  "%s: %d lines sent, %d stored, %d refused (%d as lost, none of them committed): %d stored and refused",
+			  who, sent, stored, r->not_sent + r->lost, r->lost,
+			  r->not_sent + r->lost - unstored);
+}

@@ -106,6 +106,40 @@ void tcl_wait_online_at(const char *file, int line, struct tcl *c, int n);
 /* Sends /list until it shows n users (after a disconnect was handled). */
 #define wait_online(c, n) tcl_wait_online_at(__FILE__, __LINE__, (c), (n))
 
+/* The server's refusals of a message line (TCP). */
+#define TCL_NOT_SENT "[system] error: message not sent (database unavailable)"
+/* Sent to the database when the connection died: stored or not. */
+#define TCL_LOST \
+	"[system] error: database connection lost; your message may not have been sent"
+
+/* The refusals one client got for its message lines. */
+struct tcl_refusals {
+	int not_sent; /* TCL_NOT_SENT lines */
+	int lost;     /* TCL_LOST lines */
+};
+
+/* Counts line in r when it is one of the refusals above: true. */
+bool tcl_count_refusal(struct tcl_refusals *r, const char *line);
+
+void tcl_expect_accounted_at(const char *file, int line, const char *who,
+			     int sent, int stored,
+			     const struct tcl_refusals *r, bool lost_unstored);
+
+/*
+ * who sent `sent` message lines (each text once), `stored` of them are in
+ * the table, and it got the refusals r. Each line must be stored XOR
+ * refused, except that a TCL_LOST refusal may go with a stored line (its
+ * statement was in flight; it may have committed). Refusals do not name
+ * their line and need not come in line order (a line refused at once can
+ * overtake the refusals of a failed batch), so this is the condition for
+ * such a line-by-line mapping to exist: not_sent <= sent - stored <=
+ * not_sent + lost. With lost_unstored (the in-flight statement certainly
+ * did not commit) the right-hand side is an equality.
+ */
+#define expect_accounted(who, sent, stored, r, lost_unstored)            \
+	tcl_expect_accounted_at(__FILE__, __LINE__, (who), (sent), (stored), \
+				(r), (lost_unstored))
+
 /* A connected client that read its welcome and set its nickname. */
 struct tcl *tcl_user(int port, const char *nick);
 

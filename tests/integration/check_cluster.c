@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../helpers/tcl.h"
 #include "../helpers/thttp.h"
@@ -274,11 +275,175 @@ START_TEST(test_dead_instance_users_leave_presence)
 }
 END_TEST
 
+/*
+ * One nickname raced for by 24 TCP clients (/nick) and 12 HTTP sessions
+ * (/api/connect) spread over three instances, all at once: exactly one
+ * gets it, every other one hears that it is taken, and presence has it
+ * once.
+ */
+START_TEST(test_nickname_race_across_instances_one_winner)
+{
+	enum { TCP_PER = 8, HTTP_PER = 4 };
+	struct tcl *c[NINST * TCP_PER];
+	int fd[NINST * HTTP_PER], won = 0, taken = 0;
+	const char *body = "{\"nickname\": \"racer\"}";
+	struct thttp_req q = { .method = "POST", .path = "/api/connect",
+			       .content_type = "application/json",
+			       .body = body, .body_len = strlen(body) };
+
+	start_instances(NINST);
+	for (int i = 0; i < NINST * TCP_PER; i++) {
+		char label[16];
+
+		snprintf(label, sizeof(label), "tcp%d", i);
+		c[i] = tcl_connect(inst[i % NINST].tcp_port, label);
+		read_welcome(c[i]);
+	}
+	/* All at once: every request is out before any answer is read. */
+	for (int i = 0; i < NINST * TCP_PER; i++)
+		tcl_send(c[i], "/nick racer");
+	for (int i = 0; i < NINST * HTTP_PER; i++)
+		fd[i] = thttp_start(inst[i % NINST].http_port, &q);
+	for (int i = 0; i < NINST * TCP_PER; i++) {
+		const char *line = expect_prefix(c[i], "[system] ");
+
+		if (!strcmp(line, "[system] You are now racer"))
+			won++;
+		else if (!strcmp(line, "[system] error: nickname racer is taken"))
+			taken++;
+		else
+			ck_abort_msg("%s: unexpected \"%s\"", c[i]->label, line);
+	}
+	for (int i = 0; i < NINST * HTTP_PER; i++) {
+		struct thttp_resp r;
+
+		thttp_finish(fd[i], &r);
+		if (r.status == 200) {
+			won++;
+		} else {
+			expect_error(&r, 409);
+			ck_assert_msg(thttp_json_has(r.body, "error",
+						     "nickname racer is taken"),
+				      "409 body: %s", r.body);
+			taken++;
+		}
+	}
+	ck_assert_msg(won == 1, "%d of %d won the nickname", won,
+		      NINST * (TCP_PER + HTTP_PER));
+	ck_assert_int_eq(taken, NINST * (TCP_PER + HTTP_PER) - 1);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM presence "
+				 "WHERE lower(nickname) = 'racer'",
+				 NULL),
+			 1);
+	for (int i = 0; i < NINST * TCP_PER; i++)
+		tcl_free(c[i]);
+}
+END_TEST
+
+/*
+ * An instance that lost its database long enough to be reaped registers
+ * its sessions again when it is back; a nickname taken meanwhile on
+ * another instance stays with that session, and the returning instance
+ * logs it. inst1 connects as a role of its own, so its reconnects alone
+ * can be refused (NOLOGIN) while inst2 goes on.
+ */
+START_TEST(test_nickname_taken_during_reconnect_stays)
+{
+	char role[64], qrole[80], sql[256], url[2200], *line, *owner;
+	struct tsrv_opts o = { .extra_json = "\"presence_timeout_s\": 3" };
+	struct tcl *alice, *other;
+	int64_t deadline;
+
+	tfix_begin_db();
+	snprintf(role, sizeof(role), "bdt_role_%ld", (long)getpid());
+	tdb_ident(qrole, sizeof(qrole), role);
+	snprintf(sql, sizeof(sql), "CREATE ROLE %s LOGIN SUPERUSER", qrole);
+	PQclear(tdb_admin(sql, NULL));
+	snprintf(url, sizeof(url), "%s user=%s", T_DB.url, role);
+	o.database_url = url;
+	o.instance_id = "inst1";
+	tsrv_init(&inst[0], "inst1", &o);
+	o.database_url = T_DB.url;
+	o.instance_id = "inst2";
+	tsrv_init(&inst[1], "inst2", &o);
+	ninst = 2;
+	tsrv_start(&inst[0]);
+	tsrv_start(&inst[1]);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM pg_stat_activity "
+				 "WHERE datname = $1 AND usename = $2",
+				 T_DB.name, role, NULL),
+			 2);
+	alice = tcl_user(inst[0].tcp_port, "alice");
+	other = tcl_connect(inst[1].tcp_port, "other");
+	read_welcome(other);
+	tcl_send(other, "/nick alice");
+	expect_next(other, "[system] error: nickname alice is taken");
+
+	/* inst1 loses both connections and cannot come back. */
+	snprintf(sql, sizeof(sql), "ALTER ROLE %s NOLOGIN", qrole);
+	PQclear(tdb_admin(sql, NULL));
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(pg_terminate_backend(pid)) "
+				 "FROM pg_stat_activity "
+				 "WHERE datname = $1 AND usename = $2",
+				 T_DB.name, role, NULL),
+			 2);
+	line = tsrv_wait_log(&inst[0], "db babydiscord-query: connection failed",
+			     trun_ms(15000));
+	ck_assert_msg(line, "inst1 reconnected; log %s", inst[0].log);
+	free(line);
+	/* inst2's heartbeat reaps it (no event to wait for: poll). */
+	deadline = trun_now_ms() + trun_ms(15000);
+	while (tdb_int(&T_DB, "SELECT count(*) FROM instances WHERE id = 'inst1'",
+		       NULL)) {
+		ck_assert_msg(trun_now_ms() < deadline, "inst1 never reaped");
+		trun_pace();
+	}
+	tcl_send(other, "/nick alice");
+	expect_next(other, "[system] You are now alice");
+
+	snprintf(sql, sizeof(sql), "ALTER ROLE %s LOGIN", qrole);
+	PQclear(tdb_admin(sql, NULL));
+	line = tsrv_wait_log(&inst[0],
+			     "lost its nickname to another instance while the database was away",
+			     trun_ms(30000));
+	ck_assert_msg(line, "inst1 did not log the lost nickname; log %s",
+		      inst[0].log);
+	free(line);
+	/* The name stays with inst2's session, once. */
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM presence "
+				 "WHERE lower(nickname) = 'alice'",
+				 NULL),
+			 1);
+	owner = tdb_scalar(&T_DB,
+			   "SELECT instance_id FROM presence "
+			   "WHERE lower(nickname) = 'alice'",
+			   NULL);
+	ck_assert_msg(owner && !strcmp(owner, "inst2"),
+		      "alice is now inst1's again (%s)", owner);
+	free(owner);
+	/* inst1's session lives on under another name. */
+	tcl_send(alice, "/nick alice2");
+	expect_next(alice, "[system] You are now alice2");
+	tcl_free(alice);
+	tcl_free(other);
+	for (int i = 0; i < ninst; i++)
+		tsrv_stop(&inst[i]);
+	snprintf(sql, sizeof(sql), "DROP ROLE %s", qrole);
+	PQclear(tdb_admin(sql, NULL));
+}
+END_TEST
+
 
 /* Reads c's lines until the line `last`, keeping the room's messages
- * (without "[up] ") in got[*n..]. */
+ * (without "[up] ") in got[*n..] and counting refusals of its message
+ * lines (`last` too) in ref. Other lines (notices, command replies) are
+ * skipped. */
 static void collect_until(struct tcl *c, const char *last, char **got,
-			  int *n, int max)
+			  int *n, int max, struct tcl_refusals *ref)
 {
 	for (;;) {
 		enum tcl_rc rc = tcl_read(c, trun_ms(20000));
@@ -290,15 +455,27 @@ static void collect_until(struct tcl *c, const char *last, char **got,
 				      c->label);
 			got[(*n)++] = strdup(c->line + 5);
 		}
+		tcl_count_refusal(ref, c->line);
 		if (!strcmp(c->line, last))
 			return;
 	}
+}
+
+/* How many messages of nick room "up" holds. */
+static int stored_of(const char *nick)
+{
+	return (int)tdb_int(&T_DB,
+			    "SELECT count(*) FROM messages m "
+			    "JOIN rooms r ON r.id = m.room_id "
+			    "WHERE r.name = 'up' AND m.nickname = $1",
+			    nick, NULL);
 }
 
 START_TEST(test_database_stop_then_service_resumes)
 {
 	static char *got[2][200];
 	struct tcl *alice, *bob, *c[2];
+	struct tcl_refusals ref[2] = { { 0 }, { 0 } };
 	struct thttp_resp r;
 	int n[2] = { 0, 0 };
 	int64_t until;
@@ -323,7 +500,7 @@ START_TEST(test_database_stop_then_service_resumes)
 				  trun_ms(15000));
 	tcl_send(alice, "/rooms");
 	collect_until(alice, "[system] error: database unavailable, try again",
-		      got[0], &n[0], 200);
+		      got[0], &n[0], 200, &ref[0]);
 	while (trun_now_ms() < until) {
 		/* Both stay up, say so, and keep their clients. */
 		for (int i = 0; i < 2; i++) {
@@ -334,14 +511,15 @@ START_TEST(test_database_stop_then_service_resumes)
 		trun_pace();
 	}
 	tcl_send(bob, "/help");
-	collect_until(bob, "[system] Commands:", got[1], &n[1], 200);
+	collect_until(bob, "[system] Commands:", got[1], &n[1], 200, &ref[1]);
 	tfix_cluster_db(true);
 	for (int i = 0; i < 2; i++)
 		thttp_wait_status(inst[i].http_port, "/health", 200, &r,
 				  trun_ms(30000));
 	tcl_send(alice, "back");
 	for (int i = 0; i < 2; i++)
-		collect_until(c[i], "[up] alice: back", got[i], &n[i], 200);
+		collect_until(c[i], "[up] alice: back", got[i], &n[i], 200,
+			      &ref[i]);
 	/* Every committed message reached both, once, in the table's order. */
 	res = tdb_query(&T_DB,
 			"SELECT m.nickname || ': ' || m.content FROM messages m "
@@ -358,6 +536,13 @@ START_TEST(test_database_stop_then_service_resumes)
 		}
 	}
 	PQclear(res);
+	/* Each line stored XOR refused (one lost in flight may be both). */
+	expect_accounted("alice", 21, stored_of("alice"), &ref[0], false);
+	expect_accounted("bob", 20, stored_of("bob"), &ref[1], false);
+	trun_note("alice: %d stored, %d refused (%d as lost); bob: %d stored, %d refused (%d as lost)",
+		  stored_of("alice"), ref[0].not_sent + ref[0].lost,
+		  ref[0].lost, stored_of("bob"),
+		  ref[1].not_sent + ref[1].lost, ref[1].lost);
 	tcl_free(alice);
 	tcl_free(bob);
 }
@@ -370,18 +555,20 @@ END_TEST
  * u0..u2 (c[0..2]) each sent "after <i>.0" to "after <i>.<last>": u0 reads
  * until it has everyone's last line, then says "end", which is therefore
  * committed after all of them; every client then reads until "end". got
- * and n collect each client's messages in arrival order.
+ * and n collect each client's messages in arrival order, ref its refusals.
  */
 static void collect_to_end(struct tcl **c, char *got[][MAXGOT], int *n,
-			   int last)
+			   int last, struct tcl_refusals *ref)
 {
 	for (int seen = 0; seen != 7;) {
 		enum tcl_rc rc = tcl_read(c[0], trun_ms(20000));
 
 		ck_assert_msg(rc == TCL_LINE, "u0: lasts seen %d, then %s",
 			      seen, rc == TCL_EOF ? "EOF" : "timeout");
-		if (strncmp(c[0]->line, "[up] ", 5))
+		if (strncmp(c[0]->line, "[up] ", 5)) {
+			tcl_count_refusal(&ref[0], c[0]->line);
 			continue;
+		}
 		ck_assert(n[0] < MAXGOT);
 		got[0][n[0]++] = strdup(c[0]->line + 5);
 		for (int i = 0; i < 3; i++) {
@@ -395,7 +582,8 @@ static void collect_to_end(struct tcl **c, char *got[][MAXGOT], int *n,
 	}
 	tcl_send(c[0], "end");
 	for (int i = 0; i < 3; i++)
-		collect_until(c[i], "[up] u0: end", got[i], &n[i], MAXGOT);
+		collect_until(c[i], "[up] u0: end", got[i], &n[i], MAXGOT,
+			      &ref[i]);
 }
 
 /* u0 on instance 1 creates "up"; u1 and u2 on instances 2 and 3 join. */
@@ -455,7 +643,8 @@ START_TEST(test_database_restart_under_load)
 	struct tcl *c[3];
 	struct thttp_resp r;
 	char sid[THTTP_SID_LEN + 1];
-	int n[3] = { 0, 0, 0 }, refused = 0;
+	struct tcl_refusals ref[3] = { { 0 }, { 0 }, { 0 } };
+	int n[3] = { 0, 0, 0 }, rows;
 
 	three_in_room(c);
 	api_connect(inst[2].http_port, "web", sid);
@@ -467,13 +656,12 @@ START_TEST(test_database_restart_under_load)
 	for (int i = 0; i < 3; i++)
 		thttp_wait_status(inst[i].http_port, "/health", 503, &r,
 				  trun_ms(15000));
-	/* Down: refused on every instance and over HTTP. */
+	/* Down: refused on every instance and over HTTP. (The first
+	 * refusal each reads may be of a "before" line; all are counted.) */
 	for (int i = 0; i < 3; i++) {
 		tcl_send(c[i], "during %d", i);
-		collect_until(c[i],
-			      "[system] error: message not sent (database unavailable)",
-			      got[i], &n[i], MAXGOT);
-		refused++;
+		collect_until(c[i], TCL_NOT_SENT, got[i], &n[i], MAXGOT,
+			      &ref[i]);
 	}
 	thttp_post_pack(inst[2].http_port, "/api/message", &r,
 			"{ssssss}", "session_id", sid, "room", "up", "content",
@@ -488,14 +676,27 @@ START_TEST(test_database_restart_under_load)
 			tcl_send(c[i], "after %d.%d", i, k);
 	/* u0 has everyone's last line, so its "end" is committed after all
 	 * of them: whoever has "end" has had the chance to get everything. */
-	collect_to_end(c, got, n, 29);
+	collect_to_end(c, got, n, 29, ref);
 	ck_assert_int_eq(tdb_int(&T_DB,
 				 "SELECT count(*) FROM messages "
 				 "WHERE content LIKE 'during%'",
 				 NULL),
 			 0);
-	trun_note("%d messages stored, %d refused while the database was down",
-		  expect_table(c, got, n), refused);
+	/* Each line (30 before, 1 during, 30 after, u0's end) stored XOR
+	 * refused; a lost one in flight at the shutdown may be both. */
+	for (int i = 0; i < 3; i++) {
+		char nick[16];
+		int stored;
+
+		snprintf(nick, sizeof(nick), "u%d", i);
+		stored = stored_of(nick);
+		expect_accounted(nick, 61 + !i, stored, &ref[i], false);
+		trun_note("%s: %d sent, %d stored, %d refused (%d as lost)",
+			  nick, 61 + !i, stored, ref[i].not_sent + ref[i].lost,
+			  ref[i].lost);
+	}
+	rows = expect_table(c, got, n);
+	trun_note("%d messages stored", rows);
 }
 END_TEST
 
@@ -508,6 +709,7 @@ END_TEST
 START_TEST(test_listen_terminated_nothing_lost)
 {
 	static char *got[3][MAXGOT];
+	struct tcl_refusals ref[3] = { { 0 }, { 0 }, { 0 } };
 	struct tcl *c[3];
 	int n[3] = { 0, 0, 0 };
 
@@ -528,7 +730,11 @@ START_TEST(test_listen_terminated_nothing_lost)
 		for (int i = 0; i < 3; i++)
 			tcl_send(c[i], "after %d.%d", i, k);
 	/* As in the restart test: "end" follows everyone's last line. */
-	collect_to_end(c, got, n, 19);
+	collect_to_end(c, got, n, 19, ref);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(!ref[i].not_sent && !ref[i].lost,
+			      "u%d: %d lines refused, only LISTEN died", i,
+			      ref[i].not_sent + ref[i].lost);
 	ck_assert_int_eq(expect_table(c, got, n), 121);	/* none refused */
 }
 END_TEST
@@ -545,6 +751,9 @@ static Suite *cluster_suite(void)
 	TFIX_ADD(s, test_presence_is_cluster_wide, 60, up, down);
 	TFIX_ADD(s, test_nickname_unique_across_instances, 60, up, down);
 	TFIX_ADD(s, test_dead_instance_users_leave_presence, 60, up, down);
+	TFIX_ADD(s, test_nickname_race_across_instances_one_winner, 60, up,
+		 down);
+	TFIX_ADD(s, test_nickname_taken_during_reconnect_stays, 90, up, down);
 	TFIX_ADD(s, test_database_stop_then_service_resumes, 120, up, down);
 	TFIX_ADD(s, test_database_restart_under_load, 120, up, down);
 	TFIX_ADD(s, test_listen_terminated_nothing_lost, 120, up, down);

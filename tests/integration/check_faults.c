@@ -67,13 +67,18 @@ static void allow_connections(bool on)
 	PQclear(tdb_admin(sql, NULL));
 }
 
-/* The message lines one client received, in order, and its errors. */
+/* The message lines one client received, in order, and its refusals. */
 struct coll {
 	char **lines; /* "nick: text" */
 	int n, cap;
-	int errors; /* SEND_ERR (or LOST_ERR) lines */
-	int lost;   /* LOST_ERR lines among them */
+	struct tcl_refusals ref; /* SEND_ERR and LOST_ERR lines */
 };
+
+/* How many of its lines the client heard refused. */
+static int refused(const struct coll *k)
+{
+	return k->ref.not_sent + k->ref.lost;
+}
 
 static void coll_add(struct coll *k, const char *line)
 {
@@ -126,11 +131,8 @@ static bool pump(struct tcl *c, struct coll *k, const char *want,
 			coll_add(k, c->line + 7);
 			continue;
 		}
-		ck_assert_msg(!strcmp(c->line, SEND_ERR) ||
-				      !strcmp(c->line, LOST_ERR),
+		ck_assert_msg(tcl_count_refusal(&k->ref, c->line),
 			      "%s: unexpected \"%s\"", c->label, c->line);
-		k->errors++;
-		k->lost += !strcmp(c->line, LOST_ERR);
 		if (stop_on_error)
 			return false;
 	}
@@ -184,7 +186,7 @@ static void settle(struct tcl *c, struct coll *k, const char *tag, int *sent,
 		(*sent)++;
 		snprintf(want, sizeof(want), "%s: %s", c->nick, final);
 		while (!pump(c, k, want, true))
-			if (own_count(k, c->nick) + k->errors >= *sent)
+			if (own_count(k, c->nick) + refused(k) >= *sent)
 				break;
 		if (coll_has(k, want)) {
 			snprintf(final, len, "%s", want);
@@ -200,11 +202,13 @@ static void settle(struct tcl *c, struct coll *k, const char *tag, int *sent,
  * Kills the server connections named by pattern while two clients send,
  * keeps sending while it reconnects, then compares what three members
  * received with the table: same messages, same order, none twice, and
- * every line that is not stored was refused to its sender. listen_only:
+ * every line is either stored or refused to its sender, not both (unless
+ * refused as lost: its fate was unknown). listen_only:
  * only the LISTEN connection dies, so no message may be refused at all.
  * hold: our session holds the room's row lock, so the server's bd_post()
  * is certainly in flight (waiting for the lock) when its connection is
- * killed, and its senders must hear that its fate is unknown.
+ * killed, and its senders must hear that its fate is unknown; it did not
+ * commit, so no line may be both stored and refused.
  */
 static void kill_scenario(const char *pattern, int expect_killed,
 			  bool listen_only, bool hold)
@@ -283,7 +287,8 @@ static void kill_scenario(const char *pattern, int expect_killed,
 			      "%s received %d messages, the table has %d",
 			      all[i]->label, k[i].n, rows);
 	}
-	/* Whatever is not stored was refused to its sender, not dropped. */
+	/* Each line stored XOR refused to its sender: none dropped, none
+	 * both (the table matched what everyone received, once, above). */
 	{
 		int stored_a = 0, stored_b = 0;
 
@@ -293,22 +298,18 @@ static void kill_scenario(const char *pattern, int expect_killed,
 		}
 		trun_note(
 			"alice sent %d, stored %d, refused %d (%d as lost); bob sent %d, stored %d, refused %d (%d as lost)",
-			sent_a, stored_a, k[0].errors, k[0].lost, sent_b,
-			stored_b, k[1].errors, k[1].lost);
-		ck_assert_msg(stored_a + k[0].errors >= sent_a,
-			      "alice sent %d, %d stored, %d refused", sent_a,
-			      stored_a, k[0].errors);
-		ck_assert_msg(stored_b + k[1].errors >= sent_b,
-			      "bob sent %d, %d stored, %d refused", sent_b,
-			      stored_b, k[1].errors);
+			sent_a, stored_a, refused(&k[0]), k[0].ref.lost,
+			sent_b, stored_b, refused(&k[1]), k[1].ref.lost);
+		expect_accounted("alice", sent_a, stored_a, &k[0].ref, hold);
+		expect_accounted("bob", sent_b, stored_b, &k[1].ref, hold);
 	}
 	PQclear(res);
 	if (listen_only)
-		ck_assert_msg(!k[0].errors && !k[1].errors,
+		ck_assert_msg(!refused(&k[0]) && !refused(&k[1]),
 			      "only the LISTEN connection died, yet %d message(s) were refused",
-			      k[0].errors + k[1].errors);
+			      refused(&k[0]) + refused(&k[1]));
 	if (hold)
-		ck_assert_msg(k[0].lost + k[1].lost > 0,
+		ck_assert_msg(k[0].ref.lost + k[1].ref.lost > 0,
 			      "messages in flight at the kill were not answered with \"%s\"",
 			      LOST_ERR);
 	/* Both connections are back. */
@@ -342,6 +343,69 @@ END_TEST
 START_TEST(test_db_listen_kill_nothing_lost)
 {
 	kill_scenario("babydiscord-listen", 1, true, false);
+}
+END_TEST
+
+/*
+ * A message committed while the LISTEN connection is down can reach the
+ * room only through the catch-up after the reconnect. The connection is
+ * terminated while the database takes no new connections, so the server's
+ * reconnect is refused (logged) until the message is committed; the query
+ * connection and ours stay. Then the log shows the catch-up read that
+ * message, and each member gets it exactly once, in its place.
+ */
+START_TEST(test_db_listen_down_message_caught_up)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char want[128], *room, *uid, *line, batch[256];
+
+	do_create(alice, "chat");
+	do_join(bob, "chat");
+	expect_next(alice, "[system] bob joined chat");
+	do_say(alice, "chat", "before");
+	expect_next(bob, "[chat] alice: before");
+	room = tdb_scalar(&T_DB, "SELECT id FROM rooms WHERE name = 'chat'",
+			  NULL);
+	uid = tdb_scalar(&T_DB, "SELECT id FROM users WHERE nickname = 'alice'",
+			 NULL);
+
+	allow_connections(false);
+	ck_assert_int_eq(tdb_kill_server_conns(&T_DB, "babydiscord-listen"), 1);
+	line = tsrv_wait_log(&T_SRV, "db babydiscord-listen: connection lost",
+			     trun_ms(RECOVER_WAIT));
+	ck_assert_msg(line, "the server never noticed; log %s", T_SRV.log);
+	free(line);
+	/* Its first reconnect was refused: it is down, and stays down. */
+	line = tsrv_wait_log(&T_SRV, "db babydiscord-listen: connection failed",
+			     trun_ms(RECOVER_WAIT));
+	ck_assert_msg(line, "no refused reconnect; log %s", T_SRV.log);
+	free(line);
+	snprintf(batch, sizeof(batch),
+		 "[{\"r\": %s, \"u\": %s, \"n\": \"alice\", \"c\": \"while away\"}]",
+		 room, uid);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT seq FROM bd_post($1::jsonb)", batch,
+				 NULL),
+			 2);
+	allow_connections(true);
+
+	snprintf(want, sizeof(want), "catch-up: room %s: 1 message after seq 1",
+		 room);
+	line = tsrv_wait_log(&T_SRV, want, trun_ms(RECOVER_WAIT));
+	ck_assert_msg(line, "no \"%s\" in log %s", want, T_SRV.log);
+	free(line);
+	expect_next(alice, "[chat] alice: while away");
+	expect_next(bob, "[chat] alice: while away");
+	/* Once: the next line after it is the next message. */
+	do_say(alice, "chat", "after");
+	expect_next(bob, "[chat] alice: after");
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
+			 3);
+	free(room);
+	free(uid);
+	tcl_free(alice);
+	tcl_free(bob);
 }
 END_TEST
 
@@ -413,6 +477,7 @@ static Suite *faults_suite(void)
 	TFIX_ADD(s, test_db_connection_kill_nothing_lost, 120, up, down);
 	TFIX_ADD(s, test_db_kill_in_flight_message_refused, 120, up, down);
 	TFIX_ADD(s, test_db_listen_kill_nothing_lost, 120, up, down);
+	TFIX_ADD(s, test_db_listen_down_message_caught_up, 120, up, down);
 	TFIX_ADD(s, test_db_query_kill_nothing_lost, 120, up, down);
 	TFIX_ADD(s, test_db_unavailable_errors_and_recovery, 120, up, down);
 	return s;

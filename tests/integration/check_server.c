@@ -1,6 +1,7 @@
 /*
- * The server process: /health, SIGTERM and SIGINT, where it listens, its
- * command line, its config file and the DATABASE_URL override.
+ * The server process: /health (and its stream count when clients vanish),
+ * SIGTERM and SIGINT, where it listens, its command line, its config file
+ * (unknown keys, bad values) and the DATABASE_URL override.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -20,6 +21,7 @@
 #include "../helpers/thttp.h"
 #include "../helpers/trun.h"
 #include "../helpers/tsrv.h"
+#include "../helpers/tsse.h"
 
 #define PORT tfix_tcp_port()
 
@@ -234,6 +236,115 @@ START_TEST(test_unknown_config_key_rejected)
 }
 END_TEST
 
+/*
+ * Bad values of known keys: each one alone in a config file stops the
+ * server before it does anything, with exit status 2 and a message on
+ * stderr naming the key.
+ */
+START_TEST(test_bad_config_values_rejected)
+{
+	static const struct {
+		const char *key, *json;
+	} bad[] = {
+		{ "tcp_port", "\"tcp_port\": 70000" },
+		{ "tcp_port", "\"tcp_port\": 0" },
+		{ "http_port", "\"http_port\": \"3001\"" },
+		{ "log_level", "\"log_level\": \"loud\"" },
+		{ "log_level", "\"log_level\": 3" },
+		{ "history_size", "\"history_size\": -1" },
+		{ "history_size", "\"history_size\": 2.5" },
+		{ "max_message_bytes", "\"max_message_bytes\": \"2000\"" },
+		{ "outq_limit_bytes", "\"outq_limit_bytes\": 100" },
+		{ "presence_timeout_s", "\"presence_timeout_s\": 1" },
+		{ "db_queue_limit", "\"db_queue_limit\": null" },
+		{ "listen_address", "\"listen_address\": \"localhost\"" },
+		{ "instance_id", "\"instance_id\": 7" },
+		{ "database_url", "\"database_url\": [\"x\"]" },
+	};
+	char dir[1024], path[1100], out[4096];
+	const char *const argv[] = { "", "--config", path, NULL };
+
+	trun_output_dir(dir, sizeof(dir));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FILE *f;
+		int st;
+
+		snprintf(path, sizeof(path), "%s/bad%zu.json", dir, i);
+		f = fopen(path, "w");
+		ck_assert_msg(f, "%s: cannot write", path);
+		fprintf(f, "{ %s }\n", bad[i].json);
+		fclose(f);
+		st = tsrv_run(argv, out, sizeof(out), trun_ms(T_WAIT));
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+			      "{%s}: status %#x (want exit 2): %s", bad[i].json,
+			      st, out);
+		ck_assert_msg(strstr(out, bad[i].key),
+			      "{%s}: the message does not name %s: %s",
+			      bad[i].json, bad[i].key, out);
+	}
+}
+END_TEST
+
+/* /health's "streams". */
+static long long health_streams(int port)
+{
+	struct thttp_resp r;
+	json_t *j;
+	long long n;
+
+	thttp_get(port, "/health", &r);
+	j = json_loads(r.body, 0, NULL);
+	ck_assert_msg(j && json_is_integer(json_object_get(j, "streams")),
+		      "/health has no streams: %s", r.body);
+	n = json_integer_value(json_object_get(j, "streams"));
+	json_decref(j);
+	return n;
+}
+
+/*
+ * A stream client that goes away is noticed at once: its socket's close
+ * ends the stream. The heartbeat is an hour, so nothing but the close can
+ * end them; /health's stream count has no event, so it is polled (paced)
+ * until it is 0, with only the usual deadline of a wait.
+ */
+START_TEST(test_vanished_stream_client_noticed_at_once)
+{
+	struct tsrv_opts o = { .extra_json = "\"sse_heartbeat_s\": 3600" };
+	char sid[THTTP_SID_LEN + 1];
+	struct tsse *fin, *rst;
+	int64_t deadline;
+	int port;
+
+	tfix_use(&o);
+	tfix_begin();
+	port = T_SRV.http_port;
+	api_connect(port, "alice", sid);
+	json_decref(api_command(port, sid, "/create general", true));
+	ck_assert_int_eq(api_say(port, sid, "general", "hello", NULL), 1);
+	fin = tsse_open_room(port, "fin", "general", sid, NULL);
+	sse_expect_open(fin);
+	sse_expect_seq(fin, 1, NULL);
+	rst = tsse_open_room(port, "rst", "general", sid, NULL);
+	sse_expect_open(rst);
+	sse_expect_seq(rst, 1, NULL);
+	ck_assert_int_eq(health_streams(port), 2);
+	/* One goes with a FIN, one with a reset; neither says goodbye. */
+	tsse_free(fin);
+	tsse_abort(rst);
+	deadline = trun_now_ms() + trun_ms(T_WAIT);
+	for (long long n; (n = health_streams(port)) != 0; trun_pace())
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "/health still counts %lld streams %d ms after their clients vanished",
+			      n, trun_ms(T_WAIT));
+	/* The session lives on and streams again. */
+	fin = tsse_open_room(port, "again", "general", sid, NULL);
+	sse_expect_open(fin);
+	sse_expect_seq(fin, 1, NULL);
+	ck_assert_int_eq(health_streams(port), 1);
+	tsse_free(fin);
+}
+END_TEST
+
 START_TEST(test_database_url_env_overrides_config)
 {
 	struct tsrv_opts o = { 0 };
@@ -279,6 +390,8 @@ static Suite *server_suite(void)
 	TFIX_ADD(s, test_listens_only_on_loopback, 30, up, down);
 	TFIX_ADD(s, test_help_and_version_options, 30, up, down);
 	TFIX_ADD(s, test_unknown_config_key_rejected, 30, up, down);
+	TFIX_ADD(s, test_bad_config_values_rejected, 30, up, down);
+	TFIX_ADD(s, test_vanished_stream_client_noticed_at_once, 30, up, down);
 	TFIX_ADD(s, test_database_url_env_overrides_config, 30, up, down);
 	return s;
 }

@@ -1084,6 +1084,70 @@ START_TEST(test_session_survives_instance_restart)
 END_TEST
 
 /*
+ * The database holds a session id only as its SHA-256: api_sessions has
+ * sha256(the id's 16 bytes), and the id itself is in no row of any table
+ * (each row searched as text, where a bytea shows as hex), after the
+ * session connected, joined, posted and streamed on two instances.
+ */
+START_TEST(test_session_id_stored_only_as_sha256)
+{
+	char sid[THTTP_SID_LEN + 1], hash[80];
+	struct tsse *st;
+	PGresult *tables;
+	int found_hash = 0;
+
+	start_instances(2);
+	api_connect(H(0), "alice", sid);
+	json_decref(api_command(H(1), sid, "/create general", true));
+	ck_assert_int_eq(api_say(H(0), sid, "general", "hello", NULL), 1);
+	st = tsse_open_room(H(1), "stream", "general", sid, NULL);
+	sse_expect_open(st);
+	sse_expect_seq(st, 1, NULL);
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM api_sessions",
+				 NULL),
+			 1);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM api_sessions "
+				 "WHERE token_hash = sha256(decode($1, 'hex'))",
+				 sid, NULL),
+			 1);
+	{
+		char *h = tdb_scalar(&T_DB,
+				     "SELECT encode(sha256(decode($1, 'hex')), 'hex')",
+				     sid, NULL);
+
+		snprintf(hash, sizeof(hash), "%s", h);
+		free(h);
+	}
+	tables = tdb_query(&T_DB,
+			   "SELECT format('%I.%I', table_schema, table_name) "
+			   "FROM information_schema.tables "
+			   "WHERE table_type = 'BASE TABLE' AND table_schema "
+			   "NOT IN ('pg_catalog', 'information_schema')",
+			   NULL);
+	ck_assert_msg(PQntuples(tables) >= 5, "only %d tables",
+		      PQntuples(tables));
+	for (int i = 0; i < PQntuples(tables); i++) {
+		const char *t = PQgetvalue(tables, i, 0);
+		char sql[512];
+
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM %s t "
+			 "WHERE strpos(lower(t::text), lower($1)) > 0",
+			 t);
+		ck_assert_msg(tdb_int(&T_DB, sql, sid, NULL) == 0,
+			      "table %s holds the session id %s in clear", t,
+			      sid);
+		/* The search does see bytea: the hash is found, once. */
+		found_hash += (int)tdb_int(&T_DB, sql, hash, NULL);
+	}
+	ck_assert_int_eq(found_hash, 1);
+	PQclear(tables);
+	tsse_free(st);
+}
+END_TEST
+
+/*
  * One room, three ways in: messages posted through the API on instance 3
  * and lines from a TCP member on instance 2 reach that TCP member as
  * "[room] nick: text" and a stream on instance 1 as message events, in the
@@ -1632,6 +1696,7 @@ static Suite *sessions_suite(void)
 	TFIX_ADD(s, test_session_survives_instance_restart, TIMEOUT, up, down);
 	TFIX_ADD(s, test_sessions_survive_database_restart, 120, up, down);
 	TFIX_ADD(s, test_room_traffic_across_instances, TIMEOUT, up, down);
+	TFIX_ADD(s, test_session_id_stored_only_as_sha256, TIMEOUT, up, down);
 	TFIX_ADD(s, test_proxy_round_robin_stream_and_resume, 90, up, down);
 	TFIX_ADD(s, test_proxy_browser_flow, 90, up_static, down);
 	return s;
