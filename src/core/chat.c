@@ -641,6 +641,32 @@ void chat_on_presence(struct chat *c, uint64_t sid, int err)
 		session_reply(c, s, "You are now %s", s->nick);
 }
 
+void chat_on_nick_lost(struct chat *c, uint64_t sid)
+{
+	struct session *s = chat_find_session(c, sid);
+	char old[NICK_MAX + 1];
+
+	if (!s || s->kind != SESSION_LINE)
+		return;
+	/* The nickname, and so its user and rooms, are another session's
+	 * now: this one goes on as a new guest, in no room. */
+	snprintf(old, sizeof(old), "%s", s->nick);
+	while (s->rooms.count) {
+		size_t i = 0;
+
+		while (!s->rooms.slots[i].key)
+			i++;
+		session_remove_room(c, s, s->rooms.slots[i].val);
+	}
+	s->current = NULL;
+	s->uid = 0;
+	guest_nick(c, s);
+	c->store->presence_add(c->st, s->id, s->nick);
+	session_reply(c, s,
+		      "error: while the database was away, another session took the nickname %s; you are now %s (/nick to pick another)",
+		      old, s->nick);
+}
+
 void chat_on_list(struct chat *c, uint64_t sid, int err,
 		  const struct chat_presence *rows, size_t n)
 {

@@ -374,6 +374,10 @@ bool chat_session_wanted(struct chat *c, uint64_t sid);
  * ops' wanted(token), true when there is no such hook. */
 bool chat_api_wanted(struct chat *c, uint64_t token);
 
+/* Registering this instance's sessions again after a reconnect found
+ * session sid's nickname taken by another session meanwhile: sid goes on
+ * as a new guest in no room (and is told). */
+void chat_on_nick_lost(struct chat *c, uint64_t sid);
 /* Store outcomes. sid names the session that asked; it may be gone. */
 void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
 		  const char *nick, const struct chat_room_ref *rooms,

@@ -449,12 +449,15 @@ static int st_list(void *arg, uint64_t sid)
 
 static void sync_done(void *arg, PGresult *res, int err)
 {
-	(void)arg;
+	struct store *st = arg;
+
 	if (result_err(res, err, "bd_presence_sync"))
 		return;
-	for (int i = 0; i < PQntuples(res); i++)
+	for (int i = 0; i < PQntuples(res); i++) {
 		log_warn("presence: session %s lost its nickname to another instance while the database was away",
 			 PQgetvalue(res, i, 0));
+		chat_on_nick_lost(st->chat, (uint64_t)get_i64(res, i, 0));
+	}
 }
 
 /* Registers this instance and all its sessions (after a (re)connect). */
@@ -483,7 +486,7 @@ static void presence_sync(struct store *st)
 	v[0] = st->instance_id;
 	v[1] = sb.buf;
 	pgconn_query(st->q, "SELECT * FROM bd_presence_sync($1, $2::jsonb)", 2,
-		     v, sync_done, NULL);
+		     v, sync_done, st);
 	sb_fini(&sb);
 }
 

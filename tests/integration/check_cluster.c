@@ -425,9 +425,33 @@ START_TEST(test_nickname_taken_during_reconnect_stays)
 	ck_assert_msg(owner && !strcmp(owner, "inst2"),
 		      "alice is now inst1's again (%s)", owner);
 	free(owner);
-	/* inst1's session lives on under another name. */
+	/* inst1's session goes on as a guest, is told so, and is online
+	 * (it used to vanish from presence, renames included). */
+	{
+		const char *got = expect_prefix(
+			alice,
+			"[system] error: while the database was away, another "
+			"session took the nickname alice; you are now guest-");
+
+		ck_assert_msg(strstr(got, "(/nick to pick another)"), "%s",
+			      got);
+	}
+	deadline = trun_now_ms() + trun_ms(15000);
+	while (tdb_int(&T_DB,
+		       "SELECT count(*) FROM presence WHERE instance_id = "
+		       "'inst1' AND nickname LIKE 'guest-%'",
+		       NULL) != 1) {
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "the guest never registered");
+		trun_pace();
+	}
 	tcl_send(alice, "/nick alice2");
 	expect_next(alice, "[system] You are now alice2");
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM presence WHERE "
+				 "instance_id = 'inst1' AND nickname = 'alice2'",
+				 NULL),
+			 1);
 	tcl_free(alice);
 	tcl_free(other);
 	for (int i = 0; i < ninst; i++)
