@@ -79,9 +79,15 @@ static void send_ring(struct chat *c, struct stream *st)
 		send_msg(c, st, ring_at(&r->ring, i));
 }
 
-/* Tells the client its resume point is gone, then shows the history. */
-static void send_reset(struct chat *c, struct stream *st, int64_t missed)
+static int64_t ring_first_seq(const struct room *r);
+
+/* Tells the client its resume point is gone, then shows the history (the
+ * ring). missed counts what it will never see: from its resume point to
+ * the ring's first message (some of the table's deleted messages may still
+ * be in the ring, and are shown). */
+static void send_reset(struct chat *c, struct stream *st)
 {
+	int64_t missed = ring_first_seq(st->room) - 1 - st->resume;
 	struct outbuf *b = outbuf_fmt("event: reset\ndata: {\"reason\":\"history truncated\",\"missed\":%" PRId64 "}\n\n",
 				      missed > 0 ? missed : 0);
 
@@ -109,7 +115,7 @@ void stream_start(struct chat *c, struct stream *st)
 	st->last_seq = st->resume;
 	if (st->resume > r->last_seq) {
 		/* Ahead of the room: its history was reset under it. */
-		send_reset(c, st, 0);
+		send_reset(c, st);
 		return;
 	}
 	if (st->resume >= ring_first_seq(r) - 1) {
@@ -120,7 +126,7 @@ void stream_start(struct chat *c, struct stream *st)
 	if (c->store->replay(c->st, r->id, st->id, st->resume,
 			     REPLAY_LIMIT + 1)) {
 		st->replaying = false;
-		send_reset(c, st, ring_first_seq(r) - 1 - st->resume);
+		send_reset(c, st);
 	}
 }
 
@@ -163,11 +169,7 @@ void chat_on_replay(struct chat *c, uint64_t token, int err,
 	st->replaying = false;
 	if (err || !n || rows[0].seq != st->resume + 1 || n > REPLAY_LIMIT) {
 		/* Failed, deleted by retention, or too far behind. */
-		int64_t first = err || !n ? ring_first_seq(r) : rows[0].seq;
-
-		if (n > REPLAY_LIMIT)
-			first = ring_first_seq(r);
-		send_reset(c, st, first - 1 - st->resume);
+		send_reset(c, st);
 	} else {
 		for (size_t i = 0; i < n; i++) {
 			struct msg *m = msg_new(r->name, r->id, rows[i].seq,
