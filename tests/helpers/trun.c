@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tdb.h"
+#include "tmain.h"
 
 static long runner_pid;
 
@@ -144,16 +145,12 @@ static void check_environment(void)
 
 int trun_main(Suite *s)
 {
-	SRunner *sr;
-	int failed;
+	int status;
 
 	runner_pid = (long)getpid();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	check_environment();
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	status = tmain_run(s);
 	tdb_drop_leftovers(runner_pid);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return status;
 }

@@ -12,6 +12,7 @@
 #include "core/chat_int.h"
 #include "core/msg.h"
 #include "core/outq.h"
+#include "tmain.h"
 
 /* Fake transport: one per session. */
 struct fconn {
@@ -1796,11 +1797,5 @@ static Suite *core_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(core_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tmain_run(core_suite());
 }

@@ -12,6 +12,7 @@
 #include "util/strbuf.h"
 #include "util/strmap.h"
 #include "util/utf8.h"
+#include "tmain.h"
 
 struct lines {
 	char got[16][64];
@@ -218,11 +219,5 @@ static Suite *util_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(util_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tmain_run(util_suite());
 }
