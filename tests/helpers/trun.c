@@ -139,7 +139,8 @@ static void check_environment(void)
 			getenv("BD_SERVER"), strerror(errno));
 	if (tdb_ping(err, sizeof(err)))
 		fprintf(stderr,
-			"integration tests: PostgreSQL is unreachable: %s\n",
+			"integration tests: PostgreSQL is unreachable (a test "
+			"that needs it starts it): %s\n",
 			err);
 }
 
