@@ -81,8 +81,8 @@ static const struct int_key {
 	enum int_kind kind;	/* the field's type */
 	long long lo, hi;
 } int_keys[] = {
-	{ "tcp_port", offsetof(struct config, tcp_port), K_INT, 1, 65535 },
-	{ "http_port", offsetof(struct config, http_port), K_INT, 1, 65535 },
+	{ "tcp_port", offsetof(struct config, tcp_port), K_INT, 0, 65535 },
+	{ "http_port", offsetof(struct config, http_port), K_INT, 0, 65535 },
 	{ "history_size", offsetof(struct config, history_size), K_SIZE, 1,
 	  1000 },
 	{ "max_message_bytes", offsetof(struct config, max_message_bytes),

@@ -10,8 +10,8 @@
 struct config {
 	char *instance_id;		/* names this instance in logs/health */
 	char *listen_address;		/* IPv4 address both listeners bind */
-	int tcp_port;			/* line protocol */
-	int http_port;			/* HTTP API and /health */
+	int tcp_port;			/* line protocol; 0: any free port */
+	int http_port;			/* HTTP API and /health; 0: any */
 	char *database_url;		/* libpq conninfo or URL */
 	char *static_dir;		/* files served at / over HTTP */
 	size_t history_size;		/* messages kept per room in memory */

@@ -34,6 +34,8 @@ struct app {
 	struct chat *chat;
 	bool stopping;			/* shutdown started */
 	bool done;			/* leave the loop */
+	int tcp_port;			/* bound line protocol port */
+	int http_port;			/* bound HTTP port */
 	lws_sorted_usec_list_t sul_grace;
 };
 
@@ -92,8 +94,7 @@ static void on_ready(void *arg)
 	struct app *app = arg;
 
 	log_info("ready: tcp %s:%d http %s:%d", app->cfg.listen_address,
-		 app->cfg.tcp_port, app->cfg.listen_address,
-		 app->cfg.http_port);
+		 app->tcp_port, app->cfg.listen_address, app->http_port);
 }
 
 static void grace_cb(lws_sorted_usec_list_t *sul)
@@ -120,9 +121,14 @@ static struct lws_protocols http_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
+/*
+ * Port 0 in the config lets the kernel pick a free port; the ports actually
+ * bound are kept in app and are the ones the ready line reports.
+ */
 static int create_vhosts(struct app *app, struct lws_vhost **internal)
 {
 	struct lws_context_creation_info info;
+	struct lws_vhost *vh;
 
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "internal";
@@ -143,8 +149,10 @@ static int create_vhosts(struct app *app, struct lws_vhost **internal)
 	info.listen_accept_protocol = "tcp";
 	tcp_protocols[0].per_session_data_size = tcp_pss_size();
 	info.protocols = tcp_protocols;
-	if (!lws_create_vhost(app->ctx, &info))
+	vh = lws_create_vhost(app->ctx, &info);
+	if (!vh)
 		return -1;
+	app->tcp_port = lws_get_vhost_listen_port(vh);
 
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "http";
@@ -158,8 +166,10 @@ static int create_vhosts(struct app *app, struct lws_vhost **internal)
 	info.listen_accept_protocol = "http";
 	http_protocols[0].per_session_data_size = http_pss_size();
 	info.protocols = http_protocols;
-	if (!lws_create_vhost(app->ctx, &info))
+	vh = lws_create_vhost(app->ctx, &info);
+	if (!vh)
 		return -1;
+	app->http_port = lws_get_vhost_listen_port(vh);
 	return 0;
 }
 
@@ -298,7 +308,7 @@ int main(int argc, char **argv)
 	store_set_queue_limit(app.store, app.cfg.db_queue_limit);
 	log_info("babydiscord %s (%s) starting: tcp %s:%d http %s:%d",
 		 BD_VERSION, app.cfg.instance_id, app.cfg.listen_address,
-		 app.cfg.tcp_port, app.cfg.listen_address, app.cfg.http_port);
+		 app.tcp_port, app.cfg.listen_address, app.http_port);
 	store_start(app.store);
 
 	run_loop(&app);

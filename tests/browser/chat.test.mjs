@@ -14,7 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import {
 	TOP, WAIT_MS, RECOVER_MS, log, begin, showOnFailure, check, assert,
-	same, pause, until, finish, cleanOut, makeTmp, guard, attempt, freePort,
+	same, pause, until, finish, cleanOut, makeTmp, guard, attempt,
 	Server, psql, launchBrowser, countStreams, streamCounters, openPage, tid,
 	pageMessages, waitMessages, streamState, waitStream, shot, connectAs,
 	createRoom, joinFromList, reloadPage, cmdText, waitCmd, say, assertSeqs,
@@ -578,7 +578,7 @@ async function main() {
 	cleanOut((f) => f.endsWith('.png') || f === 'server.log');
 
 	const tmp = makeTmp();
-	const ports = { tcp: await freePort(), http: await freePort() };
+	const ports = { tcp: 0, http: 0 };	// the server's, once it started
 	const relay = new Relay(ports.http);
 	ports.relay = await relay.listen();
 	const config = path.join(tmp, 'config.json');
@@ -597,9 +597,11 @@ async function main() {
 	let ctx = null;
 
 	await attempt(async () => {
+		await check('server starts and reports ready', () => server.start());
+		Object.assign(ports, server.ports);
+		relay.target = ports.http;
 		log(`browser: server ${bin}, tcp ${ports.tcp}, http ${ports.http}` +
 			`, pages through a relay on ${ports.relay}`);
-		await check('server starts and reports ready', () => server.start());
 		ctx = await launchBrowser(path.join(tmp, 'profile'));
 		await scenario(ctx, server, ports, relay);
 	}, async () => {

@@ -610,8 +610,7 @@ async function main() {
 	const tmp = makeTmp();
 	const inst = [];
 	for (let n = 1; n <= NINST; n++)
-		inst.push(new Instance(n, bin, { tcp: await freePort(),
-			http: await freePort() }, db));
+		inst.push(new Instance(n, bin, { tcp: 0, http: 0 }, db));
 	const proxy = new Nginx(await freePort(), inst.map((i) => i.ports.http));
 	showOnFailure([...inst.map((i) => i.logFile), proxy.errorLog]);
 	const killAll = () => {
@@ -626,11 +625,12 @@ async function main() {
 	let ctx = null;
 
 	await attempt(async () => {
+		await check('three instances on one database start and report ready',
+			() => Promise.all(inst.map((i) => i.start())));
+		proxy.upstreams = inst.map((i) => i.ports.http);
 		log(`browser-cluster: server ${bin}; ` + inst.map((i) =>
 			`${i.id} tcp ${i.ports.tcp} http ${i.ports.http}`).join(', ') +
 			`; pages through nginx on ${proxy.port}`);
-		await check('three instances on one database start and report ready',
-			() => Promise.all(inst.map((i) => i.start())));
 		await check('nginx (contrib/nginx/babydiscord.conf on the test\'s ' +
 			'ports) answers /health from each instance in turn',
 		async () => {

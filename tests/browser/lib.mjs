@@ -18,10 +18,20 @@ import { fileURLToPath } from 'node:url';
 export const TOP = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
 	'..', '..');
 const CHROMIUM = process.env.BD_CHROMIUM || '/usr/bin/chromium';
-export const WAIT_MS = 15000;		// one ordinary wait
-export const RECOVER_MS = 30000;	// streams back to live after a server stops
-export const SERVER_MS = 20000;		// a server's (or nginx's) start or stop
-const TOTAL_MS = 240000;		// the whole run (guard())
+
+// ms scaled by CK_TIMEOUT_MULTIPLIER (an integer >= 1; the sanitizer build
+// sets 3), as the C helpers' trun_ms() does.
+export function scaled(ms) {
+	const k = Number.parseInt(process.env.CK_TIMEOUT_MULTIPLIER ?? '1', 10);
+	return ms * (k >= 1 ? k : 1);
+}
+
+export const WAIT_MS = scaled(15000);		// one ordinary wait
+// streams back to live after a server stops
+export const RECOVER_MS = scaled(30000);
+// a server's (or nginx's) start or stop
+export const SERVER_MS = scaled(20000);
+const TOTAL_MS = scaled(240000);		// the whole run (guard())
 
 // ---- the run and its checks -------------------------------------------------
 
@@ -208,7 +218,9 @@ export async function attempt(body, cleanup) {
 
 // ---- processes --------------------------------------------------------------
 
-// A free TCP port on 127.0.0.1.
+// A TCP port on 127.0.0.1 that was free a moment ago: racy (another
+// process may take it before it is used), so only for what cannot report
+// the port it bound (nginx). The server binds port 0 itself: see Server.
 export function freePort() {
 	return new Promise((resolve, reject) => {
 		const s = net.createServer();
@@ -263,7 +275,10 @@ export async function terminate(proc, what) {
 
 // The server (`bin --config config`) with its output appended to logFile,
 // between `---- start N` and `---- exit STATUS` lines; `id` names it in
-// errors, env is its environment.
+// errors, env is its environment. Give it tcp_port and http_port 0 in the
+// config: it binds free ports and names them on its ready line; the first
+// start() writes them into the config (so restarts bind the same ones) and
+// into `ports`.
 export class Server {
 	constructor(bin, config, logFile, { id = 'server', env = process.env } = {}) {
 		this.id = id;
@@ -273,11 +288,35 @@ export class Server {
 		this.env = env;
 		this.proc = null;
 		this.starts = 0;
+		this.ports = { tcp: 0, http: 0 };	// as reported, 0 until then
 	}
 
 	// Spawns the server; resolves with the addresses of its `ready: tcp A
 	// http B` line of this start ({ tcp, http }), polled with a deadline.
+	// After the first start, the ports must be the same on every start.
 	async start() {
+		const ready = await this.spawnReady();
+		const port = (a) => Number(/:(\d+)$/.exec(a)?.[1]);
+		const got = { tcp: port(ready.tcp), http: port(ready.http) };
+		assert(got.tcp > 0 && got.http > 0,
+			`${this.id}: no ports in its ready line ${JSON.stringify(ready)}`);
+		if (this.ports.tcp || this.ports.http) {
+			same(got, { tcp: this.ports.tcp, http: this.ports.http },
+				`${this.id}'s ports on start ${this.starts}, ` +
+				'those of its first start');
+			return ready;
+		}
+		// Mutated, not replaced: callers may hold this object.
+		Object.assign(this.ports, got);
+		const cfg = JSON.parse(fs.readFileSync(this.config, 'utf8'));
+		cfg.tcp_port = got.tcp;
+		cfg.http_port = got.http;
+		fs.writeFileSync(this.config, JSON.stringify(cfg, null, 2) + '\n');
+		return ready;
+	}
+
+	// Spawns it and awaits its ready line (see start()).
+	async spawnReady() {
 		this.starts++;
 		fs.appendFileSync(this.logFile, `---- start ${this.starts}\n`);
 		const from = fs.statSync(this.logFile).size;

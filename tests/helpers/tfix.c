@@ -24,6 +24,26 @@ void tfix_use(const struct tsrv_opts *o)
 	opts = *o;
 }
 
+/*
+ * A test that stopped the cluster and then failed skipped its checked
+ * teardown (Check's fork mode), which would have started it again: start
+ * it here rather than fail every later test as "PostgreSQL unreachable".
+ */
+static void ensure_cluster(void)
+{
+	char err[512];
+
+	if (!tdb_ping(err, sizeof(err)))
+		return;
+	fprintf(stderr, "%s: PostgreSQL unreachable, starting it: %s\n",
+		tcase_name(), err);
+	trun_note("PostgreSQL was unreachable when this test began (an earlier "
+		  "test left it stopped?); started it with contrib/pg.sh "
+		  "start. The error: %s",
+		  err);
+	tfix_cluster_db(true);
+}
+
 void tfix_begin_db(void)
 {
 	char dir[1024], notes[1100];
@@ -34,6 +54,7 @@ void tfix_begin_db(void)
 	trun_output_dir(dir, sizeof(dir));
 	snprintf(notes, sizeof(notes), "%s/notes.txt", dir);
 	unlink(notes);
+	ensure_cluster();
 	tdb_create(&T_DB);
 	db_made = true;
 }

@@ -23,7 +23,12 @@ void tfix_use(const struct tsrv_opts *o);
 /* Creates T_DB and starts T_SRV, once; later calls do nothing. */
 void tfix_begin(void);
 
-/* Creates T_DB only (for tests that start servers themselves). */
+/*
+ * Creates T_DB only (for tests that start servers themselves). Like
+ * tfix_begin(), it first starts the cluster when PostgreSQL is unreachable
+ * (an earlier test stopped it and failed before starting it again) and
+ * says so in the test's notes.txt and on stderr.
+ */
 void tfix_begin_db(void);
 
 /* Creates T_DB and starts n servers on it, named and instance_id'd

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tdb.h"
+#include "tmain.h"
 
 static long runner_pid;
 
@@ -138,22 +139,19 @@ static void check_environment(void)
 			getenv("BD_SERVER"), strerror(errno));
 	if (tdb_ping(err, sizeof(err)))
 		fprintf(stderr,
-			"integration tests: PostgreSQL is unreachable: %s\n",
+			"integration tests: PostgreSQL is unreachable (a test "
+			"that needs it starts it): %s\n",
 			err);
 }
 
 int trun_main(Suite *s)
 {
-	SRunner *sr;
-	int failed;
+	int status;
 
 	runner_pid = (long)getpid();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	check_environment();
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	status = tmain_run(s);
 	tdb_drop_leftovers(runner_pid);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return status;
 }

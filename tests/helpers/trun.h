@@ -45,9 +45,9 @@ void trun_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void trun_mkdirs(const char *path);
 
 /*
- * Runs every test of s with CK_NORMAL output (Check's summary line), then
- * drops databases left behind by tests that were killed. Returns the exit
- * status for main(): 0 when everything passed.
+ * tmain_run(s) (fails when no test ran), then drops databases left behind
+ * by tests that were killed. Returns the exit status for main(): 0 when at
+ * least one test ran and everything passed.
  */
 int trun_main(Suite *s);
 

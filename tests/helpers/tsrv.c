@@ -31,6 +31,11 @@
 #define TSRV_READY_WAIT 15000 /* ms: DB connect + listeners */
 #define TSRV_STOP_WAIT 10000  /* ms: SIGTERM to exit */
 
+/* The ports of a fresh config; learn_ports() puts the bound ones there. */
+#define PORTS_ANY "\t\"tcp_port\": 0,\n\t\"http_port\": 0,\n"
+/* The server's line naming the ports it bound, before it is ready. */
+#define PORTS_LINE "starting: tcp "
+
 void tsrv_free_ports(int *a, int *b)
 {
 	struct sockaddr_in sa;
@@ -84,7 +89,6 @@ void tsrv_init(struct tsrv *s, const char *name, const struct tsrv_opts *o)
 	snprintf(s->log, sizeof(s->log), "%s/%s.log", dir, name);
 	snprintf(s->instance_id, sizeof(s->instance_id), "%s",
 		 o->instance_id ? o->instance_id : "test");
-	tsrv_free_ports(&s->tcp_port, &s->http_port);
 	if (o->env_database_url)
 		snprintf(s->env_url, sizeof(s->env_url), "%s",
 			 o->env_database_url);
@@ -94,8 +98,8 @@ void tsrv_init(struct tsrv *s, const char *name, const struct tsrv_opts *o)
 	fprintf(f, "{\n\t\"instance_id\": ");
 	json_str(f, s->instance_id);
 	fprintf(f, ",\n\t\"listen_address\": \"127.0.0.1\",\n");
-	fprintf(f, "\t\"tcp_port\": %d,\n\t\"http_port\": %d,\n", s->tcp_port,
-		s->http_port);
+	/* Any free ports: the server reports the ones it bound. */
+	fprintf(f, "%s", PORTS_ANY);
 	fprintf(f, "\t\"database_url\": ");
 	json_str(f, o->database_url);
 	fprintf(f, ",\n\t\"history_size\": %d,\n",
@@ -115,6 +119,63 @@ void tsrv_init(struct tsrv *s, const char *name, const struct tsrv_opts *o)
 	f = fopen(s->log, "w");
 	ck_assert_msg(f, "%s: %s", s->log, strerror(errno));
 	fclose(f);
+}
+
+static char *scan_log(struct tsrv *s, const char *needle, int timeout_ms);
+
+/* Puts the bound ports into the config, so that restarts reuse them. */
+static void keep_ports(struct tsrv *s)
+{
+	char buf[16384], ports[128], *at;
+	size_t n;
+	FILE *f;
+
+	f = fopen(s->cfg, "r");
+	ck_assert_msg(f, "%s: %s", s->cfg, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	ck_assert_msg(n < sizeof(buf) - 1, "%s: too long", s->cfg);
+	buf[n] = '\0';
+	at = strstr(buf, PORTS_ANY);
+	ck_assert_msg(at, "%s: no \"%s\"", s->cfg, PORTS_ANY);
+	snprintf(ports, sizeof(ports),
+		 "\t\"tcp_port\": %d,\n\t\"http_port\": %d,\n", s->tcp_port,
+		 s->http_port);
+	f = fopen(s->cfg, "w");
+	ck_assert_msg(f, "%s: %s", s->cfg, strerror(errno));
+	fprintf(f, "%.*s%s%s", (int)(at - buf), buf, ports,
+		at + strlen(PORTS_ANY));
+	ck_assert_msg(!fclose(f), "%s: %s", s->cfg, strerror(errno));
+}
+
+/*
+ * The first run binds ports 0: waits for the line naming the ports it got
+ * (or for its exit, which the caller sees), then keeps them.
+ */
+static void learn_ports(struct tsrv *s)
+{
+	char *line, *tail;
+
+	if (s->tcp_port)
+		return;
+	line = tsrv_wait_log(s, PORTS_LINE, trun_ms(TSRV_READY_WAIT));
+	if (!line) {
+		if (tsrv_exited(s))
+			return;
+		tail = tsrv_log_tail(s, 3000);
+		ck_abort_msg("server %s: no \"%s\" within %d ms; log %s "
+			     "ends:\n%s",
+			     s->cfg, PORTS_LINE, trun_ms(TSRV_READY_WAIT),
+			     s->log, tail);
+	}
+	ck_assert_msg(sscanf(strstr(line, PORTS_LINE) + strlen(PORTS_LINE),
+			     "%*[^:]:%d http %*[^:]:%d", &s->tcp_port,
+			     &s->http_port) == 2 &&
+			      s->tcp_port > 0 && s->http_port > 0,
+		      "server %s: cannot read its ports from \"%s\"", s->cfg,
+		      line);
+	free(line);
+	keep_ports(s);
 }
 
 void tsrv_spawn(struct tsrv *s)
@@ -175,6 +236,7 @@ void tsrv_spawn(struct tsrv *s)
 	}
 	s->pid = pid;
 	s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	learn_ports(s);
 }
 
 char *tsrv_log_tail(struct tsrv *s, size_t len)

@@ -1,7 +1,8 @@
 /*
- * The server under test as a child process: free loopback ports, a JSON
- * config, stderr appended to tests/output/<test>/<name>.log, readiness and
- * other log lines awaited with inotify + pidfd (no sleeps), stop/restart.
+ * The server under test as a child process: loopback ports it picks itself
+ * (port 0) and reports, a JSON config, stderr appended to
+ * tests/output/<test>/<name>.log, readiness and other log lines awaited
+ * with inotify + pidfd (no sleeps), stop/restart.
  */
 #ifndef BD_TESTS_HELPERS_TSRV_H
 #define BD_TESTS_HELPERS_TSRV_H
@@ -23,8 +24,8 @@ struct tsrv_opts {
 struct tsrv {
 	pid_t pid;	      /* running child, 0 when none */
 	int pidfd;	      /* pidfd of pid, -1 when none */
-	int tcp_port;	      /* line protocol port */
-	int http_port;	      /* HTTP port */
+	int tcp_port;	      /* line protocol port, 0 until reported */
+	int http_port;	      /* HTTP port, 0 until reported */
 	char instance_id[64]; /* as written to the config */
 	char cfg[1024];	      /* config file path */
 	char log[1024];	      /* log file path (all runs appended) */
@@ -33,16 +34,26 @@ struct tsrv {
 	char env_url[1024];   /* DATABASE_URL for the child, "" for none */
 };
 
-/* Two distinct free loopback ports (bound to port 0, read, closed). */
+/*
+ * Two distinct loopback ports that were free a moment ago (bound to port 0,
+ * read, closed): racy, so only for what cannot report its own port (nginx)
+ * or a port nothing should listen on. The server binds port 0 itself.
+ */
 void tsrv_free_ports(int *a, int *b);
 
 /*
- * Picks ports and writes <output dir>/<name>.json; logs go to
+ * Writes <output dir>/<name>.json with tcp_port and http_port 0; logs go to
  * <output dir>/<name>.log. Does not start anything.
  */
 void tsrv_init(struct tsrv *s, const char *name, const struct tsrv_opts *o);
 
-/* fork/exec BD_SERVER --config FILE without waiting for readiness. */
+/*
+ * fork/exec BD_SERVER --config FILE without waiting for readiness. On the
+ * first run, waits for the `starting: tcp A:P http A:Q` line (logged once it
+ * listens, before it reaches the database) or its exit, sets tcp_port and
+ * http_port and writes them into the config: every later run binds the
+ * same ports (log_level info or debug).
+ */
 void tsrv_spawn(struct tsrv *s);
 
 /*
@@ -80,7 +91,8 @@ bool tsrv_exited(struct tsrv *s);
 /* SIGTERM, wait, and fail unless it exited with status 0. */
 void tsrv_stop(struct tsrv *s);
 
-/* tsrv_stop() + tsrv_start() on the same ports and config. */
+/* tsrv_stop() + tsrv_start() on the same ports (those of the first run)
+ * and config. */
 void tsrv_restart(struct tsrv *s);
 
 /* SIGKILL and reap, if running (cleanup after a failure). */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/http1.h"
+#include "tmain.h"
 
 static int parse(const char *s, struct http1_req *r)
 {
@@ -222,11 +223,5 @@ static Suite *http1_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(http1_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tmain_run(http1_suite());
 }

@@ -12,6 +12,7 @@
 #include "util/strbuf.h"
 #include "util/strmap.h"
 #include "util/utf8.h"
+#include "tmain.h"
 
 struct lines {
 	char got[16][64];
@@ -176,15 +177,21 @@ END_TEST
 START_TEST(test_strbuf_appends)
 {
 	struct strbuf sb = STRBUF_INIT;
-	char *p;
-	size_t n;
+	char want[512], *p;
+	size_t n, w = 0;
 
-	for (int i = 0; i < 100; i++)
+	for (int i = 0; i < 100; i++) {
 		sb_appendf(&sb, "%d,", i);
+		w += (size_t)snprintf(want + w, sizeof(want) - w, "%d,", i);
+	}
 	sb_puts(&sb, "end");
-	ck_assert(!strncmp(sb.buf, "0,1,2,", 6));
+	snprintf(want + w, sizeof(want) - w, "end");
+	/* All of it, in order, NUL-terminated: not just a prefix. */
+	ck_assert_uint_eq(sb.len, strlen(want));
+	ck_assert_str_eq(sb.buf, want);
 	p = sb_detach(&sb, &n);
-	ck_assert_uint_eq(n, strlen(p));
+	ck_assert_uint_eq(n, strlen(want));
+	ck_assert_str_eq(p, want);
 	ck_assert_ptr_null(sb.buf);
 	free(p);
 }
@@ -218,11 +225,5 @@ static Suite *util_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(util_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tmain_run(util_suite());
 }

@@ -1,0 +1,24 @@
+/*
+ * The main() of every test program, unit and integration: runs one Suite
+ * and fails when no test ran (a CK_RUN_CASE or CK_RUN_SUITE that names
+ * nothing, tags that match nothing, an empty suite). Needs only Check.
+ */
+#ifndef BD_TESTS_HELPERS_TMAIN_H
+#define BD_TESTS_HELPERS_TMAIN_H
+
+#include <check.h>
+
+/* The exit status of a program that ran no test (automake's "skipped"). */
+#define TMAIN_NO_TEST 77
+
+/*
+ * Runs every test of s (as narrowed by Check's CK_* variables) with
+ * CK_NORMAL output and frees s. Returns the exit status for main():
+ * EXIT_SUCCESS when at least one test ran and every test passed,
+ * EXIT_FAILURE when one failed, TMAIN_NO_TEST (a failure too, but one that
+ * `make check-some` can tell apart) when none ran, which it says on stderr
+ * with the variables that narrowed the run.
+ */
+int tmain_run(Suite *s);
+
+#endif
