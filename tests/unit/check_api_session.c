@@ -10,6 +10,7 @@
 
 #include "core/api_session.h"
 #include "core/chat.h"
+#include "tmain.h"
 
 #define TOKEN "0123456789abcdef0123456789abcdef"
 
@@ -374,11 +375,5 @@ static Suite *api_session_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(api_session_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tmain_run(api_session_suite());
 }
