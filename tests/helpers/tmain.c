@@ -32,3 +32,19 @@ int tmain_run(Suite *s)
 	fputc('\n', stderr);
 	return TMAIN_NO_TEST;
 }
+
+Suite *tmain_suite(const char *name, const struct tmain_case *cases,
+		   size_t n, SFun setup, SFun teardown)
+{
+	Suite *s = suite_create(name);
+
+	for (size_t i = 0; i < n; i++) {
+		TCase *tc = tcase_create(cases[i].name);
+
+		if (setup || teardown)
+			tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}

@@ -21,4 +21,15 @@
  */
 int tmain_run(Suite *s);
 
+/* One test of a unit suite. */
+struct tmain_case {
+	const char *name;	/* its TCase (CK_RUN_CASE=name runs it) */
+	const TTest *test;
+};
+
+/* A Suite named name of one TCase per case, each with the checked
+ * fixture setup/teardown (NULL: none). */
+Suite *tmain_suite(const char *name, const struct tmain_case *cases,
+		   size_t n, SFun setup, SFun teardown);
+
 #endif

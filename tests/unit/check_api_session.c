@@ -348,11 +348,7 @@ END_TEST
 
 static Suite *api_session_suite(void)
 {
-	Suite *s = suite_create("api_session");
-	struct {
-		const char *name;
-		const TTest *t;
-	} cases[] = {
+	const struct tmain_case cases[] = {
 		{ "token_format", test_token_format },
 		{ "connect", test_connect_makes_a_copy },
 		{ "known_version", test_resume_sends_known_version },
@@ -363,14 +359,8 @@ static Suite *api_session_suite(void)
 		{ "tick_and_stop", test_tick_keeps_streamed_and_stop_drops },
 	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		TCase *tc = tcase_create(cases[i].name);
-
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_add_test(tc, cases[i].t);
-		suite_add_tcase(s, tc);
-	}
-	return s;
+	return tmain_suite("api_session", cases, sizeof(cases) / sizeof(cases[0]),
+			   setup, teardown);
 }
 
 int main(void)

@@ -1768,11 +1768,7 @@ END_TEST
 
 static Suite *core_suite(void)
 {
-	Suite *s = suite_create("core");
-	struct {
-		const char *name;
-		const TTest *t;
-	} cases[] = {
+	const struct tmain_case cases[] = {
 		{ "welcome", test_welcome_assigns_guest_nick },
 		{ "cmd_table", test_command_table_is_sane },
 		{ "help", test_help_lists_every_command },
@@ -1836,14 +1832,8 @@ static Suite *core_suite(void)
 		{ "stored_nick", test_stored_session_nick_is_not_checked_locally },
 	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		TCase *tc = tcase_create(cases[i].name);
-
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_add_test(tc, cases[i].t);
-		suite_add_tcase(s, tc);
-	}
-	return s;
+	return tmain_suite("core", cases, sizeof(cases) / sizeof(cases[0]),
+			   setup, teardown);
 }
 
 int main(void)

@@ -197,11 +197,7 @@ END_TEST
 
 static Suite *http1_suite(void)
 {
-	Suite *s = suite_create("http1");
-	struct {
-		const char *name;
-		const TTest *t;
-	} cases[] = {
+	const struct tmain_case cases[] = {
 		{ "complete_head", test_complete_head_with_fields },
 		{ "incomplete_head", test_incomplete_head_needs_more },
 		{ "keep_alive", test_keep_alive_by_version_and_connection },
@@ -212,13 +208,8 @@ static Suite *http1_suite(void)
 		{ "query_param", test_query_param_decoding },
 	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		TCase *tc = tcase_create(cases[i].name);
-
-		tcase_add_test(tc, cases[i].t);
-		suite_add_tcase(s, tc);
-	}
-	return s;
+	return tmain_suite("http1", cases, sizeof(cases) / sizeof(cases[0]),
+			   NULL, NULL);
 }
 
 int main(void)

@@ -199,11 +199,7 @@ END_TEST
 
 static Suite *util_suite(void)
 {
-	Suite *s = suite_create("util");
-	struct {
-		const char *name;
-		const TTest *t;
-	} cases[] = {
+	const struct tmain_case cases[] = {
 		{ "lines_split", test_lines_split_on_lf_and_crlf },
 		{ "lines_over_cap", test_lines_over_cap_reported_once_and_discarded },
 		{ "lines_cap_crlf", test_lines_exactly_cap_is_accepted_with_crlf },
@@ -214,13 +210,8 @@ static Suite *util_suite(void)
 		{ "strbuf", test_strbuf_appends },
 	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		TCase *tc = tcase_create(cases[i].name);
-
-		tcase_add_test(tc, cases[i].t);
-		suite_add_tcase(s, tc);
-	}
-	return s;
+	return tmain_suite("util", cases, sizeof(cases) / sizeof(cases[0]),
+			   NULL, NULL);
 }
 
 int main(void)
