@@ -247,7 +247,7 @@ START_TEST(test_bad_config_values_rejected)
 		const char *key, *json;
 	} bad[] = {
 		{ "tcp_port", "\"tcp_port\": 70000" },
-		{ "tcp_port", "\"tcp_port\": 0" },
+		{ "tcp_port", "\"tcp_port\": -1" },
 		{ "http_port", "\"http_port\": \"3001\"" },
 		{ "log_level", "\"log_level\": \"loud\"" },
 		{ "log_level", "\"log_level\": 3" },
