@@ -43,8 +43,10 @@
 #      the database's rooms (2,000 or more); p50/p90 ms and bytes
 #   f, g and i also report the CPU time of PostgreSQL's processes, the
 #   machine's busy time and PostgreSQL's commit and WAL counters.
+# loadgen is $BUILD/bench/loadgen, built by make from tests/bench/loadgen/
+# (make bench builds it and the server, then runs this script).
 # env: BD_SERVER (server binary; default $BUILD/babydiscord),
-#      DATABASE_URL (required), BUILD (default build), CC (default cc),
+#      DATABASE_URL (required), BUILD (default build),
 #      BENCH_STRICT=1 (exit non-zero when an aim is missed, too),
 #      BENCH_NOFILE (descriptor limit for server and loadgen; default
 #      16384, at most the hard limit), PGBENCH (pgbench binary; default
@@ -60,7 +62,6 @@ case $build in
 esac
 server=${BD_SERVER:-$build/babydiscord}
 loadgen=$build/bench/loadgen
-src=$root/tests/bench/loadgen.c
 pgbench=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
 tcp_ports=(9101 9102 9103)	# instance i listens on tcp_ports[i - 1]
 http_ports=(3101 3102 3103)
@@ -98,15 +99,14 @@ done
 [[ -x $server ]] || die "no server binary at $server (set BD_SERVER)"
 psql=("${PSQL:-psql}" -X -q -A -t -v ON_ERROR_STOP=1 -d "$DATABASE_URL")
 
-if [[ ! -x $loadgen || $src -nt $loadgen ]]; then
-	mkdir -p "$(dirname "$loadgen")"
-	cmd=("${CC:-cc}" -std=c11 -O2 -g -Wall -Wextra -Wshadow
-		-Wstrict-prototypes -Wmissing-prototypes -Werror
-		-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
-		-o "$loadgen" "$src")
-	echo "+ ${cmd[*]}"
-	"${cmd[@]}"
-fi
+[[ -x $loadgen ]] ||
+	die "no loadgen binary at $loadgen: make bench builds it (or make ${BUILD:-build}/bench/loadgen)"
+for f in "$root"/tests/bench/loadgen/*.[ch]; do
+	if [[ $f -nt $loadgen ]]; then
+		echo "run.sh: warning: $loadgen is older than $f (make ${BUILD:-build}/bench/loadgen rebuilds it)" >&2
+		break
+	fi
+done
 
 tmp=$(mktemp -d /tmp/bd-bench.XXXXXX)
 # Instance i (1-3): server_pids[i], drain_pids[i] (the cat that copies its

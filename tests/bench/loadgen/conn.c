@@ -1,0 +1,508 @@
+/*
+ * loadgen: sockets and the epoll loop (conn.h). A single thread serves
+ * every connection; fairness comes from reading at most a few times per
+ * connection per event. Protocol lines go to line.c (TCP) and sse.c.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "line.h"
+#include "sender.h"
+#include "sse.h"
+#include "util.h"
+
+#define CONN_READS_PER_EVENT 8		/* fairness between connections */
+#define CONN_EVENTS_MAX 256
+#define CONN_TICK_MS 50			/* longest epoll_wait */
+#define CONN_TIMER_TAG UINT64_MAX	/* epoll tag of the rate timer */
+
+void conn_close(struct lg *lg, struct lg_conn *c, enum lg_state s,
+		const char *why)
+{
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	free(c->wbuf);
+	c->wbuf = NULL;
+	c->woff = c->wlen = c->wcap = 0;
+	if (s == LG_FAILED) {
+		char what[64];
+
+		lg->failed++;
+		lg_kind(lg, c)->failed++;
+		lg_inst(lg, c)->failed++;
+		snprintf(what, sizeof(what), "setup failed (%s)",
+			 lg_state_str(c->state));
+		lg_show(lg, c, what, why);
+	} else if (c->state == LG_JOINED && lg->running) {
+		lg->dropped++;
+		lg_kind(lg, c)->dropped++;
+		lg_inst(lg, c)->dropped++;
+		lg_show(lg, c, "lost", why);
+	}
+	lg_set_state(lg, c, s);
+}
+
+void conn_lose(struct lg *lg, struct lg_conn *c, const char *why)
+{
+	bool after_setup = c->state == LG_JOINED && lg->running;
+
+	conn_close(lg, c, after_setup ? LG_CLOSED : LG_FAILED, why);
+}
+
+static void conn_update_events(struct lg *lg, struct lg_conn *c,
+			       bool want_out)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (want_out == c->want_out)
+		return;
+	if (want_out)
+		ev.events |= EPOLLOUT;
+	ev.data.u64 = (uint64_t)c->idx;
+	if (epoll_ctl(lg->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+		conn_lose(lg, c, strerror(errno));
+		return;
+	}
+	c->want_out = want_out;
+}
+
+static void conn_flush(struct lg *lg, struct lg_conn *c)
+{
+	while (c->woff < c->wlen) {
+		ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
+				 MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			conn_update_events(lg, c, true);
+			return;
+		}
+		if (n <= 0) {
+			conn_lose(lg, c, n < 0 ? strerror(errno) :
+						 "short write");
+			return;
+		}
+		c->woff += (size_t)n;
+	}
+	c->woff = c->wlen = 0;
+	conn_update_events(lg, c, false);
+}
+
+size_t conn_pending(const struct lg_conn *c)
+{
+	return c->wlen - c->woff;
+}
+
+void conn_write(struct lg *lg, struct lg_conn *c, const char *buf, size_t len)
+{
+	if (c->fd < 0)
+		return;
+	if (c->woff > 0) {
+		memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+		c->wlen -= c->woff;
+		c->woff = 0;
+	}
+	if (c->wlen + len > c->wcap) {
+		size_t cap = c->wcap ? c->wcap : 256;
+
+		while (cap < c->wlen + len)
+			cap *= 2;
+		c->wbuf = util_realloc(c->wbuf, cap);
+		c->wcap = cap;
+	}
+	memcpy(c->wbuf + c->wlen, buf, len);
+	c->wlen += len;
+	conn_flush(lg, c);
+}
+
+static void conn_connect(struct lg *lg, struct lg_conn *c)
+{
+	const struct sockaddr_in *addr = c->sse ? &lg->o.http_addr[c->inst] :
+						  &lg->o.addr[c->inst];
+	struct epoll_event ev = { .events = EPOLLOUT };
+	int one = 1;
+
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		conn_close(lg, c, LG_FAILED, strerror(errno));
+		return;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Receive times without our own queueing: see conn_recv(). */
+	setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	lg_set_state(lg, c, LG_CONNECTING);
+	if (connect(c->fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 &&
+	    errno != EINPROGRESS) {
+		conn_close(lg, c, LG_FAILED, strerror(errno));
+		return;
+	}
+	ev.data.u64 = (uint64_t)c->idx;
+	if (epoll_ctl(lg->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		conn_close(lg, c, LG_FAILED, strerror(errno));
+		return;
+	}
+	c->want_out = true;
+}
+
+/*
+ * Start connections and joins while fewer than --concurrency are in flight.
+ * Joins go in connection order and only after the creator is in the room, so
+ * nobody sees "no such room": connection r < --rooms creates room r. SSE
+ * subscribers (after the TCP connections) start only once every room exists
+ * and go through connect, join and subscribe without pausing: the server
+ * closes idle keep-alive connections and expires HTTP sessions without a
+ * stream.
+ */
+static void conn_setup_pump(struct lg *lg)
+{
+	while (lg->busy < lg->o.concurrency && lg->next_connect < lg->nconn &&
+	       (!lg->conns[lg->next_connect].sse ||
+		lg->rooms_ready == lg->o.rooms))
+		conn_connect(lg, &lg->conns[lg->next_connect++]);
+	while (lg->join_cursor < lg->ntcp && lg->busy < lg->o.concurrency) {
+		struct lg_conn *c = &lg->conns[lg->join_cursor];
+		struct lg_room *r = lg_room_of(lg, c);
+
+		if (c->state == LG_READY && (uint32_t)c->idx < lg->o.rooms) {
+			lg_set_state(lg, c, LG_CREATING);
+			line_command(lg, c, "/create", r->name);
+		} else if (c->state == LG_READY && r->ready) {
+			lg_set_state(lg, c, LG_JOINING);
+			line_command(lg, c, "/join", r->name);
+		} else if (c->state != LG_JOINED && c->state != LG_FAILED &&
+			   c->state != LG_CLOSED && c->state != LG_CREATING &&
+			   c->state != LG_JOINING) {
+			break;	/* not welcomed yet */
+		}
+		lg->join_cursor++;
+	}
+}
+
+/*
+ * One loadgen thread reads 1,000 sockets per broadcast, so the time it reads
+ * a line includes its own backlog. The kernel's receive timestamp (of the
+ * last segment read, CLOCK_REALTIME) does not: it is kept in c->rx_ns.
+ */
+static ssize_t conn_recv(struct lg *lg, struct lg_conn *c, size_t room)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = c->rbuf + c->rlen, .iov_len = room };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+	};
+	struct cmsghdr *cm;
+	ssize_t n = recvmsg(c->fd, &mh, 0);
+
+	c->rx_ns = 0;
+	for (cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm;
+	     cm = CMSG_NXTHDR(&mh, cm)) {
+		struct timespec ts;
+		int64_t rt;
+
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+		rt = (int64_t)ts.tv_sec * (int64_t)UTIL_NSEC + ts.tv_nsec;
+		if (rt > lg->rt_offset)
+			c->rx_ns = (uint64_t)(rt - lg->rt_offset);
+	}
+	return n;
+}
+
+static void conn_on_readable(struct lg *lg, struct lg_conn *c)
+{
+	int reads;
+
+	for (reads = 0; reads < CONN_READS_PER_EVENT && c->fd >= 0; reads++) {
+		size_t room = sizeof(c->rbuf) - 1 - c->rlen;
+		ssize_t n = conn_recv(lg, c, room);
+		char *p, *nl, *end;
+		size_t left;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			conn_lose(lg, c, n < 0 ? strerror(errno) :
+						 "closed by server");
+			return;
+		}
+		c->rlen += (size_t)n;
+		while (c->sse && c->state != LG_JOINED && c->rlen > 0 &&
+		       sse_http_response(lg, c))
+			;	/* each pass consumes one response */
+		if (c->fd < 0)
+			return;
+		if (c->sse && c->state != LG_JOINED) {
+			if ((size_t)n < room)
+				return;
+			continue;	/* a partial response */
+		}
+		p = c->rbuf;
+		end = c->rbuf + c->rlen;
+		while (c->fd >= 0 && (left = (size_t)(end - p)) > 0 &&
+		       (nl = memchr(p, '\n', left))) {
+			*nl = '\0';
+			if (c->discard)
+				c->discard = false;
+			else if (c->sse)
+				sse_line(lg, c, p, (size_t)(nl - p));
+			else
+				line_on_line(lg, c, p, (size_t)(nl - p));
+			p = nl + 1;
+		}
+		if (c->fd < 0)
+			return;
+		c->rlen = (size_t)(end - p);
+		memmove(c->rbuf, p, c->rlen);
+		if (c->rlen == sizeof(c->rbuf) - 1) {
+			/* Longer than anything the protocol sends: drop it. */
+			c->rlen = 0;
+			c->discard = true;
+		}
+		if ((size_t)n < room)
+			return;
+	}
+}
+
+static void conn_on_event(struct lg *lg, struct lg_conn *c, uint32_t events)
+{
+	if (c->fd < 0)
+		return;
+	if (c->state == LG_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err) {
+			conn_close(lg, c, LG_FAILED, strerror(err));
+			return;
+		}
+		c->want_out = true;	/* registered as EPOLLOUT only */
+		if (c->sse) {
+			conn_update_events(lg, c, false);
+			if (c->fd >= 0)
+				sse_connect(lg, c);
+			return;
+		}
+		lg_set_state(lg, c, LG_WELCOME);
+		conn_update_events(lg, c, false);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		conn_on_readable(lg, c);
+	if (c->fd >= 0 && (events & EPOLLOUT)) {
+		conn_flush(lg, c);
+		if ((uint32_t)c->idx < lg->o.senders)
+			sender_pump(lg, c);
+	}
+}
+
+static void conn_raise_nofile(rlim_t need)
+{
+	struct rlimit rl;
+	rlim_t hard;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		perror("loadgen: getrlimit");
+		exit(2);
+	}
+	if (rl.rlim_cur >= need)
+		return;
+	hard = rl.rlim_max;
+	if (rl.rlim_max < need)
+		rl.rlim_max = need;	/* needs CAP_SYS_RESOURCE */
+	rl.rlim_cur = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		fprintf(stderr, "loadgen: RLIMIT_NOFILE %lu (hard %lu): %s\n",
+			(unsigned long)need, (unsigned long)hard,
+			strerror(errno));
+		exit(2);
+	}
+}
+
+void conn_init(struct lg *lg)
+{
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.u64 = CONN_TIMER_TAG };
+
+	conn_raise_nofile((rlim_t)lg->nconn + 32);
+	lg->epfd = epoll_create1(EPOLL_CLOEXEC);
+	lg->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (lg->epfd < 0 || lg->tfd < 0 ||
+	    epoll_ctl(lg->epfd, EPOLL_CTL_ADD, lg->tfd, &ev) < 0) {
+		perror("loadgen: epoll/timerfd");
+		exit(2);
+	}
+}
+
+void conn_fini(struct lg *lg)
+{
+	uint32_t i;
+
+	for (i = 0; i < lg->nconn; i++) {
+		if (lg->conns[i].fd >= 0)
+			close(lg->conns[i].fd);
+		free(lg->conns[i].wbuf);
+	}
+	close(lg->tfd);
+	close(lg->epfd);
+}
+
+static void conn_progress(struct lg *lg, uint64_t now)
+{
+	if (!lg->o.verbose || now - lg->t_report < UTIL_NSEC)
+		return;
+	lg->t_report = now;
+	if (!lg->running)
+		fprintf(stderr, "loadgen: setup %.1fs: joined %" PRIu32
+			" (tcp %" PRIu32 ", sse %" PRIu32 ") failed %" PRIu32
+			" busy %" PRIu32 "\n",
+			util_secs(now - lg->t_setup), lg->joined,
+			lg->k[LG_TCP].joined, lg->k[LG_SSE].joined,
+			lg->failed, lg->busy);
+	else
+		fprintf(stderr, "loadgen: run %.1fs: sent %" PRIu64
+			" committed %" PRIu64 " deliveries %" PRIu64 "\n",
+			util_secs(now - lg->t0), lg->sent, lg->committed,
+			lg->deliveries);
+}
+
+static void conn_start_run(struct lg *lg)
+{
+	uint32_t i;
+
+	lg->running = true;
+	lg->members = lg->joined;
+	lg->k[LG_TCP].members = lg->k[LG_TCP].joined;
+	lg->k[LG_SSE].members = lg->k[LG_SSE].joined;
+	for (i = 0; i < lg->o.ninst; i++)
+		lg->inst[i].members = lg->inst[i].joined;
+	for (i = 0; i < lg->nconn; i++) {
+		struct lg_conn *c = &lg->conns[i];
+
+		c->member = c->state == LG_JOINED;
+		if (c->member)
+			lg_room_of(lg, c)->members++;
+	}
+	lg->t0 = util_now_ns();
+	lg->t_progress = lg->t0;
+	server_sample(lg->srv, lg->o.server_pid, lg->o.npids,
+		      SERVER_AFTER_SETUP);
+	sender_start(lg);
+}
+
+/* One pass of the loop's stop rules; sets stop_reason when done. */
+static void conn_check(struct lg *lg, uint64_t now, uint64_t setup_deadline)
+{
+	uint32_t i;
+
+	if (util_interrupted()) {
+		lg->stop_reason = "interrupted";
+		return;
+	}
+	if (!lg->running) {
+		if (now >= setup_deadline) {
+			for (i = 0; i < lg->nconn; i++)
+				if (lg->conns[i].state != LG_JOINED &&
+				    lg->conns[i].state != LG_FAILED &&
+				    lg->conns[i].state != LG_CLOSED)
+					conn_close(lg, &lg->conns[i],
+						   LG_FAILED, "setup timeout");
+		}
+		for (i = 0; i < lg->o.rooms; i++) {
+			if (lg->conns[i].state == LG_FAILED) {
+				lg->stop_reason =
+					"setup failed (could not enter room)";
+				return;
+			}
+		}
+		if (lg->joined + lg->failed < lg->nconn)
+			return;
+		for (i = 0; i < lg->o.senders; i++) {
+			if (lg->conns[i].state != LG_JOINED) {
+				lg->stop_reason = "setup failed";
+				return;
+			}
+		}
+		/* --hold: stay idle, connected, before sending. */
+		if (!lg->t_hold)
+			lg->t_hold = now;
+		if (now - lg->t_hold < (uint64_t)(lg->o.hold * 1e9))
+			return;
+		conn_start_run(lg);
+		return;
+	}
+	if (sender_is_over(lg) && lg->deliveries >= lg->expected) {
+		lg->stop_reason = "complete";
+		return;
+	}
+	if (now - lg->t0 >= (uint64_t)(lg->o.duration_max * 1e9)) {
+		lg->stop_reason = "duration-max reached";
+		return;
+	}
+	if ((lg->o.rate == 0 || sender_is_over(lg)) &&
+	    now - lg->t_progress >= (uint64_t)(lg->o.idle_timeout * 1e9)) {
+		lg->stop_reason = "idle timeout (no progress)";
+		return;
+	}
+	if (lg->joined == 0)
+		lg->stop_reason = "all connections lost";
+}
+
+void conn_loop(struct lg *lg)
+{
+	struct epoll_event evs[CONN_EVENTS_MAX];
+	uint64_t setup_deadline;
+
+	lg->t_setup = util_now_ns();
+	lg->t_report = lg->t_setup;
+	setup_deadline = lg->t_setup + (uint64_t)(lg->o.setup_timeout * 1e9);
+	conn_setup_pump(lg);
+	while (!lg->stop_reason) {
+		int i, n = epoll_wait(lg->epfd, evs, CONN_EVENTS_MAX,
+				      CONN_TICK_MS);
+		uint64_t now;
+
+		if (n < 0 && errno != EINTR) {
+			perror("loadgen: epoll_wait");
+			exit(2);
+		}
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.u64 == CONN_TIMER_TAG)
+				sender_rate_tick(lg);
+			else
+				conn_on_event(lg, &lg->conns[evs[i].data.u64],
+					      evs[i].events);
+		}
+		if (!lg->running)
+			conn_setup_pump(lg);
+		now = util_now_ns();
+		conn_progress(lg, now);
+		conn_check(lg, now, setup_deadline);
+	}
+}
