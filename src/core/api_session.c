@@ -14,7 +14,6 @@
 
 #include "core/chat_int.h"
 #include "log.h"
-#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 #define US_PER_S 1000000LL
@@ -89,31 +88,6 @@ static struct api_session *by_key(struct chat *c, uint64_t key)
 	return as && !as->closing ? as : NULL;
 }
 
-/* The text the command printed, without "[system] " prefixes (and, when
- * it failed, without "error: "). */
-static char *collect_replies(struct session *s, bool failed)
-{
-	struct outq *q = session_outq(s);
-	struct strbuf out = STRBUF_INIT;
-	char *text = xmalloc(q->bytes + 1), *line, *save = NULL;
-	size_t n = outq_copy(q, text, q->bytes);
-
-	outq_consume(q, n);
-	text[n] = '\0';
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (!strncmp(line, "[system] ", 9))
-			line += 9;
-		if (failed && !strncmp(line, "error: ", 7))
-			line += 7;
-		if (out.len)
-			sb_puts(&out, "\n");
-		sb_puts(&out, line);
-	}
-	free(text);
-	return sb_detach(&out, NULL);
-}
-
 /* Drops the copy (and ends the stored session with end), later, from
  * chat_api_run(): never from inside a core callback. */
 static void sess_close(struct api_session *as, bool end)
@@ -150,7 +124,7 @@ static void api_idle(void *conn)
 		c->api->replied(c->api_arg, req, BD_ENOENT, NULL);
 		return;
 	}
-	msg = collect_replies(as->s, err != 0);
+	msg = session_take_replies(as->s);
 	c->api->replied(c->api_arg, req, err, msg);
 	free(msg);
 }
@@ -200,7 +174,7 @@ static void sess_free(struct chat *c, struct api_session *as)
 	if (req) {
 		/* /quit: answered once the session is deleted. */
 		as->waiting = 0;
-		idmap_put(&a->quits, req, collect_replies(as->s, false));
+		idmap_put(&a->quits, req, session_take_replies(as->s));
 	} else {
 		api_idle(as);	/* a closing session is never idle */
 	}
@@ -381,7 +355,7 @@ int chat_api_command(struct chat *c, uint64_t key, uint64_t req,
 	if (as->waiting)
 		return BD_EAGAIN;
 	session_clear_error(as->s);
-	free(collect_replies(as->s, false));	/* drop anything stale */
+	free(session_take_replies(as->s));	/* drop anything stale */
 	as->waiting = req;
 	chat_session_input(c, as->s, line, len);
 	return 0;

@@ -5,6 +5,7 @@
  * Store outcomes for sessions land here too.
  */
 #include "core/chat_int.h"
+#include "core/wire.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -161,18 +162,38 @@ void session_send(struct chat *c, struct session *s, struct outbuf *b)
 	s->sink->wake(s->conn);
 }
 
+void session_say(struct chat *c, struct session *s, bool error,
+		 const char *text, size_t len)
+{
+	struct outbuf *b;
+
+	if (s->kind == SESSION_API) {
+		if (s->replies.len)
+			sb_puts(&s->replies, "\n");
+		sb_append(&s->replies, text, len);
+		return;
+	}
+	b = error ? wire_line_error(text, len) : wire_line_notice(text, len);
+	session_send(c, s, b);
+	outbuf_unref(b);
+}
+
+char *session_take_replies(struct session *s)
+{
+	return s->replies.len ? sb_detach(&s->replies, NULL) : xstrdup("");
+}
+
 void session_reply(struct chat *c, struct session *s, const char *fmt, ...)
 {
 	char text[1024];
-	struct outbuf *b;
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	b = outbuf_fmt("[system] %s\n", text);
-	session_send(c, s, b);
-	outbuf_unref(b);
+	session_say(c, s, false, text,
+		    n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
 }
 
 void session_fail(struct chat *c, struct session *s, int err,
@@ -180,12 +201,14 @@ void session_fail(struct chat *c, struct session *s, int err,
 {
 	char text[1024];
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	s->last_err = err;
-	session_reply(c, s, "error: %s", text);
+	session_say(c, s, true, text,
+		    n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
 }
 
 bool chat_nick_in_use(struct chat *c, const struct session *self,
@@ -374,6 +397,7 @@ static void session_free(struct chat *c, struct session *s)
 	}
 	idmap_fini(&s->rooms);
 	outq_fini(&s->outq);
+	sb_fini(&s->replies);
 	idmap_del(&c->sessions, s->id);
 	if (s->prev)
 		s->prev->next = s->next;
@@ -396,8 +420,7 @@ void chat_session_closed(struct chat *c, struct session *s)
 
 void chat_shutdown(struct chat *c)
 {
-	struct outbuf *b = outbuf_fmt("event: system\ndata: "
-				      "{\"text\":\"server shutting down\"}\n\n");
+	struct outbuf *b = wire_sse_system(NULL, "server shutting down");
 
 	for (size_t i = 0; i < c->streams.cap; i++) {
 		struct stream *st = c->streams.slots[i].val;
@@ -575,11 +598,11 @@ void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
 		}
 		/* Not session_reply(): its buffer would cut a long list. */
 		if (restored) {
-			struct outbuf *b = outbuf_fmt(
-				"[system] You are a member of: %s\n", list.buf);
+			struct strbuf text = STRBUF_INIT;
 
-			session_send(c, s, b);
-			outbuf_unref(b);
+			sb_appendf(&text, "You are a member of: %s", list.buf);
+			session_say(c, s, false, text.buf, text.len);
+			sb_fini(&text);
 		}
 		sb_fini(&list);
 	}

@@ -9,6 +9,7 @@
 #include "core/chat.h"
 #include "core/msg.h"
 #include "util/idmap.h"
+#include "util/strbuf.h"
 #include "util/strmap.h"
 
 #define SESSION_PENDING_MAX 64	/* queued input lines before throttling */
@@ -99,7 +100,9 @@ struct session {
 	struct room *current;		/* where plain lines go */
 	char arg[ROOM_NAME_MAX + 1];	/* room name of a running command */
 	size_t page;			/* page a running /rooms shows, from 1 */
-	struct outq outq;
+	struct outq outq;		/* line sessions: what to write */
+	struct strbuf replies;		/* API sessions: the running command's
+					 * replies, one text per line */
 	struct pending *pending, **pending_tail;
 	size_t npending;
 	unsigned inflight;		/* messages awaiting commit */
@@ -138,6 +141,13 @@ void api_sessions_free(struct chat *c);
 
 /* chat.c */
 void session_send(struct chat *c, struct session *s, struct outbuf *b);
+/* A reply to s: a notice (or, with error, an error) on a line session's
+ * connection; a line of an API session's replies. */
+void session_say(struct chat *c, struct session *s, bool error,
+		 const char *text, size_t len);
+/* An API session's replies so far, joined by LF (caller frees); they are
+ * gone from the session. */
+char *session_take_replies(struct session *s);
 void session_reply(struct chat *c, struct session *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Replies "error: <text>" and remembers err as the session's last error. */

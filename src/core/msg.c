@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/outq.h"
+#include "core/wire.h"
 #include "util/xalloc.h"
 
 struct msg *msg_new(const char *room_name, int64_t room_id, int64_t seq,
@@ -20,7 +21,7 @@ struct msg *msg_new(const char *room_name, int64_t room_id, int64_t seq,
 	m->time_ms = time_ms;
 	m->nick = xstrdup(nick);
 	m->content = xmemdup(content, content_len);
-	m->line = outbuf_fmt("[%s] %s: %s\n", room_name, nick, m->content);
+	m->line = wire_line_message(room_name, nick, m->content);
 	return m;
 }
 

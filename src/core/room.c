@@ -6,6 +6,7 @@
  * seq order.
  */
 #include "core/chat_int.h"
+#include "core/wire.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -292,7 +293,7 @@ void chat_on_event(struct chat *c, const struct chat_event *ev)
 {
 	struct room *r = room_get(c, ev->room_id);
 	struct outbuf *notice = NULL, *sse = NULL;
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf text = STRBUF_INIT;
 	const char *skip_nick;
 	struct msg *m = NULL;
 
@@ -305,27 +306,22 @@ void chat_on_event(struct chat *c, const struct chat_event *ev)
 		break;
 	case CHAT_EV_JOIN:
 		c->rooms_version++;
-		notice = outbuf_fmt("[system] %s joined %s\n", ev->nick,
-				    r->name);
+		sb_appendf(&text, "%s joined %s", ev->nick, r->name);
 		break;
 	case CHAT_EV_LEAVE:
 		c->rooms_version++;
-		notice = outbuf_fmt("[system] %s left %s\n", ev->nick, r->name);
+		sb_appendf(&text, "%s left %s", ev->nick, r->name);
 		break;
 	case CHAT_EV_NICK:
-		notice = outbuf_fmt("[system] %s is now known as %s\n",
-				    ev->nick, ev->new_nick);
+		sb_appendf(&text, "%s is now known as %s", ev->nick,
+			   ev->new_nick);
 		break;
 	}
-	if (notice) {
-		/* The same text for streams: drop "[system] " and the LF. */
-		sb_puts(&sb, "event: system\ndata: {\"room\":");
-		jsonw_str(&sb, r->name, strlen(r->name));
-		sb_puts(&sb, ",\"text\":");
-		jsonw_str(&sb, notice->data + 9, notice->len - 10);
-		sb_puts(&sb, "}\n\n");
-		sse = outbuf_new(sb.buf, sb.len);
-		sb_fini(&sb);
+	if (text.len) {
+		/* One text, in each transport's frame. */
+		notice = wire_line_notice(text.buf, text.len);
+		sse = wire_sse_system(r->name, text.buf);
+		sb_fini(&text);
 	}
 	skip_nick = ev->kind == CHAT_EV_NICK ? ev->new_nick : NULL;
 	if (r->state == ROOM_SYNCING)

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/wire.h"
 #include "log.h"
-#include "util/jsonw.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -21,22 +21,9 @@
 /* The message's SSE frame, encoded once. */
 static struct outbuf *msg_sse(struct room *r, struct msg *m)
 {
-	struct strbuf sb = STRBUF_INIT;
-
-	if (m->sse)
-		return m->sse;
-	sb_appendf(&sb, "id: %" PRId64 "\nevent: message\ndata: {\"id\":%" PRId64
-		   ",\"seq\":%" PRId64 ",\"room\":", m->seq, m->id, m->seq);
-	jsonw_str(&sb, r->name, strlen(r->name));
-	sb_puts(&sb, ",\"user\":");
-	jsonw_str(&sb, m->nick, strlen(m->nick));
-	sb_puts(&sb, ",\"content\":");
-	jsonw_str(&sb, m->content, strlen(m->content));
-	sb_puts(&sb, ",\"created_at\":");
-	jsonw_time_ms(&sb, m->time_ms);
-	sb_puts(&sb, "}\n\n");
-	m->sse = outbuf_new(sb.buf, sb.len);
-	sb_fini(&sb);
+	if (!m->sse)
+		m->sse = wire_sse_message(r->name, m->seq, m->id, m->nick,
+					  m->content, m->time_ms);
 	return m->sse;
 }
 
@@ -88,8 +75,7 @@ static int64_t ring_first_seq(const struct room *r);
 static void send_reset(struct chat *c, struct stream *st)
 {
 	int64_t missed = ring_first_seq(st->room) - 1 - st->resume;
-	struct outbuf *b = outbuf_fmt("event: reset\ndata: {\"reason\":\"history truncated\",\"missed\":%" PRId64 "}\n\n",
-				      missed > 0 ? missed : 0);
+	struct outbuf *b = wire_sse_reset(missed);
 
 	stream_send(c, st, b);
 	outbuf_unref(b);
@@ -276,7 +262,7 @@ size_t chat_stream_count(const struct chat *c)
 
 void chat_heartbeat(struct chat *c)
 {
-	struct outbuf *b = outbuf_new(": ping\n\n", 8);
+	struct outbuf *b = wire_sse_ping();
 
 	for (size_t i = 0; i < c->streams.cap; i++)
 		if (c->streams.slots[i].key)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/api_session.h"
+#include "core/wire.h"
 #include "log.h"
 #include "net/files.h"
 #include "util/http1.h"
@@ -298,6 +299,7 @@ static int start_stream(struct http_state *hs, struct http_conn *hc)
 {
 	struct session *s = chat_api_session(hs->chat, hc->sess_key);
 	struct strbuf sb = STRBUF_INIT;
+	struct outbuf *retry;
 	int err;
 
 	if (!s) {
@@ -318,14 +320,16 @@ static int start_stream(struct http_state *hs, struct http_conn *hc)
 	hc->route = R_STREAM;
 	hc->state = CONN_STREAM;
 	chat_api_stream_opened(hs->chat, hc->sess_key);
-	/* No length: the body is every event until the connection ends. */
-	sb_appendf(&sb,
-		   "HTTP/1.1 200 OK\r\n"
-		   "Content-Type: text/event-stream\r\n"
-		   "Cache-Control: no-cache, no-transform\r\n"
-		   "X-Accel-Buffering: no\r\n"
-		   "Connection: close\r\n\r\n"
-		   "retry: %d\n\n", SSE_RETRY_MS);
+	/* No length: the body is every event until the connection ends,
+	 * starting with the reconnect delay. */
+	sb_puts(&sb, "HTTP/1.1 200 OK\r\n"
+		     "Content-Type: text/event-stream\r\n"
+		     "Cache-Control: no-cache, no-transform\r\n"
+		     "X-Accel-Buffering: no\r\n"
+		     "Connection: close\r\n\r\n");
+	retry = wire_sse_retry(SSE_RETRY_MS);
+	sb_append(&sb, retry->data, retry->len);
+	outbuf_unref(retry);
 	free(hc->out);
 	hc->out_sent = 0;
 	hc->out = sb_detach(&sb, &hc->out_len);
