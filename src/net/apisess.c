@@ -35,7 +35,7 @@ void apisess_connected(void *arg, uint64_t req, int err, const char *token,
 		return;
 	}
 	if (err) {
-		http_answer_store_error(hc, err);
+		http_answer_err(hc, err);
 		return;
 	}
 	http_answer(hc, 200, json_pack("{sssIss}", "session_id", token,
@@ -67,12 +67,10 @@ void apisess_posted(void *arg, uint64_t req, int err, int64_t id,
 
 	if (!hc)
 		return;		/* the client went away */
-	if (err == BD_ELOST)
-		http_answer_error(hc, 503, "database connection lost; the message may not have been stored");
-	else if (err == BD_ENOENT)
+	if (err == BD_ENOENT)	/* deleted while the message was sent */
 		http_answer_error(hc, 404, "room no longer exists");
 	else if (err)
-		http_answer_error(hc, 503, "message not sent (database unavailable)");
+		http_answer_err(hc, err);
 	else
 		http_answer(hc, 200, json_pack("{sbsIsI}", "success", 1,
 					       "message_id", (json_int_t)id,
@@ -86,10 +84,8 @@ void apisess_ended(void *arg, uint64_t req, int err)
 
 	if (!hc)
 		return;
-	if (err == BD_ENOENT)
-		http_answer_error(hc, 404, "unknown session");
-	else if (err)
-		http_answer_store_error(hc, err);
+	if (err)
+		http_answer_err(hc, err);
 	else
 		http_answer(hc, 200, json_pack("{sb}", "success", 1));
 }
@@ -105,32 +101,12 @@ static void post_message(struct http_state *hs, struct http_conn *hc,
 	if (!err)
 		return;		/* apisess_posted() answers */
 	http_unpark(hs, hc);
-	switch (err) {
-	case BD_EPERM:
-		/* 403 for a room that exists, 404 for one that does not. */
-		if (chat_room_known(hs->chat, hc->room))
-			http_answer_error(hc, 403, "not a member of that room");
-		else
-			rooms_member_check(hs, hc);
-		break;
-	case BD_EUTF8:
-		http_answer_error(hc, 400, "invalid UTF-8");
-		break;
-	case BD_EINVAL:
-		http_answer_error(hc, 400, "empty message");
-		break;
-	case BD_ETOOLONG:
-		http_answer_error(hc, 400, "message too long");
-		break;
-	case BD_ENOENT:
-		http_answer_error(hc, 404, "unknown session");
-		break;
-	case BD_EBUSY:
-		http_answer_error(hc, 503, "message not sent (server busy, try again)");
-		break;
-	default:
-		http_answer_error(hc, 503, "message not sent (database unavailable)");
-	}
+	if (err == BD_EPERM && !chat_room_known(hs->chat, hc->room))
+		rooms_member_check(hs, hc);	/* 403 or 404 */
+	else if (err == BD_ENOENT)
+		http_answer_error(hc, 404, "unknown session");	/* copy gone */
+	else
+		http_answer_err(hc, err);
 }
 
 /* The request's session, resumed from the database as copy `key`: carry
@@ -142,12 +118,8 @@ void apisess_resumed(void *arg, uint64_t req, int err, uint64_t key)
 
 	if (!hc)
 		return;		/* the client went away */
-	if (err == BD_ENOENT) {
-		http_answer_error(hc, 404, "unknown session");
-		return;
-	}
 	if (err) {
-		http_answer_store_error(hc, err);
+		http_answer_err(hc, err);
 		return;
 	}
 	switch (hc->route) {
@@ -159,10 +131,7 @@ void apisess_resumed(void *arg, uint64_t req, int err, uint64_t key)
 		if (err) {
 			http_unpark(hs, hc);
 			hc->sess_key = 0;
-			if (err == BD_EAGAIN)
-				http_answer_error(hc, 409, "another command of this session is running");
-			else
-				http_answer_error(hc, 404, "unknown session");
+			http_answer_err(hc, err);
 		}
 		break;
 	case R_MESSAGE:
@@ -173,10 +142,7 @@ void apisess_resumed(void *arg, uint64_t req, int err, uint64_t key)
 		err = chat_api_end(hs->chat, key, hc->token);
 		if (err) {
 			http_unpark(hs, hc);
-			if (err == BD_ENOENT)
-				http_answer_error(hc, 404, "unknown session");
-			else
-				http_answer_store_error(hc, err);
+			http_answer_err(hc, err);
 		}
 		break;
 	case R_STREAM_OPEN:
@@ -234,7 +200,7 @@ void apisess_connect(struct http_state *hs, struct http_conn *hc,
 	err = chat_api_connect(hs->chat, token, nick, hc->token);
 	if (err) {
 		http_unpark(hs, hc);
-		http_answer_store_error(hc, err);
+		http_answer_err(hc, err);
 	}
 }
 
@@ -248,10 +214,7 @@ void apisess_resume(struct http_state *hs, struct http_conn *hc,
 	if (!err)
 		return;		/* apisess_resumed() carries on */
 	http_unpark(hs, hc);
-	if (err == BD_ENOENT)
-		http_answer_error(hc, 404, "unknown session");
-	else
-		http_answer_store_error(hc, err);
+	http_answer_err(hc, err);
 }
 
 void apisess_command(struct http_state *hs, struct http_conn *hc,
@@ -275,7 +238,7 @@ void apisess_command(struct http_state *hs, struct http_conn *hc,
 	/* Known here without asking the database (which may be what the
 	 * running command waits for). */
 	if (chat_api_busy(hs->chat, sid)) {
-		http_answer_error(hc, 409, "another command of this session is running");
+		http_answer_err(hc, BD_EAGAIN);
 		return;
 	}
 	keep_text(hc, cmd, strlen(cmd));

@@ -130,10 +130,43 @@ void http_answer_error(struct http_conn *hc, int status, const char *why)
 	http_answer(hc, status, json_pack("{ss}", "error", why));
 }
 
-void http_answer_store_error(struct http_conn *hc, int err)
+/* How the core's error codes are answered over HTTP: one table. `post`
+ * is the text when the request was a message (NULL: the same). */
+static const struct http_error {
+	int err;
+	int status;
+	const char *text;
+	const char *post;
+} http_errors[] = {
+	{ BD_EDB, 503, "database unavailable",
+	  "message not sent (database unavailable)" },
+	{ BD_EBUSY, 503, "server busy, try again",
+	  "message not sent (server busy, try again)" },
+	{ BD_ELOST, 503, "database connection lost",
+	  "database connection lost; the message may not have been stored" },
+	{ BD_ENOENT, 404, "unknown session", NULL },
+	{ BD_EAGAIN, 409, "another command of this session is running", NULL },
+	{ BD_EPERM, 403, "not a member of that room", NULL },
+	{ BD_EUTF8, 400, "invalid UTF-8", NULL },
+	{ BD_EINVAL, 400, "invalid input", "empty message" },
+	{ BD_ETOOLONG, 400, "too long", "message too long" },
+};
+
+void http_answer_err(struct http_conn *hc, int err)
 {
-	http_answer_error(hc, 503, err == BD_EBUSY ? bd_strerror(err)
-						   : "database unavailable");
+	for (size_t i = 0; i < sizeof(http_errors) / sizeof(http_errors[0]);
+	     i++) {
+		const struct http_error *e = &http_errors[i];
+
+		if (e->err != err)
+			continue;
+		http_answer_error(hc, e->status,
+				  hc->route == R_MESSAGE && e->post ? e->post
+								    : e->text);
+		return;
+	}
+	log_error("http: no answer for error %d (%s)", err, bd_strerror(err));
+	http_answer_error(hc, 500, "internal error");
 }
 
 /* An answer after which the connection closes (the request was refused
@@ -304,7 +337,7 @@ static int start_stream(struct http_state *hs, struct http_conn *hc)
 
 	if (!s) {
 		hc->sess_key = 0;
-		http_answer_error(hc, 404, "unknown session");
+		http_answer_err(hc, BD_ENOENT);
 		return 0;
 	}
 	hc->st = chat_stream_open(hs->chat, s, hc->room, hc->last_seq,
@@ -312,7 +345,7 @@ static int start_stream(struct http_state *hs, struct http_conn *hc)
 	if (!hc->st) {
 		hc->sess_key = 0;
 		if (chat_room_known(hs->chat, hc->room))
-			http_answer_error(hc, 403, "not a member of that room");
+			http_answer_err(hc, BD_EPERM);
 		else	/* unknown here: does it exist? */
 			rooms_member_check(hs, hc);
 		return 0;

@@ -94,9 +94,9 @@ void http_unpark(struct http_state *hs, struct http_conn *hc);
 struct http_conn *http_claim(struct http_state *hs, uint64_t token);
 /* Prepares hc's answer (taking obj) and asks for a write. */
 void http_answer(struct http_conn *hc, int status, json_t *obj);
-/* 503 for a store error: "server busy, try again" (BD_EBUSY) or
- * "database unavailable". */
-void http_answer_store_error(struct http_conn *hc, int err);
+/* The answer to a BD_E* code, from the one table of them (in http.c):
+ * its status and text (a message's text for R_MESSAGE). */
+void http_answer_err(struct http_conn *hc, int err);
 
 /* rooms.c: the room list, one snapshot under a second old for all. */
 struct rooms_snap *rooms_new(void);

@@ -76,7 +76,7 @@ static void answer(struct http_state *hs, struct http_conn *hc)
 
 	if (hc->route == R_MEMBER_CHECK) {
 		if (exists(rs, hc->room))
-			http_answer_error(hc, 403, "not a member of that room");
+			http_answer_err(hc, BD_EPERM);
 		else
 			http_answer_error(hc, 404, "no such room");
 		return;
@@ -127,7 +127,7 @@ void rooms_loaded(void *arg, uint64_t token, int err,
 		if (!hc)
 			continue;	/* the client went away */
 		if (err)
-			http_answer_store_error(hc, err);
+			http_answer_err(hc, err);
 		else
 			answer(hs, hc);
 	}
