@@ -1,5 +1,6 @@
 /*
- * Internals shared by the core's .c files (chat.c, room.c, commands.c).
+ * Internals shared by the core's .c files (chat.c, room.c, commands.c,
+ * stream.c, api_session.c).
  * Nothing outside src/core includes this.
  */
 #ifndef BD_CORE_CHAT_INT_H

@@ -30,7 +30,7 @@ void apisess_connected(void *arg, uint64_t req, int err, const char *token,
 	if (err == BD_ETAKEN) {
 		char why[96];
 
-		snprintf(why, sizeof(why), "nickname %s is taken", hc->room);
+		snprintf(why, sizeof(why), "nickname %s is taken", hc->nick);
 		http_answer_error(hc, 409, why);
 		return;
 	}
@@ -195,7 +195,7 @@ void apisess_connect(struct http_state *hs, struct http_conn *hc,
 		for (int i = 0; i < 16; i++)
 			snprintf(token + 2 * i, 3, "%02x", rnd[i]);
 	} while (!chat_api_token_ok(token));
-	snprintf(hc->room, sizeof(hc->room), "%s", nick);
+	snprintf(hc->nick, sizeof(hc->nick), "%s", nick);
 	http_park(hs, hc);
 	err = chat_api_connect(hs->chat, token, nick, hc->token);
 	if (err) {

@@ -68,7 +68,8 @@ struct http_conn {
 					 * streams for (core/api_session.h) */
 	/* What the request asks of its session, kept while it resumes. */
 	char room[64];			/* message, stream, member check;
-					 * connect: nick; rooms: after */
+					 * rooms: the page's `after` */
+	char nick[NICK_MAX + 1];	/* connect: the nickname asked for */
 	char secret[33];		/* the session's id */
 	char *text;			/* command line or message content */
 	size_t text_len;

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-static int get_i64(json_t *o, const char *key, int64_t *dst)
+static int store_get_i64(json_t *o, const char *key, int64_t *dst)
 {
 	json_t *v = json_object_get(o, key);
 
@@ -37,24 +37,24 @@ int notify_decode(const char *payload, struct chat_event *ev, json_t **root)
 	memset(ev, 0, sizeof(*ev));
 	*root = NULL;
 	if (!json_is_object(o) || !(kind = get_str(o, "k", NULL)) ||
-	    get_i64(o, "r", &ev->room_id) || !(ev->nick = get_str(o, "u", NULL)))
+	    store_get_i64(o, "r", &ev->room_id) || !(ev->nick = get_str(o, "u", NULL)))
 		goto out_bad;
 	if (!strcmp(kind, "m")) {
 		ev->kind = CHAT_EV_MESSAGE;
 		ev->content = get_str(o, "c", &ev->content_len);
-		if (!ev->content || get_i64(o, "s", &ev->seq) ||
-		    get_i64(o, "i", &ev->id) || get_i64(o, "t", &ev->time_ms))
+		if (!ev->content || store_get_i64(o, "s", &ev->seq) ||
+		    store_get_i64(o, "i", &ev->id) || store_get_i64(o, "t", &ev->time_ms))
 			goto out_bad;
 	} else if (!strcmp(kind, "j") || !strcmp(kind, "l")) {
 		ev->kind = kind[0] == 'j' ? CHAT_EV_JOIN : CHAT_EV_LEAVE;
-		if (get_i64(o, "uid", &ev->uid))
+		if (store_get_i64(o, "uid", &ev->uid))
 			goto out_bad;
 	} else if (!strcmp(kind, "n")) {
 		ev->kind = CHAT_EV_NICK;
 		ev->new_nick = get_str(o, "to", NULL);
-		if (!ev->new_nick || get_i64(o, "uid", &ev->uid))
+		if (!ev->new_nick || store_get_i64(o, "uid", &ev->uid))
 			goto out_bad;
-		if (get_i64(o, "x", &ev->rename_id))	/* before 008 */
+		if (store_get_i64(o, "x", &ev->rename_id))	/* before 008 */
 			ev->rename_id = 0;
 	} else {
 		goto out_bad;

@@ -1,5 +1,5 @@
 /*
- * libpq on the lws loop (see notes/lws-libpq-event-loop.md). lws sees a dup
+ * libpq on the lws loop (see doc/lws-4.1.md). lws sees a dup
  * of libpq's socket, adopted as a raw file so lws only reports readiness and
  * libpq does all I/O. The socket can change during a connect, so it is
  * re-adopted when its inode changes.

@@ -62,8 +62,8 @@ static void row_session(PGresult *res, int row, int col,
 			struct chat_stored_session *ss,
 			struct chat_room_ref **refs, json_t **rooms)
 {
-	ss->id = get_i64(res, row, 0);
-	ss->uid = get_i64(res, row, col);
+	ss->id = store_get_i64(res, row, 0);
+	ss->uid = store_get_i64(res, row, col);
 	ss->nick = PQgetvalue(res, row, col + 1);
 	ss->room = PQgetisnull(res, row, col + 2) ? NULL :
 		   PQgetvalue(res, row, col + 2);
@@ -71,7 +71,7 @@ static void row_session(PGresult *res, int row, int col,
 	ss->rooms_unchanged = PQgetisnull(res, row, col + 3);
 	if (ss->rooms_unchanged)
 		return;
-	*refs = room_refs(PQgetvalue(res, row, col + 3), rooms, &ss->nrooms);
+	*refs = store_room_refs(PQgetvalue(res, row, col + 3), rooms, &ss->nrooms);
 	ss->rooms = *refs;
 }
 
@@ -85,13 +85,13 @@ static void session_done(void *arg, PGresult *res, int err)
 	json_t *rooms = NULL;
 
 	if (err != BD_ECANCELED)
-		err = result_err(res, err, o->what);
+		err = store_result_err(res, err, o->what);
 	if (!err && PQntuples(res) != 1)
 		err = BD_ENOENT;
 	if (!err) {
 		row_session(res, 0, 1, &ss, &refs, &rooms);
 		if (PQnfields(res) > 5 && !PQgetisnull(res, 0, 5))
-			ss.rooms_version = get_i64(res, 0, 5);
+			ss.rooms_version = store_get_i64(res, 0, 5);
 	}
 	if (!strcmp(o->what, "bd_session_open"))
 		chat_on_session_opened(o->st->chat, o->req, err, o->token,
@@ -125,7 +125,7 @@ int st_session_resume(void *arg, const char *token, unsigned idle_s,
 	const char *v[] = { token, ibuf, kbuf };
 
 	snprintf(ibuf, sizeof(ibuf), "%u", idle_s);
-	fmt_id(kbuf, sizeof(kbuf), known_version);
+	store_fmt_id(kbuf, sizeof(kbuf), known_version);
 	/* Only the requester sees the answer (marking the session active
 	 * matters to no one else): nobody waiting, no statement. */
 	return send_op(st, PGCONN_BOUNDED, resume_wanted,
@@ -139,7 +139,7 @@ static void end_done(void *arg, PGresult *res, int err)
 {
 	struct sess_op *o = arg;
 
-	err = result_err(res, err, o->what);
+	err = store_result_err(res, err, o->what);
 	if (!err && (PQntuples(res) != 1 ||
 		     strcmp(PQgetvalue(res, 0, 0), "t")))
 		err = BD_ENOENT;
@@ -153,7 +153,7 @@ int st_session_end(void *arg, int64_t id, uint64_t req)
 	char ibuf[24];
 	const char *v[] = { ibuf };
 
-	fmt_id(ibuf, sizeof(ibuf), id);
+	store_fmt_id(ibuf, sizeof(ibuf), id);
 	return send_op(st, 0, NULL, "SELECT bd_session_end($1)", 1, v,
 		       end_done, sess_op_new(st, req, NULL, "bd_session_end"));
 }
@@ -163,7 +163,7 @@ static void tick_done(void *arg, PGresult *res, int err)
 {
 	struct sess_op *o = arg;
 
-	if (result_err(res, err, o->what)) {
+	if (store_result_err(res, err, o->what)) {
 		free(o);
 		return;
 	}
@@ -173,7 +173,7 @@ static void tick_done(void *arg, PGresult *res, int err)
 		json_t *rooms = NULL;
 
 		if (!strcmp(PQgetvalue(res, i, 1), "t")) {
-			chat_on_session_tick(o->st->chat, get_i64(res, i, 0),
+			chat_on_session_tick(o->st->chat, store_get_i64(res, i, 0),
 					     NULL);
 			continue;
 		}
@@ -211,7 +211,7 @@ int st_session_tick(void *arg, const int64_t *keep, size_t n,
 static void listen_done(void *arg, PGresult *res, int err)
 {
 	(void)arg;
-	result_err(res, err, "LISTEN session_end");
+	store_result_err(res, err, "LISTEN session_end");
 }
 
 void sessions_listen(struct store *st)

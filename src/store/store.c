@@ -36,11 +36,13 @@ struct post_batch {
 };
 
 /* Context of one statement. */
+/* One statement's context, for its outcome. */
 struct op {
 	struct store *st;
-	uint64_t sid;
+	uint64_t sid;		/* the session that asked, or 0 */
 	int64_t room_id;
-	uint64_t gen;
+	uint64_t gen;		/* watch: the room sync's generation */
+	uint64_t token;		/* rooms, replay: the request's token */
 	int64_t after;
 	unsigned limit;
 };
@@ -54,7 +56,7 @@ static struct op *op_new(struct store *st, uint64_t sid)
 	return o;
 }
 
-int result_err(PGresult *res, int err, const char *what)
+int store_result_err(PGresult *res, int err, const char *what)
 {
 	ExecStatusType s;
 	const char *state;
@@ -73,20 +75,20 @@ int result_err(PGresult *res, int err, const char *what)
 	return BD_EDB;
 }
 
-int64_t get_i64(PGresult *res, int row, int col)
+int64_t store_get_i64(PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? 0 :
 	       strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-void fmt_id(char *buf, size_t len, int64_t v)
+void store_fmt_id(char *buf, size_t len, int64_t v)
 {
 	snprintf(buf, len, "%" PRId64, v);
 }
 
 /* /nick */
 
-struct chat_room_ref *room_refs(const char *json, json_t **rooms,
+struct chat_room_ref *store_room_refs(const char *json, json_t **rooms,
 				size_t *n)
 {
 	struct chat_room_ref *refs;
@@ -112,12 +114,12 @@ static void nick_done(void *arg, PGresult *res, int err)
 	json_t *rooms = NULL;
 	size_t n = 0;
 
-	err = result_err(res, err, "bd_nick");
+	err = store_result_err(res, err, "bd_nick");
 	if (!err && PQntuples(res) != 1)
 		err = BD_EDB;
 	if (!err)
-		refs = room_refs(PQgetvalue(res, 0, 2), &rooms, &n);
-	chat_on_nick(o->st->chat, o->sid, err, err ? 0 : get_i64(res, 0, 0),
+		refs = store_room_refs(PQgetvalue(res, 0, 2), &rooms, &n);
+	chat_on_nick(o->st->chat, o->sid, err, err ? 0 : store_get_i64(res, 0, 0),
 		     err ? NULL : PQgetvalue(res, 0, 1), refs, n);
 	free(refs);
 	json_decref(rooms);
@@ -134,9 +136,9 @@ static int st_nick(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 	struct op *o = op_new(st, sid);
 	int err;
 
-	fmt_id(ubuf, sizeof(ubuf), uid);
-	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
-	fmt_id(abuf, sizeof(abuf), api_id);
+	store_fmt_id(ubuf, sizeof(ubuf), uid);
+	store_fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
+	store_fmt_id(abuf, sizeof(abuf), api_id);
 	/* One statement, one transaction: the presence row's unique
 	 * nickname refuses a name another connected session holds. */
 	err = pgconn_submit(st->q, PGCONN_BOUNDED, NULL,
@@ -156,11 +158,11 @@ static void join_done(void *arg, PGresult *res, int err)
 {
 	struct op *o = arg;
 
-	err = result_err(res, err, "bd_join");
+	err = store_result_err(res, err, "bd_join");
 	if (!err && PQntuples(res) != 1)
 		err = BD_EDB;
-	chat_on_join(o->st->chat, o->sid, err, err ? 0 : get_i64(res, 0, 0),
-		     err ? 0 : get_i64(res, 0, 1),
+	chat_on_join(o->st->chat, o->sid, err, err ? 0 : store_get_i64(res, 0, 0),
+		     err ? 0 : store_get_i64(res, 0, 1),
 		     err ? NULL : PQgetvalue(res, 0, 2));
 	free(o);
 }
@@ -176,10 +178,10 @@ static int st_join(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 	struct op *o = op_new(st, sid);
 	int err;
 
-	fmt_id(ubuf, sizeof(ubuf), uid);
-	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
-	fmt_id(abuf, sizeof(abuf), api_id);
-	fmt_id(mbuf, sizeof(mbuf), (int64_t)max_rooms);
+	store_fmt_id(ubuf, sizeof(ubuf), uid);
+	store_fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
+	store_fmt_id(abuf, sizeof(abuf), api_id);
+	store_fmt_id(mbuf, sizeof(mbuf), (int64_t)max_rooms);
 	err = pgconn_submit(st->q, PGCONN_BOUNDED, NULL, create ?
 		"WITH j AS (SELECT * FROM bd_create($1, $2, $3, $8)) "
 		"SELECT j.user_id, j.room_id, j.room_name, bd_presence_set("
@@ -199,7 +201,7 @@ static void leave_done(void *arg, PGresult *res, int err)
 {
 	struct op *o = arg;
 
-	chat_on_leave(o->st->chat, o->sid, result_err(res, err, "bd_leave"));
+	chat_on_leave(o->st->chat, o->sid, store_result_err(res, err, "bd_leave"));
 	free(o);
 }
 
@@ -213,10 +215,10 @@ static int st_leave(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 	struct op *o = op_new(st, sid);
 	int err;
 
-	fmt_id(ubuf, sizeof(ubuf), uid);
-	fmt_id(rbuf, sizeof(rbuf), room_id);
-	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
-	fmt_id(abuf, sizeof(abuf), api_id);
+	store_fmt_id(ubuf, sizeof(ubuf), uid);
+	store_fmt_id(rbuf, sizeof(rbuf), room_id);
+	store_fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
+	store_fmt_id(abuf, sizeof(abuf), api_id);
 	err = pgconn_submit(st->q, PGCONN_BOUNDED, NULL,
 			   "SELECT bd_leave($1, $2, $3), "
 			   "bd_presence_set($4, $5, $6, $2, $1, NULL)",
@@ -265,7 +267,7 @@ static void post_done(void *arg, PGresult *res, int err)
 	struct chat *c = b->st->chat;
 	int nrows;
 
-	err = result_err(res, err, "bd_post");
+	err = store_result_err(res, err, "bd_post");
 	nrows = err ? 0 : PQntuples(res);
 	for (size_t i = 0; i < b->n; i++) {
 		int row = (int)i;	/* rows come back in batch order */
@@ -275,8 +277,8 @@ static void post_done(void *arg, PGresult *res, int err)
 				       err ? err : BD_EDB, 0, 0);
 		else
 			chat_on_posted(c, b->items[i].sid, b->items[i].token,
-				       0, get_i64(res, row, 1),
-				       get_i64(res, row, 2));
+				       0, store_get_i64(res, row, 1),
+				       store_get_i64(res, row, 2));
 	}
 	batch_free(b);
 }
@@ -328,7 +330,7 @@ static bool op_wanted(void *arg)
 	struct op *o = arg;
 
 	return o->sid ? chat_session_wanted(o->st->chat, o->sid) :
-			chat_api_wanted(o->st->chat, o->gen);
+			chat_api_wanted(o->st->chat, o->token);
 }
 
 /* /rooms */
@@ -339,17 +341,17 @@ static void rooms_done(void *arg, PGresult *res, int err)
 	struct chat_room_info *info = NULL;
 	size_t n = 0;
 
-	err = result_err(res, err, "bd_rooms");
+	err = store_result_err(res, err, "bd_rooms");
 	if (!err) {
 		n = (size_t)PQntuples(res);
 		info = xcalloc(n + 1, sizeof(*info));
 		for (size_t i = 0; i < n; i++) {
 			info[i].name = PQgetvalue(res, (int)i, 0);
-			info[i].members = get_i64(res, (int)i, 1);
-			info[i].online = get_i64(res, (int)i, 2);
+			info[i].members = store_get_i64(res, (int)i, 1);
+			info[i].online = store_get_i64(res, (int)i, 2);
 		}
 	}
-	chat_on_rooms(o->st->chat, o->sid, o->gen, err, info, n);
+	chat_on_rooms(o->st->chat, o->sid, o->token, err, info, n);
 	free(info);
 	free(o);
 }
@@ -360,7 +362,7 @@ static int st_rooms(void *arg, uint64_t sid, uint64_t token)
 	struct op *o = op_new(st, sid);
 	int err;
 
-	o->gen = token;
+	o->token = token;
 	err = pgconn_submit(st->q, PGCONN_BOUNDED, op_wanted,
 			    "SELECT name, members, online FROM bd_rooms_online()",
 			    0, NULL, rooms_done, o);
@@ -375,7 +377,7 @@ static void presence_add_done(void *arg, PGresult *res, int err)
 {
 	struct op *o = arg;
 
-	err = result_err(res, err, "bd_presence_add");
+	err = store_result_err(res, err, "bd_presence_add");
 	chat_on_presence(o->st->chat, o->sid, err);
 	free(o);
 }
@@ -388,7 +390,7 @@ static int st_presence_add(void *arg, uint64_t sid, const char *nick)
 	struct op *o = op_new(st, sid);
 	int err;
 
-	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
+	store_fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
 	err = pgconn_query(st->q, "SELECT bd_presence_add($1, $2, $3)", 3, v,
 			   presence_add_done, o);
 	if (err)
@@ -398,7 +400,7 @@ static int st_presence_add(void *arg, uint64_t sid, const char *nick)
 
 static void ignore_done(void *arg, PGresult *res, int err)
 {
-	result_err(res, err, arg);
+	store_result_err(res, err, arg);
 }
 
 static void st_presence_del(void *arg, uint64_t sid)
@@ -407,7 +409,7 @@ static void st_presence_del(void *arg, uint64_t sid)
 	char sbuf[24];
 	const char *v[] = { st->instance_id, sbuf };
 
-	fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
+	store_fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
 	pgconn_query(st->q, "SELECT bd_presence_del($1, $2)", 2, v,
 		     ignore_done, "bd_presence_del");
 }
@@ -418,7 +420,7 @@ static void list_done(void *arg, PGresult *res, int err)
 	struct chat_presence *rows = NULL;
 	size_t n = 0;
 
-	err = result_err(res, err, "bd_list");
+	err = store_result_err(res, err, "bd_list");
 	if (!err) {
 		n = (size_t)PQntuples(res);
 		rows = xcalloc(n + 1, sizeof(*rows));
@@ -451,12 +453,12 @@ static void sync_done(void *arg, PGresult *res, int err)
 {
 	struct store *st = arg;
 
-	if (result_err(res, err, "bd_presence_sync"))
+	if (store_result_err(res, err, "bd_presence_sync"))
 		return;
 	for (int i = 0; i < PQntuples(res); i++) {
 		log_warn("presence: session %s lost its nickname to another instance while the database was away",
 			 PQgetvalue(res, i, 0));
-		chat_on_nick_lost(st->chat, (uint64_t)get_i64(res, i, 0));
+		chat_on_nick_lost(st->chat, (uint64_t)store_get_i64(res, i, 0));
 	}
 }
 
@@ -494,7 +496,7 @@ static void beat_done(void *arg, PGresult *res, int err)
 {
 	struct store *st = arg;
 
-	if (result_err(res, err, "bd_instance_beat") || PQntuples(res) != 1)
+	if (store_result_err(res, err, "bd_instance_beat") || PQntuples(res) != 1)
 		return;
 	st->notify_queue_usage = strtod(PQgetvalue(res, 0, 1), NULL);
 	if (!strcmp(PQgetvalue(res, 0, 0), "f")) {
@@ -534,12 +536,12 @@ static struct chat_msg_row *msg_rows(PGresult *res, size_t *n)
 	for (size_t i = 0; i < *n; i++) {
 		int r = (int)i;
 
-		rows[i].seq = get_i64(res, r, 0);
-		rows[i].id = get_i64(res, r, 1);
+		rows[i].seq = store_get_i64(res, r, 0);
+		rows[i].id = store_get_i64(res, r, 1);
 		rows[i].nick = PQgetvalue(res, r, 2);
 		rows[i].content = PQgetvalue(res, r, 3);
 		rows[i].content_len = (size_t)PQgetlength(res, r, 3);
-		rows[i].time_ms = get_i64(res, r, 4);
+		rows[i].time_ms = store_get_i64(res, r, 4);
 	}
 	return rows;
 }
@@ -550,7 +552,7 @@ static void history_done(void *arg, PGresult *res, int err)
 	struct chat_msg_row *rows = NULL;
 	size_t n = 0;
 
-	err = result_err(res, err, "bd_history");
+	err = store_result_err(res, err, "bd_history");
 	if (!err)
 		rows = msg_rows(res, &n);
 	/* Only a catch-up reads after a seq (an initial load reads the
@@ -572,10 +574,10 @@ static void replay_done(void *arg, PGresult *res, int err)
 	struct chat_msg_row *rows = NULL;
 	size_t n = 0;
 
-	err = result_err(res, err, "replay");
+	err = store_result_err(res, err, "replay");
 	if (!err)
 		rows = msg_rows(res, &n);
-	chat_on_replay(o->st->chat, o->gen, err, rows, n);
+	chat_on_replay(o->st->chat, o->token, err, rows, n);
 	free(rows);
 	free(o);
 }
@@ -589,9 +591,9 @@ static int st_replay(void *arg, int64_t room_id, uint64_t token,
 	struct op *o = op_new(st, 0);
 	int err;
 
-	o->gen = token;
-	fmt_id(rbuf, sizeof(rbuf), room_id);
-	fmt_id(abuf, sizeof(abuf), after);
+	o->token = token;
+	store_fmt_id(rbuf, sizeof(rbuf), room_id);
+	store_fmt_id(abuf, sizeof(abuf), after);
 	snprintf(lbuf, sizeof(lbuf), "%u", limit);
 	err = pgconn_query(st->q,
 		"SELECT seq, id, nickname, content, "
@@ -610,10 +612,10 @@ static void listen_done(void *arg, PGresult *res, int err)
 	char rbuf[24], abuf[24], lbuf[16];
 	const char *v[] = { rbuf, abuf, lbuf };
 
-	err = result_err(res, err, "LISTEN");
+	err = store_result_err(res, err, "LISTEN");
 	if (!err) {
-		fmt_id(rbuf, sizeof(rbuf), o->room_id);
-		fmt_id(abuf, sizeof(abuf), o->after);
+		store_fmt_id(rbuf, sizeof(rbuf), o->room_id);
+		store_fmt_id(abuf, sizeof(abuf), o->after);
 		snprintf(lbuf, sizeof(lbuf), "%u", o->limit);
 		err = pgconn_query(o->st->q,
 			"SELECT seq, id, nickname, content, t FROM bd_history($1, $2, $3)",
@@ -648,7 +650,7 @@ static int st_watch(void *arg, int64_t room_id, uint64_t gen, int64_t after,
 static void unlisten_done(void *arg, PGresult *res, int err)
 {
 	(void)arg;
-	result_err(res, err, "UNLISTEN");
+	store_result_err(res, err, "UNLISTEN");
 }
 
 static void st_unwatch(void *arg, int64_t room_id)
@@ -805,7 +807,7 @@ bool store_is_connected(const struct store *st)
 static void cleanup_done(void *arg, PGresult *res, int err)
 {
 	(void)arg;
-	if (!result_err(res, err, "bd_cleanup") && PQntuples(res) == 1)
+	if (!store_result_err(res, err, "bd_cleanup") && PQntuples(res) == 1)
 		log_info("cleanup: deleted %s old messages, removed %s guest users no longer connected and %s unused users",
 			 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
 			 PQgetvalue(res, 0, 2));

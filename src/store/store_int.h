@@ -30,13 +30,13 @@ struct store {
 
 /* 0 for a good result; BD_ETAKEN for unique violations; else BD_EDB
  * (logged with what). */
-int result_err(PGresult *res, int err, const char *what);
+int store_result_err(PGresult *res, int err, const char *what);
 /* A column as an integer, 0 when NULL. */
-int64_t get_i64(PGresult *res, int row, int col);
-void fmt_id(char *buf, size_t len, int64_t v);
+int64_t store_get_i64(PGresult *res, int row, int col);
+void store_fmt_id(char *buf, size_t len, int64_t v);
 /* A JSON array of {id, name} as room references pointing into *rooms
  * (the caller frees the array and decrefs *rooms). */
-struct chat_room_ref *room_refs(const char *json, json_t **rooms,
+struct chat_room_ref *store_room_refs(const char *json, json_t **rooms,
 				size_t *n);
 
 /* sessions.c: the stored API sessions' store ops (chat.h); the listen
