@@ -521,3 +521,55 @@ void tcl_expect_accounted_at(const char *file, int line, const char *who,
 			  who, sent, stored, r->not_sent + r->lost, r->lost,
 			  r->not_sent + r->lost - unstored);
 }
+
+bool tcl_listed_at(const char *file, int line, struct tcl *c, const char *entry)
+{
+	char want[256];
+	bool found = false;
+	int n;
+
+	snprintf(want, sizeof(want), "[system]   %s", entry);
+	tcl_send(c, "/list");
+	if (tcl_read(c, trun_ms(T_WAIT)) != TCL_LINE)
+		trun_fail(file, line, "%s: /list: no reply", c->label);
+	if (sscanf(c->line, "[system] Online users (%d):", &n) != 1)
+		trun_fail(file, line, "%s /list: \"%s\"", c->label, c->line);
+	for (int i = 0; i < n; i++) {
+		if (tcl_read(c, trun_ms(T_WAIT)) != TCL_LINE)
+			trun_fail(file, line,
+				  "%s /list: entry %d of %d missing", c->label,
+				  i + 1, n);
+		found |= !strcmp(c->line, want);
+	}
+	return found;
+}
+
+long long tcl_wait_unlisted_at(const char *file, int line, struct tcl *c,
+			       const char *entry, int ms)
+{
+	int64_t t0 = trun_now_ms(), deadline = t0 + ms;
+
+	while (tcl_listed_at(file, line, c, entry)) {
+		if (trun_now_ms() >= deadline)
+			trun_fail(file, line,
+				  "%s: /list still shows \"%s\" after %d ms",
+				  c->label, entry, ms);
+		trun_pace();
+	}
+	return trun_now_ms() - t0;
+}
+
+void tcl_send_flood(struct tcl *c, int from)
+{
+	static char buf[TCL_FLOOD_BATCH * (TCL_FLOOD_BODY + 1)];
+	size_t len = 0;
+
+	for (int i = from; i < from + TCL_FLOOD_BATCH; i++) {
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%06d ",
+					i);
+		memset(buf + len, 'f', TCL_FLOOD_BODY - 7);
+		len += TCL_FLOOD_BODY - 7;
+		buf[len++] = '\n';
+	}
+	tcl_send_raw(c, buf, len);
+}

@@ -106,6 +106,23 @@ void tcl_wait_online_at(const char *file, int line, struct tcl *c, int n);
 /* Sends /list until it shows n users (after a disconnect was handled). */
 #define wait_online(c, n) tcl_wait_online_at(__FILE__, __LINE__, (c), (n))
 
+bool tcl_listed_at(const char *file, int line, struct tcl *c,
+		   const char *entry);
+long long tcl_wait_unlisted_at(const char *file, int line, struct tcl *c,
+			       const char *entry, int ms);
+
+/*
+ * Sends /list and consumes the reply; whether one of its entries is
+ * exactly "[system]   <entry>" ("alice (in general)").
+ */
+#define listed(c, entry) tcl_listed_at(__FILE__, __LINE__, (c), (entry))
+/*
+ * Polls /list (paced: expiry has no event) until it no longer shows
+ * entry; fails after ms. Returns the ms it took.
+ */
+#define wait_unlisted(c, entry, ms) \
+	tcl_wait_unlisted_at(__FILE__, __LINE__, (c), (entry), (ms))
+
 /* The server's refusals of a message line (TCP). */
 #define TCL_NOT_SENT "[system] error: message not sent (database unavailable)"
 /* Sent to the database when the connection died: stored or not. */
@@ -142,5 +159,16 @@ void tcl_expect_accounted_at(const char *file, int line, const char *who,
 
 /* A connected client that read its welcome and set its nickname. */
 struct tcl *tcl_user(int port, const char *nick);
+
+/* A flood of messages for slow consumer tests. */
+#define TCL_FLOOD_BATCH 50	  /* lines per tcl_send_flood() */
+#define TCL_FLOOD_BODY 1900	  /* bytes per message */
+#define TCL_FLOOD_MAX (32L << 20) /* give up after this many bytes */
+
+/*
+ * Sends TCL_FLOOD_BATCH message lines in one write, numbered from from:
+ * each "%06d " and 'f's up to TCL_FLOOD_BODY bytes.
+ */
+void tcl_send_flood(struct tcl *c, int from);
 
 #endif

@@ -317,3 +317,23 @@ int tdb_kill_server_conns(struct tdb *db, const char *pattern)
 		"WHERE application_name LIKE $2 AND datname = $1",
 		db->name, pattern, NULL);
 }
+
+void tdb_allow_connections(struct tdb *db, bool on)
+{
+	char q[160], sql[256];
+
+	tdb_ident(q, sizeof(q), db->name);
+	snprintf(sql, sizeof(sql), "ALTER DATABASE %s ALLOW_CONNECTIONS %s", q,
+		 on ? "true" : "false");
+	PQclear(tdb_admin(sql, NULL));
+}
+
+int tdb_stage_idle(struct tdb *db, const char *sid)
+{
+	return (int)tdb_int(db,
+			    "WITH u AS (UPDATE api_sessions SET "
+			    "last_active = now() - interval '1 hour' "
+			    "WHERE token_hash = sha256(decode($1, 'hex')) "
+			    "RETURNING 1) SELECT count(*) FROM u",
+			    sid, NULL);
+}

@@ -65,4 +65,13 @@ void tdb_wait_server_blocked(struct tdb *db);
 /* Quotes s as an SQL identifier into buf. */
 void tdb_ident(char *buf, size_t len, const char *s);
 
+/* ALTER DATABASE <db> ALLOW_CONNECTIONS on (true) or off (false). */
+void tdb_allow_connections(struct tdb *db, bool on);
+
+/*
+ * Makes the API session sid (hex) idle for an hour as far as the database
+ * knows (its last_active); returns 1, or 0 when it is gone.
+ */
+int tdb_stage_idle(struct tdb *db, const char *sid);
+
 #endif

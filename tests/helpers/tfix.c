@@ -15,6 +15,8 @@
 
 struct tdb T_DB;
 struct tsrv T_SRV;
+struct tsrv T_INST[TFIX_MAX_INST];
+int T_NINST;
 
 static struct tsrv_opts opts; /* chosen by the setup */
 static bool db_made, srv_made;
@@ -22,6 +24,7 @@ static bool db_made, srv_made;
 void tfix_use(const struct tsrv_opts *o)
 {
 	opts = *o;
+	T_NINST = 0;
 }
 
 /*
@@ -72,18 +75,21 @@ void tfix_begin(void)
 	tsrv_start(&T_SRV);
 }
 
-void tfix_start_instances(struct tsrv *inst, int n, const char *extra_json)
+void tfix_start_instances(int n)
 {
+	ck_assert_msg(n <= TFIX_MAX_INST, "%d instances, at most %d", n,
+		      TFIX_MAX_INST);
 	tfix_begin_db();
+	T_NINST = n;
 	for (int i = 0; i < n; i++) {
 		struct tsrv_opts o = { .database_url = T_DB.url,
-				       .extra_json = extra_json };
+				       .extra_json = opts.extra_json };
 		char name[16];
 
 		snprintf(name, sizeof(name), "inst%d", i + 1);
 		o.instance_id = name;
-		tsrv_init(&inst[i], name, &o);
-		tsrv_start(&inst[i]);
+		tsrv_init(&T_INST[i], name, &o);
+		tsrv_start(&T_INST[i]);
 	}
 }
 
@@ -104,6 +110,12 @@ int tfix_tcp_port(void)
 	return T_SRV.tcp_port;
 }
 
+int tfix_http_port(void)
+{
+	tfix_begin();
+	return T_SRV.http_port;
+}
+
 void tfix_setup(void)
 {
 	struct tsrv_opts o;
@@ -112,8 +124,18 @@ void tfix_setup(void)
 	tfix_use(&o);
 }
 
+void tfix_setup_small_outq(void)
+{
+	struct tsrv_opts o = { .outq_limit_bytes = 65536 };
+
+	tfix_use(&o);
+}
+
 void tfix_teardown(void)
 {
+	for (int i = 0; i < T_NINST; i++)
+		if (T_INST[i].pid)
+			tsrv_stop(&T_INST[i]);
 	if (srv_made && T_SRV.pid)
 		tsrv_stop(&T_SRV);
 	if (db_made)

@@ -661,3 +661,33 @@ long long thttp_say_at(const char *file, int line, int port, const char *sid,
 	json_decref(j);
 	return s;
 }
+
+void thttp_user_at(const char *file, int line, int port, const char *nick,
+		   int cmd_port, const char *cmd, char *sid)
+{
+	thttp_connect_at(file, line, port, nick, sid);
+	if (cmd)
+		json_decref(
+			thttp_command_at(file, line, cmd_port, sid, cmd, true));
+}
+
+long long thttp_health_streams_at(const char *file, int line, int port,
+				  int status)
+{
+	struct thttp_resp r;
+	json_t *j;
+	long long n;
+
+	thttp_get(port, "/health", &r);
+	if (status)
+		thttp_expect_status_at(file, line, &r, status);
+	j = thttp_json_at(file, line, &r);
+	if (!json_is_integer(json_object_get(j, "streams"))) {
+		json_decref(j);
+		trun_fail(file, line, "/health without \"streams\": %s",
+			  r.body);
+	}
+	n = json_integer_value(json_object_get(j, "streams"));
+	json_decref(j);
+	return n;
+}

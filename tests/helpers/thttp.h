@@ -115,6 +115,10 @@ void thttp_expect_command_at(const char *file, int line, int port,
 			     const char *message);
 long long thttp_say_at(const char *file, int line, int port, const char *sid,
 		       const char *room, const char *content, long long *id);
+void thttp_user_at(const char *file, int line, int port, const char *nick,
+		   int cmd_port, const char *cmd, char *sid);
+long long thttp_health_streams_at(const char *file, int line, int port,
+				  int status);
 
 /* r has this status (fails with the head and body otherwise). */
 #define expect_status(r, st) \
@@ -145,5 +149,18 @@ long long thttp_say_at(const char *file, int line, int port, const char *sid,
  */
 #define api_say(port, sid, room, content, id) \
 	thttp_say_at(__FILE__, __LINE__, (port), (sid), (room), (content), (id))
+/*
+ * An HTTP user: api_connect() on port, then (unless cmd is NULL) the
+ * successful api_command() cmd ("/create general") on cmd_port.
+ */
+#define api_user(port, nick, cmd_port, cmd, sid)                             \
+	thttp_user_at(__FILE__, __LINE__, (port), (nick), (cmd_port), (cmd), \
+		      (sid))
+/*
+ * GET /health: its integer "streams"; the answer must have status (0:
+ * any) and a JSON object body.
+ */
+#define health_streams(port, status) \
+	thttp_health_streams_at(__FILE__, __LINE__, (port), (status))
 
 #endif

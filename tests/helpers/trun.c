@@ -89,6 +89,40 @@ void trun_mkdirs(const char *path)
 		ck_abort_msg("mkdir %s: %s", tmp, strerror(errno));
 }
 
+char *trun_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *b;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	b = malloc((size_t)n + 1);
+	ck_assert(b);
+	ck_assert_msg(fread(b, 1, (size_t)n, f) == (size_t)n, "%s: short read",
+		      path);
+	b[n] = '\0';
+	fclose(f);
+	if (len)
+		*len = (size_t)n;
+	return b;
+}
+
+char *trun_repeat(const char *unit, size_t n)
+{
+	size_t ul = strlen(unit);
+	char *s = malloc(ul * n + 1);
+
+	ck_assert(s);
+	for (size_t i = 0; i < n; i++)
+		memcpy(s + i * ul, unit, ul);
+	s[ul * n] = '\0';
+	return s;
+}
+
 void trun_output_dir(char *buf, size_t len)
 {
 	const char *top = getenv("BD_TOP");

@@ -45,6 +45,16 @@ void trun_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void trun_mkdirs(const char *path);
 
 /*
+ * The whole file at path (malloc'd, NUL-terminated; *len gets its size
+ * unless len is NULL). NULL, with errno set, when it cannot be opened;
+ * fails the test when it cannot be read.
+ */
+char *trun_slurp(const char *path, size_t *len);
+
+/* A malloc'd string of n copies of the string unit. */
+char *trun_repeat(const char *unit, size_t n);
+
+/*
  * tmain_run(s) (fails when no test ran), then drops databases left behind
  * by tests that were killed. Returns the exit status for main(): 0 when at
  * least one test ran and everything passed.

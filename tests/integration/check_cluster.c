@@ -22,40 +22,13 @@
 #define SENDERS 6	/* two per instance */
 #define PER_SENDER 20
 
-static struct tsrv inst[NINST];
-static int ninst;
-
-static const char *extra_json;	/* more config for start_instances() */
-
-/* Starts inst1..instN on the test's database. */
-static void start_instances(int n)
-{
-	tfix_start_instances(inst, n, extra_json);
-	ninst = n;
-}
-
-static void up(void)
-{
-	tfix_setup();
-	ninst = 0;
-	extra_json = NULL;
-}
-
-static void down(void)
-{
-	for (int i = 0; i < ninst; i++)
-		if (inst[i].pid)
-			tsrv_stop(&inst[i]);
-	tfix_teardown();
-}
-
 START_TEST(test_room_and_messages_cross_instances)
 {
 	struct tcl *alice, *bob;
 
-	start_instances(2);
-	alice = tcl_user(inst[0].tcp_port, "alice");
-	bob = tcl_user(inst[1].tcp_port, "bob");
+	tfix_start_instances(2);
+	alice = tcl_user(T_INST[0].tcp_port, "alice");
+	bob = tcl_user(T_INST[1].tcp_port, "bob");
 	do_create(alice, "general");
 	do_say(alice, "general", "hello from one");
 	/* The other instance loads the history from the database. */
@@ -79,10 +52,10 @@ START_TEST(test_every_client_same_order_across_instances)
 	char nick[16], buf[PER_SENDER * 48];
 	PGresult *res;
 
-	start_instances(NINST);
+	tfix_start_instances(NINST);
 	for (int i = 0; i < SENDERS; i++) {
 		snprintf(nick, sizeof(nick), "u%d", i);
-		c[i] = tcl_user(inst[i % NINST].tcp_port, nick);
+		c[i] = tcl_user(T_INST[i % NINST].tcp_port, nick);
 		if (i == 0)
 			do_create(c[i], "busy");
 		else
@@ -139,9 +112,9 @@ START_TEST(test_create_race_one_room_one_error)
 	struct tcl *a, *b;
 	int created = 0, refused = 0;
 
-	start_instances(2);
-	a = tcl_user(inst[0].tcp_port, "alice");
-	b = tcl_user(inst[1].tcp_port, "bob");
+	tfix_start_instances(2);
+	a = tcl_user(T_INST[0].tcp_port, "alice");
+	b = tcl_user(T_INST[1].tcp_port, "bob");
 	tcl_send(a, "/create contested");
 	tcl_send(b, "/create contested");
 	for (int i = 0; i < 2; i++) {
@@ -170,18 +143,18 @@ START_TEST(test_killed_instance_others_keep_chatting)
 {
 	struct tcl *alice, *bob, *carol;
 
-	start_instances(3);
-	alice = tcl_user(inst[0].tcp_port, "alice");
-	bob = tcl_user(inst[1].tcp_port, "bob");
-	carol = tcl_user(inst[2].tcp_port, "carol");
+	tfix_start_instances(3);
+	alice = tcl_user(T_INST[0].tcp_port, "alice");
+	bob = tcl_user(T_INST[1].tcp_port, "bob");
+	carol = tcl_user(T_INST[2].tcp_port, "carol");
 	do_create(alice, "general");
 	do_join(bob, "general");
 	do_join(carol, "general");
 	expect_next(alice, "[system] bob joined general");
 	expect_next(alice, "[system] carol joined general");
 	expect_next(bob, "[system] carol joined general");
-	tsrv_signal(&inst[1], SIGKILL);
-	tsrv_wait_exit(&inst[1], trun_ms(5000));
+	tsrv_signal(&T_INST[1], SIGKILL);
+	tsrv_wait_exit(&T_INST[1], trun_ms(5000));
 	expect_eof(bob);
 	do_say(alice, "general", "bob's instance is gone");
 	expect_next(carol, "[general] alice: bob's instance is gone");
@@ -189,8 +162,8 @@ START_TEST(test_killed_instance_others_keep_chatting)
 	expect_next(alice, "[general] carol: we carry on");
 	/* Restarted, it serves the room again from the database. */
 	tcl_free(bob);
-	tsrv_start(&inst[1]);
-	bob = tcl_user(inst[1].tcp_port, "bob");
+	tsrv_start(&T_INST[1]);
+	bob = tcl_user(T_INST[1].tcp_port, "bob");
 	expect_next(bob, "[system] You are a member of: general");
 	ck_assert_int_eq(do_join(bob, "general"), 2);
 	ck_assert_str_eq(bob->hist[1], "[general] carol: we carry on");
@@ -209,9 +182,9 @@ START_TEST(test_presence_is_cluster_wide)
 	const char *want[] = { "[system]   alice (in general)",
 			       "[system]   bob (no room)" };
 
-	start_instances(2);
-	alice = tcl_user(inst[0].tcp_port, "alice");
-	bob = tcl_user(inst[1].tcp_port, "bob");
+	tfix_start_instances(2);
+	alice = tcl_user(T_INST[0].tcp_port, "alice");
+	bob = tcl_user(T_INST[1].tcp_port, "bob");
 	do_create(alice, "general");
 	tcl_send(bob, "/list");
 	expect_next(bob, "[system] Online users (2):");
@@ -229,9 +202,9 @@ START_TEST(test_nickname_unique_across_instances)
 {
 	struct tcl *alice, *other;
 
-	start_instances(2);
-	alice = tcl_user(inst[0].tcp_port, "alice");
-	other = tcl_connect(inst[1].tcp_port, "other");
+	tfix_start_instances(2);
+	alice = tcl_user(T_INST[0].tcp_port, "alice");
+	other = tcl_connect(T_INST[1].tcp_port, "other");
 	read_welcome(other);
 	tcl_send(other, "/nick ALICE");
 	expect_next(other, "[system] error: nickname ALICE is taken");
@@ -251,16 +224,17 @@ END_TEST
 
 START_TEST(test_dead_instance_users_leave_presence)
 {
+	struct tsrv_opts o = { .extra_json = "\"presence_timeout_s\": 3" };
 	struct tcl *alice, *bob;
 	int64_t end;
 
-	extra_json = "\"presence_timeout_s\": 3";
-	start_instances(2);
-	alice = tcl_user(inst[0].tcp_port, "alice");
-	bob = tcl_user(inst[1].tcp_port, "bob");
+	tfix_use(&o);
+	tfix_start_instances(2);
+	alice = tcl_user(T_INST[0].tcp_port, "alice");
+	bob = tcl_user(T_INST[1].tcp_port, "bob");
 	ck_assert_int_eq(do_list(alice), 2);
-	tsrv_signal(&inst[1], SIGKILL);
-	tsrv_wait_exit(&inst[1], trun_ms(5000));
+	tsrv_signal(&T_INST[1], SIGKILL);
+	tsrv_wait_exit(&T_INST[1], trun_ms(5000));
 	/* Within the bound (3 s + a heartbeat), bob is gone everywhere. */
 	end = trun_now_ms() + trun_ms(10000);
 	while (do_list(alice) != 1) {
@@ -291,19 +265,19 @@ START_TEST(test_nickname_race_across_instances_one_winner)
 			       .content_type = "application/json",
 			       .body = body, .body_len = strlen(body) };
 
-	start_instances(NINST);
+	tfix_start_instances(NINST);
 	for (int i = 0; i < NINST * TCP_PER; i++) {
 		char label[16];
 
 		snprintf(label, sizeof(label), "tcp%d", i);
-		c[i] = tcl_connect(inst[i % NINST].tcp_port, label);
+		c[i] = tcl_connect(T_INST[i % NINST].tcp_port, label);
 		read_welcome(c[i]);
 	}
 	/* All at once: every request is out before any answer is read. */
 	for (int i = 0; i < NINST * TCP_PER; i++)
 		tcl_send(c[i], "/nick racer");
 	for (int i = 0; i < NINST * HTTP_PER; i++)
-		fd[i] = thttp_start(inst[i % NINST].http_port, &q);
+		fd[i] = thttp_start(T_INST[i % NINST].http_port, &q);
 	for (int i = 0; i < NINST * TCP_PER; i++) {
 		const char *line = expect_prefix(c[i], "[system] ");
 
@@ -363,20 +337,20 @@ START_TEST(test_nickname_taken_during_reconnect_stays)
 	snprintf(url, sizeof(url), "%s user=%s", T_DB.url, role);
 	o.database_url = url;
 	o.instance_id = "inst1";
-	tsrv_init(&inst[0], "inst1", &o);
+	tsrv_init(&T_INST[0], "inst1", &o);
 	o.database_url = T_DB.url;
 	o.instance_id = "inst2";
-	tsrv_init(&inst[1], "inst2", &o);
-	ninst = 2;
-	tsrv_start(&inst[0]);
-	tsrv_start(&inst[1]);
+	tsrv_init(&T_INST[1], "inst2", &o);
+	T_NINST = 2;
+	tsrv_start(&T_INST[0]);
+	tsrv_start(&T_INST[1]);
 	ck_assert_int_eq(tdb_int(&T_DB,
 				 "SELECT count(*) FROM pg_stat_activity "
 				 "WHERE datname = $1 AND usename = $2",
 				 T_DB.name, role, NULL),
 			 2);
-	alice = tcl_user(inst[0].tcp_port, "alice");
-	other = tcl_connect(inst[1].tcp_port, "other");
+	alice = tcl_user(T_INST[0].tcp_port, "alice");
+	other = tcl_connect(T_INST[1].tcp_port, "other");
 	read_welcome(other);
 	tcl_send(other, "/nick alice");
 	expect_next(other, "[system] error: nickname alice is taken");
@@ -390,9 +364,10 @@ START_TEST(test_nickname_taken_during_reconnect_stays)
 				 "WHERE datname = $1 AND usename = $2",
 				 T_DB.name, role, NULL),
 			 2);
-	line = tsrv_wait_log(&inst[0], "db babydiscord-query: connection failed",
+	line = tsrv_wait_log(&T_INST[0],
+			     "db babydiscord-query: connection failed",
 			     trun_ms(15000));
-	ck_assert_msg(line, "inst1 reconnected; log %s", inst[0].log);
+	ck_assert_msg(line, "inst1 reconnected; log %s", T_INST[0].log);
 	free(line);
 	/* inst2's heartbeat reaps it (no event to wait for: poll). */
 	deadline = trun_now_ms() + trun_ms(15000);
@@ -406,11 +381,12 @@ START_TEST(test_nickname_taken_during_reconnect_stays)
 
 	snprintf(sql, sizeof(sql), "ALTER ROLE %s LOGIN", qrole);
 	PQclear(tdb_admin(sql, NULL));
-	line = tsrv_wait_log(&inst[0],
-			     "lost its nickname to another instance while the database was away",
-			     trun_ms(30000));
+	line = tsrv_wait_log(
+		&T_INST[0],
+		"lost its nickname to another instance while the database was away",
+		trun_ms(30000));
 	ck_assert_msg(line, "inst1 did not log the lost nickname; log %s",
-		      inst[0].log);
+		      T_INST[0].log);
 	free(line);
 	/* The name stays with inst2's session, once. */
 	ck_assert_int_eq(tdb_int(&T_DB,
@@ -454,8 +430,8 @@ START_TEST(test_nickname_taken_during_reconnect_stays)
 			 1);
 	tcl_free(alice);
 	tcl_free(other);
-	for (int i = 0; i < ninst; i++)
-		tsrv_stop(&inst[i]);
+	for (int i = 0; i < T_NINST; i++)
+		tsrv_stop(&T_INST[i]);
 	snprintf(sql, sizeof(sql), "DROP ROLE %s", qrole);
 	PQclear(tdb_admin(sql, NULL));
 }
@@ -505,9 +481,9 @@ START_TEST(test_database_stop_then_service_resumes)
 	int64_t until;
 	PGresult *res;
 
-	start_instances(2);
-	alice = tcl_user(inst[0].tcp_port, "alice");
-	bob = tcl_user(inst[1].tcp_port, "bob");
+	tfix_start_instances(2);
+	alice = tcl_user(T_INST[0].tcp_port, "alice");
+	bob = tcl_user(T_INST[1].tcp_port, "bob");
 	c[0] = alice;
 	c[1] = bob;
 	do_create(alice, "up");
@@ -520,7 +496,7 @@ START_TEST(test_database_stop_then_service_resumes)
 	tfix_cluster_db(false);
 	until = trun_now_ms() + 10000;
 	for (int i = 0; i < 2; i++)
-		thttp_wait_status(inst[i].http_port, "/health", 503, &r,
+		thttp_wait_status(T_INST[i].http_port, "/health", 503, &r,
 				  trun_ms(15000));
 	tcl_send(alice, "/rooms");
 	collect_until(alice, "[system] error: database unavailable, try again",
@@ -528,7 +504,7 @@ START_TEST(test_database_stop_then_service_resumes)
 	while (trun_now_ms() < until) {
 		/* Both stay up, say so, and keep their clients. */
 		for (int i = 0; i < 2; i++) {
-			thttp_get(inst[i].http_port, "/health", &r);
+			thttp_get(T_INST[i].http_port, "/health", &r);
 			ck_assert_int_eq(r.status, 503);
 			ck_assert(thttp_json_has(r.body, "db", "disconnected"));
 		}
@@ -538,7 +514,7 @@ START_TEST(test_database_stop_then_service_resumes)
 	collect_until(bob, "[system] Commands:", got[1], &n[1], 200, &ref[1]);
 	tfix_cluster_db(true);
 	for (int i = 0; i < 2; i++)
-		thttp_wait_status(inst[i].http_port, "/health", 200, &r,
+		thttp_wait_status(T_INST[i].http_port, "/health", 200, &r,
 				  trun_ms(30000));
 	tcl_send(alice, "back");
 	for (int i = 0; i < 2; i++)
@@ -613,12 +589,12 @@ static void collect_to_end(struct tcl **c, char *got[][MAXGOT], int *n,
 /* u0 on instance 1 creates "up"; u1 and u2 on instances 2 and 3 join. */
 static void three_in_room(struct tcl **c)
 {
-	start_instances(3);
+	tfix_start_instances(3);
 	for (int i = 0; i < 3; i++) {
 		char nick[16];
 
 		snprintf(nick, sizeof(nick), "u%d", i);
-		c[i] = tcl_user(inst[i].tcp_port, nick);
+		c[i] = tcl_user(T_INST[i].tcp_port, nick);
 		if (i == 0)
 			do_create(c[i], "up");
 		else
@@ -671,14 +647,14 @@ START_TEST(test_database_restart_under_load)
 	int n[3] = { 0, 0, 0 }, rows;
 
 	three_in_room(c);
-	api_connect(inst[2].http_port, "web", sid);
-	json_decref(api_command(inst[2].http_port, sid, "/join up", true));
+	api_connect(T_INST[2].http_port, "web", sid);
+	json_decref(api_command(T_INST[2].http_port, sid, "/join up", true));
 	for (int k = 0; k < 30; k++)
 		for (int i = 0; i < 3; i++)
 			tcl_send(c[i], "before %d.%d", i, k);
 	tfix_cluster_db(false);
 	for (int i = 0; i < 3; i++)
-		thttp_wait_status(inst[i].http_port, "/health", 503, &r,
+		thttp_wait_status(T_INST[i].http_port, "/health", 503, &r,
 				  trun_ms(15000));
 	/* Down: refused on every instance and over HTTP. (The first
 	 * refusal each reads may be of a "before" line; all are counted.) */
@@ -687,13 +663,13 @@ START_TEST(test_database_restart_under_load)
 		collect_until(c[i], TCL_NOT_SENT, got[i], &n[i], MAXGOT,
 			      &ref[i]);
 	}
-	thttp_post_pack(inst[2].http_port, "/api/message", &r,
-			"{ssssss}", "session_id", sid, "room", "up", "content",
+	thttp_post_pack(T_INST[2].http_port, "/api/message", &r, "{ssssss}",
+			"session_id", sid, "room", "up", "content",
 			"during web");
 	expect_status(&r, 503);
 	tfix_cluster_db(true);
 	for (int i = 0; i < 3; i++)
-		thttp_wait_status(inst[i].http_port, "/health", 200, &r,
+		thttp_wait_status(T_INST[i].http_port, "/health", 200, &r,
 				  trun_ms(30000));
 	for (int k = 0; k < 30; k++)
 		for (int i = 0; i < 3; i++)
@@ -743,9 +719,9 @@ START_TEST(test_listen_terminated_nothing_lost)
 			tcl_send(c[i], "before %d.%d", i, k);
 	ck_assert_int_eq(tdb_kill_server_conns(&T_DB, "babydiscord-listen"), 3);
 	for (int i = 0; i < 3; i++) {
-		char *line = tsrv_wait_log(&inst[i],
-					   "db babydiscord-listen: connection lost",
-					   trun_ms(10000));
+		char *line = tsrv_wait_log(
+			&T_INST[i], "db babydiscord-listen: connection lost",
+			trun_ms(10000));
 
 		ck_assert_msg(line, "instance %d never noticed", i + 1);
 		free(line);
@@ -767,20 +743,30 @@ static Suite *cluster_suite(void)
 {
 	Suite *s = suite_create("cluster");
 
-	TFIX_ADD(s, test_room_and_messages_cross_instances, 60, up, down);
-	TFIX_ADD(s, test_every_client_same_order_across_instances, 120, up,
-		 down);
-	TFIX_ADD(s, test_create_race_one_room_one_error, 60, up, down);
-	TFIX_ADD(s, test_killed_instance_others_keep_chatting, 60, up, down);
-	TFIX_ADD(s, test_presence_is_cluster_wide, 60, up, down);
-	TFIX_ADD(s, test_nickname_unique_across_instances, 60, up, down);
-	TFIX_ADD(s, test_dead_instance_users_leave_presence, 60, up, down);
-	TFIX_ADD(s, test_nickname_race_across_instances_one_winner, 60, up,
-		 down);
-	TFIX_ADD(s, test_nickname_taken_during_reconnect_stays, 90, up, down);
-	TFIX_ADD(s, test_database_stop_then_service_resumes, 120, up, down);
-	TFIX_ADD(s, test_database_restart_under_load, 120, up, down);
-	TFIX_ADD(s, test_listen_terminated_nothing_lost, 120, up, down);
+	TFIX_ADD(s, test_room_and_messages_cross_instances, 60, tfix_setup,
+		 tfix_teardown);
+	TFIX_ADD(s, test_every_client_same_order_across_instances, 120,
+		 tfix_setup, tfix_teardown);
+	TFIX_ADD(s, test_create_race_one_room_one_error, 60, tfix_setup,
+		 tfix_teardown);
+	TFIX_ADD(s, test_killed_instance_others_keep_chatting, 60, tfix_setup,
+		 tfix_teardown);
+	TFIX_ADD(s, test_presence_is_cluster_wide, 60, tfix_setup,
+		 tfix_teardown);
+	TFIX_ADD(s, test_nickname_unique_across_instances, 60, tfix_setup,
+		 tfix_teardown);
+	TFIX_ADD(s, test_dead_instance_users_leave_presence, 60, tfix_setup,
+		 tfix_teardown);
+	TFIX_ADD(s, test_nickname_race_across_instances_one_winner, 60,
+		 tfix_setup, tfix_teardown);
+	TFIX_ADD(s, test_nickname_taken_during_reconnect_stays, 90, tfix_setup,
+		 tfix_teardown);
+	TFIX_ADD(s, test_database_stop_then_service_resumes, 120, tfix_setup,
+		 tfix_teardown);
+	TFIX_ADD(s, test_database_restart_under_load, 120, tfix_setup,
+		 tfix_teardown);
+	TFIX_ADD(s, test_listen_terminated_nothing_lost, 120, tfix_setup,
+		 tfix_teardown);
 	return s;
 }
 

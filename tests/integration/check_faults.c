@@ -56,17 +56,6 @@ static void wait_command_refused(struct tcl *c)
 	}
 }
 
-/* ALTER DATABASE <test db> ALLOW_CONNECTIONS on/off. */
-static void allow_connections(bool on)
-{
-	char q[160], sql[256];
-
-	tdb_ident(q, sizeof(q), T_DB.name);
-	snprintf(sql, sizeof(sql), "ALTER DATABASE %s ALLOW_CONNECTIONS %s", q,
-		 on ? "true" : "false");
-	PQclear(tdb_admin(sql, NULL));
-}
-
 /* The message lines one client received, in order, and its refusals. */
 struct coll {
 	char **lines; /* "nick: text" */
@@ -370,7 +359,7 @@ START_TEST(test_db_listen_down_message_caught_up)
 	uid = tdb_scalar(&T_DB, "SELECT id FROM users WHERE nickname = 'alice'",
 			 NULL);
 
-	allow_connections(false);
+	tdb_allow_connections(&T_DB, false);
 	ck_assert_int_eq(tdb_kill_server_conns(&T_DB, "babydiscord-listen"), 1);
 	line = tsrv_wait_log(&T_SRV, "db babydiscord-listen: connection lost",
 			     trun_ms(RECOVER_WAIT));
@@ -388,7 +377,7 @@ START_TEST(test_db_listen_down_message_caught_up)
 				 "SELECT seq FROM bd_post($1::jsonb)", batch,
 				 NULL),
 			 2);
-	allow_connections(true);
+	tdb_allow_connections(&T_DB, true);
 
 	snprintf(want, sizeof(want), "catch-up: room %s: 1 message after seq 1",
 		 room);
@@ -429,7 +418,7 @@ START_TEST(test_db_unavailable_errors_and_recovery)
 
 	/* Our own session stays; the server cannot get back in. */
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT 1", NULL), 1);
-	allow_connections(false);
+	tdb_allow_connections(&T_DB, false);
 	ck_assert_int_eq(tdb_kill_server_conns(&T_DB, "babydiscord%"), 2);
 	thttp_wait_status(T_SRV.http_port, "/health", 503, &r,
 			  trun_ms(RECOVER_WAIT));
@@ -449,7 +438,7 @@ START_TEST(test_db_unavailable_errors_and_recovery)
 	tcl_send(bob, "/list");
 	expect_next(bob, CMD_ERR);
 
-	allow_connections(true);
+	tdb_allow_connections(&T_DB, true);
 	thttp_wait_status(T_SRV.http_port, "/health", 200, &r,
 			  trun_ms(RECOVER_WAIT));
 	ck_assert_msg(thttp_json_has(r.body, "db", "connected"), "200 body: %s",

@@ -24,30 +24,11 @@
 #include "../helpers/tsrv.h"
 
 #define PORT tfix_tcp_port()
-#define HPORT http_port()
+#define HPORT tfix_http_port()
 #define TIMEOUT 30 /* seconds per test */
 
 #define NO_SID "0123456789abcdef0123456789abcdef" /* never handed out */
 #define BODY_MAX 16384				  /* contract: 413 above */
-
-static int http_port(void)
-{
-	tfix_begin();
-	return T_SRV.http_port;
-}
-
-/* A malloc'd string of n copies of the string unit. */
-static char *repeat(const char *unit, size_t n)
-{
-	size_t ul = strlen(unit);
-	char *s = malloc(ul * n + 1);
-
-	ck_assert(s);
-	for (size_t i = 0; i < n; i++)
-		memcpy(s + i * ul, unit, ul);
-	s[ul * n] = '\0';
-	return s;
-}
 
 /* POST path with body (len bytes) and Content-Type ctype (NULL: none). */
 static void post_raw(const char *path, const char *ctype, const void *body,
@@ -712,17 +693,6 @@ START_TEST(test_command_busy_session_409)
 }
 END_TEST
 
-/* ALTER DATABASE <test db> ALLOW_CONNECTIONS on/off. */
-static void allow_connections(bool on)
-{
-	char q[160], sql[256];
-
-	tdb_ident(q, sizeof(q), T_DB.name);
-	snprintf(sql, sizeof(sql), "ALTER DATABASE %s ALLOW_CONNECTIONS %s", q,
-		 on ? "true" : "false");
-	PQclear(tdb_admin(sql, NULL));
-}
-
 START_TEST(test_database_unavailable_503)
 {
 	char a[THTTP_SID_LEN + 1];
@@ -734,7 +704,7 @@ START_TEST(test_database_unavailable_503)
 		       "Created room general\n"
 		       "You joined general (0 recent messages)");
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT 1", NULL), 1);
-	allow_connections(false);
+	tdb_allow_connections(&T_DB, false);
 	ck_assert_int_eq(tdb_kill_server_conns(&T_DB, "babydiscord%"), 2);
 	/* Until the server notices, a message may die in flight: poll. */
 	deadline = trun_now_ms() + trun_ms(30000);
@@ -756,7 +726,7 @@ START_TEST(test_database_unavailable_503)
 	expect_error(&r, 503);
 	thttp_post_pack(HPORT, "/api/connect", &r, "{ss}", "nickname", "bob");
 	expect_error(&r, 503);
-	allow_connections(true);
+	tdb_allow_connections(&T_DB, true);
 	thttp_wait_status(HPORT, "/health", 200, &r, trun_ms(30000));
 	/* The session survived; messages flow again. */
 	deadline = trun_now_ms() + trun_ms(30000);
@@ -935,8 +905,8 @@ static void post_message_json(const char *json, struct thttp_resp *r)
 START_TEST(test_message_too_long_400)
 {
 	char a[THTTP_SID_LEN + 1];
-	char *c2000 = repeat("x", 2000), *c2001 = repeat("x", 2001);
-	char *e1001 = repeat("\xc3\xa9", 1001); /* 2002 bytes */
+	char *c2000 = trun_repeat("x", 2000), *c2001 = trun_repeat("x", 2001);
+	char *e1001 = trun_repeat("\xc3\xa9", 1001); /* 2002 bytes */
 	struct thttp_resp r;
 	PGresult *res;
 
@@ -1278,25 +1248,6 @@ static void setup_static(void)
 	tfix_use(&o);
 }
 
-/* The file's contents (malloc'd, NUL-terminated). */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
-
-	ck_assert_msg(f, "%s: %s", path, strerror(errno));
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	b = malloc((size_t)n + 1);
-	ck_assert(b && fread(b, 1, (size_t)n, f) == (size_t)n);
-	b[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
 START_TEST(test_static_index)
 {
 	static const char *const paths[] = { "/", "/index.html" };
@@ -1307,7 +1258,8 @@ START_TEST(test_static_index)
 
 	snprintf(path, sizeof(path), "%s/static/index.html",
 		 trun_env("BD_TOP"));
-	want = slurp(path, &len);
+	want = trun_slurp(path, &len);
+	ck_assert_msg(want, "%s: %s", path, strerror(errno));
 	for (size_t i = 0; i < 2; i++) {
 		thttp_get(HPORT, paths[i], &r);
 		expect_status(&r, 200);
@@ -1458,7 +1410,7 @@ static void bad_bytes(struct bad_req *b, const char *name, enum bad_kind kind,
 /* Nested arrays n deep around "x" as the nickname. */
 static char *nested(const char *open, const char *close, size_t depth)
 {
-	char *o = repeat(open, depth), *c = repeat(close, depth);
+	char *o = trun_repeat(open, depth), *c = trun_repeat(close, depth);
 	size_t len = strlen(o) + strlen(c) + 64;
 	char *b = malloc(len);
 
@@ -1471,11 +1423,12 @@ static char *nested(const char *open, const char *close, size_t depth)
 
 static int build_corpus(struct bad_req *b, const char *sid)
 {
-	char *big = repeat("a", 65536), *many = repeat("X-H: v\r\n", 3000);
+	char *big = trun_repeat("a", 65536),
+	     *many = trun_repeat("X-H: v\r\n", 3000);
 	/* Deeper than jansson's 2048 levels, within the 16 KiB limit. */
 	char *deep = nested("[", "]", 5000);
 	char *deepo = nested("{\"a\":", "}", 2500);
-	char *url = repeat("/x", 10000);
+	char *url = trun_repeat("/x", 10000);
 	char buf[1024], *t;
 	size_t tl;
 	int n = 0;

@@ -232,17 +232,6 @@ START_TEST(test_fifty_clients_same_order)
 }
 END_TEST
 
-static void setup_small_outq(void)
-{
-	struct tsrv_opts o = { .outq_limit_bytes = 65536 };
-
-	tfix_use(&o);
-}
-
-#define FLOOD_BATCH 50	      /* lines per write */
-#define FLOOD_BODY 1900	      /* bytes per message */
-#define FLOOD_MAX (32L << 20) /* give up after this many bytes */
-
 /* Reads the next n flood messages of alice on c, in order. */
 static void read_flood(struct tcl *c, int from, int n)
 {
@@ -257,26 +246,10 @@ static void read_flood(struct tcl *c, int from, int n)
 			      rc == TCL_EOF ? "connection closed" : "timeout");
 		ck_assert_msg(!strncmp(c->line, want, strlen(want)) &&
 				      strlen(c->line) ==
-					      strlen(want) + FLOOD_BODY - 7,
+					      strlen(want) + TCL_FLOOD_BODY - 7,
 			      "%s: expected flood message %d, got \"%.80s\"",
 			      c->label, i, c->line);
 	}
-}
-
-/* Sends FLOOD_BATCH messages from alice starting at number from. */
-static void send_flood(struct tcl *alice, int from)
-{
-	static char buf[FLOOD_BATCH * (FLOOD_BODY + 1)];
-	size_t len = 0;
-
-	for (int i = from; i < from + FLOOD_BATCH; i++) {
-		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%06d ",
-					i);
-		memset(buf + len, 'f', FLOOD_BODY - 7);
-		len += FLOOD_BODY - 7;
-		buf[len++] = '\n';
-	}
-	tcl_send_raw(alice, buf, len);
 }
 
 START_TEST(test_slow_consumer_disconnected)
@@ -299,15 +272,15 @@ START_TEST(test_slow_consumer_disconnected)
 	/* From here on slowpoke reads nothing until the end. */
 	while (!(line = tsrv_log_find(&T_SRV, "slow consumer"))) {
 		ck_assert_msg(
-			sent < FLOOD_MAX,
+			sent < TCL_FLOOD_MAX,
 			"no \"slow consumer\" in the log after %ld bytes of traffic",
 			sent);
-		send_flood(alice, next);
+		tcl_send_flood(alice, next);
 		/* Everyone else gets everything, in order. */
-		read_flood(alice, next, FLOOD_BATCH);
-		read_flood(bob, next, FLOOD_BATCH);
-		next += FLOOD_BATCH;
-		sent += (long)FLOOD_BATCH * FLOOD_BODY;
+		read_flood(alice, next, TCL_FLOOD_BATCH);
+		read_flood(bob, next, TCL_FLOOD_BATCH);
+		next += TCL_FLOOD_BATCH;
+		sent += (long)TCL_FLOOD_BATCH * TCL_FLOOD_BODY;
 	}
 	trun_note(
 		"slow consumer dropped after %d messages (%ld bytes) to the room: %s",
@@ -330,10 +303,10 @@ START_TEST(test_slow_consumer_disconnected)
 	}
 	free(line);
 	/* Traffic goes on for the others. */
-	send_flood(alice, next);
-	read_flood(alice, next, FLOOD_BATCH);
-	read_flood(bob, next, FLOOD_BATCH);
-	next += FLOOD_BATCH;
+	tcl_send_flood(alice, next);
+	read_flood(alice, next, TCL_FLOOD_BATCH);
+	read_flood(bob, next, TCL_FLOOD_BATCH);
+	next += TCL_FLOOD_BATCH;
 	/* slowpoke's socket ends once drained: it was disconnected. */
 	expect_eof_after_lines(slow, trun_ms(15000));
 	wait_online(bob, 2);
@@ -352,7 +325,7 @@ static Suite *messages_suite(void)
 	TFIX_ADD(s, test_history_survives_restart, 60, up, down);
 	TFIX_ADD(s, test_restart_tells_clients, 60, up, down);
 	TFIX_ADD(s, test_fifty_clients_same_order, 120, up, down);
-	TFIX_ADD(s, test_slow_consumer_disconnected, 120, setup_small_outq,
+	TFIX_ADD(s, test_slow_consumer_disconnected, 120, tfix_setup_small_outq,
 		 down);
 	return s;
 }

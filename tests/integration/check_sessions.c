@@ -9,27 +9,19 @@
  * the same through nginx doing plain round robin (contrib/nginx), with no
  * sticky sessions. The messages table is the reference throughout.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <check.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../helpers/tcl.h"
 #include "../helpers/tdb.h"
 #include "../helpers/tfix.h"
 #include "../helpers/thttp.h"
+#include "../helpers/tproxy.h"
 #include "../helpers/trun.h"
 #include "../helpers/tsrv.h"
 #include "../helpers/tsse.h"
@@ -39,83 +31,49 @@
 
 #define NO_SID "0123456789abcdef0123456789abcdef" /* never handed out */
 
-static struct tsrv inst[NINST];
-static int ninst;
-static const char *extra_json; /* more config for every instance */
-static char static_json[1200];
+static struct tproxy px; /* nginx in front, when a test starts it */
 
 /* Instance i's HTTP port (i from 0). */
-#define H(i) (inst[(i)].http_port)
+#define H(i) (T_INST[(i)].http_port)
 
 /* ---- fixture: three instances, maybe nginx in front ---- */
 
-struct proxy {
-	pid_t pid;	     /* nginx master, 0 when not running */
-	int pidfd;	     /* pidfd of pid, -1 when none */
-	int port;	     /* where it listens */
-	char prefix[1024];   /* its -p directory */
-	char conf[1100];     /* the rewritten configuration */
-	char access[1100];   /* logs/access.log */
-	char error_log[1100];	/* logs/error.log */
-};
-
-static struct proxy px = { .pidfd = -1 };
-
-/* Starts inst1..instN on the test's database. */
-static void start_instances(int n)
-{
-	tfix_start_instances(inst, n, extra_json);
-	ninst = n;
-}
-
-static void up(void)
-{
-	tfix_setup();
-	ninst = 0;
-	extra_json = NULL;
-	memset(&px, 0, sizeof(px));
-	px.pidfd = -1;
-}
-
 static void up_idle(void)
 {
-	up();
-	extra_json = "\"session_idle_timeout_s\": 2";
+	struct tsrv_opts o = { .extra_json = "\"session_idle_timeout_s\": 2" };
+
+	tfix_use(&o);
 }
 
 /*
  * session_idle_timeout_s 6 (scaled for slow builds) on every instance: no
  * request of the test comes anywhere near it, and the ticks (every third
  * of it) come soon. Sessions are made idle by setting last_active in the
- * past (stage_idle()).
+ * past (tdb_stage_idle()).
  */
 static void up_idle_staged(void)
 {
 	static char json[64];
+	struct tsrv_opts o = { .extra_json = json };
 
-	up();
 	snprintf(json, sizeof(json), "\"session_idle_timeout_s\": %d",
 		 trun_ms(6000) / 1000);
-	extra_json = json;
+	tfix_use(&o);
 }
 
 static void up_static(void)
 {
-	up();
-	snprintf(static_json, sizeof(static_json),
-		 "\"static_dir\": \"%s/static\"", trun_env("BD_TOP"));
-	extra_json = static_json;
-}
+	static char json[1200];
+	struct tsrv_opts o = { .extra_json = json };
 
-static void proxy_stop(void);
+	snprintf(json, sizeof(json), "\"static_dir\": \"%s/static\"",
+		 trun_env("BD_TOP"));
+	tfix_use(&o);
+}
 
 static void down(void)
 {
-	if (px.pid)
-		proxy_stop();
-	for (int i = 0; i < ninst; i++)
-		if (inst[i].pid)
-			tsrv_stop(&inst[i]);
+	tproxy_stop(&px);
 	tfix_teardown();
 }
 
@@ -150,12 +108,12 @@ static void expect_unknown_at(const char *file, int line,
 static void expect_gone_everywhere_at(const char *file, int line,
 				      const char *sid, const char *room)
 {
-	for (int i = 0; i < ninst; i++) {
+	for (int i = 0; i < T_NINST; i++) {
 		struct thttp_resp r;
 		struct tsse *s;
 		char what[96];
 
-		if (!inst[i].pid)
+		if (!T_INST[i].pid)
 			continue;
 		snprintf(what, sizeof(what), "inst%d /api/command", i + 1);
 		thttp_post_pack(H(i), "/api/command", &r, "{ssss}",
@@ -271,7 +229,7 @@ static void room_counts(int port, const char *room, int *members,
 static void expect_counts_at(const char *file, int line, const char *room,
 			     int members, int online)
 {
-	for (int i = 0; i < ninst; i++) {
+	for (int i = 0; i < T_NINST; i++) {
 		int64_t deadline = trun_now_ms() + trun_ms(T_WAIT);
 		int m, o;
 
@@ -290,16 +248,6 @@ static void expect_counts_at(const char *file, int line, const char *room,
 
 #define expect_counts(room, m, o) \
 	expect_counts_at(__FILE__, __LINE__, (room), (m), (o))
-
-/* An HTTP user: connected on instance ci, then /create or /join room on
- * instance ri. */
-static void http_user(int ci, const char *nick, int ri, const char *cmd,
-		      char *sid)
-{
-	api_connect(H(ci), nick, sid);
-	if (cmd)
-		json_decref(api_command(H(ri), sid, cmd, true));
-}
 
 /* ---- event streams ---- */
 
@@ -375,52 +323,6 @@ static void expect_rows_at(const char *file, int line, struct tsse *s,
 #define expect_rows(s, res, from, to, room) \
 	expect_rows_at(__FILE__, __LINE__, (s), (res), (from), (to), (room))
 
-/* ---- TCP /list ---- */
-
-/* Sends /list on c; returns the number of users; *hits gets how many
- * entries are exactly "[system]   <entry>". */
-static int list_count(struct tcl *c, const char *entry, int *hits)
-{
-	char want[256];
-	int n;
-
-	snprintf(want, sizeof(want), "[system]   %s", entry);
-	*hits = 0;
-	tcl_send(c, "/list");
-	ck_assert_int_eq(tcl_read(c, trun_ms(T_WAIT)), TCL_LINE);
-	ck_assert_msg(sscanf(c->line, "[system] Online users (%d):", &n) == 1,
-		      "%s /list: \"%s\"", c->label, c->line);
-	for (int i = 0; i < n; i++) {
-		ck_assert_msg(tcl_read(c, trun_ms(T_WAIT)) == TCL_LINE,
-			      "%s /list: entry %d of %d missing", c->label,
-			      i + 1, n);
-		*hits += !strcmp(c->line, want);
-	}
-	return n;
-}
-
-static bool listed(struct tcl *c, const char *entry)
-{
-	int hits;
-
-	list_count(c, entry, &hits);
-	return hits > 0;
-}
-
-/* Polls c's /list (paced: expiry has no event) until entry is gone. */
-static long long wait_unlisted(struct tcl *c, const char *entry, int ms)
-{
-	int64_t t0 = trun_now_ms(), deadline = t0 + ms;
-
-	while (listed(c, entry)) {
-		ck_assert_msg(trun_now_ms() < deadline,
-			      "%s: /list still shows \"%s\" after %d ms",
-			      c->label, entry, ms);
-		trun_pace();
-	}
-	return trun_now_ms() - t0;
-}
-
 /*
  * /list through the API on port: "Online users (n):" and the entries
  * want[] ("[system]   " and the TCP text) in any order.
@@ -476,7 +378,7 @@ START_TEST(test_session_works_on_every_instance)
 	struct tsse *s[NINST];
 	long long seq[NINST];
 
-	start_instances(NINST);
+	tfix_start_instances(NINST);
 	api_connect(H(0), "alice", a);
 	expect_command(H(1), a, "/create general", true,
 		       "Created room general\n"
@@ -528,8 +430,8 @@ START_TEST(test_session_state_seen_by_every_instance)
 	long long seq;
 	char *msg;
 
-	start_instances(NINST);
-	bob = tcl_user(inst[2].tcp_port, "bob");
+	tfix_start_instances(NINST);
+	bob = tcl_user(T_INST[2].tcp_port, "bob");
 	api_connect(H(0), "alice", a);
 	json_decref(api_command(H(0), a, "/create general", true));
 	do_join(bob, "general");
@@ -600,8 +502,8 @@ START_TEST(test_stream_ends_on_leave_elsewhere)
 	char a[THTTP_SID_LEN + 1];
 	struct tsse *cur, *other;
 
-	start_instances(NINST);
-	http_user(2, "alice", 2, "/create other", a);
+	tfix_start_instances(NINST);
+	api_user(H(2), "alice", H(2), "/create other", a);
 	json_decref(api_command(H(2), a, "/create current", true));
 	cur = tsse_open_room(H(0), "current on inst1", "current", a, NULL);
 	sse_expect_open(cur);
@@ -640,8 +542,8 @@ START_TEST(test_stream_ends_when_membership_ends_unnotified)
 	char a[THTTP_SID_LEN + 1];
 	struct tsse *cur, *other;
 
-	start_instances(1);
-	http_user(0, "alice", 0, "/create other", a);
+	tfix_start_instances(1);
+	api_user(H(0), "alice", H(0), "/create other", a);
 	json_decref(api_command(H(0), a, "/create current", true));
 	cur = tsse_open_room(H(0), "current", "current", a, NULL);
 	sse_expect_open(cur);
@@ -671,11 +573,11 @@ START_TEST(test_stream_ends_on_disconnect_elsewhere)
 	struct tsse *sa, *sb, *sb3;
 	struct tcl *carol;
 
-	start_instances(NINST);
-	carol = tcl_user(inst[0].tcp_port, "carol");
+	tfix_start_instances(NINST);
+	carol = tcl_user(T_INST[0].tcp_port, "carol");
 	do_create(carol, "general");
-	http_user(0, "alice", 0, "/join general", a);
-	http_user(1, "bob", 2, "/join general", b);
+	api_user(H(0), "alice", H(0), "/join general", a);
+	api_user(H(1), "bob", H(2), "/join general", b);
 	expect_next(carol, "[system] alice joined general");
 	expect_next(carol, "[system] bob joined general");
 	sa = tsse_open_room(H(0), "alice on inst1", "general", a, NULL);
@@ -719,12 +621,12 @@ START_TEST(test_sessions_survive_database_restart)
 	struct thttp_resp r;
 	struct tsse *s;
 
-	start_instances(NINST);
-	http_user(0, "alice", 0, "/create general", a);
+	tfix_start_instances(NINST);
+	api_user(H(0), "alice", H(0), "/create general", a);
 	s = tsse_open_room(H(1), "alice on inst2", "general", a, NULL);
 	sse_expect_open(s);
 	tfix_cluster_db(false);
-	for (int i = 0; i < ninst; i++)
+	for (int i = 0; i < T_NINST; i++)
 		thttp_wait_status(H(i), "/health", 503, &r, trun_ms(15000));
 	thttp_post_pack(H(2), "/api/command", &r, "{ssss}", "session_id", a,
 			"command", "/help");
@@ -733,9 +635,9 @@ START_TEST(test_sessions_survive_database_restart)
 			"room", "general", "content", "while down");
 	expect_error(&r, 503);
 	tfix_cluster_db(true);
-	for (int i = 0; i < ninst; i++)
+	for (int i = 0; i < T_NINST; i++)
 		thttp_wait_status(H(i), "/health", 200, &r, trun_ms(30000));
-	for (int i = 0; i < ninst; i++)
+	for (int i = 0; i < T_NINST; i++)
 		json_decref(api_command(H(i), a, "/help", true));
 	ck_assert_int_eq(api_say(H(2), a, "general", "after the restart",
 				 NULL), 1);
@@ -772,8 +674,8 @@ START_TEST(test_command_racing_disconnect_is_an_error)
 	struct tcl *carol;
 	int fd;
 
-	start_instances(2);
-	carol = tcl_user(inst[0].tcp_port, "carol");
+	tfix_start_instances(2);
+	carol = tcl_user(T_INST[0].tcp_port, "carol");
 	do_create(carol, "general");
 	api_connect(H(0), "alice", a);
 	PQclear(tdb_query(&T_DB, "BEGIN", NULL));
@@ -787,7 +689,7 @@ START_TEST(test_command_racing_disconnect_is_an_error)
 	tdb_wait_server_blocked(&T_DB);
 	thttp_post_pack(H(1), "/api/disconnect", &r, "{ss}", "session_id", a);
 	expect_status(&r, 200);
-	line = tsrv_wait_log(&inst[0], "(alice): ended", trun_ms(T_WAIT));
+	line = tsrv_wait_log(&T_INST[0], "(alice): ended", trun_ms(T_WAIT));
 	ck_assert_msg(line, "instance 1 never heard that alice's session ended");
 	free(line);
 	PQclear(tdb_query(&T_DB, "ROLLBACK", NULL));
@@ -809,7 +711,7 @@ START_TEST(test_quit_answers_after_the_session_is_gone)
 	struct pollfd pfd;
 	json_t *j;
 
-	start_instances(2);
+	tfix_start_instances(2);
 	api_connect(H(0), "alice", a);
 	PQclear(tdb_query(&T_DB, "BEGIN", NULL));
 	PQclear(tdb_query(&T_DB, "SELECT 1 FROM api_sessions FOR UPDATE",
@@ -851,9 +753,9 @@ START_TEST(test_resume_on_other_instance)
 	struct tsse *s;
 	PGresult *res;
 
-	start_instances(NINST);
-	http_user(0, "alice", 1, "/create general", a);
-	bob = tcl_user(inst[2].tcp_port, "bob");
+	tfix_start_instances(NINST);
+	api_user(H(0), "alice", H(1), "/create general", a);
+	bob = tcl_user(T_INST[2].tcp_port, "bob");
 	do_join(bob, "general");
 	s = tsse_open_room(H(0), "first on inst1", "general", a, NULL);
 	sse_expect_open(s);
@@ -910,10 +812,10 @@ START_TEST(test_presence_counts_session_once)
 	struct tsse *s[NINST];
 	struct thttp_resp r;
 
-	start_instances(NINST);
-	http_user(0, "alice", 1, "/create general", a);
-	bob = tcl_user(inst[1].tcp_port, "bob");
-	carol = tcl_user(inst[2].tcp_port, "carol");
+	tfix_start_instances(NINST);
+	api_user(H(0), "alice", H(1), "/create general", a);
+	bob = tcl_user(T_INST[1].tcp_port, "bob");
+	carol = tcl_user(T_INST[2].tcp_port, "carol");
 	c[0] = bob;
 	c[1] = carol;
 	/* Streams on all three instances and requests through each. */
@@ -970,18 +872,6 @@ START_TEST(test_presence_counts_session_once)
 }
 END_TEST
 
-/* Makes the session sid idle for an hour as far as the database knows;
- * returns 1, or 0 when it is gone. */
-static int stage_idle(const char *sid)
-{
-	return (int)tdb_int(&T_DB,
-			    "WITH u AS (UPDATE api_sessions SET "
-			    "last_active = now() - interval '1 hour' "
-			    "WHERE token_hash = sha256(decode($1, 'hex')) "
-			    "RETURNING 1) SELECT count(*) FROM u",
-			    sid, NULL);
-}
-
 /*
  * Sessions without a request or a stream for longer than the timeout
  * (staged: last_active an hour back), made on instances 1 and 2, expire
@@ -999,9 +889,9 @@ START_TEST(test_idle_session_expires_everywhere)
 	struct tsse *s;
 	int64_t deadline;
 
-	start_instances(NINST);
-	bob = tcl_user(inst[0].tcp_port, "bob");
-	http_user(2, "keeper", 2, "/create k", k);
+	tfix_start_instances(NINST);
+	bob = tcl_user(T_INST[0].tcp_port, "bob");
+	api_user(H(2), "keeper", H(2), "/create k", k);
 	s = tsse_open_room(H(1), "keeper on inst2", "k", k, NULL);
 	sse_expect_open(s);
 	/* keeper makes no request from here until "still alive". */
@@ -1011,8 +901,8 @@ START_TEST(test_idle_session_expires_everywhere)
 	ck_assert(listed(bob, "idle (no room)"));
 	ck_assert(listed(bob, "idle2 (no room)"));
 	ck_assert(listed(bob, "keeper (in k)"));
-	ck_assert_int_eq(stage_idle(i1), 1);
-	ck_assert_int_eq(stage_idle(i2), 1);
+	ck_assert_int_eq(tdb_stage_idle(&T_DB, i1), 1);
+	ck_assert_int_eq(tdb_stage_idle(&T_DB, i2), 1);
 	wait_unlisted(bob, "idle (no room)", trun_ms(10000));
 	wait_unlisted(bob, "idle2 (no room)", trun_ms(10000));
 	expect_gone_everywhere(i1, "k");
@@ -1041,7 +931,7 @@ START_TEST(test_idle_session_expires_everywhere)
 	 * is gone. */
 	tsse_free(s);
 	deadline = trun_now_ms() + trun_ms(10000);
-	while (stage_idle(k) || listed(bob, "keeper (in k)")) {
+	while (tdb_stage_idle(&T_DB, k) || listed(bob, "keeper (in k)")) {
 		ck_assert_msg(
 			trun_now_ms() < deadline,
 			"keeper still stored or listed 10 s after its stream closed");
@@ -1064,10 +954,10 @@ START_TEST(test_session_survives_instance_restart)
 	char a[THTTP_SID_LEN + 1];
 	struct tsse *s, *t;
 
-	start_instances(2);
-	http_user(0, "alice", 0, "/create general", a);
+	tfix_start_instances(2);
+	api_user(H(0), "alice", H(0), "/create general", a);
 	ck_assert_int_eq(api_say(H(0), a, "general", "before", NULL), 1);
-	tsrv_stop(&inst[0]);
+	tsrv_stop(&T_INST[0]);
 	expect_command(H(1), a, "/leave", true, "You left general");
 	expect_command(H(1), a, "/join general", true,
 		       "You joined general (1 recent message)");
@@ -1075,7 +965,7 @@ START_TEST(test_session_survives_instance_restart)
 	s = tsse_open_room(H(1), "alice on inst2", "general", a, NULL);
 	sse_expect_open(s);
 	sse_expect_range(s, 1, 2);
-	tsrv_start(&inst[0]);
+	tsrv_start(&T_INST[0]);
 	expect_command(H(0), a, "/list", true,
 		       "Online users (1):\n  alice (in general)");
 	ck_assert_int_eq(api_say(H(0), a, "general", "after", NULL), 3);
@@ -1106,7 +996,7 @@ START_TEST(test_session_id_stored_only_as_sha256)
 	PGresult *tables;
 	int found_hash = 0;
 
-	start_instances(2);
+	tfix_start_instances(2);
 	api_connect(H(0), "alice", sid);
 	json_decref(api_command(H(1), sid, "/create general", true));
 	ck_assert_int_eq(api_say(H(0), sid, "general", "hello", NULL), 1);
@@ -1172,10 +1062,10 @@ START_TEST(test_room_traffic_across_instances)
 	PGresult *res;
 	char *lines[2 * N];
 
-	start_instances(NINST);
-	bob = tcl_user(inst[1].tcp_port, "bob");
+	tfix_start_instances(NINST);
+	bob = tcl_user(T_INST[1].tcp_port, "bob");
 	do_create(bob, "general");
-	http_user(1, "web", 2, "/join general", w);
+	api_user(H(1), "web", H(2), "/join general", w);
 	expect_next(bob, "[system] web joined general");
 	s = tsse_open_room(H(0), "web on inst1", "general", w, NULL);
 	sse_expect_open(s);
@@ -1221,323 +1111,6 @@ END_TEST
 
 /* ---- nginx in front ---- */
 
-/* Path of nginx: /usr/sbin/nginx, else the first in PATH; NULL if none. */
-static const char *nginx_path(char *buf, size_t len)
-{
-	const char *path = getenv("PATH");
-
-	if (!access("/usr/sbin/nginx", X_OK))
-		return "/usr/sbin/nginx";
-	while (path && *path) {
-		size_t n = strcspn(path, ":");
-
-		snprintf(buf, len, "%.*s/nginx", (int)n, path);
-		if (n && !access(buf, X_OK))
-			return buf;
-		path += n + (path[n] == ':');
-	}
-	return NULL;
-}
-
-/* The whole file (malloc'd, NUL-terminated); NULL when missing. */
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	b = malloc((size_t)n + 1);
-	ck_assert(b);
-	ck_assert(fread(b, 1, (size_t)n, f) == (size_t)n);
-	b[n] = '\0';
-	fclose(f);
-	return b;
-}
-
-/*
- * Writes conf to out with, outside comments, every "127.0.0.1:<from[i]>"
- * (not followed by a digit) replaced by "127.0.0.1:<to[i]>"; counts[i]
- * gets how many were.
- */
-static void rewrite_conf(const char *conf, FILE *out, const int *from,
-			 const int *to, int *counts, int n)
-{
-	for (const char *p = conf; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t ll = nl ? (size_t)(nl - p) + 1 : strlen(p);
-		const char *q = p + strspn(p, " \t");
-
-		if (*q == '#') {
-			fwrite(p, 1, ll, out);
-			p += ll;
-			continue;
-		}
-		for (size_t i = 0; i < ll;) {
-			bool done = false;
-
-			for (int k = 0; k < n && !done; k++) {
-				char pat[32];
-				size_t pl = (size_t)snprintf(pat, sizeof(pat),
-							     "127.0.0.1:%d",
-							     from[k]);
-
-				if (i + pl <= ll && !strncmp(p + i, pat, pl) &&
-				    !(i + pl < ll && p[i + pl] >= '0' &&
-				      p[i + pl] <= '9')) {
-					fprintf(out, "127.0.0.1:%d", to[k]);
-					counts[k]++;
-					i += pl;
-					done = true;
-				}
-			}
-			if (!done)
-				fputc(p[i++], out);
-		}
-		p += ll;
-	}
-}
-
-/* The last len bytes of a file, for failure messages (malloc'd). */
-static char *file_tail(const char *path, long len)
-{
-	char *all = slurp(path), *t;
-	size_t n;
-
-	if (!all)
-		return strdup("(missing)");
-	n = strlen(all);
-	t = strdup(n > (size_t)len ? all + n - len : all);
-	free(all);
-	return t;
-}
-
-/*
- * contrib/nginx/babydiscord.conf with its listen port and upstreams moved
- * to a free port and the three instances, under a prefix in this test's
- * output directory; nginx runs in the foreground as our child. Returns
- * once the proxy answers /health with 200.
- */
-static void proxy_start(void)
-{
-	char dir[900], nb[1024], path[1100], *conf;
-	const char *bin = nginx_path(nb, sizeof(nb));
-	int from[1 + NINST] = { 8080, 3001, 3002, 3003 }, to[1 + NINST],
-	    counts[1 + NINST] = { 0 }, other;
-	int64_t deadline;
-	pid_t parent = getpid();
-	FILE *f;
-
-	ck_assert_msg(bin,
-		      "nginx is not installed (no /usr/sbin/nginx, none in PATH): "
-		      "the proxy tests need Debian's nginx package; make check "
-		      "installs it (contrib/install-deps.sh --nginx)");
-	ck_assert_int_eq(ninst, NINST);
-	trun_output_dir(dir, sizeof(dir));
-	snprintf(px.prefix, sizeof(px.prefix), "%s/nginx", dir);
-	snprintf(path, sizeof(path), "%s/logs", px.prefix);
-	trun_mkdirs(path);
-	snprintf(path, sizeof(path), "%s/tmp", px.prefix);
-	trun_mkdirs(path);
-	snprintf(px.access, sizeof(px.access), "%s/logs/access.log", px.prefix);
-	snprintf(px.error_log, sizeof(px.error_log), "%s/logs/error.log",
-		 px.prefix);
-	unlink(px.access);
-	unlink(px.error_log);
-	snprintf(path, sizeof(path), "%s/contrib/nginx/babydiscord.conf",
-		 trun_env("BD_TOP"));
-	conf = slurp(path);
-	ck_assert_msg(conf, "%s: %s", path, strerror(errno));
-	tsrv_free_ports(&px.port, &other);
-	to[0] = px.port;
-	for (int i = 0; i < NINST; i++)
-		to[1 + i] = H(i);
-	snprintf(px.conf, sizeof(px.conf), "%s/babydiscord.conf", px.prefix);
-	f = fopen(px.conf, "w");
-	ck_assert_msg(f, "%s: %s", px.conf, strerror(errno));
-	rewrite_conf(conf, f, from, to, counts, 1 + NINST);
-	ck_assert(!fclose(f));
-	free(conf);
-	for (int k = 0; k <= NINST; k++)
-		ck_assert_msg(counts[k] >= 1,
-			      "%s has no 127.0.0.1:%d outside comments to rewrite",
-			      path, from[k]);
-
-	fflush(NULL);
-	px.pid = fork();
-	ck_assert_msg(px.pid >= 0, "fork: %s", strerror(errno));
-	if (!px.pid) {
-		char out[1200];
-		sigset_t none;
-		int fd;
-
-		/* A killed test takes nginx (which stops its workers) along. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(127);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		fd = open("/dev/null", O_RDONLY);
-		if (fd > 0) {
-			dup2(fd, 0);
-			close(fd);
-		}
-		snprintf(out, sizeof(out), "%s/logs/stderr.log", px.prefix);
-		fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			if (fd > 2)
-				close(fd);
-		}
-		execl(bin, bin, "-p", px.prefix, "-e", "logs/error.log", "-c",
-		      px.conf, "-g", "daemon off;", (char *)NULL);
-		dprintf(2, "test: exec %s: %s\n", bin, strerror(errno));
-		_exit(127);
-	}
-	px.pidfd = (int)syscall(SYS_pidfd_open, px.pid, 0);
-	/* Connection attempts until it listens and an instance answers. */
-	deadline = trun_now_ms() + trun_ms(15000);
-	for (;;) {
-		struct thttp_resp r;
-		int status;
-
-		if (thttp_try_get(px.port, "/health", &r, trun_ms(T_WAIT)) &&
-		    r.status == 200)
-			break;
-		if (waitpid(px.pid, &status, WNOHANG) == px.pid) {
-			char *tail = file_tail(px.error_log, 2000);
-
-			px.pid = 0;
-			ck_abort_msg("nginx exited at start (wait status %#x); %s ends:\n%s",
-				     status, px.error_log, tail);
-		}
-		if (trun_now_ms() > deadline) {
-			char *tail = file_tail(px.error_log, 2000);
-
-			ck_abort_msg("nginx on port %d: no /health 200 within %d ms; %s ends:\n%s",
-				     px.port, trun_ms(15000), px.error_log,
-				     tail);
-		}
-		trun_pace();
-	}
-}
-
-/* SIGTERM (nginx's fast shutdown), reap, expect exit 0. */
-static void proxy_stop(void)
-{
-	int64_t deadline = trun_now_ms() + trun_ms(10000);
-	int status = 0;
-
-	kill(px.pid, SIGTERM);
-	for (;;) {
-		struct pollfd pfd = { .fd = px.pidfd, .events = POLLIN };
-		int64_t left = deadline - trun_now_ms();
-		pid_t r = waitpid(px.pid, &status, WNOHANG);
-
-		if (r == px.pid)
-			break;
-		if (left <= 0) {
-			kill(px.pid, SIGKILL);
-			waitpid(px.pid, &status, 0);
-			px.pid = 0;
-			ck_abort_msg("nginx did not exit within 10 s of SIGTERM");
-		}
-		if (px.pidfd >= 0)
-			poll(&pfd, 1, (int)left);
-		else
-			poll(NULL, 0, 20);
-	}
-	px.pid = 0;
-	if (px.pidfd >= 0)
-		close(px.pidfd);
-	px.pidfd = -1;
-	ck_assert_msg(WIFEXITED(status) && !WEXITSTATUS(status),
-		      "nginx ended with wait status %#x", status);
-}
-
-/*
- * Counts access log lines whose request (`"<method> <path>`, with or
- * without the query and protocol, as the log format has it) starts with
- * req, and when req ends in a letter, has exactly that path, per upstream
- * instance (by upstream=127.0.0.1:<http port>); returns the total. Lines
- * naming another upstream (or several: a retry) fail the test, and so do
- * statuses other than 200 when ok200.
- */
-static int count_upstreams(const char *req, int *per, bool ok200)
-{
-	char *log = slurp(px.access), *save = NULL;
-	int total = 0;
-
-	for (int i = 0; i < NINST; i++)
-		per[i] = 0;
-	if (!log)
-		return 0;
-	for (char *l = strtok_r(log, "\n", &save); l;
-	     l = strtok_r(NULL, "\n", &save)) {
-		char *q = strstr(l, req), *u;
-		size_t rl = strlen(req);
-		bool found = false;
-
-		if (!q || q == l || q[-1] != '"')
-			continue;
-		if (req[rl - 1] != '/' && !strchr(" ?\"", q[rl]))
-			continue;
-		u = strstr(l, " upstream=");
-		ck_assert_msg(u, "access log line without upstream=: %s", l);
-		u += strlen(" upstream=");
-		for (int i = 0; i < NINST; i++) {
-			char a[32];
-			size_t al = (size_t)snprintf(a, sizeof(a),
-						     "127.0.0.1:%d ", H(i));
-
-			if (!strncmp(u, a, al)) {
-				per[i]++;
-				found = true;
-			}
-		}
-		ck_assert_msg(found,
-			      "access log: a request went elsewhere (or was retried): %s",
-			      l);
-		ck_assert_msg(!ok200 || strstr(l, "\" 200 "),
-			      "access log: not a 200: %s", l);
-		total++;
-	}
-	free(log);
-	return total;
-}
-
-/* Waits (inotify on the access log) until it has n lines for req; fills
- * per as count_upstreams() does. */
-static void wait_access_log(const char *req, int n, int *per, bool ok200)
-{
-	int64_t deadline = trun_now_ms() + trun_ms(T_WAIT);
-	int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), got;
-
-	ck_assert_msg(ifd >= 0, "inotify_init1: %s", strerror(errno));
-	ck_assert_msg(inotify_add_watch(ifd, px.access, IN_MODIFY) >= 0,
-		      "inotify_add_watch %s: %s", px.access, strerror(errno));
-	while ((got = count_upstreams(req, per, ok200)) < n) {
-		struct pollfd pfd = { .fd = ifd, .events = POLLIN };
-		int64_t left = deadline - trun_now_ms();
-		char ev[4096];
-
-		ck_assert_msg(left > 0,
-			      "%s: the access log has %d of %d requests \"%s\" after %d ms",
-			      px.access, got, n, req, trun_ms(T_WAIT));
-		poll(&pfd, 1, (int)left);
-		while (read(ifd, ev, sizeof(ev)) > 0)
-			;
-	}
-	close(ifd);
-	ck_assert_msg(got == n, "%s: %d requests \"%s\", expected %d",
-		      px.access, got, req, n);
-}
-
 /*
  * Through the round-robin proxy only: connect, create a room, open a
  * stream, post 30 messages (nginx's access log shows they went to all
@@ -1553,8 +1126,8 @@ START_TEST(test_proxy_round_robin_stream_and_resume)
 	struct tsse *s;
 	PGresult *res;
 
-	start_instances(NINST);
-	proxy_start();
+	tfix_start_instances(NINST);
+	tproxy_start(&px, T_INST, T_NINST);
 	api_connect(px.port, "alice", a);
 	expect_command(px.port, a, "/create general", true,
 		       "Created room general\n"
@@ -1567,7 +1140,7 @@ START_TEST(test_proxy_round_robin_stream_and_resume)
 		snprintf(text, sizeof(text), "through nginx %d", i);
 		ck_assert_int_eq(api_say(px.port, a, "general", text, NULL), i);
 	}
-	wait_access_log("POST /api/message", N, per, true);
+	tproxy_wait_access_log(&px, "POST /api/message", N, per, true);
 	trun_note("POST /api/message per instance: inst1 %d, inst2 %d, inst3 %d",
 		  per[0], per[1], per[2]);
 	for (int i = 0; i < NINST; i++)
@@ -1581,7 +1154,8 @@ START_TEST(test_proxy_round_robin_stream_and_resume)
 	tsse_free(s);
 	/* The closed stream's request is logged now: it, too, was served
 	 * by one of the instances. */
-	wait_access_log("GET /api/messages/general", 1, streams, false);
+	tproxy_wait_access_log(&px, "GET /api/messages/general", 1, streams,
+			       false);
 	s = tsse_open_room(px.port, "alice via nginx, resumed", "general", a,
 			   "20");
 	proxy_expect_open(s);
@@ -1591,13 +1165,14 @@ START_TEST(test_proxy_round_robin_stream_and_resume)
 	ck_assert_int_eq(api_say(px.port, a, "general", "live", NULL), N + 1);
 	sse_expect_seq(s, N + 1, NULL);
 	tsse_free(s);
-	wait_access_log("GET /api/messages/general", 2, streams, false);
+	tproxy_wait_access_log(&px, "GET /api/messages/general", 2, streams,
+			       false);
 	trun_note("streams served by: inst1 %d, inst2 %d, inst3 %d",
 		  streams[0], streams[1], streams[2]);
 	/* The session id (a secret, in the stream's query) stays out of
 	 * the log. */
 	{
-		char *log = slurp(px.access);
+		char *log = trun_slurp(px.access, NULL);
 
 		ck_assert(log);
 		ck_assert_msg(!strstr(log, a),
@@ -1623,8 +1198,8 @@ START_TEST(test_proxy_browser_flow)
 	struct tsse_msg m;
 	int members, online, per[NINST];
 
-	start_instances(NINST);
-	proxy_start();
+	tfix_start_instances(NINST);
+	tproxy_start(&px, T_INST, T_NINST);
 	thttp_get(px.port, "/", &r);
 	expect_status(&r, 200);
 	ck_assert_msg(thttp_header(&r, "Content-Type", v, sizeof(v)) &&
@@ -1673,7 +1248,7 @@ START_TEST(test_proxy_browser_flow)
 	sse_expect_seq(sa, 4, NULL);
 	tsse_free(sa);
 	/* The API requests went to every instance. */
-	wait_access_log("POST /api/", 10, per, true);
+	tproxy_wait_access_log(&px, "POST /api/", 10, per, true);
 	trun_note("POST /api/* per instance: inst1 %d, inst2 %d, inst3 %d",
 		  per[0], per[1], per[2]);
 	for (int i = 0; i < NINST; i++)
@@ -1687,27 +1262,35 @@ static Suite *sessions_suite(void)
 {
 	Suite *s = suite_create("sessions");
 
-	TFIX_ADD(s, test_session_works_on_every_instance, TIMEOUT, up, down);
-	TFIX_ADD(s, test_session_state_seen_by_every_instance, TIMEOUT, up,
+	TFIX_ADD(s, test_session_works_on_every_instance, TIMEOUT, tfix_setup,
 		 down);
-	TFIX_ADD(s, test_stream_ends_on_leave_elsewhere, TIMEOUT, up, down);
+	TFIX_ADD(s, test_session_state_seen_by_every_instance, TIMEOUT,
+		 tfix_setup, down);
+	TFIX_ADD(s, test_stream_ends_on_leave_elsewhere, TIMEOUT, tfix_setup,
+		 down);
 	TFIX_ADD(s, test_stream_ends_when_membership_ends_unnotified, TIMEOUT,
 		 up_idle, down);
-	TFIX_ADD(s, test_stream_ends_on_disconnect_elsewhere, TIMEOUT, up,
+	TFIX_ADD(s, test_stream_ends_on_disconnect_elsewhere, TIMEOUT,
+		 tfix_setup, down);
+	TFIX_ADD(s, test_resume_on_other_instance, TIMEOUT, tfix_setup, down);
+	TFIX_ADD(s, test_command_racing_disconnect_is_an_error, TIMEOUT,
+		 tfix_setup, down);
+	TFIX_ADD(s, test_quit_answers_after_the_session_is_gone, TIMEOUT,
+		 tfix_setup, down);
+	TFIX_ADD(s, test_presence_counts_session_once, TIMEOUT, tfix_setup,
 		 down);
-	TFIX_ADD(s, test_resume_on_other_instance, TIMEOUT, up, down);
-	TFIX_ADD(s, test_command_racing_disconnect_is_an_error, TIMEOUT, up,
-		 down);
-	TFIX_ADD(s, test_quit_answers_after_the_session_is_gone, TIMEOUT, up,
-		 down);
-	TFIX_ADD(s, test_presence_counts_session_once, TIMEOUT, up, down);
 	TFIX_ADD(s, test_idle_session_expires_everywhere, 90, up_idle_staged,
 		 down);
-	TFIX_ADD(s, test_session_survives_instance_restart, TIMEOUT, up, down);
-	TFIX_ADD(s, test_sessions_survive_database_restart, 120, up, down);
-	TFIX_ADD(s, test_room_traffic_across_instances, TIMEOUT, up, down);
-	TFIX_ADD(s, test_session_id_stored_only_as_sha256, TIMEOUT, up, down);
-	TFIX_ADD(s, test_proxy_round_robin_stream_and_resume, 90, up, down);
+	TFIX_ADD(s, test_session_survives_instance_restart, TIMEOUT, tfix_setup,
+		 down);
+	TFIX_ADD(s, test_sessions_survive_database_restart, 120, tfix_setup,
+		 down);
+	TFIX_ADD(s, test_room_traffic_across_instances, TIMEOUT, tfix_setup,
+		 down);
+	TFIX_ADD(s, test_session_id_stored_only_as_sha256, TIMEOUT, tfix_setup,
+		 down);
+	TFIX_ADD(s, test_proxy_round_robin_stream_and_resume, 90, tfix_setup,
+		 down);
 	TFIX_ADD(s, test_proxy_browser_flow, 90, up_static, down);
 	return s;
 }

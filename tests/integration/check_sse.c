@@ -23,29 +23,10 @@
 #include "../helpers/tsse.h"
 
 #define PORT tfix_tcp_port()
-#define HPORT http_port()
+#define HPORT tfix_http_port()
 #define TIMEOUT 30 /* seconds per test */
 
 #define NO_SID "0123456789abcdef0123456789abcdef" /* never handed out */
-
-static int http_port(void)
-{
-	tfix_begin();
-	return T_SRV.http_port;
-}
-
-/* An HTTP user in room (created when create, else joined). */
-static void http_user(const char *nick, const char *room, bool create,
-		      char *sid)
-{
-	char cmd[128];
-	json_t *j;
-
-	api_connect(HPORT, nick, sid);
-	snprintf(cmd, sizeof(cmd), "/%s %s", create ? "create" : "join", room);
-	j = api_command(HPORT, sid, cmd, true);
-	json_decref(j);
-}
 
 /* Posts n messages "<prefix> <i>" (i from 1) over HTTP; returns the last
  * seq. */
@@ -144,7 +125,7 @@ START_TEST(test_sse_headers_then_retry)
 	struct tsse *s;
 	long long seq;
 
-	http_user("alice", "general", true, a);
+	api_user(HPORT, "alice", HPORT, "/create general", a);
 	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
 	/* Headers, then "retry: 3000" as the first block. */
 	sse_expect_open(s);
@@ -167,7 +148,7 @@ START_TEST(test_sse_history_last_ten)
 
 	/* bob sees alice's join notice: it can't reach her stream later. */
 	do_create(bob, "general");
-	http_user("alice", "general", false, a);
+	api_user(HPORT, "alice", HPORT, "/join general", a);
 	expect_next(bob, "[system] alice joined general");
 	for (int i = 1; i <= 12; i++) {
 		char text[32];
@@ -215,7 +196,7 @@ START_TEST(test_sse_live_messages)
 	long long id, seq;
 
 	do_create(bob, "general");
-	http_user("alice", "general", false, a);
+	api_user(HPORT, "alice", HPORT, "/join general", a);
 	expect_next(bob, "[system] alice joined general");
 	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
 	sse_expect_open(s);
@@ -254,14 +235,14 @@ START_TEST(test_sse_system_events)
 	struct tsse *s;
 	long long seq;
 
-	http_user("alice", "general", true, a);
+	api_user(HPORT, "alice", HPORT, "/create general", a);
 	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
 	sse_expect_open(s);
 	do_join(bob, "general");
 	sse_expect_system(s, "general", "bob joined general");
 	do_nick(bob, "bobby");
 	sse_expect_system(s, "general", "bob is now known as bobby");
-	http_user("carol", "general", false, c);
+	api_user(HPORT, "carol", HPORT, "/join general", c);
 	expect_next(bob, "[system] carol joined general");
 	sse_expect_system(s, "general", "carol joined general");
 	tcl_send(bob, "/leave");
@@ -284,7 +265,7 @@ START_TEST(test_sse_resume_within_ring)
 	char a[THTTP_SID_LEN + 1];
 	struct tsse *s, *t, *u;
 
-	http_user("alice", "general", true, a);
+	api_user(HPORT, "alice", HPORT, "/create general", a);
 	ck_assert_int_eq(say_n(a, "general", "msg", 8), 8);
 	s = tsse_open_room(HPORT, "resume at 5", "general", a, "5");
 	sse_expect_open(s);
@@ -313,7 +294,7 @@ START_TEST(test_sse_resume_query_parameter)
 	char a[THTTP_SID_LEN + 1], path[256];
 	struct tsse *s;
 
-	http_user("alice", "general", true, a);
+	api_user(HPORT, "alice", HPORT, "/create general", a);
 	ck_assert_int_eq(say_n(a, "general", "msg", 8), 8);
 	snprintf(path, sizeof(path),
 		 "/api/messages/general?session_id=%s&last_event_id=5", a);
@@ -341,7 +322,7 @@ START_TEST(test_sse_resume_from_database)
 	struct tsse_msg m;
 	struct tsse *s;
 
-	http_user("alice", "general", true, a);
+	api_user(HPORT, "alice", HPORT, "/create general", a);
 	ck_assert_int_eq(say_n(a, "general", "msg", 30), 30);
 	/* 6..20 are no longer in the ring of 10: they come from the table. */
 	s = tsse_open_room(HPORT, "resume at 5", "general", a, "5");
@@ -376,7 +357,7 @@ START_TEST(test_sse_resume_beyond_retention_resets)
 	struct tsse_msg m;
 	struct tsse *s;
 
-	http_user("alice", "general", true, a);
+	api_user(HPORT, "alice", HPORT, "/create general", a);
 	ck_assert_int_eq(say_n(a, "general", "msg", 30), 30);
 	/* Retention keeps 28..30 in the table. */
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT bd_cleanup(3)", NULL), 27);
@@ -410,7 +391,7 @@ START_TEST(test_sse_resume_over_1000_behind_resets)
 	char a[THTTP_SID_LEN + 1];
 	struct tsse *live, *s1000, *s1001;
 
-	http_user("alice", "general", true, a);
+	api_user(HPORT, "alice", HPORT, "/create general", a);
 	live = tsse_open_room(HPORT, "live", "general", a, NULL);
 	sse_expect_open(live);
 	ck_assert_int_eq(api_say(HPORT, a, "general", "first", NULL), 1);
@@ -456,7 +437,7 @@ START_TEST(test_sse_two_streams_same_session)
 	struct tsse *s1, *s2;
 
 	do_create(bob, "general");
-	http_user("alice", "general", false, a);
+	api_user(HPORT, "alice", HPORT, "/join general", a);
 	expect_next(bob, "[system] alice joined general");
 	s1 = tsse_open_room(HPORT, "stream 1", "general", a, NULL);
 	sse_expect_open(s1);
@@ -485,49 +466,22 @@ END_TEST
 
 /* ---- a stream that is not read ---- */
 
-static void setup_small_outq(void)
-{
-	struct tsrv_opts o = { .outq_limit_bytes = 65536 };
-
-	tfix_use(&o);
-}
-
-#define FLOOD_BATCH 50	      /* lines per write */
-#define FLOOD_BODY 1900	      /* bytes per message */
-#define FLOOD_MAX (32L << 20) /* give up after this many bytes */
-
-/* Sends FLOOD_BATCH messages "<number> fff..." from c starting at from. */
-static void send_flood(struct tcl *c, int from)
-{
-	static char buf[FLOOD_BATCH * (FLOOD_BODY + 1)];
-	size_t len = 0;
-
-	for (int i = from; i < from + FLOOD_BATCH; i++) {
-		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%06d ",
-					i);
-		memset(buf + len, 'f', FLOOD_BODY - 7);
-		len += FLOOD_BODY - 7;
-		buf[len++] = '\n';
-	}
-	tcl_send_raw(c, buf, len);
-}
-
 /* Whether text is flood message i. */
 static bool is_flood(const char *text, int i)
 {
 	char want[16];
 
 	snprintf(want, sizeof(want), "%06d ", i);
-	return !strncmp(text, want, 7) && strlen(text) == FLOOD_BODY &&
-	       strspn(text + 7, "f") == FLOOD_BODY - 7;
+	return !strncmp(text, want, 7) && strlen(text) == TCL_FLOOD_BODY &&
+	       strspn(text + 7, "f") == TCL_FLOOD_BODY - 7;
 }
 
-/* The next FLOOD_BATCH lines on c are alice's flood messages from from. */
+/* The next TCL_FLOOD_BATCH lines on c are alice's flood messages from from. */
 static void read_flood_tcp(struct tcl *c, int from)
 {
 	const char *p = "[flood] alice: ";
 
-	for (int i = from; i < from + FLOOD_BATCH; i++) {
+	for (int i = from; i < from + TCL_FLOOD_BATCH; i++) {
 		enum tcl_rc rc = tcl_read(c, trun_ms(T_WAIT));
 
 		ck_assert_msg(rc == TCL_LINE,
@@ -540,12 +494,12 @@ static void read_flood_tcp(struct tcl *c, int from)
 	}
 }
 
-/* The next FLOOD_BATCH events on s are alice's flood messages from from. */
+/* The next TCL_FLOOD_BATCH events on s are alice's flood messages from from. */
 static void read_flood_sse(struct tsse *s, int from)
 {
 	struct tsse_msg m;
 
-	for (int i = from; i < from + FLOOD_BATCH; i++) {
+	for (int i = from; i < from + TCL_FLOOD_BATCH; i++) {
 		sse_expect_msg(s, &m);
 		ck_assert_msg(
 			!strcmp(m.user, "alice") && is_flood(m.content, i),
@@ -574,10 +528,10 @@ START_TEST(test_sse_slow_reader_disconnected)
 	do_create(alice, "flood");
 	do_join(bob, "flood");
 	expect_next(alice, "[system] bob joined flood");
-	http_user("slowpoke", "flood", false, sl);
+	api_user(HPORT, "slowpoke", HPORT, "/join flood", sl);
 	expect_next(alice, "[system] slowpoke joined flood");
 	expect_next(bob, "[system] slowpoke joined flood");
-	http_user("carol", "flood", false, c);
+	api_user(HPORT, "carol", HPORT, "/join flood", c);
 	expect_next(alice, "[system] carol joined flood");
 	expect_next(bob, "[system] carol joined flood");
 	snprintf(path, sizeof(path), "/api/messages/flood?session_id=%s", sl);
@@ -588,15 +542,15 @@ START_TEST(test_sse_slow_reader_disconnected)
 	/* From here on slowpoke reads nothing until the end. */
 	while (!(line = tsrv_log_find(&T_SRV, "slow consumer"))) {
 		ck_assert_msg(
-			sent < FLOOD_MAX,
+			sent < TCL_FLOOD_MAX,
 			"no \"slow consumer\" in the log after %ld bytes of traffic",
 			sent);
-		send_flood(alice, next);
+		tcl_send_flood(alice, next);
 		read_flood_tcp(alice, next);
 		read_flood_tcp(bob, next);
 		read_flood_sse(carol, next);
-		next += FLOOD_BATCH;
-		sent += (long)FLOOD_BATCH * FLOOD_BODY;
+		next += TCL_FLOOD_BATCH;
+		sent += (long)TCL_FLOOD_BATCH * TCL_FLOOD_BODY;
 	}
 	trun_note("slow stream dropped after %d messages (%ld bytes): %s", next,
 		  sent, line);
@@ -621,11 +575,11 @@ START_TEST(test_sse_slow_reader_disconnected)
 	}
 	free(line);
 	/* Traffic goes on for the others. */
-	send_flood(alice, next);
+	tcl_send_flood(alice, next);
 	read_flood_tcp(alice, next);
 	read_flood_tcp(bob, next);
 	read_flood_sse(carol, next);
-	next += FLOOD_BATCH;
+	next += TCL_FLOOD_BATCH;
 	/* slowpoke's stream ends once drained: it was disconnected. */
 	while ((rc = tsse_read(slow, trun_ms(15000))) == TSSE_BLOCK)
 		;
@@ -663,7 +617,7 @@ START_TEST(test_sse_heartbeat)
 	struct tsse *s;
 	int64_t t0, span;
 
-	http_user("alice", "general", true, a);
+	api_user(HPORT, "alice", HPORT, "/create general", a);
 	t0 = trun_now_ms();
 	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
 	sse_expect_open(s);
@@ -694,7 +648,7 @@ START_TEST(test_sse_and_tcp_same_order)
 	PGresult *res;
 
 	do_create(bob, "general");
-	http_user("alice", "general", false, a);
+	api_user(HPORT, "alice", HPORT, "/join general", a);
 	expect_next(bob, "[system] alice joined general");
 	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
 	sse_expect_open(s);
@@ -767,51 +721,6 @@ static void setup_idle(void)
 	tfix_use(&o);
 }
 
-/* Makes the session sid idle for an hour as far as the database knows;
- * returns 1, or 0 when it is gone. */
-static int stage_idle(const char *sid)
-{
-	return (int)tdb_int(&T_DB,
-			    "WITH u AS (UPDATE api_sessions SET "
-			    "last_active = now() - interval '1 hour' "
-			    "WHERE token_hash = sha256(decode($1, 'hex')) "
-			    "RETURNING 1) SELECT count(*) FROM u",
-			    sid, NULL);
-}
-
-/* Whether bob's /list has the entry "  <entry>". */
-static bool listed(struct tcl *c, const char *entry)
-{
-	char want[256];
-	bool found = false;
-	int n;
-
-	snprintf(want, sizeof(want), "[system]   %s", entry);
-	tcl_send(c, "/list");
-	ck_assert_int_eq(tcl_read(c, trun_ms(T_WAIT)), TCL_LINE);
-	ck_assert_msg(sscanf(c->line, "[system] Online users (%d):", &n) == 1,
-		      "/list: \"%s\"", c->line);
-	for (int i = 0; i < n; i++) {
-		ck_assert_int_eq(tcl_read(c, trun_ms(T_WAIT)), TCL_LINE);
-		found |= !strcmp(c->line, want);
-	}
-	return found;
-}
-
-/* Polls bob's /list (paced: expiry has no event) until entry is gone. */
-static long long wait_unlisted(struct tcl *c, const char *entry, int ms)
-{
-	int64_t t0 = trun_now_ms(), deadline = t0 + ms;
-
-	while (listed(c, entry)) {
-		ck_assert_msg(trun_now_ms() < deadline,
-			      "/list still shows \"%s\" after %d ms", entry,
-			      ms);
-		trun_pace();
-	}
-	return trun_now_ms() - t0;
-}
-
 /*
  * keeper, with an open stream, and idle, without one, both idle for an
  * hour: the tick ends idle and keeps keeper (it marks the sessions it
@@ -826,7 +735,7 @@ START_TEST(test_session_expires_when_idle)
 	struct tsse *s;
 	int64_t deadline;
 
-	http_user("keeper", "k", true, k);
+	api_user(HPORT, "keeper", HPORT, "/create k", k);
 	s = tsse_open_room(HPORT, "keeper", "k", k, NULL);
 	sse_expect_open(s);
 	api_connect(HPORT, "idle", i);
@@ -834,8 +743,8 @@ START_TEST(test_session_expires_when_idle)
 	ck_assert(listed(bob, "keeper (in k)"));
 	/* keeper first: a tick that sees idle's change has seen keeper's
 	 * (and then marked keeper active again). */
-	ck_assert_int_eq(stage_idle(k), 1);
-	ck_assert_int_eq(stage_idle(i), 1);
+	ck_assert_int_eq(tdb_stage_idle(&T_DB, k), 1);
+	ck_assert_int_eq(tdb_stage_idle(&T_DB, i), 1);
 	wait_unlisted(bob, "idle (no room)", trun_ms(10000));
 	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", i,
 			"command", "/help");
@@ -849,7 +758,7 @@ START_TEST(test_session_expires_when_idle)
 	 * is gone. */
 	tsse_free(s);
 	deadline = trun_now_ms() + trun_ms(10000);
-	while (stage_idle(k) || listed(bob, "keeper (in k)")) {
+	while (tdb_stage_idle(&T_DB, k) || listed(bob, "keeper (in k)")) {
 		ck_assert_msg(
 			trun_now_ms() < deadline,
 			"keeper still stored or listed 10 s after its stream closed");
@@ -882,23 +791,6 @@ static int fd_count(pid_t pid)
 	return n;
 }
 
-/* /health's "streams". */
-static long long health_streams(void)
-{
-	struct thttp_resp r;
-	json_t *j;
-	long long n;
-
-	thttp_get(HPORT, "/health", &r);
-	expect_status(&r, 200);
-	j = resp_json(&r);
-	ck_assert_msg(json_is_integer(json_object_get(j, "streams")),
-		      "/health without \"streams\": %s", r.body);
-	n = json_integer_value(json_object_get(j, "streams"));
-	json_decref(j);
-	return n;
-}
-
 /*
  * 50 streams whose clients go without a word, half with a FIN, half with
  * a reset: the server closes every one (/health counts no stream, its
@@ -913,7 +805,7 @@ START_TEST(test_sse_vanished_clients_closed)
 	int64_t deadline;
 	int base, opened, now;
 
-	http_user("alice", "general", true, a);
+	api_user(HPORT, "alice", HPORT, "/create general", a);
 	ck_assert_int_eq(say_n(a, "general", "msg", 3), 3);
 	base = fd_count(T_SRV.pid);
 	for (int i = 0; i < N; i++) {
@@ -924,7 +816,7 @@ START_TEST(test_sse_vanished_clients_closed)
 		sse_expect_open(s[i]);
 		sse_expect_range(s[i], 1, 3);
 	}
-	ck_assert_int_eq(health_streams(), N);
+	ck_assert_int_eq(health_streams(HPORT, 200), N);
 	opened = fd_count(T_SRV.pid);
 	/* (A request's connection may have been open for base.) */
 	ck_assert_msg(opened >= base + N - 2,
@@ -937,11 +829,11 @@ START_TEST(test_sse_vanished_clients_closed)
 			tsse_free(s[i]);
 	}
 	deadline = trun_now_ms() + trun_ms(T_WAIT);
-	while (health_streams()) {
+	while (health_streams(HPORT, 200)) {
 		ck_assert_msg(
 			trun_now_ms() < deadline,
 			"/health still counts %lld streams %d ms after their %d clients vanished",
-			health_streams(), trun_ms(T_WAIT), N);
+			health_streams(HPORT, 200), trun_ms(T_WAIT), N);
 		trun_pace();
 	}
 	while ((now = fd_count(T_SRV.pid)) > base) {
@@ -985,8 +877,8 @@ static Suite *sse_suite(void)
 		 setup_history_3, down);
 	TFIX_ADD(s, test_sse_resume_over_1000_behind_resets, 60, up, down);
 	TFIX_ADD(s, test_sse_two_streams_same_session, TIMEOUT, up, down);
-	TFIX_ADD(s, test_sse_slow_reader_disconnected, 120, setup_small_outq,
-		 down);
+	TFIX_ADD(s, test_sse_slow_reader_disconnected, 120,
+		 tfix_setup_small_outq, down);
 	TFIX_ADD(s, test_sse_heartbeat, TIMEOUT, setup_heartbeat, down);
 	TFIX_ADD(s, test_sse_and_tcp_same_order, TIMEOUT, up, down);
 	TFIX_ADD(s, test_session_expires_when_idle, 60, setup_idle, down);

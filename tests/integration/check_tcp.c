@@ -25,30 +25,6 @@ static const char *const commands[] = {
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-/* A malloc'd string of n copies of ch. */
-static char *repeat(char ch, size_t n)
-{
-	char *s = malloc(n + 1);
-
-	ck_assert(s);
-	memset(s, ch, n);
-	s[n] = '\0';
-	return s;
-}
-
-/* A malloc'd string of n copies of the string unit. */
-static char *repeat_str(const char *unit, size_t n)
-{
-	size_t ul = strlen(unit);
-	char *s = malloc(ul * n + 1);
-
-	ck_assert(s);
-	for (size_t i = 0; i < n; i++)
-		memcpy(s + i * ul, unit, ul);
-	s[ul * n] = '\0';
-	return s;
-}
-
 START_TEST(test_welcome_lines)
 {
 	struct tcl *a = tcl_connect(PORT, "a"), *b = tcl_connect(PORT, "b");
@@ -217,7 +193,7 @@ START_TEST(test_nick_invalid)
 	static const char err[] =
 		"[system] error: invalid nickname (1-32 letters, digits, _ or -)";
 	struct tcl *a = tcl_connect(PORT, "a");
-	char *n33 = repeat('n', 33), *n32 = repeat('n', 32);
+	char *n33 = trun_repeat("n", 33), *n32 = trun_repeat("n", 32);
 
 	read_welcome(a);
 	tcl_send(a, "/nick bad!name");
@@ -322,7 +298,7 @@ START_TEST(test_create_invalid_name)
 	static const char err[] =
 		"[system] error: invalid room name (1-50 lowercase letters, digits, _ or -)";
 	struct tcl *alice = tcl_user(PORT, "alice");
-	char *r51 = repeat('r', 51), *r50 = repeat('r', 50);
+	char *r51 = trun_repeat("r", 51), *r50 = trun_repeat("r", 50);
 
 	tcl_send(alice, "/create General");
 	expect_next(alice, err);
@@ -679,8 +655,8 @@ START_TEST(test_long_line_rejected_session_survives)
 	static const char err[] =
 		"[system] error: line too long (max 4096 bytes)";
 	struct tcl *a = tcl_user(PORT, "alice");
-	char *x5000 = repeat('x', 5000), *x4097 = repeat('y', 4097);
-	char *x4096 = repeat('z', 4096);
+	char *x5000 = trun_repeat("x", 5000), *x4097 = trun_repeat("y", 4097);
+	char *x4096 = trun_repeat("z", 4096);
 
 	do_create(a, "general");
 	tcl_send(a, "%s", x5000);
@@ -762,9 +738,9 @@ START_TEST(test_message_over_max_bytes)
 	static const char err[] =
 		"[system] error: message too long (max 2000 bytes)";
 	struct tcl *a = tcl_user(PORT, "alice");
-	char *m2000 = repeat('m', 2000), *m2001 = repeat('m', 2001);
-	char *e1000 = repeat_str("\xc3\xa9", 1000); /* 2000 bytes */
-	char *e1001 = repeat_str("\xc3\xa9", 1001); /* 2002 bytes */
+	char *m2000 = trun_repeat("m", 2000), *m2001 = trun_repeat("m", 2001);
+	char *e1000 = trun_repeat("\xc3\xa9", 1000); /* 2000 bytes */
+	char *e1001 = trun_repeat("\xc3\xa9", 1001); /* 2002 bytes */
 
 	do_create(a, "general");
 	tcl_send(a, "%s", m2001);
@@ -798,7 +774,7 @@ static void setup_max_100(void)
 START_TEST(test_message_limit_from_config)
 {
 	struct tcl *a = tcl_user(PORT, "alice");
-	char *m100 = repeat('m', 100), *m101 = repeat('m', 101);
+	char *m100 = trun_repeat("m", 100), *m101 = trun_repeat("m", 101);
 
 	do_create(a, "general");
 	tcl_send(a, "%s", m101);
