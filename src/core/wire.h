@@ -1,13 +1,14 @@
 /*
- * Every byte format the chat core writes, in one place: the line
- * protocol's room lines and notices, and the event streams' frames. Each
- * returns a new refcounted outbuf (the caller unrefs it), encoded once and
- * shared by every recipient. Text in frames is JSON-escaped here. (HTTP's
- * JSON answers are the HTTP transport's, in src/net.)
+ * Every byte format of the chat, in one place: the line protocol's room
+ * lines and notices, the event streams' frames (each a new refcounted
+ * outbuf, encoded once and shared by every recipient; the caller unrefs
+ * it), and the HTTP API's JSON answers (each a new string the caller
+ * frees). Text is JSON-escaped here.
  */
 #ifndef BD_CORE_WIRE_H
 #define BD_CORE_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,5 +37,32 @@ struct outbuf *wire_sse_reset(int64_t missed);
 struct outbuf *wire_sse_retry(unsigned ms);
 /* A comment that keeps proxies from closing an idle stream. */
 struct outbuf *wire_sse_ping(void);
+
+/* HTTP API answers: compact JSON objects, keys in this order. */
+struct chat_room_info;
+/* {"error":why} */
+char *wire_json_error(const char *why);
+/* {"success":true} */
+char *wire_json_success(void);
+/* {"session_id","user_id","nickname"} */
+char *wire_json_connected(const char *token, int64_t uid, const char *nick);
+/* {"success":ok,"message":text} */
+char *wire_json_replied(bool ok, const char *text);
+/* {"success":true,"message_id","seq"} */
+char *wire_json_posted(int64_t id, int64_t seq);
+/* {"rooms":[{"name","members","online"}...],"next":name or null} */
+char *wire_json_rooms(const struct chat_room_info *rooms, size_t n,
+		      const char *next);
+
+/* GET /health. */
+struct wire_health {
+	bool ok;			/* database reachable */
+	const char *instance_id;
+	uint64_t sessions, streams, history_hits, history_misses;
+	double notify_queue_usage;
+	uint64_t http_connections, http_waiting, room_list_reads;
+	uint64_t db_queued, db_queued_user, db_limit, db_refused, db_dropped;
+};
+char *wire_json_health(const struct wire_health *h);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/random.h>
 
 #include "core/api_session.h"
+#include "core/wire.h"
 #include "log.h"
 #include "util/xalloc.h"
 
@@ -38,9 +39,7 @@ void apisess_connected(void *arg, uint64_t req, int err, const char *token,
 		http_answer_err(hc, err);
 		return;
 	}
-	http_answer(hc, 200, json_pack("{sssIss}", "session_id", token,
-				       "user_id", (json_int_t)uid, "nickname",
-				       nick));
+	http_answer(hc, 200, wire_json_connected(token, uid, nick));
 }
 
 void apisess_replied(void *arg, uint64_t req, int err, const char *text)
@@ -55,8 +54,7 @@ void apisess_replied(void *arg, uint64_t req, int err, const char *text)
 		http_answer_error(hc, 404, "session ended while the command ran");
 		return;
 	}
-	http_answer(hc, 200, json_pack("{sbss}", "success", !err, "message",
-				       text ? text : ""));
+	http_answer(hc, 200, wire_json_replied(!err, text ? text : ""));
 }
 
 void apisess_posted(void *arg, uint64_t req, int err, int64_t id,
@@ -72,9 +70,7 @@ void apisess_posted(void *arg, uint64_t req, int err, int64_t id,
 	else if (err)
 		http_answer_err(hc, err);
 	else
-		http_answer(hc, 200, json_pack("{sbsIsI}", "success", 1,
-					       "message_id", (json_int_t)id,
-					       "seq", (json_int_t)seq));
+		http_answer(hc, 200, wire_json_posted(id, seq));
 }
 
 void apisess_ended(void *arg, uint64_t req, int err)
@@ -87,7 +83,7 @@ void apisess_ended(void *arg, uint64_t req, int err)
 	if (err)
 		http_answer_err(hc, err);
 	else
-		http_answer(hc, 200, json_pack("{sb}", "success", 1));
+		http_answer(hc, 200, wire_json_success());
 }
 
 static void post_message(struct http_state *hs, struct http_conn *hc,

@@ -114,20 +114,16 @@ static void answer_raw(struct http_conn *hc, int status, const char *type,
 	lws_callback_on_writable(hc->wsi);
 }
 
-void http_answer(struct http_conn *hc, int status, json_t *obj)
+void http_answer(struct http_conn *hc, int status, char *body)
 {
-	char *body = json_dumps(obj, JSON_COMPACT);
-
-	json_decref(obj);
 	answer_raw(hc, status, "application/json; charset=utf-8",
-		   "Cache-Control: no-store\r\n", body ? body : "",
-		   body ? strlen(body) : 0);
+		   "Cache-Control: no-store\r\n", body, strlen(body));
 	free(body);
 }
 
 void http_answer_error(struct http_conn *hc, int status, const char *why)
 {
-	http_answer(hc, status, json_pack("{ss}", "error", why));
+	http_answer(hc, status, wire_json_error(why));
 }
 
 /* How the core's error codes are answered over HTTP: one table. `post`
@@ -187,30 +183,28 @@ static void handle_health(struct http_state *hs, struct http_conn *hc,
 	const struct chat_stats *cs = chat_get_stats(hs->chat);
 	bool ok = nc->db_ok(nc->db_arg);
 	struct net_db_stats ds;
+	struct wire_health h;
 
 	(void)rq;
 	nc->db_stats(nc->db_arg, &ds);
-	http_answer(hc, ok ? 200 : 503,
-		    json_pack("{sssssssIsIsIsIsfsIsIsIs{sIsIsIsIsI}}",
-			      "status", ok ? "healthy" : "unhealthy",
-			      "db", ok ? "connected" : "disconnected",
-			      "instance_id", nc->instance_id,
-			      "sessions",
-			      (json_int_t)chat_session_count(hs->chat),
-			      "streams",
-			      (json_int_t)chat_stream_count(hs->chat),
-			      "history_hits", (json_int_t)cs->history_hits,
-			      "history_misses", (json_int_t)cs->history_misses,
-			      "notify_queue_usage", nc->db_queue(nc->db_arg),
-			      "http_connections", (json_int_t)hs->nconns,
-			      "http_waiting", (json_int_t)hs->pending.count,
-			      "room_list_reads", (json_int_t)rooms_reads(hs),
-			      "db_queue",
-			      "queued", (json_int_t)ds.queued,
-			      "queued_user", (json_int_t)ds.queued_user,
-			      "limit", (json_int_t)ds.limit,
-			      "refused", (json_int_t)ds.refused,
-			      "dropped", (json_int_t)ds.dropped));
+	h = (struct wire_health){
+		.ok = ok,
+		.instance_id = nc->instance_id,
+		.sessions = chat_session_count(hs->chat),
+		.streams = chat_stream_count(hs->chat),
+		.history_hits = cs->history_hits,
+		.history_misses = cs->history_misses,
+		.notify_queue_usage = nc->db_queue(nc->db_arg),
+		.http_connections = hs->nconns,
+		.http_waiting = hs->pending.count,
+		.room_list_reads = rooms_reads(hs),
+		.db_queued = ds.queued,
+		.db_queued_user = ds.queued_user,
+		.db_limit = ds.limit,
+		.db_refused = ds.refused,
+		.db_dropped = ds.dropped,
+	};
+	http_answer(hc, ok ? 200 : 503, wire_json_health(&h));
 }
 
 /* Static files */

@@ -93,8 +93,9 @@ void http_park(struct http_state *hs, struct http_conn *hc);
 void http_unpark(struct http_state *hs, struct http_conn *hc);
 /* The request parked under token, unparked; NULL when it went away. */
 struct http_conn *http_claim(struct http_state *hs, uint64_t token);
-/* Prepares hc's answer (taking obj) and asks for a write. */
-void http_answer(struct http_conn *hc, int status, json_t *obj);
+/* Prepares hc's answer (a JSON body from core/wire.h, taken) and asks for
+ * a write. */
+void http_answer(struct http_conn *hc, int status, char *body);
 /* The answer to a BD_E* code, from the one table of them (in http.c):
  * its status and text (a message's text for R_MESSAGE). */
 void http_answer_err(struct http_conn *hc, int err);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/wire.h"
 #include "util/http1.h"
 #include "util/xalloc.h"
 
@@ -71,7 +72,6 @@ static bool exists(const struct rooms_snap *rs, const char *name)
 static void answer(struct http_state *hs, struct http_conn *hc)
 {
 	struct rooms_snap *rs = hs->rooms;
-	json_t *list;
 	size_t first, count;
 
 	if (hc->route == R_MEMBER_CHECK) {
@@ -83,16 +83,10 @@ static void answer(struct http_state *hs, struct http_conn *hc)
 	}
 	first = chat_rooms_after(rs->v, rs->n, hc->room, hc->page_limit,
 				 &count);
-	list = json_array();
-	for (size_t k = first; k < first + count; k++)
-		json_array_append_new(list, json_pack("{sssIsI}",
-			"name", rs->v[k].name,
-			"members", (json_int_t)rs->v[k].members,
-			"online", (json_int_t)rs->v[k].online));
-	http_answer(hc, 200, json_pack("{soso}", "rooms", list, "next",
-				       first + count < rs->n ?
-				       json_string(rs->v[first + count - 1].name) :
-				       json_null()));
+	http_answer(hc, 200, wire_json_rooms(rs->v + first, count,
+					     first + count < rs->n ?
+					     rs->v[first + count - 1].name :
+					     NULL));
 }
 
 /* The outcome of chat_list_rooms() (sorted by name): the new snapshot,

@@ -1,6 +1,9 @@
 /* Unit tests for src/core/wire.c: every byte format, exactly. */
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/chat.h"
 
 #include "core/wire.h"
 #include "tmain.h"
@@ -49,11 +52,67 @@ START_TEST(test_sse_frames)
 }
 END_TEST
 
+static void expect_str(char *got, const char *want)
+{
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
+START_TEST(test_json_answers)
+{
+	struct chat_room_info rooms[] = { { "alpha", 3, 2 }, { "b\"eta", 1, 0 } };
+	struct wire_health h = {
+		.ok = true, .instance_id = "i1", .sessions = 2, .streams = 1,
+		.history_hits = 5, .history_misses = 1,
+		.notify_queue_usage = 0, .http_connections = 3,
+		.http_waiting = 0, .room_list_reads = 7, .db_queued = 1,
+		.db_queued_user = 1, .db_limit = 1000, .db_refused = 0,
+		.db_dropped = 4,
+	};
+
+	expect_str(wire_json_error("no such room"),
+		   "{\"error\":\"no such room\"}");
+	expect_str(wire_json_success(), "{\"success\":true}");
+	expect_str(wire_json_connected("ab12", 7, "alice"),
+		   "{\"session_id\":\"ab12\",\"user_id\":7,"
+		   "\"nickname\":\"alice\"}");
+	expect_str(wire_json_replied(false, "line\none"),
+		   "{\"success\":false,\"message\":\"line\\none\"}");
+	expect_str(wire_json_posted(412, 3),
+		   "{\"success\":true,\"message_id\":412,\"seq\":3}");
+	expect_str(wire_json_rooms(rooms, 2, "b\"eta"),
+		   "{\"rooms\":[{\"name\":\"alpha\",\"members\":3,"
+		   "\"online\":2},{\"name\":\"b\\\"eta\",\"members\":1,"
+		   "\"online\":0}],\"next\":\"b\\\"eta\"}");
+	expect_str(wire_json_rooms(NULL, 0, NULL),
+		   "{\"rooms\":[],\"next\":null}");
+	expect_str(wire_json_health(&h),
+		   "{\"status\":\"healthy\",\"db\":\"connected\","
+		   "\"instance_id\":\"i1\",\"sessions\":2,\"streams\":1,"
+		   "\"history_hits\":5,\"history_misses\":1,"
+		   "\"notify_queue_usage\":0.0,\"http_connections\":3,"
+		   "\"http_waiting\":0,\"room_list_reads\":7,\"db_queue\":"
+		   "{\"queued\":1,\"queued_user\":1,\"limit\":1000,"
+		   "\"refused\":0,\"dropped\":4}}");
+	h.notify_queue_usage = 0.25;
+	h.ok = false;
+	{
+		char *j = wire_json_health(&h);
+
+		ck_assert_msg(strstr(j, "\"notify_queue_usage\":0.25,") &&
+				      strstr(j, "\"unhealthy\""),
+			      "%s", j);
+		free(j);
+	}
+}
+END_TEST
+
 static Suite *formats_suite(void)
 {
 	const struct tmain_case cases[] = {
 		{ "line_formats", test_line_formats },
 		{ "sse_frames", test_sse_frames },
+		{ "json_answers", test_json_answers },
 	};
 
 	return tmain_suite("formats", cases, sizeof(cases) / sizeof(cases[0]),
