@@ -1,6 +1,6 @@
 /*
- * Internals shared by the core's .c files (chat.c, room.c, commands.c,
- * stream.c, api_session.c).
+ * Internals shared by the core's .c files (chat.c, session.c, room.c,
+ * commands.c, stream.c, api_session.c).
  * Nothing outside src/core includes this.
  */
 #ifndef BD_CORE_CHAT_INT_H
@@ -139,6 +139,12 @@ struct chat {
 
 /* api_session.c: frees the copies (and their sessions). */
 void api_sessions_free(struct chat *c);
+
+/* session.c: frees s now (its connection is gone or never was); closes
+ * s's connection (flushed first with flush); picks a fresh guest name. */
+void session_free(struct chat *c, struct session *s);
+void session_kill(struct session *s, bool flush);
+void session_guest_nick(struct chat *c, struct session *s);
 
 /* chat.c */
 void session_send(struct chat *c, struct session *s, struct outbuf *b);

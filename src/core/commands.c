@@ -2,9 +2,12 @@
  * Slash commands: a const table (name, arity, preconditions, usage, help)
  * and one dispatcher that enforces it, so handlers only do their job.
  * Handlers that need the database start a store operation and mark the
- * session busy; chat.c finishes them when the outcome arrives.
+ * session busy; the store's outcome (chat_on_nick(), chat_on_join(), ...,
+ * at the end of this file) finishes them.
  */
 #include "core/chat_int.h"
+
+#include <inttypes.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,4 +290,271 @@ const char *cmd_table_name(size_t i)
 const char *cmd_table_usage(size_t i)
 {
 	return cmd_table[i].usage;
+}
+
+/* Store outcomes of the commands */
+
+/* A command's outcome arrived: let queued input run again. */
+static void command_done(struct chat *c, struct session *s)
+{
+	s->cmd_busy = false;
+	session_pump(c, s);
+}
+
+void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
+		  const char *nick, const struct chat_room_ref *rooms,
+		  size_t n)
+{
+	struct session *s = chat_find_session(c, sid);
+	struct strbuf list = STRBUF_INIT;
+	bool restored = false;
+
+	if (!s)
+		return;
+	if (err == BD_ETAKEN) {
+		session_fail(c, s, err, "nickname %s is taken", s->want_nick);
+	} else if (err) {
+		session_fail(c, s, err, "%s", bd_strerror(err));
+	} else {
+		s->uid = uid;
+		snprintf(s->nick, sizeof(s->nick), "%s", nick);
+		session_reply(c, s, "You are now %s", s->nick);
+		for (size_t i = 0; i < n; i++) {
+			struct room *r = room_get_or_add(c, rooms[i].id,
+							 rooms[i].name);
+
+			if (!session_in_room(s, r)) {
+				restored = true;
+				session_add_room(c, s, r);
+			}
+			if (i)
+				sb_puts(&list, ", ");
+			sb_puts(&list, r->name);
+		}
+		/* Not session_reply(): its buffer would cut a long list. */
+		if (restored) {
+			struct strbuf text = STRBUF_INIT;
+
+			sb_appendf(&text, "You are a member of: %s", list.buf);
+			session_say(c, s, false, text.buf, text.len);
+			sb_fini(&text);
+		}
+		sb_fini(&list);
+	}
+	s->want_nick[0] = '\0';
+	command_done(c, s);
+}
+
+void chat_on_join(struct chat *c, uint64_t sid, int err, int64_t uid,
+		  int64_t room_id, const char *room_name)
+{
+	struct session *s = chat_find_session(c, sid);
+	struct room *r;
+
+	c->rooms_version++;
+	if (!s)
+		return;
+	if (err == BD_EROOMSFULL) {
+		session_fail(c, s, err, "%s (max %zu)", bd_strerror(err),
+			     c->cfg.max_rooms);
+		command_done(c, s);
+		return;
+	}
+	if (err) {
+		session_fail(c, s, err, "%s", bd_strerror(err));
+		command_done(c, s);
+		return;
+	}
+	s->uid = uid;
+	if (!room_id) {
+		/* s->arg starts with '+' for /create. */
+		if (s->arg[0] == '+')
+			session_fail(c, s, BD_EEXIST,
+				     "room %s already exists", s->arg + 1);
+		else
+			session_fail(c, s, BD_ENOENT, "no such room: %s",
+				     s->arg);
+		command_done(c, s);
+		return;
+	}
+	r = room_get_or_add(c, room_id, room_name);
+	if (s->arg[0] == '+')
+		session_reply(c, s, "Created room %s", r->name);
+	session_add_room(c, s, r);
+	s->current = r;
+	/* The command stays busy until the history is shown. */
+	room_show_history(c, r, s);
+}
+
+void chat_on_presence(struct chat *c, uint64_t sid, int err)
+{
+	struct session *s = chat_find_session(c, sid);
+
+	if (!s || err != BD_ETAKEN || s->want_nick[0])
+		return;
+	/* Another instance has this guest name: pick another one. */
+	session_guest_nick(c, s);
+	c->store->presence_add(c->st, s->id, s->nick);
+	if (s->kind == SESSION_LINE)
+		session_reply(c, s, "You are now %s", s->nick);
+}
+
+void chat_on_nick_lost(struct chat *c, uint64_t sid)
+{
+	struct session *s = chat_find_session(c, sid);
+	char old[NICK_MAX + 1];
+
+	if (!s || s->kind != SESSION_LINE)
+		return;
+	/* The nickname, and so its user and rooms, are another session's
+	 * now: this one goes on as a new guest, in no room. */
+	snprintf(old, sizeof(old), "%s", s->nick);
+	while (s->rooms.count) {
+		size_t i = 0;
+
+		while (!s->rooms.slots[i].key)
+			i++;
+		session_remove_room(c, s, s->rooms.slots[i].val);
+	}
+	s->current = NULL;
+	s->uid = 0;
+	session_guest_nick(c, s);
+	c->store->presence_add(c->st, s->id, s->nick);
+	session_reply(c, s,
+		      "error: while the database was away, another session took the nickname %s; you are now %s (/nick to pick another)",
+		      old, s->nick);
+}
+
+void chat_on_list(struct chat *c, uint64_t sid, int err,
+		  const struct chat_presence *rows, size_t n)
+{
+	struct session *s = chat_find_session(c, sid);
+
+	if (!s)
+		return;
+	if (err) {
+		session_fail(c, s, err, "%s", bd_strerror(err));
+	} else {
+		session_reply(c, s, "Online users (%zu):", n);
+		for (size_t i = 0; i < n; i++) {
+			if (rows[i].room)
+				session_reply(c, s, "  %s (in %s)",
+					      rows[i].nick, rows[i].room);
+			else
+				session_reply(c, s, "  %s (no room)",
+					      rows[i].nick);
+		}
+	}
+	command_done(c, s);
+}
+
+void chat_on_leave(struct chat *c, uint64_t sid, int err)
+{
+	struct session *s = chat_find_session(c, sid);
+	struct room *r;
+
+	c->rooms_version++;
+	if (!s)
+		return;
+	r = s->current;
+	if (err) {
+		session_fail(c, s, err, "%s", bd_strerror(err));
+	} else if (r) {
+		session_reply(c, s, "You left %s", r->name);
+		session_remove_room(c, s, r);
+	}
+	command_done(c, s);
+}
+
+void chat_on_posted(struct chat *c, uint64_t sid, uint64_t token, int err,
+		    int64_t id, int64_t seq)
+{
+	struct session *s = chat_find_session(c, sid);
+
+	if (!err && seq)
+		c->stats.messages_posted++;
+	if (!s)
+		return;
+	if (token) {
+		if (!err && !seq)
+			err = BD_ENOENT;	/* the room is gone */
+		if (s->sink->posted)
+			s->sink->posted(s->conn, token, err, id, seq);
+		return;
+	}
+	s->inflight--;
+	if (err == BD_ELOST)
+		session_fail(c, s, err, "database connection lost; your message may not have been sent");
+	else if (err)
+		session_fail(c, s, err, "message not sent (database unavailable)");
+	else if (!seq)
+		session_fail(c, s, BD_ENOENT, "message not sent (room no longer exists)");
+	session_pump(c, s);
+}
+
+/* Page s->page of /rooms: a page of CHAT_ROOMS_PAGE, then where it is
+ * when there are several. A single page looks as it always did. */
+static void show_rooms_page(struct chat *c, struct session *s,
+			    const struct chat_room_info *rooms, size_t n)
+{
+	size_t pages = (n + CHAT_ROOMS_PAGE - 1) / CHAT_ROOMS_PAGE;
+	size_t first = (s->page - 1) * CHAT_ROOMS_PAGE, end;
+
+	if (s->page > pages) {
+		session_fail(c, s, BD_ENOENT, "no page %zu (there %s %zu)",
+			     s->page, pages == 1 ? "is" : "are", pages);
+		return;
+	}
+	end = first + CHAT_ROOMS_PAGE < n ? first + CHAT_ROOMS_PAGE : n;
+	if (pages == 1)
+		session_reply(c, s, "Rooms (%zu):", n);
+	else
+		session_reply(c, s, "Rooms %zu-%zu of %zu:", first + 1, end,
+			      n);
+	for (size_t i = first; i < end; i++)
+		session_reply(c, s,
+			      "  %s: %" PRId64 " member%s, %" PRId64 " online",
+			      rooms[i].name, rooms[i].members,
+			      rooms[i].members == 1 ? "" : "s",
+			      rooms[i].online);
+	if (pages > 1 && s->page < pages)
+		session_reply(c, s, "page %zu of %zu; /rooms %zu for more",
+			      s->page, pages, s->page + 1);
+	else if (pages > 1)
+		session_reply(c, s, "page %zu of %zu", s->page, pages);
+}
+
+void chat_on_rooms(struct chat *c, uint64_t sid, uint64_t token, int err,
+		   const struct chat_room_info *rooms, size_t n)
+{
+	struct chat_room_info *sorted = NULL;
+	struct session *s = NULL;
+
+	if (sid) {
+		s = chat_find_session(c, sid);
+		if (!s)
+			return;
+	}
+	/* Pages and `after` need one order, not the database's collation:
+	 * byte order, on a copy (the strings stay the store's). */
+	if (!err && n) {
+		sorted = xmalloc(n * sizeof(*sorted));
+		memcpy(sorted, rooms, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), chat_room_info_cmp);
+	}
+	if (!s) {
+		if (c->api && c->api->rooms)
+			c->api->rooms(c->api_arg, token, err,
+				      err ? NULL : sorted ? sorted : rooms, n);
+	} else if (err) {
+		session_fail(c, s, err, "%s", bd_strerror(err));
+	} else if (!n) {
+		session_reply(c, s,
+			      "No rooms yet. Create one with /create <room>");
+	} else {
+		show_rooms_page(c, s, sorted, n);
+	}
+	free(sorted);
+	if (s)
+		command_done(c, s);
 }

@@ -1,0 +1,499 @@
+/*
+ * Sessions and the input pump: every input line is queued and processed in
+ * order; a command waits for the session's uncommitted messages and
+ * messages wait for a running command, so replies follow input order.
+ * Replies go out in each transport's format (wire.c).
+ */
+#include "core/chat_int.h"
+#include "core/wire.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util/strbuf.h"
+#include "util/utf8.h"
+#include "util/xalloc.h"
+
+uint64_t session_id(const struct session *s)
+{
+	return s->id;
+}
+
+const char *session_nick(const struct session *s)
+{
+	return s->nick;
+}
+
+int64_t session_uid(const struct session *s)
+{
+	return s->uid;
+}
+
+int64_t session_api_id(const struct session *s)
+{
+	return s->api_id;
+}
+
+int session_last_error(const struct session *s)
+{
+	return s->last_err;
+}
+
+void session_clear_error(struct session *s)
+{
+	s->last_err = 0;
+}
+
+struct outq *session_outq(struct session *s)
+{
+	return &s->outq;
+}
+
+bool session_is_closing(const struct session *s)
+{
+	return s->closing;
+}
+
+/* Asks the transport to close s; core stops all I/O on it at once. */
+void session_kill(struct session *s, bool flush)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	s->sink->close(s->conn, flush);
+}
+
+void session_send(struct chat *c, struct session *s, struct outbuf *b)
+{
+	if (s->closing)
+		return;
+	if (outq_push(&s->outq, b)) {
+		c->stats.slow_consumers++;
+		log_warn("conn %" PRIu64 " (%s): slow consumer, %zu bytes queued, %zu more would pass the limit (%zu), disconnecting",
+			 s->id, s->nick, s->outq.bytes, b->len,
+			 s->outq.limit);
+		session_kill(s, false);
+		return;
+	}
+	c->stats.messages_delivered++;
+	s->sink->wake(s->conn);
+}
+
+void session_say(struct chat *c, struct session *s, bool error,
+		 const char *text, size_t len)
+{
+	struct outbuf *b;
+
+	if (s->kind == SESSION_API) {
+		if (s->replies.len)
+			sb_puts(&s->replies, "\n");
+		sb_append(&s->replies, text, len);
+		return;
+	}
+	b = error ? wire_line_error(text, len) : wire_line_notice(text, len);
+	session_send(c, s, b);
+	outbuf_unref(b);
+}
+
+char *session_take_replies(struct session *s)
+{
+	return s->replies.len ? sb_detach(&s->replies, NULL) : xstrdup("");
+}
+
+void session_reply(struct chat *c, struct session *s, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	session_say(c, s, false, text,
+		    n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
+}
+
+void session_fail(struct chat *c, struct session *s, int err,
+		  const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	s->last_err = err;
+	session_say(c, s, true, text,
+		    n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
+}
+
+bool chat_nick_in_use(struct chat *c, const struct session *self,
+		      const char *nick)
+{
+	for (struct session *s = c->first; s; s = s->next) {
+		/* A stored session's nickname here may be stale: the
+		 * database's presence decides for those. */
+		if (s == self || s->api_id)
+			continue;
+		if (name_equal_nocase(s->nick, nick) ||
+		    (s->want_nick[0] && name_equal_nocase(s->want_nick, nick)))
+			return true;
+	}
+	return false;
+}
+
+void session_guest_nick(struct chat *c, struct session *s)
+{
+	do {
+		c->rng ^= c->rng << 13;
+		c->rng ^= c->rng >> 7;
+		c->rng ^= c->rng << 17;
+		snprintf(s->nick, sizeof(s->nick), "guest-%06u",
+			 (unsigned)(c->rng % 1000000));
+	} while (chat_nick_in_use(c, s, s->nick));
+}
+
+static struct session *session_new(struct chat *c, enum session_kind kind,
+				   const struct chat_sink_ops *sink,
+				   void *conn, int64_t api_id)
+{
+	struct session *s = xcalloc(1, sizeof(*s));
+
+	s->id = c->next_sid++;
+	s->kind = kind;
+	s->api_id = api_id;
+	s->sink = sink;
+	s->conn = conn;
+	s->pending_tail = &s->pending;
+	idmap_init(&s->rooms);
+	outq_init(&s->outq, c->cfg.outq_limit);
+	session_guest_nick(c, s);
+	idmap_put(&c->sessions, s->id, s);
+	s->prev = c->last;
+	if (c->last)
+		c->last->next = s;
+	else
+		c->first = s;
+	c->last = s;
+	c->nsessions++;
+	c->stats.sessions_opened++;
+	return s;
+}
+
+struct session *chat_session_open(struct chat *c, enum session_kind kind,
+				  const struct chat_sink_ops *sink,
+				  void *conn)
+{
+	struct session *s = session_new(c, kind, sink, conn, 0);
+
+	c->rooms_version++;	/* online counts */
+	/* Cluster-wide presence; a clash renames the guest later. A
+	 * database that is down now gets everyone when it is back. */
+	c->store->presence_add(c->st, s->id, s->nick);
+	if (kind == SESSION_API)
+		return s;
+	session_reply(c, s, "Welcome to Baby Discord!");
+	session_reply(c, s, "You are %s. Set a nickname with /nick <name>.",
+		      s->nick);
+	session_reply(c, s, "Type /help for commands.");
+	return s;
+}
+
+struct session *chat_session_open_api(struct chat *c,
+				      const struct chat_sink_ops *sink,
+				      void *conn, int64_t api_id)
+{
+	return session_new(c, SESSION_API, sink, conn, api_id);
+}
+
+/* A room id's share of a session's rooms_sum: a sum of mixed ids is the
+ * same whatever order the rooms came in and is kept up to date in O(1)
+ * by session_add_room() and session_remove_room(). */
+static uint64_t room_id_mix(int64_t id)
+{
+	uint64_t x = (uint64_t)id;
+
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* True when s has this state already: the same user, nickname, current
+ * room and set of rooms (same count and same sum of mixed ids). */
+static bool session_state_is(const struct session *s, int64_t uid,
+			     const char *nick, const char *room,
+			     const struct chat_room_ref *rooms, size_t n)
+{
+	uint64_t sum = 0;
+
+	if (s->uid != uid || strcmp(s->nick, nick) ||
+	    s->rooms.count != n || !s->current != !room ||
+	    (room && strcmp(s->current->name, room)))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		sum += room_id_mix(rooms[i].id);
+	return sum == s->rooms_sum;
+}
+
+void chat_session_sync(struct chat *c, struct session *s, int64_t uid,
+		       const char *nick, const char *room,
+		       const struct chat_room_ref *rooms, size_t n)
+{
+	struct room **gone;
+	struct idmap want;
+	size_t ngone = 0;
+
+	/* Every request of a stored session lands here: usually nothing
+	 * changed, and a session may be in thousands of rooms. */
+	if (session_state_is(s, uid, nick, room, rooms, n)) {
+		c->stats.syncs_skipped++;
+		return;
+	}
+	s->uid = uid;
+	snprintf(s->nick, sizeof(s->nick), "%s", nick);
+	idmap_init(&want);
+	for (size_t i = 0; i < n; i++)
+		idmap_put(&want, (uint64_t)rooms[i].id, (void *)&rooms[i]);
+	/* Gone from the database: leave here. Collected first, as removing
+	 * reshuffles the map being walked. */
+	gone = xmalloc((s->rooms.count + 1) * sizeof(*gone));
+	for (size_t i = 0; i < s->rooms.cap; i++)
+		if (s->rooms.slots[i].key &&
+		    !idmap_get(&want, s->rooms.slots[i].key))
+			gone[ngone++] = s->rooms.slots[i].val;
+	for (size_t i = 0; i < ngone; i++)
+		session_remove_room(c, s, gone[i]);
+	free(gone);
+	idmap_fini(&want);
+	for (size_t i = 0; i < n; i++)
+		session_add_room(c, s, room_get_or_add(c, rooms[i].id,
+						       rooms[i].name));
+	s->current = room ? room_find(c, room) : NULL;
+	if (s->current && !session_in_room(s, s->current))
+		s->current = NULL;
+}
+
+void chat_session_sync_head(struct chat *c, struct session *s, int64_t uid,
+			    const char *nick, const char *room)
+{
+	if (s->uid == uid && !strcmp(s->nick, nick) &&
+	    !s->current == !room &&
+	    (!room || !strcmp(s->current->name, room))) {
+		c->stats.syncs_skipped++;
+		return;
+	}
+	s->uid = uid;
+	snprintf(s->nick, sizeof(s->nick), "%s", nick);
+	s->current = room ? room_find(c, room) : NULL;
+	if (s->current && !session_in_room(s, s->current))
+		s->current = NULL;
+}
+
+void session_free(struct chat *c, struct session *s)
+{
+	if (!s->api_id)
+		c->store->presence_del(c->st, s->id);
+	session_close_streams(s, NULL);
+	free(s->streams);
+	/* Always the first left: removing reshuffles the map. */
+	while (s->rooms.count) {
+		size_t i = 0;
+
+		while (!s->rooms.slots[i].key)
+			i++;
+		session_remove_room(c, s, s->rooms.slots[i].val);
+	}
+	while (s->pending) {
+		struct pending *p = s->pending;
+
+		s->pending = p->next;
+		free(p);
+	}
+	idmap_fini(&s->rooms);
+	outq_fini(&s->outq);
+	sb_fini(&s->replies);
+	idmap_del(&c->sessions, s->id);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->first = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		c->last = s->prev;
+	c->nsessions--;
+	free(s);
+}
+
+void chat_session_closed(struct chat *c, struct session *s)
+{
+	log_debug("conn %" PRIu64 " (%s): closed", s->id, s->nick);
+	c->rooms_version++;	/* online counts */
+	session_free(c, s);
+}
+
+static void pending_push(struct chat *c, struct session *s, const char *line,
+			 size_t len, bool too_long)
+{
+	struct pending *p;
+
+	if (s->closing)
+		return;
+	p = xmalloc(sizeof(*p) + len + 1);
+	p->next = NULL;
+	p->too_long = too_long;
+	p->len = len;
+	memcpy(p->line, line, len);
+	p->line[len] = '\0';
+	*s->pending_tail = p;
+	s->pending_tail = &p->next;
+	s->npending++;
+	session_pump(c, s);
+}
+
+void chat_session_input(struct chat *c, struct session *s, const char *line,
+			size_t len)
+{
+	pending_push(c, s, line, len, false);
+}
+
+void chat_session_line_too_long(struct chat *c, struct session *s)
+{
+	pending_push(c, s, "", 0, true);
+}
+
+static bool is_blank(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != ' ')
+			return false;
+	return true;
+}
+
+/* Handles one line; false when it must wait (and was not consumed). */
+static bool session_handle(struct chat *c, struct session *s,
+			   struct pending *p)
+{
+	bool cmd = p->len && p->line[0] == '/';
+
+	if (p->too_long || !utf8_valid(p->line, p->len)) {
+		/* Errors need no database: answer in input order. */
+		if (s->cmd_busy)
+			return false;
+		if (p->too_long)
+			session_fail(c, s, BD_ETOOLONG,
+				     "line too long (max %d bytes)",
+				     CHAT_MAX_LINE);
+		else
+			session_fail(c, s, BD_EUTF8, "invalid UTF-8");
+		return true;
+	}
+	if (s->cmd_busy || (cmd && s->inflight) ||
+	    (!cmd && s->inflight >= SESSION_INFLIGHT_MAX))
+		return false;
+	p->len = utf8_strip_controls(p->line, p->len);
+	p->line[p->len] = '\0';
+	if (is_blank(p->line, p->len))
+		return true;
+	if (cmd)
+		cmd_run(c, s, p->line);
+	else
+		cmd_post(c, s, p->line, p->len);
+	return true;
+}
+
+void session_pump(struct chat *c, struct session *s)
+{
+	while (s->pending && !s->closing) {
+		struct pending *p = s->pending;
+
+		if (!session_handle(c, s, p))
+			break;
+		s->pending = p->next;
+		if (!s->pending)
+			s->pending_tail = &s->pending;
+		s->npending--;
+		free(p);
+	}
+	if (s->closing)
+		return;
+	if (!s->pending && !s->cmd_busy && !s->inflight && s->sink->idle)
+		s->sink->idle(s->conn);
+	if (!s->throttled && s->npending >= SESSION_PENDING_MAX) {
+		s->throttled = true;
+		s->sink->throttle(s->conn, true);
+	} else if (s->throttled && s->npending < SESSION_PENDING_MAX / 2) {
+		s->throttled = false;
+		s->sink->throttle(s->conn, false);
+	}
+}
+
+bool session_in_room(const struct session *s, const struct room *r)
+{
+	return idmap_get(&s->rooms, (uint64_t)r->id) == r;
+}
+
+void session_add_room(struct chat *c, struct session *s, struct room *r)
+{
+	if (session_in_room(s, r))
+		return;
+	idmap_put(&s->rooms, (uint64_t)r->id, r);
+	s->rooms_sum += room_id_mix(r->id);
+	room_add_member(c, r, s);
+}
+
+void session_remove_room(struct chat *c, struct session *s, struct room *r)
+{
+	if (!session_in_room(s, r))
+		return;
+	idmap_del(&s->rooms, (uint64_t)r->id);
+	s->rooms_sum -= room_id_mix(r->id);
+	if (s->current == r)
+		s->current = NULL;
+	room_remove_member(c, r, s);
+	room_release(c, r);
+}
+
+int chat_session_rooms(struct chat *c, struct session *s)
+{
+	return c->store->rooms(c->st, s->id, 0);
+}
+
+/* Checks and sanitizes text in place; 0 or a BD_E* code. */
+int chat_clean_text(struct chat *c, char *text, size_t *len)
+{
+	if (!utf8_valid(text, *len))
+		return BD_EUTF8;
+	*len = utf8_strip_controls(text, *len);
+	text[*len] = '\0';
+	if (is_blank(text, *len))
+		return BD_EINVAL;
+	if (*len > c->cfg.max_message_bytes)
+		return BD_ETOOLONG;
+	return 0;
+}
+
+int chat_session_post(struct chat *c, struct session *s, const char *room,
+		      const char *text, size_t len, uint64_t token)
+{
+	struct room *r = room_find(c, room);
+	char *copy;
+	int err;
+
+	if (!r || !session_in_room(s, r))
+		return BD_EPERM;
+	copy = xmemdup(text, len);
+	err = chat_clean_text(c, copy, &len);
+	if (!err)
+		err = c->store->post(c->st, s->id, token, r->id, s->uid,
+				     s->nick, copy, len);
+	free(copy);
+	return err;
+}
