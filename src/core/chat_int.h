@@ -145,8 +145,6 @@ void api_sessions_free(struct chat *c);
 void session_free(struct chat *c, struct session *s);
 void session_kill(struct session *s, bool flush);
 void session_guest_nick(struct chat *c, struct session *s);
-
-/* chat.c */
 void session_send(struct chat *c, struct session *s, struct outbuf *b);
 /* A reply to s: a notice (or, with error, an error) on a line session's
  * connection; a line of an API session's replies. */
@@ -161,7 +159,6 @@ void session_reply(struct chat *c, struct session *s, const char *fmt, ...)
 void session_fail(struct chat *c, struct session *s, int err,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void session_pump(struct chat *c, struct session *s);
-struct session *chat_find_session(struct chat *c, uint64_t sid);
 /* Starts /rooms for s (online users counted), showing s->page. 0 or
  * BD_EDB. */
 int chat_session_rooms(struct chat *c, struct session *s);
@@ -173,6 +170,9 @@ bool chat_nick_in_use(struct chat *c, const struct session *self,
 bool session_in_room(const struct session *s, const struct room *r);
 void session_add_room(struct chat *c, struct session *s, struct room *r);
 void session_remove_room(struct chat *c, struct session *s, struct room *r);
+
+/* chat.c */
+struct session *chat_find_session(struct chat *c, uint64_t sid);
 
 /* room.c */
 struct room *room_get(struct chat *c, int64_t id);
