@@ -1,5 +1,12 @@
--- bd_create: /create: makes the room (refused past p_max rooms: SQLSTATE BD001) and joins it; the 3-argument form serves servers older than migration 013.
+-- bd_create: /create: makes the room (refused past p_max rooms: SQLSTATE BD001) and joins it; the 3-argument form has no cap.
 -- Repeatable: migrate/migrate up re-applies this file whenever it changes.
+--
+-- The 4-argument form: /create under the config key max_rooms. Creates are
+-- serialized by a transaction advisory lock, so the count and the insert
+-- are atomic across instances (no two creates pass the cap together). A
+-- free name over the cap raises SQLSTATE BD001 (store.c: BD_EROOMSFULL); a
+-- taken name comes back as in the 3-argument form (room_id NULL), cap or
+-- not. p_max NULL or <= 0: no cap.
 
 CREATE OR REPLACE FUNCTION bd_create(p_user bigint, p_nick text, p_room text, OUT user_id bigint, OUT room_id bigint, OUT room_name text)
  RETURNS record

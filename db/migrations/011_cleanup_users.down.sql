@@ -1,5 +1,5 @@
 -- Back to 010: users are never removed but guests (bd_cleanup_guests).
-DROP FUNCTION bd_cleanup_users(interval);
+DROP FUNCTION IF EXISTS bd_cleanup_users(interval);
 DROP TRIGGER presence_left ON presence;
 DROP FUNCTION bd_presence_left();
 DROP INDEX messages_user;

@@ -40,17 +40,6 @@ CREATE TRIGGER presence_left AFTER DELETE OR UPDATE OF user_id ON presence
 FOR EACH ROW WHEN (OLD.user_id IS NOT NULL)
 EXECUTE FUNCTION bd_presence_left();
 
--- Removes users unused for p_idle (see above); returns how many.
-CREATE FUNCTION bd_cleanup_users(p_idle interval DEFAULT interval '7 days')
-RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-	n bigint;
-BEGIN
-	DELETE FROM users u
-	WHERE u.last_seen < now() - p_idle
-	  AND NOT EXISTS (SELECT 1 FROM presence p WHERE p.user_id = u.id)
-	  AND NOT EXISTS (SELECT 1 FROM room_members m WHERE m.user_id = u.id)
-	  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.user_id = u.id);
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN n;
-END $$;
+-- bd_cleanup_users(p_idle), which removes users unused for p_idle (see
+-- above), is in db/functions/bd_cleanup_users.sql (applied after the
+-- migrations).

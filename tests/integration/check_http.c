@@ -788,7 +788,7 @@ END_TEST
 
 /*
  * A session's memberships travel with a request only when their version
- * changed (migration 014): memberships added and removed behind the
+ * changed (migration 013): memberships added and removed behind the
  * server's back (no notification) are still seen by the next request,
  * and a session in 2,000 rooms keeps working.
  */

@@ -1,1 +1,0 @@
-DROP FUNCTION bd_create(bigint, text, text, bigint);
