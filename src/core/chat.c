@@ -78,18 +78,6 @@ size_t chat_session_count(const struct chat *c)
 	return c->nsessions;
 }
 
-struct session *chat_find_session(struct chat *c, uint64_t sid)
-{
-	return idmap_get(&c->sessions, sid);
-}
-
-bool chat_session_wanted(struct chat *c, uint64_t sid)
-{
-	struct session *s = chat_find_session(c, sid);
-
-	return s && !s->closing;
-}
-
 bool chat_api_wanted(struct chat *c, uint64_t token)
 {
 	return !c->api || !c->api->wanted || c->api->wanted(c->api_arg, token);

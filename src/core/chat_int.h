@@ -145,6 +145,7 @@ void api_sessions_free(struct chat *c);
 void session_free(struct chat *c, struct session *s);
 void session_kill(struct session *s, bool flush);
 void session_guest_nick(struct chat *c, struct session *s);
+struct session *chat_find_session(struct chat *c, uint64_t sid);
 void session_send(struct chat *c, struct session *s, struct outbuf *b);
 /* A reply to s: a notice (or, with error, an error) on a line session's
  * connection; a line of an API session's replies. */
@@ -167,12 +168,15 @@ int chat_clean_text(struct chat *c, char *text, size_t *len);
 /* True when another session has (or is taking) nick, ignoring case. */
 bool chat_nick_in_use(struct chat *c, const struct session *self,
 		      const char *nick);
-bool session_in_room(const struct session *s, const struct room *r);
+/* Whether s is a member of r (as known here): a lookup in s's set. */
+static inline bool session_in_room(const struct session *s,
+				   const struct room *r)
+{
+	return idmap_get(&s->rooms, (uint64_t)r->id) == r;
+}
 void session_add_room(struct chat *c, struct session *s, struct room *r);
 void session_remove_room(struct chat *c, struct session *s, struct room *r);
 
-/* chat.c */
-struct session *chat_find_session(struct chat *c, uint64_t sid);
 
 /* room.c */
 struct room *room_get(struct chat *c, int64_t id);

@@ -59,6 +59,18 @@ bool session_is_closing(const struct session *s)
 }
 
 /* Asks the transport to close s; core stops all I/O on it at once. */
+struct session *chat_find_session(struct chat *c, uint64_t sid)
+{
+	return idmap_get(&c->sessions, sid);
+}
+
+bool chat_session_wanted(struct chat *c, uint64_t sid)
+{
+	struct session *s = chat_find_session(c, sid);
+
+	return s && !s->closing;
+}
+
 void session_kill(struct session *s, bool flush)
 {
 	if (s->closing)
@@ -433,11 +445,6 @@ void session_pump(struct chat *c, struct session *s)
 		s->throttled = false;
 		s->sink->throttle(s->conn, false);
 	}
-}
-
-bool session_in_room(const struct session *s, const struct room *r)
-{
-	return idmap_get(&s->rooms, (uint64_t)r->id) == r;
 }
 
 void session_add_room(struct chat *c, struct session *s, struct room *r)
