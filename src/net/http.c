@@ -224,10 +224,10 @@ static void handle_file(struct http_state *hs, struct http_conn *hc,
 		 "Cache-Control: no-cache\r\nETag: %s\r\n"
 		 "X-Content-Type-Options: nosniff\r\n", f->etag);
 	if (http1_str_ieq(rq->if_none_match, f->etag)) {
-		/* A 304 has no body; its Content-Length would be the
-		 * file's, so send none at all. */
+		/* A 304 has no body; its Content-Length, when sent, must
+		 * be the file's (RFC 9110, 8.6). */
 		hc->head_only = true;
-		answer_raw(hc, 304, NULL, extra, "", 0);
+		answer_raw(hc, 304, NULL, extra, f->data, f->len);
 		return;
 	}
 	answer_raw(hc, 200, f->type, extra, f->data, f->len);

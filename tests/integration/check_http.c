@@ -1276,6 +1276,24 @@ START_TEST(test_static_index)
 	}
 	thttp_get(HPORT, "/no-such-file.css", &r);
 	ck_assert_msg(r.status == 404, "missing file: %d", r.status);
+	/* Revalidation: the ETag gets a 304 without a body, whose
+	 * Content-Length (if any) is the file's (RFC 9110, 8.6). */
+	{
+		char etag[64], hdr[128], cl[32];
+		struct thttp_req q = { .path = "/index.html", .headers = hdr };
+
+		thttp_get(HPORT, "/index.html", &r);
+		ck_assert_msg(thttp_header(&r, "ETag", etag, sizeof(etag)),
+			      "no ETag: %s", r.head);
+		snprintf(hdr, sizeof(hdr), "If-None-Match: %s\r\n", etag);
+		thttp_request(HPORT, &q, &r);
+		expect_status(&r, 304);
+		ck_assert_uint_eq(r.body_len, 0);
+		ck_assert_msg(!thttp_header(&r, "Content-Length", cl,
+					    sizeof(cl)) ||
+				      strtoul(cl, NULL, 10) == len,
+			      "304 with Content-Length %s (file: %zu)", cl, len);
+	}
 	free(want);
 }
 END_TEST
