@@ -116,32 +116,35 @@ char *session_take_replies(struct session *s)
 	return s->replies.len ? sb_detach(&s->replies, NULL) : xstrdup("");
 }
 
-void session_reply(struct chat *c, struct session *s, const char *fmt, ...)
+/* session_say() of a formatted text (at most 1 KiB). */
+static void session_sayv(struct chat *c, struct session *s, bool error,
+			 const char *fmt, va_list ap)
 {
 	char text[1024];
+	int n = vsnprintf(text, sizeof(text), fmt, ap);
+
+	session_say(c, s, error, text,
+		    n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
+}
+
+void session_reply(struct chat *c, struct session *s, const char *fmt, ...)
+{
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(text, sizeof(text), fmt, ap);
+	session_sayv(c, s, false, fmt, ap);
 	va_end(ap);
-	session_say(c, s, false, text,
-		    n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
 }
 
 void session_fail(struct chat *c, struct session *s, int err,
 		  const char *fmt, ...)
 {
-	char text[1024];
 	va_list ap;
-	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
 	s->last_err = err;
-	session_say(c, s, true, text,
-		    n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
+	va_start(ap, fmt);
+	session_sayv(c, s, true, fmt, ap);
+	va_end(ap);
 }
 
 bool chat_nick_in_use(struct chat *c, const struct session *self,
