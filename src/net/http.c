@@ -463,20 +463,28 @@ static void dispatch_body(struct http_state *hs, struct http_conn *hc,
 	json_decref(req);
 }
 
+/* hc now answers a request (the one whose answer comes next). */
+static void begin_answer(struct http_conn *hc, bool keep_alive,
+			 bool head_only)
+{
+	hc->state = CONN_BUSY;
+	hc->answered = false;
+	hc->req_started = false;
+	hc->continue_sent = false;
+	hc->keep_alive = keep_alive;
+	hc->head_only = head_only;
+	hc->close_after = false;
+	lws_set_timeout(hc->wsi, TO_ANSWER, WAIT_TIMEOUT_S);
+}
+
 /* One whole request (head and body): its one and only dispatch. */
 static void dispatch(struct http_state *hs, struct http_conn *hc,
 		     const struct http1_req *rq, const char *body)
 {
 	const struct route_def *rd = route_find(rq->path);
 
-	hc->state = CONN_BUSY;
-	hc->answered = false;
-	hc->req_started = false;
-	hc->continue_sent = false;
-	hc->keep_alive = rq->keep_alive && !hs->stopping;
-	hc->head_only = rq->method == HTTP1_HEAD;
-	hc->close_after = false;
-	lws_set_timeout(hc->wsi, TO_ANSWER, WAIT_TIMEOUT_S);
+	begin_answer(hc, rq->keep_alive && !hs->stopping,
+		     rq->method == HTTP1_HEAD);
 	if (!rd) {
 		http_answer_error(hc, 404, "not found");
 		return;
@@ -498,11 +506,7 @@ static void dispatch(struct http_state *hs, struct http_conn *hc,
  * not a request. */
 static void refuse(struct http_conn *hc, int status, const char *why)
 {
-	hc->state = CONN_BUSY;
-	hc->answered = false;
-	hc->keep_alive = false;
-	hc->head_only = false;
-	lws_set_timeout(hc->wsi, TO_ANSWER, WAIT_TIMEOUT_S);
+	begin_answer(hc, false, false);
 	answer_and_close(hc, status, why);
 	sb_reset(&hc->in);
 }

@@ -545,37 +545,45 @@ static struct pgq *enqueue(struct pgconn *pc, unsigned flags,
 	return q;
 }
 
-/* 0 when a statement with flags may be queued now. */
-static int admit(struct pgconn *pc, unsigned flags)
+/* Queues a statement with flags and schedules the drain (never sent, nor
+ * failed, synchronously: outcomes must not re-enter the caller; a deferred
+ * one also gathers what arrives meanwhile). NULL with *err BD_EDB (down)
+ * or BD_EBUSY (over the limit). */
+static struct pgq *admit(struct pgconn *pc, unsigned flags, const char *sql,
+			 pgconn_result_fn *cb, void *arg, int *err)
 {
-	if (pc->state != PG_UP || pc->stopped)
-		return BD_EDB;
+	struct pgq *q;
+
+	*err = 0;
+	if (pc->state != PG_UP || pc->stopped) {
+		*err = BD_EDB;
+		return NULL;
+	}
 	if ((flags & PGCONN_BOUNDED) && pc->limit &&
 	    pc->nbounded >= pc->limit) {
 		pc->refused++;
-		return BD_EBUSY;
+		*err = BD_EBUSY;
+		return NULL;
 	}
-	return 0;
+	q = enqueue(pc, flags, sql, cb, arg);
+	lws_sul_schedule(pc->ctx, 0, &pc->sul_drain, drain_cb, 1);
+	return q;
 }
 
 int pgconn_submit(struct pgconn *pc, unsigned flags, pgconn_wanted_fn *wanted,
 		  const char *sql, int nparams, const char *const *values,
 		  pgconn_result_fn *cb, void *arg)
 {
-	struct pgq *q;
-	int err = admit(pc, flags);
+	int err;
+	struct pgq *q = admit(pc, flags, sql, cb, arg, &err);
 
-	if (err)
+	if (!q)
 		return err;
-	q = enqueue(pc, flags, sql, cb, arg);
 	q->wanted = wanted;
 	q->nparams = nparams;
 	q->values = xcalloc((size_t)nparams + 1, sizeof(char *));
 	for (int i = 0; i < nparams; i++)
 		q->values[i] = values[i] ? xstrdup(values[i]) : NULL;
-	/* Never send (or fail) synchronously: outcomes must not re-enter
-	 * the caller. */
-	lws_sul_schedule(pc->ctx, 0, &pc->sul_drain, drain_cb, 1);
 	return 0;
 }
 
@@ -589,15 +597,12 @@ int pgconn_submit_deferred(struct pgconn *pc, unsigned flags,
 			   const char *sql, pgconn_build_fn *build,
 			   pgconn_result_fn *cb, void *arg)
 {
-	struct pgq *q;
-	int err = admit(pc, flags);
+	int err;
+	struct pgq *q = admit(pc, flags, sql, cb, arg, &err);
 
-	if (err)
+	if (!q)
 		return err;
-	q = enqueue(pc, flags, sql, cb, arg);
 	q->build = build;
-	/* Sent from the loop, so that what arrives meanwhile joins it. */
-	lws_sul_schedule(pc->ctx, 0, &pc->sul_drain, drain_cb, 1);
 	return 0;
 }
 
