@@ -146,7 +146,7 @@ static int parse_request_line(const char *l, size_t n, struct http1_req *r,
 	if (!sp2)
 		return fail(why, "malformed request line", 400);
 	if (parse_method(l, (size_t)(sp1 - l), r))
-		return fail(why, "method not implemented", 501);
+		return fail(why, "unknown method", 501);
 	if (!tlen || *t != '/')
 		return fail(why, "request target must be a path", 400);
 	for (size_t i = 0; i < tlen; i++)
