@@ -153,6 +153,19 @@ int chat_list_rooms(struct chat *c, uint64_t token)
 	return c->store->rooms(c->st, 0, token);
 }
 
+/* Notifications */
+
+void chat_on_event(struct chat *c, const struct chat_event *ev)
+{
+	struct room *r = room_get(c, ev->room_id);
+
+	if (!r || !room_is_listening(r))
+		return;		/* not watched here (or resynced later) */
+	room_take_event(c, r, ev);
+	if (ev->kind == CHAT_EV_LEAVE || ev->kind == CHAT_EV_NICK)
+		session_follow_event(c, r, ev);
+}
+
 bool chat_room_known(struct chat *c, const char *name)
 {
 	return room_find(c, name) != NULL;

@@ -15,8 +15,6 @@
 
 #define SESSION_PENDING_MAX 64	/* queued input lines before throttling */
 #define SESSION_INFLIGHT_MAX 64	/* uncommitted messages per session */
-#define CATCHUP_LIMIT 10000	/* messages fetched per catch-up */
-
 enum room_state {
 	ROOM_IDLE,	/* no local members: not listening, ring unused */
 	ROOM_SYNCING,	/* LISTEN + load in flight; events are parked */
@@ -24,21 +22,49 @@ enum room_state {
 	ROOM_STALE,	/* has members but notifications were lost */
 };
 
-/* An event that arrived while its room was syncing. */
-struct parked {
-	struct parked *next;
-	struct msg *msg;	/* a message, or NULL for a notice */
-	struct outbuf *notice;	/* a system line for line members */
-	struct outbuf *sse;	/* the same notice for streams */
-	int64_t skip_uid;	/* the notice's subject doesn't get it, */
-	char skip_nick[NICK_MAX + 1];	/* by user id or (renames) nick */
-	int64_t once;		/* rename_id: line sessions get it once */
+struct room;
+struct room_sub;
+
+/* A system notice of a room, in each transport's frame, with the rules
+ * its subscribers apply: its subject does not get it (room_notice_skips())
+ * and a line session gets one rename once across its rooms. */
+struct room_notice {
+	struct outbuf *line;	/* for line sessions */
+	struct outbuf *sse;	/* the same text for streams */
+	int64_t skip_uid;	/* the subject, by user id (0: none) */
+	const char *skip_nick;	/* or by nickname, for a rename (or NULL) */
+	int64_t once;		/* rename_id: the same in every room of one
+				 * rename; 0: no such rule */
 };
+
+/* What a room calls on its subscribers. Each is called on the loop, from
+ * a store outcome; none may free the subscriber or its room. */
+struct room_sub_ops {
+	/* A message, each once and in seq order; m is borrowed. */
+	void (*message)(struct chat *c, struct room_sub *sub, struct room *r,
+			struct msg *m);
+	/* A notice; the subscriber applies its rules. */
+	void (*notice)(struct chat *c, struct room_sub *sub, struct room *r,
+		       const struct room_notice *n);
+	/* The room went live (ok: its ring is current) or failed to sync:
+	 * for a member once per room_await(), for a stream on every sync
+	 * that succeeds. */
+	void (*ready)(struct chat *c, struct room_sub *sub, struct room *r,
+		      bool ok);
+};
+
+/* A subscriber of rooms, embedded in what subscribes (a session, a
+ * stream): one handle serves all its rooms. */
+struct room_sub {
+	const struct room_sub_ops *ops;
+};
+
+struct parked;
 
 struct room {
 	int64_t id;			/* rooms.id */
 	char name[ROOM_NAME_MAX + 1];
-	struct session **members;	/* local sessions that are members */
+	struct room_sub **members;	/* local sessions that are members */
 	size_t nmembers, capmembers;
 	enum room_state state;
 	uint64_t sync_gen;		/* matches watch() to its outcome;
@@ -49,17 +75,23 @@ struct room {
 	bool ring_valid;		/* ring and last_seq are current */
 	int64_t last_seq;		/* newest seq seen (delivered) */
 	struct ring ring;		/* last history_size messages */
-	struct parked *parked, **parked_tail;
-	uint64_t *waiters;		/* sessions waiting for history */
+	struct parked *parked, **parked_tail;	/* events while syncing */
+	struct room_sub **waiters;	/* members waiting for the history */
 	size_t nwaiters, capwaiters;
-	struct stream **streams;	/* open streams of this room */
+	struct room_sub **streams;	/* open streams of this room: they get
+					 * its traffic but are not members */
 	size_t nstreams, capstreams;
 };
 
 /* An event stream of one room for an API session (SSE). */
 struct stream {
+	struct room_sub sub;		/* how its room reaches it */
 	uint64_t id;			/* token of its database replay */
 	struct session *s;		/* owner; NULL once it is gone */
+	const int64_t *owner_uid;	/* the owner's user id and nickname,
+					 * lent by it (renames show) while s
+					 * is set: a notice's subject rule */
+	const char *owner_nick;
 	struct room *room;
 	const struct chat_sink_ops *sink;
 	void *conn;
@@ -82,6 +114,7 @@ struct pending {
 };
 
 struct session {
+	struct room_sub sub;		/* how its rooms reach it */
 	uint64_t id;			/* unique for the process lifetime */
 	enum session_kind kind;
 	int64_t api_id;			/* api_sessions.id, or 0 */
@@ -99,6 +132,8 @@ struct session {
 	uint64_t rooms_sum;		/* sum of room_id_mix() over rooms,
 					 * for chat_session_sync() */
 	struct room *current;		/* where plain lines go */
+	struct room *awaiting;		/* whose history the running command
+					 * (a join) waits for, or NULL */
 	char arg[ROOM_NAME_MAX + 1];	/* room name of a running command */
 	size_t page;			/* page a running /rooms shows, from 1 */
 	struct outq outq;		/* line sessions: what to write */
@@ -175,7 +210,16 @@ static inline bool session_in_room(const struct session *s,
 	return idmap_get(&s->rooms, (uint64_t)r->id) == r;
 }
 void session_add_room(struct chat *c, struct session *s, struct room *r);
+/* Leaves r here: closes s's streams of it; a join of s waiting for r's
+ * history ends at once (the caller pumps s). */
 void session_remove_room(struct chat *c, struct session *s, struct room *r);
+/* Shows the join line and history of r to s, now or once r synced, then
+ * ends s's running command. */
+void session_await_history(struct chat *c, struct session *s, struct room *r);
+/* A stored session member of r acted through another instance (ev, a
+ * leave or rename): follow it here. */
+void session_follow_event(struct chat *c, struct room *r,
+			  const struct chat_event *ev);
 
 
 /* room.c */
@@ -187,31 +231,52 @@ struct room *room_get_or_add(struct chat *c, int64_t id, const char *name);
  * is unwatched already; a later join makes and loads it again. */
 void room_release(struct chat *c, struct room *r);
 void room_free(struct room *r);
-void room_add_member(struct chat *c, struct room *r, struct session *s);
-void room_remove_member(struct chat *c, struct room *r, struct session *s);
-/* Shows the join line and history to s, now or once the room synced. */
-void room_show_history(struct chat *c, struct room *r, struct session *s);
-void room_deliver_msg(struct chat *c, struct room *r, struct msg *m);
-/* Sends b to the room's members except its subject: the member with user
- * id skip_uid or nickname skip_nick (either may be 0/NULL). A line session
- * that already got the notice numbered once (not 0) from another room
- * does not get it again. */
-void room_deliver_notice(struct chat *c, struct room *r, struct outbuf *b,
-			 struct outbuf *sse, int64_t skip_uid,
-			 const char *skip_nick, int64_t once);
+/* A member: the room is watched while it has one; sub gets its traffic
+ * and may wait for its history. The caller removes a member waiting for
+ * the history with room_cancel_await() first. */
+void room_add_member(struct chat *c, struct room *r, struct room_sub *sub);
+void room_remove_member(struct chat *c, struct room *r, struct room_sub *sub);
+/* A stream: gets the traffic and keeps r in use, does not keep it
+ * watched. */
+void room_add_stream(struct room *r, struct room_sub *sub);
+void room_remove_stream(struct room *r, struct room_sub *sub);
+/* Member sub's ready() once the history is there: at once when r is live,
+ * else when its sync ends (counted as a history hit or miss). */
+void room_await(struct chat *c, struct room *r, struct room_sub *sub);
+/* sub waits no more; false when it was not waiting. */
+bool room_cancel_await(struct room *r, struct room_sub *sub);
+bool room_is_live(const struct room *r);
+/* Whether r hears its notifications now (syncing or live). */
+bool room_is_listening(const struct room *r);
+/* A notification of r (which is listening): delivered, or parked while
+ * r syncs. */
+void room_take_event(struct chat *c, struct room *r,
+		     const struct chat_event *ev);
+/* Whether the subscriber with user id uid and nickname nick is n's
+ * subject, which does not get it. */
+bool room_notice_skips(const struct room_notice *n, int64_t uid,
+		       const char *nick);
 /* A room in use here, by name. */
 struct room *room_find(struct chat *c, const char *name);
 
 /* stream.c */
-/* Begins a stream once its room is live: history or replay. */
-void stream_start(struct chat *c, struct stream *st);
-void stream_deliver_msg(struct chat *c, struct stream *st, struct room *r,
-			struct msg *m);
+/* A new stream of r for the session owner (whose user id and nickname it
+ * borrows, see struct stream) resuming after seq resume (-1: history);
+ * it starts at once when r is live, else when r's sync ends. */
+struct stream *stream_new(struct chat *c, struct room *r,
+			  struct session *owner, const int64_t *owner_uid,
+			  const char *owner_nick,
+			  const struct chat_sink_ops *sink, void *conn,
+			  int64_t resume);
+void stream_free(struct chat *c, struct stream *st);
 void stream_send(struct chat *c, struct stream *st, struct outbuf *b);
 /* Asks the transport to close it (flushed or not). */
 void stream_kill(struct stream *st, bool flush);
-/* Closes s's streams of room r (all rooms when r is NULL). */
-void session_close_streams(struct session *s, struct room *r);
+/* Its owner goes: the stream stops using its identity and gets no more
+ * notices; it still has to be killed. */
+void stream_detach(struct stream *st);
+struct session *stream_owner(const struct stream *st);
+struct room *stream_room(const struct stream *st);
 
 /* commands.c */
 /* Runs one command line ("/name args"); replies on s. */

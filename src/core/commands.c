@@ -383,7 +383,7 @@ void chat_on_join(struct chat *c, uint64_t sid, int err, int64_t uid,
 	session_add_room(c, s, r);
 	s->current = r;
 	/* The command stays busy until the history is shown. */
-	room_show_history(c, r, s);
+	session_await_history(c, s, r);
 }
 
 void chat_on_presence(struct chat *c, uint64_t sid, int err)
@@ -403,9 +403,11 @@ void chat_on_nick_lost(struct chat *c, uint64_t sid)
 {
 	struct session *s = chat_find_session(c, sid);
 	char old[NICK_MAX + 1];
+	bool busy;
 
 	if (!s || s->kind != SESSION_LINE)
 		return;
+	busy = s->cmd_busy;
 	/* The nickname, and so its user and rooms, are another session's
 	 * now: this one goes on as a new guest, in no room. */
 	snprintf(old, sizeof(old), "%s", s->nick);
@@ -423,6 +425,8 @@ void chat_on_nick_lost(struct chat *c, uint64_t sid)
 	session_reply(c, s,
 		      "error: while the database was away, another session took the nickname %s; you are now %s (/nick to pick another)",
 		      old, s->nick);
+	if (busy && !s->cmd_busy)
+		session_pump(c, s);	/* a join ended by leaving */
 }
 
 void chat_on_list(struct chat *c, uint64_t sid, int err,

@@ -1,9 +1,10 @@
 /*
- * Rooms on this instance: local members, the history ring and the sync
+ * Rooms on this instance: their subscribers, the history ring and the sync
  * state machine. A room is watched (LISTEN + history load) while it has
  * local members; while a sync is in flight its events are parked, then
- * released after the loaded rows, so members see every message once, in
- * seq order.
+ * released after the loaded rows, so subscribers see every message once,
+ * in seq order. A room knows its subscribers (sessions, streams) only
+ * through struct room_sub: it calls nothing of session.c or stream.c.
  */
 #include "core/chat_int.h"
 #include "core/wire.h"
@@ -17,6 +18,19 @@
 #include "util/jsonw.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
+
+#define CATCHUP_LIMIT 10000	/* messages fetched per catch-up */
+
+/* An event that arrived while its room was syncing. */
+struct parked {
+	struct parked *next;
+	struct msg *msg;	/* a message, or NULL for a notice */
+	struct outbuf *notice;	/* a system line for line members */
+	struct outbuf *sse;	/* the same notice for streams */
+	int64_t skip_uid;	/* the notice's subject doesn't get it, */
+	char skip_nick[NICK_MAX + 1];	/* by user id or (renames) nick */
+	int64_t once;		/* rename_id: line sessions get it once */
+};
 
 struct room *room_get(struct chat *c, int64_t id)
 {
@@ -80,6 +94,11 @@ void room_free(struct room *r)
 	free(r);
 }
 
+bool room_is_live(const struct room *r)
+{
+	return r->state == ROOM_LIVE;
+}
+
 /* Starts a sync: the initial ring load, or a catch-up after last_seq. */
 static void room_sync(struct chat *c, struct room *r)
 {
@@ -100,33 +119,45 @@ static void room_sync(struct chat *c, struct room *r)
 		r->state = ROOM_STALE;
 }
 
+/* Appends sub to a growable array of subscribers. */
+static void subs_push(struct room_sub ***v, size_t *n, size_t *cap,
+		      struct room_sub *sub, size_t first_cap)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : first_cap;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = sub;
+}
+
+/* Removes sub, keeping the order of the others; false if absent. */
+static bool subs_remove(struct room_sub **v, size_t *n,
+			const struct room_sub *sub)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (v[i] != sub)
+			continue;
+		memmove(&v[i], &v[i + 1], (*n - i - 1) * sizeof(*v));
+		(*n)--;
+		return true;
+	}
+	return false;
+}
+
 static void room_serve_waiters(struct chat *c, struct room *r, bool ok);
 
-void room_add_member(struct chat *c, struct room *r, struct session *s)
+void room_add_member(struct chat *c, struct room *r, struct room_sub *sub)
 {
-	if (r->nmembers == r->capmembers) {
-		r->capmembers = r->capmembers ? r->capmembers * 2 : 8;
-		r->members = xrealloc(r->members,
-				      r->capmembers * sizeof(*r->members));
-	}
-	r->members[r->nmembers++] = s;
+	subs_push(&r->members, &r->nmembers, &r->capmembers, sub, 8);
 	if (r->state == ROOM_IDLE)
 		room_sync(c, r);
 }
 
-void room_remove_member(struct chat *c, struct room *r, struct session *s)
+void room_remove_member(struct chat *c, struct room *r, struct room_sub *sub)
 {
-	session_close_streams(s, r);
-	for (size_t i = 0; i < r->nmembers; i++) {
-		if (r->members[i] != s)
-			continue;
-		/* Keep member order: delivery order doesn't depend on it,
-		 * but a stable order keeps fan-out predictable. */
-		memmove(&r->members[i], &r->members[i + 1],
-			(r->nmembers - i - 1) * sizeof(*r->members));
-		r->nmembers--;
-		break;
-	}
+	/* Keep member order: delivery order doesn't depend on it, but a
+	 * stable order keeps fan-out predictable. */
+	subs_remove(r->members, &r->nmembers, sub);
 	if (r->nmembers)
 		return;
 	/* Nobody here cares: stop listening and forget the ring, which
@@ -141,66 +172,50 @@ void room_remove_member(struct chat *c, struct room *r, struct session *s)
 	r->nwaiters = 0;
 }
 
-static void show_history_now(struct chat *c, struct room *r,
-			     struct session *s)
+void room_add_stream(struct room *r, struct room_sub *sub)
 {
-	size_t n = r->ring.count;
-
-	session_reply(c, s, "You joined %s (%zu recent message%s)", r->name, n,
-		      n == 1 ? "" : "s");
-	if (s->kind != SESSION_LINE)
-		return;		/* streams show the history */
-	for (size_t i = 0; i < n; i++)
-		session_send(c, s, ring_at(&r->ring, i)->line);
+	subs_push(&r->streams, &r->nstreams, &r->capstreams, sub, 4);
 }
 
-void room_show_history(struct chat *c, struct room *r, struct session *s)
+void room_remove_stream(struct room *r, struct room_sub *sub)
+{
+	subs_remove(r->streams, &r->nstreams, sub);
+}
+
+void room_await(struct chat *c, struct room *r, struct room_sub *sub)
 {
 	if (r->state == ROOM_LIVE) {
 		c->stats.history_hits++;
-		show_history_now(c, r, s);
-		s->cmd_busy = false;
-		session_pump(c, s);
+		sub->ops->ready(c, sub, r, true);
 		return;
 	}
 	c->stats.history_misses++;
-	if (r->nwaiters == r->capwaiters) {
-		r->capwaiters = r->capwaiters ? r->capwaiters * 2 : 4;
-		r->waiters = xrealloc(r->waiters,
-				      r->capwaiters * sizeof(*r->waiters));
-	}
-	r->waiters[r->nwaiters++] = s->id;
+	subs_push(&r->waiters, &r->nwaiters, &r->capwaiters, sub, 4);
 	if (r->state == ROOM_STALE && c->listen_up)
 		room_sync(c, r);
 	else if (r->state == ROOM_STALE)
 		room_serve_waiters(c, r, false);
 }
 
+bool room_cancel_await(struct room *r, struct room_sub *sub)
+{
+	return subs_remove(r->waiters, &r->nwaiters, sub);
+}
+
 static void room_serve_waiters(struct chat *c, struct room *r, bool ok)
 {
 	size_t n = r->nwaiters;
-	uint64_t *ids = r->waiters;
+	struct room_sub **subs = r->waiters;
 
-	/* Pumping a waiter can add waiters: detach the list first. */
+	/* Serving a waiter can add waiters: detach the list first. */
 	r->waiters = NULL;
 	r->nwaiters = r->capwaiters = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct session *s = chat_find_session(c, ids[i]);
-
-		if (!s)
-			continue;
-		if (ok)
-			show_history_now(c, r, s);
-		else
-			session_reply(c, s, "You joined %s (history unavailable: database down)",
-				      r->name);
-		s->cmd_busy = false;
-		session_pump(c, s);
-	}
-	free(ids);
+	for (size_t i = 0; i < n; i++)
+		subs[i]->ops->ready(c, subs[i], r, ok);
+	free(subs);
 }
 
-void room_deliver_msg(struct chat *c, struct room *r, struct msg *m)
+static void room_deliver_msg(struct chat *c, struct room *r, struct msg *m)
 {
 	if (m->seq <= r->last_seq) {
 		c->stats.events_dropped++;
@@ -211,94 +226,60 @@ void room_deliver_msg(struct chat *c, struct room *r, struct msg *m)
 			 r->name, r->last_seq, m->seq);
 	r->last_seq = m->seq;
 	ring_push(&r->ring, m);
+	/* The hot path: one indirect call per subscriber, nothing
+	 * allocated; each gets a reference to the message's one encoding. */
 	for (size_t i = 0; i < r->nmembers; i++)
-		if (r->members[i]->kind == SESSION_LINE)
-			session_send(c, r->members[i], m->line);
+		r->members[i]->ops->message(c, r->members[i], r, m);
 	for (size_t i = 0; i < r->nstreams; i++)
-		stream_deliver_msg(c, r->streams[i], r, m);
+		r->streams[i]->ops->message(c, r->streams[i], r, m);
 }
 
-/* The notice's subject doesn't get it: by user id, or by nickname for a
- * rename that also switched the session's user. */
-static bool is_subject(const struct session *s, int64_t skip_uid,
-		       const char *skip_nick)
+bool room_notice_skips(const struct room_notice *n, int64_t uid,
+		       const char *nick)
 {
-	return (skip_uid && s->uid == skip_uid) ||
-	       (skip_nick && name_equal_nocase(s->nick, skip_nick));
+	return (n->skip_uid && uid == n->skip_uid) ||
+	       (n->skip_nick && name_equal_nocase(nick, n->skip_nick));
 }
 
-void room_deliver_notice(struct chat *c, struct room *r, struct outbuf *b,
-			 struct outbuf *sse, int64_t skip_uid,
-			 const char *skip_nick, int64_t once)
+static void room_deliver_notice(struct chat *c, struct room *r,
+				const struct room_notice *n)
 {
-	for (size_t i = 0; i < r->nmembers; i++) {
-		struct session *s = r->members[i];
-
-		if (s->kind != SESSION_LINE ||
-		    is_subject(s, skip_uid, skip_nick) ||
-		    (once && s->seen_rename == once))
-			continue;
-		if (once)
-			s->seen_rename = once;
-		session_send(c, s, b);
-	}
-	for (size_t i = 0; i < r->nstreams; i++) {
-		struct stream *st = r->streams[i];
-
-		if (st->started && !st->replaying && st->s &&
-		    !is_subject(st->s, skip_uid, skip_nick))
-			stream_send(c, st, sse);
-	}
+	for (size_t i = 0; i < r->nmembers; i++)
+		r->members[i]->ops->notice(c, r->members[i], r, n);
+	for (size_t i = 0; i < r->nstreams; i++)
+		r->streams[i]->ops->notice(c, r->streams[i], r, n);
 }
 
-static void park(struct room *r, struct msg *m, struct outbuf *notice,
-		 struct outbuf *sse, int64_t skip_uid, const char *skip_nick,
-		 int64_t once)
+static void park(struct room *r, struct msg *m, const struct room_notice *n)
 {
 	struct parked *p = xcalloc(1, sizeof(*p));
 
-	p->once = once;
-	p->sse = sse ? outbuf_ref(sse) : NULL;
-	if (skip_nick)
-		snprintf(p->skip_nick, sizeof(p->skip_nick), "%s", skip_nick);
 	p->msg = m ? msg_ref(m) : NULL;
-	p->notice = notice ? outbuf_ref(notice) : NULL;
-	p->skip_uid = skip_uid;
+	if (n) {
+		p->notice = outbuf_ref(n->line);
+		p->sse = outbuf_ref(n->sse);
+		p->skip_uid = n->skip_uid;
+		if (n->skip_nick)
+			snprintf(p->skip_nick, sizeof(p->skip_nick), "%s",
+				 n->skip_nick);
+		p->once = n->once;
+	}
 	*r->parked_tail = p;
 	r->parked_tail = &p->next;
 }
 
-/* A stored (API) session that is a member here acted through another
- * instance: follow its /leave (closing its streams of the room) and its
- * rename. Not while a command of its own runs here: that command's
- * outcome does it. Removing the last member frees r (room_release()): the
- * loop reads r only while members remain below i, so it ends first. */
-static void follow_stored_sessions(struct chat *c, struct room *r,
-				   const struct chat_event *ev)
+bool room_is_listening(const struct room *r)
 {
-	for (size_t i = r->nmembers; i-- > 0;) {
-		struct session *s = r->members[i];
-
-		if (!s->api_id || s->uid != ev->uid || s->cmd_busy)
-			continue;
-		if (ev->kind == CHAT_EV_NICK)
-			snprintf(s->nick, sizeof(s->nick), "%s",
-				 ev->new_nick);
-		else
-			session_remove_room(c, s, r);
-	}
+	return r->state == ROOM_SYNCING || r->state == ROOM_LIVE;
 }
 
-void chat_on_event(struct chat *c, const struct chat_event *ev)
+void room_take_event(struct chat *c, struct room *r,
+		     const struct chat_event *ev)
 {
-	struct room *r = room_get(c, ev->room_id);
-	struct outbuf *notice = NULL, *sse = NULL;
+	struct room_notice n = { 0 };
 	struct strbuf text = STRBUF_INIT;
-	const char *skip_nick;
 	struct msg *m = NULL;
 
-	if (!r || r->state == ROOM_IDLE || r->state == ROOM_STALE)
-		return;		/* not watched here (or resynced later) */
 	switch (ev->kind) {
 	case CHAT_EV_MESSAGE:
 		m = msg_new(r->name, r->id, ev->seq, ev->id, ev->time_ms,
@@ -319,23 +300,22 @@ void chat_on_event(struct chat *c, const struct chat_event *ev)
 	}
 	if (text.len) {
 		/* One text, in each transport's frame. */
-		notice = wire_line_notice(text.buf, text.len);
-		sse = wire_sse_system(r->name, text.buf);
+		n.line = wire_line_notice(text.buf, text.len);
+		n.sse = wire_sse_system(r->name, text.buf);
+		n.skip_uid = ev->uid;
+		n.skip_nick = ev->kind == CHAT_EV_NICK ? ev->new_nick : NULL;
+		n.once = ev->rename_id;
 		sb_fini(&text);
 	}
-	skip_nick = ev->kind == CHAT_EV_NICK ? ev->new_nick : NULL;
 	if (r->state == ROOM_SYNCING)
-		park(r, m, notice, sse, ev->uid, skip_nick, ev->rename_id);
+		park(r, m, m ? NULL : &n);
 	else if (m)
 		room_deliver_msg(c, r, m);
 	else
-		room_deliver_notice(c, r, notice, sse, ev->uid, skip_nick,
-				    ev->rename_id);
+		room_deliver_notice(c, r, &n);
 	msg_unref(m);
-	outbuf_unref(notice);
-	outbuf_unref(sse);
-	if (ev->kind == CHAT_EV_LEAVE || ev->kind == CHAT_EV_NICK)
-		follow_stored_sessions(c, r, ev);
+	outbuf_unref(n.line);
+	outbuf_unref(n.sse);
 }
 
 void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,
@@ -376,21 +356,24 @@ void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,
 	/* History first (what the ring holds now), then what arrived since. */
 	room_serve_waiters(c, r, true);
 	for (size_t i = 0; i < r->nstreams; i++)
-		if (!r->streams[i]->started)
-			stream_start(c, r->streams[i]);
+		r->streams[i]->ops->ready(c, r->streams[i], r, true);
 	p = r->parked;
 	r->parked = NULL;
 	r->parked_tail = &r->parked;
 	while (p) {
 		struct parked *next = p->next;
+		struct room_notice pn = {
+			.line = p->notice,
+			.sse = p->sse,
+			.skip_uid = p->skip_uid,
+			.skip_nick = p->skip_nick[0] ? p->skip_nick : NULL,
+			.once = p->once,
+		};
 
 		if (p->msg)
 			room_deliver_msg(c, r, p->msg);
 		else
-			room_deliver_notice(c, r, p->notice, p->sse,
-					    p->skip_uid,
-					    p->skip_nick[0] ? p->skip_nick : NULL,
-					    p->once);
+			room_deliver_notice(c, r, &pn);
 		msg_unref(p->msg);
 		outbuf_unref(p->notice);
 		outbuf_unref(p->sse);

@@ -2,13 +2,15 @@
  * Sessions and the input pump: every input line is queued and processed in
  * order; a command waits for the session's uncommitted messages and
  * messages wait for a running command, so replies follow input order.
- * Replies go out in each transport's format (wire.c).
+ * Replies go out in each transport's format (wire.c). A session is a
+ * subscriber of its rooms (struct room_sub) and owns its streams.
  */
 #include "core/chat_int.h"
 #include "core/wire.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,12 +175,101 @@ void session_guest_nick(struct chat *c, struct session *s)
 	} while (chat_nick_in_use(c, s, s->nick));
 }
 
+/* Rooms */
+
+static struct session *sub_session(struct room_sub *sub)
+{
+	return (struct session *)((char *)sub - offsetof(struct session, sub));
+}
+
+static void line_on_message(struct chat *c, struct room_sub *sub,
+			    struct room *r, struct msg *m)
+{
+	(void)r;
+	session_send(c, sub_session(sub), m->line);
+}
+
+static void line_on_notice(struct chat *c, struct room_sub *sub,
+			   struct room *r, const struct room_notice *n)
+{
+	struct session *s = sub_session(sub);
+
+	(void)r;
+	if (room_notice_skips(n, s->uid, s->nick) ||
+	    (n->once && s->seen_rename == n->once))
+		return;
+	if (n->once)
+		s->seen_rename = n->once;
+	session_send(c, s, n->line);
+}
+
+/* An API session reads its rooms through its streams. */
+static void api_on_message(struct chat *c, struct room_sub *sub,
+			   struct room *r, struct msg *m)
+{
+	(void)c;
+	(void)sub;
+	(void)r;
+	(void)m;
+}
+
+static void api_on_notice(struct chat *c, struct room_sub *sub,
+			  struct room *r, const struct room_notice *n)
+{
+	(void)c;
+	(void)sub;
+	(void)r;
+	(void)n;
+}
+
+/* The history s waited for is there (ok) or not: show it, then the join
+ * is done. */
+static void session_on_ready(struct chat *c, struct room_sub *sub,
+			     struct room *r, bool ok)
+{
+	struct session *s = sub_session(sub);
+	size_t n = r->ring.count;
+
+	s->awaiting = NULL;
+	if (!ok) {
+		session_reply(c, s, "You joined %s (history unavailable: database down)",
+			      r->name);
+	} else {
+		session_reply(c, s, "You joined %s (%zu recent message%s)",
+			      r->name, n, n == 1 ? "" : "s");
+		/* Streams show an API session the history. */
+		for (size_t i = 0; s->kind == SESSION_LINE && i < n; i++)
+			session_send(c, s, ring_at(&r->ring, i)->line);
+	}
+	s->cmd_busy = false;
+	session_pump(c, s);
+}
+
+static const struct room_sub_ops line_sub_ops = {
+	.message = line_on_message,
+	.notice = line_on_notice,
+	.ready = session_on_ready,
+};
+
+static const struct room_sub_ops api_sub_ops = {
+	.message = api_on_message,
+	.notice = api_on_notice,
+	.ready = session_on_ready,
+};
+
+void session_await_history(struct chat *c, struct session *s, struct room *r)
+{
+	s->awaiting = r;
+	room_await(c, r, &s->sub);
+}
+
 static struct session *session_new(struct chat *c, enum session_kind kind,
 				   const struct chat_sink_ops *sink,
 				   void *conn, int64_t api_id)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
 
+	s->sub.ops = kind == SESSION_LINE ? &line_sub_ops : &api_sub_ops;
 	s->id = c->next_sid++;
 	s->kind = kind;
 	s->api_id = api_id;
@@ -261,6 +352,7 @@ void chat_session_sync(struct chat *c, struct session *s, int64_t uid,
 		       const char *nick, const char *room,
 		       const struct chat_room_ref *rooms, size_t n)
 {
+	bool busy = s->cmd_busy;
 	struct room **gone;
 	struct idmap want;
 	size_t ngone = 0;
@@ -293,6 +385,8 @@ void chat_session_sync(struct chat *c, struct session *s, int64_t uid,
 	s->current = room ? room_find(c, room) : NULL;
 	if (s->current && !session_in_room(s, s->current))
 		s->current = NULL;
+	if (busy && !s->cmd_busy)
+		session_pump(c, s);	/* a join ended by leaving */
 }
 
 void chat_session_sync_head(struct chat *c, struct session *s, int64_t uid,
@@ -311,10 +405,16 @@ void chat_session_sync_head(struct chat *c, struct session *s, int64_t uid,
 		s->current = NULL;
 }
 
+static void session_close_streams(struct session *s, struct room *r);
+
 void session_free(struct chat *c, struct session *s)
 {
 	if (!s->api_id)
 		c->store->presence_del(c->st, s->id);
+	if (s->awaiting) {
+		room_cancel_await(s->awaiting, &s->sub);
+		s->awaiting = NULL;
+	}
 	session_close_streams(s, NULL);
 	free(s->streams);
 	/* Always the first left: removing reshuffles the map. */
@@ -456,7 +556,7 @@ void session_add_room(struct chat *c, struct session *s, struct room *r)
 		return;
 	idmap_put(&s->rooms, (uint64_t)r->id, r);
 	s->rooms_sum += room_id_mix(r->id);
-	room_add_member(c, r, s);
+	room_add_member(c, r, &s->sub);
 }
 
 void session_remove_room(struct chat *c, struct session *s, struct room *r)
@@ -467,8 +567,95 @@ void session_remove_room(struct chat *c, struct session *s, struct room *r)
 	s->rooms_sum -= room_id_mix(r->id);
 	if (s->current == r)
 		s->current = NULL;
-	room_remove_member(c, r, s);
+	session_close_streams(s, r);
+	if (s->awaiting == r) {
+		/* Removed (by a sync, or its nickname lost) while its join
+		 * waited for the history: the join ends now, or it would
+		 * wait forever once the room is gone. */
+		room_cancel_await(r, &s->sub);
+		s->awaiting = NULL;
+		session_reply(c, s, "You joined %s (no history: no longer a member)",
+			      r->name);
+		s->cmd_busy = false;
+	}
+	room_remove_member(c, r, &s->sub);
 	room_release(c, r);
+}
+
+/* A stored (API) session that is a member here acted through another
+ * instance: follow its /leave (closing its streams of the room) and its
+ * rename. Not while a command of its own runs here: that command's
+ * outcome does it. Removing the last member frees r (room_release()): the
+ * loop reads r only while members remain below i, so it ends first. */
+void session_follow_event(struct chat *c, struct room *r,
+			  const struct chat_event *ev)
+{
+	for (size_t i = r->nmembers; i-- > 0;) {
+		/* Every member of a room is a session. */
+		struct session *s = sub_session(r->members[i]);
+
+		if (!s->api_id || s->uid != ev->uid || s->cmd_busy)
+			continue;
+		if (ev->kind == CHAT_EV_NICK)
+			snprintf(s->nick, sizeof(s->nick), "%s",
+				 ev->new_nick);
+		else
+			session_remove_room(c, s, r);
+	}
+}
+
+/* Streams */
+
+struct stream *chat_stream_open(struct chat *c, struct session *s,
+				const char *room, int64_t last_seq,
+				const struct chat_sink_ops *sink, void *conn,
+				int *err)
+{
+	struct room *r = room_find(c, room);
+	struct stream *st;
+
+	if (!r || !session_in_room(s, r)) {
+		*err = BD_EPERM;
+		return NULL;
+	}
+	st = stream_new(c, r, s, &s->uid, s->nick, sink, conn, last_seq);
+	if (s->nstreams == s->capstreams) {
+		s->capstreams = s->capstreams ? s->capstreams * 2 : 4;
+		s->streams = xrealloc(s->streams,
+				      s->capstreams * sizeof(*s->streams));
+	}
+	s->streams[s->nstreams++] = st;
+	return st;
+}
+
+void chat_stream_closed(struct chat *c, struct stream *st)
+{
+	struct session *s = stream_owner(st);
+
+	for (size_t i = 0; s && i < s->nstreams; i++) {
+		if (s->streams[i] == st) {
+			s->streams[i] = s->streams[--s->nstreams];
+			break;
+		}
+	}
+	stream_free(c, st);
+}
+
+/* Closes s's streams of room r (all rooms when r is NULL). */
+static void session_close_streams(struct session *s, struct room *r)
+{
+	for (size_t i = 0; i < s->nstreams;) {
+		struct stream *st = s->streams[i];
+
+		if (r && stream_room(st) != r) {
+			i++;
+			continue;
+		}
+		/* Detach: the transport frees it later. */
+		stream_detach(st);
+		s->streams[i] = s->streams[--s->nstreams];
+		stream_kill(st, true);
+	}
 }
 
 int chat_session_rooms(struct chat *c, struct session *s)

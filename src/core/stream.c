@@ -3,11 +3,14 @@
  * resume after a given seq (from the ring, else from the database, else a
  * reset), then live messages and notices. While a database replay is in
  * flight, live messages are parked and released after it, so a stream sees
- * each seq once and in order.
+ * each seq once and in order. A stream is its room's subscriber (struct
+ * room_sub); its owner session is above it: the stream borrows the owner's
+ * identity and knows nothing else of it.
  */
 #include "core/chat_int.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,7 +45,7 @@ void stream_send(struct chat *c, struct stream *st, struct outbuf *b)
 	if (outq_push(&st->outq, b)) {
 		c->stats.slow_consumers++;
 		log_warn("stream %" PRIu64 " (%s in %s): slow consumer, %zu bytes queued, %zu more would pass the limit (%zu), disconnecting",
-			 st->id, st->s ? st->s->nick : "?", st->room->name,
+			 st->id, st->s ? st->owner_nick : "?", st->room->name,
 			 st->outq.bytes, b->len, st->outq.limit);
 		stream_kill(st, false);
 		return;
@@ -88,7 +91,7 @@ static int64_t ring_first_seq(const struct room *r)
 	return r->ring.count ? ring_at(&r->ring, 0)->seq : r->last_seq + 1;
 }
 
-void stream_start(struct chat *c, struct stream *st)
+static void stream_start(struct chat *c, struct stream *st)
 {
 	struct room *r = st->room;
 
@@ -116,9 +119,16 @@ void stream_start(struct chat *c, struct stream *st)
 	}
 }
 
-void stream_deliver_msg(struct chat *c, struct stream *st, struct room *r,
-			struct msg *m)
+static struct stream *sub_stream(struct room_sub *sub)
 {
+	return (struct stream *)((char *)sub - offsetof(struct stream, sub));
+}
+
+static void stream_on_message(struct chat *c, struct room_sub *sub,
+			      struct room *r, struct msg *m)
+{
+	struct stream *st = sub_stream(sub);
+
 	(void)r;
 	if (!st->started || st->closing)
 		return;		/* its start sends the ring, m included */
@@ -171,61 +181,63 @@ void chat_on_replay(struct chat *c, uint64_t token, int err,
 	release_parked(c, st);
 }
 
-struct stream *chat_stream_open(struct chat *c, struct session *s,
-				const char *room, int64_t last_seq,
-				const struct chat_sink_ops *sink, void *conn,
-				int *err)
+static void stream_on_notice(struct chat *c, struct room_sub *sub,
+			     struct room *r, const struct room_notice *n)
 {
-	struct room *r = room_find(c, room);
-	struct stream *st;
+	struct stream *st = sub_stream(sub);
 
-	if (!r || !session_in_room(s, r)) {
-		*err = BD_EPERM;
-		return NULL;
-	}
-	st = xcalloc(1, sizeof(*st));
+	(void)r;
+	if (st->started && !st->replaying && st->s &&
+	    !room_notice_skips(n, *st->owner_uid, st->owner_nick))
+		stream_send(c, st, n->sse);
+}
+
+static void stream_on_ready(struct chat *c, struct room_sub *sub,
+			    struct room *r, bool ok)
+{
+	struct stream *st = sub_stream(sub);
+
+	(void)r;
+	if (ok && !st->started)
+		stream_start(c, st);
+}
+
+static const struct room_sub_ops stream_sub_ops = {
+	.message = stream_on_message,
+	.notice = stream_on_notice,
+	.ready = stream_on_ready,
+};
+
+struct stream *stream_new(struct chat *c, struct room *r,
+			  struct session *owner, const int64_t *owner_uid,
+			  const char *owner_nick,
+			  const struct chat_sink_ops *sink, void *conn,
+			  int64_t resume)
+{
+	struct stream *st = xcalloc(1, sizeof(*st));
+
+	st->sub.ops = &stream_sub_ops;
 	st->id = c->next_stream_id++;
-	st->s = s;
+	st->s = owner;
+	st->owner_uid = owner_uid;
+	st->owner_nick = owner_nick;
 	st->room = r;
 	st->sink = sink;
 	st->conn = conn;
-	st->resume = last_seq;
+	st->resume = resume;
 	outq_init(&st->outq, c->cfg.outq_limit);
 	idmap_put(&c->streams, st->id, st);
-	if (r->nstreams == r->capstreams) {
-		r->capstreams = r->capstreams ? r->capstreams * 2 : 4;
-		r->streams = xrealloc(r->streams,
-				      r->capstreams * sizeof(*r->streams));
-	}
-	r->streams[r->nstreams++] = st;
-	if (s->nstreams == s->capstreams) {
-		s->capstreams = s->capstreams ? s->capstreams * 2 : 4;
-		s->streams = xrealloc(s->streams,
-				      s->capstreams * sizeof(*s->streams));
-	}
-	s->streams[s->nstreams++] = st;
-	if (r->state == ROOM_LIVE)
+	room_add_stream(r, &st->sub);
+	if (room_is_live(r))
 		stream_start(c, st);
 	/* Else it starts when the room's sync completes. */
 	return st;
 }
 
-static void remove_ptr(struct stream **v, size_t *n, struct stream *st)
+void stream_free(struct chat *c, struct stream *st)
 {
-	for (size_t i = 0; i < *n; i++) {
-		if (v[i] == st) {
-			v[i] = v[--*n];
-			return;
-		}
-	}
-}
-
-void chat_stream_closed(struct chat *c, struct stream *st)
-{
-	remove_ptr(st->room->streams, &st->room->nstreams, st);
+	room_remove_stream(st->room, &st->sub);
 	room_release(c, st->room);
-	if (st->s)
-		remove_ptr(st->s->streams, &st->s->nstreams, st);
 	idmap_del(&c->streams, st->id);
 	for (size_t i = 0; i < st->nparked; i++)
 		msg_unref(st->parked[i]);
@@ -234,20 +246,21 @@ void chat_stream_closed(struct chat *c, struct stream *st)
 	free(st);
 }
 
-void session_close_streams(struct session *s, struct room *r)
+void stream_detach(struct stream *st)
 {
-	for (size_t i = 0; i < s->nstreams;) {
-		struct stream *st = s->streams[i];
+	st->s = NULL;
+	st->owner_uid = NULL;
+	st->owner_nick = NULL;
+}
 
-		if (r && st->room != r) {
-			i++;
-			continue;
-		}
-		/* Detach: the transport frees it later. */
-		st->s = NULL;
-		s->streams[i] = s->streams[--s->nstreams];
-		stream_kill(st, true);
-	}
+struct session *stream_owner(const struct stream *st)
+{
+	return st->s;
+}
+
+struct room *stream_room(const struct stream *st)
+{
+	return st->room;
 }
 
 struct outq *stream_outq(struct stream *st)

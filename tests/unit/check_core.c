@@ -1766,6 +1766,35 @@ START_TEST(test_api_post_checks_membership_and_text)
 }
 END_TEST
 
+/* A join waits for its room's history; the session leaves the room (its
+ * nickname went to another session) before the sync answers: the join
+ * ends at once and the input queued behind it runs, rather than waiting
+ * forever for a room that is gone. */
+START_TEST(test_join_waiting_for_history_ends_when_removed)
+{
+	struct fconn *a = user("alice", 1);
+	uint64_t gen;
+	char *out;
+
+	say(a, "/join general");
+	chat_on_join(c, session_id(a->s), 0, 1, 7, "general");
+	ck_assert_int_eq(fs.watch_calls, 1);	/* syncing: the join waits */
+	gen = fs.watch_gen;
+	say(a, "/help");			/* queued behind the join */
+	ck_assert(!strstr(drain(a), "Commands:"));
+	chat_on_nick_lost(c, session_id(a->s));
+	out = drain(a);
+	ck_assert_msg(strstr(out, "[system] You joined general (no history: no longer a member)\n"),
+		      "got: %s", out);
+	ck_assert(strstr(out, "another session took the nickname alice"));
+	ck_assert(strstr(out, "[system] Commands:\n"));
+	ck_assert(!chat_room_known(c, "general"));
+	/* The freed room's sync answers late: ignored. */
+	chat_on_room_sync(c, 7, gen, 0, NULL, 0);
+	ck_assert_str_eq(drain(a), "");
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	const struct tmain_case cases[] = {
@@ -1785,6 +1814,8 @@ static Suite *core_suite(void)
 		{ "max_rooms", test_create_beyond_max_rooms_refused_by_store },
 		{ "join_history", test_join_shows_last_history_oldest_first },
 		{ "join_ring_hit", test_second_join_is_served_from_ring },
+		{ "join_removed_waiting",
+		  test_join_waiting_for_history_ends_when_removed },
 		{ "fanout_order", test_messages_reach_every_member_once_in_order },
 		{ "sync_parking", test_events_during_sync_follow_history },
 		{ "post", test_plain_line_posts_to_current_room },
