@@ -29,6 +29,7 @@ struct chat *chat_new(const struct chat_config *cfg,
 	c->next_sid = 1;
 	c->rng = cfg->seed ? cfg->seed : 0x9e3779b97f4a7c15ULL;
 	c->next_stream_id = 1;
+	c->run_line = cmd_input;
 	idmap_init(&c->sessions);
 	idmap_init(&c->rooms);
 	strmap_init(&c->room_names);
@@ -151,6 +152,34 @@ size_t chat_rooms_after(const struct chat_room_info *rooms, size_t n,
 int chat_list_rooms(struct chat *c, uint64_t token)
 {
 	return c->store->rooms(c->st, 0, token);
+}
+
+/* The room list for a session's /rooms (sid) or for an API request
+ * (token). */
+void chat_on_rooms(struct chat *c, uint64_t sid, uint64_t token, int err,
+		   const struct chat_room_info *rooms, size_t n)
+{
+	struct chat_room_info *sorted = NULL;
+	struct session *s = NULL;
+
+	if (sid) {
+		s = chat_find_session(c, sid);
+		if (!s)
+			return;
+	}
+	/* Pages and `after` need one order, not the database's collation:
+	 * byte order, on a copy (the strings stay the store's). */
+	if (!err && n) {
+		sorted = xmalloc(n * sizeof(*sorted));
+		memcpy(sorted, rooms, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), chat_room_info_cmp);
+	}
+	if (s)
+		cmd_rooms_done(c, s, err, sorted, n);
+	else if (c->api && c->api->rooms)
+		c->api->rooms(c->api_arg, token, err,
+			      err ? NULL : sorted ? sorted : rooms, n);
+	free(sorted);
 }
 
 /* Notifications */

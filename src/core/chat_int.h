@@ -170,6 +170,10 @@ struct chat {
 	uint64_t rooms_version;		/* see chat_rooms_version() */
 	struct api_sessions *apis;	/* api_session.c; NULL until
 					 * chat_api_start() */
+	/* Runs a session's input line (cmd_input()); a pointer so that
+	 * session.c, below commands.c, calls up without naming it. */
+	void (*run_line)(struct chat *c, struct session *s, char *line,
+			 size_t len);
 };
 
 /* api_session.c: frees the copies (and their sessions). */
@@ -195,9 +199,6 @@ void session_reply(struct chat *c, struct session *s, const char *fmt, ...)
 void session_fail(struct chat *c, struct session *s, int err,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void session_pump(struct chat *c, struct session *s);
-/* Starts /rooms for s (online users counted), showing s->page. 0 or
- * BD_EDB. */
-int chat_session_rooms(struct chat *c, struct session *s);
 /* Validates (UTF-8, not blank, size) and strips controls in place. */
 int chat_clean_text(struct chat *c, char *text, size_t *len);
 /* True when another session has (or is taking) nick, ignoring case. */
@@ -279,10 +280,15 @@ struct session *stream_owner(const struct stream *st);
 struct room *stream_room(const struct stream *st);
 
 /* commands.c */
-/* Runs one command line ("/name args"); replies on s. */
-void cmd_run(struct chat *c, struct session *s, char *line);
-/* A message line: validate and post. */
-void cmd_post(struct chat *c, struct session *s, char *text, size_t len);
+/* One input line of s, cleaned (valid UTF-8, no controls, not blank;
+ * NUL-terminated at len): a command ("/name args") or a message for the
+ * current room. Replies on s. chat_new() sets struct chat's run_line to
+ * it. */
+void cmd_input(struct chat *c, struct session *s, char *line, size_t len);
+/* /rooms' outcome for s: rooms sorted by chat_room_info_cmp(). Ends the
+ * command. */
+void cmd_rooms_done(struct chat *c, struct session *s, int err,
+		    const struct chat_room_info *rooms, size_t n);
 /* The command table, for its unit test. */
 size_t cmd_table_size(void);
 const char *cmd_table_name(size_t i);

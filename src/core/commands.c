@@ -196,7 +196,7 @@ static int cmd_rooms(struct chat *c, struct session *s, int argc, char **argv)
 			return BD_EUSAGE;
 	}
 	s->page = page;
-	err = chat_session_rooms(c, s);
+	err = c->store->rooms(c->st, s->id, 0);
 	if (err)
 		return err;
 	s->cmd_busy = true;
@@ -223,7 +223,7 @@ static bool split_words(char *line, int *argc, char **argv, int max)
 	return true;
 }
 
-void cmd_run(struct chat *c, struct session *s, char *line)
+static void cmd_run(struct chat *c, struct session *s, char *line)
 {
 	char *argv[CMD_MAX_ARGS];
 	const struct cmd_def *d;
@@ -251,7 +251,8 @@ void cmd_run(struct chat *c, struct session *s, char *line)
 		session_fail(c, s, err, "%s", bd_strerror(err));
 }
 
-void cmd_post(struct chat *c, struct session *s, char *text, size_t len)
+static void cmd_post(struct chat *c, struct session *s, char *text,
+		     size_t len)
 {
 	int err;
 
@@ -275,6 +276,14 @@ void cmd_post(struct chat *c, struct session *s, char *text, size_t len)
 		return;
 	}
 	s->inflight++;
+}
+
+void cmd_input(struct chat *c, struct session *s, char *line, size_t len)
+{
+	if (line[0] == '/')
+		cmd_run(c, s, line);
+	else
+		cmd_post(c, s, line, len);
 }
 
 size_t cmd_table_size(void)
@@ -528,37 +537,15 @@ static void show_rooms_page(struct chat *c, struct session *s,
 		session_reply(c, s, "page %zu of %zu", s->page, pages);
 }
 
-void chat_on_rooms(struct chat *c, uint64_t sid, uint64_t token, int err,
-		   const struct chat_room_info *rooms, size_t n)
+void cmd_rooms_done(struct chat *c, struct session *s, int err,
+		    const struct chat_room_info *rooms, size_t n)
 {
-	struct chat_room_info *sorted = NULL;
-	struct session *s = NULL;
-
-	if (sid) {
-		s = chat_find_session(c, sid);
-		if (!s)
-			return;
-	}
-	/* Pages and `after` need one order, not the database's collation:
-	 * byte order, on a copy (the strings stay the store's). */
-	if (!err && n) {
-		sorted = xmalloc(n * sizeof(*sorted));
-		memcpy(sorted, rooms, n * sizeof(*sorted));
-		qsort(sorted, n, sizeof(*sorted), chat_room_info_cmp);
-	}
-	if (!s) {
-		if (c->api && c->api->rooms)
-			c->api->rooms(c->api_arg, token, err,
-				      err ? NULL : sorted ? sorted : rooms, n);
-	} else if (err) {
+	if (err)
 		session_fail(c, s, err, "%s", bd_strerror(err));
-	} else if (!n) {
+	else if (!n)
 		session_reply(c, s,
 			      "No rooms yet. Create one with /create <room>");
-	} else {
-		show_rooms_page(c, s, sorted, n);
-	}
-	free(sorted);
-	if (s)
-		command_done(c, s);
+	else
+		show_rooms_page(c, s, rooms, n);
+	command_done(c, s);
 }

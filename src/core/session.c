@@ -517,10 +517,8 @@ static bool session_handle(struct chat *c, struct session *s,
 	p->line[p->len] = '\0';
 	if (is_blank(p->line, p->len))
 		return true;
-	if (cmd)
-		cmd_run(c, s, p->line);
-	else
-		cmd_post(c, s, p->line, p->len);
+	/* Set by chat_new(): the commands are above the sessions. */
+	c->run_line(c, s, p->line, p->len);
 	return true;
 }
 
@@ -656,11 +654,6 @@ static void session_close_streams(struct session *s, struct room *r)
 		s->streams[i] = s->streams[--s->nstreams];
 		stream_kill(st, true);
 	}
-}
-
-int chat_session_rooms(struct chat *c, struct session *s)
-{
-	return c->store->rooms(c->st, s->id, 0);
 }
 
 /* Checks and sanitizes text in place; 0 or a BD_E* code. */
