@@ -12,7 +12,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/chat_int.h"
+#include "core/api_session_int.h"
+#include "core/chat.h"
+#include "core/instance_int.h"
+#include "core/session_int.h"
 #include "log.h"
 #include "util/xalloc.h"
 

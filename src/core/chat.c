@@ -4,18 +4,18 @@
  * to no session. Sessions are session.c's, commands and their outcomes
  * commands.c's.
  */
-#include "core/chat_int.h"
-#include "core/wire.h"
+#include "core/chat.h"
 
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "util/strbuf.h"
-#include "util/utf8.h"
+#include "core/api_session_int.h"
+#include "core/commands_int.h"
+#include "core/instance_int.h"
+#include "core/room_int.h"
+#include "core/session_int.h"
+#include "core/stream_int.h"
+#include "core/wire.h"
 #include "util/xalloc.h"
 
 struct chat *chat_new(const struct chat_config *cfg,

@@ -5,15 +5,18 @@
  * session busy; the store's outcome (chat_on_nick(), chat_on_join(), ...,
  * at the end of this file) finishes them.
  */
-#include "core/chat_int.h"
+#include "core/commands_int.h"
 
 #include <inttypes.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/xalloc.h"
+#include "core/chat.h"
+#include "core/instance_int.h"
+#include "core/room_int.h"
+#include "core/session_int.h"
+#include "util/strbuf.h"
 
 #define CMD_MAX_ARGS 8
 

@@ -6,16 +6,18 @@
  * in seq order. A room knows its subscribers (sessions, streams) only
  * through struct room_sub: it calls nothing of session.c or stream.c.
  */
-#include "core/chat_int.h"
-#include "core/wire.h"
+#include "core/room_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/instance_int.h"
+#include "core/msg.h"
+#include "core/outq.h"
+#include "core/wire.h"
 #include "log.h"
-#include "util/jsonw.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 

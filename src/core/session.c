@@ -5,8 +5,7 @@
  * Replies go out in each transport's format (wire.c). A session is a
  * subscriber of its rooms (struct room_sub) and owns its streams.
  */
-#include "core/chat_int.h"
-#include "core/wire.h"
+#include "core/session_int.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -15,10 +14,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/instance_int.h"
+#include "core/msg.h"
+#include "core/room_int.h"
+#include "core/stream_int.h"
+#include "core/wire.h"
 #include "log.h"
 #include "util/strbuf.h"
 #include "util/utf8.h"
 #include "util/xalloc.h"
+
+/* An input line not processed yet. */
+struct pending {
+	struct pending *next;
+	bool too_long;		/* stands for a discarded over-long line */
+	size_t len;
+	char line[];		/* len bytes + NUL */
+};
 
 uint64_t session_id(const struct session *s)
 {
@@ -81,7 +93,8 @@ void session_kill(struct session *s, bool flush)
 	s->sink->close(s->conn, flush);
 }
 
-void session_send(struct chat *c, struct session *s, struct outbuf *b)
+static void session_send(struct chat *c, struct session *s,
+			 struct outbuf *b)
 {
 	if (s->closing)
 		return;
@@ -656,8 +669,9 @@ static void session_close_streams(struct session *s, struct room *r)
 	}
 }
 
-/* Checks and sanitizes text in place; 0 or a BD_E* code. */
-int chat_clean_text(struct chat *c, char *text, size_t *len)
+/* Checks and sanitizes text in place (UTF-8, not blank, size, controls
+ * stripped); 0 or a BD_E* code. */
+static int clean_text(struct chat *c, char *text, size_t *len)
 {
 	if (!utf8_valid(text, *len))
 		return BD_EUTF8;
@@ -680,7 +694,7 @@ int chat_session_post(struct chat *c, struct session *s, const char *room,
 	if (!r || !session_in_room(s, r))
 		return BD_EPERM;
 	copy = xmemdup(text, len);
-	err = chat_clean_text(c, copy, &len);
+	err = clean_text(c, copy, &len);
 	if (!err)
 		err = c->store->post(c->st, s->id, token, r->id, s->uid,
 				     s->nick, copy, len);

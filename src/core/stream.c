@@ -7,19 +7,45 @@
  * room_sub); its owner session is above it: the stream borrows the owner's
  * identity and knows nothing else of it.
  */
-#include "core/chat_int.h"
+#include "core/stream_int.h"
 
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/instance_int.h"
+#include "core/msg.h"
+#include "core/outq.h"
+#include "core/room_int.h"
 #include "core/wire.h"
 #include "log.h"
-#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 #define REPLAY_LIMIT 1000	/* furthest resume served; beyond: reset */
+
+/* An event stream of one room for an API session (SSE). */
+struct stream {
+	struct room_sub sub;		/* how its room reaches it */
+	uint64_t id;			/* token of its database replay */
+	struct session *s;		/* owner (never read here); NULL once
+					 * detached */
+	const int64_t *owner_uid;	/* the owner's user id and nickname,
+					 * lent by it (renames show) while s
+					 * is set: a notice's subject rule */
+	const char *owner_nick;
+	struct room *room;
+	const struct chat_sink_ops *sink;
+	void *conn;
+	struct outq outq;
+	int64_t resume;			/* replay after this seq; -1: none */
+	int64_t last_seq;		/* newest message seq sent */
+	bool started;			/* history or replay begun */
+	bool replaying;			/* database replay in flight */
+	bool closing;			/* close requested */
+	struct msg **parked;		/* live messages during the replay */
+	size_t nparked, capparked;
+};
 
 /* The message's SSE frame, encoded once. */
 static struct outbuf *msg_sse(struct room *r, struct msg *m)

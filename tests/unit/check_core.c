@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "core/chat.h"
-#include "core/chat_int.h"
+#include "core/commands_int.h"
+#include "core/instance_int.h"
+#include "core/session_int.h"
 #include "core/msg.h"
 #include "core/outq.h"
 #include "tmain.h"
