@@ -1,8 +1,9 @@
 /*
- * The chat: one instance's core state (sessions, rooms, streams, the API
- * sessions), its lifetime, counters and the room list requests that belong
- * to no session. Sessions are session.c's, commands and their outcomes
- * commands.c's.
+ * The chat: the lifetime of one instance's core state (struct chat,
+ * instance_int.h), its counters, the dispatch of room notifications and
+ * of the room list's outcome, and the room list requests that belong to no
+ * session. The top of the core: it uses every module, none uses it.
+ * Sessions are session.c's, commands and their outcomes commands.c's.
  */
 #include "core/chat.h"
 
