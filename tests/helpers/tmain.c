@@ -48,3 +48,9 @@ Suite *tmain_suite(const char *name, const struct tmain_case *cases,
 	}
 	return s;
 }
+
+int tmain_main(const char *name, const struct tmain_case *cases, size_t n,
+	       SFun setup, SFun teardown)
+{
+	return tmain_run(tmain_suite(name, cases, n, setup, teardown));
+}

@@ -7,6 +7,7 @@
 #define BD_TESTS_HELPERS_TMAIN_H
 
 #include <check.h>
+#include <stddef.h>
 
 /* The exit status of a program that ran no test (automake's "skipped"). */
 #define TMAIN_NO_TEST 77
@@ -27,9 +28,29 @@ struct tmain_case {
 	const TTest *test;
 };
 
+/* The number of elements of the array a (not of a pointer). */
+#define TMAIN_N(a) (sizeof(a) / sizeof((a)[0]))
+
 /* A Suite named name of one TCase per case, each with the checked
  * fixture setup/teardown (NULL: none). */
 Suite *tmain_suite(const char *name, const struct tmain_case *cases,
 		   size_t n, SFun setup, SFun teardown);
+
+/*
+ * The whole main() of a unit test program: tmain_run() of tmain_suite().
+ * A program lists its tests in a local table (START_TEST's names are
+ * variables, not constants, so the table cannot be static):
+ *
+ *	int main(void)
+ *	{
+ *		const struct tmain_case cases[] = {
+ *			{ "split", test_lines_split },
+ *		};
+ *
+ *		return tmain_main("util", cases, TMAIN_N(cases), NULL, NULL);
+ *	}
+ */
+int tmain_main(const char *name, const struct tmain_case *cases, size_t n,
+	       SFun setup, SFun teardown);
 
 #endif

@@ -346,7 +346,7 @@ START_TEST(test_tick_keeps_streamed_and_stop_drops)
 }
 END_TEST
 
-static Suite *api_session_suite(void)
+int main(void)
 {
 	const struct tmain_case cases[] = {
 		{ "token_format", test_token_format },
@@ -359,11 +359,6 @@ static Suite *api_session_suite(void)
 		{ "tick_and_stop", test_tick_keeps_streamed_and_stop_drops },
 	};
 
-	return tmain_suite("api_session", cases, sizeof(cases) / sizeof(cases[0]),
-			   setup, teardown);
-}
-
-int main(void)
-{
-	return tmain_run(api_session_suite());
+	return tmain_main("api_session", cases, TMAIN_N(cases), setup,
+			  teardown);
 }

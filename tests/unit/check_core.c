@@ -1797,7 +1797,7 @@ START_TEST(test_join_waiting_for_history_ends_when_removed)
 }
 END_TEST
 
-static Suite *core_suite(void)
+int main(void)
 {
 	const struct tmain_case cases[] = {
 		{ "welcome", test_welcome_assigns_guest_nick },
@@ -1865,11 +1865,5 @@ static Suite *core_suite(void)
 		{ "stored_nick", test_stored_session_nick_is_not_checked_locally },
 	};
 
-	return tmain_suite("core", cases, sizeof(cases) / sizeof(cases[0]),
-			   setup, teardown);
-}
-
-int main(void)
-{
-	return tmain_run(core_suite());
+	return tmain_main("core", cases, TMAIN_N(cases), setup, teardown);
 }

@@ -107,7 +107,7 @@ START_TEST(test_json_answers)
 }
 END_TEST
 
-static Suite *formats_suite(void)
+int main(void)
 {
 	const struct tmain_case cases[] = {
 		{ "line_formats", test_line_formats },
@@ -115,11 +115,5 @@ static Suite *formats_suite(void)
 		{ "json_answers", test_json_answers },
 	};
 
-	return tmain_suite("formats", cases, sizeof(cases) / sizeof(cases[0]),
-			   NULL, NULL);
-}
-
-int main(void)
-{
-	return tmain_run(formats_suite());
+	return tmain_main("formats", cases, TMAIN_N(cases), NULL, NULL);
 }

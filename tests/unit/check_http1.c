@@ -195,7 +195,7 @@ START_TEST(test_query_param_decoding)
 }
 END_TEST
 
-static Suite *http1_suite(void)
+int main(void)
 {
 	const struct tmain_case cases[] = {
 		{ "complete_head", test_complete_head_with_fields },
@@ -208,11 +208,5 @@ static Suite *http1_suite(void)
 		{ "query_param", test_query_param_decoding },
 	};
 
-	return tmain_suite("http1", cases, sizeof(cases) / sizeof(cases[0]),
-			   NULL, NULL);
-}
-
-int main(void)
-{
-	return tmain_run(http1_suite());
+	return tmain_main("http1", cases, TMAIN_N(cases), NULL, NULL);
 }

@@ -197,7 +197,7 @@ START_TEST(test_strbuf_appends)
 }
 END_TEST
 
-static Suite *util_suite(void)
+int main(void)
 {
 	const struct tmain_case cases[] = {
 		{ "lines_split", test_lines_split_on_lf_and_crlf },
@@ -210,11 +210,5 @@ static Suite *util_suite(void)
 		{ "strbuf", test_strbuf_appends },
 	};
 
-	return tmain_suite("util", cases, sizeof(cases) / sizeof(cases[0]),
-			   NULL, NULL);
-}
-
-int main(void)
-{
-	return tmain_run(util_suite());
+	return tmain_main("util", cases, TMAIN_N(cases), NULL, NULL);
 }
