@@ -153,3 +153,15 @@ void tfix_add(Suite *s, const char *name, const TTest *test, int timeout_s,
 	tcase_add_test(tc, test);
 	suite_add_tcase(s, tc);
 }
+
+int tfix_main(const char *name, const struct tfix_case *cases, size_t n,
+	      SFun teardown)
+{
+	Suite *s = suite_create(name);
+
+	for (size_t i = 0; i < n; i++)
+		tfix_add(s, cases[i].name, cases[i].test, cases[i].timeout_s,
+			 cases[i].setup ? cases[i].setup : tfix_setup,
+			 teardown ? teardown : tfix_teardown);
+	return trun_main(s);
+}

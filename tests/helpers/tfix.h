@@ -11,8 +11,10 @@
 
 #include <check.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "tdb.h"
+#include "tmain.h"
 #include "tsrv.h"
 
 #define TFIX_MAX_INST 3 /* instances a test can start */
@@ -80,5 +82,37 @@ void tfix_add(Suite *s, const char *name, const TTest *test, int timeout_s,
 
 #define TFIX_ADD(s, test, timeout_s, setup, teardown) \
 	tfix_add((s), #test, (test), (timeout_s), (setup), (teardown))
+
+/* One test of an integration program: a row of tfix_main()'s table. */
+struct tfix_case {
+	const char *name; /* its TCase (CK_RUN_CASE=name runs it) */
+	const TTest *test;
+	int timeout_s; /* tcase_set_timeout() */
+	SFun setup;    /* checked setup; NULL: tfix_setup */
+};
+
+/* A row whose TCase is named after its test function. */
+#define TFIX_CASE(test, timeout_s, setup) \
+	{ #test, (test), (timeout_s), (setup) }
+
+/*
+ * The whole main() of an integration program: a Suite named name of one
+ * TCase per row of cases[0..n-1] (as tfix_add() makes them), each with
+ * teardown as its checked teardown (NULL: tfix_teardown), run by
+ * trun_main(); returns its exit status. The table is local to main()
+ * (START_TEST's names are variables, not constants):
+ *
+ *	int main(void)
+ *	{
+ *		const struct tfix_case cases[] = {
+ *			TFIX_CASE(test_welcome_lines, 30, NULL),
+ *			TFIX_CASE(test_limit_from_config, 30, setup_max_100),
+ *		};
+ *
+ *		return tfix_main("tcp", cases, TMAIN_N(cases), NULL);
+ *	}
+ */
+int tfix_main(const char *name, const struct tfix_case *cases, size_t n,
+	      SFun teardown);
 
 #endif

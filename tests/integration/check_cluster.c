@@ -739,38 +739,24 @@ START_TEST(test_listen_terminated_nothing_lost)
 }
 END_TEST
 
-static Suite *cluster_suite(void)
-{
-	Suite *s = suite_create("cluster");
-
-	TFIX_ADD(s, test_room_and_messages_cross_instances, 60, tfix_setup,
-		 tfix_teardown);
-	TFIX_ADD(s, test_every_client_same_order_across_instances, 120,
-		 tfix_setup, tfix_teardown);
-	TFIX_ADD(s, test_create_race_one_room_one_error, 60, tfix_setup,
-		 tfix_teardown);
-	TFIX_ADD(s, test_killed_instance_others_keep_chatting, 60, tfix_setup,
-		 tfix_teardown);
-	TFIX_ADD(s, test_presence_is_cluster_wide, 60, tfix_setup,
-		 tfix_teardown);
-	TFIX_ADD(s, test_nickname_unique_across_instances, 60, tfix_setup,
-		 tfix_teardown);
-	TFIX_ADD(s, test_dead_instance_users_leave_presence, 60, tfix_setup,
-		 tfix_teardown);
-	TFIX_ADD(s, test_nickname_race_across_instances_one_winner, 60,
-		 tfix_setup, tfix_teardown);
-	TFIX_ADD(s, test_nickname_taken_during_reconnect_stays, 90, tfix_setup,
-		 tfix_teardown);
-	TFIX_ADD(s, test_database_stop_then_service_resumes, 120, tfix_setup,
-		 tfix_teardown);
-	TFIX_ADD(s, test_database_restart_under_load, 120, tfix_setup,
-		 tfix_teardown);
-	TFIX_ADD(s, test_listen_terminated_nothing_lost, 120, tfix_setup,
-		 tfix_teardown);
-	return s;
-}
-
 int main(void)
 {
-	return trun_main(cluster_suite());
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_room_and_messages_cross_instances, 60, NULL),
+		TFIX_CASE(test_every_client_same_order_across_instances, 120,
+			  NULL),
+		TFIX_CASE(test_create_race_one_room_one_error, 60, NULL),
+		TFIX_CASE(test_killed_instance_others_keep_chatting, 60, NULL),
+		TFIX_CASE(test_presence_is_cluster_wide, 60, NULL),
+		TFIX_CASE(test_nickname_unique_across_instances, 60, NULL),
+		TFIX_CASE(test_dead_instance_users_leave_presence, 60, NULL),
+		TFIX_CASE(test_nickname_race_across_instances_one_winner, 60,
+			  NULL),
+		TFIX_CASE(test_nickname_taken_during_reconnect_stays, 90, NULL),
+		TFIX_CASE(test_database_stop_then_service_resumes, 120, NULL),
+		TFIX_CASE(test_database_restart_under_load, 120, NULL),
+		TFIX_CASE(test_listen_terminated_nothing_lost, 120, NULL),
+	};
+
+	return tfix_main("cluster", cases, TMAIN_N(cases), NULL);
 }

@@ -391,17 +391,17 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("dbqueue");
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_queue_limit_refuses_excess_commands, 60,
+			  setup_limit),
+		TFIX_CASE(test_queue_limit_messages_join_open_batch, 60,
+			  setup_limit),
+		TFIX_CASE(test_reads_of_gone_clients_dropped, 60, setup_debug),
+		TFIX_CASE(test_http_room_list_shared_and_busy_503, 60,
+			  setup_limit),
+		TFIX_CASE(test_http_requests_of_gone_clients_dropped, 60,
+			  setup_debug),
+	};
 
-	TFIX_ADD(s, test_queue_limit_refuses_excess_commands, 60, setup_limit,
-		 tfix_teardown);
-	TFIX_ADD(s, test_queue_limit_messages_join_open_batch, 60,
-		 setup_limit, tfix_teardown);
-	TFIX_ADD(s, test_reads_of_gone_clients_dropped, 60, setup_debug,
-		 tfix_teardown);
-	TFIX_ADD(s, test_http_room_list_shared_and_busy_503, 60, setup_limit,
-		 tfix_teardown);
-	TFIX_ADD(s, test_http_requests_of_gone_clients_dropped, 60,
-		 setup_debug, tfix_teardown);
-	return trun_main(s);
+	return tfix_main("dbqueue", cases, TMAIN_N(cases), NULL);
 }

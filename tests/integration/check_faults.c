@@ -458,21 +458,16 @@ START_TEST(test_db_unavailable_errors_and_recovery)
 }
 END_TEST
 
-static Suite *faults_suite(void)
-{
-	Suite *s = suite_create("faults");
-	SFun up = tfix_setup, down = tfix_teardown;
-
-	TFIX_ADD(s, test_db_connection_kill_nothing_lost, 120, up, down);
-	TFIX_ADD(s, test_db_kill_in_flight_message_refused, 120, up, down);
-	TFIX_ADD(s, test_db_listen_kill_nothing_lost, 120, up, down);
-	TFIX_ADD(s, test_db_listen_down_message_caught_up, 120, up, down);
-	TFIX_ADD(s, test_db_query_kill_nothing_lost, 120, up, down);
-	TFIX_ADD(s, test_db_unavailable_errors_and_recovery, 120, up, down);
-	return s;
-}
-
 int main(void)
 {
-	return trun_main(faults_suite());
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_db_connection_kill_nothing_lost, 120, NULL),
+		TFIX_CASE(test_db_kill_in_flight_message_refused, 120, NULL),
+		TFIX_CASE(test_db_listen_kill_nothing_lost, 120, NULL),
+		TFIX_CASE(test_db_listen_down_message_caught_up, 120, NULL),
+		TFIX_CASE(test_db_query_kill_nothing_lost, 120, NULL),
+		TFIX_CASE(test_db_unavailable_errors_and_recovery, 120, NULL),
+	};
+
+	return tfix_main("faults", cases, TMAIN_N(cases), NULL);
 }

@@ -1610,55 +1610,52 @@ START_TEST(test_malformed_corpus_survived)
 }
 END_TEST
 
-static Suite *http_suite(void)
-{
-	Suite *s = suite_create("http");
-	SFun up = tfix_setup, down = tfix_teardown;
-
-	TFIX_ADD(s, test_connect_returns_session, TIMEOUT, up, down);
-	TFIX_ADD(s, test_connect_invalid_nickname_400, TIMEOUT, up, down);
-	TFIX_ADD(s, test_connect_taken_by_tcp_user_409, TIMEOUT, up, down);
-	TFIX_ADD(s, test_connect_taken_by_http_session_409, TIMEOUT, up, down);
-	TFIX_ADD(s, test_connect_malformed_json_400, TIMEOUT, up, down);
-	TFIX_ADD(s, test_connect_missing_or_wrong_field_400, TIMEOUT, up, down);
-	TFIX_ADD(s, test_wrong_method_405, TIMEOUT, up, down);
-	TFIX_ADD(s, test_connect_wrong_content_type_415, TIMEOUT, up, down);
-	TFIX_ADD(s, test_connect_body_over_16k_413, TIMEOUT, up, down);
-	TFIX_ADD(s, test_connect_restores_memberships, TIMEOUT, up, down);
-	TFIX_ADD(s, test_command_help_lists_commands, TIMEOUT, up, down);
-	TFIX_ADD(s, test_command_join_unknown_room, TIMEOUT, up, down);
-	TFIX_ADD(s, test_command_create_join_leave, TIMEOUT, up, down);
-	TFIX_ADD(s, test_command_nick, TIMEOUT, up, down);
-	TFIX_ADD(s, test_command_list_shows_http_user, TIMEOUT, up, down);
-	TFIX_ADD(s, test_command_rooms, TIMEOUT, up, down);
-	TFIX_ADD(s, test_command_quit_ends_session, TIMEOUT, up, down);
-	TFIX_ADD(s, test_command_unknown_session_404, TIMEOUT, up, down);
-	TFIX_ADD(s, test_session_activity_written_at_most_once_a_second,
-		 TIMEOUT, up, down);
-	TFIX_ADD(s, test_command_bad_requests_400, TIMEOUT, up, down);
-	TFIX_ADD(s, test_command_busy_session_409, TIMEOUT, up, down);
-	TFIX_ADD(s, test_database_unavailable_503, 120, up, down);
-	TFIX_ADD(s, test_message_committed, TIMEOUT, up, down);
-	TFIX_ADD(s, test_message_not_member_403, TIMEOUT, up, down);
-	TFIX_ADD(s, test_memberships_changed_in_database_seen_next_request,
-		 TIMEOUT, up, down);
-	TFIX_ADD(s, test_message_unknown_room_404, TIMEOUT, up, down);
-	TFIX_ADD(s, test_message_unknown_session_404, TIMEOUT, up, down);
-	TFIX_ADD(s, test_message_too_long_400, TIMEOUT, up, down);
-	TFIX_ADD(s, test_message_invalid_content_400, TIMEOUT, up, down);
-	TFIX_ADD(s, test_message_missing_fields_400, TIMEOUT, up, down);
-	TFIX_ADD(s, test_rooms_shape_and_counts, TIMEOUT, up, down);
-	TFIX_ADD(s, test_rooms_list_larger_than_one_write, TIMEOUT, up, down);
-	TFIX_ADD(s, test_rooms_paginated, TIMEOUT, up, down);
-	TFIX_ADD(s, test_disconnect_ends_session, TIMEOUT, up, down);
-	TFIX_ADD(s, test_static_index, TIMEOUT, setup_static, down);
-	TFIX_ADD(s, test_static_traversal_refused, TIMEOUT, setup_static, down);
-	TFIX_ADD(s, test_unknown_api_path_404, TIMEOUT, up, down);
-	TFIX_ADD(s, test_malformed_corpus_survived, 120, up, down);
-	return s;
-}
-
 int main(void)
 {
-	return trun_main(http_suite());
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_connect_returns_session, TIMEOUT, NULL),
+		TFIX_CASE(test_connect_invalid_nickname_400, TIMEOUT, NULL),
+		TFIX_CASE(test_connect_taken_by_tcp_user_409, TIMEOUT, NULL),
+		TFIX_CASE(test_connect_taken_by_http_session_409, TIMEOUT,
+			  NULL),
+		TFIX_CASE(test_connect_malformed_json_400, TIMEOUT, NULL),
+		TFIX_CASE(test_connect_missing_or_wrong_field_400, TIMEOUT,
+			  NULL),
+		TFIX_CASE(test_wrong_method_405, TIMEOUT, NULL),
+		TFIX_CASE(test_connect_wrong_content_type_415, TIMEOUT, NULL),
+		TFIX_CASE(test_connect_body_over_16k_413, TIMEOUT, NULL),
+		TFIX_CASE(test_connect_restores_memberships, TIMEOUT, NULL),
+		TFIX_CASE(test_command_help_lists_commands, TIMEOUT, NULL),
+		TFIX_CASE(test_command_join_unknown_room, TIMEOUT, NULL),
+		TFIX_CASE(test_command_create_join_leave, TIMEOUT, NULL),
+		TFIX_CASE(test_command_nick, TIMEOUT, NULL),
+		TFIX_CASE(test_command_list_shows_http_user, TIMEOUT, NULL),
+		TFIX_CASE(test_command_rooms, TIMEOUT, NULL),
+		TFIX_CASE(test_command_quit_ends_session, TIMEOUT, NULL),
+		TFIX_CASE(test_command_unknown_session_404, TIMEOUT, NULL),
+		TFIX_CASE(test_session_activity_written_at_most_once_a_second,
+			  TIMEOUT, NULL),
+		TFIX_CASE(test_command_bad_requests_400, TIMEOUT, NULL),
+		TFIX_CASE(test_command_busy_session_409, TIMEOUT, NULL),
+		TFIX_CASE(test_database_unavailable_503, 120, NULL),
+		TFIX_CASE(test_message_committed, TIMEOUT, NULL),
+		TFIX_CASE(test_message_not_member_403, TIMEOUT, NULL),
+		TFIX_CASE(test_memberships_changed_in_database_seen_next_request,
+			  TIMEOUT, NULL),
+		TFIX_CASE(test_message_unknown_room_404, TIMEOUT, NULL),
+		TFIX_CASE(test_message_unknown_session_404, TIMEOUT, NULL),
+		TFIX_CASE(test_message_too_long_400, TIMEOUT, NULL),
+		TFIX_CASE(test_message_invalid_content_400, TIMEOUT, NULL),
+		TFIX_CASE(test_message_missing_fields_400, TIMEOUT, NULL),
+		TFIX_CASE(test_rooms_shape_and_counts, TIMEOUT, NULL),
+		TFIX_CASE(test_rooms_list_larger_than_one_write, TIMEOUT, NULL),
+		TFIX_CASE(test_rooms_paginated, TIMEOUT, NULL),
+		TFIX_CASE(test_disconnect_ends_session, TIMEOUT, NULL),
+		TFIX_CASE(test_static_index, TIMEOUT, setup_static),
+		TFIX_CASE(test_static_traversal_refused, TIMEOUT, setup_static),
+		TFIX_CASE(test_unknown_api_path_404, TIMEOUT, NULL),
+		TFIX_CASE(test_malformed_corpus_survived, 120, NULL),
+	};
+
+	return tfix_main("http", cases, TMAIN_N(cases), NULL);
 }

@@ -173,21 +173,16 @@ START_TEST(test_max_rooms_enforced_by_database)
 }
 END_TEST
 
-static Suite *limits_suite(void)
-{
-	Suite *s = suite_create("limits");
-	SFun up = tfix_setup, down = tfix_teardown;
-
-	TFIX_ADD(s, test_create_system_refused, TIMEOUT, up, down);
-	TFIX_ADD(s, test_rooms_paginated_with_120_rooms, TIMEOUT, up, down);
-	TFIX_ADD(s, test_max_rooms_per_user_enforced, TIMEOUT,
-		 setup_per_user_3, down);
-	TFIX_ADD(s, test_max_rooms_enforced_by_database, TIMEOUT,
-		 setup_max_rooms_2, down);
-	return s;
-}
-
 int main(void)
 {
-	return trun_main(limits_suite());
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_create_system_refused, TIMEOUT, NULL),
+		TFIX_CASE(test_rooms_paginated_with_120_rooms, TIMEOUT, NULL),
+		TFIX_CASE(test_max_rooms_per_user_enforced, TIMEOUT,
+			  setup_per_user_3),
+		TFIX_CASE(test_max_rooms_enforced_by_database, TIMEOUT,
+			  setup_max_rooms_2),
+	};
+
+	return tfix_main("limits", cases, TMAIN_N(cases), NULL);
 }

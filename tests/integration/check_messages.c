@@ -316,21 +316,16 @@ START_TEST(test_slow_consumer_disconnected)
 }
 END_TEST
 
-static Suite *messages_suite(void)
-{
-	Suite *s = suite_create("messages");
-	SFun up = tfix_setup, down = tfix_teardown;
-
-	TFIX_ADD(s, test_messages_stored_in_order, 30, up, down);
-	TFIX_ADD(s, test_history_survives_restart, 60, up, down);
-	TFIX_ADD(s, test_restart_tells_clients, 60, up, down);
-	TFIX_ADD(s, test_fifty_clients_same_order, 120, up, down);
-	TFIX_ADD(s, test_slow_consumer_disconnected, 120, tfix_setup_small_outq,
-		 down);
-	return s;
-}
-
 int main(void)
 {
-	return trun_main(messages_suite());
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_messages_stored_in_order, 30, NULL),
+		TFIX_CASE(test_history_survives_restart, 60, NULL),
+		TFIX_CASE(test_restart_tells_clients, 60, NULL),
+		TFIX_CASE(test_fifty_clients_same_order, 120, NULL),
+		TFIX_CASE(test_slow_consumer_disconnected, 120,
+			  tfix_setup_small_outq),
+	};
+
+	return tfix_main("messages", cases, TMAIN_N(cases), NULL);
 }

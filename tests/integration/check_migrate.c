@@ -234,11 +234,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("migrate");
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_database_at_010_upgrades_and_keeps_its_data,
+			  TIMEOUT, NULL),
+		TFIX_CASE(test_function_files_are_repeatable, TIMEOUT, NULL),
+	};
 
-	TFIX_ADD(s, test_database_at_010_upgrades_and_keeps_its_data,
-		 TIMEOUT, tfix_setup, tfix_teardown);
-	TFIX_ADD(s, test_function_files_are_repeatable, TIMEOUT, tfix_setup,
-		 tfix_teardown);
-	return trun_main(s);
+	return tfix_main("migrate", cases, TMAIN_N(cases), NULL);
 }

@@ -344,15 +344,14 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("retention");
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_cleanup_script, 60, NULL),
+		TFIX_CASE(test_cleanup_timer, 60, setup_timer),
+		TFIX_CASE(test_session_outlives_its_user_row, 60, NULL),
+		TFIX_CASE(test_cleanup_removes_unused_users, 60, NULL),
+		TFIX_CASE(test_cleanup_timer_removes_unused_users, 60,
+			  setup_timer),
+	};
 
-	TFIX_ADD(s, test_cleanup_script, 60, tfix_setup, tfix_teardown);
-	TFIX_ADD(s, test_cleanup_timer, 60, setup_timer, tfix_teardown);
-	TFIX_ADD(s, test_session_outlives_its_user_row, 60, tfix_setup,
-		 tfix_teardown);
-	TFIX_ADD(s, test_cleanup_removes_unused_users, 60, tfix_setup,
-		 tfix_teardown);
-	TFIX_ADD(s, test_cleanup_timer_removes_unused_users, 60, setup_timer,
-		 tfix_teardown);
-	return trun_main(s);
+	return tfix_main("retention", cases, TMAIN_N(cases), NULL);
 }

@@ -362,25 +362,23 @@ START_TEST(test_database_url_env_overrides_config)
 }
 END_TEST
 
-static Suite *server_suite(void)
-{
-	Suite *s = suite_create("server");
-	SFun up = tfix_setup, down = tfix_teardown;
-
-	TFIX_ADD(s, test_health_ok, 30, up, down);
-	TFIX_ADD(s, test_health_503_without_database, 30, up, down);
-	TFIX_ADD(s, test_sigterm_notifies_clients_and_exits_zero, 30, up, down);
-	TFIX_ADD(s, test_sigint_notifies_clients_and_exits_zero, 30, up, down);
-	TFIX_ADD(s, test_listens_only_on_loopback, 30, up, down);
-	TFIX_ADD(s, test_help_and_version_options, 30, up, down);
-	TFIX_ADD(s, test_unknown_config_key_rejected, 30, up, down);
-	TFIX_ADD(s, test_bad_config_values_rejected, 30, up, down);
-	TFIX_ADD(s, test_vanished_stream_client_noticed_at_once, 30, up, down);
-	TFIX_ADD(s, test_database_url_env_overrides_config, 30, up, down);
-	return s;
-}
-
 int main(void)
 {
-	return trun_main(server_suite());
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_health_ok, 30, NULL),
+		TFIX_CASE(test_health_503_without_database, 30, NULL),
+		TFIX_CASE(test_sigterm_notifies_clients_and_exits_zero, 30,
+			  NULL),
+		TFIX_CASE(test_sigint_notifies_clients_and_exits_zero, 30,
+			  NULL),
+		TFIX_CASE(test_listens_only_on_loopback, 30, NULL),
+		TFIX_CASE(test_help_and_version_options, 30, NULL),
+		TFIX_CASE(test_unknown_config_key_rejected, 30, NULL),
+		TFIX_CASE(test_bad_config_values_rejected, 30, NULL),
+		TFIX_CASE(test_vanished_stream_client_noticed_at_once, 30,
+			  NULL),
+		TFIX_CASE(test_database_url_env_overrides_config, 30, NULL),
+	};
+
+	return tfix_main("server", cases, TMAIN_N(cases), NULL);
 }

@@ -1258,44 +1258,33 @@ START_TEST(test_proxy_browser_flow)
 }
 END_TEST
 
-static Suite *sessions_suite(void)
-{
-	Suite *s = suite_create("sessions");
-
-	TFIX_ADD(s, test_session_works_on_every_instance, TIMEOUT, tfix_setup,
-		 down);
-	TFIX_ADD(s, test_session_state_seen_by_every_instance, TIMEOUT,
-		 tfix_setup, down);
-	TFIX_ADD(s, test_stream_ends_on_leave_elsewhere, TIMEOUT, tfix_setup,
-		 down);
-	TFIX_ADD(s, test_stream_ends_when_membership_ends_unnotified, TIMEOUT,
-		 up_idle, down);
-	TFIX_ADD(s, test_stream_ends_on_disconnect_elsewhere, TIMEOUT,
-		 tfix_setup, down);
-	TFIX_ADD(s, test_resume_on_other_instance, TIMEOUT, tfix_setup, down);
-	TFIX_ADD(s, test_command_racing_disconnect_is_an_error, TIMEOUT,
-		 tfix_setup, down);
-	TFIX_ADD(s, test_quit_answers_after_the_session_is_gone, TIMEOUT,
-		 tfix_setup, down);
-	TFIX_ADD(s, test_presence_counts_session_once, TIMEOUT, tfix_setup,
-		 down);
-	TFIX_ADD(s, test_idle_session_expires_everywhere, 90, up_idle_staged,
-		 down);
-	TFIX_ADD(s, test_session_survives_instance_restart, TIMEOUT, tfix_setup,
-		 down);
-	TFIX_ADD(s, test_sessions_survive_database_restart, 120, tfix_setup,
-		 down);
-	TFIX_ADD(s, test_room_traffic_across_instances, TIMEOUT, tfix_setup,
-		 down);
-	TFIX_ADD(s, test_session_id_stored_only_as_sha256, TIMEOUT, tfix_setup,
-		 down);
-	TFIX_ADD(s, test_proxy_round_robin_stream_and_resume, 90, tfix_setup,
-		 down);
-	TFIX_ADD(s, test_proxy_browser_flow, 90, up_static, down);
-	return s;
-}
-
 int main(void)
 {
-	return trun_main(sessions_suite());
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_session_works_on_every_instance, TIMEOUT, NULL),
+		TFIX_CASE(test_session_state_seen_by_every_instance, TIMEOUT,
+			  NULL),
+		TFIX_CASE(test_stream_ends_on_leave_elsewhere, TIMEOUT, NULL),
+		TFIX_CASE(test_stream_ends_when_membership_ends_unnotified,
+			  TIMEOUT, up_idle),
+		TFIX_CASE(test_stream_ends_on_disconnect_elsewhere, TIMEOUT,
+			  NULL),
+		TFIX_CASE(test_resume_on_other_instance, TIMEOUT, NULL),
+		TFIX_CASE(test_command_racing_disconnect_is_an_error, TIMEOUT,
+			  NULL),
+		TFIX_CASE(test_quit_answers_after_the_session_is_gone, TIMEOUT,
+			  NULL),
+		TFIX_CASE(test_presence_counts_session_once, TIMEOUT, NULL),
+		TFIX_CASE(test_idle_session_expires_everywhere, 90,
+			  up_idle_staged),
+		TFIX_CASE(test_session_survives_instance_restart, TIMEOUT,
+			  NULL),
+		TFIX_CASE(test_sessions_survive_database_restart, 120, NULL),
+		TFIX_CASE(test_room_traffic_across_instances, TIMEOUT, NULL),
+		TFIX_CASE(test_session_id_stored_only_as_sha256, TIMEOUT, NULL),
+		TFIX_CASE(test_proxy_round_robin_stream_and_resume, 90, NULL),
+		TFIX_CASE(test_proxy_browser_flow, 90, up_static),
+	};
+
+	return tfix_main("sessions", cases, TMAIN_N(cases), down);
 }

@@ -860,33 +860,28 @@ START_TEST(test_sse_vanished_clients_closed)
 }
 END_TEST
 
-static Suite *sse_suite(void)
-{
-	Suite *s = suite_create("sse");
-	SFun up = tfix_setup, down = tfix_teardown;
-
-	TFIX_ADD(s, test_sse_refused_404_403, TIMEOUT, up, down);
-	TFIX_ADD(s, test_sse_headers_then_retry, TIMEOUT, up, down);
-	TFIX_ADD(s, test_sse_history_last_ten, TIMEOUT, up, down);
-	TFIX_ADD(s, test_sse_live_messages, TIMEOUT, up, down);
-	TFIX_ADD(s, test_sse_system_events, TIMEOUT, up, down);
-	TFIX_ADD(s, test_sse_resume_within_ring, TIMEOUT, up, down);
-	TFIX_ADD(s, test_sse_resume_query_parameter, TIMEOUT, up, down);
-	TFIX_ADD(s, test_sse_resume_from_database, TIMEOUT, up, down);
-	TFIX_ADD(s, test_sse_resume_beyond_retention_resets, TIMEOUT,
-		 setup_history_3, down);
-	TFIX_ADD(s, test_sse_resume_over_1000_behind_resets, 60, up, down);
-	TFIX_ADD(s, test_sse_two_streams_same_session, TIMEOUT, up, down);
-	TFIX_ADD(s, test_sse_slow_reader_disconnected, 120,
-		 tfix_setup_small_outq, down);
-	TFIX_ADD(s, test_sse_heartbeat, TIMEOUT, setup_heartbeat, down);
-	TFIX_ADD(s, test_sse_and_tcp_same_order, TIMEOUT, up, down);
-	TFIX_ADD(s, test_session_expires_when_idle, 60, setup_idle, down);
-	TFIX_ADD(s, test_sse_vanished_clients_closed, 60, up, down);
-	return s;
-}
-
 int main(void)
 {
-	return trun_main(sse_suite());
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_sse_refused_404_403, TIMEOUT, NULL),
+		TFIX_CASE(test_sse_headers_then_retry, TIMEOUT, NULL),
+		TFIX_CASE(test_sse_history_last_ten, TIMEOUT, NULL),
+		TFIX_CASE(test_sse_live_messages, TIMEOUT, NULL),
+		TFIX_CASE(test_sse_system_events, TIMEOUT, NULL),
+		TFIX_CASE(test_sse_resume_within_ring, TIMEOUT, NULL),
+		TFIX_CASE(test_sse_resume_query_parameter, TIMEOUT, NULL),
+		TFIX_CASE(test_sse_resume_from_database, TIMEOUT, NULL),
+		TFIX_CASE(test_sse_resume_beyond_retention_resets, TIMEOUT,
+			  setup_history_3),
+		TFIX_CASE(test_sse_resume_over_1000_behind_resets, 60, NULL),
+		TFIX_CASE(test_sse_two_streams_same_session, TIMEOUT, NULL),
+		TFIX_CASE(test_sse_slow_reader_disconnected, 120,
+			  tfix_setup_small_outq),
+		TFIX_CASE(test_sse_heartbeat, TIMEOUT, setup_heartbeat),
+		TFIX_CASE(test_sse_and_tcp_same_order, TIMEOUT, NULL),
+		TFIX_CASE(test_session_expires_when_idle, 60, setup_idle),
+		TFIX_CASE(test_sse_vanished_clients_closed, 60, NULL),
+	};
+
+	return tfix_main("sse", cases, TMAIN_N(cases), NULL);
 }

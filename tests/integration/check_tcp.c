@@ -786,48 +786,43 @@ START_TEST(test_message_limit_from_config)
 }
 END_TEST
 
-static Suite *tcp_suite(void)
-{
-	Suite *s = suite_create("tcp");
-	SFun up = tfix_setup, down = tfix_teardown;
-
-	TFIX_ADD(s, test_welcome_lines, TIMEOUT, up, down);
-	TFIX_ADD(s, test_help_lists_all_commands, TIMEOUT, up, down);
-	TFIX_ADD(s, test_nick_sets_name, TIMEOUT, up, down);
-	TFIX_ADD(s, test_nick_rename_seen_by_room_members, TIMEOUT, up, down);
-	TFIX_ADD(s, test_rename_seen_once_across_rooms, TIMEOUT, up, down);
-	TFIX_ADD(s, test_nick_taken_case_insensitive, TIMEOUT, up, down);
-	TFIX_ADD(s, test_nick_invalid, TIMEOUT, up, down);
-	TFIX_ADD(s, test_nick_restores_memberships, TIMEOUT, up, down);
-	TFIX_ADD(s, test_list_users_and_rooms, TIMEOUT, up, down);
-	TFIX_ADD(s, test_create_room, TIMEOUT, up, down);
-	TFIX_ADD(s, test_create_existing_room, TIMEOUT, up, down);
-	TFIX_ADD(s, test_create_invalid_name, TIMEOUT, up, down);
-	TFIX_ADD(s, test_join_shows_last_ten_messages, TIMEOUT, up, down);
-	TFIX_ADD(s, test_join_history_count_wording, TIMEOUT, up, down);
-	TFIX_ADD(s, test_join_unknown_room, TIMEOUT, up, down);
-	TFIX_ADD(s, test_join_and_leave_notices, TIMEOUT, up, down);
-	TFIX_ADD(s, test_rooms_counts, TIMEOUT, up, down);
-	TFIX_ADD(s, test_leave_then_plain_line_is_error, TIMEOUT, up, down);
-	TFIX_ADD(s, test_quit_says_goodbye_and_closes, TIMEOUT, up, down);
-	TFIX_ADD(s, test_unknown_command, TIMEOUT, up, down);
-	TFIX_ADD(s, test_usage_errors, TIMEOUT, up, down);
-	TFIX_ADD(s, test_plain_line_outside_room, TIMEOUT, up, down);
-	TFIX_ADD(s, test_two_users_chat, TIMEOUT, up, down);
-	TFIX_ADD(s, test_two_rooms_traffic_prefixed, TIMEOUT, up, down);
-	TFIX_ADD(s, test_crlf_split_and_batched_lines, TIMEOUT, up, down);
-	TFIX_ADD(s, test_blank_lines_ignored, TIMEOUT, up, down);
-	TFIX_ADD(s, test_long_line_rejected_session_survives, TIMEOUT, up,
-		 down);
-	TFIX_ADD(s, test_invalid_utf8_rejected, TIMEOUT, up, down);
-	TFIX_ADD(s, test_control_characters_stripped, TIMEOUT, up, down);
-	TFIX_ADD(s, test_message_over_max_bytes, TIMEOUT, up, down);
-	TFIX_ADD(s, test_message_limit_from_config, TIMEOUT, setup_max_100,
-		 down);
-	return s;
-}
-
 int main(void)
 {
-	return trun_main(tcp_suite());
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_welcome_lines, TIMEOUT, NULL),
+		TFIX_CASE(test_help_lists_all_commands, TIMEOUT, NULL),
+		TFIX_CASE(test_nick_sets_name, TIMEOUT, NULL),
+		TFIX_CASE(test_nick_rename_seen_by_room_members, TIMEOUT, NULL),
+		TFIX_CASE(test_rename_seen_once_across_rooms, TIMEOUT, NULL),
+		TFIX_CASE(test_nick_taken_case_insensitive, TIMEOUT, NULL),
+		TFIX_CASE(test_nick_invalid, TIMEOUT, NULL),
+		TFIX_CASE(test_nick_restores_memberships, TIMEOUT, NULL),
+		TFIX_CASE(test_list_users_and_rooms, TIMEOUT, NULL),
+		TFIX_CASE(test_create_room, TIMEOUT, NULL),
+		TFIX_CASE(test_create_existing_room, TIMEOUT, NULL),
+		TFIX_CASE(test_create_invalid_name, TIMEOUT, NULL),
+		TFIX_CASE(test_join_shows_last_ten_messages, TIMEOUT, NULL),
+		TFIX_CASE(test_join_history_count_wording, TIMEOUT, NULL),
+		TFIX_CASE(test_join_unknown_room, TIMEOUT, NULL),
+		TFIX_CASE(test_join_and_leave_notices, TIMEOUT, NULL),
+		TFIX_CASE(test_rooms_counts, TIMEOUT, NULL),
+		TFIX_CASE(test_leave_then_plain_line_is_error, TIMEOUT, NULL),
+		TFIX_CASE(test_quit_says_goodbye_and_closes, TIMEOUT, NULL),
+		TFIX_CASE(test_unknown_command, TIMEOUT, NULL),
+		TFIX_CASE(test_usage_errors, TIMEOUT, NULL),
+		TFIX_CASE(test_plain_line_outside_room, TIMEOUT, NULL),
+		TFIX_CASE(test_two_users_chat, TIMEOUT, NULL),
+		TFIX_CASE(test_two_rooms_traffic_prefixed, TIMEOUT, NULL),
+		TFIX_CASE(test_crlf_split_and_batched_lines, TIMEOUT, NULL),
+		TFIX_CASE(test_blank_lines_ignored, TIMEOUT, NULL),
+		TFIX_CASE(test_long_line_rejected_session_survives, TIMEOUT,
+			  NULL),
+		TFIX_CASE(test_invalid_utf8_rejected, TIMEOUT, NULL),
+		TFIX_CASE(test_control_characters_stripped, TIMEOUT, NULL),
+		TFIX_CASE(test_message_over_max_bytes, TIMEOUT, NULL),
+		TFIX_CASE(test_message_limit_from_config, TIMEOUT,
+			  setup_max_100),
+	};
+
+	return tfix_main("tcp", cases, TMAIN_N(cases), NULL);
 }

@@ -599,26 +599,21 @@ START_TEST(test_expect_continue)
 }
 END_TEST
 
-static Suite *wire_suite(void)
-{
-	Suite *s = suite_create("wire");
-	SFun up = tfix_setup, down = tfix_teardown;
-
-	TFIX_ADD(s, test_post_to_static_then_api_does_not_crash, TIMEOUT, up,
-		 down);
-	TFIX_ADD(s, test_bodies_where_none_is_read, TIMEOUT, up, down);
-	TFIX_ADD(s, test_pipelined_messages_each_stored_once, TIMEOUT, up,
-		 down);
-	TFIX_ADD(s, test_pipelined_endpoints_answered_in_order, TIMEOUT, up,
-		 down);
-	TFIX_ADD(s, test_ambiguous_framing_refused_and_closed, TIMEOUT, up,
-		 down);
-	TFIX_ADD(s, test_long_url_414, TIMEOUT, up, down);
-	TFIX_ADD(s, test_expect_continue, TIMEOUT, up, down);
-	return s;
-}
-
 int main(void)
 {
-	return trun_main(wire_suite());
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_post_to_static_then_api_does_not_crash, TIMEOUT,
+			  NULL),
+		TFIX_CASE(test_bodies_where_none_is_read, TIMEOUT, NULL),
+		TFIX_CASE(test_pipelined_messages_each_stored_once, TIMEOUT,
+			  NULL),
+		TFIX_CASE(test_pipelined_endpoints_answered_in_order, TIMEOUT,
+			  NULL),
+		TFIX_CASE(test_ambiguous_framing_refused_and_closed, TIMEOUT,
+			  NULL),
+		TFIX_CASE(test_long_url_414, TIMEOUT, NULL),
+		TFIX_CASE(test_expect_continue, TIMEOUT, NULL),
+	};
+
+	return tfix_main("wire", cases, TMAIN_N(cases), NULL);
 }
