@@ -17,8 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SHOWN_MAX 3000 /* bytes of unexpected lines shown on failure */
-
 struct tcl *tcl_connect_opt(int port, const char *label, int rcvbuf)
 {
 	struct sockaddr_in sa = { 0 };
@@ -169,30 +167,6 @@ enum tcl_rc tcl_read(struct tcl *c, int timeout_ms)
 	}
 }
 
-/* Collects lines that were not what the test waited for. */
-struct seen {
-	char text[SHOWN_MAX + 64];
-	size_t len;
-	int count;
-};
-
-static void seen_add(struct seen *s, const char *line)
-{
-	size_t room = sizeof(s->text) - s->len;
-	int n;
-
-	s->count++;
-	if (s->len >= SHOWN_MAX)
-		return;
-	n = snprintf(s->text + s->len, room, "\n    \"%.300s\"", line);
-	s->len += n > 0 && (size_t)n < room ? (size_t)n : room - 1;
-	if (s->len >= SHOWN_MAX) {
-		s->len = SHOWN_MAX;
-		snprintf(s->text + s->len, sizeof(s->text) - s->len,
-			 "\n    ...");
-	}
-}
-
 static const char *rc_text(struct tcl *c, enum tcl_rc rc)
 {
 	if (rc == TCL_TIMEOUT)
@@ -215,12 +189,11 @@ static bool match_prefix(const char *line, const char *want)
 static void expect(const char *file, int line, struct tcl *c, const char *want,
 		   int timeout_ms, match_fn *match, bool skip, const char *what)
 {
-	struct seen seen = { .len = 0 };
+	struct trun_seen seen = { .len = 0 };
 	int64_t deadline = trun_now_ms() + timeout_ms;
 
 	for (;;) {
-		int64_t left = deadline - trun_now_ms();
-		enum tcl_rc rc = tcl_read(c, left > 0 ? (int)left : 0);
+		enum tcl_rc rc = tcl_read(c, trun_left_ms(deadline));
 
 		if (rc != TCL_LINE)
 			trun_fail(
@@ -235,7 +208,7 @@ static void expect(const char *file, int line, struct tcl *c, const char *want,
 				file, line,
 				"%s: expected %s \"%s\" as the next line; got \"%.500s\"",
 				c->label, what, want, c->line);
-		seen_add(&seen, c->line);
+		trun_seen_add(&seen, c->line, 300);
 	}
 }
 
@@ -262,12 +235,11 @@ const char *tcl_expect_prefix_at(const char *file, int line, struct tcl *c,
 void tcl_expect_eof_at(const char *file, int line, struct tcl *c,
 		       int timeout_ms, bool lines_ok)
 {
-	struct seen seen = { .len = 0 };
+	struct trun_seen seen = { .len = 0 };
 	int64_t deadline = trun_now_ms() + timeout_ms;
 
 	for (;;) {
-		int64_t left = deadline - trun_now_ms();
-		enum tcl_rc rc = tcl_read(c, left > 0 ? (int)left : 0);
+		enum tcl_rc rc = tcl_read(c, trun_left_ms(deadline));
 
 		if (rc == TCL_EOF)
 			return;
@@ -281,7 +253,7 @@ void tcl_expect_eof_at(const char *file, int line, struct tcl *c,
 				file, line,
 				"%s: expected the connection to close; got \"%.500s\"",
 				c->label, c->line);
-		seen_add(&seen, c->line);
+		trun_seen_add(&seen, c->line, 300);
 	}
 }
 

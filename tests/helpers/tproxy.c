@@ -10,7 +10,6 @@
 
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -18,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -157,28 +155,10 @@ void tproxy_start(struct tproxy *px, const struct tsrv *inst, int n)
 	ck_assert_msg(px->pid >= 0, "fork: %s", strerror(errno));
 	if (!px->pid) {
 		char out[1200];
-		sigset_t none;
-		int fd;
 
 		/* A killed test takes nginx (which stops its workers) along. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(127);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		fd = open("/dev/null", O_RDONLY);
-		if (fd > 0) {
-			dup2(fd, 0);
-			close(fd);
-		}
 		snprintf(out, sizeof(out), "%s/logs/stderr.log", px->prefix);
-		fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			if (fd > 2)
-				close(fd);
-		}
+		trun_child_setup(parent, SIGTERM, out);
 		execl(bin, bin, "-p", px->prefix, "-e", "logs/error.log", "-c",
 		      px->conf, "-g", "daemon off;", (char *)NULL);
 		dprintf(2, "test: exec %s: %s\n", bin, strerror(errno));

@@ -6,11 +6,14 @@
 #include "trun.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +39,57 @@ int64_t trun_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int trun_left_ms(int64_t deadline)
+{
+	int64_t left = deadline - trun_now_ms();
+
+	return left > 0 ? (int)left : 0;
+}
+
+void trun_seen_add(struct trun_seen *s, const char *line, int width)
+{
+	size_t room = sizeof(s->text) - s->len;
+	int n;
+
+	s->count++;
+	if (s->len >= TRUN_SEEN_MAX)
+		return;
+	n = snprintf(s->text + s->len, room, "\n    \"%.*s\"", width, line);
+	s->len += n > 0 && (size_t)n < room ? (size_t)n : room - 1;
+	if (s->len >= TRUN_SEEN_MAX) {
+		s->len = TRUN_SEEN_MAX;
+		snprintf(s->text + s->len, sizeof(s->text) - s->len,
+			 "\n    ...");
+	}
+}
+
+void trun_child_setup(pid_t parent, int sig, const char *out)
+{
+	sigset_t none;
+	int fd;
+
+	prctl(PR_SET_PDEATHSIG, sig);
+	if (getppid() != parent)
+		_exit(127);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	fd = open("/dev/null", O_RDONLY);
+	if (fd > 0) {
+		dup2(fd, 0);
+		close(fd);
+	}
+	fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (fd < 0)
+		_exit(127);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	if (fd > 2)
+		close(fd);
 }
 
 void trun_pace(void)

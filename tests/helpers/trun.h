@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Default deadline of one wait (a line, a log line, an exit), in ms. */
 #define T_WAIT 5000
@@ -60,6 +61,32 @@ char *trun_repeat(const char *unit, size_t n);
  * least one test ran and everything passed.
  */
 int trun_main(Suite *s);
+
+/* What is left of the time until deadline (trun_now_ms() based), in ms,
+ * 0 once it passed: the timeout of the next read of a loop. */
+int trun_left_ms(int64_t deadline);
+
+/* Lines (or blocks) that came while a test waited for another one, for
+ * the failure message: at most TRUN_SEEN_MAX bytes of them, then "...". */
+#define TRUN_SEEN_MAX 3000
+struct trun_seen {
+	char text[TRUN_SEEN_MAX + 64]; /* "\n    \"<line>\"" each */
+	size_t len;		       /* bytes in text */
+	int count;		       /* lines added, shown or not */
+};
+
+/* Adds line (its first width bytes) to s. */
+void trun_seen_add(struct trun_seen *s, const char *line, int width);
+
+/*
+ * In a child just forked from the test process parent, before exec: dies
+ * with sig when the test process dies (a killed test takes it along),
+ * unblocks every signal and sets SIGPIPE, SIGTERM and SIGINT to their
+ * defaults, reads /dev/null and appends its stdout and stderr to out
+ * (created if need be). Exits 127 when the parent is already gone or out
+ * cannot be opened.
+ */
+void trun_child_setup(pid_t parent, int sig, const char *out);
 
 /* Fails the test with "file:line: message"; used by helper macros. */
 void trun_fail(const char *file, int line, const char *fmt, ...)

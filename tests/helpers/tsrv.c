@@ -201,30 +201,8 @@ void tsrv_spawn(struct tsrv *s)
 	pid = fork();
 	ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
 	if (!pid) {
-		sigset_t none;
-		int fd;
-
 		/* Die with the test process, even when Check kills it. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0 && fd != 0) {
-			dup2(fd, 0);
-			close(fd);
-		}
-		fd = open(s->log, O_WRONLY | O_APPEND);
-		if (fd < 0)
-			_exit(127);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
+		trun_child_setup(parent, SIGKILL, s->log);
 		/* DATABASE_URL overrides the config: only when asked for. */
 		if (s->env_url[0])
 			setenv("DATABASE_URL", s->env_url, 1);

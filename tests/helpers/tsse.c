@@ -21,8 +21,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SHOWN_MAX 3000 /* bytes of unexpected blocks shown on failure */
-
 static void grow(char **p, size_t *cap, size_t need)
 {
 	if (need <= *cap)
@@ -381,30 +379,6 @@ enum tsse_rc tsse_read(struct tsse *s, int timeout_ms)
 	}
 }
 
-/* Blocks that were not what the test waited for. */
-struct seen {
-	char text[SHOWN_MAX + 64];
-	size_t len;
-	int count;
-};
-
-static void seen_add(struct seen *sn, const char *raw)
-{
-	size_t room = sizeof(sn->text) - sn->len;
-	int n;
-
-	sn->count++;
-	if (sn->len >= SHOWN_MAX)
-		return;
-	n = snprintf(sn->text + sn->len, room, "\n    \"%.400s\"", raw);
-	sn->len += n > 0 && (size_t)n < room ? (size_t)n : room - 1;
-	if (sn->len >= SHOWN_MAX) {
-		sn->len = SHOWN_MAX;
-		snprintf(sn->text + sn->len, sizeof(sn->text) - sn->len,
-			 "\n    ...");
-	}
-}
-
 static const char *rc_text(enum tsse_rc rc)
 {
 	return rc == TSSE_TIMEOUT ? "then nothing (timeout)" :
@@ -420,12 +394,11 @@ static bool is_comment_only(const struct tsse_ev *ev)
 static void next_event(const char *file, int line, struct tsse *s,
 		       const char *what, int timeout_ms)
 {
-	struct seen sn = { .len = 0 };
+	struct trun_seen sn = { .len = 0 };
 	int64_t deadline = trun_now_ms() + timeout_ms;
 
 	for (;;) {
-		int64_t left = deadline - trun_now_ms();
-		enum tsse_rc rc = tsse_read(s, left > 0 ? (int)left : 0);
+		enum tsse_rc rc = tsse_read(s, trun_left_ms(deadline));
 
 		if (rc != TSSE_BLOCK)
 			trun_fail(
@@ -435,7 +408,7 @@ static void next_event(const char *file, int line, struct tsse *s,
 				rc_text(rc));
 		if (!is_comment_only(&s->ev))
 			return;
-		seen_add(&sn, s->ev.raw);
+		trun_seen_add(&sn, s->ev.raw, 400);
 	}
 }
 
@@ -657,4 +630,22 @@ void tsse_expect_comment_at(const char *file, int line, struct tsse *s,
 			file, line,
 			"%s: expected the block \":%s\" alone; got \"%.1000s\"",
 			s->label, text, s->ev.raw);
+}
+
+void tsse_expect_end_at(const char *file, int line, struct tsse *s)
+{
+	int64_t deadline = trun_now_ms() + trun_ms(T_WAIT);
+	struct trun_seen sn = { .len = 0 };
+
+	for (;;) {
+		enum tsse_rc rc = tsse_read(s, trun_left_ms(deadline));
+
+		if (rc == TSSE_EOF)
+			return;
+		if (rc == TSSE_TIMEOUT)
+			trun_fail(file, line,
+				  "%s: expected the server to end the stream within %d ms; it stayed open after %d block(s):%s",
+				  s->label, trun_ms(T_WAIT), sn.count, sn.text);
+		trun_seen_add(&sn, s->ev.raw, 250);
+	}
 }

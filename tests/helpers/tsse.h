@@ -95,6 +95,7 @@ void tsse_expect_system_at(const char *file, int line, struct tsse *s,
 long long tsse_expect_reset_at(const char *file, int line, struct tsse *s);
 void tsse_expect_comment_at(const char *file, int line, struct tsse *s,
 			    const char *text, int timeout_ms);
+void tsse_expect_end_at(const char *file, int line, struct tsse *s);
 
 /*
  * Status 200 with Content-Type text/event-stream, Cache-Control no-cache,
@@ -128,5 +129,8 @@ void tsse_expect_comment_at(const char *file, int line, struct tsse *s,
  * " ping"), within ms. */
 #define sse_expect_comment(s, text, ms) \
 	tsse_expect_comment_at(__FILE__, __LINE__, (s), (text), (ms))
+/* The server ends s (closes the connection, or ends the chunked body)
+ * within T_WAIT; blocks may come first. */
+#define sse_expect_end(s) tsse_expect_end_at(__FILE__, __LINE__, (s))
 
 #endif

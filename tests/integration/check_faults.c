@@ -105,8 +105,7 @@ static bool pump(struct tcl *c, struct coll *k, const char *want,
 	int64_t deadline = trun_now_ms() + trun_ms(RECOVER_WAIT);
 
 	while (!coll_has(k, want)) {
-		int64_t left = deadline - trun_now_ms();
-		enum tcl_rc rc = tcl_read(c, left > 0 ? (int)left : 0);
+		enum tcl_rc rc = tcl_read(c, trun_left_ms(deadline));
 
 		ck_assert_msg(rc == TCL_LINE,
 			      "%s: waiting for \"%s\": %s after %d messages",

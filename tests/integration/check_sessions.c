@@ -251,37 +251,6 @@ static void expect_counts_at(const char *file, int line, const char *room,
 
 /* ---- event streams ---- */
 
-/*
- * The server ends s (closes the connection, or ends the chunked body)
- * within T_WAIT; system events and comments may come first.
- */
-static void expect_stream_end_at(const char *file, int line, struct tsse *s)
-{
-	int64_t deadline = trun_now_ms() + trun_ms(T_WAIT);
-	char seen[2000] = "";
-	size_t used = 0;
-	int n = 0;
-
-	for (;;) {
-		int64_t left = deadline - trun_now_ms();
-		enum tsse_rc rc = tsse_read(s, left > 0 ? (int)left : 0);
-
-		if (rc == TSSE_EOF)
-			return;
-		if (rc == TSSE_TIMEOUT)
-			trun_fail(file, line,
-				  "%s: expected the server to end the stream within %d ms; it stayed open after %d block(s):%s",
-				  s->label, trun_ms(T_WAIT), n, seen);
-		n++;
-		if (used < sizeof(seen) - 300)
-			used += (size_t)snprintf(seen + used,
-						 sizeof(seen) - used,
-						 "\n    \"%.250s\"", s->ev.raw);
-	}
-}
-
-#define expect_stream_end(s) expect_stream_end_at(__FILE__, __LINE__, (s))
-
 /* Opened through nginx: as sse_expect_open(), X-Accel-Buffering aside. */
 #define proxy_expect_open(s) \
 	tsse_expect_open_proxied_at(__FILE__, __LINE__, (s))
@@ -408,7 +377,7 @@ START_TEST(test_session_works_on_every_instance)
 			 3);
 	api_disconnect(H(1), a);
 	for (int i = 0; i < NINST; i++) {
-		expect_stream_end(s[i]);
+		sse_expect_end(s[i]);
 		tsse_free(s[i]);
 	}
 	expect_gone_everywhere(a, "general");
@@ -512,7 +481,7 @@ START_TEST(test_stream_ends_on_leave_elsewhere)
 	ck_assert_int_eq(api_say(H(2), a, "current", "before", NULL), 1);
 	sse_expect_seq(cur, 1, NULL);
 	expect_command(H(1), a, "/leave", true, "You left current");
-	expect_stream_end(cur);
+	sse_expect_end(cur);
 	tsse_free(cur);
 	/* The other room's stream lives on. */
 	ck_assert_int_eq(api_say(H(2), a, "other", "after", NULL), 1);
@@ -553,7 +522,7 @@ START_TEST(test_stream_ends_when_membership_ends_unnotified)
 				 "DELETE FROM room_members m USING rooms r "
 				 "WHERE r.id = m.room_id AND r.name = 'current' "
 				 "RETURNING 1", NULL), 1);
-	expect_stream_end(cur);
+	sse_expect_end(cur);
 	tsse_free(cur);
 	ck_assert_int_eq(api_say(H(0), a, "other", "still", NULL), 1);
 	sse_expect_seq(other, 1, NULL);
@@ -587,15 +556,15 @@ START_TEST(test_stream_ends_on_disconnect_elsewhere)
 	sb3 = tsse_open_room(H(2), "bob on inst3", "general", b, NULL);
 	sse_expect_open(sb3);
 	api_disconnect(H(1), a);
-	expect_stream_end(sa);
+	sse_expect_end(sa);
 	tsse_free(sa);
 	/* bob's streams are not alice's: they carry on. */
 	tcl_send(carol, "still there, bob?");
 	sse_expect_seq(sb, 1, NULL);
 	sse_expect_seq(sb3, 1, NULL);
 	expect_command(H(2), b, "/quit", true, "Goodbye");
-	expect_stream_end(sb);
-	expect_stream_end(sb3);
+	sse_expect_end(sb);
+	sse_expect_end(sb3);
 	tsse_free(sb);
 	tsse_free(sb3);
 	expect_gone_everywhere(a, "general");
@@ -643,7 +612,7 @@ START_TEST(test_sessions_survive_database_restart)
 				 NULL), 1);
 	sse_expect_seq(s, 1, NULL);
 	api_disconnect(H(0), a);
-	expect_stream_end(s);
+	sse_expect_end(s);
 	tsse_free(s);
 	expect_gone_everywhere(a, "general");
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages "
@@ -853,7 +822,7 @@ START_TEST(test_presence_counts_session_once)
 	/* Disconnected through instance 3: gone from presence, name free. */
 	api_disconnect(H(2), a);
 	for (int i = 0; i < NINST; i++) {
-		expect_stream_end(s[i]);
+		sse_expect_end(s[i]);
 		tsse_free(s[i]);
 	}
 	expect_counts("general", 2, 1);
@@ -1242,7 +1211,7 @@ START_TEST(test_proxy_browser_flow)
 	}
 	/* bob closes his page: his stream ends, alice's carries on. */
 	api_disconnect(px.port, b);
-	expect_stream_end(sb);
+	sse_expect_end(sb);
 	tsse_free(sb);
 	ck_assert_int_eq(api_say(px.port, a, "lobby", "bye bob", NULL), 4);
 	sse_expect_seq(sa, 4, NULL);
