@@ -448,6 +448,81 @@ void tcl_say_at(const char *file, int line, struct tcl *c, const char *room,
 	tcl_expect_next_at(file, line, c, want, trun_ms(T_WAIT));
 }
 
+void tcl_expect_reply_at(const char *file, int line, struct tcl *c,
+			 const char *send, const char *reply)
+{
+	tcl_send(c, "%s", send);
+	tcl_expect_next_at(file, line, c, reply, trun_ms(T_WAIT));
+}
+
+/* Each client of the NULL-terminated list ap gets want as its next line. */
+static void expect_next_each(const char *file, int line, va_list ap,
+			     const char *want)
+{
+	struct tcl *o;
+
+	while ((o = va_arg(ap, struct tcl *)))
+		tcl_expect_next_at(file, line, o, want, trun_ms(T_WAIT));
+}
+
+int tcl_join_seen_at(const char *file, int line, struct tcl *c,
+		     const char *room, ...)
+{
+	int n = tcl_join_at(file, line, c, room);
+	char want[256];
+	va_list ap;
+
+	snprintf(want, sizeof(want), "[system] %s joined %s", c->nick, room);
+	va_start(ap, room);
+	expect_next_each(file, line, ap, want);
+	va_end(ap);
+	return n;
+}
+
+void tcl_say_seen_at(const char *file, int line, struct tcl *c,
+		     const char *room, const char *text, ...)
+{
+	char want[8192];
+	va_list ap;
+
+	tcl_say_at(file, line, c, room, text);
+	snprintf(want, sizeof(want), "[%s] %s: %s", room, c->nick, text);
+	va_start(ap, text);
+	expect_next_each(file, line, ap, want);
+	va_end(ap);
+}
+
+void tcl_quit_at(const char *file, int line, struct tcl *c)
+{
+	tcl_expect_reply_at(file, line, c, "/quit", "[system] Goodbye");
+	tcl_expect_eof_at(file, line, c, trun_ms(T_WAIT), false);
+}
+
+struct tcl *tcl_user_back_at(const char *file, int line, int port,
+			     const char *nick, const char *rooms)
+{
+	char label[80], want[512];
+	struct tcl *c;
+
+	snprintf(label, sizeof(label), "%s-again", nick);
+	c = tcl_connect(port, label);
+	tcl_welcome_at(file, line, c);
+	tcl_nick_at(file, line, c, nick);
+	snprintf(want, sizeof(want), "[system] You are a member of: %s", rooms);
+	tcl_expect_next_at(file, line, c, want, trun_ms(T_WAIT));
+	return c;
+}
+
+void tcl_expect_list_at(const char *file, int line, struct tcl *c,
+			const char *const *want, int n)
+{
+	char head[64];
+
+	snprintf(head, sizeof(head), "[system] Online users (%d):", n);
+	tcl_expect_reply_at(file, line, c, "/list", head);
+	tcl_expect_set_at(file, line, c, want, n);
+}
+
 struct tcl *tcl_user(int port, const char *nick)
 {
 	struct tcl *c = tcl_connect(port, nick);

@@ -93,14 +93,55 @@ void tcl_say_at(const char *file, int line, struct tcl *c, const char *room,
 #define do_say(c, room, text) \
 	tcl_say_at(__FILE__, __LINE__, (c), (room), (text))
 
+void tcl_expect_reply_at(const char *file, int line, struct tcl *c,
+			 const char *send, const char *reply);
+int tcl_join_seen_at(const char *file, int line, struct tcl *c,
+		     const char *room, ...);
+void tcl_say_seen_at(const char *file, int line, struct tcl *c,
+		     const char *room, const char *text, ...);
+void tcl_quit_at(const char *file, int line, struct tcl *c);
+struct tcl *tcl_user_back_at(const char *file, int line, int port,
+			     const char *nick, const char *rooms);
+
+/* Sends the line send (as it is) and expects reply as the next line. */
+#define expect_reply(c, send, reply) \
+	tcl_expect_reply_at(__FILE__, __LINE__, (c), (send), (reply))
+/*
+ * do_join(c, room), then the next line of each client after room (a
+ * member already) is "[system] <c's nick> joined <room>". Returns the
+ * number of history lines, as do_join().
+ */
+#define do_join_seen(c, room, ...)                                \
+	tcl_join_seen_at(__FILE__, __LINE__, (c), (room), __VA_ARGS__, \
+			 (struct tcl *)NULL)
+/* do_say(c, room, text), then the next line of each client after text is
+ * "[room] <c's nick>: text" as well. */
+#define do_say_seen(c, room, text, ...)                                   \
+	tcl_say_seen_at(__FILE__, __LINE__, (c), (room), (text), __VA_ARGS__, \
+			(struct tcl *)NULL)
+/* "/quit": "[system] Goodbye" as the next line, then the server closes. */
+#define do_quit(c) tcl_quit_at(__FILE__, __LINE__, (c))
+/*
+ * A new connection (labelled "<nick>-again") that takes the used nickname
+ * nick back: "You are now <nick>", then "You are a member of: <rooms>".
+ */
+#define user_back(port, nick, rooms) \
+	tcl_user_back_at(__FILE__, __LINE__, (port), (nick), (rooms))
+
 void tcl_expect_set_at(const char *file, int line, struct tcl *c,
 		       const char *const *want, int n);
+void tcl_expect_list_at(const char *file, int line, struct tcl *c,
+			const char *const *want, int n);
 int tcl_list_at(const char *file, int line, struct tcl *c);
 void tcl_wait_online_at(const char *file, int line, struct tcl *c, int n);
 
 /* The next n lines are exactly want[0..n-1] in some order. */
 #define expect_set(c, want, n) \
 	tcl_expect_set_at(__FILE__, __LINE__, (c), (want), (n))
+/* Sends /list: "[system] Online users (n):", then want[0..n-1] ("[system]
+ *   alice (no room)") in some order. */
+#define expect_list(c, want, n) \
+	tcl_expect_list_at(__FILE__, __LINE__, (c), (want), (n))
 /* Sends /list, consumes the reply; returns the number of users. */
 #define do_list(c) tcl_list_at(__FILE__, __LINE__, (c))
 /* Sends /list until it shows n users (after a disconnect was handled). */

@@ -35,10 +35,8 @@ START_TEST(test_room_and_messages_cross_instances)
 	ck_assert_int_eq(do_join(bob, "general"), 1);
 	ck_assert_str_eq(bob->hist[0], "[general] alice: hello from one");
 	expect_next(alice, "[system] bob joined general");
-	do_say(bob, "general", "hello from two");
-	expect_next(alice, "[general] bob: hello from two");
-	do_say(alice, "general", "and back");
-	expect_next(bob, "[general] alice: and back");
+	do_say_seen(bob, "general", "hello from two", alice);
+	do_say_seen(alice, "general", "and back", bob);
 	tcl_free(alice);
 	tcl_free(bob);
 }
@@ -156,19 +154,15 @@ START_TEST(test_killed_instance_others_keep_chatting)
 	tsrv_signal(&T_INST[1], SIGKILL);
 	tsrv_wait_exit(&T_INST[1], trun_ms(5000));
 	expect_eof(bob);
-	do_say(alice, "general", "bob's instance is gone");
-	expect_next(carol, "[general] alice: bob's instance is gone");
-	do_say(carol, "general", "we carry on");
-	expect_next(alice, "[general] carol: we carry on");
+	do_say_seen(alice, "general", "bob's instance is gone", carol);
+	do_say_seen(carol, "general", "we carry on", alice);
 	/* Restarted, it serves the room again from the database. */
 	tcl_free(bob);
 	tsrv_start(&T_INST[1]);
-	bob = tcl_user(T_INST[1].tcp_port, "bob");
-	expect_next(bob, "[system] You are a member of: general");
+	bob = user_back(T_INST[1].tcp_port, "bob", "general");
 	ck_assert_int_eq(do_join(bob, "general"), 2);
 	ck_assert_str_eq(bob->hist[1], "[general] carol: we carry on");
-	do_say(alice, "general", "welcome back");
-	expect_next(bob, "[general] alice: welcome back");
+	do_say_seen(alice, "general", "welcome back", bob);
 	tcl_free(alice);
 	tcl_free(bob);
 	tcl_free(carol);
@@ -186,11 +180,9 @@ START_TEST(test_presence_is_cluster_wide)
 	alice = tcl_user(T_INST[0].tcp_port, "alice");
 	bob = tcl_user(T_INST[1].tcp_port, "bob");
 	do_create(alice, "general");
-	tcl_send(bob, "/list");
-	expect_next(bob, "[system] Online users (2):");
-	expect_set(bob, want, 2);
-	tcl_send(bob, "/join general");
-	expect_next(bob, "[system] You joined general (0 recent messages)");
+	expect_list(bob, want, 2);
+	expect_reply(bob, "/join general",
+		     "[system] You joined general (0 recent messages)");
 	tcl_send(alice, "/rooms");
 	expect_line(alice, "[system]   general: 2 members, 2 online");
 	tcl_free(alice);
@@ -206,8 +198,8 @@ START_TEST(test_nickname_unique_across_instances)
 	alice = tcl_user(T_INST[0].tcp_port, "alice");
 	other = tcl_connect(T_INST[1].tcp_port, "other");
 	read_welcome(other);
-	tcl_send(other, "/nick ALICE");
-	expect_next(other, "[system] error: nickname ALICE is taken");
+	expect_reply(other, "/nick ALICE",
+		     "[system] error: nickname ALICE is taken");
 	tcl_free(alice);
 	/* Free again once alice is gone (her instance says so). */
 	for (int64_t end = trun_now_ms() + trun_ms(10000);;) {
@@ -242,8 +234,7 @@ START_TEST(test_dead_instance_users_leave_presence)
 			      "bob still online long after his instance died");
 		trun_pace();
 	}
-	tcl_send(alice, "/nick bob");
-	expect_next(alice, "[system] You are now bob");
+	expect_reply(alice, "/nick bob", "[system] You are now bob");
 	tcl_free(alice);
 	tcl_free(bob);
 }
@@ -352,8 +343,8 @@ START_TEST(test_nickname_taken_during_reconnect_stays)
 	alice = tcl_user(T_INST[0].tcp_port, "alice");
 	other = tcl_connect(T_INST[1].tcp_port, "other");
 	read_welcome(other);
-	tcl_send(other, "/nick alice");
-	expect_next(other, "[system] error: nickname alice is taken");
+	expect_reply(other, "/nick alice",
+		     "[system] error: nickname alice is taken");
 
 	/* inst1 loses both connections and cannot come back. */
 	snprintf(sql, sizeof(sql), "ALTER ROLE %s NOLOGIN", qrole);
@@ -376,8 +367,7 @@ START_TEST(test_nickname_taken_during_reconnect_stays)
 		ck_assert_msg(trun_now_ms() < deadline, "inst1 never reaped");
 		trun_pace();
 	}
-	tcl_send(other, "/nick alice");
-	expect_next(other, "[system] You are now alice");
+	expect_reply(other, "/nick alice", "[system] You are now alice");
 
 	snprintf(sql, sizeof(sql), "ALTER ROLE %s LOGIN", qrole);
 	PQclear(tdb_admin(sql, NULL));
@@ -421,8 +411,7 @@ START_TEST(test_nickname_taken_during_reconnect_stays)
 			      "the guest never registered");
 		trun_pace();
 	}
-	tcl_send(alice, "/nick alice2");
-	expect_next(alice, "[system] You are now alice2");
+	expect_reply(alice, "/nick alice2", "[system] You are now alice2");
 	ck_assert_int_eq(tdb_int(&T_DB,
 				 "SELECT count(*) FROM presence WHERE "
 				 "instance_id = 'inst1' AND nickname = 'alice2'",

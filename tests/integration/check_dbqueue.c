@@ -123,10 +123,8 @@ START_TEST(test_queue_limit_refuses_excess_commands)
 	tdb_wait_server_blocked(&T_DB);
 	wait_said(u, 6, CMD_BUSY, 2, refused);
 	/* Full: a message needing a new statement, and any command. */
-	tcl_send(alice, "m1");
-	expect_next(alice, MSG_BUSY);
-	tcl_send(alice, "/list");
-	expect_next(alice, CMD_BUSY);
+	expect_reply(alice, "m1", MSG_BUSY);
+	expect_reply(alice, "/list", CMD_BUSY);
 	unlock();
 	for (int i = 0; i < 6; i++) {
 		if (refused[i]) {
@@ -184,8 +182,7 @@ START_TEST(test_queue_limit_messages_join_open_batch)
 	wait_said(u, 4, CMD_BUSY, 2, refused);
 	tcl_send_str(carol, "c1\n\xff\n");	/* joins the open batch */
 	expect_next(carol, UTF8_ERR);
-	tcl_send(alice, "/list");
-	expect_next(alice, CMD_BUSY);
+	expect_reply(alice, "/list", CMD_BUSY);
 	unlock();
 	for (int i = 0; i < 3; i++) {
 		expect_next(members[i], "[chat] bob: b1");
@@ -203,8 +200,7 @@ START_TEST(test_queue_limit_messages_join_open_batch)
 	ck_assert_str_eq(text, "bob: b1,bob: b2,carol: c1");
 	free(text);
 	/* The queue is usable again. */
-	tcl_send(alice, "/list");
-	expect_next(alice, "[system] Online users (7):");
+	expect_reply(alice, "/list", "[system] Online users (7):");
 	for (int i = 0; i < 4; i++)
 		tcl_free(u[i]);
 	for (int i = 0; i < 3; i++)

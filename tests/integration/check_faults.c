@@ -349,10 +349,8 @@ START_TEST(test_db_listen_down_message_caught_up)
 	char want[128], *room, *uid, *line, batch[256];
 
 	do_create(alice, "chat");
-	do_join(bob, "chat");
-	expect_next(alice, "[system] bob joined chat");
-	do_say(alice, "chat", "before");
-	expect_next(bob, "[chat] alice: before");
+	do_join_seen(bob, "chat", alice);
+	do_say_seen(alice, "chat", "before", bob);
 	room = tdb_scalar(&T_DB, "SELECT id FROM rooms WHERE name = 'chat'",
 			  NULL);
 	uid = tdb_scalar(&T_DB, "SELECT id FROM users WHERE nickname = 'alice'",
@@ -386,8 +384,7 @@ START_TEST(test_db_listen_down_message_caught_up)
 	expect_next(alice, "[chat] alice: while away");
 	expect_next(bob, "[chat] alice: while away");
 	/* Once: the next line after it is the next message. */
-	do_say(alice, "chat", "after");
-	expect_next(bob, "[chat] alice: after");
+	do_say_seen(alice, "chat", "after", bob);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 3);
 	free(room);
@@ -410,8 +407,7 @@ START_TEST(test_db_unavailable_errors_and_recovery)
 	struct thttp_resp r;
 
 	do_create(alice, "chat");
-	do_join(bob, "chat");
-	expect_next(alice, "[system] bob joined chat");
+	do_join_seen(bob, "chat", alice);
 	thttp_get(T_SRV.http_port, "/health", &r);
 	ck_assert_int_eq(r.status, 200);
 
@@ -428,22 +424,18 @@ START_TEST(test_db_unavailable_errors_and_recovery)
 	 * found dead; wait until commands see the query connection gone. */
 	wait_command_refused(alice);
 
-	tcl_send(alice, "lost in space");
-	expect_next(alice, SEND_ERR);
-	tcl_send(alice, "/create other");
-	expect_next(alice, CMD_ERR);
+	expect_reply(alice, "lost in space", SEND_ERR);
+	expect_reply(alice, "/create other", CMD_ERR);
 	/* Nothing reached bob: his /list answer comes first (presence is
 	 * in the database, so it is refused too). */
-	tcl_send(bob, "/list");
-	expect_next(bob, CMD_ERR);
+	expect_reply(bob, "/list", CMD_ERR);
 
 	tdb_allow_connections(&T_DB, true);
 	thttp_wait_status(T_SRV.http_port, "/health", 200, &r,
 			  trun_ms(RECOVER_WAIT));
 	ck_assert_msg(thttp_json_has(r.body, "db", "connected"), "200 body: %s",
 		      r.body);
-	tcl_send(alice, "back again");
-	expect_next(alice, "[chat] alice: back again");
+	expect_reply(alice, "back again", "[chat] alice: back again");
 	expect_line(bob, "[chat] alice: back again");
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 1);

@@ -79,26 +79,6 @@ static char *command_text(const char *sid, const char *cmd)
 	return m;
 }
 
-/* Whether the TCP client's /list shows the entry "  <entry>". */
-static bool tcp_list_has(struct tcl *c, const char *entry)
-{
-	char want[256];
-	bool found = false;
-	int n;
-
-	snprintf(want, sizeof(want), "[system]   %s", entry);
-	tcl_send(c, "/list");
-	ck_assert_int_eq(tcl_read(c, trun_ms(T_WAIT)), TCL_LINE);
-	ck_assert_msg(sscanf(c->line, "[system] Online users (%d):", &n) == 1,
-		      "/list: got \"%s\"", c->line);
-	for (int i = 0; i < n; i++) {
-		ck_assert_int_eq(tcl_read(c, trun_ms(T_WAIT)), TCL_LINE);
-		if (!strcmp(c->line, want))
-			found = true;
-	}
-	return found;
-}
-
 /* ---- /api/connect ---- */
 
 START_TEST(test_connect_returns_session)
@@ -124,9 +104,7 @@ START_TEST(test_connect_returns_session)
 				 NULL),
 			 uid2);
 	/* Online like TCP users. */
-	tcl_send(carol, "/list");
-	expect_next(carol, "[system] Online users (3):");
-	expect_set(carol, want, 3);
+	expect_list(carol, want, 3);
 	tcl_free(carol);
 }
 END_TEST
@@ -171,9 +149,7 @@ START_TEST(test_connect_taken_by_tcp_user_409)
 	/* No session was made: still two users online. */
 	ck_assert_int_eq(do_list(alice), 2);
 	/* The name is free once alice is gone. */
-	tcl_send(alice, "/quit");
-	expect_next(alice, "[system] Goodbye");
-	expect_eof(alice);
+	do_quit(alice);
 	tcl_free(alice);
 	wait_online(bob, 1);
 	api_connect(HPORT, "alice", sid);
@@ -195,8 +171,8 @@ START_TEST(test_connect_taken_by_http_session_409)
 	/* The line protocol sees the HTTP session's name as taken too. */
 	t = tcl_connect(PORT, "t");
 	read_welcome(t);
-	tcl_send(t, "/nick ALICE");
-	expect_next(t, "[system] error: nickname ALICE is taken");
+	expect_reply(t, "/nick ALICE",
+		     "[system] error: nickname ALICE is taken");
 	tcl_free(t);
 }
 END_TEST
@@ -342,11 +318,8 @@ START_TEST(test_connect_restores_memberships)
 
 	do_create(alice, "general");
 	do_create(alice, "random");
-	do_join(bob, "general");
-	expect_next(alice, "[system] bob joined general");
-	tcl_send(alice, "/quit");
-	expect_next(alice, "[system] Goodbye");
-	expect_eof(alice);
+	do_join_seen(bob, "general", alice);
+	do_quit(alice);
 	tcl_free(alice);
 	wait_online(bob, 1);
 
@@ -417,10 +390,8 @@ START_TEST(test_command_create_join_leave)
 		HPORT, a, "/create Bad!", false,
 		"invalid room name (1-50 lowercase letters, digits, _ or -)");
 	do_join(bob, "general");
-	tcl_send(bob, "one");
-	expect_next(bob, "[general] bob: one");
-	tcl_send(bob, "two");
-	expect_next(bob, "[general] bob: two");
+	expect_reply(bob, "one", "[general] bob: one");
+	expect_reply(bob, "two", "[general] bob: two");
 
 	/* Over HTTP /join answers one line: the history comes over SSE. */
 	api_connect(HPORT, "dave", d);
@@ -459,9 +430,9 @@ START_TEST(test_command_nick)
 	expect_command(HPORT, a, "/nick bad!name", false,
 		       "invalid nickname (1-32 letters, digits, _ or -)");
 	expect_command(HPORT, a, "/nick alice2", true, "You are now alice2");
-	ck_assert_msg(tcp_list_has(bob, "alice2 (no room)"),
+	ck_assert_msg(listed(bob, "alice2 (no room)"),
 		      "TCP /list does not show alice2");
-	ck_assert_msg(!tcp_list_has(bob, "alice (no room)"),
+	ck_assert_msg(!listed(bob, "alice (no room)"),
 		      "TCP /list still shows alice");
 	tcl_free(bob);
 }
@@ -479,9 +450,7 @@ START_TEST(test_command_list_shows_http_user)
 	expect_command(HPORT, a, "/create general", true,
 		       "Created room general\n"
 		       "You joined general (0 recent messages)");
-	tcl_send(bob, "/list");
-	expect_next(bob, "[system] Online users (2):");
-	expect_set(bob, want, 2);
+	expect_list(bob, want, 2);
 
 	msg = command_text(a, "/list");
 	n = split_lines(msg, lines, 8);
@@ -509,8 +478,7 @@ START_TEST(test_command_rooms)
 	expect_command(HPORT, a, "/rooms", true,
 		       "No rooms yet. Create one with /create <room>");
 	do_create(bob, "beta");
-	do_join(carol, "beta");
-	expect_next(bob, "[system] carol joined beta");
+	do_join_seen(carol, "beta", bob);
 	expect_command(
 		HPORT, a, "/create alpha", true,
 		"Created room alpha\nYou joined alpha (0 recent messages)");
@@ -542,7 +510,7 @@ START_TEST(test_command_quit_ends_session)
 	struct thttp_resp r;
 
 	api_connect(HPORT, "alice", a);
-	ck_assert(tcp_list_has(bob, "alice (no room)"));
+	ck_assert(listed(bob, "alice (no room)"));
 	expect_command(HPORT, a, "/quit", true, "Goodbye");
 	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", a,
 			"command", "/help");
@@ -550,8 +518,7 @@ START_TEST(test_command_quit_ends_session)
 	thttp_post_pack(HPORT, "/api/disconnect", &r, "{ss}", "session_id", a);
 	expect_error(&r, 404);
 	/* Offline for everyone else, and the name is free again. */
-	tcl_send(bob, "/list");
-	expect_next(bob, "[system] Online users (1):");
+	expect_reply(bob, "/list", "[system] Online users (1):");
 	expect_next(bob, "[system]   bob (no room)");
 	api_connect(HPORT, "alice", a);
 	tcl_free(bob);
@@ -760,8 +727,7 @@ START_TEST(test_message_committed)
 	do_join(bob, "general");
 	seq = api_say(HPORT, a, "general", "hello \xc3\xa9", &id);
 	expect_next(bob, "[general] alice: hello \xc3\xa9");
-	tcl_send(bob, "hi");
-	expect_next(bob, "[general] bob: hi");
+	expect_reply(bob, "hi", "[general] bob: hi");
 	seq2 = api_say(HPORT, a, "general", "again", &id2);
 	expect_next(bob, "[general] alice: again");
 	ck_assert_int_eq(seq, 1);
@@ -858,8 +824,7 @@ START_TEST(test_message_not_member_403)
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 1);
 	/* The next thing bob sees is his own line: nothing leaked. */
-	tcl_send(bob, "check");
-	expect_next(bob, "[general] bob: check");
+	expect_reply(bob, "check", "[general] bob: check");
 	tcl_free(bob);
 }
 END_TEST
@@ -1084,8 +1049,7 @@ START_TEST(test_rooms_shape_and_counts)
 	api_connect(HPORT, "alice", a);
 	do_create(carol, "gamma");
 	do_create(bob, "beta");
-	do_join(carol, "beta");
-	expect_next(bob, "[system] carol joined beta");
+	do_join_seen(carol, "beta", bob);
 	expect_command(
 		HPORT, a, "/create alpha", true,
 		"Created room alpha\nYou joined alpha (0 recent messages)");
@@ -1210,7 +1174,7 @@ START_TEST(test_disconnect_ends_session)
 	json_t *j;
 
 	api_connect(HPORT, "alice", a);
-	ck_assert(tcp_list_has(bob, "alice (no room)"));
+	ck_assert(listed(bob, "alice (no room)"));
 	thttp_post_pack(HPORT, "/api/disconnect", &r, "{ss}", "session_id", a);
 	expect_status(&r, 200);
 	j = resp_json(&r);
@@ -1227,8 +1191,7 @@ START_TEST(test_disconnect_ends_session)
 	expect_error(&r, 404);
 	thttp_post(HPORT, "/api/disconnect", "{}", &r);
 	expect_error(&r, 400);
-	tcl_send(bob, "/list");
-	expect_next(bob, "[system] Online users (1):");
+	expect_reply(bob, "/list", "[system] Online users (1):");
 	expect_next(bob, "[system]   bob (no room)");
 	tcl_free(bob);
 }

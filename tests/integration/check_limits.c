@@ -26,12 +26,11 @@ START_TEST(test_create_system_refused)
 	struct tcl *alice = tcl_user(PORT, "alice");
 	PGresult *res;
 
-	tcl_send(alice, "/create system");
-	expect_next(alice, "[system] error: room name system is reserved");
-	tcl_send(alice, "/join system");
-	expect_next(alice, "[system] error: room name system is reserved");
-	tcl_send(alice, "hello?");
-	expect_next(alice, NOT_IN_ROOM);
+	expect_reply(alice, "/create system",
+		     "[system] error: room name system is reserved");
+	expect_reply(alice, "/join system",
+		     "[system] error: room name system is reserved");
+	expect_reply(alice, "hello?", NOT_IN_ROOM);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM rooms", NULL),
 			 0);
 	/* The database keeps the name free too (migration 012). */
@@ -72,22 +71,19 @@ START_TEST(test_rooms_paginated_with_120_rooms)
 			  "FROM generate_series(119, 0, -1) i, users u "
 			  "WHERE u.nickname = 'maker'",
 			  NULL));
-	tcl_send(alice, "/rooms");
-	expect_next(alice, "[system] Rooms 1-50 of 120:");
+	expect_reply(alice, "/rooms", "[system] Rooms 1-50 of 120:");
 	expect_room_lines(alice, 0, 49);
 	expect_next(alice, "[system] page 1 of 3; /rooms 2 for more");
-	tcl_send(alice, "/rooms 2");
-	expect_next(alice, "[system] Rooms 51-100 of 120:");
+	expect_reply(alice, "/rooms 2", "[system] Rooms 51-100 of 120:");
 	expect_room_lines(alice, 50, 99);
 	expect_next(alice, "[system] page 2 of 3; /rooms 3 for more");
-	tcl_send(alice, "/rooms 3");
-	expect_next(alice, "[system] Rooms 101-120 of 120:");
+	expect_reply(alice, "/rooms 3", "[system] Rooms 101-120 of 120:");
 	expect_room_lines(alice, 100, 119);
 	expect_next(alice, "[system] page 3 of 3");
-	tcl_send(alice, "/rooms 4");
-	expect_next(alice, "[system] error: no page 4 (there are 3)");
-	tcl_send(alice, "/rooms first");
-	expect_next(alice, "[system] error: usage: /rooms [page]");
+	expect_reply(alice, "/rooms 4",
+		     "[system] error: no page 4 (there are 3)");
+	expect_reply(alice, "/rooms first",
+		     "[system] error: usage: /rooms [page]");
 	tcl_free(alice);
 }
 END_TEST
@@ -110,10 +106,8 @@ START_TEST(test_max_rooms_per_user_enforced)
 	do_create(alice, "a1");
 	do_create(alice, "a2");
 	do_create(alice, "a3");
-	tcl_send(alice, "/create a4");
-	expect_next(alice, full);
-	tcl_send(alice, "/join b1");
-	expect_next(alice, full);
+	expect_reply(alice, "/create a4", full);
+	expect_reply(alice, "/join b1", full);
 	/* Back to one of its own rooms: fine. */
 	ck_assert_int_eq(do_join(alice, "a1"), 0);
 	ck_assert_int_eq(tdb_int(&T_DB,
@@ -127,15 +121,12 @@ START_TEST(test_max_rooms_per_user_enforced)
 	alice = tcl_connect(PORT, "alice again");
 	read_welcome(alice);
 	wait_online(alice, 2);
-	tcl_send(alice, "/nick alice");
-	expect_next(alice, "[system] You are now alice");
+	expect_reply(alice, "/nick alice", "[system] You are now alice");
 	expect_next(alice, "[system] You are a member of: a1, a2, a3");
-	tcl_send(alice, "/join b1");
-	expect_next(alice, full);
+	expect_reply(alice, "/join b1", full);
 	/* One left: room for one more. */
 	ck_assert_int_eq(do_join(alice, "a3"), 0);
-	tcl_send(alice, "/leave");
-	expect_next(alice, "[system] You left a3");
+	expect_reply(alice, "/leave", "[system] You left a3");
 	ck_assert_int_eq(do_join(alice, "b1"), 0);
 	tcl_free(alice);
 	tcl_free(bob);
@@ -156,13 +147,12 @@ START_TEST(test_max_rooms_enforced_by_database)
 
 	do_create(alice, "a1");
 	do_create(bob, "b1");
-	tcl_send(alice, "/create a2");
-	expect_next(alice, "[system] error: too many rooms on this server (max 2)");
+	expect_reply(alice, "/create a2",
+		     "[system] error: too many rooms on this server (max 2)");
 	/* A taken name says so, cap or not; joining is not capped. */
-	tcl_send(alice, "/create b1");
-	expect_next(alice, "[system] error: room b1 already exists");
-	ck_assert_int_eq(do_join(alice, "b1"), 0);
-	expect_next(bob, "[system] alice joined b1");
+	expect_reply(alice, "/create b1",
+		     "[system] error: room b1 already exists");
+	ck_assert_int_eq(do_join_seen(alice, "b1", bob), 0);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM rooms", NULL),
 			 2);
 	/* A room deleted makes room for another. */

@@ -32,14 +32,10 @@ START_TEST(test_messages_stored_in_order)
 	PGresult *res;
 
 	do_create(alice, "general");
-	do_join(bob, "general");
-	expect_next(alice, "[system] bob joined general");
-	do_say(alice, "general", "one");
-	expect_next(bob, "[general] alice: one");
-	do_say(bob, "general", "two");
-	expect_next(alice, "[general] bob: two");
-	do_say(alice, "general", "three \xc3\xa9");
-	expect_next(bob, "[general] alice: three \xc3\xa9");
+	do_join_seen(bob, "general", alice);
+	do_say_seen(alice, "general", "one", bob);
+	do_say_seen(bob, "general", "two", alice);
+	do_say_seen(alice, "general", "three \xc3\xa9", bob);
 
 	res = room_rows("general");
 	ck_assert_int_eq(PQntuples(res), 3);
@@ -68,8 +64,7 @@ START_TEST(test_history_survives_restart)
 	char text[32], want[128];
 
 	do_create(alice, "general");
-	do_join(bob, "general");
-	expect_next(alice, "[system] bob joined general");
+	do_join_seen(bob, "general", alice);
 	for (int i = 1; i <= 12; i++) {
 		struct tcl *from = i % 2 ? alice : bob;
 		struct tcl *to = i % 2 ? bob : alice;
@@ -86,11 +81,10 @@ START_TEST(test_history_survives_restart)
 
 	g = tcl_connect(PORT, "guest");
 	read_welcome(g);
-	tcl_send(g, "/rooms");
-	expect_next(g, "[system] Rooms (1):");
+	expect_reply(g, "/rooms", "[system] Rooms (1):");
 	expect_next(g, "[system]   general: 2 members, 0 online");
-	tcl_send(g, "/join general");
-	expect_next(g, "[system] You joined general (10 recent messages)");
+	expect_reply(g, "/join general",
+		     "[system] You joined general (10 recent messages)");
 	for (int i = 3; i <= 12; i++) {
 		snprintf(want, sizeof(want), "[general] %s: m%02d",
 			 i % 2 ? "alice" : "bob", i);
@@ -98,12 +92,7 @@ START_TEST(test_history_survives_restart)
 	}
 
 	/* A used nickname comes back with its memberships. */
-	back = tcl_connect(PORT, "alice-again");
-	read_welcome(back);
-	tcl_send(back, "/nick alice");
-	expect_next(back, "[system] You are now alice");
-	expect_next(back, "[system] You are a member of: general");
-	snprintf(back->nick, sizeof(back->nick), "alice");
+	back = user_back(PORT, "alice", "general");
 	tcl_send(g, "after restart");
 	snprintf(want, sizeof(want), "[general] %s: after restart", g->nick);
 	expect_line(g, want);
@@ -265,10 +254,8 @@ START_TEST(test_slow_consumer_disconnected)
 	read_welcome(slow);
 	do_nick(slow, "slowpoke");
 	do_create(alice, "flood");
-	do_join(slow, "flood");
-	expect_next(alice, "[system] slowpoke joined flood");
-	do_join(bob, "flood");
-	expect_next(alice, "[system] bob joined flood");
+	do_join_seen(slow, "flood", alice);
+	do_join_seen(bob, "flood", alice);
 	/* From here on slowpoke reads nothing until the end. */
 	while (!(line = tsrv_log_find(&T_SRV, "slow consumer"))) {
 		ck_assert_msg(

@@ -173,10 +173,9 @@ START_TEST(test_database_at_010_upgrades_and_keeps_its_data)
 			      !strstr(out, "changed"),
 		      "%s", out);
 	/* The server runs on it, with its history. */
-	alice = tcl_user(tfix_tcp_port(), "alice");
-	expect_next(alice, "[system] You are a member of: general");
-	tcl_send(alice, "/join general");
-	expect_next(alice, "[system] You joined general (2 recent messages)");
+	alice = user_back(tfix_tcp_port(), "alice", "general");
+	expect_reply(alice, "/join general",
+		     "[system] You joined general (2 recent messages)");
 	expect_next(alice, "[general] alice: from before");
 	expect_next(alice, "[general] alice: also before");
 	do_say(alice, "general", "after");

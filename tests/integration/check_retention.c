@@ -134,8 +134,7 @@ START_TEST(test_cleanup_script)
 	ck_assert_str_eq(out, want);
 	expect_cleaned(gone, stays);
 	/* /rooms counts what is left. */
-	tcl_send(alice, "/rooms");
-	expect_next(alice, "[system] Rooms (2):");
+	expect_reply(alice, "/rooms", "[system] Rooms (2):");
 	expect_next(alice, "[system]   big: 1 member, 1 online");
 	expect_next(alice, "[system]   small: 2 members, 2 online");
 	tcl_free(stays);
@@ -224,8 +223,7 @@ static struct tcl *stage_users(char *api)
 	c = tcl_user(PORT, "talker");
 	do_join(c, "r");
 	do_say(c, "r", "hi");
-	tcl_send(c, "/leave");
-	expect_next(c, "[system] You left r");
+	expect_reply(c, "/leave", "[system] You left r");
 	tcl_free(c);
 	api_connect(T_SRV.http_port, "apiuser", api);
 	c = tcl_user(PORT, "fresh");
@@ -335,8 +333,7 @@ START_TEST(test_session_outlives_its_user_row)
 	do_join(g, "s");
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM users "
 				 "WHERE nickname = $1", g->nick, NULL), 1);
-	tcl_send(g, "/leave");
-	expect_next(g, "[system] You left s");
+	expect_reply(g, "/leave", "[system] You left s");
 	tcl_free(g);
 	tcl_free(alice);
 }

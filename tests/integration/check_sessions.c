@@ -415,9 +415,7 @@ START_TEST(test_session_state_seen_by_every_instance)
 		const char *want[] = { "[system]   alice (in side)",
 				       "[system]   bob (in general)" };
 
-		tcl_send(bob, "/list");
-		expect_next(bob, "[system] Online users (2):");
-		expect_set(bob, want, 2);
+		expect_list(bob, want, 2);
 	}
 	expect_command(H(0), a, "/leave", true, "You left side");
 	expect_command(H(2), a, "/leave", false, "you are not in a room");
@@ -441,9 +439,7 @@ START_TEST(test_session_state_seen_by_every_instance)
 		const char *want[] = { "[system]   alicia (no room)",
 				       "[system]   bob (in general)" };
 
-		tcl_send(bob, "/list");
-		expect_next(bob, "[system] Online users (2):");
-		expect_set(bob, want, 2);
+		expect_list(bob, want, 2);
 	}
 	/* Joined again through instance 3: a member on 1 and 2. */
 	expect_command(H(2), a, "/join side", true,
@@ -797,23 +793,20 @@ START_TEST(test_presence_counts_session_once)
 		json_decref(api_command(H(i), a, "/help", true));
 	}
 	for (int k = 0; k < 2; k++) {
-		tcl_send(c[k], "/list");
-		expect_next(c[k], "[system] Online users (3):");
-		expect_set(c[k], want, 3);
+		expect_list(c[k], want, 3);
 	}
 	expect_api_list(H(2), a, want, 3);
 	expect_counts("general", 1, 1);
 	do_join(bob, "general");
 	sse_expect_system(s[0], "general", "bob joined general");
 	expect_counts("general", 2, 2);
-	tcl_send(bob, "/rooms");
-	expect_next(bob, "[system] Rooms (1):");
+	expect_reply(bob, "/rooms", "[system] Rooms (1):");
 	expect_next(bob, "[system]   general: 2 members, 2 online");
 	/* The name is taken on every instance, whatever its case. */
-	tcl_send(carol, "/nick alice");
-	expect_next(carol, "[system] error: nickname alice is taken");
-	tcl_send(bob, "/nick ALICE");
-	expect_next(bob, "[system] error: nickname ALICE is taken");
+	expect_reply(carol, "/nick alice",
+		     "[system] error: nickname alice is taken");
+	expect_reply(bob, "/nick ALICE",
+		     "[system] error: nickname ALICE is taken");
 	for (int i = 0; i < NINST; i++) {
 		thttp_post_pack(H(i), "/api/connect", &r, "{ss}", "nickname",
 				"Alice");
@@ -826,15 +819,12 @@ START_TEST(test_presence_counts_session_once)
 		tsse_free(s[i]);
 	}
 	expect_counts("general", 2, 1);
-	tcl_send(carol, "/nick alice");
-	expect_next(carol, "[system] You are now alice");
+	expect_reply(carol, "/nick alice", "[system] You are now alice");
 	{
 		const char *now[] = { "[system]   alice (no room)",
 				      "[system]   bob (in general)" };
 
-		tcl_send(bob, "/list");
-		expect_next(bob, "[system] Online users (2):");
-		expect_set(bob, now, 2);
+		expect_list(bob, now, 2);
 	}
 	tcl_free(bob);
 	tcl_free(carol);
@@ -908,8 +898,7 @@ START_TEST(test_idle_session_expires_everywhere)
 	}
 	expect_gone_everywhere(k, "k");
 	/* Its nickname is free again. */
-	tcl_send(bob, "/nick keeper");
-	expect_next(bob, "[system] You are now keeper");
+	expect_reply(bob, "/nick keeper", "[system] You are now keeper");
 	tcl_free(bob);
 }
 END_TEST

@@ -208,8 +208,7 @@ START_TEST(test_sse_live_messages)
 	check_row(&m, "general");
 	expect_next(bob, "[general] alice: hello bob");
 
-	tcl_send(bob, "hi alice");
-	expect_next(bob, "[general] bob: hi alice");
+	expect_reply(bob, "hi alice", "[general] bob: hi alice");
 	sse_expect_seq(s, seq + 1, &m);
 	ck_assert_str_eq(m.user, "bob");
 	ck_assert_str_eq(m.content, "hi alice");
@@ -245,8 +244,7 @@ START_TEST(test_sse_system_events)
 	api_user(HPORT, "carol", HPORT, "/join general", c);
 	expect_next(bob, "[system] carol joined general");
 	sse_expect_system(s, "general", "carol joined general");
-	tcl_send(bob, "/leave");
-	expect_next(bob, "[system] You left general");
+	expect_reply(bob, "/leave", "[system] You left general");
 	sse_expect_system(s, "general", "bobby left general");
 	json_decref(api_command(HPORT, c, "/leave", true));
 	sse_expect_system(s, "general", "carol left general");
@@ -526,8 +524,7 @@ START_TEST(test_sse_slow_reader_disconnected)
 	enum tsse_rc rc;
 
 	do_create(alice, "flood");
-	do_join(bob, "flood");
-	expect_next(alice, "[system] bob joined flood");
+	do_join_seen(bob, "flood", alice);
 	api_user(HPORT, "slowpoke", HPORT, "/join flood", sl);
 	expect_next(alice, "[system] slowpoke joined flood");
 	expect_next(bob, "[system] slowpoke joined flood");

@@ -34,8 +34,7 @@ START_TEST(test_welcome_lines)
 	ck_assert_msg(strcmp(a->nick, b->nick),
 		      "two sessions got the same guest nick %s", a->nick);
 	/* Nothing else came after the welcome: /list answers next. */
-	tcl_send(a, "/list");
-	expect_next(a, "[system] Online users (2):");
+	expect_reply(a, "/list", "[system] Online users (2):");
 	tcl_free(a);
 	tcl_free(b);
 }
@@ -46,8 +45,7 @@ START_TEST(test_help_lists_all_commands)
 	struct tcl *a = tcl_connect(PORT, "a");
 
 	read_welcome(a);
-	tcl_send(a, "/help");
-	expect_next(a, "[system] Commands:");
+	expect_reply(a, "/help", "[system] Commands:");
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		char pre[64];
 		const char *dash;
@@ -65,14 +63,12 @@ START_TEST(test_help_lists_all_commands)
 			      a->line);
 	}
 	/* The contract spells this one out. */
-	tcl_send(a, "/help");
-	expect_next(a, "[system] Commands:");
+	expect_reply(a, "/help", "[system] Commands:");
 	expect_next(a, "[system] /create <room> - create a room and join it");
 	for (size_t i = 1; i < NCOMMANDS; i++)
 		ck_assert_int_eq(tcl_read(a, trun_ms(T_WAIT)), TCL_LINE);
 	/* Exactly 8 commands: the next reply is the /list header. */
-	tcl_send(a, "/list");
-	expect_next(a, "[system] Online users (1):");
+	expect_reply(a, "/list", "[system] Online users (1):");
 	tcl_free(a);
 }
 END_TEST
@@ -82,16 +78,12 @@ START_TEST(test_nick_sets_name)
 	struct tcl *a = tcl_connect(PORT, "a");
 
 	read_welcome(a);
-	tcl_send(a, "/nick alice");
-	expect_next(a, "[system] You are now alice");
-	tcl_send(a, "/list");
-	expect_next(a, "[system] Online users (1):");
+	expect_reply(a, "/nick alice", "[system] You are now alice");
+	expect_reply(a, "/list", "[system] Online users (1):");
 	expect_next(a, "[system]   alice (no room)");
 	/* Renaming again works too. */
-	tcl_send(a, "/nick alice2");
-	expect_next(a, "[system] You are now alice2");
-	tcl_send(a, "/list");
-	expect_next(a, "[system] Online users (1):");
+	expect_reply(a, "/nick alice2", "[system] You are now alice2");
+	expect_reply(a, "/list", "[system] Online users (1):");
 	expect_next(a, "[system]   alice2 (no room)");
 	tcl_free(a);
 }
@@ -106,12 +98,9 @@ START_TEST(test_rename_seen_once_across_rooms)
 
 	do_create(bob, "one");
 	do_create(bob, "two");
-	do_join(alice, "one");
-	expect_next(bob, "[system] alice joined one");
-	do_join(alice, "two");
-	expect_next(bob, "[system] alice joined two");
-	tcl_send(alice, "/nick alicia");
-	expect_next(alice, "[system] You are now alicia");
+	do_join_seen(alice, "one", bob);
+	do_join_seen(alice, "two", bob);
+	expect_reply(alice, "/nick alicia", "[system] You are now alicia");
 	expect_next(bob, "[system] alice is now known as alicia");
 	/* Next for bob: her message, not the rename again. */
 	tcl_send(alice, "renamed");
@@ -141,14 +130,12 @@ START_TEST(test_nick_rename_seen_by_room_members)
 	snprintf(want, sizeof(want), "[system] %s joined general", guest);
 	expect_next(bob, want);
 
-	tcl_send(g, "/nick alice");
-	expect_next(g, "[system] You are now alice");
+	expect_reply(g, "/nick alice", "[system] You are now alice");
 	snprintf(want, sizeof(want), "[system] %s is now known as alice",
 		 guest);
 	expect_next(bob, want);
 	/* carol is in no room: the rename is not hers to see. */
-	tcl_send(carol, "/list");
-	expect_next(carol, "[system] Online users (3):");
+	expect_reply(carol, "/list", "[system] Online users (3):");
 	/* And the room now shows the new name on messages. */
 	tcl_send(bob, "hi alice");
 	expect_line(g, "[general] bob: hi alice");
@@ -163,26 +150,21 @@ END_TEST
 
 START_TEST(test_nick_taken_case_insensitive)
 {
+	const char *const want[] = { "[system]   alice (no room)",
+				     "[system]   bob (no room)" };
 	struct tcl *alice = tcl_user(PORT, "alice");
 	struct tcl *b = tcl_connect(PORT, "b");
 
 	read_welcome(b);
-	tcl_send(b, "/nick alice");
-	expect_next(b, "[system] error: nickname alice is taken");
-	tcl_send(b, "/nick ALICE");
-	expect_next(b, "[system] error: nickname ALICE is taken");
-	tcl_send(b, "/nick aLiCe");
-	expect_next(b, "[system] error: nickname aLiCe is taken");
+	expect_reply(b, "/nick alice",
+		     "[system] error: nickname alice is taken");
+	expect_reply(b, "/nick ALICE",
+		     "[system] error: nickname ALICE is taken");
+	expect_reply(b, "/nick aLiCe",
+		     "[system] error: nickname aLiCe is taken");
 	/* b is still its guest self, and can take a free name. */
 	do_nick(b, "bob");
-	tcl_send(alice, "/list");
-	expect_next(alice, "[system] Online users (2):");
-	{
-		const char *const want[] = { "[system]   alice (no room)",
-					     "[system]   bob (no room)" };
-
-		expect_set(alice, want, 2);
-	}
+	expect_list(alice, want, 2);
 	tcl_free(alice);
 	tcl_free(b);
 }
@@ -196,14 +178,11 @@ START_TEST(test_nick_invalid)
 	char *n33 = trun_repeat("n", 33), *n32 = trun_repeat("n", 32);
 
 	read_welcome(a);
-	tcl_send(a, "/nick bad!name");
-	expect_next(a, err);
+	expect_reply(a, "/nick bad!name", err);
 	tcl_send(a, "/nick %s", n33);
 	expect_next(a, err);
-	tcl_send(a, "/nick h\xc3\xa9llo");
-	expect_next(a, err);
-	tcl_send(a, "/nick a.b");
-	expect_next(a, err);
+	expect_reply(a, "/nick h\xc3\xa9llo", err);
+	expect_reply(a, "/nick a.b", err);
 	/* The edges of the valid set. */
 	do_nick(a, n32);
 	do_nick(a, "A-b_9");
@@ -223,18 +202,11 @@ START_TEST(test_nick_restores_memberships)
 	do_create(alice, "random");
 	ck_assert_int_eq(do_join(bob, "general"), 0);
 	expect_line(alice, "[system] bob joined general");
-	tcl_send(alice, "/quit");
-	expect_next(alice, "[system] Goodbye");
-	expect_eof(alice);
+	do_quit(alice);
 	tcl_free(alice);
 	wait_online(bob, 1);
 
-	again = tcl_connect(PORT, "alice-again");
-	read_welcome(again);
-	tcl_send(again, "/nick alice");
-	expect_next(again, "[system] You are now alice");
-	expect_next(again, "[system] You are a member of: general, random");
-	snprintf(again->nick, sizeof(again->nick), "alice");
+	again = user_back(PORT, "alice", "general, random");
 	/* Membership is live again: bob's message in general arrives. */
 	tcl_send(bob, "welcome back");
 	expect_line(bob, "[general] bob: welcome back");
@@ -252,9 +224,7 @@ START_TEST(test_list_users_and_rooms)
 				     "[system]   bob (no room)" };
 
 	do_create(alice, "general");
-	tcl_send(bob, "/list");
-	expect_next(bob, "[system] Online users (2):");
-	expect_set(bob, want, 2);
+	expect_list(bob, want, 2);
 	tcl_free(alice);
 	tcl_free(bob);
 }
@@ -264,8 +234,7 @@ START_TEST(test_create_room)
 {
 	struct tcl *alice = tcl_user(PORT, "alice");
 
-	tcl_send(alice, "/create general");
-	expect_next(alice, "[system] Created room general");
+	expect_reply(alice, "/create general", "[system] Created room general");
 	expect_next(alice, "[system] You joined general (0 recent messages)");
 	do_say(alice, "general", "first!");
 	ck_assert_int_eq(
@@ -283,11 +252,10 @@ START_TEST(test_create_existing_room)
 	struct tcl *bob = tcl_user(PORT, "bob");
 
 	do_create(alice, "general");
-	tcl_send(bob, "/create general");
-	expect_next(bob, "[system] error: room general already exists");
+	expect_reply(bob, "/create general",
+		     "[system] error: room general already exists");
 	/* bob did not end up in it. */
-	tcl_send(bob, "hello?");
-	expect_next(bob, NOT_IN_ROOM);
+	expect_reply(bob, "hello?", NOT_IN_ROOM);
 	tcl_free(alice);
 	tcl_free(bob);
 }
@@ -300,10 +268,8 @@ START_TEST(test_create_invalid_name)
 	struct tcl *alice = tcl_user(PORT, "alice");
 	char *r51 = trun_repeat("r", 51), *r50 = trun_repeat("r", 50);
 
-	tcl_send(alice, "/create General");
-	expect_next(alice, err);
-	tcl_send(alice, "/create a.b");
-	expect_next(alice, err);
+	expect_reply(alice, "/create General", err);
+	expect_reply(alice, "/create a.b", err);
 	tcl_send(alice, "/create %s", r51);
 	expect_next(alice, err);
 	do_create(alice, r50);
@@ -326,16 +292,15 @@ START_TEST(test_join_shows_last_ten_messages)
 		snprintf(text, sizeof(text), "m%02d", i);
 		do_say(alice, "general", text);
 	}
-	tcl_send(bob, "/join general");
-	expect_next(bob, "[system] You joined general (10 recent messages)");
+	expect_reply(bob, "/join general",
+		     "[system] You joined general (10 recent messages)");
 	for (int i = 3; i <= 12; i++) {
 		snprintf(want, sizeof(want), "[general] alice: m%02d", i);
 		expect_next(bob, want);
 	}
 	/* Then live traffic, and nothing in between. */
 	expect_next(alice, "[system] bob joined general");
-	do_say(alice, "general", "live");
-	expect_next(bob, "[general] alice: live");
+	do_say_seen(alice, "general", "live", bob);
 	tcl_free(alice);
 	tcl_free(bob);
 }
@@ -347,13 +312,13 @@ START_TEST(test_join_history_count_wording)
 	struct tcl *bob = tcl_user(PORT, "bob");
 
 	do_create(alice, "empty");
-	tcl_send(bob, "/join empty");
-	expect_next(bob, "[system] You joined empty (0 recent messages)");
+	expect_reply(bob, "/join empty",
+		     "[system] You joined empty (0 recent messages)");
 	expect_next(alice, "[system] bob joined empty");
 	do_create(alice, "one");
 	do_say(alice, "one", "only");
-	tcl_send(bob, "/join one");
-	expect_next(bob, "[system] You joined one (1 recent message)");
+	expect_reply(bob, "/join one",
+		     "[system] You joined one (1 recent message)");
 	expect_next(bob, "[one] alice: only");
 	tcl_free(alice);
 	tcl_free(bob);
@@ -364,10 +329,9 @@ START_TEST(test_join_unknown_room)
 {
 	struct tcl *alice = tcl_user(PORT, "alice");
 
-	tcl_send(alice, "/join nowhere");
-	expect_next(alice, "[system] error: no such room: nowhere");
-	tcl_send(alice, "text");
-	expect_next(alice, NOT_IN_ROOM);
+	expect_reply(alice, "/join nowhere",
+		     "[system] error: no such room: nowhere");
+	expect_reply(alice, "text", NOT_IN_ROOM);
 	tcl_free(alice);
 }
 END_TEST
@@ -379,18 +343,14 @@ START_TEST(test_join_and_leave_notices)
 	struct tcl *carol = tcl_user(PORT, "carol");
 
 	do_create(alice, "general");
-	ck_assert_int_eq(do_join(bob, "general"), 0);
-	expect_next(alice, "[system] bob joined general");
-	tcl_send(bob, "/leave");
-	expect_next(bob, "[system] You left general");
+	ck_assert_int_eq(do_join_seen(bob, "general", alice), 0);
+	expect_reply(bob, "/leave", "[system] You left general");
 	expect_next(alice, "[system] bob left general");
 	/* carol, in no room, saw neither: her /list answer comes first. */
-	tcl_send(carol, "/list");
-	expect_next(carol, "[system] Online users (3):");
+	expect_reply(carol, "/list", "[system] Online users (3):");
 	/* bob left for real: alice's message does not reach him. */
 	do_say(alice, "general", "after bob left");
-	tcl_send(bob, "/list");
-	expect_next(bob, "[system] Online users (3):");
+	expect_reply(bob, "/list", "[system] Online users (3):");
 	tcl_free(alice);
 	tcl_free(bob);
 	tcl_free(carol);
@@ -410,20 +370,13 @@ START_TEST(test_rooms_counts)
 	expect_next(alice,
 		    "[system] No rooms yet. Create one with /create <room>");
 	do_create(alice, "general");
-	do_join(bob, "general");
-	expect_next(alice, "[system] bob joined general");
-	do_join(dave, "general");
-	expect_next(alice, "[system] dave joined general");
-	expect_next(bob, "[system] dave joined general");
+	do_join_seen(bob, "general", alice);
+	do_join_seen(dave, "general", alice, bob);
 	do_create(carol, "random");
-	do_join(alice, "random");
-	expect_next(carol, "[system] alice joined random");
-	tcl_send(dave, "/quit");
-	expect_next(dave, "[system] Goodbye");
-	expect_eof(dave);
+	do_join_seen(alice, "random", carol);
+	do_quit(dave);
 	wait_online(carol, 3);
-	tcl_send(carol, "/rooms");
-	expect_next(carol, "[system] Rooms (2):");
+	expect_reply(carol, "/rooms", "[system] Rooms (2):");
 	expect_set(carol, want, 2);
 	tcl_free(alice);
 	tcl_free(bob);
@@ -437,12 +390,9 @@ START_TEST(test_leave_then_plain_line_is_error)
 	struct tcl *alice = tcl_user(PORT, "alice");
 
 	do_create(alice, "general");
-	tcl_send(alice, "/leave");
-	expect_next(alice, "[system] You left general");
-	tcl_send(alice, "anyone?");
-	expect_next(alice, NOT_IN_ROOM);
-	tcl_send(alice, "/leave");
-	expect_next(alice, "[system] error: you are not in a room");
+	expect_reply(alice, "/leave", "[system] You left general");
+	expect_reply(alice, "anyone?", NOT_IN_ROOM);
+	expect_reply(alice, "/leave", "[system] error: you are not in a room");
 	ck_assert_int_eq(
 		tdb_int(&T_DB,
 			"SELECT count(*) FROM room_members m JOIN users u "
@@ -460,9 +410,7 @@ START_TEST(test_quit_says_goodbye_and_closes)
 	struct tcl *alice = tcl_user(PORT, "alice");
 	struct tcl *bob = tcl_user(PORT, "bob");
 
-	tcl_send(alice, "/quit");
-	expect_next(alice, "[system] Goodbye");
-	expect_eof(alice);
+	do_quit(alice);
 	wait_online(bob, 1);
 	tcl_free(alice);
 	tcl_free(bob);
@@ -474,10 +422,10 @@ START_TEST(test_unknown_command)
 	struct tcl *a = tcl_connect(PORT, "a");
 
 	read_welcome(a);
-	tcl_send(a, "/foo");
-	expect_next(a, "[system] error: unknown command /foo (try /help)");
-	tcl_send(a, "/dance with me");
-	expect_next(a, "[system] error: unknown command /dance (try /help)");
+	expect_reply(a, "/foo",
+		     "[system] error: unknown command /foo (try /help)");
+	expect_reply(a, "/dance with me",
+		     "[system] error: unknown command /dance (try /help)");
 	tcl_free(a);
 }
 END_TEST
@@ -487,13 +435,10 @@ START_TEST(test_usage_errors)
 	struct tcl *a = tcl_user(PORT, "alice");
 	char usage[NCOMMANDS][128], want[256];
 
-	tcl_send(a, "/join");
-	expect_next(a, "[system] error: usage: /join <room>");
-	tcl_send(a, "/join a b");
-	expect_next(a, "[system] error: usage: /join <room>");
+	expect_reply(a, "/join", "[system] error: usage: /join <room>");
+	expect_reply(a, "/join a b", "[system] error: usage: /join <room>");
 	/* Every command: the usage is the one /help shows. */
-	tcl_send(a, "/help");
-	expect_next(a, "[system] Commands:");
+	expect_reply(a, "/help", "[system] Commands:");
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		const char *dash;
 
@@ -517,8 +462,7 @@ START_TEST(test_usage_errors)
 		}
 	}
 	/* Nothing happened: still connected, named alice, in no room. */
-	tcl_send(a, "/list");
-	expect_next(a, "[system] Online users (1):");
+	expect_reply(a, "/list", "[system] Online users (1):");
 	expect_next(a, "[system]   alice (no room)");
 	tcl_free(a);
 }
@@ -529,8 +473,7 @@ START_TEST(test_plain_line_outside_room)
 	struct tcl *a = tcl_connect(PORT, "a");
 
 	read_welcome(a);
-	tcl_send(a, "hello world");
-	expect_next(a, NOT_IN_ROOM);
+	expect_reply(a, "hello world", NOT_IN_ROOM);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 0);
 	tcl_free(a);
@@ -543,14 +486,10 @@ START_TEST(test_two_users_chat)
 	struct tcl *bob = tcl_user(PORT, "bob");
 
 	do_create(alice, "general");
-	do_join(bob, "general");
-	expect_next(alice, "[system] bob joined general");
-	do_say(alice, "general", "hi bob");
-	expect_next(bob, "[general] alice: hi bob");
-	do_say(bob, "general", "hi alice, how are you?");
-	expect_next(alice, "[general] bob: hi alice, how are you?");
-	do_say(alice, "general", "fine");
-	expect_next(bob, "[general] alice: fine");
+	do_join_seen(bob, "general", alice);
+	do_say_seen(alice, "general", "hi bob", bob);
+	do_say_seen(bob, "general", "hi alice, how are you?", alice);
+	do_say_seen(alice, "general", "fine", bob);
 	tcl_free(alice);
 	tcl_free(bob);
 }
@@ -568,17 +507,13 @@ START_TEST(test_two_rooms_traffic_prefixed)
 	do_join(alice, "random");
 	expect_next(bob, "[system] alice joined general");
 	expect_next(carol, "[system] alice joined random");
-	do_say(bob, "general", "in general");
-	expect_next(alice, "[general] bob: in general");
-	do_say(carol, "random", "in random");
-	expect_next(alice, "[random] carol: in random");
+	do_say_seen(bob, "general", "in general", alice);
+	do_say_seen(carol, "random", "in random", alice);
 	/* alice's plain line goes to her current room, the last joined. */
-	tcl_send(alice, "to random");
-	expect_next(alice, "[random] alice: to random");
+	expect_reply(alice, "to random", "[random] alice: to random");
 	expect_next(carol, "[random] alice: to random");
 	/* bob is not in random: his next line is his own message. */
-	do_say(bob, "general", "still here");
-	expect_next(alice, "[general] bob: still here");
+	do_say_seen(bob, "general", "still here", alice);
 	tcl_free(alice);
 	tcl_free(bob);
 	tcl_free(carol);
@@ -636,8 +571,7 @@ START_TEST(test_blank_lines_ignored)
 	read_welcome(a);
 	/* Outside a room a blank line would be an error if not ignored. */
 	tcl_send_str(a, "\n\r\n   \n \r\n");
-	tcl_send(a, "/list");
-	expect_next(a, "[system] Online users (1):");
+	expect_reply(a, "/list", "[system] Online users (1):");
 	snprintf(want, sizeof(want), "[system]   %s (no room)", a->nick);
 	expect_next(a, want);
 	do_nick(a, "alice");
@@ -659,22 +593,19 @@ START_TEST(test_long_line_rejected_session_survives)
 	char *x4096 = trun_repeat("z", 4096);
 
 	do_create(a, "general");
-	tcl_send(a, "%s", x5000);
-	expect_next(a, err);
+	expect_reply(a, x5000, err);
 	do_say(a, "general", "still alive");
 	/* Over-long in pieces, and just over the limit. */
 	tcl_send_raw(a, x5000, 3000);
 	tcl_send_raw(a, x5000, 2000);
 	tcl_send_str(a, "\n");
 	expect_next(a, err);
-	tcl_send(a, "%s", x4097);
-	expect_next(a, err);
+	expect_reply(a, x4097, err);
 	/* 4096 bytes is a line; as a message it is too long. */
-	tcl_send(a, "%s", x4096);
-	expect_next(a, "[system] error: message too long (max 2000 bytes)");
+	expect_reply(a, x4096,
+		     "[system] error: message too long (max 2000 bytes)");
 	/* Commands still work and nothing of the long lines was stored. */
-	tcl_send(a, "/list");
-	expect_next(a, "[system] Online users (1):");
+	expect_reply(a, "/list", "[system] Online users (1):");
 	expect_next(a, "[system]   alice (in general)");
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 1);
@@ -699,8 +630,7 @@ START_TEST(test_invalid_utf8_rejected)
 
 	do_create(a, "general");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		tcl_send(a, "%s", bad[i]);
-		expect_next(a, err);
+		expect_reply(a, bad[i], err);
 	}
 	do_say(a, "general", "valid: \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
@@ -720,8 +650,7 @@ START_TEST(test_control_characters_stripped)
 		    "b");
 	expect_line(a, "[general] alice: ab");
 	expect_line(b, "[general] alice: ab");
-	tcl_send(a, "x\x1b[31my\x07z\x7f!");
-	expect_next(a, "[general] alice: x[31myz!");
+	expect_reply(a, "x\x1b[31my\x07z\x7f!", "[general] alice: x[31myz!");
 	expect_next(b, "[general] alice: x[31myz!");
 	ck_assert_int_eq(tdb_int(&T_DB,
 				 "SELECT count(*) FROM messages "
@@ -743,10 +672,8 @@ START_TEST(test_message_over_max_bytes)
 	char *e1001 = trun_repeat("\xc3\xa9", 1001); /* 2002 bytes */
 
 	do_create(a, "general");
-	tcl_send(a, "%s", m2001);
-	expect_next(a, err);
-	tcl_send(a, "%s", e1001);
-	expect_next(a, err);
+	expect_reply(a, m2001, err);
+	expect_reply(a, e1001, err);
 	do_say(a, "general", m2000);
 	do_say(a, "general", e1000);
 	ck_assert_int_eq(tdb_int(&T_DB,
@@ -777,8 +704,8 @@ START_TEST(test_message_limit_from_config)
 	char *m100 = trun_repeat("m", 100), *m101 = trun_repeat("m", 101);
 
 	do_create(a, "general");
-	tcl_send(a, "%s", m101);
-	expect_next(a, "[system] error: message too long (max 100 bytes)");
+	expect_reply(a, m101,
+		     "[system] error: message too long (max 100 bytes)");
 	do_say(a, "general", m100);
 	free(m100);
 	free(m101);
