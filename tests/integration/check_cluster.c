@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../helpers/tchat.h"
 #include "../helpers/tcl.h"
 #include "../helpers/thttp.h"
 #include "../helpers/tdb.h"
@@ -47,8 +48,7 @@ START_TEST(test_every_client_same_order_across_instances)
 	static char *got[SENDERS][SENDERS * PER_SENDER];
 	struct tcl *c[SENDERS];
 	const int total = SENDERS * PER_SENDER;
-	char nick[16], buf[PER_SENDER * 48];
-	PGresult *res;
+	char nick[16];
 
 	tfix_start_instances(NINST);
 	for (int i = 0; i < SENDERS; i++) {
@@ -60,43 +60,17 @@ START_TEST(test_every_client_same_order_across_instances)
 			do_join(c[i], "busy");
 	}
 	/* Everyone sends at once, from every instance. */
-	for (int i = 0; i < SENDERS; i++) {
-		size_t len = 0;
-
-		for (int k = 0; k < PER_SENDER; k++)
-			len += (size_t)snprintf(buf + len, sizeof(buf) - len,
-						"m%02d from u%d\n", k, i);
-		tcl_send_raw(c[i], buf, len);
-	}
-	for (int i = 0; i < SENDERS; i++) {
-		int n = 0;
-
-		while (n < total) {
-			enum tcl_rc rc = tcl_read(c[i], trun_ms(15000));
-
-			ck_assert_msg(rc == TCL_LINE,
-				      "u%d: got %d of %d messages, then %s", i,
-				      n, total, rc == TCL_EOF ? "EOF" : "timeout");
-			if (!strncmp(c[i]->line, "[system] ", 9))
-				continue;	/* join notices */
-			ck_assert_msg(!strncmp(c[i]->line, "[busy] ", 7),
-				      "u%d: unexpected \"%s\"", i, c[i]->line);
-			got[i][n++] = strdup(c[i]->line + 7);
-		}
-	}
-	res = tdb_query(&T_DB,
-			"SELECT m.nickname || ': ' || m.content FROM messages m "
-			"JOIN rooms r ON r.id = m.room_id WHERE r.name = 'busy' "
-			"ORDER BY m.seq",
-			NULL);
-	ck_assert_int_eq(PQntuples(res), total);
 	for (int i = 0; i < SENDERS; i++)
-		for (int n = 0; n < total; n++)
-			ck_assert_msg(!strcmp(got[i][n], PQgetvalue(res, n, 0)),
-				      "u%d (instance %d), message %d: \"%s\", the table says \"%s\"",
-				      i, i % NINST + 1, n + 1, got[i][n],
-				      PQgetvalue(res, n, 0));
-	PQclear(res);
+		tchat_send_burst(c[i], PER_SENDER, "m%02d from u%d", i);
+	/* Each got the table's messages, in its order. */
+	for (int i = 0; i < SENDERS; i++) {
+		char who[48];
+
+		tchat_read_messages(c[i], "busy", got[i], total);
+		snprintf(who, sizeof(who), "u%d (instance %d)", i,
+			 i % NINST + 1);
+		expect_table(who, "busy", got[i], total);
+	}
 	for (int i = 0; i < SENDERS; i++) {
 		for (int n = 0; n < total; n++)
 			free(got[i][n]);
@@ -450,16 +424,6 @@ static void collect_until(struct tcl *c, const char *last, char **got,
 	}
 }
 
-/* How many messages of nick room "up" holds. */
-static int stored_of(const char *nick)
-{
-	return (int)tdb_int(&T_DB,
-			    "SELECT count(*) FROM messages m "
-			    "JOIN rooms r ON r.id = m.room_id "
-			    "WHERE r.name = 'up' AND m.nickname = $1",
-			    nick, NULL);
-}
-
 START_TEST(test_database_stop_then_service_resumes)
 {
 	static char *got[2][200];
@@ -468,7 +432,6 @@ START_TEST(test_database_stop_then_service_resumes)
 	struct thttp_resp r;
 	int n[2] = { 0, 0 };
 	int64_t until;
-	PGresult *res;
 
 	tfix_start_instances(2);
 	alice = tcl_user(T_INST[0].tcp_port, "alice");
@@ -510,27 +473,18 @@ START_TEST(test_database_stop_then_service_resumes)
 		collect_until(c[i], "[up] alice: back", got[i], &n[i], 200,
 			      &ref[i]);
 	/* Every committed message reached both, once, in the table's order. */
-	res = tdb_query(&T_DB,
-			"SELECT m.nickname || ': ' || m.content FROM messages m "
-			"JOIN rooms r ON r.id = m.room_id WHERE r.name = 'up' "
-			"ORDER BY m.seq",
-			NULL);
 	for (int i = 0; i < 2; i++) {
-		ck_assert_msg(n[i] == PQntuples(res),
-			      "%s received %d messages, the table has %d",
-			      c[i]->label, n[i], PQntuples(res));
-		for (int k = 0; k < n[i]; k++) {
-			ck_assert_str_eq(got[i][k], PQgetvalue(res, k, 0));
+		expect_table(c[i]->label, "up", got[i], n[i]);
+		for (int k = 0; k < n[i]; k++)
 			free(got[i][k]);
-		}
 	}
-	PQclear(res);
 	/* Each line stored XOR refused (one lost in flight may be both). */
-	expect_accounted("alice", 21, stored_of("alice"), &ref[0], false);
-	expect_accounted("bob", 20, stored_of("bob"), &ref[1], false);
+	expect_accounted("alice", 21, tchat_count("up", "alice"), &ref[0],
+			 false);
+	expect_accounted("bob", 20, tchat_count("up", "bob"), &ref[1], false);
 	trun_note("alice: %d stored, %d refused (%d as lost); bob: %d stored, %d refused (%d as lost)",
-		  stored_of("alice"), ref[0].not_sent + ref[0].lost,
-		  ref[0].lost, stored_of("bob"),
+		  tchat_count("up", "alice"), ref[0].not_sent + ref[0].lost,
+		  ref[0].lost, tchat_count("up", "bob"),
 		  ref[1].not_sent + ref[1].lost, ref[1].lost);
 	tcl_free(alice);
 	tcl_free(bob);
@@ -592,33 +546,18 @@ static void three_in_room(struct tcl **c)
 }
 
 /*
- * Every client's messages (got, n) equal the table's for "up", in seq
- * order, each once. Frees the lines and the clients; returns the number of
- * stored messages.
+ * Every client's messages (got, n) are the table's for "up" (expect_table()).
+ * Frees the lines and the clients; returns the number of stored messages.
  */
-static int expect_table(struct tcl **c, char *got[][MAXGOT], const int *n)
+static int expect_tables(struct tcl **c, char *got[][MAXGOT], const int *n)
 {
-	PGresult *res = tdb_query(&T_DB,
-			"SELECT m.nickname || ': ' || m.content FROM messages m "
-			"JOIN rooms r ON r.id = m.room_id WHERE r.name = 'up' "
-			"ORDER BY m.seq",
-			NULL);
-	int rows = PQntuples(res);
-
 	for (int i = 0; i < 3; i++) {
-		for (int k = 0; k < n[i] && k < rows; k++)
-			ck_assert_msg(!strcmp(got[i][k], PQgetvalue(res, k, 0)),
-				      "u%d: message %d is \"%s\", the table says \"%s\"",
-				      i, k + 1, got[i][k], PQgetvalue(res, k, 0));
-		ck_assert_msg(n[i] == rows,
-			      "u%d received %d messages, the table has %d", i,
-			      n[i], rows);
+		expect_table(c[i]->label, "up", got[i], n[i]);
 		for (int k = 0; k < n[i]; k++)
 			free(got[i][k]);
 		tcl_free(c[i]);
 	}
-	PQclear(res);
-	return rows;
+	return n[0]; /* as many as the table has */
 }
 
 /*
@@ -678,13 +617,13 @@ START_TEST(test_database_restart_under_load)
 		int stored;
 
 		snprintf(nick, sizeof(nick), "u%d", i);
-		stored = stored_of(nick);
+		stored = tchat_count("up", nick);
 		expect_accounted(nick, 61 + !i, stored, &ref[i], false);
 		trun_note("%s: %d sent, %d stored, %d refused (%d as lost)",
 			  nick, 61 + !i, stored, ref[i].not_sent + ref[i].lost,
 			  ref[i].lost);
 	}
-	rows = expect_table(c, got, n);
+	rows = expect_tables(c, got, n);
 	trun_note("%d messages stored", rows);
 }
 END_TEST
@@ -724,7 +663,7 @@ START_TEST(test_listen_terminated_nothing_lost)
 		ck_assert_msg(!ref[i].not_sent && !ref[i].lost,
 			      "u%d: %d lines refused, only LISTEN died", i,
 			      ref[i].not_sent + ref[i].lost);
-	ck_assert_int_eq(expect_table(c, got, n), 121);	/* none refused */
+	ck_assert_int_eq(expect_tables(c, got, n), 121); /* none refused */
 }
 END_TEST
 

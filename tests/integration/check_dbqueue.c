@@ -163,11 +163,8 @@ START_TEST(test_queue_limit_messages_join_open_batch)
 	char nick[16], *text;
 
 	do_create(alice, "chat");
-	do_join(bob, "chat");
-	do_join(carol, "chat");
-	expect_next(alice, "[system] bob joined chat");
-	expect_next(alice, "[system] carol joined chat");
-	expect_next(bob, "[system] carol joined chat");
+	do_join_seen(bob, "chat", alice);
+	do_join_seen(carol, "chat", alice, bob);
 	for (int i = 0; i < 4; i++) {
 		snprintf(nick, sizeof(nick), "u%d", i);
 		u[i] = tcl_user(PORT, nick);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../helpers/tchat.h"
 #include "../helpers/tcl.h"
 #include "../helpers/tdb.h"
 #include "../helpers/tfix.h"
@@ -25,6 +26,16 @@
 	"[system] error: database connection lost; your message may not have been sent"
 #define CMD_ERR "[system] error: database unavailable, try again"
 #define RECOVER_WAIT 30000 /* ms for the server to get its DB back */
+
+/* How many connections the server has to the test's database. */
+static int server_conns(void)
+{
+	return (int)tdb_int(&T_DB,
+			    "SELECT count(*) FROM pg_stat_activity "
+			    "WHERE datname = $1 AND application_name IN "
+			    "('babydiscord-listen', 'babydiscord-query')",
+			    T_DB.name, NULL);
+}
 
 /*
  * Sends /rooms until the answer is CMD_ERR. Answers from before the
@@ -209,20 +220,11 @@ static void kill_scenario(const char *pattern, int expect_killed,
 	struct coll k[3] = { { 0 }, { 0 }, { 0 } };
 	char fin_a[128], fin_b[128];
 	int sent_a = 0, sent_b = 0, killed;
-	PGresult *res;
 
 	do_create(alice, "chat");
-	do_join(bob, "chat");
-	do_join(carol, "chat");
-	expect_next(alice, "[system] bob joined chat");
-	expect_next(alice, "[system] carol joined chat");
-	expect_next(bob, "[system] carol joined chat");
-	ck_assert_int_eq(tdb_int(&T_DB,
-				 "SELECT count(*) FROM pg_stat_activity "
-				 "WHERE datname = $1 AND application_name IN "
-				 "('babydiscord-listen', 'babydiscord-query')",
-				 T_DB.name, NULL),
-			 2);
+	do_join_seen(bob, "chat", alice);
+	do_join_seen(carol, "chat", alice, bob);
+	ck_assert_int_eq(server_conns(), 2);
 
 	/* Traffic flows (the first message arrived), more is in flight:
 	 * kill, and keep sending while the server reconnects. */
@@ -257,33 +259,14 @@ static void kill_scenario(const char *pattern, int expect_killed,
 		pump(all[i], &k[i], fin_b, false);
 	}
 
-	res = tdb_query(&T_DB,
-			"SELECT m.nickname || ': ' || m.content, m.nickname "
-			"FROM messages m JOIN rooms r ON r.id = m.room_id "
-			"WHERE r.name = 'chat' ORDER BY m.seq",
-			NULL);
-	for (int i = 0; i < 3; i++) {
-		int rows = PQntuples(res);
-
-		for (int j = 0; j < rows && j < k[i].n; j++)
-			ck_assert_msg(
-				!strcmp(k[i].lines[j], PQgetvalue(res, j, 0)),
-				"%s: message %d is \"%s\", the table says \"%s\"",
-				all[i]->label, j + 1, k[i].lines[j],
-				PQgetvalue(res, j, 0));
-		ck_assert_msg(k[i].n == rows,
-			      "%s received %d messages, the table has %d",
-			      all[i]->label, k[i].n, rows);
-	}
+	for (int i = 0; i < 3; i++)
+		expect_table(all[i]->label, "chat", k[i].lines, k[i].n);
 	/* Each line stored XOR refused to its sender: none dropped, none
 	 * both (the table matched what everyone received, once, above). */
 	{
-		int stored_a = 0, stored_b = 0;
+		int stored_a = tchat_count("chat", "alice");
+		int stored_b = tchat_count("chat", "bob");
 
-		for (int j = 0; j < PQntuples(res); j++) {
-			stored_a += !strcmp(PQgetvalue(res, j, 1), "alice");
-			stored_b += !strcmp(PQgetvalue(res, j, 1), "bob");
-		}
 		trun_note(
 			"alice sent %d, stored %d, refused %d (%d as lost); bob sent %d, stored %d, refused %d (%d as lost)",
 			sent_a, stored_a, refused(&k[0]), k[0].ref.lost,
@@ -291,7 +274,6 @@ static void kill_scenario(const char *pattern, int expect_killed,
 		expect_accounted("alice", sent_a, stored_a, &k[0].ref, hold);
 		expect_accounted("bob", sent_b, stored_b, &k[1].ref, hold);
 	}
-	PQclear(res);
 	if (listen_only)
 		ck_assert_msg(!refused(&k[0]) && !refused(&k[1]),
 			      "only the LISTEN connection died, yet %d message(s) were refused",
@@ -301,12 +283,7 @@ static void kill_scenario(const char *pattern, int expect_killed,
 			      "messages in flight at the kill were not answered with \"%s\"",
 			      LOST_ERR);
 	/* Both connections are back. */
-	ck_assert_int_eq(tdb_int(&T_DB,
-				 "SELECT count(*) FROM pg_stat_activity "
-				 "WHERE datname = $1 AND application_name IN "
-				 "('babydiscord-listen', 'babydiscord-query')",
-				 T_DB.name, NULL),
-			 2);
+	ck_assert_int_eq(server_conns(), 2);
 	for (int i = 0; i < 3; i++) {
 		coll_free(&k[i]);
 		tcl_free(all[i]);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../helpers/tchat.h"
 #include "../helpers/tcl.h"
 #include "../helpers/tdb.h"
 #include "../helpers/tfix.h"
@@ -734,19 +735,15 @@ START_TEST(test_message_committed)
 	ck_assert_int_eq(seq2, 3);
 	ck_assert_msg(id2 > id, "message_id %lld after %lld", id2, id);
 
-	res = tdb_query(&T_DB,
-			"SELECT m.id, m.seq, m.nickname, m.content "
-			"FROM messages m JOIN rooms r ON r.id = m.room_id "
-			"WHERE r.name = 'general' ORDER BY m.seq",
-			NULL);
+	res = tchat_rows("general");
 	ck_assert_int_eq(PQntuples(res), 3);
-	ck_assert_int_eq(atoll(PQgetvalue(res, 0, 0)), id);
-	ck_assert_int_eq(atoll(PQgetvalue(res, 0, 1)), seq);
-	ck_assert_str_eq(PQgetvalue(res, 0, 2), "alice");
-	ck_assert_str_eq(PQgetvalue(res, 0, 3), "hello \xc3\xa9");
-	ck_assert_int_eq(atoll(PQgetvalue(res, 2, 0)), id2);
-	ck_assert_int_eq(atoll(PQgetvalue(res, 2, 1)), seq2);
-	ck_assert_str_eq(PQgetvalue(res, 2, 3), "again");
+	ck_assert_int_eq(atoll(PQgetvalue(res, 0, TCHAT_ID)), id);
+	ck_assert_int_eq(atoll(PQgetvalue(res, 0, TCHAT_SEQ)), seq);
+	ck_assert_str_eq(PQgetvalue(res, 0, TCHAT_NICK), "alice");
+	ck_assert_str_eq(PQgetvalue(res, 0, TCHAT_CONTENT), "hello \xc3\xa9");
+	ck_assert_int_eq(atoll(PQgetvalue(res, 2, TCHAT_ID)), id2);
+	ck_assert_int_eq(atoll(PQgetvalue(res, 2, TCHAT_SEQ)), seq2);
+	ck_assert_str_eq(PQgetvalue(res, 2, TCHAT_CONTENT), "again");
 	PQclear(res);
 	tcl_free(bob);
 }

@@ -8,22 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../helpers/tchat.h"
 #include "../helpers/tcl.h"
 #include "../helpers/tdb.h"
 #include "../helpers/tfix.h"
 #include "../helpers/trun.h"
 
 #define PORT tfix_tcp_port()
-
-/* "nick: content" of every message of room, ordered by seq. */
-static PGresult *room_rows(const char *room)
-{
-	return tdb_query(&T_DB,
-			 "SELECT m.seq, m.nickname || ': ' || m.content "
-			 "FROM messages m JOIN rooms r ON r.id = m.room_id "
-			 "WHERE r.name = $1 ORDER BY m.seq",
-			 room, NULL);
-}
 
 START_TEST(test_messages_stored_in_order)
 {
@@ -37,13 +28,14 @@ START_TEST(test_messages_stored_in_order)
 	do_say_seen(bob, "general", "two", alice);
 	do_say_seen(alice, "general", "three \xc3\xa9", bob);
 
-	res = room_rows("general");
+	res = tchat_rows("general");
 	ck_assert_int_eq(PQntuples(res), 3);
-	ck_assert_str_eq(PQgetvalue(res, 0, 1), "alice: one");
-	ck_assert_str_eq(PQgetvalue(res, 1, 1), "bob: two");
-	ck_assert_str_eq(PQgetvalue(res, 2, 1), "alice: three \xc3\xa9");
+	ck_assert_str_eq(PQgetvalue(res, 0, TCHAT_LINE), "alice: one");
+	ck_assert_str_eq(PQgetvalue(res, 1, TCHAT_LINE), "bob: two");
+	ck_assert_str_eq(PQgetvalue(res, 2, TCHAT_LINE),
+			 "alice: three \xc3\xa9");
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(atoi(PQgetvalue(res, i, 0)), i + 1);
+		ck_assert_int_eq(atoi(PQgetvalue(res, i, TCHAT_SEQ)), i + 1);
 	PQclear(res);
 	/* The room's counter follows its messages. */
 	ck_assert_int_eq(
@@ -133,8 +125,7 @@ START_TEST(test_fifty_clients_same_order)
 	static char *got[LOAD_CLIENTS][LOAD_CLIENTS * LOAD_MSGS];
 	struct tcl *c[LOAD_CLIENTS];
 	const int total = LOAD_CLIENTS * LOAD_MSGS;
-	char nick[32], buf[LOAD_MSGS * 64];
-	PGresult *res;
+	char nick[32];
 
 	for (int i = 0; i < LOAD_CLIENTS; i++) {
 		snprintf(nick, sizeof(nick), "user%02d", i);
@@ -145,43 +136,13 @@ START_TEST(test_fifty_clients_same_order)
 			ck_assert_int_eq(do_join(c[i], "load"), 0);
 	}
 	/* Each client's 10 lines go out in one write, all clients at once. */
+	for (int i = 0; i < LOAD_CLIENTS; i++)
+		tchat_send_burst(c[i], LOAD_MSGS, "msg %d from user%02d", i);
+	/* Every client got the table's messages, in its order. */
 	for (int i = 0; i < LOAD_CLIENTS; i++) {
-		size_t len = 0;
-
-		for (int k = 0; k < LOAD_MSGS; k++)
-			len += (size_t)snprintf(buf + len, sizeof(buf) - len,
-						"msg %d from user%02d\n", k, i);
-		tcl_send_raw(c[i], buf, len);
+		tchat_read_messages(c[i], "load", got[i], total);
+		expect_table(c[i]->label, "load", got[i], total);
 	}
-	for (int i = 0; i < LOAD_CLIENTS; i++) {
-		int n = 0;
-
-		while (n < total) {
-			enum tcl_rc rc = tcl_read(c[i], trun_ms(15000));
-
-			ck_assert_msg(
-				rc == TCL_LINE,
-				"user%02d: got %d of %d messages, then %s", i,
-				n, total, rc == TCL_EOF ? "EOF" : "timeout");
-			if (!strncmp(c[i]->line, "[system] ", 9)) {
-				ck_assert_msg(strstr(c[i]->line,
-						     " joined load"),
-					      "user%02d: unexpected \"%s\"", i,
-					      c[i]->line);
-				continue;
-			}
-			ck_assert_msg(!strncmp(c[i]->line, "[load] ", 7),
-				      "user%02d: unexpected \"%s\"", i,
-				      c[i]->line);
-			got[i][n++] = strdup(c[i]->line + 7);
-		}
-	}
-	for (int i = 1; i < LOAD_CLIENTS; i++)
-		for (int n = 0; n < total; n++)
-			ck_assert_msg(
-				!strcmp(got[i][n], got[0][n]),
-				"message %d: user%02d got \"%s\", user00 got \"%s\"",
-				n + 1, i, got[i][n], got[0][n]);
 	/* Per sender: the order it sent in, each line exactly once. */
 	{
 		int next[LOAD_CLIENTS] = { 0 };
@@ -204,15 +165,6 @@ START_TEST(test_fifty_clients_same_order)
 			next[who]++;
 		}
 	}
-	res = room_rows("load");
-	ck_assert_int_eq(PQntuples(res), total);
-	for (int n = 0; n < total; n++)
-		ck_assert_msg(
-			!strcmp(PQgetvalue(res, n, 1), got[0][n]),
-			"seq %s in the table is \"%s\", clients got \"%s\"",
-			PQgetvalue(res, n, 0), PQgetvalue(res, n, 1),
-			got[0][n]);
-	PQclear(res);
 	for (int i = 0; i < LOAD_CLIENTS; i++) {
 		for (int n = 0; n < total; n++)
 			free(got[i][n]);
@@ -221,79 +173,27 @@ START_TEST(test_fifty_clients_same_order)
 }
 END_TEST
 
-/* Reads the next n flood messages of alice on c, in order. */
-static void read_flood(struct tcl *c, int from, int n)
-{
-	char want[64];
-
-	for (int i = from; i < from + n; i++) {
-		enum tcl_rc rc = tcl_read(c, trun_ms(T_WAIT));
-
-		snprintf(want, sizeof(want), "[flood] alice: %06d ", i);
-		ck_assert_msg(rc == TCL_LINE,
-			      "%s: flood message %d missing (%s)", c->label, i,
-			      rc == TCL_EOF ? "connection closed" : "timeout");
-		ck_assert_msg(!strncmp(c->line, want, strlen(want)) &&
-				      strlen(c->line) ==
-					      strlen(want) + TCL_FLOOD_BODY - 7,
-			      "%s: expected flood message %d, got \"%.80s\"",
-			      c->label, i, c->line);
-	}
-}
-
 START_TEST(test_slow_consumer_disconnected)
 {
 	struct tcl *alice = tcl_user(PORT, "alice");
 	struct tcl *bob = tcl_user(PORT, "bob");
 	/* A small receive buffer, so the kernel absorbs little. */
 	struct tcl *slow = tcl_connect_opt(PORT, "slowpoke", 4096);
-	char *line = NULL;
-	long sent = 0;
-	int next = 0;
+	struct tchat_flood f = { .from = alice, .tcp = &bob, .ntcp = 1 };
+	char *line;
 
 	read_welcome(slow);
 	do_nick(slow, "slowpoke");
 	do_create(alice, "flood");
 	do_join_seen(slow, "flood", alice);
 	do_join_seen(bob, "flood", alice);
-	/* From here on slowpoke reads nothing until the end. */
-	while (!(line = tsrv_log_find(&T_SRV, "slow consumer"))) {
-		ck_assert_msg(
-			sent < TCL_FLOOD_MAX,
-			"no \"slow consumer\" in the log after %ld bytes of traffic",
-			sent);
-		tcl_send_flood(alice, next);
-		/* Everyone else gets everything, in order. */
-		read_flood(alice, next, TCL_FLOOD_BATCH);
-		read_flood(bob, next, TCL_FLOOD_BATCH);
-		next += TCL_FLOOD_BATCH;
-		sent += (long)TCL_FLOOD_BATCH * TCL_FLOOD_BODY;
-	}
-	trun_note(
-		"slow consumer dropped after %d messages (%ld bytes) to the room: %s",
-		next, sent, line);
+	/* From here on slowpoke reads nothing until the end; alice and bob
+	 * get everything, before and after it is dropped. */
+	line = tchat_flood_until_slow(&f, 65536);
 	ck_assert_msg(strstr(line, "slowpoke"),
 		      "the slow-consumer log line does not name slowpoke: %s",
 		      line);
-	{
-		/* Its figures: what was queued, and the line that did not
-		 * fit any more. */
-		const char *f = strstr(line, "slow consumer, ");
-		size_t queued, more, limit;
-
-		ck_assert_msg(f && sscanf(f, "slow consumer, %zu bytes queued, %zu more would pass the limit (%zu)",
-					  &queued, &more, &limit) == 3,
-			      "slow-consumer log line: %s", line);
-		ck_assert_uint_eq(limit, 65536);
-		ck_assert_uint_le(queued, limit);
-		ck_assert_uint_gt(queued + more, limit);
-	}
 	free(line);
-	/* Traffic goes on for the others. */
-	tcl_send_flood(alice, next);
-	read_flood(alice, next, TCL_FLOOD_BATCH);
-	read_flood(bob, next, TCL_FLOOD_BATCH);
-	next += TCL_FLOOD_BATCH;
 	/* slowpoke's socket ends once drained: it was disconnected. */
 	expect_eof_after_lines(slow, trun_ms(15000));
 	wait_online(bob, 2);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../helpers/tchat.h"
 #include "../helpers/tcl.h"
 #include "../helpers/tdb.h"
 #include "../helpers/tfix.h"
@@ -255,43 +256,6 @@ static void expect_counts_at(const char *file, int line, const char *room,
 #define proxy_expect_open(s) \
 	tsse_expect_open_proxied_at(__FILE__, __LINE__, (s))
 
-/* Rows of room's messages in seq order: id, room_id, seq, nickname,
- * content. The caller PQclear()s. */
-static PGresult *room_rows(const char *room)
-{
-	return tdb_query(&T_DB,
-			 "SELECT m.id, m.room_id, m.seq, m.nickname, m.content, "
-			 "r.id FROM messages m JOIN rooms r ON r.id = m.room_id "
-			 "WHERE r.name = $1 ORDER BY m.seq",
-			 room, NULL);
-}
-
-/* The stream's next messages are rows [from, to) of res, each once, in
- * order, each the row (id, room, seq, nickname, content). */
-static void expect_rows_at(const char *file, int line, struct tsse *s,
-			   PGresult *res, int from, int to, const char *room)
-{
-	for (int k = from; k < to; k++) {
-		struct tsse_msg m;
-
-		tsse_expect_seq_at(file, line, s, atoll(PQgetvalue(res, k, 2)),
-				   &m);
-		if (m.id != atoll(PQgetvalue(res, k, 0)) ||
-		    strcmp(m.room, room) || strcmp(m.user, PQgetvalue(res, k, 3)) ||
-		    strcmp(m.content, PQgetvalue(res, k, 4)) ||
-		    strcmp(PQgetvalue(res, k, 1), PQgetvalue(res, k, 5)))
-			trun_fail(file, line,
-				  "%s: seq %lld is {id %lld, room %s, user %s, content \"%s\"}; the table has {id %s, room_id %s, nickname %s, content \"%s\"}",
-				  s->label, m.seq, m.id, m.room, m.user,
-				  m.content, PQgetvalue(res, k, 0),
-				  PQgetvalue(res, k, 1), PQgetvalue(res, k, 3),
-				  PQgetvalue(res, k, 4));
-	}
-}
-
-#define expect_rows(s, res, from, to, room) \
-	expect_rows_at(__FILE__, __LINE__, (s), (res), (from), (to), (room))
-
 /*
  * /list through the API on port: "Online users (n):" and the entries
  * want[] ("[system]   " and the TCP text) in any order.
@@ -429,11 +393,11 @@ START_TEST(test_session_state_seen_by_every_instance)
 	expect_next(bob, "[system] alice is now known as alicia");
 	seq = api_say(H(0), a, "general", "new name", NULL);
 	expect_next(bob, "[general] alicia: new name");
-	res = room_rows("general");
+	res = tchat_rows("general");
 	ck_assert_int_eq(PQntuples(res), (int)seq);
-	ck_assert_str_eq(PQgetvalue(res, seq - 2, 3), "alice");
-	ck_assert_str_eq(PQgetvalue(res, seq - 1, 3), "alicia");
-	ck_assert_str_eq(PQgetvalue(res, seq - 1, 4), "new name");
+	ck_assert_str_eq(PQgetvalue(res, seq - 2, TCHAT_NICK), "alice");
+	ck_assert_str_eq(PQgetvalue(res, seq - 1, TCHAT_NICK), "alicia");
+	ck_assert_str_eq(PQgetvalue(res, seq - 1, TCHAT_CONTENT), "new name");
 	PQclear(res);
 	{
 		const char *want[] = { "[system]   alicia (no room)",
@@ -741,7 +705,7 @@ START_TEST(test_resume_on_other_instance)
 	}
 	/* bob's lines are committed once he has seen them all come back. */
 	expect_line(bob, "[general] bob: bob missed 10");
-	res = room_rows("general");
+	res = tchat_rows("general");
 	ck_assert_int_eq(PQntuples(res), 25);
 	s = tsse_open_room(H(1), "resumed on inst2", "general", a, "5");
 	sse_expect_open(s);
@@ -889,13 +853,7 @@ START_TEST(test_idle_session_expires_everywhere)
 	 * the close may mark it active once more: made idle again until it
 	 * is gone. */
 	tsse_free(s);
-	deadline = trun_now_ms() + trun_ms(10000);
-	while (tdb_stage_idle(&T_DB, k) || listed(bob, "keeper (in k)")) {
-		ck_assert_msg(
-			trun_now_ms() < deadline,
-			"keeper still stored or listed 10 s after its stream closed");
-		trun_pace();
-	}
+	wait_expired(bob, k, "keeper (in k)");
 	expect_gone_everywhere(k, "k");
 	/* Its nickname is free again. */
 	expect_reply(bob, "/nick keeper", "[system] You are now keeper");
@@ -1018,7 +976,6 @@ START_TEST(test_room_traffic_across_instances)
 	struct tcl *bob;
 	struct tsse *s;
 	PGresult *res;
-	char *lines[2 * N];
 
 	tfix_start_instances(NINST);
 	bob = tcl_user(T_INST[1].tcp_port, "bob");
@@ -1034,24 +991,8 @@ START_TEST(test_room_traffic_across_instances)
 		api_say(H(2), w, "general", text, NULL);
 		tcl_send(bob, "b%02d", i);
 	}
-	for (int i = 0; i < 2 * N; i++) {
-		ck_assert_msg(tcl_read(bob, trun_ms(T_WAIT)) == TCL_LINE,
-			      "bob: line %d of %d missing", i + 1, 2 * N);
-		lines[i] = strdup(bob->line);
-	}
-	res = room_rows("general");
-	ck_assert_int_eq(PQntuples(res), 2 * N);
-	for (int i = 0; i < 2 * N; i++) {
-		char want[128];
-
-		ck_assert_int_eq(atoll(PQgetvalue(res, i, 2)), i + 1);
-		snprintf(want, sizeof(want), "[general] %s: %s",
-			 PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
-		ck_assert_msg(!strcmp(lines[i], want),
-			      "bob's line %d is \"%s\"; seq %d is \"%s\"",
-			      i + 1, lines[i], i + 1, want);
-		free(lines[i]);
-	}
+	/* bob saw the table's order, and so did the stream. */
+	res = expect_lines_are_rows(bob, "general", 2 * N);
 	expect_rows(s, res, 0, 2 * N, "general");
 	ck_assert_int_eq(tdb_int(&T_DB,
 				 "SELECT count(*) FROM messages "
@@ -1105,7 +1046,7 @@ START_TEST(test_proxy_round_robin_stream_and_resume)
 		ck_assert_msg(per[i] > 0,
 			      "no /api/message reached inst%d (inst1 %d, inst2 %d, inst3 %d): not round robin?",
 			      i + 1, per[0], per[1], per[2]);
-	res = room_rows("general");
+	res = tchat_rows("general");
 	ck_assert_int_eq(PQntuples(res), N);
 	expect_rows(s, res, 0, N, "general");
 	PQclear(res);
@@ -1117,7 +1058,7 @@ START_TEST(test_proxy_round_robin_stream_and_resume)
 	s = tsse_open_room(px.port, "alice via nginx, resumed", "general", a,
 			   "20");
 	proxy_expect_open(s);
-	res = room_rows("general");
+	res = tchat_rows("general");
 	expect_rows(s, res, RESUME, N, "general");
 	PQclear(res);
 	ck_assert_int_eq(api_say(px.port, a, "general", "live", NULL), N + 1);

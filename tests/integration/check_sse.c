@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../helpers/tchat.h"
 #include "../helpers/tcl.h"
 #include "../helpers/tdb.h"
 #include "../helpers/tfix.h"
@@ -464,48 +465,6 @@ END_TEST
 
 /* ---- a stream that is not read ---- */
 
-/* Whether text is flood message i. */
-static bool is_flood(const char *text, int i)
-{
-	char want[16];
-
-	snprintf(want, sizeof(want), "%06d ", i);
-	return !strncmp(text, want, 7) && strlen(text) == TCL_FLOOD_BODY &&
-	       strspn(text + 7, "f") == TCL_FLOOD_BODY - 7;
-}
-
-/* The next TCL_FLOOD_BATCH lines on c are alice's flood messages from from. */
-static void read_flood_tcp(struct tcl *c, int from)
-{
-	const char *p = "[flood] alice: ";
-
-	for (int i = from; i < from + TCL_FLOOD_BATCH; i++) {
-		enum tcl_rc rc = tcl_read(c, trun_ms(T_WAIT));
-
-		ck_assert_msg(rc == TCL_LINE,
-			      "%s: flood message %d missing (%s)", c->label, i,
-			      rc == TCL_EOF ? "connection closed" : "timeout");
-		ck_assert_msg(!strncmp(c->line, p, strlen(p)) &&
-				      is_flood(c->line + strlen(p), i),
-			      "%s: expected flood message %d, got \"%.80s\"",
-			      c->label, i, c->line);
-	}
-}
-
-/* The next TCL_FLOOD_BATCH events on s are alice's flood messages from from. */
-static void read_flood_sse(struct tsse *s, int from)
-{
-	struct tsse_msg m;
-
-	for (int i = from; i < from + TCL_FLOOD_BATCH; i++) {
-		sse_expect_msg(s, &m);
-		ck_assert_msg(
-			!strcmp(m.user, "alice") && is_flood(m.content, i),
-			"%s: expected flood message %d, got %s: \"%.80s\"",
-			s->label, i, m.user, m.content);
-	}
-}
-
 /*
  * outq_limit_bytes 65536: a stream whose client reads nothing (a small
  * receive buffer, so the kernel absorbs little) is closed as a slow
@@ -518,9 +477,9 @@ START_TEST(test_sse_slow_reader_disconnected)
 	struct tcl *bob = tcl_user(PORT, "bob");
 	char sl[THTTP_SID_LEN + 1], c[THTTP_SID_LEN + 1], path[256];
 	struct tsse *slow, *carol;
+	struct tchat_flood f = { .from = alice, .tcp = &bob, .ntcp = 1,
+				 .sse = &carol, .nsse = 1 };
 	char *line;
-	long sent = 0;
-	int next = 0;
 	enum tsse_rc rc;
 
 	do_create(alice, "flood");
@@ -536,47 +495,14 @@ START_TEST(test_sse_slow_reader_disconnected)
 	sse_expect_open(slow);
 	carol = tsse_open_room(HPORT, "carol", "flood", c, NULL);
 	sse_expect_open(carol);
-	/* From here on slowpoke reads nothing until the end. */
-	while (!(line = tsrv_log_find(&T_SRV, "slow consumer"))) {
-		ck_assert_msg(
-			sent < TCL_FLOOD_MAX,
-			"no \"slow consumer\" in the log after %ld bytes of traffic",
-			sent);
-		tcl_send_flood(alice, next);
-		read_flood_tcp(alice, next);
-		read_flood_tcp(bob, next);
-		read_flood_sse(carol, next);
-		next += TCL_FLOOD_BATCH;
-		sent += (long)TCL_FLOOD_BATCH * TCL_FLOOD_BODY;
-	}
-	trun_note("slow stream dropped after %d messages (%ld bytes): %s", next,
-		  sent, line);
+	/* From here on slowpoke reads nothing until the end; the others get
+	 * everything, before and after it is dropped. */
+	line = tchat_flood_until_slow(&f, 65536);
 	ck_assert_msg(
 		strstr(line, "stream ") && strstr(line, "(slowpoke in flood)"),
 		"the slow-consumer log line does not name slowpoke's stream in flood: %s",
 		line);
-	{
-		/* Its figures: what was queued, and the event that did not
-		 * fit any more. */
-		const char *f = strstr(line, "slow consumer, ");
-		size_t queued, more, limit;
-
-		ck_assert_msg(
-			f && sscanf(f,
-				    "slow consumer, %zu bytes queued, %zu more would pass the limit (%zu)",
-				    &queued, &more, &limit) == 3,
-			"slow-consumer log line: %s", line);
-		ck_assert_uint_eq(limit, 65536);
-		ck_assert_uint_le(queued, limit);
-		ck_assert_uint_gt(queued + more, limit);
-	}
 	free(line);
-	/* Traffic goes on for the others. */
-	tcl_send_flood(alice, next);
-	read_flood_tcp(alice, next);
-	read_flood_tcp(bob, next);
-	read_flood_sse(carol, next);
-	next += TCL_FLOOD_BATCH;
 	/* slowpoke's stream ends once drained: it was disconnected. */
 	while ((rc = tsse_read(slow, trun_ms(15000))) == TSSE_BLOCK)
 		;
@@ -638,9 +564,8 @@ START_TEST(test_sse_and_tcp_same_order)
 {
 	enum { N = 20 };
 	struct tcl *bob = tcl_user(PORT, "bob");
-	char a[THTTP_SID_LEN + 1], text[32], *tcp[2 * N];
+	char a[THTTP_SID_LEN + 1], text[32];
 	long long aseq[N];
-	struct tsse_msg m;
 	struct tsse *s;
 	PGresult *res;
 
@@ -655,45 +580,21 @@ START_TEST(test_sse_and_tcp_same_order)
 		snprintf(text, sizeof(text), "a%02d", i);
 		aseq[i] = api_say(HPORT, a, "general", text, NULL);
 	}
-	for (int i = 0; i < 2 * N; i++) {
-		if (tcl_read(bob, trun_ms(T_WAIT)) != TCL_LINE)
-			ck_abort_msg("bob: line %d of %d missing", i + 1,
-				     2 * N);
-		tcp[i] = strdup(bob->line);
-	}
-	res = tdb_query(&T_DB,
-			"SELECT m.seq, m.nickname, m.content "
-			"FROM messages m JOIN rooms r ON r.id = m.room_id "
-			"WHERE r.name = 'general' ORDER BY m.seq",
-			NULL);
-	ck_assert_int_eq(PQntuples(res), 2 * N);
-	for (int i = 0; i < 2 * N; i++) {
-		char want[128];
-
-		ck_assert_int_eq(atoll(PQgetvalue(res, i, 0)), i + 1);
-		/* The TCP client saw the table's order... */
-		snprintf(want, sizeof(want), "[general] %s: %s",
-			 PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
-		ck_assert_msg(!strcmp(tcp[i], want),
-			      "bob's line %d is \"%s\"; seq %d is \"%s\"",
-			      i + 1, tcp[i], i + 1, want);
-		/* ...and so did the stream. */
-		sse_expect_seq(s, i + 1, &m);
-		ck_assert_str_eq(m.user, PQgetvalue(res, i, 1));
-		ck_assert_str_eq(m.content, PQgetvalue(res, i, 2));
-		free(tcp[i]);
-	}
+	/* The TCP client saw the table's order, and so did the stream. */
+	res = expect_lines_are_rows(bob, "general", 2 * N);
+	expect_rows(s, res, 0, 2 * N, "general");
 	/* Each sender's messages in its own order; alice's seqs are hers. */
 	for (int i = 0, na = 0, nb = 0; i < 2 * N; i++) {
-		bool mine = !strcmp(PQgetvalue(res, i, 1), "bob");
+		bool mine = !strcmp(PQgetvalue(res, i, TCHAT_NICK), "bob");
 
 		snprintf(text, sizeof(text), "%c%02d", mine ? 'b' : 'a',
 			 mine ? nb++ : na++);
-		ck_assert_str_eq(PQgetvalue(res, i, 2), text);
+		ck_assert_str_eq(PQgetvalue(res, i, TCHAT_CONTENT), text);
 	}
 	for (int i = 0; i < N; i++) {
 		snprintf(text, sizeof(text), "a%02d", i);
-		ck_assert_str_eq(PQgetvalue(res, aseq[i] - 1, 2), text);
+		ck_assert_str_eq(PQgetvalue(res, aseq[i] - 1, TCHAT_CONTENT),
+				 text);
 	}
 	PQclear(res);
 	tsse_free(s);
@@ -730,7 +631,6 @@ START_TEST(test_session_expires_when_idle)
 	char k[THTTP_SID_LEN + 1], i[THTTP_SID_LEN + 1];
 	struct thttp_resp r;
 	struct tsse *s;
-	int64_t deadline;
 
 	api_user(HPORT, "keeper", HPORT, "/create k", k);
 	s = tsse_open_room(HPORT, "keeper", "k", k, NULL);
@@ -754,13 +654,7 @@ START_TEST(test_session_expires_when_idle)
 	 * the close may mark it active once more: made idle again until it
 	 * is gone. */
 	tsse_free(s);
-	deadline = trun_now_ms() + trun_ms(10000);
-	while (tdb_stage_idle(&T_DB, k) || listed(bob, "keeper (in k)")) {
-		ck_assert_msg(
-			trun_now_ms() < deadline,
-			"keeper still stored or listed 10 s after its stream closed");
-		trun_pace();
-	}
+	wait_expired(bob, k, "keeper (in k)");
 	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", k,
 			"command", "/help");
 	expect_error(&r, 404);
