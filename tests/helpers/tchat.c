@@ -117,7 +117,8 @@ void tchat_wait_expired_at(const char *file, int line, struct tcl *c,
 {
 	int64_t deadline = trun_now_ms() + trun_ms(10000);
 
-	while (tdb_stage_idle(&T_DB, sid) || tcl_listed_at(file, line, c, entry)) {
+	while (tdb_stage_idle(&T_DB, sid) ||
+	       tcl_listed_at(file, line, c, entry)) {
 		if (trun_now_ms() >= deadline)
 			trun_fail(file, line,
 				  "%s still stored or listed %d ms after its last stream closed",

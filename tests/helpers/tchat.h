@@ -59,8 +59,9 @@ void tchat_wait_expired_at(const char *file, int line, struct tcl *c,
  * The next messages of s are rows [from, to) of res (tchat_rows(room)),
  * each once, in order, each with the row's id, room, nickname and content.
  */
-#define expect_rows(s, res, from, to, room) \
-	tchat_expect_rows_at(__FILE__, __LINE__, (s), (res), (from), (to), (room))
+#define expect_rows(s, res, from, to, room)                            \
+	tchat_expect_rows_at(__FILE__, __LINE__, (s), (res), (from), (to), \
+			     (room))
 /*
  * Makes the API session sid idle (tdb_stage_idle()) again and again, paced,
  * until it is gone from the database and c's /list no longer shows entry

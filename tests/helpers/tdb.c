@@ -337,3 +337,14 @@ int tdb_stage_idle(struct tdb *db, const char *sid)
 			    "RETURNING 1) SELECT count(*) FROM u",
 			    sid, NULL);
 }
+
+void tdb_hold(struct tdb *db, const char *sql)
+{
+	PQclear(tdb_query(db, "BEGIN", NULL));
+	PQclear(tdb_query(db, sql, NULL));
+}
+
+void tdb_release(struct tdb *db)
+{
+	PQclear(tdb_query(db, "ROLLBACK", NULL));
+}

@@ -62,6 +62,16 @@ int tdb_kill_server_conns(struct tdb *db, const char *pattern);
  */
 void tdb_wait_server_blocked(struct tdb *db);
 
+/*
+ * BEGIN, then sql (a lock: "LOCK TABLE ...", "SELECT ... FOR UPDATE") on
+ * our connection: the server's statements that need what it locks wait
+ * until tdb_release().
+ */
+void tdb_hold(struct tdb *db, const char *sql);
+
+/* Ends tdb_hold()'s transaction (ROLLBACK). */
+void tdb_release(struct tdb *db);
+
 /* Quotes s as an SQL identifier into buf. */
 void tdb_ident(char *buf, size_t len, const char *s);
 

@@ -691,3 +691,64 @@ long long thttp_health_streams_at(const char *file, int line, int port,
 	json_decref(j);
 	return n;
 }
+
+void thttp_command_refused_at(const char *file, int line, int port,
+			      const char *sid, const char *cmd, int status)
+{
+	struct thttp_resp r;
+
+	thttp_post_pack(port, "/api/command", &r, "{ssss}", "session_id", sid,
+			"command", cmd);
+	thttp_expect_error_at(file, line, &r, status);
+}
+
+void thttp_say_refused_at(const char *file, int line, int port,
+			  const char *sid, const char *room,
+			  const char *content, int status)
+{
+	struct thttp_resp r;
+
+	thttp_post_pack(port, "/api/message", &r, "{ssssss}", "session_id", sid,
+			"room", room, "content", content);
+	thttp_expect_error_at(file, line, &r, status);
+}
+
+void thttp_disconnect_at(const char *file, int line, int port,
+			 const char *sid, int status)
+{
+	struct thttp_resp r;
+	json_t *j;
+
+	thttp_post_pack(port, "/api/disconnect", &r, "{ss}", "session_id", sid);
+	if (status != 200) {
+		thttp_expect_error_at(file, line, &r, status);
+		return;
+	}
+	thttp_expect_status_at(file, line, &r, 200);
+	j = thttp_json_at(file, line, &r);
+	if (!json_is_true(json_object_get(j, "success"))) {
+		json_decref(j);
+		trun_fail(file, line,
+			  "disconnect: expected {\"success\": true}, got %s",
+			  r.body);
+	}
+	json_decref(j);
+}
+
+int thttp_start_command(int port, const char *sid, const char *cmd)
+{
+	json_t *obj = json_pack("{ssss}", "session_id", sid, "command", cmd);
+	char *body = json_dumps(obj, JSON_COMPACT);
+	struct thttp_req q = { .method = "POST",
+			       .path = "/api/command",
+			       .content_type = "application/json" };
+	int fd;
+
+	json_decref(obj);
+	ck_assert(body);
+	q.body = body;
+	q.body_len = strlen(body);
+	fd = thttp_start(port, &q);
+	free(body);
+	return fd;
+}

@@ -119,6 +119,13 @@ void thttp_user_at(const char *file, int line, int port, const char *nick,
 		   int cmd_port, const char *cmd, char *sid);
 long long thttp_health_streams_at(const char *file, int line, int port,
 				  int status);
+void thttp_command_refused_at(const char *file, int line, int port,
+			      const char *sid, const char *cmd, int status);
+void thttp_say_refused_at(const char *file, int line, int port,
+			  const char *sid, const char *room,
+			  const char *content, int status);
+void thttp_disconnect_at(const char *file, int line, int port,
+			 const char *sid, int status);
 
 /* r has this status (fails with the head and body otherwise). */
 #define expect_status(r, st) \
@@ -162,5 +169,32 @@ long long thttp_health_streams_at(const char *file, int line, int port,
  */
 #define health_streams(port, status) \
 	thttp_health_streams_at(__FILE__, __LINE__, (port), (status))
+
+/*
+ * POST /api/command {"session_id": sid, "command": cmd} is refused with
+ * status st and an error body (expect_error()).
+ */
+#define expect_command_refused(port, sid, cmd, st)                       \
+	thttp_command_refused_at(__FILE__, __LINE__, (port), (sid), (cmd), \
+				 (st))
+/* POST /api/message {"session_id", "room", "content"} is refused with
+ * status st and an error body. */
+#define expect_say_refused(port, sid, room, content, st)                   \
+	thttp_say_refused_at(__FILE__, __LINE__, (port), (sid), (room),      \
+			     (content), (st))
+/* POST /api/disconnect {"session_id": sid}: 200 {"success": true}. */
+#define api_disconnect(port, sid) \
+	thttp_disconnect_at(__FILE__, __LINE__, (port), (sid), 200)
+/* POST /api/disconnect {"session_id": sid} is refused with status st and
+ * an error body. */
+#define expect_disconnect_refused(port, sid, st) \
+	thttp_disconnect_at(__FILE__, __LINE__, (port), (sid), (st))
+
+/*
+ * Sends POST /api/command {"session_id": sid, "command": cmd} on a new
+ * connection without waiting for the answer (one a lock holds up);
+ * returns the socket for thttp_finish().
+ */
+int thttp_start_command(int port, const char *sid, const char *cmd);
 
 #endif

@@ -26,17 +26,10 @@
 #define MSG_BUSY "[system] error: message not sent (server busy, try again)"
 #define UTF8_ERR "[system] error: invalid UTF-8"
 
-/* Every statement on the rooms table waits until unlock(). */
+/* Every statement on the rooms table waits until tdb_release(). */
 static void lock_rooms(void)
 {
-	PQclear(tdb_query(&T_DB, "BEGIN", NULL));
-	PQclear(tdb_query(&T_DB, "LOCK TABLE rooms IN ACCESS EXCLUSIVE MODE",
-			  NULL));
-}
-
-static void unlock(void)
-{
-	PQclear(tdb_query(&T_DB, "ROLLBACK", NULL));
+	tdb_hold(&T_DB, "LOCK TABLE rooms IN ACCESS EXCLUSIVE MODE");
 }
 
 /*
@@ -125,7 +118,7 @@ START_TEST(test_queue_limit_refuses_excess_commands)
 	/* Full: a message needing a new statement, and any command. */
 	expect_reply(alice, "m1", MSG_BUSY);
 	expect_reply(alice, "/list", CMD_BUSY);
-	unlock();
+	tdb_release(&T_DB);
 	for (int i = 0; i < 6; i++) {
 		if (refused[i]) {
 			nrefused++;
@@ -180,7 +173,7 @@ START_TEST(test_queue_limit_messages_join_open_batch)
 	tcl_send_str(carol, "c1\n\xff\n");	/* joins the open batch */
 	expect_next(carol, UTF8_ERR);
 	expect_reply(alice, "/list", CMD_BUSY);
-	unlock();
+	tdb_release(&T_DB);
 	for (int i = 0; i < 3; i++) {
 		expect_next(members[i], "[chat] bob: b1");
 		expect_next(members[i], "[chat] bob: b2");
@@ -247,7 +240,7 @@ START_TEST(test_reads_of_gone_clients_dropped)
 	for (int i = 0; i < 4; i++)
 		wait_closed(d[i]);
 	tcl_send(later, "/list");
-	unlock();
+	tdb_release(&T_DB);
 	expect_next(keep, "[system] No rooms yet. Create one with /create <room>");
 	expect_next(later, "[system] Online users (2):");
 	line = tsrv_wait_log(&T_SRV,
@@ -314,7 +307,7 @@ START_TEST(test_http_room_list_shared_and_busy_503)
 	expect_error(&r, 503);
 	ck_assert_str_eq(r.body, "{\"error\":\"server busy, try again\"}");
 	ck_assert_int_ge(health_num("db_queue", "refused"), 1);
-	unlock();
+	tdb_release(&T_DB);
 	for (int i = 0; i < 50; i++) {
 		thttp_finish(fd[i], &r);
 		expect_status(&r, 200);
@@ -343,19 +336,12 @@ END_TEST
 START_TEST(test_http_requests_of_gone_clients_dropped)
 {
 	struct tcl *keep = tcl_user(PORT, "keep");
-	char sid[THTTP_SID_LEN + 1], body[160], *line;
-	struct thttp_req cmd = { .method = "POST",
-				 .path = "/api/command",
-				 .content_type = "application/json",
-				 .body = body };
+	char sid[THTTP_SID_LEN + 1], *line;
 	long long dropped;
 	struct thttp_resp r;
 	int fd;
 
 	api_connect(T_SRV.http_port, "alice", sid);
-	cmd.body_len = (size_t)snprintf(
-		body, sizeof(body),
-		"{\"session_id\":\"%s\",\"command\":\"/help\"}", sid);
 	dropped = health_num("db_queue", "dropped");
 	lock_rooms();
 	tcl_send(keep, "/rooms");	/* sent, waits for the lock */
@@ -363,12 +349,12 @@ START_TEST(test_http_requests_of_gone_clients_dropped)
 	for (int i = 0; i < 300; i++)
 		close(thttp_start(T_SRV.http_port, &rooms_req));
 	for (int i = 0; i < 20; i++)
-		close(thttp_start(T_SRV.http_port, &cmd));
+		close(thttp_start_command(T_SRV.http_port, sid, "/help"));
 	/* The server has seen every one of them go. */
 	while (health_num(NULL, "http_connections") > 1)
 		trun_pace();
-	fd = thttp_start(T_SRV.http_port, &cmd);
-	unlock();
+	fd = thttp_start_command(T_SRV.http_port, sid, "/help");
+	tdb_release(&T_DB);
 	thttp_finish(fd, &r);
 	expect_status(&r, 200);
 	ck_assert_msg(strstr(r.body, "/join"), "%s", r.body);

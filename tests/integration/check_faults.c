@@ -229,11 +229,8 @@ static void kill_scenario(const char *pattern, int expect_killed,
 	/* Traffic flows (the first message arrived), more is in flight:
 	 * kill, and keep sending while the server reconnects. */
 	if (hold) {
-		PQclear(tdb_query(&T_DB, "BEGIN", NULL));
-		PQclear(tdb_query(
-			&T_DB,
-			"SELECT 1 FROM rooms WHERE name = 'chat' FOR UPDATE",
-			NULL));
+		tdb_hold(&T_DB,
+			 "SELECT 1 FROM rooms WHERE name = 'chat' FOR UPDATE");
 	}
 	burst(alice, "a", 0, 40);
 	burst(bob, "b", 0, 40);
@@ -243,7 +240,7 @@ static void kill_scenario(const char *pattern, int expect_killed,
 		pump(carol, &k[2], "alice: a-000", false);
 	killed = tdb_kill_server_conns(&T_DB, pattern);
 	if (hold)
-		PQclear(tdb_query(&T_DB, "ROLLBACK", NULL));
+		tdb_release(&T_DB);
 	ck_assert_msg(killed == expect_killed,
 		      "terminated %d server connections (%s), expected %d",
 		      killed, pattern, expect_killed);

@@ -69,6 +69,34 @@ static void free_lines(char **l, int n)
 		free(l[i]);
 }
 
+/* Each GET of paths[0..n-1] is refused with status st and an error body. */
+static void expect_gets_refused(const char *const *paths, size_t n, int st)
+{
+	struct thttp_resp r;
+
+	for (size_t i = 0; i < n; i++) {
+		thttp_get(HPORT, paths[i], &r);
+		ck_assert_msg(r.status == st, "GET %s: status %d: %s", paths[i],
+			      r.status, r.body);
+		expect_error(&r, st);
+	}
+}
+
+/* Each of bodies[0..n-1] POSTed to path as JSON is refused with status st
+ * and an error body. */
+static void expect_posts_refused(const char *path, const char *const *bodies,
+				 size_t n, int st)
+{
+	struct thttp_resp r;
+
+	for (size_t i = 0; i < n; i++) {
+		thttp_post(HPORT, path, bodies[i], &r);
+		ck_assert_msg(r.status == st, "POST %s body \"%s\": status %d: %s",
+			      path, bodies[i], r.status, r.body);
+		expect_error(&r, st);
+	}
+}
+
 /* The "message" of a successful command (malloc'd). */
 static char *command_text(const char *sid, const char *cmd)
 {
@@ -192,14 +220,8 @@ START_TEST(test_connect_malformed_json_400)
 		"null",
 		"",
 	};
-	struct thttp_resp r;
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		thttp_post(HPORT, "/api/connect", bad[i], &r);
-		ck_assert_msg(r.status == 400, "body \"%s\": status %d: %s",
-			      bad[i], r.status, r.body);
-		expect_error(&r, 400);
-	}
+	expect_posts_refused("/api/connect", bad, TMAIN_N(bad), 400);
 }
 END_TEST
 
@@ -214,14 +236,8 @@ START_TEST(test_connect_missing_or_wrong_field_400)
 		"{\"nickname\":[\"alice\"]}",
 		"{\"nickname\":{\"n\":\"alice\"}}",
 	};
-	struct thttp_resp r;
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		thttp_post(HPORT, "/api/connect", bad[i], &r);
-		ck_assert_msg(r.status == 400, "body %s: status %d: %s", bad[i],
-			      r.status, r.body);
-		expect_error(&r, 400);
-	}
+	expect_posts_refused("/api/connect", bad, TMAIN_N(bad), 400);
 }
 END_TEST
 
@@ -229,17 +245,11 @@ START_TEST(test_wrong_method_405)
 {
 	static const char *const get[] = { "/api/connect", "/api/command",
 					   "/api/message", "/api/disconnect" };
-	struct thttp_resp r;
+	static const char *const post[] = { "{}" };
 
-	for (size_t i = 0; i < sizeof(get) / sizeof(get[0]); i++) {
-		thttp_get(HPORT, get[i], &r);
-		ck_assert_msg(r.status == 405, "GET %s: status %d: %s", get[i],
-			      r.status, r.body);
-		expect_error(&r, 405);
-	}
+	expect_gets_refused(get, TMAIN_N(get), 405);
 	/* And the other way round. */
-	thttp_post(HPORT, "/api/rooms", "{}", &r);
-	expect_error(&r, 405);
+	expect_posts_refused("/api/rooms", post, 1, 405);
 }
 END_TEST
 
@@ -508,16 +518,12 @@ START_TEST(test_command_quit_ends_session)
 {
 	struct tcl *bob = tcl_user(PORT, "bob");
 	char a[THTTP_SID_LEN + 1];
-	struct thttp_resp r;
 
 	api_connect(HPORT, "alice", a);
 	ck_assert(listed(bob, "alice (no room)"));
 	expect_command(HPORT, a, "/quit", true, "Goodbye");
-	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", a,
-			"command", "/help");
-	expect_error(&r, 404);
-	thttp_post_pack(HPORT, "/api/disconnect", &r, "{ss}", "session_id", a);
-	expect_error(&r, 404);
+	expect_command_refused(HPORT, a, "/help", 404);
+	expect_disconnect_refused(HPORT, a, 404);
 	/* Offline for everyone else, and the name is free again. */
 	expect_reply(bob, "/list", "[system] Online users (1):");
 	expect_next(bob, "[system]   bob (no room)");
@@ -529,30 +535,19 @@ END_TEST
 START_TEST(test_command_unknown_session_404)
 {
 	char a[THTTP_SID_LEN + 1];
-	struct thttp_resp r;
 
 	api_connect(HPORT, "alice", a);
-	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id",
-			NO_SID, "command", "/help");
-	expect_error(&r, 404);
-	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id",
-			"nope", "command", "/help");
-	expect_error(&r, 404);
+	expect_command_refused(HPORT, NO_SID, "/help", 404);
+	expect_command_refused(HPORT, "nope", "/help", 404);
 	/* Well-formed but its first 64 bits (this instance's map key) are
 	 * 0; upper-case digits. */
-	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id",
-			"00000000000000000000000000000000", "command",
-			"/help");
-	expect_error(&r, 404);
-	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id",
-			"0123456789ABCDEF0123456789ABCDEF", "command",
-			"/help");
-	expect_error(&r, 404);
+	expect_command_refused(HPORT, "00000000000000000000000000000000",
+			       "/help", 404);
+	expect_command_refused(HPORT, "0123456789ABCDEF0123456789ABCDEF",
+			       "/help", 404);
 	/* A session id differing in the last digit is another session. */
 	a[THTTP_SID_LEN - 1] = a[THTTP_SID_LEN - 1] == '0' ? '1' : '0';
-	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", a,
-			"command", "/help");
-	expect_error(&r, 404);
+	expect_command_refused(HPORT, a, "/help", 404);
 }
 END_TEST
 
@@ -562,7 +557,6 @@ END_TEST
 START_TEST(test_session_activity_written_at_most_once_a_second)
 {
 	char a[THTTP_SID_LEN + 1];
-	struct thttp_resp r;
 	const char *age = "SELECT extract(epoch FROM now() - last_active) * 1000 "
 			  "FROM api_sessions";
 
@@ -582,9 +576,7 @@ START_TEST(test_session_activity_written_at_most_once_a_second)
 	/* Written 61 s ago: expired, whatever the reaper has done yet. */
 	PQclear(tdb_query(&T_DB, "UPDATE api_sessions SET last_active = "
 			  "now() - interval '61 s'", NULL));
-	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", a,
-			"command", "/help");
-	expect_error(&r, 404);
+	expect_command_refused(HPORT, a, "/help", 404);
 }
 END_TEST
 
@@ -594,9 +586,7 @@ START_TEST(test_command_bad_requests_400)
 	struct thttp_resp r;
 
 	api_connect(HPORT, "alice", a);
-	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", a,
-			"command", "hello everyone");
-	expect_error(&r, 400);
+	expect_command_refused(HPORT, a, "hello everyone", 400);
 	thttp_post_pack(HPORT, "/api/command", &r, "{ss}", "session_id", a);
 	expect_error(&r, 400);
 	thttp_post_pack(HPORT, "/api/command", &r, "{sssi}", "session_id", a,
@@ -615,11 +605,7 @@ END_TEST
 START_TEST(test_command_busy_session_409)
 {
 	struct tcl *bob = tcl_user(PORT, "bob");
-	char a[THTTP_SID_LEN + 1], body[256];
-	struct thttp_req q = { .method = "POST",
-			       .path = "/api/command",
-			       .content_type = "application/json",
-			       .body = body };
+	char a[THTTP_SID_LEN + 1];
 	struct thttp_resp r;
 	json_t *j;
 	int fd, fd2;
@@ -628,20 +614,11 @@ START_TEST(test_command_busy_session_409)
 	api_connect(HPORT, "alice", a);
 	/* Our lock holds alice's /join in the database (its session lookup
 	 * first: it reads her memberships), and the /help behind it. */
-	PQclear(tdb_query(&T_DB, "BEGIN", NULL));
-	PQclear(tdb_query(&T_DB,
-			  "LOCK TABLE room_members IN ACCESS EXCLUSIVE MODE",
-			  NULL));
-	q.body_len = (size_t)snprintf(
-		body, sizeof(body),
-		"{\"session_id\":\"%s\",\"command\":\"/join general\"}", a);
-	fd = thttp_start(HPORT, &q);
+	tdb_hold(&T_DB, "LOCK TABLE room_members IN ACCESS EXCLUSIVE MODE");
+	fd = thttp_start_command(HPORT, a, "/join general");
 	tdb_wait_server_blocked(&T_DB);
-	q.body_len = (size_t)snprintf(
-		body, sizeof(body),
-		"{\"session_id\":\"%s\",\"command\":\"/help\"}", a);
-	fd2 = thttp_start(HPORT, &q);
-	PQclear(tdb_query(&T_DB, "ROLLBACK", NULL));
+	fd2 = thttp_start_command(HPORT, a, "/help");
+	tdb_release(&T_DB);
 	/* /help finds /join running: refused. */
 	thttp_finish(fd2, &r);
 	expect_error(&r, 409);
@@ -759,7 +736,6 @@ START_TEST(test_memberships_changed_in_database_seen_next_request)
 {
 	struct tcl *bob = tcl_user(PORT, "bob");
 	char a[THTTP_SID_LEN + 1];
-	struct thttp_resp r;
 	long long uid;
 
 	do_create(bob, "general");
@@ -785,9 +761,7 @@ START_TEST(test_memberships_changed_in_database_seen_next_request)
 				  "name = 'general')",
 				  u, NULL));
 	}
-	thttp_post_pack(HPORT, "/api/message", &r, "{ssssss}", "session_id", a,
-			"room", "general", "content", "removed");
-	expect_error(&r, 403);
+	expect_say_refused(HPORT, a, "general", "removed", 403);
 	for (int i = 0; i < 20; i++)
 		api_say(HPORT, a, "bulk-7", "unchanged", NULL);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
@@ -800,13 +774,10 @@ START_TEST(test_message_not_member_403)
 {
 	struct tcl *bob = tcl_user(PORT, "bob");
 	char a[THTTP_SID_LEN + 1];
-	struct thttp_resp r;
 
 	do_create(bob, "general");
 	api_connect(HPORT, "alice", a);
-	thttp_post_pack(HPORT, "/api/message", &r, "{ssssss}", "session_id", a,
-			"room", "general", "content", "let me in");
-	expect_error(&r, 403);
+	expect_say_refused(HPORT, a, "general", "let me in", 403);
 	/* Joined, it works; after /leave it is refused again. */
 	expect_command(HPORT, a, "/join general", true,
 		       "You joined general (0 recent messages)");
@@ -815,9 +786,7 @@ START_TEST(test_message_not_member_403)
 	expect_next(bob, "[general] alice: in");
 	expect_command(HPORT, a, "/leave", true, "You left general");
 	expect_next(bob, "[system] alice left general");
-	thttp_post_pack(HPORT, "/api/message", &r, "{ssssss}", "session_id", a,
-			"room", "general", "content", "out");
-	expect_error(&r, 403);
+	expect_say_refused(HPORT, a, "general", "out", 403);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 1);
 	/* The next thing bob sees is his own line: nothing leaked. */
@@ -846,12 +815,9 @@ END_TEST
 START_TEST(test_message_unknown_session_404)
 {
 	struct tcl *bob = tcl_user(PORT, "bob");
-	struct thttp_resp r;
 
 	do_create(bob, "general");
-	thttp_post_pack(HPORT, "/api/message", &r, "{ssssss}", "session_id",
-			NO_SID, "room", "general", "content", "ghost");
-	expect_error(&r, 404);
+	expect_say_refused(HPORT, NO_SID, "general", "ghost", 404);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 0);
 	tcl_free(bob);
@@ -869,19 +835,14 @@ START_TEST(test_message_too_long_400)
 	char a[THTTP_SID_LEN + 1];
 	char *c2000 = trun_repeat("x", 2000), *c2001 = trun_repeat("x", 2001);
 	char *e1001 = trun_repeat("\xc3\xa9", 1001); /* 2002 bytes */
-	struct thttp_resp r;
 	PGresult *res;
 
 	api_connect(HPORT, "alice", a);
 	expect_command(HPORT, a, "/create general", true,
 		       "Created room general\n"
 		       "You joined general (0 recent messages)");
-	thttp_post_pack(HPORT, "/api/message", &r, "{ssssss}", "session_id", a,
-			"room", "general", "content", c2001);
-	expect_error(&r, 400);
-	thttp_post_pack(HPORT, "/api/message", &r, "{ssssss}", "session_id", a,
-			"room", "general", "content", e1001);
-	expect_error(&r, 400);
+	expect_say_refused(HPORT, a, "general", c2001, 400);
+	expect_say_refused(HPORT, a, "general", e1001, 400);
 	/* Exactly max_message_bytes is fine. */
 	ck_assert_int_eq(api_say(HPORT, a, "general", c2000, NULL), 1);
 	res = tdb_query(&T_DB, "SELECT octet_length(content) FROM messages",
@@ -1168,24 +1129,13 @@ START_TEST(test_disconnect_ends_session)
 	struct tcl *bob = tcl_user(PORT, "bob");
 	char a[THTTP_SID_LEN + 1];
 	struct thttp_resp r;
-	json_t *j;
 
 	api_connect(HPORT, "alice", a);
 	ck_assert(listed(bob, "alice (no room)"));
-	thttp_post_pack(HPORT, "/api/disconnect", &r, "{ss}", "session_id", a);
-	expect_status(&r, 200);
-	j = resp_json(&r);
-	ck_assert_msg(json_is_true(json_object_get(j, "success")), "body %s",
-		      r.body);
-	json_decref(j);
-	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", a,
-			"command", "/help");
-	expect_error(&r, 404);
-	thttp_post_pack(HPORT, "/api/disconnect", &r, "{ss}", "session_id", a);
-	expect_error(&r, 404);
-	thttp_post_pack(HPORT, "/api/disconnect", &r, "{ss}", "session_id",
-			NO_SID);
-	expect_error(&r, 404);
+	api_disconnect(HPORT, a);
+	expect_command_refused(HPORT, a, "/help", 404);
+	expect_disconnect_refused(HPORT, a, 404);
+	expect_disconnect_refused(HPORT, NO_SID, 404);
 	thttp_post(HPORT, "/api/disconnect", "{}", &r);
 	expect_error(&r, 400);
 	expect_reply(bob, "/list", "[system] Online users (1):");
@@ -1320,16 +1270,10 @@ START_TEST(test_unknown_api_path_404)
 		"/api/nope",   "/api/",		"/api/connect/extra",
 		"/api/roomsx", "/api/messages",
 	};
-	struct thttp_resp r;
+	static const char *const post[] = { "{}" };
 
-	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-		thttp_get(HPORT, paths[i], &r);
-		ck_assert_msg(r.status == 404, "GET %s: %d %s", paths[i],
-			      r.status, r.body);
-		expect_error(&r, 404);
-	}
-	thttp_post(HPORT, "/api/nope", "{}", &r);
-	expect_error(&r, 404);
+	expect_gets_refused(paths, TMAIN_N(paths), 404);
+	expect_posts_refused("/api/nope", post, 1, 404);
 }
 END_TEST
 
@@ -1379,6 +1323,29 @@ static void bad_bytes(struct bad_req *b, const char *name, enum bad_kind kind,
 	b->len = len;
 }
 
+/* A request of kind that is fmt with arg (a string) in it. */
+static void bad_fmt(struct bad_req *b, const char *name, enum bad_kind kind,
+		    const char *fmt, const char *arg)
+{
+	size_t len = strlen(fmt) + strlen(arg) + 1;
+	char *t = malloc(len);
+
+	ck_assert(t);
+	snprintf(t, len, fmt, arg);
+	bad_bytes(b, name, kind, t, strlen(t));
+	free(t);
+}
+
+/* A JSON POST to path (that must get a 400) of fmt with arg in it. */
+static void bad_post_fmt(struct bad_req *b, const char *name,
+			 const char *path, const char *fmt, const char *arg)
+{
+	char body[1024];
+
+	snprintf(body, sizeof(body), fmt, arg);
+	bad_post(b, name, BAD_400, path, body, strlen(body));
+}
+
 #define BAD_LIT(b, name, kind, lit) \
 	bad_bytes((b), (name), (kind), (lit), sizeof(lit) - 1)
 /* A JSON POST of a literal body (NULs included) that must get a 400. */
@@ -1407,8 +1374,6 @@ static int build_corpus(struct bad_req *b, const char *sid)
 	char *deep = nested("[", "]", 5000);
 	char *deepo = nested("{\"a\":", "}", 2500);
 	char *url = trun_repeat("/x", 10000);
-	char buf[1024], *t;
-	size_t tl;
 	int n = 0;
 
 	BAD_LIT(&b[n++], "TLS hello", BAD_OPEN,
@@ -1440,25 +1405,12 @@ static int build_corpus(struct bad_req *b, const char *sid)
 		"POST /api/connect HTTP/1.1\r\nHost: x\r\n"
 		"Content-Type: application/json\r\n\r\n{\"nickname\":\"nolen\"}");
 
-	tl = strlen(big) + 64;
-	t = malloc(tl);
-	ck_assert(t);
-	snprintf(t, tl,
-		 "GET /api/nope HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", big);
-	bad_bytes(&b[n++], "64 KiB header", BAD_REJECT, t, strlen(t));
-	free(t);
-	tl = strlen(many) + 64;
-	t = malloc(tl);
-	ck_assert(t);
-	snprintf(t, tl, "GET /api/nope HTTP/1.1\r\nHost: x\r\n%s\r\n", many);
-	bad_bytes(&b[n++], "3000 headers", BAD_REJECT, t, strlen(t));
-	free(t);
-	tl = strlen(url) + 64;
-	t = malloc(tl);
-	ck_assert(t);
-	snprintf(t, tl, "GET /api%s HTTP/1.1\r\nHost: x\r\n\r\n", url);
-	bad_bytes(&b[n++], "20 KB URL", BAD_REJECT, t, strlen(t));
-	free(t);
+	bad_fmt(&b[n++], "64 KiB header", BAD_REJECT,
+		"GET /api/nope HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", big);
+	bad_fmt(&b[n++], "3000 headers", BAD_REJECT,
+		"GET /api/nope HTTP/1.1\r\nHost: x\r\n%s\r\n", many);
+	bad_fmt(&b[n++], "20 KB URL", BAD_REJECT,
+		"GET /api%s HTTP/1.1\r\nHost: x\r\n\r\n", url);
 
 	bad_post(&b[n++], "nested arrays", BAD_400, "/api/connect", deep,
 		 strlen(deep));
@@ -1473,21 +1425,16 @@ static int build_corpus(struct bad_req *b, const char *sid)
 	BAD_POST(&b[n++], "half a JSON", "/api/connect", "{\"nickname\":\"x");
 	BAD_POST(&b[n++], "JSON number", "/api/connect", "12");
 	BAD_POST(&b[n++], "empty body", "/api/connect", "");
-	snprintf(buf, sizeof(buf),
-		 "{\"session_id\":\"%s\",\"command\":[\"/help\"]}", sid);
-	bad_post(&b[n++], "command as array", BAD_400, "/api/command", buf,
-		 strlen(buf));
-	snprintf(buf, sizeof(buf),
-		 "{\"session_id\":\"%s\",\"room\":\"general\",\"content\":{}}",
-		 sid);
-	bad_post(&b[n++], "content as object", BAD_400, "/api/message", buf,
-		 strlen(buf));
-	snprintf(
-		buf, sizeof(buf),
+	bad_post_fmt(&b[n++], "command as array", "/api/command",
+		     "{\"session_id\":\"%s\",\"command\":[\"/help\"]}", sid);
+	bad_post_fmt(
+		&b[n++], "content as object", "/api/message",
+		"{\"session_id\":\"%s\",\"room\":\"general\",\"content\":{}}",
+		sid);
+	bad_post_fmt(
+		&b[n++], "lone surrogate", "/api/message",
 		"{\"session_id\":\"%s\",\"room\":\"general\",\"content\":\"\\ud800\"}",
 		sid);
-	bad_post(&b[n++], "lone surrogate", BAD_400, "/api/message", buf,
-		 strlen(buf));
 	BAD_POST(&b[n++], "session as number", "/api/disconnect",
 		 "{\"session_id\":12}");
 	free(big);

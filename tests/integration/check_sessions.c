@@ -148,26 +148,6 @@ static void expect_gone_everywhere_at(const char *file, int line,
 #define expect_gone_everywhere(sid, room) \
 	expect_gone_everywhere_at(__FILE__, __LINE__, (sid), (room))
 
-/* POST /api/disconnect on port: 200 {"success": true}. */
-static void disconnect_at(const char *file, int line, int port,
-			  const char *sid)
-{
-	struct thttp_resp r;
-	json_t *j;
-
-	thttp_post_pack(port, "/api/disconnect", &r, "{ss}", "session_id", sid);
-	thttp_expect_status_at(file, line, &r, 200);
-	j = thttp_json_at(file, line, &r);
-	if (!json_is_true(json_object_get(j, "success"))) {
-		json_decref(j);
-		trun_fail(file, line, "disconnect: expected {\"success\": true}, got %s",
-			  r.body);
-	}
-	json_decref(j);
-}
-
-#define api_disconnect(port, sid) disconnect_at(__FILE__, __LINE__, (port), (sid))
-
 /* The message of a successful command (malloc'd). */
 static char *command_text_at(const char *file, int line, int port,
 			     const char *sid, const char *cmd)
@@ -182,20 +162,6 @@ static char *command_text_at(const char *file, int line, int port,
 
 #define command_text(port, sid, cmd) \
 	command_text_at(__FILE__, __LINE__, (port), (sid), (cmd))
-
-/* POST /api/message expecting status st (an error body). */
-static void say_refused_at(const char *file, int line, int port,
-			   const char *sid, const char *room, int st)
-{
-	struct thttp_resp r;
-
-	thttp_post_pack(port, "/api/message", &r, "{ssssss}", "session_id",
-			sid, "room", room, "content", "refused?");
-	thttp_expect_error_at(file, line, &r, st);
-}
-
-#define say_refused(port, sid, room, st) \
-	say_refused_at(__FILE__, __LINE__, (port), (sid), (room), (st))
 
 /* GET /api/rooms on port: members and online of room (-1: not listed). */
 static void room_counts(int port, const char *room, int *members,
@@ -383,8 +349,8 @@ START_TEST(test_session_state_seen_by_every_instance)
 	}
 	expect_command(H(0), a, "/leave", true, "You left side");
 	expect_command(H(2), a, "/leave", false, "you are not in a room");
-	say_refused(H(2), a, "side", 403);
-	say_refused(H(1), a, "side", 403);
+	expect_say_refused(H(2), a, "side", "refused?", 403);
+	expect_say_refused(H(1), a, "side", "refused?", 403);
 	/* Still a member of general. */
 	api_say(H(0), a, "general", "still here", NULL);
 	expect_next(bob, "[general] alice: still here");
@@ -453,7 +419,7 @@ START_TEST(test_stream_ends_on_leave_elsewhere)
 
 		sse_expect_refused(s, 403);
 		tsse_free(s);
-		say_refused(H(i), a, "current", 403);
+		expect_say_refused(H(i), a, "current", "refused?", 403);
 	}
 	tsse_free(other);
 }
@@ -486,7 +452,7 @@ START_TEST(test_stream_ends_when_membership_ends_unnotified)
 	tsse_free(cur);
 	ck_assert_int_eq(api_say(H(0), a, "other", "still", NULL), 1);
 	sse_expect_seq(other, 1, NULL);
-	say_refused(H(0), a, "current", 403);
+	expect_say_refused(H(0), a, "current", "refused?", 403);
 	tsse_free(other);
 }
 END_TEST
@@ -557,12 +523,8 @@ START_TEST(test_sessions_survive_database_restart)
 	tfix_cluster_db(false);
 	for (int i = 0; i < T_NINST; i++)
 		thttp_wait_status(H(i), "/health", 503, &r, trun_ms(15000));
-	thttp_post_pack(H(2), "/api/command", &r, "{ssss}", "session_id", a,
-			"command", "/help");
-	expect_error(&r, 503);
-	thttp_post_pack(H(0), "/api/message", &r, "{ssssss}", "session_id", a,
-			"room", "general", "content", "while down");
-	expect_error(&r, 503);
+	expect_command_refused(H(2), a, "/help", 503);
+	expect_say_refused(H(0), a, "general", "while down", 503);
 	tfix_cluster_db(true);
 	for (int i = 0; i < T_NINST; i++)
 		thttp_wait_status(H(i), "/health", 200, &r, trun_ms(30000));
@@ -594,11 +556,7 @@ END_TEST
  */
 START_TEST(test_command_racing_disconnect_is_an_error)
 {
-	char a[THTTP_SID_LEN + 1], body[256], *line;
-	struct thttp_req q = { .method = "POST",
-			       .path = "/api/command",
-			       .content_type = "application/json",
-			       .body = body };
+	char a[THTTP_SID_LEN + 1], *line;
 	struct thttp_resp r;
 	struct tcl *carol;
 	int fd;
@@ -607,21 +565,14 @@ START_TEST(test_command_racing_disconnect_is_an_error)
 	carol = tcl_user(T_INST[0].tcp_port, "carol");
 	do_create(carol, "general");
 	api_connect(H(0), "alice", a);
-	PQclear(tdb_query(&T_DB, "BEGIN", NULL));
-	PQclear(tdb_query(&T_DB,
-			  "SELECT 1 FROM rooms WHERE name = 'general' FOR UPDATE",
-			  NULL));
-	q.body_len = (size_t)snprintf(
-		body, sizeof(body),
-		"{\"session_id\":\"%s\",\"command\":\"/join general\"}", a);
-	fd = thttp_start(H(0), &q);
+	tdb_hold(&T_DB, "SELECT 1 FROM rooms WHERE name = 'general' FOR UPDATE");
+	fd = thttp_start_command(H(0), a, "/join general");
 	tdb_wait_server_blocked(&T_DB);
-	thttp_post_pack(H(1), "/api/disconnect", &r, "{ss}", "session_id", a);
-	expect_status(&r, 200);
+	api_disconnect(H(1), a);
 	line = tsrv_wait_log(&T_INST[0], "(alice): ended", trun_ms(T_WAIT));
 	ck_assert_msg(line, "instance 1 never heard that alice's session ended");
 	free(line);
-	PQclear(tdb_query(&T_DB, "ROLLBACK", NULL));
+	tdb_release(&T_DB);
 	thttp_finish(fd, &r);
 	expect_error(&r, 404);
 	ck_assert_msg(strstr(r.body, "session ended"), "%s", r.body);
@@ -631,29 +582,20 @@ END_TEST
 
 START_TEST(test_quit_answers_after_the_session_is_gone)
 {
-	char a[THTTP_SID_LEN + 1], body[256];
-	struct thttp_req q = { .method = "POST",
-			       .path = "/api/command",
-			       .content_type = "application/json",
-			       .body = body };
+	char a[THTTP_SID_LEN + 1];
 	struct thttp_resp r;
 	struct pollfd pfd;
 	json_t *j;
 
 	tfix_start_instances(2);
 	api_connect(H(0), "alice", a);
-	PQclear(tdb_query(&T_DB, "BEGIN", NULL));
-	PQclear(tdb_query(&T_DB, "SELECT 1 FROM api_sessions FOR UPDATE",
-			  NULL));
-	q.body_len = (size_t)snprintf(
-		body, sizeof(body),
-		"{\"session_id\":\"%s\",\"command\":\"/quit\"}", a);
-	pfd.fd = thttp_start(H(0), &q);
+	tdb_hold(&T_DB, "SELECT 1 FROM api_sessions FOR UPDATE");
+	pfd.fd = thttp_start_command(H(0), a, "/quit");
 	pfd.events = POLLIN;
 	tdb_wait_server_blocked(&T_DB);
 	ck_assert_msg(poll(&pfd, 1, 0) == 0,
 		      "/quit answered while its session was still stored");
-	PQclear(tdb_query(&T_DB, "ROLLBACK", NULL));
+	tdb_release(&T_DB);
 	thttp_finish(pfd.fd, &r);
 	expect_status(&r, 200);
 	j = resp_json(&r);
@@ -662,9 +604,7 @@ START_TEST(test_quit_answers_after_the_session_is_gone)
 	json_decref(j);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM api_sessions",
 				 NULL), 0);
-	thttp_post_pack(H(1), "/api/command", &r, "{ssss}", "session_id", a,
-			"command", "/help");
-	expect_error(&r, 404);
+	expect_command_refused(H(1), a, "/help", 404);
 }
 END_TEST
 

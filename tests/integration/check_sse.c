@@ -629,7 +629,6 @@ START_TEST(test_session_expires_when_idle)
 {
 	struct tcl *bob = tcl_user(PORT, "bob");
 	char k[THTTP_SID_LEN + 1], i[THTTP_SID_LEN + 1];
-	struct thttp_resp r;
 	struct tsse *s;
 
 	api_user(HPORT, "keeper", HPORT, "/create k", k);
@@ -643,9 +642,7 @@ START_TEST(test_session_expires_when_idle)
 	ck_assert_int_eq(tdb_stage_idle(&T_DB, k), 1);
 	ck_assert_int_eq(tdb_stage_idle(&T_DB, i), 1);
 	wait_unlisted(bob, "idle (no room)", trun_ms(10000));
-	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", i,
-			"command", "/help");
-	expect_error(&r, 404);
+	expect_command_refused(HPORT, i, "/help", 404);
 	/* The open stream kept keeper alive. */
 	ck_assert_msg(listed(bob, "keeper (in k)"),
 		      "keeper expired with an open stream");
@@ -655,9 +652,7 @@ START_TEST(test_session_expires_when_idle)
 	 * is gone. */
 	tsse_free(s);
 	wait_expired(bob, k, "keeper (in k)");
-	thttp_post_pack(HPORT, "/api/command", &r, "{ssss}", "session_id", k,
-			"command", "/help");
-	expect_error(&r, 404);
+	expect_command_refused(HPORT, k, "/help", 404);
 	tcl_free(bob);
 }
 END_TEST
