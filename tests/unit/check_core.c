@@ -67,13 +67,27 @@ static struct fstore {
 	unsigned replay_limit;
 } fs;
 
+/* What a call returns while the store is down. */
+static int fs_down(void)
+{
+	return fs.down_err ? fs.down_err : BD_EDB;
+}
+
+/* Who asked (the calls made for a session). */
+static void fs_who(uint64_t sid, int64_t api_id, int64_t uid)
+{
+	fs.sid = sid;
+	fs.api_id = api_id;
+	fs.uid = uid;
+}
+
 static int fs_replay(void *st, int64_t room_id, uint64_t token, int64_t after,
 		     unsigned limit)
 {
 	(void)st;
 	(void)room_id;
 	if (fs.down)
-		return fs.down_err ? fs.down_err : BD_EDB;
+		return fs_down();
 	fs.replay_calls++;
 	fs.token = token;
 	fs.replay_after = after;
@@ -88,11 +102,9 @@ static int fs_nick(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 	(void)old;
 	(void)cur;
 	if (fs.down)
-		return fs.down_err ? fs.down_err : BD_EDB;
+		return fs_down();
 	fs.nick_calls++;
-	fs.sid = sid;
-	fs.api_id = api_id;
-	fs.uid = uid;
+	fs_who(sid, api_id, uid);
 	snprintf(fs.name, sizeof(fs.name), "%s", nick);
 	return 0;
 }
@@ -105,11 +117,9 @@ static int fs_join(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 	(void)nick;
 	(void)cur;
 	if (fs.down)
-		return fs.down_err ? fs.down_err : BD_EDB;
+		return fs_down();
 	fs.join_calls++;
-	fs.sid = sid;
-	fs.api_id = api_id;
-	fs.uid = uid;
+	fs_who(sid, api_id, uid);
 	fs.create = create;
 	fs.max_rooms = max_rooms;
 	snprintf(fs.name, sizeof(fs.name), "%s", room);
@@ -122,11 +132,9 @@ static int fs_leave(void *st, uint64_t sid, int64_t api_id, int64_t uid,
 	(void)st;
 	(void)nick;
 	if (fs.down)
-		return fs.down_err ? fs.down_err : BD_EDB;
+		return fs_down();
 	fs.leave_calls++;
-	fs.sid = sid;
-	fs.api_id = api_id;
-	fs.uid = uid;
+	fs_who(sid, api_id, uid);
 	fs.room_id = room_id;
 	return 0;
 }
@@ -140,7 +148,7 @@ static int fs_post(void *st, uint64_t sid, uint64_t token, int64_t room_id,
 	(void)uid;
 	(void)nick;
 	if (fs.down)
-		return fs.down_err ? fs.down_err : BD_EDB;
+		return fs_down();
 	fs.post_calls++;
 	fs.sid = sid;
 	fs.room_id = room_id;
@@ -153,7 +161,7 @@ static int fs_rooms(void *st, uint64_t sid, uint64_t token)
 	(void)st;
 	fs.token = token;
 	if (fs.down)
-		return fs.down_err ? fs.down_err : BD_EDB;
+		return fs_down();
 	fs.rooms_calls++;
 	fs.sid = sid;
 	return 0;
@@ -164,7 +172,7 @@ static int fs_presence_add(void *st, uint64_t sid, const char *nick)
 	(void)st;
 	(void)nick;
 	if (fs.down)
-		return fs.down_err ? fs.down_err : BD_EDB;
+		return fs_down();
 	fs.presence_adds++;
 	fs.sid = sid;
 	return 0;
@@ -181,7 +189,7 @@ static int fs_list(void *st, uint64_t sid)
 {
 	(void)st;
 	if (fs.down)
-		return fs.down_err ? fs.down_err : BD_EDB;
+		return fs_down();
 	fs.list_calls++;
 	fs.sid = sid;
 	return 0;
@@ -192,7 +200,7 @@ static int fs_watch(void *st, int64_t room_id, uint64_t gen, int64_t after,
 {
 	(void)st;
 	if (fs.down)
-		return fs.down_err ? fs.down_err : BD_EDB;
+		return fs_down();
 	fs.watch_calls++;
 	fs.watch_room = room_id;
 	fs.watch_gen = gen;
@@ -266,6 +274,27 @@ static void say(struct fconn *fc, const char *line)
 	chat_session_input(c, fc->s, line, strlen(line));
 }
 
+/* fc says line; all it was sent since the last drain() is then want. */
+#define expect_reply(fc, line, want)                 \
+	do {                                         \
+		say((fc), (line));                   \
+		ck_assert_str_eq(drain(fc), (want)); \
+	} while (0)
+
+/* The same, and the session's last error is err. */
+#define expect_refusal(fc, line, err, want)                           \
+	do {                                                          \
+		expect_reply((fc), (line), (want));                   \
+		ck_assert_int_eq(session_last_error((fc)->s), (err)); \
+	} while (0)
+
+/* "/leave", and the store's answer that it is done. */
+static void leave(struct fconn *fc)
+{
+	say(fc, "/leave");
+	chat_on_leave(c, session_id(fc->s), 0);
+}
+
 /* A connected session named nick, with user id uid, output drained. */
 static struct fconn *user(const char *nick, int64_t uid)
 {
@@ -308,6 +337,17 @@ static void join_room(struct fconn *fc, const char *room, int64_t id,
 	chat_on_join(c, session_id(fc->s), 0, fc->s->uid, id, room);
 	if (fs.watch_calls && fs.watch_room == id)
 		chat_on_room_sync(c, id, fs.watch_gen, 0, rows, n);
+}
+
+/* A session named nick (user id uid) in general (id 7, no history),
+ * output drained. */
+static struct fconn *member(const char *nick, int64_t uid)
+{
+	struct fconn *fc = user(nick, uid);
+
+	join_room(fc, "general", 7, NULL, 0);
+	drain(fc);
+	return fc;
 }
 
 START_TEST(test_welcome_assigns_guest_nick)
@@ -359,15 +399,12 @@ START_TEST(test_unknown_command_and_usage_errors)
 	struct fconn *fc = open_conn();
 
 	drain(fc);
-	say(fc, "/frobnicate now");
-	ck_assert_str_eq(drain(fc),
+	expect_reply(
+		fc, "/frobnicate now",
 		"[system] error: unknown command /frobnicate (try /help)\n");
-	say(fc, "/join");
-	ck_assert_str_eq(drain(fc), "[system] error: usage: /join <room>\n");
-	say(fc, "/join a b");
-	ck_assert_str_eq(drain(fc), "[system] error: usage: /join <room>\n");
-	say(fc, "/leave");
-	ck_assert_str_eq(drain(fc), "[system] error: you are not in a room\n");
+	expect_reply(fc, "/join", "[system] error: usage: /join <room>\n");
+	expect_reply(fc, "/join a b", "[system] error: usage: /join <room>\n");
+	expect_reply(fc, "/leave", "[system] error: you are not in a room\n");
 	ck_assert_int_eq(fs.join_calls + fs.leave_calls, 0);
 }
 END_TEST
@@ -377,12 +414,11 @@ START_TEST(test_command_with_more_than_8_words_gets_usage)
 	struct fconn *fc = open_conn();
 
 	drain(fc);
-	say(fc, "/nick a b c d e f g h i");
-	ck_assert_str_eq(drain(fc), "[system] error: usage: /nick <name>\n");
-	say(fc, "/frobnicate a b c d e f g h i j");
-	ck_assert_str_eq(drain(fc),
+	expect_reply(fc, "/nick a b c d e f g h i",
+		     "[system] error: usage: /nick <name>\n");
+	expect_refusal(
+		fc, "/frobnicate a b c d e f g h i j", BD_ENOCMD,
 		"[system] error: unknown command /frobnicate (try /help)\n");
-	ck_assert_int_eq(session_last_error(fc->s), BD_ENOCMD);
 	ck_assert_int_eq(fs.nick_calls, 0);
 }
 END_TEST
@@ -423,13 +459,13 @@ START_TEST(test_nick_validation_and_local_uniqueness)
 	struct fconn *b = open_conn();
 
 	drain(b);
-	say(b, "/nick bad!name");
-	ck_assert_str_eq(drain(b),
+	expect_reply(
+		b, "/nick bad!name",
 		"[system] error: invalid nickname (1-32 letters, digits, _ or -)\n");
 	say(b, "/nick abcdefghijabcdefghijabcdefghijabc");
 	ck_assert(strstr(drain(b), "invalid nickname"));
-	say(b, "/nick ALICE");
-	ck_assert_str_eq(drain(b), "[system] error: nickname ALICE is taken\n");
+	expect_reply(b, "/nick ALICE",
+		     "[system] error: nickname ALICE is taken\n");
 	ck_assert_int_eq(fs.nick_calls, 1);	/* only alice's */
 	say(b, "/nick bob");
 	ck_assert_int_eq(fs.nick_calls, 2);
@@ -491,13 +527,10 @@ START_TEST(test_reserved_room_name_refused)
 
 	/* "[system] error: ..." from a user named error in a room named
 	 * system would pass for a server notice. */
-	say(a, "/create system");
-	ck_assert_str_eq(drain(a),
-		"[system] error: room name system is reserved\n");
-	ck_assert_int_eq(session_last_error(a->s), BD_ERESERVED);
-	say(a, "/join system");
-	ck_assert_str_eq(drain(a),
-		"[system] error: room name system is reserved\n");
+	expect_refusal(a, "/create system", BD_ERESERVED,
+		       "[system] error: room name system is reserved\n");
+	expect_reply(a, "/join system",
+		     "[system] error: room name system is reserved\n");
 	ck_assert_int_eq(fs.join_calls, 0);
 	ck_assert(name_is_reserved_room("system"));
 	ck_assert(!name_is_reserved_room("systems"));
@@ -533,13 +566,10 @@ START_TEST(test_join_beyond_max_rooms_per_user_refused)
 	join_room(a, "r3", 3, NULL, 0);
 	drain(a);
 	ck_assert_int_eq(fs.join_calls, 3);
-	say(a, "/join r4");
-	ck_assert_str_eq(drain(a),
-		"[system] error: you are in too many rooms (max 3)\n");
-	ck_assert_int_eq(session_last_error(a->s), BD_ETOOMANY);
-	say(a, "/create r5");
-	ck_assert_str_eq(drain(a),
-		"[system] error: you are in too many rooms (max 3)\n");
+	expect_refusal(a, "/join r4", BD_ETOOMANY,
+		       "[system] error: you are in too many rooms (max 3)\n");
+	expect_reply(a, "/create r5",
+		     "[system] error: you are in too many rooms (max 3)\n");
 	ck_assert_int_eq(fs.join_calls, 3);
 	ck_assert_str_eq(bd_strerror(BD_ETOOMANY), "you are in too many rooms");
 	/* Back to one of its rooms: fine. */
@@ -547,8 +577,7 @@ START_TEST(test_join_beyond_max_rooms_per_user_refused)
 	ck_assert_int_eq(fs.join_calls, 4);
 	ck_assert(strstr(drain(a), "[system] You joined r1"));
 	/* One left: room for one more. */
-	say(a, "/leave");
-	chat_on_leave(c, session_id(a->s), 0);
+	leave(a);
 	join_room(a, "r4", 4, NULL, 0);
 	ck_assert_int_eq(fs.join_calls, 5);
 	ck_assert(strstr(drain(a), "[system] You joined r4"));
@@ -628,13 +657,9 @@ END_TEST
 
 START_TEST(test_messages_reach_every_member_once_in_order)
 {
-	struct fconn *a = user("alice", 1);
-	struct fconn *b = user("bob", 2);
+	struct fconn *a = member("alice", 1);
+	struct fconn *b = member("bob", 2);
 
-	join_room(a, "general", 7, NULL, 0);
-	join_room(b, "general", 7, NULL, 0);
-	drain(a);
-	drain(b);
 	message_event(7, 1, "alice", "one");
 	message_event(7, 2, "bob", "two");
 	message_event(7, 2, "bob", "two");	/* duplicate NOTIFY */
@@ -666,8 +691,8 @@ START_TEST(test_plain_line_posts_to_current_room)
 {
 	struct fconn *a = user("alice", 1);
 
-	say(a, "hello");
-	ck_assert_str_eq(drain(a),
+	expect_reply(
+		a, "hello",
 		"[system] error: you are not in a room; /join <room> or /create <room> first\n");
 	join_room(a, "general", 7, NULL, 0);
 	drain(a);
@@ -685,15 +710,11 @@ END_TEST
 
 START_TEST(test_bad_input_is_rejected)
 {
-	struct fconn *a = user("alice", 1);
+	struct fconn *a = member("alice", 1);
 
-	join_room(a, "general", 7, NULL, 0);
-	drain(a);
-	say(a, "\xff\xfe");
-	ck_assert_str_eq(drain(a), "[system] error: invalid UTF-8\n");
-	say(a, "this message is longer than twenty bytes");
-	ck_assert_str_eq(drain(a),
-			 "[system] error: message too long (max 20 bytes)\n");
+	expect_reply(a, "\xff\xfe", "[system] error: invalid UTF-8\n");
+	expect_reply(a, "this message is longer than twenty bytes",
+		     "[system] error: message too long (max 20 bytes)\n");
 	chat_session_line_too_long(c, a->s);
 	ck_assert_str_eq(drain(a),
 			 "[system] error: line too long (max 4096 bytes)\n");
@@ -707,17 +728,14 @@ END_TEST
 
 START_TEST(test_database_down_rejects_message)
 {
-	struct fconn *a = user("alice", 1);
+	struct fconn *a = member("alice", 1);
 
-	join_room(a, "general", 7, NULL, 0);
-	drain(a);
 	fs.down = true;
-	say(a, "hi");
-	ck_assert_str_eq(drain(a),
+	expect_reply(
+		a, "hi",
 		"[system] error: message not sent (database unavailable)\n");
-	say(a, "/rooms");
-	ck_assert_str_eq(drain(a),
-			 "[system] error: database unavailable, try again\n");
+	expect_reply(a, "/rooms",
+		     "[system] error: database unavailable, try again\n");
 	fs.down = false;
 	say(a, "hi");
 	chat_on_posted(c, session_id(a->s), 0, BD_ELOST, 0, 0);
@@ -730,23 +748,19 @@ END_TEST
  * goes on. */
 START_TEST(test_busy_store_refuses_command_and_message)
 {
-	struct fconn *a = user("alice", 1);
+	struct fconn *a = member("alice", 1);
 
-	join_room(a, "general", 7, NULL, 0);
-	drain(a);
 	fs.down = true;
 	fs.down_err = BD_EBUSY;
-	say(a, "hi");
-	ck_assert_str_eq(drain(a),
+	expect_refusal(
+		a, "hi", BD_EBUSY,
 		"[system] error: message not sent (server busy, try again)\n");
-	ck_assert_int_eq(session_last_error(a->s), BD_EBUSY);
 	say(a, "/rooms");
 	say(a, "/list");
-	say(a, "/join other");
-	ck_assert_str_eq(drain(a),
-			 "[system] error: server busy, try again\n"
-			 "[system] error: server busy, try again\n"
-			 "[system] error: server busy, try again\n");
+	expect_reply(a, "/join other",
+		     "[system] error: server busy, try again\n"
+		     "[system] error: server busy, try again\n"
+		     "[system] error: server busy, try again\n");
 	fs.down = false;
 	say(a, "hi");
 	ck_assert_int_eq(fs.post_calls, 1);
@@ -843,8 +857,7 @@ START_TEST(test_join_leave_notices_skip_subject)
 	ev.new_nick = "robert";
 	chat_on_event(c, &ev);
 	ck_assert_str_eq(drain(a), "[system] bob is now known as robert\n");
-	say(b, "/leave");
-	chat_on_leave(c, session_id(b->s), 0);
+	leave(b);
 	ck_assert_str_eq(drain(b), "[system] You left general\n");
 	ev.kind = CHAT_EV_LEAVE;
 	chat_on_event(c, &ev);
@@ -859,8 +872,7 @@ START_TEST(test_last_local_member_leaving_unwatches)
 	struct fconn *a = user("alice", 1);
 
 	join_room(a, "general", 7, NULL, 0);
-	say(a, "/leave");
-	chat_on_leave(c, session_id(a->s), 0);
+	leave(a);
 	ck_assert_int_eq(fs.unwatch_calls, 1);
 	join_room(a, "general", 7, NULL, 0);
 	ck_assert_int_eq(fs.watch_calls, 2);	/* reloaded */
@@ -880,13 +892,11 @@ START_TEST(test_unused_room_is_freed_and_found_by_name)
 	ck_assert(chat_room_known(c, "dev"));
 	ck_assert_uint_eq(c->rooms.count, 2);
 	/* Its last member gone: dev is freed at once. */
-	say(a, "/leave");
-	chat_on_leave(c, session_id(a->s), 0);
+	leave(a);
 	ck_assert(!chat_room_known(c, "dev"));
 	ck_assert_uint_eq(c->rooms.count, 1);
 	/* general's last member left, but its stream is still open. */
-	say(w, "/leave");
-	chat_on_leave(c, session_id(w->s), 0);
+	leave(w);
 	ck_assert(sc->closed);
 	ck_assert_uint_eq(c->rooms.count, 1);
 	chat_stream_closed(c, st);
@@ -1022,10 +1032,8 @@ START_TEST(test_rooms_paginated_by_50)
 	ck_assert_str_eq(drain(a),
 			 "[system] error: no page 4 (there are 3)\n");
 	ck_assert_int_eq(fs.rooms_calls, 4);
-	say(a, "/rooms 0");
-	ck_assert_str_eq(drain(a), "[system] error: usage: /rooms [page]\n");
-	say(a, "/rooms two");
-	ck_assert_str_eq(drain(a), "[system] error: usage: /rooms [page]\n");
+	expect_reply(a, "/rooms 0", "[system] error: usage: /rooms [page]\n");
+	expect_reply(a, "/rooms two", "[system] error: usage: /rooms [page]\n");
 	ck_assert_int_eq(fs.rooms_calls, 4);
 	/* One page: as before, no page line. */
 	say(a, "/rooms");
@@ -1149,8 +1157,7 @@ START_TEST(test_quit_says_goodbye_and_closes_flushed)
 {
 	struct fconn *a = user("alice", 1);
 
-	say(a, "/quit");
-	ck_assert_str_eq(drain(a), "[system] Goodbye\n");
+	expect_reply(a, "/quit", "[system] Goodbye\n");
 	ck_assert(a->closed);
 	ck_assert(a->flushed);
 	say(a, "/help");	/* ignored once closing */
@@ -1459,8 +1466,7 @@ START_TEST(test_stream_closed_when_session_leaves)
 	struct fconn *sc = new_fconn();
 	struct stream *st = open_stream(a, sc, -1);
 
-	say(a, "/leave");
-	chat_on_leave(c, session_id(a->s), 0);
+	leave(a);
 	ck_assert(sc->closed);
 	chat_stream_closed(c, st);
 	ck_assert_uint_eq(chat_stream_count(c), 0);
