@@ -15,12 +15,13 @@
 
 PGresult *tchat_rows(const char *room)
 {
-	return tdb_query(&T_DB,
-			 "SELECT m.id, m.room_id, m.seq, m.nickname, m.content, "
-			 "m.nickname || ': ' || m.content, r.id "
-			 "FROM messages m JOIN rooms r ON r.id = m.room_id "
-			 "WHERE r.name = $1 ORDER BY m.seq",
-			 room, NULL);
+	return tdb_query(
+		&T_DB,
+		"SELECT m.id, m.room_id, m.seq, m.nickname, m.content, "
+		"m.nickname || ': ' || m.content, r.id "
+		"FROM messages m JOIN rooms r ON r.id = m.room_id "
+		"WHERE r.name = $1 ORDER BY m.seq",
+		room, NULL);
 }
 
 int tchat_count(const char *room, const char *nick)
@@ -41,10 +42,11 @@ void tchat_expect_table_at(const char *file, int line, const char *who,
 
 	for (int j = 0; j < rows && j < n; j++)
 		if (strcmp(got[j], PQgetvalue(res, j, TCHAT_LINE)))
-			trun_fail(file, line,
-				  "%s: message %d is \"%s\", the table says \"%s\"",
-				  who, j + 1, got[j],
-				  PQgetvalue(res, j, TCHAT_LINE));
+			trun_fail(
+				file, line,
+				"%s: message %d is \"%s\", the table says \"%s\"",
+				who, j + 1, got[j],
+				PQgetvalue(res, j, TCHAT_LINE));
 	if (n != rows)
 		trun_fail(file, line,
 			  "%s received %d messages, the table has %d", who, n,
@@ -102,13 +104,14 @@ void tchat_expect_rows_at(const char *file, int line, struct tsse *s,
 		    strcmp(m.content, PQgetvalue(res, k, TCHAT_CONTENT)) ||
 		    strcmp(PQgetvalue(res, k, TCHAT_ROOM_ID),
 			   PQgetvalue(res, k, TCHAT_ROOMS_ID)))
-			trun_fail(file, line,
-				  "%s: seq %lld is {id %lld, room %s, user %s, content \"%s\"}; the table has {id %s, room_id %s, nickname %s, content \"%s\"}",
-				  s->label, m.seq, m.id, m.room, m.user,
-				  m.content, PQgetvalue(res, k, TCHAT_ID),
-				  PQgetvalue(res, k, TCHAT_ROOM_ID),
-				  PQgetvalue(res, k, TCHAT_NICK),
-				  PQgetvalue(res, k, TCHAT_CONTENT));
+			trun_fail(
+				file, line,
+				"%s: seq %lld is {id %lld, room %s, user %s, content \"%s\"}; the table has {id %s, room_id %s, nickname %s, content \"%s\"}",
+				s->label, m.seq, m.id, m.room, m.user,
+				m.content, PQgetvalue(res, k, TCHAT_ID),
+				PQgetvalue(res, k, TCHAT_ROOM_ID),
+				PQgetvalue(res, k, TCHAT_NICK),
+				PQgetvalue(res, k, TCHAT_CONTENT));
 	}
 }
 
@@ -120,9 +123,10 @@ void tchat_wait_expired_at(const char *file, int line, struct tcl *c,
 	while (tdb_stage_idle(&T_DB, sid) ||
 	       tcl_listed_at(file, line, c, entry)) {
 		if (trun_now_ms() >= deadline)
-			trun_fail(file, line,
-				  "%s still stored or listed %d ms after its last stream closed",
-				  entry, trun_ms(10000));
+			trun_fail(
+				file, line,
+				"%s still stored or listed %d ms after its last stream closed",
+				entry, trun_ms(10000));
 		trun_pace();
 	}
 }
@@ -154,8 +158,9 @@ void tchat_read_messages(struct tcl *c, const char *room, char **got, int n)
 		enum tcl_rc rc = tcl_read(c, trun_ms(15000));
 		size_t len;
 
-		ck_assert_msg(rc == TCL_LINE, "%s: got %d of %d messages, then %s",
-			      c->label, k, n, rc == TCL_EOF ? "EOF" : "timeout");
+		ck_assert_msg(rc == TCL_LINE,
+			      "%s: got %d of %d messages, then %s", c->label, k,
+			      n, rc == TCL_EOF ? "EOF" : "timeout");
 		len = strlen(c->line);
 		if (!strncmp(c->line, "[system] ", 9) && len > strlen(joined) &&
 		    !strcmp(c->line + len - strlen(joined), joined))

@@ -59,7 +59,7 @@ void tchat_wait_expired_at(const char *file, int line, struct tcl *c,
  * The next messages of s are rows [from, to) of res (tchat_rows(room)),
  * each once, in order, each with the row's id, room, nickname and content.
  */
-#define expect_rows(s, res, from, to, room)                            \
+#define expect_rows(s, res, from, to, room)                                \
 	tchat_expect_rows_at(__FILE__, __LINE__, (s), (res), (from), (to), \
 			     (room))
 /*
@@ -86,13 +86,13 @@ void tchat_read_messages(struct tcl *c, const char *room, char **got, int n);
 
 /* The readers of a flood: they all get every message. */
 struct tchat_flood {
-	struct tcl *from;   /* sends the flood; reads it too */
-	struct tcl **tcp;   /* other TCP readers, ntcp of them */
+	struct tcl *from; /* sends the flood; reads it too */
+	struct tcl **tcp; /* other TCP readers, ntcp of them */
 	int ntcp;
-	struct tsse **sse;  /* streams of the room, nsse of them */
+	struct tsse **sse; /* streams of the room, nsse of them */
 	int nsse;
-	int next;	    /* number of the next flood message */
-	long sent;	    /* bytes of flood sent */
+	int next;  /* number of the next flood message */
+	long sent; /* bytes of flood sent */
 };
 
 /*

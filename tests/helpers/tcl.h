@@ -111,12 +111,12 @@ struct tcl *tcl_user_back_at(const char *file, int line, int port,
  * member already) is "[system] <c's nick> joined <room>". Returns the
  * number of history lines, as do_join().
  */
-#define do_join_seen(c, room, ...)                                \
+#define do_join_seen(c, room, ...)                                     \
 	tcl_join_seen_at(__FILE__, __LINE__, (c), (room), __VA_ARGS__, \
 			 (struct tcl *)NULL)
 /* do_say(c, room, text), then the next line of each client after text is
  * "[room] <c's nick>: text" as well. */
-#define do_say_seen(c, room, text, ...)                                   \
+#define do_say_seen(c, room, text, ...)                                       \
 	tcl_say_seen_at(__FILE__, __LINE__, (c), (room), (text), __VA_ARGS__, \
 			(struct tcl *)NULL)
 /* "/quit": "[system] Goodbye" as the next line, then the server closes. */

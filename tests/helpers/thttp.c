@@ -702,9 +702,8 @@ void thttp_command_refused_at(const char *file, int line, int port,
 	thttp_expect_error_at(file, line, &r, status);
 }
 
-void thttp_say_refused_at(const char *file, int line, int port,
-			  const char *sid, const char *room,
-			  const char *content, int status)
+void thttp_say_refused_at(const char *file, int line, int port, const char *sid,
+			  const char *room, const char *content, int status)
 {
 	struct thttp_resp r;
 
@@ -713,8 +712,8 @@ void thttp_say_refused_at(const char *file, int line, int port,
 	thttp_expect_error_at(file, line, &r, status);
 }
 
-void thttp_disconnect_at(const char *file, int line, int port,
-			 const char *sid, int status)
+void thttp_disconnect_at(const char *file, int line, int port, const char *sid,
+			 int status)
 {
 	struct thttp_resp r;
 	json_t *j;

@@ -121,11 +121,10 @@ long long thttp_health_streams_at(const char *file, int line, int port,
 				  int status);
 void thttp_command_refused_at(const char *file, int line, int port,
 			      const char *sid, const char *cmd, int status);
-void thttp_say_refused_at(const char *file, int line, int port,
-			  const char *sid, const char *room,
-			  const char *content, int status);
-void thttp_disconnect_at(const char *file, int line, int port,
-			 const char *sid, int status);
+void thttp_say_refused_at(const char *file, int line, int port, const char *sid,
+			  const char *room, const char *content, int status);
+void thttp_disconnect_at(const char *file, int line, int port, const char *sid,
+			 int status);
 
 /* r has this status (fails with the head and body otherwise). */
 #define expect_status(r, st) \
@@ -174,13 +173,12 @@ void thttp_disconnect_at(const char *file, int line, int port,
  * POST /api/command {"session_id": sid, "command": cmd} is refused with
  * status st and an error body (expect_error()).
  */
-#define expect_command_refused(port, sid, cmd, st)                       \
-	thttp_command_refused_at(__FILE__, __LINE__, (port), (sid), (cmd), \
-				 (st))
+#define expect_command_refused(port, sid, cmd, st) \
+	thttp_command_refused_at(__FILE__, __LINE__, (port), (sid), (cmd), (st))
 /* POST /api/message {"session_id", "room", "content"} is refused with
  * status st and an error body. */
-#define expect_say_refused(port, sid, room, content, st)                   \
-	thttp_say_refused_at(__FILE__, __LINE__, (port), (sid), (room),      \
+#define expect_say_refused(port, sid, room, content, st)                \
+	thttp_say_refused_at(__FILE__, __LINE__, (port), (sid), (room), \
 			     (content), (st))
 /* POST /api/disconnect {"session_id": sid}: 200 {"success": true}. */
 #define api_disconnect(port, sid) \

@@ -643,9 +643,10 @@ void tsse_expect_end_at(const char *file, int line, struct tsse *s)
 		if (rc == TSSE_EOF)
 			return;
 		if (rc == TSSE_TIMEOUT)
-			trun_fail(file, line,
-				  "%s: expected the server to end the stream within %d ms; it stayed open after %d block(s):%s",
-				  s->label, trun_ms(T_WAIT), sn.count, sn.text);
+			trun_fail(
+				file, line,
+				"%s: expected the server to end the stream within %d ms; it stayed open after %d block(s):%s",
+				s->label, trun_ms(T_WAIT), sn.count, sn.text);
 		trun_seen_add(&sn, s->ev.raw, 250);
 	}
 }

@@ -482,10 +482,11 @@ START_TEST(test_database_stop_then_service_resumes)
 	expect_accounted("alice", 21, tchat_count("up", "alice"), &ref[0],
 			 false);
 	expect_accounted("bob", 20, tchat_count("up", "bob"), &ref[1], false);
-	trun_note("alice: %d stored, %d refused (%d as lost); bob: %d stored, %d refused (%d as lost)",
-		  tchat_count("up", "alice"), ref[0].not_sent + ref[0].lost,
-		  ref[0].lost, tchat_count("up", "bob"),
-		  ref[1].not_sent + ref[1].lost, ref[1].lost);
+	trun_note(
+		"alice: %d stored, %d refused (%d as lost); bob: %d stored, %d refused (%d as lost)",
+		tchat_count("up", "alice"), ref[0].not_sent + ref[0].lost,
+		ref[0].lost, tchat_count("up", "bob"),
+		ref[1].not_sent + ref[1].lost, ref[1].lost);
 	tcl_free(alice);
 	tcl_free(bob);
 }

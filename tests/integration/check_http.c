@@ -91,8 +91,9 @@ static void expect_posts_refused(const char *path, const char *const *bodies,
 
 	for (size_t i = 0; i < n; i++) {
 		thttp_post(HPORT, path, bodies[i], &r);
-		ck_assert_msg(r.status == st, "POST %s body \"%s\": status %d: %s",
-			      path, bodies[i], r.status, r.body);
+		ck_assert_msg(r.status == st,
+			      "POST %s body \"%s\": status %d: %s", path,
+			      bodies[i], r.status, r.body);
 		expect_error(&r, st);
 	}
 }
@@ -1337,8 +1338,8 @@ static void bad_fmt(struct bad_req *b, const char *name, enum bad_kind kind,
 }
 
 /* A JSON POST to path (that must get a 400) of fmt with arg in it. */
-static void bad_post_fmt(struct bad_req *b, const char *name,
-			 const char *path, const char *fmt, const char *arg)
+static void bad_post_fmt(struct bad_req *b, const char *name, const char *path,
+			 const char *fmt, const char *arg)
 {
 	char body[1024];
 

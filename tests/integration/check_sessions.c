@@ -565,7 +565,8 @@ START_TEST(test_command_racing_disconnect_is_an_error)
 	carol = tcl_user(T_INST[0].tcp_port, "carol");
 	do_create(carol, "general");
 	api_connect(H(0), "alice", a);
-	tdb_hold(&T_DB, "SELECT 1 FROM rooms WHERE name = 'general' FOR UPDATE");
+	tdb_hold(&T_DB,
+		 "SELECT 1 FROM rooms WHERE name = 'general' FOR UPDATE");
 	fd = thttp_start_command(H(0), a, "/join general");
 	tdb_wait_server_blocked(&T_DB);
 	api_disconnect(H(1), a);

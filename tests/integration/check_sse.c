@@ -477,8 +477,9 @@ START_TEST(test_sse_slow_reader_disconnected)
 	struct tcl *bob = tcl_user(PORT, "bob");
 	char sl[THTTP_SID_LEN + 1], c[THTTP_SID_LEN + 1], path[256];
 	struct tsse *slow, *carol;
-	struct tchat_flood f = { .from = alice, .tcp = &bob, .ntcp = 1,
-				 .sse = &carol, .nsse = 1 };
+	struct tchat_flood f = {
+		.from = alice, .tcp = &bob, .ntcp = 1, .sse = &carol, .nsse = 1
+	};
 	char *line;
 	enum tsse_rc rc;
 
