@@ -479,16 +479,13 @@ START_TEST(test_command_list_shows_http_user)
 }
 END_TEST
 
-START_TEST(test_command_rooms)
+/*
+ * bob makes beta and carol joins it; alice (session a) makes alpha and
+ * joins beta; carol quits. Then alpha has 1 member, online, and beta 3
+ * members, 2 online.
+ */
+static void alpha_and_beta(const char *a, struct tcl *bob, struct tcl *carol)
 {
-	struct tcl *bob = tcl_user(PORT, "bob");
-	struct tcl *carol = tcl_user(PORT, "carol");
-	char a[THTTP_SID_LEN + 1], *msg, *lines[8];
-	int n;
-
-	api_connect(HPORT, "alice", a);
-	expect_command(HPORT, a, "/rooms", true,
-		       "No rooms yet. Create one with /create <room>");
 	do_create(bob, "beta");
 	do_join_seen(carol, "beta", bob);
 	expect_command(
@@ -501,6 +498,19 @@ START_TEST(test_command_rooms)
 	expect_line(carol, "[system] Goodbye");
 	expect_eof(carol);
 	wait_online(bob, 2);
+}
+
+START_TEST(test_command_rooms)
+{
+	struct tcl *bob = tcl_user(PORT, "bob");
+	struct tcl *carol = tcl_user(PORT, "carol");
+	char a[THTTP_SID_LEN + 1], *msg, *lines[8];
+	int n;
+
+	api_connect(HPORT, "alice", a);
+	expect_command(HPORT, a, "/rooms", true,
+		       "No rooms yet. Create one with /create <room>");
+	alpha_and_beta(a, bob, carol);
 	msg = command_text(a, "/rooms");
 	n = split_lines(msg, lines, 8);
 	ck_assert_msg(n == 3, "/rooms: %s", msg);
@@ -1007,18 +1017,7 @@ START_TEST(test_rooms_shape_and_counts)
 
 	api_connect(HPORT, "alice", a);
 	do_create(carol, "gamma");
-	do_create(bob, "beta");
-	do_join_seen(carol, "beta", bob);
-	expect_command(
-		HPORT, a, "/create alpha", true,
-		"Created room alpha\nYou joined alpha (0 recent messages)");
-	expect_command(HPORT, a, "/join beta", true,
-		       "You joined beta (0 recent messages)");
-	expect_next(bob, "[system] alice joined beta");
-	tcl_send(carol, "/quit");
-	expect_line(carol, "[system] Goodbye");
-	expect_eof(carol);
-	wait_online(bob, 2);
+	alpha_and_beta(a, bob, carol);
 
 	thttp_get(HPORT, "/api/rooms", &r);
 	expect_status(&r, 200);

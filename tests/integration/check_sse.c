@@ -87,6 +87,24 @@ static void check_row(const struct tsse_msg *m, const char *room)
 	PQclear(res);
 }
 
+/*
+ * The next messages of s are seq first..last of general, each once, in
+ * order, each its row (check_row()) with the content fmt of its seq
+ * ("msg %lld"); m gets the last.
+ */
+static void expect_numbered(struct tsse *s, long long first, long long last,
+			    const char *fmt, struct tsse_msg *m)
+{
+	for (long long q = first; q <= last; q++) {
+		char text[32];
+
+		sse_expect_seq(s, q, m);
+		snprintf(text, sizeof(text), fmt, q);
+		ck_assert_str_eq(m->content, text);
+		check_row(m, "general");
+	}
+}
+
 /* ---- refusals and headers ---- */
 
 START_TEST(test_sse_refused_404_403)
@@ -169,13 +187,8 @@ START_TEST(test_sse_history_last_ten)
 	sse_expect_open(s);
 	/* The last 10, oldest first, each as its row. */
 	for (long long q = 3; q <= 12; q++) {
-		char text[32];
-
-		sse_expect_seq(s, q, &m);
-		snprintf(text, sizeof(text), "m%02lld", q);
-		ck_assert_str_eq(m.content, text);
+		expect_numbered(s, q, q, "m%02lld", &m);
 		ck_assert_str_eq(m.user, q % 3 ? "alice" : "bob");
-		check_row(&m, "general");
 	}
 	/* Nothing else: the next event is the next message. */
 	api_say(HPORT, a, "general", "m13", NULL);
@@ -290,28 +303,34 @@ END_TEST
 
 START_TEST(test_sse_resume_query_parameter)
 {
-	char a[THTTP_SID_LEN + 1], path[256];
-	struct tsse *s;
+	static const struct {
+		const char *label;
+		const char *query; /* %s: the session id */
+		long long from;	   /* the first message replayed */
+	} cases[] = {
+		{ "?last_event_id=5", "session_id=%s&last_event_id=5", 6 },
+		/* The parameters in the other order. */
+		{ "?last_event_id=7 first", "last_event_id=7&session_id=%s", 8 },
+	};
+	char a[THTTP_SID_LEN + 1];
 
 	api_user(HPORT, "alice", HPORT, "/create general", a);
 	ck_assert_int_eq(say_n(a, "general", "msg", 8), 8);
-	snprintf(path, sizeof(path),
-		 "/api/messages/general?session_id=%s&last_event_id=5", a);
-	s = tsse_open(HPORT, "?last_event_id=5", path, NULL);
-	sse_expect_open(s);
-	sse_expect_range(s, 6, 8);
-	ck_assert_int_eq(api_say(HPORT, a, "general", "nine", NULL), 9);
-	sse_expect_seq(s, 9, NULL);
-	tsse_free(s);
-	/* The parameters in the other order. */
-	snprintf(path, sizeof(path),
-		 "/api/messages/general?last_event_id=7&session_id=%s", a);
-	s = tsse_open(HPORT, "?last_event_id=7 first", path, NULL);
-	sse_expect_open(s);
-	sse_expect_range(s, 8, 9);
-	ck_assert_int_eq(api_say(HPORT, a, "general", "ten", NULL), 10);
-	sse_expect_seq(s, 10, NULL);
-	tsse_free(s);
+	for (size_t i = 0; i < TMAIN_N(cases); i++) {
+		long long live = 9 + (long long)i; /* the next message */
+		char query[128], path[256];
+		struct tsse *s;
+
+		snprintf(query, sizeof(query), cases[i].query, a);
+		snprintf(path, sizeof(path), "/api/messages/general?%s", query);
+		s = tsse_open(HPORT, cases[i].label, path, NULL);
+		sse_expect_open(s);
+		sse_expect_range(s, cases[i].from, live - 1);
+		ck_assert_int_eq(api_say(HPORT, a, "general", "live", NULL),
+				 live);
+		sse_expect_seq(s, live, NULL);
+		tsse_free(s);
+	}
 }
 END_TEST
 
@@ -326,14 +345,7 @@ START_TEST(test_sse_resume_from_database)
 	/* 6..20 are no longer in the ring of 10: they come from the table. */
 	s = tsse_open_room(HPORT, "resume at 5", "general", a, "5");
 	sse_expect_open(s);
-	for (long long q = 6; q <= 30; q++) {
-		char text[32];
-
-		sse_expect_seq(s, q, &m);
-		snprintf(text, sizeof(text), "msg %lld", q);
-		ck_assert_str_eq(m.content, text);
-		check_row(&m, "general");
-	}
+	expect_numbered(s, 6, 30, "msg %lld", &m);
 	/* Exactly 25, then live. */
 	ck_assert_int_eq(api_say(HPORT, a, "general", "live", NULL), 31);
 	sse_expect_seq(s, 31, NULL);
@@ -365,14 +377,7 @@ START_TEST(test_sse_resume_beyond_retention_resets)
 	/* 6..27 are gone: 22 missed, then the history, 28..30, each as its
 	 * row, then live. */
 	ck_assert_int_eq(sse_expect_reset(s), 22);
-	for (long long q = 28; q <= 30; q++) {
-		char text[32];
-
-		sse_expect_seq(s, q, &m);
-		snprintf(text, sizeof(text), "msg %lld", q);
-		ck_assert_str_eq(m.content, text);
-		check_row(&m, "general");
-	}
+	expect_numbered(s, 28, 30, "msg %lld", &m);
 	ck_assert_int_eq(api_say(HPORT, a, "general", "live", NULL), 31);
 	sse_expect_seq(s, 31, NULL);
 	tsse_free(s);
