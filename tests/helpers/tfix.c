@@ -131,6 +131,26 @@ void tfix_setup_small_outq(void)
 	tfix_use(&o);
 }
 
+void tfix_setup_staged_idle(void)
+{
+	static char json[64];
+	struct tsrv_opts o = { .extra_json = json };
+
+	snprintf(json, sizeof(json), "\"session_idle_timeout_s\": %d",
+		 trun_ms(6000) / 1000);
+	tfix_use(&o);
+}
+
+void tfix_setup_static(void)
+{
+	static char json[1200];
+	struct tsrv_opts o = { .extra_json = json };
+
+	snprintf(json, sizeof(json), "\"static_dir\": \"%s/static\"",
+		 trun_env("BD_TOP"));
+	tfix_use(&o);
+}
+
 void tfix_teardown(void)
 {
 	for (int i = 0; i < T_NINST; i++)

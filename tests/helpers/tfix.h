@@ -68,6 +68,17 @@ void tfix_setup(void);
 void tfix_setup_small_outq(void);
 
 /*
+ * Checked setup: session_idle_timeout_s 6 (scaled by
+ * CK_TIMEOUT_MULTIPLIER): no request of a test comes anywhere near it,
+ * and the sessions' tick (every third of it) comes soon. The tests make
+ * sessions idle with tdb_stage_idle() (last_active in the past).
+ */
+void tfix_setup_staged_idle(void);
+
+/* Checked setup: static_dir is the repository's static/ (the web page). */
+void tfix_setup_static(void);
+
+/*
  * Checked teardown: stops T_INST[0..T_NINST-1] still running and T_SRV
  * (each must exit with status 0), then drops T_DB.
  */

@@ -248,6 +248,26 @@ struct tsse *tsse_open_room(int port, const char *label, const char *room,
 	return tsse_open(port, label, path, last_event_id);
 }
 
+struct tsse *tsse_open_room_at(const char *file, int line, int port,
+			       const char *label, const char *room,
+			       const char *sid, const char *last_event_id)
+{
+	struct tsse *s = tsse_open_room(port, label, room, sid, last_event_id);
+
+	tsse_expect_open_at(file, line, s);
+	return s;
+}
+
+void tsse_room_refused_at(const char *file, int line, int port,
+			  const char *label, const char *room, const char *sid,
+			  int st)
+{
+	struct tsse *s = tsse_open_room(port, label, room, sid, NULL);
+
+	tsse_expect_refused_at(file, line, s, st);
+	tsse_free(s);
+}
+
 static void ev_clear(struct tsse_ev *ev)
 {
 	free(ev->id);

@@ -68,6 +68,23 @@ struct tsse *tsse_open_opt(int port, const char *label, const char *path,
 struct tsse *tsse_open_room(int port, const char *label, const char *room,
 			    const char *sid, const char *last_event_id);
 
+/* tsse_open_room(), then sse_expect_open() (reported at file:line). */
+struct tsse *tsse_open_room_at(const char *file, int line, int port,
+			       const char *label, const char *room,
+			       const char *sid, const char *last_event_id);
+#define sse_open_room(port, label, room, sid, last)                          \
+	tsse_open_room_at(__FILE__, __LINE__, (port), (label), (room), (sid), \
+			  (last))
+
+/* tsse_open_room() is refused with status st (sse_expect_refused());
+ * closes it. */
+void tsse_room_refused_at(const char *file, int line, int port,
+			  const char *label, const char *room, const char *sid,
+			  int st);
+#define sse_expect_room_refused(port, label, room, sid, st)              \
+	tsse_room_refused_at(__FILE__, __LINE__, (port), (label), (room), \
+			     (sid), (st))
+
 /* Closes the connection (FIN) and frees s; accepts NULL. */
 void tsse_free(struct tsse *s);
 

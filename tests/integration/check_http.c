@@ -1146,18 +1146,6 @@ END_TEST
 
 /* ---- static files, unknown paths ---- */
 
-static char static_json[1200];
-
-static void setup_static(void)
-{
-	struct tsrv_opts o = { 0 };
-
-	snprintf(static_json, sizeof(static_json),
-		 "\"static_dir\": \"%s/static\"", trun_env("BD_TOP"));
-	o.extra_json = static_json;
-	tfix_use(&o);
-}
-
 START_TEST(test_static_index)
 {
 	static const char *const paths[] = { "/", "/index.html" };
@@ -1558,8 +1546,9 @@ int main(void)
 		TFIX_CASE(test_rooms_list_larger_than_one_write, TIMEOUT, NULL),
 		TFIX_CASE(test_rooms_paginated, TIMEOUT, NULL),
 		TFIX_CASE(test_disconnect_ends_session, TIMEOUT, NULL),
-		TFIX_CASE(test_static_index, TIMEOUT, setup_static),
-		TFIX_CASE(test_static_traversal_refused, TIMEOUT, setup_static),
+		TFIX_CASE(test_static_index, TIMEOUT, tfix_setup_static),
+		TFIX_CASE(test_static_traversal_refused, TIMEOUT,
+			  tfix_setup_static),
 		TFIX_CASE(test_unknown_api_path_404, TIMEOUT, NULL),
 		TFIX_CASE(test_malformed_corpus_survived, 120, NULL),
 	};

@@ -44,6 +44,19 @@ START_TEST(test_health_ok)
 }
 END_TEST
 
+/* A database URL (in buf) for a port nothing listens on. */
+static const char *unreachable_url(char *buf, size_t len)
+{
+	int closed, unused;
+
+	tsrv_free_ports(&closed, &unused);
+	snprintf(
+		buf, len,
+		"host=127.0.0.1 port=%d user=nobody dbname=nothing connect_timeout=2",
+		closed);
+	return buf;
+}
+
 START_TEST(test_health_503_without_database)
 {
 	struct tsrv_opts o = { 0 };
@@ -51,15 +64,8 @@ START_TEST(test_health_503_without_database)
 	struct thttp_resp r;
 	char url[256], *ready;
 	int64_t deadline;
-	int closed, unused;
 
-	/* A port nothing listens on. */
-	tsrv_free_ports(&closed, &unused);
-	snprintf(
-		url, sizeof(url),
-		"host=127.0.0.1 port=%d user=nobody dbname=nothing connect_timeout=2",
-		closed);
-	o.database_url = url;
+	o.database_url = unreachable_url(url, sizeof(url));
 	o.instance_id = "nodb";
 	tsrv_init(&s, "server-nodb", &o);
 	tsrv_spawn(&s);
@@ -305,11 +311,9 @@ START_TEST(test_vanished_stream_client_noticed_at_once)
 	api_connect(port, "alice", sid);
 	json_decref(api_command(port, sid, "/create general", true));
 	ck_assert_int_eq(api_say(port, sid, "general", "hello", NULL), 1);
-	fin = tsse_open_room(port, "fin", "general", sid, NULL);
-	sse_expect_open(fin);
+	fin = sse_open_room(port, "fin", "general", sid, NULL);
 	sse_expect_seq(fin, 1, NULL);
-	rst = tsse_open_room(port, "rst", "general", sid, NULL);
-	sse_expect_open(rst);
+	rst = sse_open_room(port, "rst", "general", sid, NULL);
 	sse_expect_seq(rst, 1, NULL);
 	ck_assert_int_eq(health_streams(port, 0), 2);
 	/* One goes with a FIN, one with a reset; neither says goodbye. */
@@ -321,8 +325,7 @@ START_TEST(test_vanished_stream_client_noticed_at_once)
 			      "/health still counts %lld streams %d ms after their clients vanished",
 			      n, trun_ms(T_WAIT));
 	/* The session lives on and streams again. */
-	fin = tsse_open_room(port, "again", "general", sid, NULL);
-	sse_expect_open(fin);
+	fin = sse_open_room(port, "again", "general", sid, NULL);
 	sse_expect_seq(fin, 1, NULL);
 	ck_assert_int_eq(health_streams(port, 0), 1);
 	tsse_free(fin);
@@ -335,16 +338,10 @@ START_TEST(test_database_url_env_overrides_config)
 	struct tsrv s;
 	struct thttp_resp r;
 	char url[256];
-	int closed, unused;
 	struct tcl *c;
 
 	tfix_begin_db();
-	tsrv_free_ports(&closed, &unused);
-	snprintf(
-		url, sizeof(url),
-		"host=127.0.0.1 port=%d user=nobody dbname=nothing connect_timeout=2",
-		closed);
-	o.database_url = url;
+	o.database_url = unreachable_url(url, sizeof(url));
 	o.env_database_url = T_DB.url;
 	tsrv_init(&s, "server-envurl", &o);
 	tsrv_start(&s); /* ready: it reached the test database */

@@ -46,32 +46,6 @@ static void up_idle(void)
 	tfix_use(&o);
 }
 
-/*
- * session_idle_timeout_s 6 (scaled for slow builds) on every instance: no
- * request of the test comes anywhere near it, and the ticks (every third
- * of it) come soon. Sessions are made idle by setting last_active in the
- * past (tdb_stage_idle()).
- */
-static void up_idle_staged(void)
-{
-	static char json[64];
-	struct tsrv_opts o = { .extra_json = json };
-
-	snprintf(json, sizeof(json), "\"session_idle_timeout_s\": %d",
-		 trun_ms(6000) / 1000);
-	tfix_use(&o);
-}
-
-static void up_static(void)
-{
-	static char json[1200];
-	struct tsrv_opts o = { .extra_json = json };
-
-	snprintf(json, sizeof(json), "\"static_dir\": \"%s/static\"",
-		 trun_env("BD_TOP"));
-	tfix_use(&o);
-}
-
 static void down(void)
 {
 	tproxy_stop(&px);
@@ -296,8 +270,7 @@ START_TEST(test_session_works_on_every_instance)
 		char label[32];
 
 		snprintf(label, sizeof(label), "stream on inst%d", i + 1);
-		s[i] = tsse_open_room(H(i), label, "general", a, NULL);
-		sse_expect_open(s[i]);
+		s[i] = sse_open_room(H(i), label, "general", a, NULL);
 		sse_expect_range(s[i], 1, 3);
 	}
 	ck_assert_int_eq(tdb_int(&T_DB,
@@ -375,8 +348,7 @@ START_TEST(test_session_state_seen_by_every_instance)
 	expect_command(H(2), a, "/join side", true,
 		       "You joined side (0 recent messages)");
 	ck_assert_int_eq(api_say(H(0), a, "side", "back in side", NULL), 1);
-	s = tsse_open_room(H(1), "alicia on inst2", "side", a, NULL);
-	sse_expect_open(s);
+	s = sse_open_room(H(1), "alicia on inst2", "side", a, NULL);
 	sse_expect_seq(s, 1, NULL);
 	tsse_free(s);
 	expect_command(H(1), a, "/rooms", true,
@@ -400,10 +372,8 @@ START_TEST(test_stream_ends_on_leave_elsewhere)
 	tfix_start_instances(NINST);
 	api_user(H(2), "alice", H(2), "/create other", a);
 	json_decref(api_command(H(2), a, "/create current", true));
-	cur = tsse_open_room(H(0), "current on inst1", "current", a, NULL);
-	sse_expect_open(cur);
-	other = tsse_open_room(H(0), "other on inst1", "other", a, NULL);
-	sse_expect_open(other);
+	cur = sse_open_room(H(0), "current on inst1", "current", a, NULL);
+	other = sse_open_room(H(0), "other on inst1", "other", a, NULL);
 	ck_assert_int_eq(api_say(H(2), a, "current", "before", NULL), 1);
 	sse_expect_seq(cur, 1, NULL);
 	expect_command(H(1), a, "/leave", true, "You left current");
@@ -414,11 +384,7 @@ START_TEST(test_stream_ends_on_leave_elsewhere)
 	sse_expect_seq(other, 1, NULL);
 	/* Not a member any more, on every instance. */
 	for (int i = 0; i < NINST; i++) {
-		struct tsse *s = tsse_open_room(H(i), "left", "current", a,
-						NULL);
-
-		sse_expect_refused(s, 403);
-		tsse_free(s);
+		sse_expect_room_refused(H(i), "left", "current", a, 403);
 		expect_say_refused(H(i), a, "current", "refused?", 403);
 	}
 	tsse_free(other);
@@ -440,10 +406,8 @@ START_TEST(test_stream_ends_when_membership_ends_unnotified)
 	tfix_start_instances(1);
 	api_user(H(0), "alice", H(0), "/create other", a);
 	json_decref(api_command(H(0), a, "/create current", true));
-	cur = tsse_open_room(H(0), "current", "current", a, NULL);
-	sse_expect_open(cur);
-	other = tsse_open_room(H(0), "other", "other", a, NULL);
-	sse_expect_open(other);
+	cur = sse_open_room(H(0), "current", "current", a, NULL);
+	other = sse_open_room(H(0), "other", "other", a, NULL);
 	ck_assert_int_eq(tdb_int(&T_DB,
 				 "DELETE FROM room_members m USING rooms r "
 				 "WHERE r.id = m.room_id AND r.name = 'current' "
@@ -475,12 +439,9 @@ START_TEST(test_stream_ends_on_disconnect_elsewhere)
 	api_user(H(1), "bob", H(2), "/join general", b);
 	expect_next(carol, "[system] alice joined general");
 	expect_next(carol, "[system] bob joined general");
-	sa = tsse_open_room(H(0), "alice on inst1", "general", a, NULL);
-	sse_expect_open(sa);
-	sb = tsse_open_room(H(0), "bob on inst1", "general", b, NULL);
-	sse_expect_open(sb);
-	sb3 = tsse_open_room(H(2), "bob on inst3", "general", b, NULL);
-	sse_expect_open(sb3);
+	sa = sse_open_room(H(0), "alice on inst1", "general", a, NULL);
+	sb = sse_open_room(H(0), "bob on inst1", "general", b, NULL);
+	sb3 = sse_open_room(H(2), "bob on inst3", "general", b, NULL);
 	api_disconnect(H(1), a);
 	sse_expect_end(sa);
 	tsse_free(sa);
@@ -518,8 +479,7 @@ START_TEST(test_sessions_survive_database_restart)
 
 	tfix_start_instances(NINST);
 	api_user(H(0), "alice", H(0), "/create general", a);
-	s = tsse_open_room(H(1), "alice on inst2", "general", a, NULL);
-	sse_expect_open(s);
+	s = sse_open_room(H(1), "alice on inst2", "general", a, NULL);
 	tfix_cluster_db(false);
 	for (int i = 0; i < T_NINST; i++)
 		thttp_wait_status(H(i), "/health", 503, &r, trun_ms(15000));
@@ -627,8 +587,7 @@ START_TEST(test_resume_on_other_instance)
 	api_user(H(0), "alice", H(1), "/create general", a);
 	bob = tcl_user(T_INST[2].tcp_port, "bob");
 	do_join(bob, "general");
-	s = tsse_open_room(H(0), "first on inst1", "general", a, NULL);
-	sse_expect_open(s);
+	s = sse_open_room(H(0), "first on inst1", "general", a, NULL);
 	for (int i = 1; i <= 5; i++) {
 		char text[32];
 
@@ -648,16 +607,14 @@ START_TEST(test_resume_on_other_instance)
 	expect_line(bob, "[general] bob: bob missed 10");
 	res = tchat_rows("general");
 	ck_assert_int_eq(PQntuples(res), 25);
-	s = tsse_open_room(H(1), "resumed on inst2", "general", a, "5");
-	sse_expect_open(s);
+	s = sse_open_room(H(1), "resumed on inst2", "general", a, "5");
 	expect_rows(s, res, 5, 25, "general");
 	PQclear(res);
 	ck_assert_int_eq(api_say(H(0), a, "general", "live", NULL), 26);
 	sse_expect_seq(s, 26, NULL);
 	tsse_free(s);
 	/* And from the very start on instance 3. */
-	s = tsse_open_room(H(2), "resumed on inst3", "general", a, "0");
-	sse_expect_open(s);
+	s = sse_open_room(H(2), "resumed on inst3", "general", a, "0");
 	sse_expect_range(s, 1, 26);
 	tcl_send(bob, "live again");
 	sse_expect_seq(s, 27, NULL);
@@ -693,8 +650,7 @@ START_TEST(test_presence_counts_session_once)
 		char label[32];
 
 		snprintf(label, sizeof(label), "alice on inst%d", i + 1);
-		s[i] = tsse_open_room(H(i), label, "general", a, NULL);
-		sse_expect_open(s[i]);
+		s[i] = sse_open_room(H(i), label, "general", a, NULL);
 		json_decref(api_command(H(i), a, "/help", true));
 	}
 	for (int k = 0; k < 2; k++) {
@@ -756,8 +712,7 @@ START_TEST(test_idle_session_expires_everywhere)
 	tfix_start_instances(NINST);
 	bob = tcl_user(T_INST[0].tcp_port, "bob");
 	api_user(H(2), "keeper", H(2), "/create k", k);
-	s = tsse_open_room(H(1), "keeper on inst2", "k", k, NULL);
-	sse_expect_open(s);
+	s = sse_open_room(H(1), "keeper on inst2", "k", k, NULL);
 	/* keeper makes no request from here until "still alive". */
 	t = tdb_scalar(&T_DB, "SELECT now()::text", NULL);
 	api_connect(H(0), "idle", i1);
@@ -819,16 +774,14 @@ START_TEST(test_session_survives_instance_restart)
 	expect_command(H(1), a, "/join general", true,
 		       "You joined general (1 recent message)");
 	ck_assert_int_eq(api_say(H(1), a, "general", "during", NULL), 2);
-	s = tsse_open_room(H(1), "alice on inst2", "general", a, NULL);
-	sse_expect_open(s);
+	s = sse_open_room(H(1), "alice on inst2", "general", a, NULL);
 	sse_expect_range(s, 1, 2);
 	tsrv_start(&T_INST[0]);
 	expect_command(H(0), a, "/list", true,
 		       "Online users (1):\n  alice (in general)");
 	ck_assert_int_eq(api_say(H(0), a, "general", "after", NULL), 3);
 	sse_expect_seq(s, 3, NULL);
-	t = tsse_open_room(H(0), "alice on inst1", "general", a, "1");
-	sse_expect_open(t);
+	t = sse_open_room(H(0), "alice on inst1", "general", a, "1");
 	sse_expect_range(t, 2, 3);
 	ck_assert_int_eq(api_say(H(1), a, "general", "live", NULL), 4);
 	sse_expect_seq(t, 4, NULL);
@@ -857,8 +810,7 @@ START_TEST(test_session_id_stored_only_as_sha256)
 	api_connect(H(0), "alice", sid);
 	json_decref(api_command(H(1), sid, "/create general", true));
 	ck_assert_int_eq(api_say(H(0), sid, "general", "hello", NULL), 1);
-	st = tsse_open_room(H(1), "stream", "general", sid, NULL);
-	sse_expect_open(st);
+	st = sse_open_room(H(1), "stream", "general", sid, NULL);
 	sse_expect_seq(st, 1, NULL);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM api_sessions",
 				 NULL),
@@ -923,8 +875,7 @@ START_TEST(test_room_traffic_across_instances)
 	do_create(bob, "general");
 	api_user(H(1), "web", H(2), "/join general", w);
 	expect_next(bob, "[system] web joined general");
-	s = tsse_open_room(H(0), "web on inst1", "general", w, NULL);
-	sse_expect_open(s);
+	s = sse_open_room(H(0), "web on inst1", "general", w, NULL);
 	for (int i = 0; i < N; i++) {
 		char text[32];
 
@@ -1116,14 +1067,14 @@ int main(void)
 			  NULL),
 		TFIX_CASE(test_presence_counts_session_once, TIMEOUT, NULL),
 		TFIX_CASE(test_idle_session_expires_everywhere, 90,
-			  up_idle_staged),
+			  tfix_setup_staged_idle),
 		TFIX_CASE(test_session_survives_instance_restart, TIMEOUT,
 			  NULL),
 		TFIX_CASE(test_sessions_survive_database_restart, 120, NULL),
 		TFIX_CASE(test_room_traffic_across_instances, TIMEOUT, NULL),
 		TFIX_CASE(test_session_id_stored_only_as_sha256, TIMEOUT, NULL),
 		TFIX_CASE(test_proxy_round_robin_stream_and_resume, 90, NULL),
-		TFIX_CASE(test_proxy_browser_flow, 90, up_static),
+		TFIX_CASE(test_proxy_browser_flow, 90, tfix_setup_static),
 	};
 
 	return tfix_main("sessions", cases, TMAIN_N(cases), down);

@@ -111,28 +111,18 @@ START_TEST(test_sse_refused_404_403)
 {
 	struct tcl *bob = tcl_user(PORT, "bob");
 	char a[THTTP_SID_LEN + 1];
-	struct tsse *s;
 
 	do_create(bob, "general");
 	api_connect(HPORT, "alice", a);
-	s = tsse_open_room(HPORT, "unknown session", "general", NO_SID, NULL);
-	sse_expect_refused(s, 404);
-	tsse_free(s);
-	s = tsse_open_room(HPORT, "unknown room", "nowhere", a, NULL);
-	sse_expect_refused(s, 404);
-	tsse_free(s);
-	s = tsse_open_room(HPORT, "not a member", "general", a, NULL);
-	sse_expect_refused(s, 403);
-	tsse_free(s);
+	sse_expect_room_refused(HPORT, "unknown session", "general", NO_SID,
+				404);
+	sse_expect_room_refused(HPORT, "unknown room", "nowhere", a, 404);
+	sse_expect_room_refused(HPORT, "not a member", "general", a, 403);
 	/* A member gets the stream; after /leave, 403 again. */
 	json_decref(api_command(HPORT, a, "/join general", true));
-	s = tsse_open_room(HPORT, "member", "general", a, NULL);
-	sse_expect_open(s);
-	tsse_free(s);
+	tsse_free(sse_open_room(HPORT, "member", "general", a, NULL));
 	json_decref(api_command(HPORT, a, "/leave", true));
-	s = tsse_open_room(HPORT, "left", "general", a, NULL);
-	sse_expect_refused(s, 403);
-	tsse_free(s);
+	sse_expect_room_refused(HPORT, "left", "general", a, 403);
 	tcl_free(bob);
 }
 END_TEST
@@ -145,9 +135,8 @@ START_TEST(test_sse_headers_then_retry)
 	long long seq;
 
 	api_user(HPORT, "alice", HPORT, "/create general", a);
-	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
 	/* Headers, then "retry: 3000" as the first block. */
-	sse_expect_open(s);
+	s = sse_open_room(HPORT, "alice", "general", a, NULL);
 	/* An empty room has no history: the next event is live. */
 	seq = api_say(HPORT, a, "general", "first", NULL);
 	sse_expect_seq(s, seq, &m);
@@ -183,8 +172,7 @@ START_TEST(test_sse_history_last_ten)
 			expect_line(bob, want);
 		}
 	}
-	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
-	sse_expect_open(s);
+	s = sse_open_room(HPORT, "alice", "general", a, NULL);
 	/* The last 10, oldest first, each as its row. */
 	for (long long q = 3; q <= 12; q++) {
 		expect_numbered(s, q, q, "m%02lld", &m);
@@ -212,8 +200,7 @@ START_TEST(test_sse_live_messages)
 	do_create(bob, "general");
 	api_user(HPORT, "alice", HPORT, "/join general", a);
 	expect_next(bob, "[system] alice joined general");
-	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
-	sse_expect_open(s);
+	s = sse_open_room(HPORT, "alice", "general", a, NULL);
 	seq = api_say(HPORT, a, "general", "hello bob", &id);
 	sse_expect_seq(s, seq, &m);
 	ck_assert_int_eq(m.id, id);
@@ -249,8 +236,7 @@ START_TEST(test_sse_system_events)
 	long long seq;
 
 	api_user(HPORT, "alice", HPORT, "/create general", a);
-	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
-	sse_expect_open(s);
+	s = sse_open_room(HPORT, "alice", "general", a, NULL);
 	do_join(bob, "general");
 	sse_expect_system(s, "general", "bob joined general");
 	do_nick(bob, "bobby");
@@ -279,19 +265,16 @@ START_TEST(test_sse_resume_within_ring)
 
 	api_user(HPORT, "alice", HPORT, "/create general", a);
 	ck_assert_int_eq(say_n(a, "general", "msg", 8), 8);
-	s = tsse_open_room(HPORT, "resume at 5", "general", a, "5");
-	sse_expect_open(s);
+	s = sse_open_room(HPORT, "resume at 5", "general", a, "5");
 	sse_expect_range(s, 6, 8);
 	/* At the newest one: nothing to replay. */
-	t = tsse_open_room(HPORT, "resume at 8", "general", a, "8");
-	sse_expect_open(t);
+	t = sse_open_room(HPORT, "resume at 8", "general", a, "8");
 	/* Exactly those, then live. */
 	ck_assert_int_eq(api_say(HPORT, a, "general", "nine", NULL), 9);
 	sse_expect_seq(s, 9, NULL);
 	sse_expect_seq(t, 9, NULL);
 	/* Resume before the first message: everything. */
-	u = tsse_open_room(HPORT, "resume at 0", "general", a, "0");
-	sse_expect_open(u);
+	u = sse_open_room(HPORT, "resume at 0", "general", a, "0");
 	sse_expect_range(u, 1, 9);
 	ck_assert_int_eq(api_say(HPORT, a, "general", "ten", NULL), 10);
 	sse_expect_seq(u, 10, NULL);
@@ -310,7 +293,8 @@ START_TEST(test_sse_resume_query_parameter)
 	} cases[] = {
 		{ "?last_event_id=5", "session_id=%s&last_event_id=5", 6 },
 		/* The parameters in the other order. */
-		{ "?last_event_id=7 first", "last_event_id=7&session_id=%s", 8 },
+		{ "?last_event_id=7 first", "last_event_id=7&session_id=%s",
+		  8 },
 	};
 	char a[THTTP_SID_LEN + 1];
 
@@ -343,8 +327,7 @@ START_TEST(test_sse_resume_from_database)
 	api_user(HPORT, "alice", HPORT, "/create general", a);
 	ck_assert_int_eq(say_n(a, "general", "msg", 30), 30);
 	/* 6..20 are no longer in the ring of 10: they come from the table. */
-	s = tsse_open_room(HPORT, "resume at 5", "general", a, "5");
-	sse_expect_open(s);
+	s = sse_open_room(HPORT, "resume at 5", "general", a, "5");
 	expect_numbered(s, 6, 30, "msg %lld", &m);
 	/* Exactly 25, then live. */
 	ck_assert_int_eq(api_say(HPORT, a, "general", "live", NULL), 31);
@@ -372,8 +355,7 @@ START_TEST(test_sse_resume_beyond_retention_resets)
 	ck_assert_int_eq(say_n(a, "general", "msg", 30), 30);
 	/* Retention keeps 28..30 in the table. */
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT bd_cleanup(3)", NULL), 27);
-	s = tsse_open_room(HPORT, "resume at 5", "general", a, "5");
-	sse_expect_open(s);
+	s = sse_open_room(HPORT, "resume at 5", "general", a, "5");
 	/* 6..27 are gone: 22 missed, then the history, 28..30, each as its
 	 * row, then live. */
 	ck_assert_int_eq(sse_expect_reset(s), 22);
@@ -396,8 +378,7 @@ START_TEST(test_sse_resume_over_1000_behind_resets)
 	struct tsse *live, *s1000, *s1001;
 
 	api_user(HPORT, "alice", HPORT, "/create general", a);
-	live = tsse_open_room(HPORT, "live", "general", a, NULL);
-	sse_expect_open(live);
+	live = sse_open_room(HPORT, "live", "general", a, NULL);
 	ck_assert_int_eq(api_say(HPORT, a, "general", "first", NULL), 1);
 	sse_expect_seq(live, 1, NULL);
 	ck_assert_int_eq(
@@ -412,13 +393,11 @@ START_TEST(test_sse_resume_over_1000_behind_resets)
 	/* The server has them all once the live stream has. */
 	sse_expect_range(live, 2, 1003);
 	/* 4..1003: exactly 1,000, from the table. */
-	s1000 = tsse_open_room(HPORT, "1,000 behind", "general", a, "3");
-	sse_expect_open(s1000);
+	s1000 = sse_open_room(HPORT, "1,000 behind", "general", a, "3");
 	sse_expect_range(s1000, 4, 1003);
 	/* 3..1003: 1,001. Reset, 991 skipped (3..993), the history
 	 * 994..1003. */
-	s1001 = tsse_open_room(HPORT, "1,001 behind", "general", a, "2");
-	sse_expect_open(s1001);
+	s1001 = sse_open_room(HPORT, "1,001 behind", "general", a, "2");
 	ck_assert_int_eq(sse_expect_reset(s1001), 991);
 	sse_expect_range(s1001, 994, 1003);
 	/* Then live, on every stream, nothing in between. */
@@ -443,10 +422,8 @@ START_TEST(test_sse_two_streams_same_session)
 	do_create(bob, "general");
 	api_user(HPORT, "alice", HPORT, "/join general", a);
 	expect_next(bob, "[system] alice joined general");
-	s1 = tsse_open_room(HPORT, "stream 1", "general", a, NULL);
-	sse_expect_open(s1);
-	s2 = tsse_open_room(HPORT, "stream 2", "general", a, NULL);
-	sse_expect_open(s2);
+	s1 = sse_open_room(HPORT, "stream 1", "general", a, NULL);
+	s2 = sse_open_room(HPORT, "stream 2", "general", a, NULL);
 	for (int i = 1; i <= 5; i++) {
 		snprintf(text, sizeof(text), "a%d", i);
 		api_say(HPORT, a, "general", text, NULL);
@@ -499,8 +476,7 @@ START_TEST(test_sse_slow_reader_disconnected)
 	snprintf(path, sizeof(path), "/api/messages/flood?session_id=%s", sl);
 	slow = tsse_open_opt(HPORT, "slowpoke", path, NULL, 4096);
 	sse_expect_open(slow);
-	carol = tsse_open_room(HPORT, "carol", "flood", c, NULL);
-	sse_expect_open(carol);
+	carol = sse_open_room(HPORT, "carol", "flood", c, NULL);
 	/* From here on slowpoke reads nothing until the end; the others get
 	 * everything, before and after it is dropped. */
 	line = tchat_flood_until_slow(&f, 65536);
@@ -548,8 +524,7 @@ START_TEST(test_sse_heartbeat)
 
 	api_user(HPORT, "alice", HPORT, "/create general", a);
 	t0 = trun_now_ms();
-	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
-	sse_expect_open(s);
+	s = sse_open_room(HPORT, "alice", "general", a, NULL);
 	for (int i = 0; i < PINGS; i++)
 		sse_expect_comment(s, " ping", trun_ms(T_WAIT));
 	span = trun_now_ms() - t0;
@@ -578,8 +553,7 @@ START_TEST(test_sse_and_tcp_same_order)
 	do_create(bob, "general");
 	api_user(HPORT, "alice", HPORT, "/join general", a);
 	expect_next(bob, "[system] alice joined general");
-	s = tsse_open_room(HPORT, "alice", "general", a, NULL);
-	sse_expect_open(s);
+	s = sse_open_room(HPORT, "alice", "general", a, NULL);
 	/* bob's lines go out without waiting; alice's wait for commit. */
 	for (int i = 0; i < N; i++) {
 		tcl_send(bob, "b%02d", i);
@@ -611,21 +585,6 @@ END_TEST
 /* ---- session expiry ---- */
 
 /*
- * session_idle_timeout_s 6 (scaled for slow builds): no request of the
- * test comes anywhere near it, and the sessions' tick (a third of it)
- * comes soon. Sessions are made idle by setting last_active in the past.
- */
-static void setup_idle(void)
-{
-	static char json[64];
-	struct tsrv_opts o = { .extra_json = json };
-
-	snprintf(json, sizeof(json), "\"session_idle_timeout_s\": %d",
-		 trun_ms(6000) / 1000);
-	tfix_use(&o);
-}
-
-/*
  * keeper, with an open stream, and idle, without one, both idle for an
  * hour: the tick ends idle and keeps keeper (it marks the sessions it
  * streams to active before it ends idle ones); once its stream is
@@ -638,8 +597,7 @@ START_TEST(test_session_expires_when_idle)
 	struct tsse *s;
 
 	api_user(HPORT, "keeper", HPORT, "/create k", k);
-	s = tsse_open_room(HPORT, "keeper", "k", k, NULL);
-	sse_expect_open(s);
+	s = sse_open_room(HPORT, "keeper", "k", k, NULL);
 	api_connect(HPORT, "idle", i);
 	ck_assert(listed(bob, "idle (no room)"));
 	ck_assert(listed(bob, "keeper (in k)"));
@@ -704,8 +662,7 @@ START_TEST(test_sse_vanished_clients_closed)
 		char label[32];
 
 		snprintf(label, sizeof(label), "stream %d", i);
-		s[i] = tsse_open_room(HPORT, label, "general", a, NULL);
-		sse_expect_open(s[i]);
+		s[i] = sse_open_room(HPORT, label, "general", a, NULL);
 		sse_expect_range(s[i], 1, 3);
 	}
 	ck_assert_int_eq(health_streams(HPORT, 200), N);
@@ -740,9 +697,8 @@ START_TEST(test_sse_vanished_clients_closed)
 	/* And it still serves streams. */
 	{
 		struct tsse *t =
-			tsse_open_room(HPORT, "after", "general", a, NULL);
+			sse_open_room(HPORT, "after", "general", a, NULL);
 
-		sse_expect_open(t);
 		sse_expect_range(t, 1, 3);
 		ck_assert_int_eq(api_say(HPORT, a, "general", "still", NULL),
 				 4);
@@ -771,7 +727,8 @@ int main(void)
 			  tfix_setup_small_outq),
 		TFIX_CASE(test_sse_heartbeat, TIMEOUT, setup_heartbeat),
 		TFIX_CASE(test_sse_and_tcp_same_order, TIMEOUT, NULL),
-		TFIX_CASE(test_session_expires_when_idle, 60, setup_idle),
+		TFIX_CASE(test_session_expires_when_idle, 60,
+			  tfix_setup_staged_idle),
 		TFIX_CASE(test_sse_vanished_clients_closed, 60, NULL),
 	};
 
