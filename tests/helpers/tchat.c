@@ -148,10 +148,13 @@ void tchat_send_burst(struct tcl *c, int n, const char *fmt, int who)
 	free(buf);
 }
 
-void tchat_read_messages(struct tcl *c, const char *room, char **got, int n)
+void tchat_expect_received_at(const char *file, int line, struct tcl *c,
+			      const char *room, int n)
 {
+	char **got = calloc((size_t)n + 1, sizeof(*got));
 	char pre[128], joined[128];
 
+	ck_assert(got);
 	snprintf(pre, sizeof(pre), "[%s] ", room);
 	snprintf(joined, sizeof(joined), " joined %s", room);
 	for (int k = 0; k < n;) {
@@ -169,6 +172,10 @@ void tchat_read_messages(struct tcl *c, const char *room, char **got, int n)
 			      "%s: unexpected \"%s\"", c->label, c->line);
 		got[k++] = strdup(c->line + strlen(pre));
 	}
+	tchat_expect_table_at(file, line, c->label, room, got, n);
+	for (int k = 0; k < n; k++)
+		free(got[k]);
+	free(got);
 }
 
 /* Whether text is flood message i ("%06d " and 'f's, TCL_FLOOD_BODY

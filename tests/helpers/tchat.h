@@ -41,6 +41,8 @@ void tchat_expect_rows_at(const char *file, int line, struct tsse *s,
 			  PGresult *res, int from, int to, const char *room);
 void tchat_wait_expired_at(const char *file, int line, struct tcl *c,
 			   const char *sid, const char *entry);
+void tchat_expect_received_at(const char *file, int line, struct tcl *c,
+			      const char *room, int n);
 
 /*
  * got[0..n-1] ("nick: content", as received) is exactly room's messages
@@ -78,11 +80,12 @@ void tchat_wait_expired_at(const char *file, int line, struct tcl *c,
 void tchat_send_burst(struct tcl *c, int n, const char *fmt, int who);
 
 /*
- * Reads c's next n messages of room (each within 15 s, scaled) into
- * got[0..n-1] ("nick: content", malloc'd); notices "<nick> joined <room>"
- * between them are skipped, any other line fails the test.
+ * Reads c's next n messages of room (each within 15 s, scaled; notices
+ * "<nick> joined <room>" between them are skipped, any other line fails
+ * the test): they must be room's messages in seq order (expect_table()).
  */
-void tchat_read_messages(struct tcl *c, const char *room, char **got, int n);
+#define expect_received(c, room, n) \
+	tchat_expect_received_at(__FILE__, __LINE__, (c), (room), (n))
 
 /* The readers of a flood: they all get every message. */
 struct tchat_flood {

@@ -122,10 +122,11 @@ END_TEST
 
 START_TEST(test_fifty_clients_same_order)
 {
-	static char *got[LOAD_CLIENTS][LOAD_CLIENTS * LOAD_MSGS];
 	struct tcl *c[LOAD_CLIENTS];
 	const int total = LOAD_CLIENTS * LOAD_MSGS;
+	int next[LOAD_CLIENTS] = { 0 };
 	char nick[32];
+	PGresult *res;
 
 	for (int i = 0; i < LOAD_CLIENTS; i++) {
 		snprintf(nick, sizeof(nick), "user%02d", i);
@@ -139,37 +140,29 @@ START_TEST(test_fifty_clients_same_order)
 	for (int i = 0; i < LOAD_CLIENTS; i++)
 		tchat_send_burst(c[i], LOAD_MSGS, "msg %d from user%02d", i);
 	/* Every client got the table's messages, in its order. */
-	for (int i = 0; i < LOAD_CLIENTS; i++) {
-		tchat_read_messages(c[i], "load", got[i], total);
-		expect_table(c[i]->label, "load", got[i], total);
-	}
+	for (int i = 0; i < LOAD_CLIENTS; i++)
+		expect_received(c[i], "load", total);
 	/* Per sender: the order it sent in, each line exactly once. */
-	{
-		int next[LOAD_CLIENTS] = { 0 };
+	res = tchat_rows("load");
+	for (int n = 0; n < total; n++) {
+		const char *got = PQgetvalue(res, n, TCHAT_LINE);
+		int who, k;
+		char want[64];
 
-		for (int n = 0; n < total; n++) {
-			int who, k;
-			char want[64];
-
-			ck_assert_msg(sscanf(got[0][n], "user%d: msg %d", &who,
-					     &k) == 2 &&
-					      who >= 0 && who < LOAD_CLIENTS,
-				      "odd message \"%s\"", got[0][n]);
-			snprintf(want, sizeof(want),
-				 "user%02d: msg %d from user%02d", who,
-				 next[who], who);
-			ck_assert_msg(
-				!strcmp(got[0][n], want),
-				"message %d is \"%s\", expected \"%s\" next from user%02d",
-				n + 1, got[0][n], want, who);
-			next[who]++;
-		}
+		ck_assert_msg(sscanf(got, "user%d: msg %d", &who, &k) == 2 &&
+				      who >= 0 && who < LOAD_CLIENTS,
+			      "odd message \"%s\"", got);
+		snprintf(want, sizeof(want), "user%02d: msg %d from user%02d",
+			 who, next[who], who);
+		ck_assert_msg(
+			!strcmp(got, want),
+			"message %d is \"%s\", expected \"%s\" next from user%02d",
+			n + 1, got, want, who);
+		next[who]++;
 	}
-	for (int i = 0; i < LOAD_CLIENTS; i++) {
-		for (int n = 0; n < total; n++)
-			free(got[i][n]);
+	PQclear(res);
+	for (int i = 0; i < LOAD_CLIENTS; i++)
 		tcl_free(c[i]);
-	}
 }
 END_TEST
 
