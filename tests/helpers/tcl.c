@@ -4,11 +4,8 @@
  */
 #include "tcl.h"
 
-#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,24 +16,11 @@
 
 struct tcl *tcl_connect_opt(int port, const char *label, int rcvbuf)
 {
-	struct sockaddr_in sa = { 0 };
 	struct tcl *c = calloc(1, sizeof(*c));
-	int one = 1;
 
 	ck_assert(c);
 	snprintf(c->label, sizeof(c->label), "%s", label);
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_msg(c->fd >= 0, "socket: %s", strerror(errno));
-	if (rcvbuf > 0)
-		ck_assert(!setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-				      sizeof(rcvbuf)));
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_msg(!connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)),
-		      "%s: connect 127.0.0.1:%d: %s", label, port,
-		      strerror(errno));
+	c->fd = trun_dial(port, rcvbuf, false, label);
 	return c;
 }
 

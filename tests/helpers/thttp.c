@@ -7,11 +7,9 @@
  */
 #include "thttp.h"
 
-#include <arpa/inet.h>
 #include <check.h>
 #include <ctype.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,21 +92,7 @@ static long dechunk(char *b, size_t len, bool in_place)
 /* A socket connected to 127.0.0.1:port; -1 when refused. */
 static int dial(int port)
 {
-	struct sockaddr_in sa = { 0 };
-	int fd, e;
-
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_msg(fd >= 0, "socket: %s", strerror(errno));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
-		return fd;
-	e = errno;
-	close(fd);
-	ck_assert_msg(e == ECONNREFUSED, "connect 127.0.0.1:%d: %s", port,
-		      strerror(e));
-	return -1;
+	return trun_dial(port, 0, true, "HTTP client");
 }
 
 /* Whether rbuf[0..len) holds a whole response; sets *sep on the way. */

@@ -5,8 +5,11 @@
  */
 #include "trun.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +43,29 @@ int64_t trun_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int trun_dial(int port, int rcvbuf, bool refused_ok, const char *label)
+{
+	struct sockaddr_in sa = { 0 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, e;
+
+	ck_assert_msg(fd >= 0, "%s: socket: %s", label, strerror(errno));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (rcvbuf > 0)
+		ck_assert_msg(!setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+					  sizeof(rcvbuf)),
+			      "%s: SO_RCVBUF: %s", label, strerror(errno));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		return fd;
+	e = errno;
+	close(fd);
+	ck_assert_msg(refused_ok && e == ECONNREFUSED,
+		      "%s: connect 127.0.0.1:%d: %s", label, port, strerror(e));
+	return -1;
 }
 
 int trun_left_ms(int64_t deadline)

@@ -62,6 +62,14 @@ char *trun_repeat(const char *unit, size_t n);
  */
 int trun_main(Suite *s);
 
+/*
+ * A TCP connection to 127.0.0.1:port (close-on-exec, TCP_NODELAY), with
+ * SO_RCVBUF set to rcvbuf first unless it is 0 (so that the window
+ * offered is small from the start). Returns the socket; -1 when nothing
+ * listens and refused_ok; fails the test (naming label) otherwise.
+ */
+int trun_dial(int port, int rcvbuf, bool refused_ok, const char *label);
+
 /* What is left of the time until deadline (trun_now_ms() based), in ms,
  * 0 once it passed: the timeout of the next read of a loop. */
 int trun_left_ms(int64_t deadline);

@@ -6,13 +6,10 @@
  */
 #include "tsse.h"
 
-#include <arpa/inet.h>
 #include <check.h>
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,28 +198,13 @@ struct tsse *tsse_open(int port, const char *label, const char *path,
 struct tsse *tsse_open_opt(int port, const char *label, const char *path,
 			   const char *last_event_id, int rcvbuf)
 {
-	struct sockaddr_in sa = { 0 };
 	struct tsse *s = calloc(1, sizeof(*s));
 	char req[2048];
-	int one = 1, n;
+	int n;
 
 	ck_assert(s);
 	snprintf(s->label, sizeof(s->label), "%s", label);
-	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_msg(s->fd >= 0, "socket: %s", strerror(errno));
-	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* Before connect, so that the window offered is small from the
-	 * start. */
-	if (rcvbuf > 0)
-		ck_assert_msg(!setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-					  sizeof(rcvbuf)),
-			      "SO_RCVBUF: %s", strerror(errno));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_msg(!connect(s->fd, (struct sockaddr *)&sa, sizeof(sa)),
-		      "%s: connect 127.0.0.1:%d: %s", label, port,
-		      strerror(errno));
+	s->fd = trun_dial(port, rcvbuf, false, label);
 	n = snprintf(req, sizeof(req),
 		     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
 		     "Accept: text/event-stream\r\n%s%s%s\r\n",

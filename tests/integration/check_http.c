@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -953,20 +951,17 @@ START_TEST(test_rooms_list_larger_than_one_write)
 {
 	static const char req[] = "GET /api/rooms?limit=500 HTTP/1.1\r\n"
 				  "Host: t\r\nConnection: close\r\n\r\n";
-	struct sockaddr_in sa = { .sin_family = AF_INET };
 	size_t cap = 1 << 20, len = 0;
 	char *buf = malloc(cap);
 	int64_t deadline;
 	int fd;
 
-	sa.sin_port = htons((uint16_t)HPORT);	/* starts server and DB */
+	tfix_begin();
 	PQclear(tdb_query(&T_DB,
 			  "INSERT INTO rooms (name) SELECT 'bulk-room-' || g || "
 			  "'-abcdefghijabcdefghij' FROM generate_series(1, 800) g",
 			  NULL));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fd = trun_dial(HPORT, 0, false, "GET /api/rooms?limit=500");
 	ck_assert_int_eq(write(fd, req, sizeof(req) - 1), (int)sizeof(req) - 1);
 	deadline = trun_now_ms() + trun_ms(10000);
 	for (;;) {
