@@ -14,6 +14,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* The clients not freed yet, newest first (one test's, in its process). */
+static struct tcl *live;
+
 struct tcl *tcl_connect_opt(int port, const char *label, int rcvbuf)
 {
 	struct tcl *c = calloc(1, sizeof(*c));
@@ -21,6 +24,8 @@ struct tcl *tcl_connect_opt(int port, const char *label, int rcvbuf)
 	ck_assert(c);
 	snprintf(c->label, sizeof(c->label), "%s", label);
 	c->fd = trun_dial(port, rcvbuf, false, label);
+	c->next = live;
+	live = c;
 	return c;
 }
 
@@ -31,8 +36,14 @@ struct tcl *tcl_connect(int port, const char *label)
 
 void tcl_free(struct tcl *c)
 {
+	struct tcl **p = &live;
+
 	if (!c)
 		return;
+	while (*p && *p != c)
+		p = &(*p)->next;
+	if (*p)
+		*p = c->next;
 	if (c->fd >= 0)
 		close(c->fd);
 	for (int i = 0; i < c->nhist; i++)
@@ -40,6 +51,12 @@ void tcl_free(struct tcl *c)
 	free(c->hist);
 	free(c->line);
 	free(c);
+}
+
+void tcl_free_all(void)
+{
+	while (live)
+		tcl_free(live);
 }
 
 void tcl_send_raw(struct tcl *c, const void *data, size_t len)

@@ -37,6 +37,7 @@ struct tsse {
 	bool eof;	   /* the server closed (FIN or RST) */
 	struct tsse_ev ev; /* the last block read */
 	int blocks;	   /* blocks read so far */
+	struct tsse *next; /* the next stream not freed yet */
 };
 
 enum tsse_rc { TSSE_BLOCK, TSSE_EOF, TSSE_TIMEOUT };
@@ -87,6 +88,9 @@ void tsse_room_refused_at(const char *file, int line, int port,
 
 /* Closes the connection (FIN) and frees s; accepts NULL. */
 void tsse_free(struct tsse *s);
+
+/* tsse_free() of every stream not freed yet (tfix_teardown() calls it). */
+void tsse_free_all(void);
 
 /* Closes with a reset (SO_LINGER 0) and frees s. */
 void tsse_abort(struct tsse *s);

@@ -133,9 +133,6 @@ START_TEST(test_queue_limit_refuses_excess_commands)
 			  "FROM messages", NULL);
 	ck_assert_str_eq(text, "m2");
 	free(text);
-	for (int i = 0; i < 6; i++)
-		tcl_free(u[i]);
-	tcl_free(alice);
 }
 END_TEST
 
@@ -191,10 +188,6 @@ START_TEST(test_queue_limit_messages_join_open_batch)
 	free(text);
 	/* The queue is usable again. */
 	expect_reply(alice, "/list", "[system] Online users (7):");
-	for (int i = 0; i < 4; i++)
-		tcl_free(u[i]);
-	for (int i = 0; i < 3; i++)
-		tcl_free(members[i]);
 }
 END_TEST
 
@@ -248,8 +241,6 @@ START_TEST(test_reads_of_gone_clients_dropped)
 			     trun_ms(T_WAIT));
 	ck_assert_msg(line, "the four reads were not dropped");
 	free(line);
-	tcl_free(later);
-	tcl_free(keep);
 }
 END_TEST
 
@@ -321,9 +312,6 @@ START_TEST(test_http_room_list_shared_and_busy_503)
 	thttp_get(T_SRV.http_port, "/api/rooms", &r);
 	expect_status(&r, 200);
 	ck_assert_int_le(health_num(NULL, "room_list_reads"), reads + 2);
-	for (int i = 0; i < 3; i++)
-		tcl_free(u[i]);
-	tcl_free(alice);
 }
 END_TEST
 
@@ -364,7 +352,6 @@ START_TEST(test_http_requests_of_gone_clients_dropped)
 	ck_assert_msg(line, "nothing was dropped");
 	free(line);
 	ck_assert_int_eq(health_num("db_queue", "dropped"), dropped + 21);
-	tcl_free(keep);
 }
 END_TEST
 

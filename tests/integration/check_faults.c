@@ -363,8 +363,6 @@ START_TEST(test_db_listen_down_message_caught_up)
 			 3);
 	free(room);
 	free(uid);
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -418,8 +416,6 @@ START_TEST(test_db_unavailable_errors_and_recovery)
 			"SELECT count(*) FROM rooms WHERE name = 'other'",
 			NULL),
 		0);
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 

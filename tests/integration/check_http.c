@@ -133,7 +133,6 @@ START_TEST(test_connect_returns_session)
 			 uid2);
 	/* Online like TCP users. */
 	expect_list(carol, want, 3);
-	tcl_free(carol);
 }
 END_TEST
 
@@ -181,7 +180,6 @@ START_TEST(test_connect_taken_by_tcp_user_409)
 	tcl_free(alice);
 	wait_online(bob, 1);
 	api_connect(HPORT, "alice", sid);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -201,7 +199,6 @@ START_TEST(test_connect_taken_by_http_session_409)
 	read_welcome(t);
 	expect_reply(t, "/nick ALICE",
 		     "[system] error: nickname ALICE is taken");
-	tcl_free(t);
 }
 END_TEST
 
@@ -339,7 +336,6 @@ START_TEST(test_connect_restores_memberships)
 	ck_assert_int_eq(seq, 1);
 	expect_next(bob, "[general] alice: back over http");
 	ck_assert_int_eq(api_say(HPORT, sid, "random", "me too", NULL), 1);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -369,7 +365,6 @@ START_TEST(test_command_help_lists_commands)
 	}
 	free_lines(lines, n);
 	free(msg);
-	tcl_free(t);
 }
 END_TEST
 
@@ -425,7 +420,6 @@ START_TEST(test_command_create_join_leave)
 				 "WHERE u.nickname = 'dave'",
 				 NULL),
 			 0);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -444,7 +438,6 @@ START_TEST(test_command_nick)
 		      "TCP /list does not show alice2");
 	ck_assert_msg(!listed(bob, "alice (no room)"),
 		      "TCP /list still shows alice");
-	tcl_free(bob);
 }
 END_TEST
 
@@ -473,7 +466,6 @@ START_TEST(test_command_list_shows_http_user)
 		      "/list over HTTP: \"%s\"", msg);
 	free_lines(lines, n);
 	free(msg);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -518,8 +510,6 @@ START_TEST(test_command_rooms)
 	ck_assert_str_eq(lines[2], "  beta: 3 members, 2 online");
 	free_lines(lines, n);
 	free(msg);
-	tcl_free(bob);
-	tcl_free(carol);
 }
 END_TEST
 
@@ -537,7 +527,6 @@ START_TEST(test_command_quit_ends_session)
 	expect_reply(bob, "/list", "[system] Online users (1):");
 	expect_next(bob, "[system]   bob (no room)");
 	api_connect(HPORT, "alice", a);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -643,7 +632,6 @@ START_TEST(test_command_busy_session_409)
 	json_decref(j);
 	expect_next(bob, "[system] alice joined general");
 	expect_command(HPORT, a, "/leave", true, "You left general");
-	tcl_free(bob);
 }
 END_TEST
 
@@ -731,7 +719,6 @@ START_TEST(test_message_committed)
 	ck_assert_int_eq(atoll(PQgetvalue(res, 2, TCHAT_SEQ)), seq2);
 	ck_assert_str_eq(PQgetvalue(res, 2, TCHAT_CONTENT), "again");
 	PQclear(res);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -775,7 +762,6 @@ START_TEST(test_memberships_changed_in_database_seen_next_request)
 		api_say(HPORT, a, "bulk-7", "unchanged", NULL);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 22);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -800,7 +786,6 @@ START_TEST(test_message_not_member_403)
 			 1);
 	/* The next thing bob sees is his own line: nothing leaked. */
 	expect_reply(bob, "check", "[general] bob: check");
-	tcl_free(bob);
 }
 END_TEST
 
@@ -829,7 +814,6 @@ START_TEST(test_message_unknown_session_404)
 	expect_say_refused(HPORT, NO_SID, "general", "ghost", 404);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 0);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -1046,8 +1030,6 @@ START_TEST(test_rooms_shape_and_counts)
 			r.body);
 	}
 	json_decref(j);
-	tcl_free(bob);
-	tcl_free(carol);
 }
 END_TEST
 
@@ -1135,7 +1117,6 @@ START_TEST(test_disconnect_ends_session)
 	expect_error(&r, 400);
 	expect_reply(bob, "/list", "[system] Online users (1):");
 	expect_next(bob, "[system]   bob (no room)");
-	tcl_free(bob);
 }
 END_TEST
 
@@ -1496,7 +1477,6 @@ START_TEST(test_malformed_corpus_survived)
 	ck_assert_msg(!tsrv_exited(&T_SRV), "the server died");
 	for (int i = 0; i < n; i++)
 		free(bad[i].data);
-	tcl_free(bob);
 }
 END_TEST
 

@@ -41,7 +41,6 @@ START_TEST(test_create_system_refused)
 		      "a room named system was stored");
 	ck_assert_str_eq(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23514");
 	PQclear(res);
-	tcl_free(alice);
 }
 END_TEST
 
@@ -84,7 +83,6 @@ START_TEST(test_rooms_paginated_with_120_rooms)
 		     "[system] error: no page 4 (there are 3)");
 	expect_reply(alice, "/rooms first",
 		     "[system] error: usage: /rooms [page]");
-	tcl_free(alice);
 }
 END_TEST
 
@@ -128,8 +126,6 @@ START_TEST(test_max_rooms_per_user_enforced)
 	ck_assert_int_eq(do_join(alice, "a3"), 0);
 	expect_reply(alice, "/leave", "[system] You left a3");
 	ck_assert_int_eq(do_join(alice, "b1"), 0);
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -158,8 +154,6 @@ START_TEST(test_max_rooms_enforced_by_database)
 	/* A room deleted makes room for another. */
 	PQclear(tdb_query(&T_DB, "DELETE FROM rooms WHERE name = 'a1'", NULL));
 	do_create(bob, "b2");
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 

@@ -43,8 +43,6 @@ START_TEST(test_messages_stored_in_order)
 			"SELECT last_seq FROM rooms WHERE name = 'general'",
 			NULL),
 		3);
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -95,8 +93,6 @@ START_TEST(test_history_survives_restart)
 			"SELECT max(seq) FROM messages WHERE content = 'after restart'",
 			NULL),
 		13);
-	tcl_free(g);
-	tcl_free(back);
 }
 END_TEST
 
@@ -108,7 +104,6 @@ START_TEST(test_restart_tells_clients)
 	tsrv_restart(&T_SRV);
 	expect_next(alice, "[system] server shutting down");
 	expect_eof(alice);
-	tcl_free(alice);
 }
 END_TEST
 
@@ -161,8 +156,6 @@ START_TEST(test_fifty_clients_same_order)
 		next[who]++;
 	}
 	PQclear(res);
-	for (int i = 0; i < LOAD_CLIENTS; i++)
-		tcl_free(c[i]);
 }
 END_TEST
 
@@ -190,9 +183,6 @@ START_TEST(test_slow_consumer_disconnected)
 	/* slowpoke's socket ends once drained: it was disconnected. */
 	expect_eof_after_lines(slow, trun_ms(15000));
 	wait_online(bob, 2);
-	tcl_free(slow);
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 

@@ -179,7 +179,6 @@ START_TEST(test_database_at_010_upgrades_and_keeps_its_data)
 	expect_next(alice, "[general] alice: from before");
 	expect_next(alice, "[general] alice: also before");
 	do_say(alice, "general", "after");
-	tcl_free(alice);
 }
 END_TEST
 

@@ -107,9 +107,6 @@ START_TEST(test_sigterm_notifies_clients_and_exits_zero)
 	/* Its users left presence with it: their names are free at once. */
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM presence", NULL),
 			 0);
-	tcl_free(alice);
-	tcl_free(bob);
-	tcl_free(g);
 }
 END_TEST
 
@@ -198,7 +195,6 @@ START_TEST(test_sigint_notifies_clients_and_exits_zero)
 	expect_next(alice, "[system] server shutting down");
 	expect_eof(alice);
 	tsrv_assert_exit_ok(&T_SRV, tsrv_wait_exit(&T_SRV, trun_ms(10000)));
-	tcl_free(alice);
 }
 END_TEST
 
@@ -328,7 +324,6 @@ START_TEST(test_vanished_stream_client_noticed_at_once)
 	fin = sse_open_room(port, "again", "general", sid, NULL);
 	sse_expect_seq(fin, 1, NULL);
 	ck_assert_int_eq(health_streams(port, 0), 1);
-	tsse_free(fin);
 }
 END_TEST
 

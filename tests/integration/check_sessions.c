@@ -355,7 +355,6 @@ START_TEST(test_session_state_seen_by_every_instance)
 		       "Rooms (2):\n"
 		       "  general: 2 members, 2 online\n"
 		       "  side: 1 member, 1 online");
-	tcl_free(bob);
 }
 END_TEST
 
@@ -387,7 +386,6 @@ START_TEST(test_stream_ends_on_leave_elsewhere)
 		sse_expect_room_refused(H(i), "left", "current", a, 403);
 		expect_say_refused(H(i), a, "current", "refused?", 403);
 	}
-	tsse_free(other);
 }
 END_TEST
 
@@ -417,7 +415,6 @@ START_TEST(test_stream_ends_when_membership_ends_unnotified)
 	ck_assert_int_eq(api_say(H(0), a, "other", "still", NULL), 1);
 	sse_expect_seq(other, 1, NULL);
 	expect_say_refused(H(0), a, "current", "refused?", 403);
-	tsse_free(other);
 }
 END_TEST
 
@@ -459,7 +456,6 @@ START_TEST(test_stream_ends_on_disconnect_elsewhere)
 	tcl_send(carol, "/list");
 	expect_line(carol, "[system] Online users (1):");
 	expect_next(carol, "[system]   carol (in general)");
-	tcl_free(carol);
 }
 END_TEST
 
@@ -537,7 +533,6 @@ START_TEST(test_command_racing_disconnect_is_an_error)
 	thttp_finish(fd, &r);
 	expect_error(&r, 404);
 	ck_assert_msg(strstr(r.body, "session ended"), "%s", r.body);
-	tcl_free(carol);
 }
 END_TEST
 
@@ -618,8 +613,6 @@ START_TEST(test_resume_on_other_instance)
 	sse_expect_range(s, 1, 26);
 	tcl_send(bob, "live again");
 	sse_expect_seq(s, 27, NULL);
-	tsse_free(s);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -687,8 +680,6 @@ START_TEST(test_presence_counts_session_once)
 
 		expect_list(bob, now, 2);
 	}
-	tcl_free(bob);
-	tcl_free(carol);
 }
 END_TEST
 
@@ -753,7 +744,6 @@ START_TEST(test_idle_session_expires_everywhere)
 	expect_gone_everywhere(k, "k");
 	/* Its nickname is free again. */
 	expect_reply(bob, "/nick keeper", "[system] You are now keeper");
-	tcl_free(bob);
 }
 END_TEST
 
@@ -852,7 +842,6 @@ START_TEST(test_session_id_stored_only_as_sha256)
 	}
 	ck_assert_int_eq(found_hash, 1);
 	PQclear(tables);
-	tsse_free(st);
 }
 END_TEST
 
@@ -895,8 +884,6 @@ START_TEST(test_room_traffic_across_instances)
 	/* Nothing doubled: the next event is the next message. */
 	tcl_send(bob, "last");
 	sse_expect_seq(s, 2 * N + 1, NULL);
-	tsse_free(s);
-	tcl_free(bob);
 }
 END_TEST
 

@@ -123,7 +123,6 @@ START_TEST(test_sse_refused_404_403)
 	tsse_free(sse_open_room(HPORT, "member", "general", a, NULL));
 	json_decref(api_command(HPORT, a, "/leave", true));
 	sse_expect_room_refused(HPORT, "left", "general", a, 403);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -141,7 +140,6 @@ START_TEST(test_sse_headers_then_retry)
 	seq = api_say(HPORT, a, "general", "first", NULL);
 	sse_expect_seq(s, seq, &m);
 	ck_assert_str_eq(m.content, "first");
-	tsse_free(s);
 }
 END_TEST
 
@@ -182,8 +180,6 @@ START_TEST(test_sse_history_last_ten)
 	api_say(HPORT, a, "general", "m13", NULL);
 	sse_expect_seq(s, 13, &m);
 	check_row(&m, "general");
-	tsse_free(s);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -223,8 +219,6 @@ START_TEST(test_sse_live_messages)
 	ck_assert_str_eq(
 		m.content,
 		"quote \" backslash \\ slash / tab less \xc3\xa9 \xf0\x9f\x98\x80 <b>&amp;</b>");
-	tsse_free(s);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -251,8 +245,6 @@ START_TEST(test_sse_system_events)
 	/* And nothing in between: the next event is this message. */
 	seq = api_say(HPORT, a, "general", "alone", NULL);
 	sse_expect_seq(s, seq, NULL);
-	tsse_free(s);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -278,9 +270,6 @@ START_TEST(test_sse_resume_within_ring)
 	sse_expect_range(u, 1, 9);
 	ck_assert_int_eq(api_say(HPORT, a, "general", "ten", NULL), 10);
 	sse_expect_seq(u, 10, NULL);
-	tsse_free(s);
-	tsse_free(t);
-	tsse_free(u);
 }
 END_TEST
 
@@ -332,7 +321,6 @@ START_TEST(test_sse_resume_from_database)
 	/* Exactly 25, then live. */
 	ck_assert_int_eq(api_say(HPORT, a, "general", "live", NULL), 31);
 	sse_expect_seq(s, 31, NULL);
-	tsse_free(s);
 }
 END_TEST
 
@@ -362,7 +350,6 @@ START_TEST(test_sse_resume_beyond_retention_resets)
 	expect_numbered(s, 28, 30, "msg %lld", &m);
 	ck_assert_int_eq(api_say(HPORT, a, "general", "live", NULL), 31);
 	sse_expect_seq(s, 31, NULL);
-	tsse_free(s);
 }
 END_TEST
 
@@ -405,9 +392,6 @@ START_TEST(test_sse_resume_over_1000_behind_resets)
 	sse_expect_seq(s1000, 1004, NULL);
 	sse_expect_seq(s1001, 1004, NULL);
 	sse_expect_seq(live, 1004, NULL);
-	tsse_free(s1000);
-	tsse_free(s1001);
-	tsse_free(live);
 }
 END_TEST
 
@@ -440,8 +424,6 @@ START_TEST(test_sse_two_streams_same_session)
 	/* The other stream lives on. */
 	ck_assert_int_eq(api_say(HPORT, a, "general", "after", NULL), 12);
 	sse_expect_seq(s2, 12, NULL);
-	tsse_free(s2);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -492,10 +474,6 @@ START_TEST(test_sse_slow_reader_disconnected)
 		rc == TSSE_EOF,
 		"slowpoke: the stream still open after the slow-consumer line (%d events read)",
 		slow->blocks);
-	tsse_free(slow);
-	tsse_free(carol);
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -535,7 +513,6 @@ START_TEST(test_sse_heartbeat)
 	/* The stream still carries messages. */
 	ck_assert_int_eq(api_say(HPORT, a, "general", "after pings", NULL), 1);
 	sse_expect_seq(s, 1, NULL);
-	tsse_free(s);
 }
 END_TEST
 
@@ -577,8 +554,6 @@ START_TEST(test_sse_and_tcp_same_order)
 				 text);
 	}
 	PQclear(res);
-	tsse_free(s);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -617,7 +592,6 @@ START_TEST(test_session_expires_when_idle)
 	tsse_free(s);
 	wait_expired(bob, k, "keeper (in k)");
 	expect_command_refused(HPORT, k, "/help", 404);
-	tcl_free(bob);
 }
 END_TEST
 

@@ -35,8 +35,6 @@ START_TEST(test_welcome_lines)
 		      "two sessions got the same guest nick %s", a->nick);
 	/* Nothing else came after the welcome: /list answers next. */
 	expect_reply(a, "/list", "[system] Online users (2):");
-	tcl_free(a);
-	tcl_free(b);
 }
 END_TEST
 
@@ -69,7 +67,6 @@ START_TEST(test_help_lists_all_commands)
 		ck_assert_int_eq(tcl_read(a, trun_ms(T_WAIT)), TCL_LINE);
 	/* Exactly 8 commands: the next reply is the /list header. */
 	expect_reply(a, "/list", "[system] Online users (1):");
-	tcl_free(a);
 }
 END_TEST
 
@@ -85,7 +82,6 @@ START_TEST(test_nick_sets_name)
 	expect_reply(a, "/nick alice2", "[system] You are now alice2");
 	expect_reply(a, "/list", "[system] Online users (1):");
 	expect_next(a, "[system]   alice2 (no room)");
-	tcl_free(a);
 }
 END_TEST
 
@@ -112,8 +108,6 @@ START_TEST(test_rename_seen_once_across_rooms)
 	expect_next(bob, "[system] alice is now known as alicia");
 	tcl_send(alice, "again");
 	expect_next(bob, "[two] alicia: again");
-	tcl_free(bob);
-	tcl_free(alice);
 }
 END_TEST
 
@@ -142,9 +136,6 @@ START_TEST(test_nick_rename_seen_by_room_members)
 	tcl_send(g, "hi bob");
 	expect_line(g, "[general] alice: hi bob");
 	expect_line(bob, "[general] alice: hi bob");
-	tcl_free(bob);
-	tcl_free(g);
-	tcl_free(carol);
 }
 END_TEST
 
@@ -165,8 +156,6 @@ START_TEST(test_nick_taken_case_insensitive)
 	/* b is still its guest self, and can take a free name. */
 	do_nick(b, "bob");
 	expect_list(alice, want, 2);
-	tcl_free(alice);
-	tcl_free(b);
 }
 END_TEST
 
@@ -188,7 +177,6 @@ START_TEST(test_nick_invalid)
 	do_nick(a, "A-b_9");
 	free(n33);
 	free(n32);
-	tcl_free(a);
 }
 END_TEST
 
@@ -211,8 +199,6 @@ START_TEST(test_nick_restores_memberships)
 	tcl_send(bob, "welcome back");
 	expect_line(bob, "[general] bob: welcome back");
 	expect_line(again, "[general] bob: welcome back");
-	tcl_free(again);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -225,8 +211,6 @@ START_TEST(test_list_users_and_rooms)
 
 	do_create(alice, "general");
 	expect_list(bob, want, 2);
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -242,7 +226,6 @@ START_TEST(test_create_room)
 			"SELECT count(*) FROM rooms WHERE name = 'general'",
 			NULL),
 		1);
-	tcl_free(alice);
 }
 END_TEST
 
@@ -256,8 +239,6 @@ START_TEST(test_create_existing_room)
 		     "[system] error: room general already exists");
 	/* bob did not end up in it. */
 	expect_reply(bob, "hello?", NOT_IN_ROOM);
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -277,7 +258,6 @@ START_TEST(test_create_invalid_name)
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM rooms", NULL), 2);
 	free(r51);
 	free(r50);
-	tcl_free(alice);
 }
 END_TEST
 
@@ -301,8 +281,6 @@ START_TEST(test_join_shows_last_ten_messages)
 	/* Then live traffic, and nothing in between. */
 	expect_next(alice, "[system] bob joined general");
 	do_say_seen(alice, "general", "live", bob);
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -320,8 +298,6 @@ START_TEST(test_join_history_count_wording)
 	expect_reply(bob, "/join one",
 		     "[system] You joined one (1 recent message)");
 	expect_next(bob, "[one] alice: only");
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -332,7 +308,6 @@ START_TEST(test_join_unknown_room)
 	expect_reply(alice, "/join nowhere",
 		     "[system] error: no such room: nowhere");
 	expect_reply(alice, "text", NOT_IN_ROOM);
-	tcl_free(alice);
 }
 END_TEST
 
@@ -351,9 +326,6 @@ START_TEST(test_join_and_leave_notices)
 	/* bob left for real: alice's message does not reach him. */
 	do_say(alice, "general", "after bob left");
 	expect_reply(bob, "/list", "[system] Online users (3):");
-	tcl_free(alice);
-	tcl_free(bob);
-	tcl_free(carol);
 }
 END_TEST
 
@@ -378,10 +350,6 @@ START_TEST(test_rooms_counts)
 	wait_online(carol, 3);
 	expect_reply(carol, "/rooms", "[system] Rooms (2):");
 	expect_set(carol, want, 2);
-	tcl_free(alice);
-	tcl_free(bob);
-	tcl_free(carol);
-	tcl_free(dave);
 }
 END_TEST
 
@@ -401,7 +369,6 @@ START_TEST(test_leave_then_plain_line_is_error)
 		0);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 0);
-	tcl_free(alice);
 }
 END_TEST
 
@@ -412,8 +379,6 @@ START_TEST(test_quit_says_goodbye_and_closes)
 
 	do_quit(alice);
 	wait_online(bob, 1);
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -426,7 +391,6 @@ START_TEST(test_unknown_command)
 		     "[system] error: unknown command /foo (try /help)");
 	expect_reply(a, "/dance with me",
 		     "[system] error: unknown command /dance (try /help)");
-	tcl_free(a);
 }
 END_TEST
 
@@ -464,7 +428,6 @@ START_TEST(test_usage_errors)
 	/* Nothing happened: still connected, named alice, in no room. */
 	expect_reply(a, "/list", "[system] Online users (1):");
 	expect_next(a, "[system]   alice (no room)");
-	tcl_free(a);
 }
 END_TEST
 
@@ -476,7 +439,6 @@ START_TEST(test_plain_line_outside_room)
 	expect_reply(a, "hello world", NOT_IN_ROOM);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 0);
-	tcl_free(a);
 }
 END_TEST
 
@@ -490,8 +452,6 @@ START_TEST(test_two_users_chat)
 	do_say_seen(alice, "general", "hi bob", bob);
 	do_say_seen(bob, "general", "hi alice, how are you?", alice);
 	do_say_seen(alice, "general", "fine", bob);
-	tcl_free(alice);
-	tcl_free(bob);
 }
 END_TEST
 
@@ -514,9 +474,6 @@ START_TEST(test_two_rooms_traffic_prefixed)
 	expect_next(carol, "[random] alice: to random");
 	/* bob is not in random: his next line is his own message. */
 	do_say_seen(bob, "general", "still here", alice);
-	tcl_free(alice);
-	tcl_free(bob);
-	tcl_free(carol);
 }
 END_TEST
 
@@ -558,8 +515,6 @@ START_TEST(test_crlf_split_and_batched_lines)
 	expect_next(a, "[general] bob: first");
 	expect_next(a, "[general] bob: second");
 	expect_next(a, "[general] bob: third");
-	tcl_free(a);
-	tcl_free(b);
 }
 END_TEST
 
@@ -580,7 +535,6 @@ START_TEST(test_blank_lines_ignored)
 	do_say(a, "general", "after blanks");
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 1);
-	tcl_free(a);
 }
 END_TEST
 
@@ -612,7 +566,6 @@ START_TEST(test_long_line_rejected_session_survives)
 	free(x5000);
 	free(x4097);
 	free(x4096);
-	tcl_free(a);
 }
 END_TEST
 
@@ -635,7 +588,6 @@ START_TEST(test_invalid_utf8_rejected)
 	do_say(a, "general", "valid: \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
 			 1);
-	tcl_free(a);
 }
 END_TEST
 
@@ -657,8 +609,6 @@ START_TEST(test_control_characters_stripped)
 				 "WHERE content ~ '[[:cntrl:]]'",
 				 NULL),
 			 0);
-	tcl_free(a);
-	tcl_free(b);
 }
 END_TEST
 
@@ -687,7 +637,6 @@ START_TEST(test_message_over_max_bytes)
 	free(m2001);
 	free(e1000);
 	free(e1001);
-	tcl_free(a);
 }
 END_TEST
 
@@ -709,7 +658,6 @@ START_TEST(test_message_limit_from_config)
 	do_say(a, "general", m100);
 	free(m100);
 	free(m101);
-	tcl_free(a);
 }
 END_TEST
 
