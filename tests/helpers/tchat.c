@@ -33,6 +33,15 @@ int tchat_count(const char *room, const char *nick)
 			    room, nick, NULL);
 }
 
+void tchat_expect_stored_at(const char *file, int line, int n)
+{
+	long long got = tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL);
+
+	if (got != n)
+		trun_fail(file, line, "the messages table holds %lld rows, expected %d",
+			  got, n);
+}
+
 /* The test ends in trun_fail(): what is not freed goes with its process. */
 void tchat_expect_table_at(const char *file, int line, const char *who,
 			   const char *room, char *const *got, int n)

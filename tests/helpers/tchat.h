@@ -32,6 +32,10 @@ PGresult *tchat_rows(const char *room);
 /* How many messages of nick room holds. */
 int tchat_count(const char *room, const char *nick);
 
+void tchat_expect_stored_at(const char *file, int line, int n);
+/* The messages table (all rooms) holds n rows. */
+#define expect_stored(n) tchat_expect_stored_at(__FILE__, __LINE__, (n))
+
 /* Implementations of the macros below. */
 void tchat_expect_table_at(const char *file, int line, const char *who,
 			   const char *room, char *const *got, int n);

@@ -359,8 +359,7 @@ START_TEST(test_db_listen_down_message_caught_up)
 	expect_next(bob, "[chat] alice: while away");
 	/* Once: the next line after it is the next message. */
 	do_say_seen(alice, "chat", "after", bob);
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 3);
+	expect_stored(3);
 	free(room);
 	free(uid);
 }
@@ -409,8 +408,7 @@ START_TEST(test_db_unavailable_errors_and_recovery)
 		      r.body);
 	expect_reply(alice, "back again", "[chat] alice: back again");
 	expect_line(bob, "[chat] alice: back again");
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 1);
+	expect_stored(1);
 	ck_assert_int_eq(
 		tdb_int(&T_DB,
 			"SELECT count(*) FROM rooms WHERE name = 'other'",

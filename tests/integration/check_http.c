@@ -681,8 +681,7 @@ START_TEST(test_database_unavailable_503)
 		trun_pace();
 	}
 	expect_status(&r, 200);
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 1);
+	expect_stored(1);
 }
 END_TEST
 
@@ -760,8 +759,7 @@ START_TEST(test_memberships_changed_in_database_seen_next_request)
 	expect_say_refused(HPORT, a, "general", "removed", 403);
 	for (int i = 0; i < 20; i++)
 		api_say(HPORT, a, "bulk-7", "unchanged", NULL);
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 22);
+	expect_stored(22);
 }
 END_TEST
 
@@ -782,8 +780,7 @@ START_TEST(test_message_not_member_403)
 	expect_command(HPORT, a, "/leave", true, "You left general");
 	expect_next(bob, "[system] alice left general");
 	expect_say_refused(HPORT, a, "general", "out", 403);
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 1);
+	expect_stored(1);
 	/* The next thing bob sees is his own line: nothing leaked. */
 	expect_reply(bob, "check", "[general] bob: check");
 }
@@ -801,8 +798,7 @@ START_TEST(test_message_unknown_room_404)
 	 * the session is not a member of). Never a commit. */
 	expect_error(&r, 404);
 	ck_assert_str_eq(r.body, "{\"error\":\"no such room\"}");
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 0);
+	expect_stored(0);
 }
 END_TEST
 
@@ -812,8 +808,7 @@ START_TEST(test_message_unknown_session_404)
 
 	do_create(bob, "general");
 	expect_say_refused(HPORT, NO_SID, "general", "ghost", 404);
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 0);
+	expect_stored(0);
 }
 END_TEST
 
@@ -882,8 +877,7 @@ START_TEST(test_message_invalid_content_400)
 			      bad[i], r.status, r.body);
 		expect_error(&r, 400);
 	}
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 0);
+	expect_stored(0);
 	/* A valid pair is one character; control characters are removed. */
 	snprintf(
 		body, sizeof(body),
@@ -922,8 +916,7 @@ START_TEST(test_message_missing_fields_400)
 	thttp_post_pack(HPORT, "/api/message", &r, "{ssss}", "room", "general",
 			"content", "hi");
 	expect_error(&r, 400);
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 0);
+	expect_stored(0);
 }
 END_TEST
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../helpers/tchat.h"
 #include "../helpers/tcl.h"
 #include "../helpers/tdb.h"
 #include "../helpers/tfix.h"
@@ -159,23 +160,44 @@ START_TEST(test_nick_taken_case_insensitive)
 }
 END_TEST
 
+/*
+ * "<cmd> <name>" for each name of bad[] (NULL-terminated), then for a name
+ * of max + 1 times unit: each is answered err.
+ */
+static void expect_names_refused_at(const char *file, int line, struct tcl *c,
+				    const char *cmd, const char *const *bad,
+				    const char *unit, size_t max,
+				    const char *err)
+{
+	char *over = trun_repeat(unit, max + 1);
+
+	for (size_t i = 0; bad[i]; i++) {
+		tcl_send(c, "%s %s", cmd, bad[i]);
+		tcl_expect_next_at(file, line, c, err, trun_ms(T_WAIT));
+	}
+	tcl_send(c, "%s %s", cmd, over);
+	tcl_expect_next_at(file, line, c, err, trun_ms(T_WAIT));
+	free(over);
+}
+
+#define expect_names_refused(c, cmd, bad, unit, max, err)                \
+	expect_names_refused_at(__FILE__, __LINE__, (c), (cmd), (bad), (unit), \
+				(max), (err))
+
 START_TEST(test_nick_invalid)
 {
-	static const char err[] =
-		"[system] error: invalid nickname (1-32 letters, digits, _ or -)";
+	static const char *const bad[] = { "bad!name", "h\xc3\xa9llo", "a.b",
+					   NULL };
 	struct tcl *a = tcl_connect(PORT, "a");
-	char *n33 = trun_repeat("n", 33), *n32 = trun_repeat("n", 32);
+	char *n32 = trun_repeat("n", 32);
 
 	read_welcome(a);
-	expect_reply(a, "/nick bad!name", err);
-	tcl_send(a, "/nick %s", n33);
-	expect_next(a, err);
-	expect_reply(a, "/nick h\xc3\xa9llo", err);
-	expect_reply(a, "/nick a.b", err);
+	expect_names_refused(
+		a, "/nick", bad, "n", 32,
+		"[system] error: invalid nickname (1-32 letters, digits, _ or -)");
 	/* The edges of the valid set. */
 	do_nick(a, n32);
 	do_nick(a, "A-b_9");
-	free(n33);
 	free(n32);
 }
 END_TEST
@@ -244,19 +266,17 @@ END_TEST
 
 START_TEST(test_create_invalid_name)
 {
-	static const char err[] =
-		"[system] error: invalid room name (1-50 lowercase letters, digits, _ or -)";
+	static const char *const bad[] = { "General", "a.b", NULL };
 	struct tcl *alice = tcl_user(PORT, "alice");
-	char *r51 = trun_repeat("r", 51), *r50 = trun_repeat("r", 50);
+	char *r50 = trun_repeat("r", 50);
 
-	expect_reply(alice, "/create General", err);
-	expect_reply(alice, "/create a.b", err);
-	tcl_send(alice, "/create %s", r51);
-	expect_next(alice, err);
+	expect_names_refused(
+		alice, "/create", bad, "r", 50,
+		"[system] error: invalid room name (1-50 lowercase letters, digits, _ or -)");
+	/* The edges of the valid set. */
 	do_create(alice, r50);
 	do_create(alice, "a_b-9");
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM rooms", NULL), 2);
-	free(r51);
 	free(r50);
 }
 END_TEST
@@ -367,8 +387,7 @@ START_TEST(test_leave_then_plain_line_is_error)
 			"ON u.id = m.user_id WHERE u.nickname = 'alice'",
 			NULL),
 		0);
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 0);
+	expect_stored(0);
 }
 END_TEST
 
@@ -437,8 +456,7 @@ START_TEST(test_plain_line_outside_room)
 
 	read_welcome(a);
 	expect_reply(a, "hello world", NOT_IN_ROOM);
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 0);
+	expect_stored(0);
 }
 END_TEST
 
@@ -533,8 +551,7 @@ START_TEST(test_blank_lines_ignored)
 	do_create(a, "general");
 	tcl_send_str(a, "\n  \n\r\n");
 	do_say(a, "general", "after blanks");
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 1);
+	expect_stored(1);
 }
 END_TEST
 
@@ -561,8 +578,7 @@ START_TEST(test_long_line_rejected_session_survives)
 	/* Commands still work and nothing of the long lines was stored. */
 	expect_reply(a, "/list", "[system] Online users (1):");
 	expect_next(a, "[system]   alice (in general)");
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 1);
+	expect_stored(1);
 	free(x5000);
 	free(x4097);
 	free(x4096);
@@ -586,8 +602,7 @@ START_TEST(test_invalid_utf8_rejected)
 		expect_reply(a, bad[i], err);
 	}
 	do_say(a, "general", "valid: \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 1);
+	expect_stored(1);
 }
 END_TEST
 
@@ -631,8 +646,7 @@ START_TEST(test_message_over_max_bytes)
 				 "WHERE octet_length(content) = 2000",
 				 NULL),
 			 2);
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 2);
+	expect_stored(2);
 	free(m2000);
 	free(m2001);
 	free(e1000);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../helpers/tchat.h"
 #include "../helpers/tcl.h"
 #include "../helpers/tdb.h"
 #include "../helpers/tfix.h"
@@ -338,8 +339,7 @@ START_TEST(test_pipelined_messages_each_stored_once)
 				"%s is not stored exactly once", c);
 		}
 	}
-	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
-			 112);
+	expect_stored(112);
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT max(seq) FROM messages", NULL),
 			 112);
 }
