@@ -14,8 +14,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The clients not freed yet, newest first (one test's, in its process). */
-static struct tcl *live;
+/* tcl_free() for trun_track(). */
+static void free_tracked(void *c)
+{
+	tcl_free(c);
+}
 
 struct tcl *tcl_connect_opt(int port, const char *label, int rcvbuf)
 {
@@ -24,8 +27,7 @@ struct tcl *tcl_connect_opt(int port, const char *label, int rcvbuf)
 	ck_assert(c);
 	snprintf(c->label, sizeof(c->label), "%s", label);
 	c->fd = trun_dial(port, rcvbuf, false, label);
-	c->next = live;
-	live = c;
+	trun_track(c, free_tracked);
 	return c;
 }
 
@@ -36,14 +38,9 @@ struct tcl *tcl_connect(int port, const char *label)
 
 void tcl_free(struct tcl *c)
 {
-	struct tcl **p = &live;
-
 	if (!c)
 		return;
-	while (*p && *p != c)
-		p = &(*p)->next;
-	if (*p)
-		*p = c->next;
+	trun_untrack(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	for (int i = 0; i < c->nhist; i++)
@@ -51,12 +48,6 @@ void tcl_free(struct tcl *c)
 	free(c->hist);
 	free(c->line);
 	free(c);
-}
-
-void tcl_free_all(void)
-{
-	while (live)
-		tcl_free(live);
 }
 
 void tcl_send_raw(struct tcl *c, const void *data, size_t len)

@@ -25,7 +25,6 @@ struct tcl {
 	int err;	   /* errno of a reset, 0 for FIN */
 	char **hist;	   /* history lines of the last tcl_join() */
 	int nhist;	   /* how many */
-	struct tcl *next;  /* the next client not freed yet */
 };
 
 enum tcl_rc { TCL_LINE, TCL_EOF, TCL_TIMEOUT };
@@ -33,10 +32,9 @@ enum tcl_rc { TCL_LINE, TCL_EOF, TCL_TIMEOUT };
 /* Connects to 127.0.0.1:port; rcvbuf > 0 sets SO_RCVBUF first. */
 struct tcl *tcl_connect_opt(int port, const char *label, int rcvbuf);
 struct tcl *tcl_connect(int port, const char *label);
-/* Closes the connection and frees c; accepts NULL. */
+/* Closes the connection and frees c; accepts NULL. A client the test
+ * does not free, the fixture's teardown does (trun_free_tracked()). */
 void tcl_free(struct tcl *c);
-/* tcl_free() of every client not freed yet (tfix_teardown() calls it). */
-void tcl_free_all(void);
 
 /* Sends bytes as they are (no newline added); fails on error. */
 void tcl_send_raw(struct tcl *c, const void *data, size_t len);

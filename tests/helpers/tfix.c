@@ -11,9 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tcl.h"
 #include "trun.h"
-#include "tsse.h"
 
 struct tdb T_DB;
 struct tsrv T_SRV;
@@ -155,8 +153,7 @@ void tfix_setup_static(void)
 
 void tfix_teardown(void)
 {
-	tsse_free_all();
-	tcl_free_all();
+	trun_free_tracked();
 	for (int i = 0; i < T_NINST; i++)
 		if (T_INST[i].pid)
 			tsrv_stop(&T_INST[i]);

@@ -4,8 +4,8 @@
  * use of PORT (or tfix_begin(), tfix_start_instances()) inside the test
  * creates them, because the test's name, which names its output directory,
  * is known only there. The teardown closes the TCP clients and streams
- * the test did not free (tcl_free_all(), tsse_free_all()), stops the
- * servers (each exit status must be 0) and drops the database.
+ * the test did not free (trun_free_tracked()), stops the servers (each
+ * exit status must be 0) and drops the database.
  */
 #ifndef BD_TESTS_HELPERS_TFIX_H
 #define BD_TESTS_HELPERS_TFIX_H
@@ -81,7 +81,7 @@ void tfix_setup_static(void);
 
 /*
  * Checked teardown: frees the clients and streams still open
- * (tcl_free_all(), tsse_free_all()), stops T_INST[0..T_NINST-1] still
+ * (trun_free_tracked()), stops T_INST[0..T_NINST-1] still
  * running and T_SRV (each must exit with status 0), then drops T_DB.
  */
 void tfix_teardown(void);

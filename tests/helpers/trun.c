@@ -68,6 +68,44 @@ int trun_dial(int port, int rcvbuf, bool refused_ok, const char *label)
 	return -1;
 }
 
+/* trun_track()'s objects, oldest first (one test's, in its process). */
+static struct tracked {
+	void *obj;
+	void (*free_fn)(void *);
+} *tracked;
+static size_t ntracked, tracked_cap;
+
+void trun_track(void *obj, void (*free_fn)(void *))
+{
+	if (ntracked == tracked_cap) {
+		tracked_cap = tracked_cap ? 2 * tracked_cap : 64;
+		tracked = realloc(tracked, tracked_cap * sizeof(*tracked));
+		ck_assert(tracked);
+	}
+	tracked[ntracked].obj = obj;
+	tracked[ntracked++].free_fn = free_fn;
+}
+
+void trun_untrack(void *obj)
+{
+	for (size_t i = ntracked; i-- > 0;)
+		if (tracked[i].obj == obj) {
+			memmove(tracked + i, tracked + i + 1,
+				(ntracked - i - 1) * sizeof(*tracked));
+			ntracked--;
+			return;
+		}
+}
+
+void trun_free_tracked(void)
+{
+	while (ntracked) {
+		struct tracked t = tracked[--ntracked];
+
+		t.free_fn(t.obj);
+	}
+}
+
 int trun_left_ms(int64_t deadline)
 {
 	int64_t left = deadline - trun_now_ms();

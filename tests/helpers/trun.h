@@ -70,6 +70,16 @@ int trun_main(Suite *s);
  */
 int trun_dial(int port, int rcvbuf, bool refused_ok, const char *label);
 
+/*
+ * Objects a test has not freed yet (clients, streams), each with the
+ * function that frees it: trun_track() when made, trun_untrack() when
+ * freed, trun_free_tracked() frees what is left, newest first (the
+ * fixture's teardown calls it).
+ */
+void trun_track(void *obj, void (*free_fn)(void *));
+void trun_untrack(void *obj);
+void trun_free_tracked(void);
+
 /* What is left of the time until deadline (trun_now_ms() based), in ms,
  * 0 once it passed: the timeout of the next read of a loop. */
 int trun_left_ms(int64_t deadline);

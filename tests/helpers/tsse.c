@@ -189,8 +189,11 @@ static void read_refusal_body(struct tsse *s)
 		memcpy(s->resp.body, s->buf, s->resp.body_len);
 }
 
-/* The streams not freed yet, newest first (one test's, in its process). */
-static struct tsse *live;
+/* tsse_free() for trun_track(). */
+static void free_tracked(void *s)
+{
+	tsse_free(s);
+}
 
 struct tsse *tsse_open(int port, const char *label, const char *path,
 		       const char *last_event_id)
@@ -208,8 +211,7 @@ struct tsse *tsse_open_opt(int port, const char *label, const char *path,
 	ck_assert(s);
 	snprintf(s->label, sizeof(s->label), "%s", label);
 	s->fd = trun_dial(port, rcvbuf, false, label);
-	s->next = live;
-	live = s;
+	trun_track(s, free_tracked);
 	n = snprintf(req, sizeof(req),
 		     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
 		     "Accept: text/event-stream\r\n%s%s%s\r\n",
@@ -268,26 +270,15 @@ static void ev_clear(struct tsse_ev *ev)
 
 void tsse_free(struct tsse *s)
 {
-	struct tsse **p = &live;
-
 	if (!s)
 		return;
-	while (*p && *p != s)
-		p = &(*p)->next;
-	if (*p)
-		*p = s->next;
+	trun_untrack(s);
 	if (s->fd >= 0)
 		close(s->fd);
 	ev_clear(&s->ev);
 	free(s->raw);
 	free(s->buf);
 	free(s);
-}
-
-void tsse_free_all(void)
-{
-	while (live)
-		tsse_free(live);
 }
 
 void tsse_abort(struct tsse *s)

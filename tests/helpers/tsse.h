@@ -37,7 +37,6 @@ struct tsse {
 	bool eof;	   /* the server closed (FIN or RST) */
 	struct tsse_ev ev; /* the last block read */
 	int blocks;	   /* blocks read so far */
-	struct tsse *next; /* the next stream not freed yet */
 };
 
 enum tsse_rc { TSSE_BLOCK, TSSE_EOF, TSSE_TIMEOUT };
@@ -86,11 +85,9 @@ void tsse_room_refused_at(const char *file, int line, int port,
 	tsse_room_refused_at(__FILE__, __LINE__, (port), (label), (room), \
 			     (sid), (st))
 
-/* Closes the connection (FIN) and frees s; accepts NULL. */
+/* Closes the connection (FIN) and frees s; accepts NULL. A stream the
+ * test does not free, the fixture's teardown does (trun_free_tracked()). */
 void tsse_free(struct tsse *s);
-
-/* tsse_free() of every stream not freed yet (tfix_teardown() calls it). */
-void tsse_free_all(void);
 
 /* Closes with a reset (SO_LINGER 0) and frees s. */
 void tsse_abort(struct tsse *s);
