@@ -38,7 +38,8 @@ void tchat_expect_stored_at(const char *file, int line, int n)
 	long long got = tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL);
 
 	if (got != n)
-		trun_fail(file, line, "the messages table holds %lld rows, expected %d",
+		trun_fail(file, line,
+			  "the messages table holds %lld rows, expected %d",
 			  got, n);
 }
 

@@ -68,11 +68,14 @@ int trun_dial(int port, int rcvbuf, bool refused_ok, const char *label)
 	return -1;
 }
 
+/* An object of trun_track(). */
+struct tracked {
+	void *obj;		 /* what to free */
+	void (*free_fn)(void *); /* how */
+};
+
 /* trun_track()'s objects, oldest first (one test's, in its process). */
-static struct tracked {
-	void *obj;
-	void (*free_fn)(void *);
-} *tracked;
+static struct tracked *tracked;
 static size_t ntracked, tracked_cap;
 
 void trun_track(void *obj, void (*free_fn)(void *))

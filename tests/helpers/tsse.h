@@ -72,7 +72,7 @@ struct tsse *tsse_open_room(int port, const char *label, const char *room,
 struct tsse *tsse_open_room_at(const char *file, int line, int port,
 			       const char *label, const char *room,
 			       const char *sid, const char *last_event_id);
-#define sse_open_room(port, label, room, sid, last)                          \
+#define sse_open_room(port, label, room, sid, last)                           \
 	tsse_open_room_at(__FILE__, __LINE__, (port), (label), (room), (sid), \
 			  (last))
 
@@ -81,7 +81,7 @@ struct tsse *tsse_open_room_at(const char *file, int line, int port,
 void tsse_room_refused_at(const char *file, int line, int port,
 			  const char *label, const char *room, const char *sid,
 			  int st);
-#define sse_expect_room_refused(port, label, room, sid, st)              \
+#define sse_expect_room_refused(port, label, room, sid, st)               \
 	tsse_room_refused_at(__FILE__, __LINE__, (port), (label), (room), \
 			     (sid), (st))
 

@@ -180,7 +180,7 @@ static void expect_names_refused_at(const char *file, int line, struct tcl *c,
 	free(over);
 }
 
-#define expect_names_refused(c, cmd, bad, unit, max, err)                \
+#define expect_names_refused(c, cmd, bad, unit, max, err)                      \
 	expect_names_refused_at(__FILE__, __LINE__, (c), (cmd), (bad), (unit), \
 				(max), (err))
 
