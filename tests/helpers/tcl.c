@@ -517,10 +517,17 @@ void tcl_expect_list_at(const char *file, int line, struct tcl *c,
 
 struct tcl *tcl_user(int port, const char *nick)
 {
-	struct tcl *c = tcl_connect(port, nick);
+	struct tcl *c = tcl_guest(port, nick);
+
+	do_nick(c, nick);
+	return c;
+}
+
+struct tcl *tcl_guest(int port, const char *label)
+{
+	struct tcl *c = tcl_connect(port, label);
 
 	read_welcome(c);
-	do_nick(c, nick);
 	return c;
 }
 

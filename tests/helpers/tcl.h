@@ -203,6 +203,10 @@ void tcl_expect_accounted_at(const char *file, int line, const char *who,
 /* A connected client that read its welcome and set its nickname. */
 struct tcl *tcl_user(int port, const char *nick);
 
+/* A connected client that read its welcome (its guest nickname is in
+ * c->nick). */
+struct tcl *tcl_guest(int port, const char *label);
+
 /* A flood of messages for slow consumer tests. */
 #define TCL_FLOOD_BATCH 50	  /* lines per tcl_send_flood() */
 #define TCL_FLOOD_BODY 1900	  /* bytes per message */

@@ -150,8 +150,7 @@ START_TEST(test_nickname_unique_across_instances)
 
 	tfix_start_instances(2);
 	alice = tcl_user(T_INST[0].tcp_port, "alice");
-	other = tcl_connect(T_INST[1].tcp_port, "other");
-	read_welcome(other);
+	other = tcl_guest(T_INST[1].tcp_port, "other");
 	expect_reply(other, "/nick ALICE",
 		     "[system] error: nickname ALICE is taken");
 	tcl_free(alice);
@@ -290,8 +289,7 @@ START_TEST(test_nickname_taken_during_reconnect_stays)
 				 T_DB.name, role, NULL),
 			 2);
 	alice = tcl_user(T_INST[0].tcp_port, "alice");
-	other = tcl_connect(T_INST[1].tcp_port, "other");
-	read_welcome(other);
+	other = tcl_guest(T_INST[1].tcp_port, "other");
 	expect_reply(other, "/nick alice",
 		     "[system] error: nickname alice is taken");
 

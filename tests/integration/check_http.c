@@ -195,8 +195,7 @@ START_TEST(test_connect_taken_by_http_session_409)
 	thttp_post(HPORT, "/api/connect", "{\"nickname\":\"Alice\"}", &r);
 	expect_error(&r, 409);
 	/* The line protocol sees the HTTP session's name as taken too. */
-	t = tcl_connect(PORT, "t");
-	read_welcome(t);
+	t = tcl_guest(PORT, "t");
 	expect_reply(t, "/nick ALICE",
 		     "[system] error: nickname ALICE is taken");
 }
@@ -343,7 +342,7 @@ END_TEST
 
 START_TEST(test_command_help_lists_commands)
 {
-	struct tcl *t = tcl_connect(PORT, "t");
+	struct tcl *t = tcl_guest(PORT, "t");
 	char sid[THTTP_SID_LEN + 1], *msg, *lines[32];
 	int n;
 
@@ -355,7 +354,6 @@ START_TEST(test_command_help_lists_commands)
 	ck_assert_str_eq(lines[1],
 			 "/create <room> - create a room and join it");
 	/* Line for line what TCP prints, without "[system] ". */
-	read_welcome(t);
 	tcl_send(t, "/help");
 	for (int i = 0; i < 9; i++) {
 		char want[512];

@@ -116,8 +116,7 @@ START_TEST(test_max_rooms_per_user_enforced)
 			 3);
 	/* Known again after a reconnect: /nick restores the memberships. */
 	tcl_free(alice);
-	alice = tcl_connect(PORT, "alice again");
-	read_welcome(alice);
+	alice = tcl_guest(PORT, "alice again");
 	wait_online(alice, 2);
 	expect_reply(alice, "/nick alice", "[system] You are now alice");
 	expect_next(alice, "[system] You are a member of: a1, a2, a3");

@@ -69,8 +69,7 @@ START_TEST(test_history_survives_restart)
 	tcl_free(alice);
 	tcl_free(bob);
 
-	g = tcl_connect(PORT, "guest");
-	read_welcome(g);
+	g = tcl_guest(PORT, "guest");
 	expect_reply(g, "/rooms", "[system] Rooms (1):");
 	expect_next(g, "[system]   general: 2 members, 0 online");
 	expect_reply(g, "/join general",

@@ -40,9 +40,8 @@ static long long members(const char *room)
 /* A guest (never renamed) who joined room and said text. */
 static struct tcl *guest_in(const char *room, const char *text)
 {
-	struct tcl *g = tcl_connect(PORT, "guest");
+	struct tcl *g = tcl_guest(PORT, "guest"); /* its name in g->nick */
 
-	read_welcome(g);	/* records its guest name in g->nick */
 	do_join(g, room);
 	do_say(g, room, text);
 	return g;

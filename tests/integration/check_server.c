@@ -92,9 +92,8 @@ START_TEST(test_sigterm_notifies_clients_and_exits_zero)
 {
 	struct tcl *alice = tcl_user(PORT, "alice");
 	struct tcl *bob = tcl_user(PORT, "bob");
-	struct tcl *g = tcl_connect(PORT, "guest");
+	struct tcl *g = tcl_guest(PORT, "guest");
 
-	read_welcome(g);
 	do_create(alice, "general");
 	tsrv_signal(&T_SRV, SIGTERM);
 	expect_next(alice, "[system] server shutting down");

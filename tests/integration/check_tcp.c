@@ -28,10 +28,8 @@ static const char *const commands[] = {
 
 START_TEST(test_welcome_lines)
 {
-	struct tcl *a = tcl_connect(PORT, "a"), *b = tcl_connect(PORT, "b");
+	struct tcl *a = tcl_guest(PORT, "a"), *b = tcl_guest(PORT, "b");
 
-	read_welcome(a);
-	read_welcome(b);
 	ck_assert_msg(strcmp(a->nick, b->nick),
 		      "two sessions got the same guest nick %s", a->nick);
 	/* Nothing else came after the welcome: /list answers next. */
@@ -41,9 +39,8 @@ END_TEST
 
 START_TEST(test_help_lists_all_commands)
 {
-	struct tcl *a = tcl_connect(PORT, "a");
+	struct tcl *a = tcl_guest(PORT, "a");
 
-	read_welcome(a);
 	expect_reply(a, "/help", "[system] Commands:");
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		char pre[64];
@@ -73,9 +70,8 @@ END_TEST
 
 START_TEST(test_nick_sets_name)
 {
-	struct tcl *a = tcl_connect(PORT, "a");
+	struct tcl *a = tcl_guest(PORT, "a");
 
-	read_welcome(a);
 	expect_reply(a, "/nick alice", "[system] You are now alice");
 	expect_reply(a, "/list", "[system] Online users (1):");
 	expect_next(a, "[system]   alice (no room)");
@@ -145,9 +141,8 @@ START_TEST(test_nick_taken_case_insensitive)
 	const char *const want[] = { "[system]   alice (no room)",
 				     "[system]   bob (no room)" };
 	struct tcl *alice = tcl_user(PORT, "alice");
-	struct tcl *b = tcl_connect(PORT, "b");
+	struct tcl *b = tcl_guest(PORT, "b");
 
-	read_welcome(b);
 	expect_reply(b, "/nick alice",
 		     "[system] error: nickname alice is taken");
 	expect_reply(b, "/nick ALICE",
@@ -188,10 +183,9 @@ START_TEST(test_nick_invalid)
 {
 	static const char *const bad[] = { "bad!name", "h\xc3\xa9llo", "a.b",
 					   NULL };
-	struct tcl *a = tcl_connect(PORT, "a");
+	struct tcl *a = tcl_guest(PORT, "a");
 	char *n32 = trun_repeat("n", 32);
 
-	read_welcome(a);
 	expect_names_refused(
 		a, "/nick", bad, "n", 32,
 		"[system] error: invalid nickname (1-32 letters, digits, _ or -)");
@@ -403,9 +397,8 @@ END_TEST
 
 START_TEST(test_unknown_command)
 {
-	struct tcl *a = tcl_connect(PORT, "a");
+	struct tcl *a = tcl_guest(PORT, "a");
 
-	read_welcome(a);
 	expect_reply(a, "/foo",
 		     "[system] error: unknown command /foo (try /help)");
 	expect_reply(a, "/dance with me",
@@ -452,9 +445,8 @@ END_TEST
 
 START_TEST(test_plain_line_outside_room)
 {
-	struct tcl *a = tcl_connect(PORT, "a");
+	struct tcl *a = tcl_guest(PORT, "a");
 
-	read_welcome(a);
 	expect_reply(a, "hello world", NOT_IN_ROOM);
 	expect_stored(0);
 }
@@ -497,10 +489,9 @@ END_TEST
 
 START_TEST(test_crlf_split_and_batched_lines)
 {
-	struct tcl *a = tcl_connect(PORT, "a");
+	struct tcl *a = tcl_guest(PORT, "a");
 	struct tcl *b = tcl_user(PORT, "bob");
 
-	read_welcome(a);
 	/* CRLF line ends. */
 	tcl_send_str(a, "/nick alice\r\n");
 	expect_next(a, "[system] You are now alice");
@@ -538,10 +529,9 @@ END_TEST
 
 START_TEST(test_blank_lines_ignored)
 {
-	struct tcl *a = tcl_connect(PORT, "a");
+	struct tcl *a = tcl_guest(PORT, "a");
 	char want[128];
 
-	read_welcome(a);
 	/* Outside a room a blank line would be an error if not ignored. */
 	tcl_send_str(a, "\n\r\n   \n \r\n");
 	expect_reply(a, "/list", "[system] Online users (1):");
