@@ -105,11 +105,8 @@ START_TEST(test_killed_instance_others_keep_chatting)
 	bob = tcl_user(T_INST[1].tcp_port, "bob");
 	carol = tcl_user(T_INST[2].tcp_port, "carol");
 	do_create(alice, "general");
-	do_join(bob, "general");
-	do_join(carol, "general");
-	expect_next(alice, "[system] bob joined general");
-	expect_next(alice, "[system] carol joined general");
-	expect_next(bob, "[system] carol joined general");
+	do_join_seen(bob, "general", alice);
+	do_join_seen(carol, "general", alice, bob);
 	tsrv_signal(&T_INST[1], SIGKILL);
 	tsrv_wait_exit(&T_INST[1], trun_ms(5000));
 	expect_eof(bob);

@@ -473,10 +473,8 @@ START_TEST(test_two_rooms_traffic_prefixed)
 
 	do_create(bob, "general");
 	do_create(carol, "random");
-	do_join(alice, "general");
-	do_join(alice, "random");
-	expect_next(bob, "[system] alice joined general");
-	expect_next(carol, "[system] alice joined random");
+	do_join_seen(alice, "general", bob);
+	do_join_seen(alice, "random", carol);
 	do_say_seen(bob, "general", "in general", alice);
 	do_say_seen(carol, "random", "in random", alice);
 	/* alice's plain line goes to her current room, the last joined. */
