@@ -1,0 +1,310 @@
+/*
+ * A reconnect storm at a size CI can carry: three instances behind the
+ * nginx configuration of contrib/, 150 line clients spread over the
+ * instances and 150 HTTP sessions whose event streams go through nginx,
+ * all in one room. One instance is SIGKILLed; its line clients reconnect
+ * to the others, take their nicknames back (once the dead instance's
+ * presence is reaped) and join again; the streams it carried reconnect
+ * through nginx with Last-Event-ID. Every client must end up back in the
+ * room and have every message committed meanwhile exactly once, in order.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../helpers/tcl.h"
+#include "../helpers/tdb.h"
+#include "../helpers/tfix.h"
+#include "../helpers/thttp.h"
+#include "../helpers/tproxy.h"
+#include "../helpers/trun.h"
+#include "../helpers/tsrv.h"
+#include "../helpers/tsse.h"
+
+#define NINST 3
+#define NTCP 150	/* line clients, round robin over the instances */
+#define NSSE 150	/* HTTP sessions with a stream through nginx */
+#define BEFORE 5	/* messages before the kill */
+#define DURING 8	/* sent right after it: fewer than history_size, so
+			 * a line client back in the room finds them in the
+			 * history it is shown on /join */
+#define AFTER 5		/* once everyone is back */
+#define TOTAL (BEFORE + DURING + AFTER)
+#define KILLED 2	/* index of the instance killed */
+
+static struct tproxy px;
+
+/* A line client and the next message number it must see. */
+struct lclient {
+	struct tcl *c;
+	char nick[16];
+	int inst;	/* index into T_INST */
+	int next;	/* next message number due */
+	int hist;	/* history lines still to come after a /join */
+	bool reconnected;
+};
+
+/* A stream and the next seq it must see (seq k carries message k: only
+ * the sender posts in the room). */
+struct sclient {
+	struct tsse *s;
+	char nick[16];
+	char sid[THTTP_SID_LEN + 1];
+	int next;
+	int reconnects;
+};
+
+static struct lclient lc[NTCP];
+static struct sclient sc[NSSE];
+
+/* The message number of a room line "[storm] sender: mNNN", or 0. */
+static int msg_number(const char *line)
+{
+	static const char pre[] = "[storm] sender: m";
+
+	if (strncmp(line, pre, sizeof(pre) - 1))
+		return 0;
+	return atoi(line + sizeof(pre) - 1);
+}
+
+/*
+ * Takes one line of l's: a live message must be exactly the next one due
+ * (an older one is a double, a newer one a gap); a history line may be an
+ * older one (shown again as history), never a newer one than due.
+ */
+static void line_seen(struct lclient *l, const char *line)
+{
+	static const char joined[] = "[system] You joined storm (";
+	int k = msg_number(line);
+
+	if (!strncmp(line, joined, sizeof(joined) - 1)) {
+		l->hist = atoi(line + sizeof(joined) - 1);
+		return;
+	}
+	if (l->hist > 0) {
+		l->hist--;
+		ck_assert_msg(k > 0, "%s: history line \"%s\"", l->nick, line);
+		ck_assert_msg(k <= l->next,
+			      "%s: history shows m%03d, m%03d is missing",
+			      l->nick, k, l->next);
+		if (k == l->next)
+			l->next++;
+		return;
+	}
+	if (!k)
+		return;	/* a notice: someone joined or left */
+	ck_assert_msg(k == l->next, "%s: got m%03d live, m%03d was due (%s)",
+		      l->nick, k, l->next, k < l->next ? "double" : "gap");
+	l->next++;
+}
+
+/* Reads l's lines until message upto was seen; false at EOF. */
+static bool lines_until(struct lclient *l, int upto)
+{
+	while (l->next <= upto || l->hist > 0) {
+		enum tcl_rc rc = tcl_read(l->c, trun_ms(T_WAIT));
+
+		if (rc == TCL_EOF)
+			return false;
+		ck_assert_msg(rc == TCL_LINE, "%s: m%03d not seen in time",
+			      l->nick, l->next);
+		line_seen(l, l->c->line);
+	}
+	return true;
+}
+
+/*
+ * l's instance is gone: connect to a live one and take the nickname back.
+ * Until the dead instance's presence rows are reaped (presence_timeout_s,
+ * a database state with no event to wait for) the name is taken: try
+ * again, paced.
+ */
+static void reconnect(struct lclient *l, int inst, int64_t deadline)
+{
+	tcl_free(l->c);
+	l->inst = inst;
+	l->c = tcl_connect(T_INST[inst].tcp_port, l->nick);
+	read_welcome(l->c);
+	for (;;) {
+		const char *line;
+
+		tcl_send(l->c, "/nick %s", l->nick);
+		line = expect_prefix(l->c, "[system] ");
+		if (!strncmp(line, "[system] You are now ", 21))
+			break;
+		ck_assert_msg(strstr(line, "is taken"), "%s: /nick: %s",
+			      l->nick, line);
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "%s: nickname still taken long after its instance died",
+			      l->nick);
+		trun_pace();
+	}
+	expect_next(l->c, "[system] You are a member of: storm");
+	tcl_send(l->c, "/join storm");
+	l->hist = 0;
+	l->reconnected = true;
+}
+
+/* Reads s's events until seq upto; on EOF, reconnects through nginx with
+ * Last-Event-ID (the last seq seen). */
+static void stream_until(struct sclient *c, int upto, int64_t deadline)
+{
+	while (c->next <= upto) {
+		enum tsse_rc rc = tsse_read(c->s, trun_ms(T_WAIT));
+
+		if (rc == TSSE_EOF) {
+			char last[24];
+
+			ck_assert_msg(trun_now_ms() < deadline,
+				      "%s: stream keeps ending", c->nick);
+			snprintf(last, sizeof(last), "%d", c->next - 1);
+			tsse_free(c->s);
+			c->s = tsse_open_room(px.port, c->nick, "storm", c->sid,
+					      last);
+			tsse_expect_open_proxied_at(__FILE__, __LINE__, c->s);
+			c->reconnects++;
+			continue;
+		}
+		ck_assert_msg(rc == TSSE_BLOCK, "%s: seq %d not seen in time",
+			      c->nick, c->next);
+		if (!c->s->ev.event || strcmp(c->s->ev.event, "message"))
+			continue;	/* a system event or a comment */
+		ck_assert_msg(c->s->ev.id && atoi(c->s->ev.id) == c->next,
+			      "%s: got seq %s, seq %d was due", c->nick,
+			      c->s->ev.id ? c->s->ev.id : "(none)", c->next);
+		c->next++;
+	}
+}
+
+/* The sender posts messages from..to, each committed (echoed) first. */
+static void post(struct tcl *sender, int from, int to)
+{
+	for (int k = from; k <= to; k++) {
+		char echo[64];
+
+		tcl_send(sender, "m%03d", k);
+		snprintf(echo, sizeof(echo), "[storm] sender: m%03d", k);
+		expect_line(sender, echo);
+	}
+}
+
+START_TEST(test_reconnect_storm_nothing_lost_or_doubled)
+{
+	struct tsrv_opts o = { .extra_json = "\"presence_timeout_s\": 3" };
+	struct tcl *sender;
+	int64_t t0, deadline;
+	int back_tcp = 0, back_sse = 0;
+
+	tfix_use(&o);
+	tfix_start_instances(NINST);
+	tproxy_start(&px, T_INST, T_NINST);
+	sender = tcl_user(T_INST[0].tcp_port, "sender");
+	do_create(sender, "storm");
+	for (int i = 0; i < NTCP; i++) {
+		struct lclient *l = &lc[i];
+
+		snprintf(l->nick, sizeof(l->nick), "t%03d", i);
+		l->inst = i % NINST;
+		l->next = 1;
+		l->c = tcl_user(T_INST[l->inst].tcp_port, l->nick);
+		ck_assert_int_eq(do_join(l->c, "storm"), 0);
+	}
+	for (int i = 0; i < NSSE; i++) {
+		struct sclient *c = &sc[i];
+
+		snprintf(c->nick, sizeof(c->nick), "s%03d", i);
+		c->next = 1;
+		api_user(px.port, c->nick, px.port, "/join storm", c->sid);
+	}
+	/* Streams opened one after another: nginx's round robin spreads
+	 * them over the instances (interleaved with the two POSTs of each
+	 * session, they would all land on one). */
+	for (int i = 0; i < NSSE; i++) {
+		struct sclient *c = &sc[i];
+
+		c->s = tsse_open_room(px.port, c->nick, "storm", c->sid, NULL);
+		tsse_expect_open_proxied_at(__FILE__, __LINE__, c->s);
+	}
+	post(sender, 1, BEFORE);
+	for (int i = 0; i < NTCP; i++)
+		ck_assert(lines_until(&lc[i], BEFORE));
+	for (int i = 0; i < NSSE; i++)
+		stream_until(&sc[i], BEFORE, trun_now_ms());
+
+	/* The storm: one instance dies while messages keep coming. */
+	tsrv_signal(&T_INST[KILLED], SIGKILL);
+	tsrv_wait_exit(&T_INST[KILLED], trun_ms(5000));
+	t0 = trun_now_ms();
+	deadline = t0 + trun_ms(30000);
+	post(sender, BEFORE + 1, BEFORE + DURING);
+	for (int i = 0; i < NTCP; i++) {
+		struct lclient *l = &lc[i];
+
+		if (lines_until(l, BEFORE + DURING))
+			continue;
+		ck_assert_msg(l->inst == KILLED,
+			      "%s lost its connection to inst%d, which is alive",
+			      l->nick, l->inst + 1);
+		reconnect(l, i % (NINST - 1), deadline);
+		ck_assert_msg(lines_until(l, BEFORE + DURING),
+			      "%s: disconnected again", l->nick);
+		back_tcp++;
+	}
+	for (int i = 0; i < NSSE; i++) {
+		int before = sc[i].reconnects;
+
+		stream_until(&sc[i], BEFORE + DURING, deadline);
+		back_sse += sc[i].reconnects > before;
+	}
+	trun_note("back after the kill: %d line clients, %d streams, in %lld ms",
+		  back_tcp, back_sse, (long long)(trun_now_ms() - t0));
+	ck_assert_int_eq(back_tcp, NTCP / NINST);
+	ck_assert_msg(back_sse > 0,
+		      "no stream went through the killed instance: nothing tested");
+
+	/* Everyone is back in the room: live messages reach all once. */
+	post(sender, BEFORE + DURING + 1, TOTAL);
+	for (int i = 0; i < NTCP; i++)
+		ck_assert(lines_until(&lc[i], TOTAL));
+	for (int i = 0; i < NSSE; i++)
+		stream_until(&sc[i], TOTAL, deadline);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM room_members m "
+				 "JOIN rooms r ON r.id = m.room_id "
+				 "WHERE r.name = 'storm'",
+				 NULL),
+			 1 + NTCP + NSSE);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM presence "
+				 "WHERE room = 'storm'",
+				 NULL),
+			 1 + NTCP + NSSE);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM presence "
+				 "WHERE instance_id = 'inst3'",
+				 NULL),
+			 0);
+	for (int i = 0; i < NTCP; i++)
+		tcl_free(lc[i].c);
+	for (int i = 0; i < NSSE; i++)
+		tsse_free(sc[i].s);
+	tcl_free(sender);
+	tproxy_stop(&px);
+}
+END_TEST
+
+static Suite *storm_suite(void)
+{
+	Suite *s = suite_create("storm");
+
+	TFIX_ADD(s, test_reconnect_storm_nothing_lost_or_doubled, 180,
+		 tfix_setup, tfix_teardown);
+	return s;
+}
+
+int main(void)
+{
+	return trun_main(storm_suite());
+}
