@@ -1,4 +1,4 @@
--- bd_instance_beat: an instance's heartbeat: marks it alive and removes instances silent for p_stale_s with their presence.
+-- bd_instance_beat: an instance's heartbeat: marks it alive and removes, with their presence, instances silent for p_stale_s or whose backend is gone.
 -- Repeatable: migrate/migrate up re-applies this file whenever it changes.
 
 CREATE OR REPLACE FUNCTION bd_instance_beat(p_instance text, p_stale_s integer)
@@ -10,9 +10,7 @@ DECLARE
 BEGIN
 	UPDATE instances SET last_seen = now() WHERE id = p_instance;
 	known := FOUND;
-	DELETE FROM instances
-	WHERE last_seen < now() - make_interval(secs => p_stale_s)
-	  AND id <> p_instance;
+	PERFORM bd_instances_reap(p_instance, p_stale_s);
 	RETURN known;
 END $function$
 ;

@@ -1,4 +1,4 @@
--- bd_presence_sync: an instance registers all its sessions again (after a reconnect).
+-- bd_presence_sync: an instance registers all its sessions again (after a reconnect), with the backend it registers from.
 -- Repeatable: migrate/migrate up re-applies this file whenever it changes.
 
 CREATE OR REPLACE FUNCTION bd_presence_sync(p_instance text, p_sessions jsonb)
@@ -9,7 +9,10 @@ DECLARE
 	x record;
 BEGIN
 	DELETE FROM instances WHERE id = p_instance;
-	INSERT INTO instances (id) VALUES (p_instance);
+	INSERT INTO instances (id, backend_pid, backend_start)
+	VALUES (p_instance, pg_backend_pid(),
+		(SELECT a.backend_start FROM pg_stat_activity a
+		 WHERE a.pid = pg_backend_pid()));
 	FOR x IN SELECT * FROM jsonb_to_recordset(p_sessions)
 		 AS t(s bigint, n text, u bigint, r text) LOOP
 		INSERT INTO presence (instance_id, session_id, nickname,

@@ -3,8 +3,9 @@
  * nginx configuration of contrib/, 150 line clients spread over the
  * instances and 150 HTTP sessions whose event streams go through nginx,
  * all in one room. One instance is SIGKILLed; its line clients reconnect
- * to the others, take their nicknames back (once the dead instance's
- * presence is reaped) and join again; the streams it carried reconnect
+ * to the others, take their nicknames back and join again (the heartbeat
+ * timeout is an hour: the names must come free because the dead
+ * instance's database backend is gone, not because it fell silent); the streams it carried reconnect
  * through nginx with Last-Event-ID. Every client must end up back in the
  * room and have every message committed meanwhile exactly once, in order.
  */
@@ -117,9 +118,9 @@ static bool lines_until(struct lclient *l, int upto)
 
 /*
  * l's instance is gone: connect to a live one and take the nickname back.
- * Until the dead instance's presence rows are reaped (presence_timeout_s,
- * a database state with no event to wait for) the name is taken: try
- * again, paced.
+ * Until PostgreSQL has seen the dead instance's connection close (a
+ * database state with no event to wait for) the name is taken: try again,
+ * paced.
  */
 static void reconnect(struct lclient *l, int inst, int64_t deadline)
 {
@@ -192,7 +193,7 @@ static void post(struct tcl *sender, int from, int to)
 
 START_TEST(test_reconnect_storm_nothing_lost_or_doubled)
 {
-	struct tsrv_opts o = { .extra_json = "\"presence_timeout_s\": 3" };
+	struct tsrv_opts o = { .extra_json = "\"presence_timeout_s\": 3600" };
 	struct tcl *sender;
 	int64_t t0, deadline;
 	int back_tcp = 0, back_sse = 0;
@@ -295,12 +296,64 @@ START_TEST(test_reconnect_storm_nothing_lost_or_doubled)
 }
 END_TEST
 
+/*
+ * The way a dead instance's nicknames come free without waiting for a
+ * heartbeat: the heartbeat timeout is an hour and both instances have had
+ * their first beat (the next is 20 minutes away), so only the /nick that
+ * finds the name held by a session of another instance can reap the dead
+ * one, because its database backend is gone.
+ */
+START_TEST(test_dead_instance_nickname_free_at_once)
+{
+	struct tsrv_opts o = { .extra_json = "\"presence_timeout_s\": 3600" };
+	struct tcl *alice, *bob, *again;
+	int64_t deadline;
+
+	tfix_use(&o);
+	tfix_start_instances(2);
+	alice = tcl_user(T_INST[0].tcp_port, "alice");
+	bob = tcl_user(T_INST[1].tcp_port, "bob");
+	deadline = trun_now_ms() + trun_ms(T_WAIT);
+	while (tdb_int(&T_DB, "SELECT count(*) FROM instances "
+			      "WHERE last_seen > started_at", NULL) != 2) {
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "the instances' first heartbeat never came");
+		trun_pace();
+	}
+	tsrv_signal(&T_INST[1], SIGKILL);
+	tsrv_wait_exit(&T_INST[1], trun_ms(5000));
+	again = tcl_connect(T_INST[0].tcp_port, "bob again");
+	read_welcome(again);
+	deadline = trun_now_ms() + trun_ms(T_WAIT);
+	for (;;) {
+		const char *line;
+
+		tcl_send(again, "/nick bob");
+		line = expect_prefix(again, "[system] ");
+		if (!strcmp(line, "[system] You are now bob"))
+			break;
+		ck_assert_str_eq(line, "[system] error: nickname bob is taken");
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "bob's nickname still taken after his instance died");
+		trun_pace();
+	}
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM instances "
+					"WHERE id = 'inst2'", NULL),
+			 0);
+	tcl_free(alice);
+	tcl_free(bob);
+	tcl_free(again);
+}
+END_TEST
+
 static Suite *storm_suite(void)
 {
 	Suite *s = suite_create("storm");
 
 	TFIX_ADD(s, test_reconnect_storm_nothing_lost_or_doubled, 180,
 		 tfix_setup, tfix_teardown);
+	TFIX_ADD(s, test_dead_instance_nickname_free_at_once, 60, tfix_setup,
+		 tfix_teardown);
 	return s;
 }
 
