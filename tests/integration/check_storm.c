@@ -346,18 +346,13 @@ START_TEST(test_dead_instance_nickname_free_at_once)
 }
 END_TEST
 
-static Suite *storm_suite(void)
-{
-	Suite *s = suite_create("storm");
-
-	TFIX_ADD(s, test_reconnect_storm_nothing_lost_or_doubled, 180,
-		 tfix_setup, tfix_teardown);
-	TFIX_ADD(s, test_dead_instance_nickname_free_at_once, 60, tfix_setup,
-		 tfix_teardown);
-	return s;
-}
-
 int main(void)
 {
-	return trun_main(storm_suite());
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_reconnect_storm_nothing_lost_or_doubled, 180,
+			  NULL),
+		TFIX_CASE(test_dead_instance_nickname_free_at_once, 60, NULL),
+	};
+
+	return tfix_main("storm", cases, TMAIN_N(cases), NULL);
 }
