@@ -122,13 +122,43 @@ static struct lws_protocols http_protocols[] = {
 };
 
 /*
+ * A listening vhost whose connections are raw sockets of protocols[0]
+ * (name is also the protocol's name). The HTTP one too: HTTP is framed by
+ * net/http.c itself (lws 4.1's HTTP role re-feeds unread and pipelined
+ * input; see doc/lws-4.1.md). IPv6 is off: with it, lws 4.1 binds an IPv4
+ * iface to [::]. *bound is the port bound (port 0: a free one).
+ */
+static int listen_vhost(struct app *app, const char *name, int port,
+			struct lws_protocols *protocols, size_t pss_size,
+			int *bound)
+{
+	struct lws_context_creation_info info;
+	struct lws_vhost *vh;
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = name;
+	info.port = port;
+	info.iface = app->cfg.listen_address;
+	info.options = LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG |
+		       LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.listen_accept_role = "raw-skt";
+	info.listen_accept_protocol = name;
+	protocols[0].per_session_data_size = pss_size;
+	info.protocols = protocols;
+	vh = lws_create_vhost(app->ctx, &info);
+	if (!vh)
+		return -1;
+	*bound = lws_get_vhost_listen_port(vh);
+	return 0;
+}
+
+/*
  * Port 0 in the config lets the kernel pick a free port; the ports actually
  * bound are kept in app and are the ones the ready line reports.
  */
 static int create_vhosts(struct app *app, struct lws_vhost **internal)
 {
 	struct lws_context_creation_info info;
-	struct lws_vhost *vh;
 
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "internal";
@@ -137,39 +167,11 @@ static int create_vhosts(struct app *app, struct lws_vhost **internal)
 	*internal = lws_create_vhost(app->ctx, &info);
 	if (!*internal)
 		return -1;
-
-	/* IPv6 off: with it, lws 4.1 binds an IPv4 iface to [::]. */
-	memset(&info, 0, sizeof(info));
-	info.vhost_name = "tcp";
-	info.port = app->cfg.tcp_port;
-	info.iface = app->cfg.listen_address;
-	info.options = LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG |
-		       LWS_SERVER_OPTION_DISABLE_IPV6;
-	info.listen_accept_role = "raw-skt";
-	info.listen_accept_protocol = "tcp";
-	tcp_protocols[0].per_session_data_size = tcp_pss_size();
-	info.protocols = tcp_protocols;
-	vh = lws_create_vhost(app->ctx, &info);
-	if (!vh)
+	if (listen_vhost(app, "tcp", app->cfg.tcp_port, tcp_protocols,
+			 tcp_pss_size(), &app->tcp_port) ||
+	    listen_vhost(app, "http", app->cfg.http_port, http_protocols,
+			 http_pss_size(), &app->http_port))
 		return -1;
-	app->tcp_port = lws_get_vhost_listen_port(vh);
-
-	memset(&info, 0, sizeof(info));
-	info.vhost_name = "http";
-	info.port = app->cfg.http_port;
-	info.iface = app->cfg.listen_address;
-	/* HTTP is framed by net/http.c itself (lws 4.1's HTTP role re-feeds
-	 * unread and pipelined input; see doc/lws-4.1.md). */
-	info.options = LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG |
-		       LWS_SERVER_OPTION_DISABLE_IPV6;
-	info.listen_accept_role = "raw-skt";
-	info.listen_accept_protocol = "http";
-	http_protocols[0].per_session_data_size = http_pss_size();
-	info.protocols = http_protocols;
-	vh = lws_create_vhost(app->ctx, &info);
-	if (!vh)
-		return -1;
-	app->http_port = lws_get_vhost_listen_port(vh);
 	return 0;
 }
 
