@@ -6,6 +6,7 @@
 -- itself, ON CONFLICT DO NOTHING), and bd_create's 4-argument form with
 -- its room cap (bd_ctl counts the rooms once per batch, under the same
 -- advisory lock). IF EXISTS: a database built from scratch has not had
--- the function files applied yet when this runs.
+-- the function files applied yet when this runs (and needs no notice).
+SET LOCAL client_min_messages = warning;
 DROP FUNCTION IF EXISTS bd_presence_add(text, bigint, text);
 DROP FUNCTION IF EXISTS bd_create(bigint, text, text, bigint);
