@@ -16,7 +16,8 @@
 -- the same nickname, a deadlock, a bug) is the work undone and the batch
 -- run again with each item in a subtransaction of its own, which then
 -- fails alone with its SQLSTATE: the outcomes are those of one statement
--- per item either way.
+-- per item either way. A batch of one item needs no such guard: its error
+-- is the statement's.
 --
 -- A batch of nothing but presence rows and session look-ups (pa, pd, sr)
 -- commits without waiting for its WAL flush (synchronous_commit off):
@@ -38,6 +39,13 @@ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_batch) e
 		       WHERE e ->> 'k' NOT IN ('pa', 'pd', 'sr')) THEN
 		PERFORM set_config('synchronous_commit', 'off', true);
+	END IF;
+	IF jsonb_array_length(p_batch) < 2 THEN
+		-- Alone, an item's error may be the statement's, as it was
+		-- when each was a statement of its own (the store maps its
+		-- SQLSTATE the same way), and it saves the subtransaction.
+		RETURN QUERY SELECT * FROM bd_ctl(p_instance, p_batch, false);
+		RETURN;
 	END IF;
 	BEGIN
 		RETURN QUERY SELECT * FROM bd_ctl(p_instance, p_batch, false);

@@ -289,6 +289,9 @@ static void ctl_done(void *arg, PGresult *res, int err)
 
 	/* Given back first: outcomes may queue new requests. */
 	pgconn_discharge(st->q, b->ncharged);
+	/* The statement's own error (the connection, or the one item of a
+	 * batch of one raising) is every item's, mapped as a statement of
+	 * one operation always was. */
 	err = store_result_err(res, err, "bd_ctl");
 	nrows = err ? 0 : PQntuples(res);
 	for (size_t i = 0; i < b->n; i++) {
