@@ -9,10 +9,14 @@ DECLARE
 	m record;
 	t bigint := floor(extract(epoch FROM now()) * 1000);
 BEGIN
+	-- NO KEY UPDATE, the lock the last_seq update takes anyway: posts
+	-- to a room still queue on it, but memberships (their foreign key's
+	-- KEY SHARE lock on the room) do not, so a bd_ctl batch joining
+	-- several rooms never waits for a post, nor deadlocks with one.
 	PERFORM 1 FROM rooms
 	WHERE rooms.id IN (SELECT (e ->> 'r')::bigint
 			   FROM jsonb_array_elements(p_batch) e)
-	ORDER BY rooms.id FOR UPDATE;
+	ORDER BY rooms.id FOR NO KEY UPDATE;
 	idx := 0;
 	FOR m IN SELECT * FROM jsonb_to_recordset(p_batch)
 		 AS x(r bigint, u bigint, n text, c text) LOOP

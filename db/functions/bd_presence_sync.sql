@@ -1,5 +1,10 @@
 -- bd_presence_sync: an instance registers all its sessions again (after a reconnect), with the backend it registers from.
 -- Repeatable: migrate/migrate up re-applies this file whenever it changes.
+--
+-- Commits without waiting for its WAL flush (synchronous_commit off for
+-- its transaction): presence is what an instance registers again whenever
+-- its connection comes back, so a crash loses nothing it would not
+-- rebuild.
 
 CREATE OR REPLACE FUNCTION bd_presence_sync(p_instance text, p_sessions jsonb)
  RETURNS SETOF bigint
@@ -8,6 +13,7 @@ AS $function$
 DECLARE
 	x record;
 BEGIN
+	PERFORM set_config('synchronous_commit', 'off', true);
 	DELETE FROM instances WHERE id = p_instance;
 	INSERT INTO instances (id, backend_pid, backend_start)
 	VALUES (p_instance, pg_backend_pid(),

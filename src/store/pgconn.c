@@ -55,8 +55,9 @@ struct pgconn {
 	PGresult *last;			/* newest result of the head */
 	unsigned nqueued;
 	unsigned nbounded;		/* of those, bounded ones */
-	unsigned limit;			/* on nbounded; 0: none */
-	uint64_t refused;		/* bounded statements refused */
+	unsigned ncharged;		/* pgconn_charge()s not given back */
+	unsigned limit;			/* on nbounded + ncharged; 0: none */
+	uint64_t refused;		/* bounded statements, charges refused */
 	uint64_t dropped;		/* dropped unsent: not wanted */
 	lws_sorted_usec_list_t sul_retry;	/* reconnect / deadline */
 	lws_sorted_usec_list_t sul_write;	/* deferred writable */
@@ -84,10 +85,33 @@ void pgconn_set_limit(struct pgconn *pc, unsigned limit)
 void pgconn_get_stats(const struct pgconn *pc, struct pgconn_stats *out)
 {
 	out->queued = pc->nqueued;
-	out->bounded = pc->nbounded;
+	out->bounded = pc->nbounded + pc->ncharged;
 	out->limit = pc->limit;
 	out->refused = pc->refused;
 	out->dropped = pc->dropped;
+}
+
+/* Whether one more user request would go over the limit (and count it as
+ * refused when so). */
+static bool over_limit(struct pgconn *pc)
+{
+	if (!pc->limit || pc->nbounded + pc->ncharged < pc->limit)
+		return false;
+	pc->refused++;
+	return true;
+}
+
+int pgconn_charge(struct pgconn *pc)
+{
+	if (over_limit(pc))
+		return BD_EBUSY;
+	pc->ncharged++;
+	return 0;
+}
+
+void pgconn_discharge(struct pgconn *pc, unsigned n)
+{
+	pc->ncharged -= n;
 }
 
 static void notice_receiver(void *arg, const PGresult *res)
@@ -559,9 +583,7 @@ static struct pgq *admit(struct pgconn *pc, unsigned flags, const char *sql,
 		*err = BD_EDB;
 		return NULL;
 	}
-	if ((flags & PGCONN_BOUNDED) && pc->limit &&
-	    pc->nbounded >= pc->limit) {
-		pc->refused++;
+	if ((flags & PGCONN_BOUNDED) && over_limit(pc)) {
 		*err = BD_EBUSY;
 		return NULL;
 	}

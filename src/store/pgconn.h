@@ -51,9 +51,10 @@ enum {
 /* Counters since pgconn_new(). */
 struct pgconn_stats {
 	unsigned queued;	/* statements queued or in flight now */
-	unsigned bounded;	/* of those, PGCONN_BOUNDED ones */
+	unsigned bounded;	/* PGCONN_BOUNDED statements and charges */
 	unsigned limit;		/* on bounded ones; 0: none */
-	uint64_t refused;	/* PGCONN_BOUNDED statements refused (BD_EBUSY) */
+	uint64_t refused;	/* PGCONN_BOUNDED statements and charges
+				 * refused (BD_EBUSY) */
 	uint64_t dropped;	/* statements dropped unsent (BD_ECANCELED) */
 };
 
@@ -77,6 +78,14 @@ unsigned pgconn_queued(const struct pgconn *pc);
  * limit, the default). Those already queued stay. */
 void pgconn_set_limit(struct pgconn *pc, unsigned limit);
 void pgconn_get_stats(const struct pgconn *pc, struct pgconn_stats *out);
+
+/* A user request that rides in a statement already queued (an item of a
+ * batch): it counts toward the limit like a PGCONN_BOUNDED statement, and
+ * is refused like one (BD_EBUSY, counted), until pgconn_discharge() gives
+ * it back. 0 or BD_EBUSY. */
+int pgconn_charge(struct pgconn *pc);
+/* Gives back n charges; the statement carrying them completed or failed. */
+void pgconn_discharge(struct pgconn *pc, unsigned n);
 
 /* Queues sql with text parameters (copied). BD_EDB when not up. Never
  * refused for the limit, never dropped. */

@@ -1,6 +1,7 @@
 /*
  * Queries (store_ops) on the query connection, LISTEN/UNLISTEN and
- * notifications on the listen connection. Each operation carries a small
+ * notifications on the listen connection. Messages are batched here,
+ * control operations in ctl.c. Each operation carries a small
  * context naming the session that asked; outcomes go to the chat core.
  */
 #include "store/store_int.h"
@@ -86,8 +87,6 @@ void store_fmt_id(char *buf, size_t len, int64_t v)
 	snprintf(buf, len, "%" PRId64, v);
 }
 
-/* /nick */
-
 struct chat_room_ref *store_room_refs(const char *json, json_t **rooms,
 				size_t *n)
 {
@@ -107,125 +106,39 @@ struct chat_room_ref *store_room_refs(const char *json, json_t **rooms,
 	return refs;
 }
 
-static void nick_done(void *arg, PGresult *res, int err)
-{
-	struct op *o = arg;
-	struct chat_room_ref *refs = NULL;
-	json_t *rooms = NULL;
-	size_t n = 0;
-
-	err = store_result_err(res, err, "bd_nick");
-	if (!err && PQntuples(res) != 1)
-		err = BD_EDB;
-	if (!err)
-		refs = store_room_refs(PQgetvalue(res, 0, 2), &rooms, &n);
-	chat_on_nick(o->st->chat, o->sid, err, err ? 0 : store_get_i64(res, 0, 0),
-		     err ? NULL : PQgetvalue(res, 0, 1), refs, n);
-	free(refs);
-	json_decref(rooms);
-	free(o);
-}
+/* Commands and presence: batched by ctl.c into one bd_ctl() per
+ * statement. */
 
 static int st_nick(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 		   const char *old, const char *nick, const char *cur)
 {
-	struct store *st = arg;
-	char ubuf[24], sbuf[24], abuf[24];
-	const char *v[] = { uid ? ubuf : NULL, old, nick, st->instance_id,
-			    sbuf, cur, api_id ? abuf : NULL };
-	struct op *o = op_new(st, sid);
-	int err;
+	struct ctl_req r = { .kind = CTL_NICK, .sid = sid, .api_id = api_id,
+			     .uid = uid, .old = old, .nick = nick,
+			     .cur = cur };
 
-	store_fmt_id(ubuf, sizeof(ubuf), uid);
-	store_fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
-	store_fmt_id(abuf, sizeof(abuf), api_id);
-	/* One statement, one transaction: the presence row's unique
-	 * nickname refuses a name another connected session holds. */
-	err = pgconn_submit(st->q, PGCONN_BOUNDED, NULL,
-			   "WITH n AS (SELECT * FROM bd_nick($1, $2, $3)) "
-			   "SELECT n.user_id, n.nickname, n.rooms, "
-			   "bd_presence_set($4, $5, $7, n.nickname, n.user_id, "
-			   "$6) FROM n",
-			   7, v, nick_done, o);
-	if (err)
-		free(o);
-	return err;
-}
-
-/* /join and /create */
-
-static void join_done(void *arg, PGresult *res, int err)
-{
-	struct op *o = arg;
-
-	err = store_result_err(res, err, "bd_join");
-	if (!err && PQntuples(res) != 1)
-		err = BD_EDB;
-	chat_on_join(o->st->chat, o->sid, err, err ? 0 : store_get_i64(res, 0, 0),
-		     err ? 0 : store_get_i64(res, 0, 1),
-		     err ? NULL : PQgetvalue(res, 0, 2));
-	free(o);
+	return store_ctl(arg, &r);
 }
 
 static int st_join(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 		   const char *nick, const char *room, bool create,
 		   size_t max_rooms, const char *cur)
 {
-	struct store *st = arg;
-	char ubuf[24], sbuf[24], abuf[24], mbuf[24];
-	const char *v[] = { uid ? ubuf : NULL, nick, room, st->instance_id,
-			    sbuf, cur, api_id ? abuf : NULL, mbuf };
-	struct op *o = op_new(st, sid);
-	int err;
+	struct ctl_req r = { .kind = create ? CTL_CREATE : CTL_JOIN,
+			     .sid = sid, .api_id = api_id, .uid = uid,
+			     .nick = nick, .room = room,
+			     .max_rooms = create ? (int64_t)max_rooms : 0,
+			     .cur = cur };
 
-	store_fmt_id(ubuf, sizeof(ubuf), uid);
-	store_fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
-	store_fmt_id(abuf, sizeof(abuf), api_id);
-	store_fmt_id(mbuf, sizeof(mbuf), (int64_t)max_rooms);
-	err = pgconn_submit(st->q, PGCONN_BOUNDED, NULL, create ?
-		"WITH j AS (SELECT * FROM bd_create($1, $2, $3, $8)) "
-		"SELECT j.user_id, j.room_id, j.room_name, bd_presence_set("
-		"$4, $5, $7, $2, j.user_id, coalesce(j.room_name, $6)) FROM j" :
-		"WITH j AS (SELECT * FROM bd_join($1, $2, $3)) "
-		"SELECT j.user_id, j.room_id, j.room_name, bd_presence_set("
-		"$4, $5, $7, $2, j.user_id, coalesce(j.room_name, $6)) FROM j",
-		create ? 8 : 7, v, join_done, o);
-	if (err)
-		free(o);
-	return err;
-}
-
-/* /leave */
-
-static void leave_done(void *arg, PGresult *res, int err)
-{
-	struct op *o = arg;
-
-	chat_on_leave(o->st->chat, o->sid, store_result_err(res, err, "bd_leave"));
-	free(o);
+	return store_ctl(arg, &r);
 }
 
 static int st_leave(void *arg, uint64_t sid, int64_t api_id, int64_t uid,
 		    const char *nick, int64_t room_id)
 {
-	struct store *st = arg;
-	char ubuf[24], rbuf[24], sbuf[24], abuf[24];
-	const char *v[] = { ubuf, nick, rbuf, st->instance_id, sbuf,
-			    api_id ? abuf : NULL };
-	struct op *o = op_new(st, sid);
-	int err;
+	struct ctl_req r = { .kind = CTL_LEAVE, .sid = sid, .api_id = api_id,
+			     .uid = uid, .nick = nick, .room_id = room_id };
 
-	store_fmt_id(ubuf, sizeof(ubuf), uid);
-	store_fmt_id(rbuf, sizeof(rbuf), room_id);
-	store_fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
-	store_fmt_id(abuf, sizeof(abuf), api_id);
-	err = pgconn_submit(st->q, PGCONN_BOUNDED, NULL,
-			   "SELECT bd_leave($1, $2, $3), "
-			   "bd_presence_set($4, $5, $6, $2, $1, NULL)",
-			   6, v, leave_done, o);
-	if (err)
-		free(o);
-	return err;
+	return store_ctl(arg, &r);
 }
 
 /* Messages: batched into one bd_post() per statement. */
@@ -373,45 +286,19 @@ static int st_rooms(void *arg, uint64_t sid, uint64_t token)
 
 /* Presence */
 
-static void presence_add_done(void *arg, PGresult *res, int err)
-{
-	struct op *o = arg;
-
-	err = store_result_err(res, err, "bd_presence_add");
-	chat_on_presence(o->st->chat, o->sid, err);
-	free(o);
-}
-
 static int st_presence_add(void *arg, uint64_t sid, const char *nick)
 {
-	struct store *st = arg;
-	char sbuf[24];
-	const char *v[] = { st->instance_id, sbuf, nick };
-	struct op *o = op_new(st, sid);
-	int err;
+	struct ctl_req r = { .kind = CTL_PRESENCE_ADD, .sid = sid,
+			     .nick = nick };
 
-	store_fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
-	err = pgconn_query(st->q, "SELECT bd_presence_add($1, $2, $3)", 3, v,
-			   presence_add_done, o);
-	if (err)
-		free(o);
-	return err;
-}
-
-static void ignore_done(void *arg, PGresult *res, int err)
-{
-	store_result_err(res, err, arg);
+	return store_ctl(arg, &r);
 }
 
 static void st_presence_del(void *arg, uint64_t sid)
 {
-	struct store *st = arg;
-	char sbuf[24];
-	const char *v[] = { st->instance_id, sbuf };
+	struct ctl_req r = { .kind = CTL_PRESENCE_DEL, .sid = sid };
 
-	store_fmt_id(sbuf, sizeof(sbuf), (int64_t)sid);
-	pgconn_query(st->q, "SELECT bd_presence_del($1, $2)", 2, v,
-		     ignore_done, "bd_presence_del");
+	store_ctl(arg, &r);
 }
 
 static void list_done(void *arg, PGresult *res, int err)
@@ -789,7 +676,7 @@ void store_get_stats(const struct store *st, struct store_stats *out)
 	out->queued_user = ps.bounded;
 	out->queue_limit = ps.limit;
 	out->refused = ps.refused;
-	out->dropped = ps.dropped;
+	out->dropped = ps.dropped + st->ctl_dropped;
 }
 
 bool store_is_idle(const struct store *st)

@@ -2,7 +2,8 @@
  * The database side of the chat: two libpq connections on the loop (one
  * for queries, one that only LISTENs), implementing struct chat_store_ops
  * and turning notifications into chat events. Messages that arrive while a
- * post is in flight are batched into one statement (one transaction).
+ * statement runs are batched into one statement (one transaction), and so
+ * are control operations (commands, presence, HTTP sessions: ctl.c).
  */
 #ifndef BD_STORE_STORE_H
 #define BD_STORE_STORE_H
@@ -25,10 +26,12 @@ struct store *store_new(struct lws_context *ctx, struct lws_vhost *vh,
 			unsigned presence_timeout_s, void (*ready)(void *arg),
 			void *arg);
 /* At most limit user requests (the chat_store_ops nick, join, leave,
- * list, post (a new batch), rooms; store_session_open and
- * store_session_resume) queued or running on the query connection at once;
- * beyond it they return BD_EBUSY and nothing is queued. Internal
- * statements (presence, heartbeat, LISTEN, history and catch-up loads,
+ * list, post (a new batch), rooms, session_open and session_resume)
+ * queued or running on the query connection at once, each counted alone
+ * even where several share one batched statement (messages aside: a
+ * message joining a batch that waits unsent does not count); beyond it
+ * they return BD_EBUSY and nothing is queued. Internal statements and
+ * operations (presence, heartbeat, LISTEN, history and catch-up loads,
  * replays, session ticks and ends, cleanup) are never refused so and do not
  * count. 0: no limit (the default). */
 void store_set_queue_limit(struct store *st, unsigned limit);
@@ -36,10 +39,11 @@ void store_set_queue_limit(struct store *st, unsigned limit);
 /* The query connection's queue, for /health. */
 struct store_stats {
 	unsigned queued;	/* statements queued or running now */
-	unsigned queued_user;	/* of those, user requests (limited) */
+	unsigned queued_user;	/* user requests in them (limited) */
 	unsigned queue_limit;	/* store_set_queue_limit(); 0: none */
 	uint64_t refused;	/* user requests refused (BD_EBUSY) */
-	uint64_t dropped;	/* reads dropped unsent: requester gone */
+	uint64_t dropped;	/* reads and session lookups dropped
+				 * unsent: requester gone */
 };
 void store_get_stats(const struct store *st, struct store_stats *out);
 

@@ -16,6 +16,8 @@ struct store {
 	struct pgconn *q;		/* queries */
 	struct pgconn *l;		/* LISTEN only */
 	struct post_batch *open;	/* queued, not yet sent */
+	struct ctl_batch *ctl_open;	/* control operations, likewise */
+	uint64_t ctl_dropped;		/* batched requests dropped unsent */
 	void (*ready)(void *arg);
 	void *ready_arg;
 	bool was_ready;
@@ -27,6 +29,48 @@ struct store {
 	unsigned presence_timeout_s;	/* silent instances are reaped */
 	lws_sorted_usec_list_t sul_beat;
 };
+
+/* ctl.c: control operations, batched into one bd_ctl() statement (see
+ * db/functions/bd_ctl.sql). */
+enum ctl_kind {
+	CTL_PRESENCE_ADD,	/* -> chat_on_presence() */
+	CTL_PRESENCE_DEL,	/* no outcome */
+	CTL_NICK,		/* -> chat_on_nick() */
+	CTL_JOIN,		/* -> chat_on_join() */
+	CTL_CREATE,		/* -> chat_on_join() */
+	CTL_LEAVE,		/* -> chat_on_leave() */
+	CTL_SESSION_OPEN,	/* -> chat_on_session_opened() */
+	CTL_SESSION_RESUME,	/* -> chat_on_session_resumed() */
+	CTL_SESSION_END,	/* -> chat_on_session_ended() */
+};
+
+/* One control operation; what each kind uses is what its chat_store_ops
+ * call (chat.h) takes. Strings are copied; NULL and 0 mean "none". */
+struct ctl_req {
+	enum ctl_kind kind;
+	uint64_t sid;		/* the session that asked (line or API copy) */
+	uint64_t req;		/* session open, resume, end: the request */
+	int64_t api_id;		/* nick, join, create, leave: stored session */
+	int64_t uid;
+	int64_t room_id;	/* leave */
+	int64_t max_rooms;	/* create: the cap */
+	int64_t session;	/* session end: its id */
+	int64_t known;		/* session resume: known rooms_version */
+	unsigned idle_s;	/* session resume */
+	const char *old, *nick, *room, *cur;
+	const char *token;	/* session open and resume */
+};
+
+/*
+ * Queues r in the open batch (a new one when there is none or it is full:
+ * a statement of its own). Items run in the order queued, and their
+ * outcomes come in that order. A session resume whose request nobody
+ * waits for when the batch is sent (chat_api_wanted()) is left out, with
+ * BD_ECANCELED. Requests of users (all but presence rows and session ends)
+ * count toward the queue limit until their batch is done. 0, BD_EDB (not
+ * connected) or BD_EBUSY (over the limit); then nothing was queued.
+ */
+int store_ctl(struct store *st, const struct ctl_req *r);
 
 /* 0 for a good result; BD_ETAKEN for unique violations; else BD_EDB
  * (logged with what). */
