@@ -47,6 +47,7 @@ BEGIN
 	WHEN 'pd' THEN
 		PERFORM bd_presence_del(p_instance, s);
 	WHEN 'n' THEN
+		PERFORM bd_presence_reap_for(n, p_instance);
 		IF bd_presence_taken(p_instance, s, a, n) THEN
 			err := '23505';
 			RETURN;
@@ -79,6 +80,7 @@ BEGIN
 		PERFORM bd_leave(u, n, (x ->> 'i')::bigint);
 		PERFORM bd_presence_set(p_instance, s, a, n, u, NULL);
 	WHEN 'so' THEN
+		PERFORM bd_presence_reap_for(n, NULL);
 		IF EXISTS (SELECT 1 FROM presence p
 			   WHERE lower(p.nickname) = lower(n)) THEN
 			err := '23505';

@@ -8,7 +8,6 @@ AS $function$
 DECLARE
 	uid bigint := (SELECT id FROM users WHERE id = p_user);
 BEGIN
-	PERFORM bd_presence_reap_for(p_nick, p_instance);
 	IF p_api IS NULL THEN
 		UPDATE presence SET nickname = p_nick, user_id = uid,
 				    room = p_room

@@ -11,7 +11,6 @@ BEGIN
 	INSERT INTO api_sessions (token_hash)
 	VALUES (sha256(decode(p_secret, 'hex')))
 	RETURNING id INTO session;
-	PERFORM bd_presence_reap_for(nickname, NULL);
 	INSERT INTO presence (api_session, nickname, user_id)
 	VALUES (session, nickname, user_id);
 	rooms := bd_user_rooms(user_id);
