@@ -191,6 +191,10 @@ START_TEST(test_function_files_are_repeatable)
 	empty_database();
 	trun_output_dir(fdir, sizeof(fdir));
 	strncat(fdir, "/functions", sizeof(fdir) - strlen(fdir) - 1);
+	/* A copy of today's files only (an earlier run's may hold a file
+	 * since removed). */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fdir);
+	ck_assert_int_eq(system(cmd), 0);
 	trun_mkdirs(fdir);
 	snprintf(cmd, sizeof(cmd), "cp '%s'/db/functions/*.sql '%s'",
 		 trun_env("BD_TOP"), fdir);
