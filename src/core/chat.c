@@ -67,6 +67,7 @@ void chat_free(struct chat *c)
 	strmap_fini(&c->room_names);
 	idmap_fini(&c->sessions);
 	idmap_fini(&c->streams);
+	free(c->grouped);
 	free(c);
 }
 

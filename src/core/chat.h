@@ -402,6 +402,9 @@ void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,
 		       int err, const struct chat_msg_row *rows, size_t n);
 /* A decoded notification. */
 void chat_on_event(struct chat *c, const struct chat_event *ev);
+/* The notifications of one read are all in: joins and leaves of a room
+ * heard since the last call are shown now, as one notice per room. */
+void chat_on_events_done(struct chat *c);
 /* The LISTEN connection came up (again) or went down. */
 void chat_on_listen_up(struct chat *c);
 void chat_on_listen_down(struct chat *c);

@@ -43,6 +43,9 @@ struct chat {
 	struct strmap room_names;	/* name -> room, the same rooms */
 	uint64_t sync_gen;		/* last generation given a sync */
 	bool listen_up;			/* notifications are flowing */
+	int64_t *grouped;		/* ids of rooms whose joins or leaves
+					 * wait for chat_on_events_done() */
+	size_t ngrouped, capgrouped;
 
 	/* stream.c */
 	struct idmap streams;		/* id -> stream */

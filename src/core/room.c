@@ -93,6 +93,7 @@ void room_free(struct room *r)
 	free(r->members);
 	free(r->waiters);
 	free(r->streams);
+	free(r->group.who);
 	free(r);
 }
 
@@ -275,6 +276,80 @@ bool room_is_listening(const struct room *r)
 	return r->state == ROOM_SYNCING || r->state == ROOM_LIVE;
 }
 
+/* Shows r's pending joins or leaves as one notice: for one person the
+ * same notice as ever (its subject does not get it); for several a line
+ * naming them (wire_group_text()), which they get too. */
+static void room_flush_group(struct chat *c, struct room *r)
+{
+	struct room_group *g = &r->group;
+	const char *verb = g->join ? "joined" : "left";
+	struct strbuf text = STRBUF_INIT;
+	struct room_notice n = { 0 };
+
+	if (!g->n)
+		return;
+	if (g->n == 1) {
+		sb_appendf(&text, "%s %s %s", g->who[0].nick, verb, r->name);
+		n.sse = wire_sse_system(r->name, text.buf);
+		n.skip_uid = g->who[0].uid;
+	} else {
+		const char **names = xmalloc(g->n * sizeof(*names));
+
+		for (size_t i = 0; i < g->n; i++)
+			names[i] = g->who[i].nick;
+		wire_group_text(&text, names, g->n, verb, r->name);
+		n.sse = wire_sse_system_group(r->name, text.buf, names, g->n);
+		free(names);
+	}
+	n.line = wire_line_notice(text.buf, text.len);
+	g->n = 0;
+	sb_fini(&text);
+	if (r->state == ROOM_SYNCING)
+		park(r, NULL, &n);
+	else
+		room_deliver_notice(c, r, &n);
+	outbuf_unref(n.line);
+	outbuf_unref(n.sse);
+}
+
+/* Holds a join or leave of live room r for the pass's notice. */
+static void room_group_add(struct chat *c, struct room *r, bool join,
+			   int64_t uid, const char *nick)
+{
+	struct room_group *g = &r->group;
+
+	if (g->n && g->join != join)
+		room_flush_group(c, r);	/* joins and leaves keep their order */
+	if (!g->n) {
+		if (c->ngrouped == c->capgrouped) {
+			c->capgrouped = c->capgrouped ? c->capgrouped * 2 : 16;
+			c->grouped = xrealloc(c->grouped, c->capgrouped *
+							     sizeof(*c->grouped));
+		}
+		c->grouped[c->ngrouped++] = r->id;
+	}
+	if (g->n == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 4;
+		g->who = xrealloc(g->who, g->cap * sizeof(*g->who));
+	}
+	g->join = join;
+	g->who[g->n].uid = uid;
+	snprintf(g->who[g->n].nick, sizeof(g->who[g->n].nick), "%s", nick);
+	g->n++;
+}
+
+void chat_on_events_done(struct chat *c)
+{
+	/* By id: a room may have gone (its last member left) meanwhile. */
+	for (size_t i = 0; i < c->ngrouped; i++) {
+		struct room *r = room_get(c, c->grouped[i]);
+
+		if (r)
+			room_flush_group(c, r);
+	}
+	c->ngrouped = 0;
+}
+
 void room_take_event(struct chat *c, struct room *r,
 		     const struct chat_event *ev)
 {
@@ -282,17 +357,25 @@ void room_take_event(struct chat *c, struct room *r,
 	struct strbuf text = STRBUF_INIT;
 	struct msg *m = NULL;
 
+	if (ev->kind == CHAT_EV_JOIN || ev->kind == CHAT_EV_LEAVE) {
+		c->rooms_version++;
+		if (r->state == ROOM_LIVE) {
+			room_group_add(c, r, ev->kind == CHAT_EV_JOIN,
+				       ev->uid, ev->nick);
+			return;
+		}
+	}
+	/* Nothing overtakes the joins and leaves heard before it. */
+	room_flush_group(c, r);
 	switch (ev->kind) {
 	case CHAT_EV_MESSAGE:
 		m = msg_new(r->name, r->id, ev->seq, ev->id, ev->time_ms,
 			    ev->nick, ev->content, ev->content_len);
 		break;
 	case CHAT_EV_JOIN:
-		c->rooms_version++;
 		sb_appendf(&text, "%s joined %s", ev->nick, r->name);
 		break;
 	case CHAT_EV_LEAVE:
-		c->rooms_version++;
 		sb_appendf(&text, "%s left %s", ev->nick, r->name);
 		break;
 	case CHAT_EV_NICK:
@@ -398,6 +481,7 @@ void chat_on_listen_up(struct chat *c)
 
 void chat_on_listen_down(struct chat *c)
 {
+	chat_on_events_done(c);	/* what was heard is shown */
 	c->listen_up = false;
 	for (size_t i = 0; i < c->rooms.cap; i++) {
 		struct room *r = c->rooms.slots[i].val;

@@ -67,6 +67,18 @@ struct room_sub {
 	const struct room_sub_ops *ops;
 };
 
+/* Joins (or leaves) of a room heard in one delivery pass and not shown
+ * yet: one notice for all of them, shown before the room's next other
+ * event or when the pass ends (chat_on_events_done()). */
+struct room_group {
+	bool join;			/* joined, or left */
+	struct room_group_who {
+		int64_t uid;
+		char nick[NICK_MAX + 1];
+	} *who;
+	size_t n, cap;
+};
+
 struct room {
 	int64_t id;			/* rooms.id */
 	char name[ROOM_NAME_MAX + 1];
@@ -87,6 +99,7 @@ struct room {
 	struct room_sub **streams;	/* open streams of this room: they get
 					 * its traffic but are not members */
 	size_t nstreams, capstreams;
+	struct room_group group;	/* joins or leaves not shown yet */
 };
 
 struct room *room_get(struct chat *c, int64_t id);

@@ -69,6 +69,39 @@ struct outbuf *wire_sse_system(const char *room, const char *text)
 	return detach(&sb);
 }
 
+void wire_group_text(struct strbuf *sb, const char *const *names, size_t n,
+		     const char *verb, const char *room)
+{
+	if (n > WIRE_GROUP_NAMES) {
+		sb_appendf(sb, "%s, %s and %zu others %s %s", names[0],
+			   names[1], n - 2, verb, room);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		sb_appendf(sb, "%s%s", i == 0 ? "" : n == 2 ? " and " : ", ",
+			   names[i]);
+	sb_appendf(sb, " %s %s", verb, room);
+}
+
+struct outbuf *wire_sse_system_group(const char *room, const char *text,
+				     const char *const *names, size_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	sb_puts(&sb, "event: system\ndata: {\"room\":");
+	jsonw_str(&sb, room, strlen(room));
+	sb_puts(&sb, ",\"text\":");
+	jsonw_str(&sb, text, strlen(text));
+	sb_puts(&sb, ",\"users\":[");
+	for (size_t i = 0; i < n && i < WIRE_GROUP_USERS; i++) {
+		if (i)
+			sb_puts(&sb, ",");
+		jsonw_str(&sb, names[i], strlen(names[i]));
+	}
+	sb_appendf(&sb, "],\"count\":%zu}\n\n", n);
+	return detach(&sb);
+}
+
 struct outbuf *wire_sse_reset(int64_t missed)
 {
 	return outbuf_fmt("event: reset\ndata: {\"reason\":\"history truncated\",\"missed\":%" PRId64 "}\n\n",

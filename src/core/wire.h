@@ -14,6 +14,8 @@
 
 #include "core/outq.h"
 
+struct strbuf;
+
 /* Line protocol */
 /* "[room] nick: content\n" */
 struct outbuf *wire_line_message(const char *room, const char *nick,
@@ -31,6 +33,20 @@ struct outbuf *wire_sse_message(const char *room, int64_t seq, int64_t id,
 				int64_t time_ms);
 /* event: system, data: {room, text} ({text} when room is NULL) */
 struct outbuf *wire_sse_system(const char *room, const char *text);
+/*
+ * Several people joined (verb "joined") or left ("left") room at once:
+ * "alice joined general" for one, "alice and bob joined general" for two,
+ * "alice, bob, carol joined general" up to WIRE_GROUP_NAMES, and past
+ * that "alice, bob and 48 others joined general". Into sb.
+ */
+#define WIRE_GROUP_NAMES 5
+void wire_group_text(struct strbuf *sb, const char *const *names, size_t n,
+		     const char *verb, const char *room);
+/* event: system, data: {room, text, users, count}: users are the first
+ * WIRE_GROUP_USERS of the n names, count is n. */
+#define WIRE_GROUP_USERS 100
+struct outbuf *wire_sse_system_group(const char *room, const char *text,
+				     const char *const *names, size_t n);
 /* event: reset, data: {reason: "history truncated", missed} */
 struct outbuf *wire_sse_reset(int64_t missed);
 /* The retry hint that opens a stream. */

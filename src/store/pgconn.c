@@ -447,6 +447,10 @@ static void pg_service(struct pgconn *pc)
 		if (pc->state != PG_UP)
 			return;
 	}
+	if (handed && pc->cbs->notify_done)
+		pc->cbs->notify_done(pc->arg);
+	if (pc->state != PG_UP)
+		return;
 	if (handed == NOTIFIES_PER_TURN)	/* libpq holds more: no POLLIN */
 		lws_sul_schedule(pc->ctx, 0, &pc->sul_drain, drain_cb, 1);
 	if (pc->head && !pc->sent)

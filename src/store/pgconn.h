@@ -21,6 +21,8 @@ struct pgconn_cbs {
 	void (*down)(void *arg);
 	/* A notification; both strings are borrowed. */
 	void (*notify)(void *arg, const char *channel, const char *payload);
+	/* The notifications of one read were all handed over (optional). */
+	void (*notify_done)(void *arg);
 };
 
 /* Outcome of a statement: res is the last result (check its status) and is

@@ -626,10 +626,18 @@ static void l_notify(void *arg, const char *channel, const char *payload)
 }
 
 static const struct pgconn_cbs q_cbs = { .up = q_up };
+static void l_notify_done(void *arg)
+{
+	struct store *st = arg;
+
+	chat_on_events_done(st->chat);
+}
+
 static const struct pgconn_cbs l_cbs = {
 	.up = l_up,
 	.down = l_down,
 	.notify = l_notify,
+	.notify_done = l_notify_done,
 };
 
 struct store *store_new(struct lws_context *ctx, struct lws_vhost *vh,

@@ -323,6 +323,7 @@ static void message_event(int64_t room, int64_t seq, const char *nick,
 static struct fconn *new_fconn(void);
 static int count_of(const char *hay, const char *needle);
 static struct fconn *api_member(const char *nick, int64_t uid);
+static char *drain_stream(struct stream *st);
 static struct stream *open_stream(struct fconn *owner, struct fconn *sc,
 				  int64_t last);
 
@@ -851,6 +852,8 @@ START_TEST(test_join_leave_notices_skip_subject)
 	drain(a);
 	drain(b);
 	chat_on_event(c, &ev);
+	ck_assert_str_eq(drain(a), "");	/* held for the pass's notice */
+	chat_on_events_done(c);
 	ck_assert_str_eq(drain(a), "[system] bob joined general\n");
 	ck_assert_str_eq(drain(b), "");
 	ev.kind = CHAT_EV_NICK;
@@ -861,9 +864,108 @@ START_TEST(test_join_leave_notices_skip_subject)
 	ck_assert_str_eq(drain(b), "[system] You left general\n");
 	ev.kind = CHAT_EV_LEAVE;
 	chat_on_event(c, &ev);
+	chat_on_events_done(c);
 	ck_assert_str_eq(drain(a), "[system] bob left general\n");
 	message_event(7, 1, "alice", "still here?");
 	ck_assert_str_eq(drain(b), "");	/* no longer a member */
+}
+END_TEST
+
+/* A membership event of room 7 (general) for user uid. */
+static void member_event(enum chat_event_kind kind, int64_t uid,
+			 const char *nick)
+{
+	struct chat_event ev = {
+		.kind = kind, .room_id = 7, .uid = uid, .nick = nick,
+	};
+
+	chat_on_event(c, &ev);
+}
+
+/*
+ * 50 joins in one pass: one line naming two and counting the others, one
+ * system event with the list and the count; the joiners get it too. Two
+ * and three joins are listed; a lone join is as ever.
+ */
+START_TEST(test_joins_of_one_pass_one_notice)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *b = user("bob", 2);
+	struct fconn *w = api_member("webby", 3);
+	struct fconn *sc = new_fconn();
+	struct stream *st = open_stream(w, sc, -1);
+	const char *got;
+
+	join_room(a, "general", 7, NULL, 0);
+	join_room(b, "general", 7, NULL, 0);
+	drain(a);
+	drain(b);
+	drain_stream(st);
+	for (int i = 0; i < 50; i++) {
+		char nick[16];
+
+		snprintf(nick, sizeof(nick), "u%02d", i);
+		member_event(CHAT_EV_JOIN, 100 + i, nick);
+	}
+	ck_assert_str_eq(drain(a), "");
+	chat_on_events_done(c);
+	ck_assert_str_eq(drain(a),
+			 "[system] u00, u01 and 48 others joined general\n");
+	ck_assert_str_eq(drain(b),
+			 "[system] u00, u01 and 48 others joined general\n");
+	got = drain_stream(st);
+	ck_assert_msg(strstr(got, "\"text\":\"u00, u01 and 48 others joined general\",\"users\":[\"u00\",\"u01\",") &&
+			      strstr(got, "\"u49\"],\"count\":50}") &&
+			      count_of(got, "event: system") == 1,
+		      "%s", got);
+	/* Done again: nothing more. */
+	chat_on_events_done(c);
+	ck_assert_str_eq(drain(a), "");
+	member_event(CHAT_EV_JOIN, 2, "bob");
+	member_event(CHAT_EV_JOIN, 4, "carol");
+	chat_on_events_done(c);
+	ck_assert_str_eq(drain(a), "[system] bob and carol joined general\n");
+	ck_assert_str_eq(drain(b), "[system] bob and carol joined general\n");
+	member_event(CHAT_EV_LEAVE, 4, "carol");
+	member_event(CHAT_EV_LEAVE, 5, "dave");
+	member_event(CHAT_EV_LEAVE, 6, "erin");
+	chat_on_events_done(c);
+	ck_assert_str_eq(drain(a), "[system] carol, dave, erin left general\n");
+	drain(b);
+	member_event(CHAT_EV_JOIN, 2, "bob");
+	chat_on_events_done(c);
+	ck_assert_str_eq(drain(a), "[system] bob joined general\n");
+	ck_assert_str_eq(drain(b), "");
+}
+END_TEST
+
+/* Nothing overtakes: a message, a rename or the other kind of change
+ * shows the joins or leaves heard before it first. */
+START_TEST(test_grouped_notices_keep_their_order)
+{
+	struct fconn *a = user("alice", 1);
+	struct chat_event nick = {
+		.kind = CHAT_EV_NICK, .room_id = 7, .uid = 9, .nick = "zed",
+		.new_nick = "zoe",
+	};
+
+	join_room(a, "general", 7, NULL, 0);
+	drain(a);
+	member_event(CHAT_EV_JOIN, 2, "bob");
+	member_event(CHAT_EV_JOIN, 3, "carol");
+	message_event(7, 1, "bob", "hi");
+	member_event(CHAT_EV_JOIN, 4, "dave");
+	member_event(CHAT_EV_LEAVE, 2, "bob");
+	member_event(CHAT_EV_LEAVE, 3, "carol");
+	chat_on_event(c, &nick);
+	member_event(CHAT_EV_LEAVE, 4, "dave");
+	chat_on_events_done(c);
+	ck_assert_str_eq(drain(a), "[system] bob and carol joined general\n"
+				   "[general] bob: hi\n"
+				   "[system] dave joined general\n"
+				   "[system] bob and carol left general\n"
+				   "[system] zed is now known as zoe\n"
+				   "[system] dave left general\n");
 }
 END_TEST
 
@@ -1484,6 +1586,7 @@ START_TEST(test_stream_notices_and_heartbeat)
 
 	drain_stream(st);
 	chat_on_event(c, &ev);
+	chat_on_events_done(c);
 	ck_assert_str_eq(drain_stream(st),
 		"event: system\ndata: {\"room\":\"general\",\"text\":\"bob joined general\"}\n\n");
 	chat_heartbeat(c);
@@ -1835,6 +1938,8 @@ int main(void)
 		{ "ordering", test_lines_wait_for_running_command },
 		{ "throttle", test_many_pending_lines_throttle_input },
 		{ "notices", test_join_leave_notices_skip_subject },
+		{ "grouped_notices", test_joins_of_one_pass_one_notice },
+		{ "grouped_order", test_grouped_notices_keep_their_order },
 		{ "unwatch", test_last_local_member_leaving_unwatches },
 		{ "room_freed", test_unused_room_is_freed_and_found_by_name },
 		{ "stale_sync", test_stale_sync_of_freed_room_is_ignored },

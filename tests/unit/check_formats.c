@@ -1,5 +1,6 @@
 /* Unit tests for src/core/wire.c: every byte format, exactly. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 
 #include "core/wire.h"
 #include "tmain.h"
+#include "util/strbuf.h"
 
 static void expect(struct outbuf *b, const char *want)
 {
@@ -49,6 +51,51 @@ START_TEST(test_sse_frames)
 	       "\"missed\":0}\n\n");
 	expect(wire_sse_retry(3000), "retry: 3000\n\n");
 	expect(wire_sse_ping(), ": ping\n\n");
+}
+END_TEST
+
+/* wire_group_text() of the first n of names[], joined. */
+static void expect_group(const char *const *names, size_t n, const char *verb,
+			 const char *want)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	wire_group_text(&sb, names, n, verb, "general");
+	ck_assert_str_eq(sb.buf, want);
+	sb_fini(&sb);
+}
+
+START_TEST(test_group_notices)
+{
+	static const char *const names[] = { "alice", "bob", "carol", "dave",
+					     "erin", "frank", "grace" };
+	const char *many[120];
+	char buf[120][8];
+	struct outbuf *b;
+
+	expect_group(names, 1, "joined", "alice joined general");
+	expect_group(names, 2, "joined", "alice and bob joined general");
+	expect_group(names, 3, "left", "alice, bob, carol left general");
+	expect_group(names, 5, "joined",
+		     "alice, bob, carol, dave, erin joined general");
+	expect_group(names, 6, "joined",
+		     "alice, bob and 4 others joined general");
+	expect_group(names, 7, "left", "alice, bob and 5 others left general");
+	expect(wire_sse_system_group("general", "alice and bob joined general",
+				     names, 2),
+	       "event: system\ndata: {\"room\":\"general\",\"text\":"
+	       "\"alice and bob joined general\",\"users\":[\"alice\","
+	       "\"bob\"],\"count\":2}\n\n");
+	/* Past WIRE_GROUP_USERS names the list stops; the count does not. */
+	for (int i = 0; i < 120; i++) {
+		snprintf(buf[i], sizeof(buf[i]), "u%d", i);
+		many[i] = buf[i];
+	}
+	b = wire_sse_system_group("general", "t", many, 120);
+	ck_assert_msg(strstr(b->data, "\"u99\"],\"count\":120}"), "%s",
+		      b->data);
+	ck_assert(!strstr(b->data, "\"u100\""));
+	outbuf_unref(b);
 }
 END_TEST
 
@@ -113,6 +160,7 @@ int main(void)
 		{ "line_formats", test_line_formats },
 		{ "sse_frames", test_sse_frames },
 		{ "json_answers", test_json_answers },
+		{ "group_notices", test_group_notices },
 	};
 
 	return tmain_main("formats", cases, TMAIN_N(cases), NULL, NULL);
