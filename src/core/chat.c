@@ -32,6 +32,7 @@ struct chat *chat_new(const struct chat_config *cfg,
 	c->next_stream_id = 1;
 	c->run_line = cmd_input;
 	idmap_init(&c->sessions);
+	idmap_init(&c->nicks);
 	idmap_init(&c->rooms);
 	strmap_init(&c->room_names);
 	idmap_init(&c->streams);
@@ -66,6 +67,7 @@ void chat_free(struct chat *c)
 	idmap_fini(&c->rooms);
 	strmap_fini(&c->room_names);
 	idmap_fini(&c->sessions);
+	idmap_fini(&c->nicks);
 	idmap_fini(&c->streams);
 	free(c->grouped);
 	free(c);

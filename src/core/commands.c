@@ -114,7 +114,7 @@ static int cmd_nick(struct chat *c, struct session *s, int argc, char **argv)
 			     s->current ? s->current->name : NULL);
 	if (err)
 		return err;
-	snprintf(s->want_nick, sizeof(s->want_nick), "%s", nick);
+	session_set_want(c, s, nick);
 	s->cmd_busy = true;
 	return 0;
 }
@@ -329,7 +329,7 @@ void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
 		session_fail(c, s, err, "%s", bd_strerror(err));
 	} else {
 		s->uid = uid;
-		snprintf(s->nick, sizeof(s->nick), "%s", nick);
+		session_set_nick(c, s, nick);
 		session_reply(c, s, "You are now %s", s->nick);
 		for (size_t i = 0; i < n; i++) {
 			struct room *r = room_get_or_add(c, rooms[i].id,
@@ -353,7 +353,7 @@ void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
 		}
 		sb_fini(&list);
 	}
-	s->want_nick[0] = '\0';
+	session_set_want(c, s, "");
 	command_done(c, s);
 }
 

@@ -33,6 +33,9 @@ struct chat {
 	/* session.c */
 	struct idmap sessions;		/* id -> session */
 	struct session *first, *last;	/* all sessions, connect order */
+	struct idmap nicks;		/* hash of a line session's nickname
+					 * (or the one its /nick reserves),
+					 * ignoring case -> how many have it */
 	size_t nsessions;
 	uint64_t next_sid;
 	uint64_t rng;			/* xorshift state (guest names) */

@@ -162,9 +162,64 @@ void session_fail(struct chat *c, struct session *s, int err,
 	va_end(ap);
 }
 
+/* FNV-1a of nick's bytes, ASCII letters folded (nicknames are ASCII);
+ * never 0, idmap's empty key. */
+static uint64_t nick_key(const char *nick)
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (const unsigned char *p = (const unsigned char *)nick; *p; p++) {
+		h ^= (*p >= 'A' && *p <= 'Z') ? *p + ('a' - 'A') : *p;
+		h *= 1099511628211u;
+	}
+	return h ? h : 1;
+}
+
+/* Moves one count of chat's nicks index from *key to nick's key. */
+static void nick_index(struct chat *c, const struct session *s,
+		       uint64_t *key, const char *nick)
+{
+	uint64_t k = nick[0] && !s->api_id ? nick_key(nick) : 0;
+	uintptr_t n;
+
+	if (*key) {
+		n = (uintptr_t)idmap_get(&c->nicks, *key) - 1;
+		if (n)
+			idmap_put(&c->nicks, *key, (void *)n);
+		else
+			idmap_del(&c->nicks, *key);
+	}
+	*key = k;
+	if (k)
+		idmap_put(&c->nicks, k,
+			  (void *)((uintptr_t)idmap_get(&c->nicks, k) + 1));
+}
+
+void session_set_nick(struct chat *c, struct session *s, const char *nick)
+{
+	snprintf(s->nick, sizeof(s->nick), "%s", nick);
+	nick_index(c, s, &s->nick_key, s->nick);
+}
+
+void session_set_want(struct chat *c, struct session *s, const char *nick)
+{
+	snprintf(s->want_nick, sizeof(s->want_nick), "%s", nick);
+	nick_index(c, s, &s->want_key, s->want_nick);
+}
+
 bool chat_nick_in_use(struct chat *c, const struct session *self,
 		      const char *nick)
 {
+	uint64_t k = nick_key(nick);
+	uintptr_t n = (uintptr_t)idmap_get(&c->nicks, k);
+
+	/* The index answers "no" at once (the usual case, also for a crowd
+	 * arriving); a "yes" is confirmed name by name, as a hash can
+	 * collide. */
+	if (self)
+		n -= (self->nick_key == k) + (self->want_key == k);
+	if (!n)
+		return false;
 	for (struct session *s = c->first; s; s = s->next) {
 		/* A stored session's nickname here may be stale: the
 		 * database's presence decides for those. */
@@ -179,13 +234,16 @@ bool chat_nick_in_use(struct chat *c, const struct session *self,
 
 void session_guest_nick(struct chat *c, struct session *s)
 {
+	char nick[NICK_MAX + 1];
+
 	do {
 		c->rng ^= c->rng << 13;
 		c->rng ^= c->rng >> 7;
 		c->rng ^= c->rng << 17;
-		snprintf(s->nick, sizeof(s->nick), "guest-%06u",
+		snprintf(nick, sizeof(nick), "guest-%06u",
 			 (unsigned)(c->rng % 1000000));
-	} while (chat_nick_in_use(c, s, s->nick));
+	} while (chat_nick_in_use(c, s, nick));
+	session_set_nick(c, s, nick);
 }
 
 /* Rooms */
@@ -446,6 +504,8 @@ void session_free(struct chat *c, struct session *s)
 	}
 	idmap_fini(&s->rooms);
 	outq_fini(&s->outq);
+	session_set_nick(c, s, "");
+	session_set_want(c, s, "");
 	sb_fini(&s->replies);
 	idmap_del(&c->sessions, s->id);
 	if (s->prev)

@@ -35,6 +35,9 @@ struct session {
 	void *conn;			/* the transport's handle */
 	char nick[NICK_MAX + 1];
 	char want_nick[NICK_MAX + 1];	/* reserved while /nick runs */
+	uint64_t nick_key, want_key;	/* what chat's nicks index counts
+					 * for nick and want_nick (0: nothing;
+					 * API sessions count nothing) */
 	int64_t uid;			/* users.id, 0 until persisted */
 	int64_t seen_rename;		/* rename_id of the last rename shown */
 	struct idmap rooms;		/* room id -> room: memberships known
@@ -65,6 +68,10 @@ void session_free(struct chat *c, struct session *s);
 void session_kill(struct session *s, bool flush);
 /* Picks a fresh guest name. */
 void session_guest_nick(struct chat *c, struct session *s);
+/* Set s's nickname, or the one its /nick reserves ("" clears it), keeping
+ * chat_nick_in_use()'s index current. */
+void session_set_nick(struct chat *c, struct session *s, const char *nick);
+void session_set_want(struct chat *c, struct session *s, const char *nick);
 /* True when another session has (or is taking) nick, ignoring case. */
 bool chat_nick_in_use(struct chat *c, const struct session *self,
 		      const char *nick);

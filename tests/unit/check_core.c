@@ -470,10 +470,21 @@ START_TEST(test_nick_validation_and_local_uniqueness)
 	ck_assert_int_eq(fs.nick_calls, 1);	/* only alice's */
 	say(b, "/nick bob");
 	ck_assert_int_eq(fs.nick_calls, 2);
+	/* Reserved while it runs. */
+	{
+		struct fconn *d = open_conn();
+
+		drain(d);
+		expect_reply(d, "/nick Bob",
+			     "[system] error: nickname Bob is taken\n");
+	}
 	chat_on_nick(c, session_id(b->s), 0, 2, "bob", NULL, 0);
 	ck_assert_str_eq(drain(b), "[system] You are now bob\n");
 	ck_assert_str_eq(session_nick(b->s), "bob");
-	(void)a;
+	/* Free again once its holder is gone. */
+	chat_session_closed(c, a->s);
+	say(b, "/nick Alice");
+	ck_assert_int_eq(fs.nick_calls, 3);
 }
 END_TEST
 
