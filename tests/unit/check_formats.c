@@ -70,7 +70,7 @@ START_TEST(test_group_notices)
 	static const char *const names[] = { "alice", "bob", "carol", "dave",
 					     "erin", "frank", "grace" };
 	const char *many[120];
-	char buf[120][8];
+	char buf[120][16];
 	struct outbuf *b;
 
 	expect_group(names, 1, "joined", "alice joined general");
