@@ -655,23 +655,24 @@ void thttp_user_at(const char *file, int line, int port, const char *nick,
 			thttp_command_at(file, line, cmd_port, sid, cmd, true));
 }
 
-long long thttp_health_streams_at(const char *file, int line, int port,
-				  int status)
+long long thttp_health_num_at(const char *file, int line, int port,
+			      int status, const char *sub, const char *key)
 {
 	struct thttp_resp r;
-	json_t *j;
+	json_t *j, *v;
 	long long n;
 
 	thttp_get(port, "/health", &r);
 	if (status)
 		thttp_expect_status_at(file, line, &r, status);
 	j = thttp_json_at(file, line, &r);
-	if (!json_is_integer(json_object_get(j, "streams"))) {
+	v = json_object_get(sub ? json_object_get(j, sub) : j, key);
+	if (!json_is_integer(v)) {
 		json_decref(j);
-		trun_fail(file, line, "/health without \"streams\": %s",
-			  r.body);
+		trun_fail(file, line, "/health without %s%s\"%s\": %s",
+			  sub ? sub : "", sub ? "." : "", key, r.body);
 	}
-	n = json_integer_value(json_object_get(j, "streams"));
+	n = json_integer_value(v);
 	json_decref(j);
 	return n;
 }

@@ -117,8 +117,8 @@ long long thttp_say_at(const char *file, int line, int port, const char *sid,
 		       const char *room, const char *content, long long *id);
 void thttp_user_at(const char *file, int line, int port, const char *nick,
 		   int cmd_port, const char *cmd, char *sid);
-long long thttp_health_streams_at(const char *file, int line, int port,
-				  int status);
+long long thttp_health_num_at(const char *file, int line, int port,
+			      int status, const char *sub, const char *key);
 void thttp_command_refused_at(const char *file, int line, int port,
 			      const char *sid, const char *cmd, int status);
 void thttp_say_refused_at(const char *file, int line, int port, const char *sid,
@@ -167,7 +167,12 @@ void thttp_disconnect_at(const char *file, int line, int port, const char *sid,
  * any) and a JSON object body.
  */
 #define health_streams(port, status) \
-	thttp_health_streams_at(__FILE__, __LINE__, (port), (status))
+	thttp_health_num_at(__FILE__, __LINE__, (port), (status), NULL, \
+			    "streams")
+/* GET /health (any status): the integer key, top-level or in object sub
+ * (NULL: top level); fails the test when it is not there. */
+#define health_num(port, sub, key) \
+	thttp_health_num_at(__FILE__, __LINE__, (port), 0, (sub), (key))
 
 /*
  * POST /api/command {"session_id": sid, "command": cmd} is refused with

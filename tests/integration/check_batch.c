@@ -31,29 +31,10 @@
 #define BATCH_LINE "db: control batch of "
 #define STORM 1000 /* clients of the join storm */
 
-/* A number from /health's JSON: top-level key, or sub.key. */
-static long long health_num(const char *sub, const char *key)
-{
-	struct thttp_resp r;
-	json_t *j, *o, *v;
-	long long n;
-
-	thttp_get(HPORT, "/health", &r);
-	j = json_loads(r.body, 0, NULL);
-	ck_assert_msg(j, "/health: %s", r.body);
-	o = sub ? json_object_get(j, sub) : j;
-	v = json_object_get(o, key);
-	ck_assert_msg(json_is_integer(v), "/health has no %s: %s", key,
-		      r.body);
-	n = json_integer_value(v);
-	json_decref(j);
-	return n;
-}
-
 /* User requests queued or running (each counts, batched or not). */
 static long long queued_user(void)
 {
-	return health_num("db_queue", "queued_user");
+	return health_num(HPORT, "db_queue", "queued_user");
 }
 
 /* Waits until exactly n user requests wait for the database. */
@@ -435,7 +416,7 @@ START_TEST(test_thousand_clients_join_one_room)
 				 "WHERE room IS DISTINCT FROM 'big'",
 				 NULL),
 			 0);
-	ck_assert_int_eq(health_num(NULL, "sessions"), STORM + 1);
+	ck_assert_int_eq(health_num(HPORT, NULL, "sessions"), STORM + 1);
 	/* 3,000 operations (a presence row, a /nick, a /join each) in
 	 * fewer statements. */
 	logged_batches(&b);

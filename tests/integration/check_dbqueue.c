@@ -244,25 +244,6 @@ START_TEST(test_reads_of_gone_clients_dropped)
 }
 END_TEST
 
-/* A number from /health's JSON: top-level key, or sub.key. */
-static long long health_num(const char *sub, const char *key)
-{
-	struct thttp_resp r;
-	json_t *j, *o, *v;
-	long long n;
-
-	thttp_get(T_SRV.http_port, "/health", &r);
-	j = json_loads(r.body, 0, NULL);
-	ck_assert_msg(j, "/health: %s", r.body);
-	o = sub ? json_object_get(j, sub) : j;
-	v = json_object_get(o, key);
-	ck_assert_msg(json_is_integer(v), "/health has no %s: %s", key,
-		      r.body);
-	n = json_integer_value(v);
-	json_decref(j);
-	return n;
-}
-
 static const struct thttp_req rooms_req = { .path = "/api/rooms" };
 
 /*
@@ -283,7 +264,7 @@ START_TEST(test_http_room_list_shared_and_busy_503)
 		snprintf(nick, sizeof(nick), "u%d", i);
 		u[i] = tcl_user(PORT, nick);
 	}
-	reads = health_num(NULL, "room_list_reads");
+	reads = health_num(T_SRV.http_port, NULL, "room_list_reads");
 	lock_rooms();
 	for (int i = 0; i < 50; i++)
 		fd[i] = thttp_start(T_SRV.http_port, &rooms_req);
@@ -291,13 +272,13 @@ START_TEST(test_http_room_list_shared_and_busy_503)
 	/* One read in flight: three more user statements fill the queue. */
 	for (int i = 0; i < 3; i++)
 		tcl_send(u[i], "/rooms");
-	while (health_num("db_queue", "queued_user") < 4)
+	while (health_num(T_SRV.http_port, "db_queue", "queued_user") < 4)
 		trun_pace();
 	thttp_post(T_SRV.http_port, "/api/connect", "{\"nickname\":\"late\"}",
 		   &r);
 	expect_error(&r, 503);
 	ck_assert_str_eq(r.body, "{\"error\":\"server busy, try again\"}");
-	ck_assert_int_ge(health_num("db_queue", "refused"), 1);
+	ck_assert_int_ge(health_num(T_SRV.http_port, "db_queue", "refused"), 1);
 	tdb_release(&T_DB);
 	for (int i = 0; i < 50; i++) {
 		thttp_finish(fd[i], &r);
@@ -307,11 +288,11 @@ START_TEST(test_http_room_list_shared_and_busy_503)
 	}
 	for (int i = 0; i < 3; i++)
 		expect_rooms(u[i], 1);
-	ck_assert_int_eq(health_num(NULL, "room_list_reads"), reads + 1);
+	ck_assert_int_eq(health_num(T_SRV.http_port, NULL, "room_list_reads"), reads + 1);
 	/* Within the second, and nothing changed: no new read. */
 	thttp_get(T_SRV.http_port, "/api/rooms", &r);
 	expect_status(&r, 200);
-	ck_assert_int_le(health_num(NULL, "room_list_reads"), reads + 2);
+	ck_assert_int_le(health_num(T_SRV.http_port, NULL, "room_list_reads"), reads + 2);
 }
 END_TEST
 
@@ -330,7 +311,7 @@ START_TEST(test_http_requests_of_gone_clients_dropped)
 	int fd;
 
 	api_connect(T_SRV.http_port, "alice", sid);
-	dropped = health_num("db_queue", "dropped");
+	dropped = health_num(T_SRV.http_port, "db_queue", "dropped");
 	lock_rooms();
 	tcl_send(keep, "/rooms");	/* sent, waits for the lock */
 	tdb_wait_server_blocked(&T_DB);
@@ -339,7 +320,7 @@ START_TEST(test_http_requests_of_gone_clients_dropped)
 	for (int i = 0; i < 20; i++)
 		close(thttp_start_command(T_SRV.http_port, sid, "/help"));
 	/* The server has seen every one of them go. */
-	while (health_num(NULL, "http_connections") > 1)
+	while (health_num(T_SRV.http_port, NULL, "http_connections") > 1)
 		trun_pace();
 	fd = thttp_start_command(T_SRV.http_port, sid, "/help");
 	tdb_release(&T_DB);
@@ -351,7 +332,7 @@ START_TEST(test_http_requests_of_gone_clients_dropped)
 			     trun_ms(T_WAIT));
 	ck_assert_msg(line, "nothing was dropped");
 	free(line);
-	ck_assert_int_eq(health_num("db_queue", "dropped"), dropped + 21);
+	ck_assert_int_eq(health_num(T_SRV.http_port, "db_queue", "dropped"), dropped + 21);
 }
 END_TEST
 
