@@ -8,7 +8,11 @@
 
 void linebuf_init(struct linebuf *lb, size_t cap)
 {
-	lb->buf = xmalloc(cap + 1);
+	/* Allocated when a partial line first has to be kept: most
+	 * connections never do (a read holds whole lines), and thousands of
+	 * idle ones would otherwise hold cap bytes each. */
+	lb->buf = NULL;
+	lb->size = 0;
 	lb->len = 0;
 	lb->cap = cap;
 	lb->discarding = false;
@@ -18,6 +22,7 @@ void linebuf_fini(struct linebuf *lb)
 {
 	free(lb->buf);
 	lb->buf = NULL;
+	lb->size = 0;
 }
 
 /* A CR before the LF is dropped; the line must then fit in the cap. */
@@ -49,6 +54,16 @@ void linebuf_feed(struct linebuf *lb, const char *p, size_t n,
 		} else if (nl && !lb->len) {
 			emit(lb, p, take, fn, arg);	/* no copy needed */
 		} else {
+			if (lb->len + take > lb->size) {
+				size_t want = lb->size ? lb->size : 64;
+
+				while (want < lb->len + take)
+					want *= 2;
+				if (want > lb->cap + 1)
+					want = lb->cap + 1;
+				lb->buf = xrealloc(lb->buf, want);
+				lb->size = want;
+			}
 			memcpy(lb->buf + lb->len, p, take);
 			lb->len += take;
 			if (nl) {

@@ -14,7 +14,8 @@ typedef void linebuf_fn(void *arg, const char *line, size_t len,
 			bool too_long);
 
 struct linebuf {
-	char *buf;		/* partial line, cap bytes */
+	char *buf;		/* partial line (NULL until one is kept) */
+	size_t size;		/* bytes allocated at buf, at most cap + 1 */
 	size_t len;		/* bytes of the partial line held */
 	size_t cap;		/* longest accepted line */
 	bool discarding;	/* dropping an over-long line until LF */

@@ -92,6 +92,43 @@ START_TEST(test_lines_exactly_cap_is_accepted_with_crlf)
 }
 END_TEST
 
+/* What a line's pieces need only: nothing until a partial line is kept,
+ * then growing with it up to cap + 1 (a 4,000-byte line in 7-byte
+ * pieces arrives whole). */
+static size_t line_len;
+
+static void measure(void *arg, const char *line, size_t len, bool too_long)
+{
+	(void)arg;
+	(void)line;
+	line_len = too_long ? (size_t)-1 : len;
+}
+
+START_TEST(test_line_buffer_allocated_when_needed)
+{
+	struct linebuf lb;
+	char piece[7];
+
+	memset(piece, 'z', sizeof(piece));
+	linebuf_init(&lb, 4096);
+	ck_assert_ptr_null(lb.buf);
+	linebuf_feed(&lb, "whole\n", 6, measure, NULL);
+	ck_assert_ptr_null(lb.buf);
+	ck_assert_uint_eq(line_len, 5);
+	for (int i = 0; i < 4000 / 7; i++)
+		linebuf_feed(&lb, piece, sizeof(piece), measure, NULL);
+	ck_assert_uint_le(lb.size, 4097);
+	ck_assert_uint_ge(lb.size, 4000 / 7 * 7);
+	linebuf_feed(&lb, "\n", 1, measure, NULL);
+	ck_assert_uint_eq(line_len, 4000 / 7 * 7);
+	for (int i = 0; i < 600; i++)
+		linebuf_feed(&lb, piece, sizeof(piece), measure, NULL);
+	ck_assert_uint_eq(line_len, (size_t)-1);	/* over the cap */
+	ck_assert_uint_le(lb.size, 4097);
+	linebuf_fini(&lb);
+}
+END_TEST
+
 START_TEST(test_utf8_validation)
 {
 	ck_assert(utf8_valid("plain ascii", 11));
@@ -203,6 +240,7 @@ int main(void)
 		{ "lines_split", test_lines_split_on_lf_and_crlf },
 		{ "lines_over_cap", test_lines_over_cap_reported_once_and_discarded },
 		{ "lines_cap_crlf", test_lines_exactly_cap_is_accepted_with_crlf },
+		{ "lines_lazy", test_line_buffer_allocated_when_needed },
 		{ "utf8_valid", test_utf8_validation },
 		{ "strip_controls", test_controls_are_stripped },
 		{ "idmap", test_idmap_put_get_del_many },
