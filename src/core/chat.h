@@ -400,10 +400,16 @@ void chat_on_replay(struct chat *c, uint64_t token, int err,
 		    const struct chat_msg_row *rows, size_t n);
 void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,
 		       int err, const struct chat_msg_row *rows, size_t n);
-/* A decoded notification. */
+/* A decoded notification. A join or leave of a live room is held for
+ * chat_on_events_done(), with the room's others of the same kind (another
+ * event of the room shows them first, so the order holds); the rest is
+ * delivered (or parked while the room syncs) at once. */
 void chat_on_event(struct chat *c, const struct chat_event *ev);
-/* The notifications of one read are all in: joins and leaves of a room
- * heard since the last call are shown now, as one notice per room. */
+/* The notifications of one read are all in: the store calls it after the
+ * chat_on_event() calls of one read of the LISTEN connection, before any
+ * other chat_on_*() call (chat_on_listen_down() calls it itself). Each
+ * room's held joins or leaves are shown now as one notice (see the
+ * README): the people it names get it without their own name. */
 void chat_on_events_done(struct chat *c);
 /* The LISTEN connection came up (again) or went down. */
 void chat_on_listen_up(struct chat *c);

@@ -8,6 +8,7 @@
  */
 #include "core/room_int.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,7 @@ void room_free(struct room *r)
 	free(r->waiters);
 	free(r->streams);
 	free(r->group.who);
+	free(r->group.subjects);
 	free(r);
 }
 
@@ -148,9 +150,12 @@ static bool subs_remove(struct room_sub **v, size_t *n,
 }
 
 static void room_serve_waiters(struct chat *c, struct room *r, bool ok);
+static inline void room_flush_pending(struct chat *c, struct room *r);
 
 void room_add_member(struct chat *c, struct room *r, struct room_sub *sub)
 {
+	/* Joins and leaves heard before sub came are not shown to it. */
+	room_flush_pending(c, r);
 	subs_push(&r->members, &r->nmembers, &r->capmembers, sub, 8);
 	if (r->state == ROOM_IDLE)
 		room_sync(c, r);
@@ -172,6 +177,9 @@ void room_remove_member(struct chat *c, struct room *r, struct room_sub *sub)
 	r->ring_valid = false;
 	ring_clear(&r->ring);
 	room_clear_parked(r);
+	/* Nobody is left to show pending joins or leaves to (the room's
+	 * streams are their members' and close with them). */
+	r->group.n = 0;
 	r->nwaiters = 0;
 }
 
@@ -237,13 +245,6 @@ static void room_deliver_msg(struct chat *c, struct room *r, struct msg *m)
 		r->streams[i]->ops->message(c, r->streams[i], r, m);
 }
 
-bool room_notice_skips(const struct room_notice *n, int64_t uid,
-		       const char *nick)
-{
-	return (n->skip_uid && uid == n->skip_uid) ||
-	       (n->skip_nick && name_equal_nocase(nick, n->skip_nick));
-}
-
 static void room_deliver_notice(struct chat *c, struct room *r,
 				const struct room_notice *n)
 {
@@ -276,40 +277,133 @@ bool room_is_listening(const struct room *r)
 	return r->state == ROOM_SYNCING || r->state == ROOM_LIVE;
 }
 
-/* Shows r's pending joins or leaves as one notice: for one person the
- * same notice as ever (its subject does not get it); for several a line
- * naming them (wire_group_text()), which they get too. */
+/* The subject entry of uid in r's group being delivered, or NULL. */
+static struct room_group_subject *group_subject(const struct room_group *g,
+						int64_t uid)
+{
+	size_t lo = 0, hi = g->nsubjects;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (g->subjects[mid].uid == uid)
+			return &g->subjects[mid];
+		if (g->subjects[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The frame of r's group for subject s: the others' names (NULL: none). */
+static struct outbuf *group_frame_without(struct room *r,
+					  struct room_group_subject *s,
+					  enum room_frame f)
+{
+	struct room_group *g = &r->group;
+	struct outbuf **slot = f == ROOM_FRAME_LINE ? &s->line : &s->sse;
+	size_t others = g->n - s->times;
+	const char *names[WIRE_GROUP_USERS];
+	size_t n = 0;
+
+	if (!others || *slot)
+		return *slot;	/* NULL when nobody else */
+	/* The formats read only the first WIRE_GROUP_USERS names. */
+	for (size_t i = 0; i < g->n && n < WIRE_GROUP_USERS; i++)
+		if (g->who[i].uid != s->uid)
+			names[n++] = g->who[i].nick;
+	if (f == ROOM_FRAME_LINE)
+		*slot = wire_line_group(r->name, g->join, names, others);
+	else
+		*slot = wire_sse_group(r->name, g->join, names, others);
+	return *slot;
+}
+
+struct outbuf *room_notice_frame(const struct room_notice *n, enum room_frame f,
+				 int64_t uid, const char *nick)
+{
+	struct room_group_subject *s;
+
+	if (n->grouped) {
+		s = group_subject(&n->grouped->group, uid);
+		if (s)
+			return group_frame_without(n->grouped, s, f);
+	} else if ((n->skip_uid && uid == n->skip_uid) ||
+		   (n->skip_nick && name_equal_nocase(nick, n->skip_nick))) {
+		return NULL;
+	}
+	return f == ROOM_FRAME_LINE ? n->line : n->sse;
+}
+
+static int subject_cmp(const void *a, const void *b)
+{
+	const struct room_group_subject *x = a, *y = b;
+
+	return (x->uid > y->uid) - (x->uid < y->uid);
+}
+
+/* Fills g's subjects: its distinct user ids, sorted, frames not built. */
+static void group_index_subjects(struct room_group *g)
+{
+	size_t n = 0;
+
+	if (g->capsubjects < g->n) {
+		g->capsubjects = g->cap;
+		g->subjects = xrealloc(g->subjects,
+				       g->capsubjects * sizeof(*g->subjects));
+	}
+	for (size_t i = 0; i < g->n; i++)
+		g->subjects[i] = (struct room_group_subject){
+			.uid = g->who[i].uid, .times = 1,
+		};
+	qsort(g->subjects, g->n, sizeof(*g->subjects), subject_cmp);
+	for (size_t i = 0; i < g->n; i++) {
+		if (n && g->subjects[n - 1].uid == g->subjects[i].uid)
+			g->subjects[n - 1].times++;
+		else
+			g->subjects[n++] = g->subjects[i];
+	}
+	g->nsubjects = n;
+}
+
+/* Shows r's pending joins or leaves (r is live) as one notice: the same
+ * frames for everyone they do not name, encoded once; the people they
+ * name get the others' names (room_notice_frame()). One alone reads as
+ * ever, and its subject does not get it. */
 static void room_flush_group(struct chat *c, struct room *r)
 {
 	struct room_group *g = &r->group;
-	const char *verb = g->join ? "joined" : "left";
-	struct strbuf text = STRBUF_INIT;
+	const char *names[WIRE_GROUP_USERS];
 	struct room_notice n = { 0 };
 
-	if (!g->n)
-		return;
+	assert(r->state == ROOM_LIVE);
+	for (size_t i = 0; i < g->n && i < WIRE_GROUP_USERS; i++)
+		names[i] = g->who[i].nick;
+	n.line = wire_line_group(r->name, g->join, names, g->n);
+	n.sse = wire_sse_group(r->name, g->join, names, g->n);
 	if (g->n == 1) {
-		sb_appendf(&text, "%s %s %s", g->who[0].nick, verb, r->name);
-		n.sse = wire_sse_system(r->name, text.buf);
 		n.skip_uid = g->who[0].uid;
 	} else {
-		const char **names = xmalloc(g->n * sizeof(*names));
-
-		for (size_t i = 0; i < g->n; i++)
-			names[i] = g->who[i].nick;
-		wire_group_text(&text, names, g->n, verb, r->name);
-		n.sse = wire_sse_system_group(r->name, text.buf, names, g->n);
-		free(names);
+		group_index_subjects(g);
+		n.grouped = r;
 	}
-	n.line = wire_line_notice(text.buf, text.len);
+	room_deliver_notice(c, r, &n);
+	for (size_t i = 0; i < g->nsubjects; i++) {
+		outbuf_unref(g->subjects[i].line);
+		outbuf_unref(g->subjects[i].sse);
+	}
+	g->nsubjects = 0;
 	g->n = 0;
-	sb_fini(&text);
-	if (r->state == ROOM_SYNCING)
-		park(r, NULL, &n);
-	else
-		room_deliver_notice(c, r, &n);
 	outbuf_unref(n.line);
 	outbuf_unref(n.sse);
+}
+
+/* Shows r's pending joins or leaves now, if it has any. */
+static inline void room_flush_pending(struct chat *c, struct room *r)
+{
+	if (r->group.n)
+		room_flush_group(c, r);
 }
 
 /* Holds a join or leave of live room r for the pass's notice. */
@@ -320,13 +414,14 @@ static void room_group_add(struct chat *c, struct room *r, bool join,
 
 	if (g->n && g->join != join)
 		room_flush_group(c, r);	/* joins and leaves keep their order */
-	if (!g->n) {
+	if (!g->listed) {
 		if (c->ngrouped == c->capgrouped) {
 			c->capgrouped = c->capgrouped ? c->capgrouped * 2 : 16;
 			c->grouped = xrealloc(c->grouped, c->capgrouped *
 							     sizeof(*c->grouped));
 		}
 		c->grouped[c->ngrouped++] = r->id;
+		g->listed = true;
 	}
 	if (g->n == g->cap) {
 		g->cap = g->cap ? g->cap * 2 : 4;
@@ -344,8 +439,10 @@ void chat_on_events_done(struct chat *c)
 	for (size_t i = 0; i < c->ngrouped; i++) {
 		struct room *r = room_get(c, c->grouped[i]);
 
-		if (r)
-			room_flush_group(c, r);
+		if (!r)
+			continue;
+		r->group.listed = false;
+		room_flush_pending(c, r);
 	}
 	c->ngrouped = 0;
 }
@@ -366,17 +463,17 @@ void room_take_event(struct chat *c, struct room *r,
 		}
 	}
 	/* Nothing overtakes the joins and leaves heard before it. */
-	room_flush_group(c, r);
+	room_flush_pending(c, r);
 	switch (ev->kind) {
 	case CHAT_EV_MESSAGE:
 		m = msg_new(r->name, r->id, ev->seq, ev->id, ev->time_ms,
 			    ev->nick, ev->content, ev->content_len);
 		break;
 	case CHAT_EV_JOIN:
-		sb_appendf(&text, "%s joined %s", ev->nick, r->name);
-		break;
 	case CHAT_EV_LEAVE:
-		sb_appendf(&text, "%s left %s", ev->nick, r->name);
+		/* Syncing: parked as it came (the lone form). */
+		wire_group_text(&text, &ev->nick, 1, ev->kind == CHAT_EV_JOIN,
+				r->name);
 		break;
 	case CHAT_EV_NICK:
 		sb_appendf(&text, "%s is now known as %s", ev->nick,

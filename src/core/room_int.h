@@ -32,7 +32,8 @@ enum room_state {
 };
 
 /* A system notice of a room, in each transport's frame, with the rules
- * its subscribers apply: its subject does not get it (room_notice_skips())
+ * its subscribers apply through room_notice_frame(): its subject does not
+ * get it, the people a grouped notice names get it without their own name,
  * and a line session gets one rename once across its rooms. */
 struct room_notice {
 	struct outbuf *line;	/* for line sessions */
@@ -41,6 +42,15 @@ struct room_notice {
 	const char *skip_nick;	/* or by nickname, for a rename (or NULL) */
 	int64_t once;		/* rename_id: the same in every room of one
 				 * rename; 0: no such rule */
+	struct room *grouped;	/* the room whose pending joins or leaves
+				 * this notice shows (its group's subjects
+				 * get frames of their own), or NULL */
+};
+
+/* Which frame of a notice a subscriber sends. */
+enum room_frame {
+	ROOM_FRAME_LINE,	/* struct room_notice's line */
+	ROOM_FRAME_SSE,		/* its sse */
 };
 
 /* What a room calls on its subscribers, on the loop, from a store outcome.
@@ -69,14 +79,26 @@ struct room_sub {
 
 /* Joins (or leaves) of a room heard in one delivery pass and not shown
  * yet: one notice for all of them, shown before the room's next other
- * event or when the pass ends (chat_on_events_done()). */
+ * event, before a member is added, or when the pass ends
+ * (chat_on_events_done()). Only a live room has pending ones: they are
+ * shown before the LISTEN connection goes down and dropped when the last
+ * member leaves. */
 struct room_group {
 	bool join;			/* joined, or left */
-	struct room_group_who {
+	bool listed;			/* the room is in chat's grouped list */
+	struct room_group_who {		/* the people, in the order heard */
 		int64_t uid;
 		char nick[NICK_MAX + 1];
 	} *who;
 	size_t n, cap;
+	/* While the notice is delivered: the distinct user ids among who,
+	 * sorted, each with the frames it gets (built on first use). */
+	struct room_group_subject {
+		int64_t uid;
+		size_t times;		/* entries of who with this uid */
+		struct outbuf *line, *sse;	/* NULL: not built yet */
+	} *subjects;
+	size_t nsubjects, capsubjects;
 };
 
 struct room {
@@ -132,12 +154,18 @@ bool room_is_live(const struct room *r);
 /* Whether r hears its notifications now (syncing or live). */
 bool room_is_listening(const struct room *r);
 /* A notification of r (which is listening): delivered to the subscribers,
- * or parked while r syncs. */
+ * or parked while r syncs. A join or leave of a live room waits in its
+ * group for one notice with the others of the pass (see struct
+ * room_group). */
 void room_take_event(struct chat *c, struct room *r,
 		     const struct chat_event *ev);
-/* Whether the subscriber with user id uid and nickname nick is n's
- * subject, which does not get it. */
-bool room_notice_skips(const struct room_notice *n, int64_t uid,
-		       const char *nick);
+/* The frame (kind f) of n that the subscriber with user id uid and
+ * nickname nick gets, or NULL for none (it is n's subject; or the only
+ * person a grouped notice names). Borrowed for the notice() call: queue a
+ * reference. Nothing is allocated unless the subscriber is one of the
+ * people a grouped notice names: each of them gets a frame built without
+ * their name, once per notice and kind. */
+struct outbuf *room_notice_frame(const struct room_notice *n, enum room_frame f,
+				 int64_t uid, const char *nick);
 
 #endif

@@ -264,14 +264,15 @@ static void line_on_notice(struct chat *c, struct room_sub *sub,
 			   struct room *r, const struct room_notice *n)
 {
 	struct session *s = sub_session(sub);
+	struct outbuf *b =
+		room_notice_frame(n, ROOM_FRAME_LINE, s->uid, s->nick);
 
 	(void)r;
-	if (room_notice_skips(n, s->uid, s->nick) ||
-	    (n->once && s->seen_rename == n->once))
+	if (!b || (n->once && s->seen_rename == n->once))
 		return;
 	if (n->once)
 		s->seen_rename = n->once;
-	session_send(c, s, n->line);
+	session_send(c, s, b);
 }
 
 /* An API session reads its rooms through its streams. */

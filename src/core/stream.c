@@ -211,11 +211,15 @@ static void stream_on_notice(struct chat *c, struct room_sub *sub,
 			     struct room *r, const struct room_notice *n)
 {
 	struct stream *st = sub_stream(sub);
+	struct outbuf *b;
 
 	(void)r;
-	if (st->started && !st->replaying && st->s &&
-	    !room_notice_skips(n, *st->owner_uid, st->owner_nick))
-		stream_send(c, st, n->sse);
+	if (!st->started || st->replaying || !st->s)
+		return;
+	b = room_notice_frame(n, ROOM_FRAME_SSE, *st->owner_uid,
+			      st->owner_nick);
+	if (b)
+		stream_send(c, st, b);
 }
 
 static void stream_on_ready(struct chat *c, struct room_sub *sub,

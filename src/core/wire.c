@@ -69,9 +69,14 @@ struct outbuf *wire_sse_system(const char *room, const char *text)
 	return detach(&sb);
 }
 
+_Static_assert(WIRE_GROUP_USERS >= WIRE_GROUP_NAMES,
+	       "a stream's list holds the names the text shows");
+
 void wire_group_text(struct strbuf *sb, const char *const *names, size_t n,
-		     const char *verb, const char *room)
+		     bool join, const char *room)
 {
+	const char *verb = join ? "joined" : "left";
+
 	if (n > WIRE_GROUP_NAMES) {
 		sb_appendf(sb, "%s, %s and %zu others %s %s", names[0],
 			   names[1], n - 2, verb, room);
@@ -83,15 +88,34 @@ void wire_group_text(struct strbuf *sb, const char *const *names, size_t n,
 	sb_appendf(sb, " %s %s", verb, room);
 }
 
-struct outbuf *wire_sse_system_group(const char *room, const char *text,
-				     const char *const *names, size_t n)
+struct outbuf *wire_line_group(const char *room, bool join,
+			       const char *const *names, size_t n)
 {
 	struct strbuf sb = STRBUF_INIT;
 
+	sb_puts(&sb, "[system] ");
+	wire_group_text(&sb, names, n, join, room);
+	sb_puts(&sb, "\n");
+	return detach(&sb);
+}
+
+struct outbuf *wire_sse_group(const char *room, bool join,
+			      const char *const *names, size_t n)
+{
+	struct strbuf text = STRBUF_INIT;
+	struct strbuf sb = STRBUF_INIT;
+
+	wire_group_text(&text, names, n, join, room);
+	if (n == 1) {
+		struct outbuf *b = wire_sse_system(room, text.buf);
+
+		sb_fini(&text);
+		return b;
+	}
 	sb_puts(&sb, "event: system\ndata: {\"room\":");
 	jsonw_str(&sb, room, strlen(room));
 	sb_puts(&sb, ",\"text\":");
-	jsonw_str(&sb, text, strlen(text));
+	jsonw_str(&sb, text.buf, text.len);
 	sb_puts(&sb, ",\"users\":[");
 	for (size_t i = 0; i < n && i < WIRE_GROUP_USERS; i++) {
 		if (i)
@@ -99,6 +123,7 @@ struct outbuf *wire_sse_system_group(const char *room, const char *text,
 		jsonw_str(&sb, names[i], strlen(names[i]));
 	}
 	sb_appendf(&sb, "],\"count\":%zu}\n\n", n);
+	sb_fini(&text);
 	return detach(&sb);
 }
 

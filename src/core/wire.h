@@ -34,19 +34,27 @@ struct outbuf *wire_sse_message(const char *room, int64_t seq, int64_t id,
 /* event: system, data: {room, text} ({text} when room is NULL) */
 struct outbuf *wire_sse_system(const char *room, const char *text);
 /*
- * Several people joined (verb "joined") or left ("left") room at once:
- * "alice joined general" for one, "alice and bob joined general" for two,
- * "alice, bob, carol joined general" up to WIRE_GROUP_NAMES, and past
- * that "alice, bob and 48 others joined general". Into sb.
+ * The notice of n people (n >= 1) who joined (join true) or left room at
+ * once. names holds the first min(n, WIRE_GROUP_USERS) of them, in the
+ * order they came: the formats read no further. The text is "alice joined
+ * general" for one, "alice and bob joined general" for two, "alice, bob,
+ * carol joined general" up to WIRE_GROUP_NAMES, and past that "alice, bob
+ * and 48 others joined general" ("left" for leaves).
  */
 #define WIRE_GROUP_NAMES 5
-void wire_group_text(struct strbuf *sb, const char *const *names, size_t n,
-		     const char *verb, const char *room);
-/* event: system, data: {room, text, users, count}: users are the first
- * WIRE_GROUP_USERS of the n names, count is n. */
+/* The most names a stream's frame lists ("users"); "count" is all. */
 #define WIRE_GROUP_USERS 100
-struct outbuf *wire_sse_system_group(const char *room, const char *text,
-				     const char *const *names, size_t n);
+/* The text, into sb. */
+void wire_group_text(struct strbuf *sb, const char *const *names, size_t n,
+		     bool join, const char *room);
+/* "[system] <text>\n" */
+struct outbuf *wire_line_group(const char *room, bool join,
+			       const char *const *names, size_t n);
+/* event: system; data: {room, text} for one person (a lone join reads as
+ * any notice), {room, text, users, count} for several: users are the
+ * first WIRE_GROUP_USERS names, count is n. */
+struct outbuf *wire_sse_group(const char *room, bool join,
+			      const char *const *names, size_t n);
 /* event: reset, data: {reason: "history truncated", missed} */
 struct outbuf *wire_sse_reset(int64_t missed);
 /* The retry hint that opens a stream. */

@@ -324,6 +324,7 @@ static struct fconn *new_fconn(void);
 static int count_of(const char *hay, const char *needle);
 static struct fconn *api_member(const char *nick, int64_t uid);
 static char *drain_stream(struct stream *st);
+static struct fconn *stored(int64_t api_id, const char *nick, int64_t uid);
 static struct stream *open_stream(struct fconn *owner, struct fconn *sc,
 				  int64_t last);
 
@@ -882,21 +883,31 @@ START_TEST(test_join_leave_notices_skip_subject)
 }
 END_TEST
 
-/* A membership event of room 7 (general) for user uid. */
-static void member_event(enum chat_event_kind kind, int64_t uid,
-			 const char *nick)
+/* A membership event of room (id) for user uid. */
+static void room_member_event(int64_t room, enum chat_event_kind kind,
+			      int64_t uid, const char *nick)
 {
 	struct chat_event ev = {
-		.kind = kind, .room_id = 7, .uid = uid, .nick = nick,
+		.kind = kind,
+		.room_id = room,
+		.uid = uid,
+		.nick = nick,
 	};
 
 	chat_on_event(c, &ev);
 }
 
+/* The same in room 7 (general). */
+static void member_event(enum chat_event_kind kind, int64_t uid,
+			 const char *nick)
+{
+	room_member_event(7, kind, uid, nick);
+}
+
 /*
  * 50 joins in one pass: one line naming two and counting the others, one
- * system event with the list and the count; the joiners get it too. Two
- * and three joins are listed; a lone join is as ever.
+ * system event with the list and the count. Two and three joins are
+ * listed; a lone join is as ever.
  */
 START_TEST(test_joins_of_one_pass_one_notice)
 {
@@ -932,11 +943,11 @@ START_TEST(test_joins_of_one_pass_one_notice)
 	/* Done again: nothing more. */
 	chat_on_events_done(c);
 	ck_assert_str_eq(drain(a), "");
-	member_event(CHAT_EV_JOIN, 2, "bob");
+	member_event(CHAT_EV_JOIN, 5, "dave");
 	member_event(CHAT_EV_JOIN, 4, "carol");
 	chat_on_events_done(c);
-	ck_assert_str_eq(drain(a), "[system] bob and carol joined general\n");
-	ck_assert_str_eq(drain(b), "[system] bob and carol joined general\n");
+	ck_assert_str_eq(drain(a), "[system] dave and carol joined general\n");
+	ck_assert_str_eq(drain(b), "[system] dave and carol joined general\n");
 	member_event(CHAT_EV_LEAVE, 4, "carol");
 	member_event(CHAT_EV_LEAVE, 5, "dave");
 	member_event(CHAT_EV_LEAVE, 6, "erin");
@@ -947,6 +958,197 @@ START_TEST(test_joins_of_one_pass_one_notice)
 	chat_on_events_done(c);
 	ck_assert_str_eq(drain(a), "[system] bob joined general\n");
 	ck_assert_str_eq(drain(b), "");
+}
+END_TEST
+
+/* The buffer at the head of q (what the next copy starts with). */
+static struct outbuf *head_of(struct outq *q)
+{
+	ck_assert_uint_gt(q->count, 0);
+	return q->items[q->head];
+}
+
+/*
+ * The people a grouped notice names do not see themselves in it: each gets
+ * the line (or event) of the others. Everyone else shares one encoding.
+ */
+START_TEST(test_grouped_notice_subjects_see_the_others)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *b = user("bob", 2);
+	struct fconn *d = user("dave", 5);
+	struct fconn *w = api_member("webby", 3);
+	struct fconn *sc = new_fconn(), *sc2 = new_fconn();
+	struct stream *st = open_stream(w, sc, -1);
+	struct stream *st2 = open_stream(w, sc2, -1);
+	struct outbuf *shared;
+
+	join_room(a, "general", 7, NULL, 0);
+	join_room(b, "general", 7, NULL, 0);
+	join_room(d, "general", 7, NULL, 0);
+	drain(a);
+	drain(b);
+	drain(d);
+	drain_stream(st);
+	drain_stream(st2);
+	/* bob and webby are members here already when their joins are
+	 * heard (their own join's outcome came first). */
+	member_event(CHAT_EV_JOIN, 2, "bob");
+	member_event(CHAT_EV_JOIN, 4, "carol");
+	member_event(CHAT_EV_JOIN, 3, "webby");
+	chat_on_events_done(c);
+	shared = head_of(session_outq(a->s));
+	ck_assert_ptr_eq(head_of(session_outq(d->s)), shared);
+	ck_assert_ptr_ne(head_of(session_outq(b->s)), shared);
+	ck_assert_uint_eq(shared->refs, 2); /* alice's and dave's queues */
+	/* webby's two streams share webby's own frame. */
+	ck_assert_ptr_eq(head_of(stream_outq(st)), head_of(stream_outq(st2)));
+	ck_assert_str_eq(drain(a),
+			 "[system] bob, carol, webby joined general\n");
+	ck_assert_str_eq(drain(d),
+			 "[system] bob, carol, webby joined general\n");
+	ck_assert_str_eq(drain(b), "[system] carol and webby joined general\n");
+	ck_assert_str_eq(drain_stream(st),
+			 "event: system\ndata: {\"room\":\"general\",\"text\":"
+			 "\"bob and carol joined general\",\"users\":[\"bob\","
+			 "\"carol\"],\"count\":2}\n\n");
+	drain_stream(st2);
+	/* Of two, each subject sees the other alone, as a lone join. */
+	member_event(CHAT_EV_LEAVE, 2, "bob");
+	member_event(CHAT_EV_LEAVE, 3, "webby");
+	chat_on_events_done(c);
+	ck_assert_str_eq(drain(a), "[system] bob and webby left general\n");
+	ck_assert_str_eq(drain(b), "[system] webby left general\n");
+	ck_assert_str_eq(drain_stream(st),
+			 "event: system\ndata: {\"room\":\"general\","
+			 "\"text\":\"bob left general\"}\n\n");
+	/* Named twice and no one else: nothing for bob. */
+	member_event(CHAT_EV_JOIN, 2, "bob");
+	member_event(CHAT_EV_JOIN, 2, "bob");
+	chat_on_events_done(c);
+	ck_assert_str_eq(drain(a), "[system] bob and bob joined general\n");
+	ck_assert_str_eq(drain(b), "");
+}
+END_TEST
+
+/* A subject among many: the others' line counts one fewer, and its
+ * event lists the first 100 others (never itself) and counts them all. */
+START_TEST(test_grouped_notice_subject_among_many)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *b = user("bob", 2);
+	struct fconn *w = api_member("webby", 3);
+	struct fconn *sc = new_fconn(), *bsc = new_fconn();
+	struct stream *st = open_stream(w, sc, -1);
+	struct stream *bst;
+	const char *got;
+
+	join_room(a, "general", 7, NULL, 0);
+	join_room(b, "general", 7, NULL, 0);
+	drain(a);
+	drain(b);
+	/* Another API member's stream: webby is not its owner's subject. */
+	bst = open_stream(api_member("bobby", 6), bsc, -1);
+	drain_stream(st);
+	drain_stream(bst);
+	for (int i = 0; i < 120; i++) {
+		char nick[16];
+
+		if (i == 1)
+			member_event(CHAT_EV_JOIN, 3, "webby");
+		if (i == 50)
+			member_event(CHAT_EV_JOIN, 1, "alice");
+		snprintf(nick, sizeof(nick), "u%03d", i);
+		member_event(CHAT_EV_JOIN, 100 + i, nick);
+	}
+	chat_on_events_done(c);
+	ck_assert_str_eq(
+		drain(b),
+		"[system] u000, webby and 120 others joined general\n");
+	ck_assert_str_eq(
+		drain(a),
+		"[system] u000, webby and 119 others joined general\n");
+	got = drain_stream(st);
+	ck_assert_msg(
+		strstr(got,
+		       "\"text\":\"u000, u001 and 119 others joined general\",\"users\":[\"u000\",\"u001\",\"u002\",") &&
+			strstr(got, ",\"u049\",\"alice\",\"u050\",") &&
+			strstr(got, ",\"u098\"],\"count\":121}\n\n") &&
+			!strstr(got, "webby") &&
+			count_of(got, "event: system") == 1,
+		"%s", got);
+	got = drain_stream(bst);
+	ck_assert_msg(
+		strstr(got,
+		       "\"text\":\"u000, webby and 120 others joined general\",\"users\":[\"u000\",\"webby\",\"u001\",") &&
+			strstr(got, ",\"u097\"],\"count\":122}\n\n") &&
+			count_of(got, "event: system") == 1,
+		"%s", got);
+}
+END_TEST
+
+/* A room syncing parks its joins and leaves one by one, as they came, and
+ * shows them after its history; its subject does not get its own. */
+START_TEST(test_joins_while_syncing_are_parked_alone)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *b = user("bob", 2);
+
+	join_room(a, "general", 7, NULL, 0);
+	drain(a);
+	say(b, "/join general");
+	chat_on_join(c, session_id(b->s), 0, 2, 7, "general");
+	drain(b);
+	/* Another room, syncing: dev. */
+	say(a, "/join dev");
+	chat_on_join(c, session_id(a->s), 0, 1, 8, "dev");
+	member_event(CHAT_EV_JOIN, 4, "carol");
+	member_event(CHAT_EV_JOIN, 2, "bob");
+	chat_on_events_done(c);
+	ck_assert_str_eq(drain(a), "[system] carol and bob joined general\n");
+	ck_assert_str_eq(drain(b), "[system] carol joined general\n");
+	room_member_event(8, CHAT_EV_JOIN, 4, "carol");
+	room_member_event(8, CHAT_EV_JOIN, 1, "alice");
+	room_member_event(8, CHAT_EV_JOIN, 5, "dave");
+	chat_on_events_done(c);
+	ck_assert_str_eq(drain(a), "");
+	chat_on_room_sync(c, 8, fs.watch_gen, 0, NULL, 0);
+	ck_assert_str_eq(drain(a),
+			 "[system] You joined dev (0 recent messages)\n"
+			 "[system] carol joined dev\n"
+			 "[system] dave joined dev\n");
+}
+END_TEST
+
+/* The last member leaving drops the room's pending notice with the
+ * room; members that stay still get theirs. */
+START_TEST(test_pending_notice_outlives_a_member_leaving)
+{
+	struct fconn *a = user("alice", 1);
+	struct fconn *w = stored(41, "webby", 5);
+	struct fconn *sc = new_fconn();
+	struct stream *st;
+	int err = 0;
+
+	chat_on_room_sync(c, 7, fs.watch_gen - 1, 0, NULL, 0); /* general */
+	chat_on_room_sync(c, 8, fs.watch_gen, 0, NULL, 0);     /* dev */
+	join_room(a, "general", 7, NULL, 0);
+	drain(a);
+	st = chat_stream_open(c, w->s, "general", -1, &fsink, sc, &err);
+	ck_assert_ptr_nonnull(st);
+	drain_stream(st);
+	/* webby left through another instance, with carol, in one pass. */
+	member_event(CHAT_EV_LEAVE, 4, "carol");
+	member_event(CHAT_EV_LEAVE, 5, "webby");
+	ck_assert(sc->closed); /* webby's stream of the room ends */
+	chat_stream_closed(c, st);
+	chat_on_events_done(c);
+	ck_assert_str_eq(drain(a), "[system] carol and webby left general\n");
+	/* dev: webby is its only member here; it leaves with carol. */
+	room_member_event(8, CHAT_EV_LEAVE, 4, "carol");
+	room_member_event(8, CHAT_EV_LEAVE, 5, "webby");
+	chat_on_events_done(c);
+	ck_assert_uint_eq(fs.unwatch_calls, 1); /* dev is gone here */
 }
 END_TEST
 
@@ -1924,7 +2126,8 @@ int main(void)
 		{ "cmd_table", test_command_table_is_sane },
 		{ "help", test_help_lists_every_command },
 		{ "unknown_usage", test_unknown_command_and_usage_errors },
-		{ "long_command", test_command_with_more_than_8_words_gets_usage },
+		{ "long_command",
+		  test_command_with_more_than_8_words_gets_usage },
 		{ "member_list_60", test_member_list_of_60_rooms_is_whole },
 		{ "nick_rules", test_nick_validation_and_local_uniqueness },
 		{ "nick_race", test_nick_taken_in_database_race },
@@ -1938,7 +2141,8 @@ int main(void)
 		{ "join_ring_hit", test_second_join_is_served_from_ring },
 		{ "join_removed_waiting",
 		  test_join_waiting_for_history_ends_when_removed },
-		{ "fanout_order", test_messages_reach_every_member_once_in_order },
+		{ "fanout_order",
+		  test_messages_reach_every_member_once_in_order },
 		{ "sync_parking", test_events_during_sync_follow_history },
 		{ "post", test_plain_line_posts_to_current_room },
 		{ "bad_input", test_bad_input_is_rejected },
@@ -1951,6 +2155,14 @@ int main(void)
 		{ "notices", test_join_leave_notices_skip_subject },
 		{ "grouped_notices", test_joins_of_one_pass_one_notice },
 		{ "grouped_order", test_grouped_notices_keep_their_order },
+		{ "grouped_subjects",
+		  test_grouped_notice_subjects_see_the_others },
+		{ "grouped_subject_many",
+		  test_grouped_notice_subject_among_many },
+		{ "grouped_syncing",
+		  test_joins_while_syncing_are_parked_alone },
+		{ "grouped_member_leaves",
+		  test_pending_notice_outlives_a_member_leaving },
 		{ "unwatch", test_last_local_member_leaving_unwatches },
 		{ "room_freed", test_unused_room_is_freed_and_found_by_name },
 		{ "stale_sync", test_stale_sync_of_freed_room_is_ignored },
@@ -1962,9 +2174,11 @@ int main(void)
 		{ "presence", test_presence_registered_and_dropped },
 		{ "guest_clash", test_guest_name_clash_elsewhere_renames },
 		{ "quit", test_quit_says_goodbye_and_closes_flushed },
-		{ "slow_consumer", test_slow_consumer_is_closed_others_unaffected },
+		{ "slow_consumer",
+		  test_slow_consumer_is_closed_others_unaffected },
 		{ "shutdown", test_shutdown_notifies_everyone },
-		{ "closed_session", test_outcome_for_closed_session_is_ignored },
+		{ "closed_session",
+		  test_outcome_for_closed_session_is_ignored },
 		{ "ring", test_ring_keeps_newest },
 		{ "outq", test_outq_partial_writes_and_limit },
 		{ "names", test_name_rules },
@@ -1972,19 +2186,23 @@ int main(void)
 		{ "stream_history", test_stream_history_then_live },
 		{ "stream_not_member", test_stream_not_member_refused },
 		{ "stream_resume_ring", test_stream_resume_within_ring },
-		{ "stream_resume_db", test_stream_resume_from_database_parks_live },
+		{ "stream_resume_db",
+		  test_stream_resume_from_database_parks_live },
 		{ "stream_reset", test_stream_reset_when_history_deleted },
 		{ "stream_leave", test_stream_closed_when_session_leaves },
 		{ "stream_notices", test_stream_notices_and_heartbeat },
 		{ "api_post", test_api_post_checks_membership_and_text },
 		{ "rename_once", test_rename_shown_once_across_rooms },
-		{ "stored_presence", test_stored_session_registers_no_presence },
+		{ "stored_presence",
+		  test_stored_session_registers_no_presence },
 		{ "stored_sync", test_stored_session_sync_follows_database },
 		{ "stored_leave", test_stored_session_follows_leave_elsewhere },
-		{ "sync_skipped", test_stored_session_sync_skipped_when_unchanged },
+		{ "sync_skipped",
+		  test_stored_session_sync_skipped_when_unchanged },
 		{ "sync_head", test_stored_session_sync_head_keeps_rooms },
 		{ "sync_many", test_stored_session_sync_diffs_many_rooms },
-		{ "stored_nick", test_stored_session_nick_is_not_checked_locally },
+		{ "stored_nick",
+		  test_stored_session_nick_is_not_checked_locally },
 	};
 
 	return tmain_main("core", cases, TMAIN_N(cases), setup, teardown);

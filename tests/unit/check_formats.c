@@ -54,48 +54,94 @@ START_TEST(test_sse_frames)
 }
 END_TEST
 
-/* wire_group_text() of the first n of names[], joined. */
-static void expect_group(const char *const *names, size_t n, const char *verb,
+/* wire_group_text() of n people, names[] holding the first ones. */
+static void expect_group(const char *const *names, size_t n, bool join,
 			 const char *want)
 {
 	struct strbuf sb = STRBUF_INIT;
 
-	wire_group_text(&sb, names, n, verb, "general");
+	wire_group_text(&sb, names, n, join, "general");
 	ck_assert_str_eq(sb.buf, want);
 	sb_fini(&sb);
 }
 
-START_TEST(test_group_notices)
+/* Joins and leaves shown together: two names with "and", three to five
+ * with commas, past five the first two and "and N others". */
+START_TEST(test_group_texts)
 {
 	static const char *const names[] = { "alice", "bob", "carol", "dave",
 					     "erin", "frank", "grace" };
-	const char *many[120];
-	char buf[120][16];
-	struct outbuf *b;
 
-	expect_group(names, 1, "joined", "alice joined general");
-	expect_group(names, 2, "joined", "alice and bob joined general");
-	expect_group(names, 3, "left", "alice, bob, carol left general");
-	expect_group(names, 5, "joined",
+	expect_group(names, 1, true, "alice joined general");
+	expect_group(names, 1, false, "alice left general");
+	expect_group(names, 2, true, "alice and bob joined general");
+	expect_group(names, 2, false, "alice and bob left general");
+	expect_group(names, 3, false, "alice, bob, carol left general");
+	expect_group(names, 4, true, "alice, bob, carol, dave joined general");
+	expect_group(names, 5, true,
 		     "alice, bob, carol, dave, erin joined general");
-	expect_group(names, 6, "joined",
-		     "alice, bob and 4 others joined general");
-	expect_group(names, 7, "left", "alice, bob and 5 others left general");
-	expect(wire_sse_system_group("general", "alice and bob joined general",
-				     names, 2),
+	expect_group(names, 6, true, "alice, bob and 4 others joined general");
+	expect_group(names, 7, false, "alice, bob and 5 others left general");
+	/* Past five only the first two names are read. */
+	expect_group(names, 5000, true,
+		     "alice, bob and 4998 others joined general");
+}
+END_TEST
+
+/* The same in each transport's frame: a line; for streams a lone one as
+ * any system event, several with users and count. */
+START_TEST(test_group_frames)
+{
+	static const char *const names[] = { "alice", "bob", "carol" };
+
+	expect(wire_line_group("general", true, names, 1),
+	       "[system] alice joined general\n");
+	expect(wire_line_group("general", false, names, 3),
+	       "[system] alice, bob, carol left general\n");
+	expect(wire_line_group("general", true, names, 50),
+	       "[system] alice, bob and 48 others joined general\n");
+	expect(wire_sse_group("general", true, names, 1),
+	       "event: system\ndata: {\"room\":\"general\","
+	       "\"text\":\"alice joined general\"}\n\n");
+	expect(wire_sse_group("general", true, names, 2),
 	       "event: system\ndata: {\"room\":\"general\",\"text\":"
 	       "\"alice and bob joined general\",\"users\":[\"alice\","
 	       "\"bob\"],\"count\":2}\n\n");
-	/* Past WIRE_GROUP_USERS names the list stops; the count does not. */
-	for (int i = 0; i < 120; i++) {
+	expect(wire_sse_group("general", false, names, 3),
+	       "event: system\ndata: {\"room\":\"general\",\"text\":"
+	       "\"alice, bob, carol left general\",\"users\":[\"alice\","
+	       "\"bob\",\"carol\"],\"count\":3}\n\n");
+}
+END_TEST
+
+/* A stream's frame lists at most WIRE_GROUP_USERS names; count is all. */
+START_TEST(test_group_frame_list_capped)
+{
+	static char buf[WIRE_GROUP_USERS + 1][16];
+	const char *names[WIRE_GROUP_USERS + 1];
+	struct strbuf want = STRBUF_INIT;
+
+	for (int i = 0; i <= WIRE_GROUP_USERS; i++) {
 		snprintf(buf[i], sizeof(buf[i]), "u%d", i);
-		many[i] = buf[i];
+		names[i] = buf[i];
 	}
-	b = wire_sse_system_group("general", "t", many, 120);
-	ck_assert_msg(strstr(b->data, "\"u99\"],\"count\":120}"), "%s",
-		      b->data);
-	ck_assert(!strstr(b->data, "\"u100\""));
-	outbuf_unref(b);
+	sb_puts(&want, "event: system\ndata: {\"room\":\"general\",\"text\":"
+		       "\"u0, u1 and 4998 others joined general\",\"users\":[");
+	for (int i = 0; i < WIRE_GROUP_USERS; i++)
+		sb_appendf(&want, "%s\"u%d\"", i ? "," : "", i);
+	sb_puts(&want, "],\"count\":5000}\n\n");
+	/* names[WIRE_GROUP_USERS] is there, and must not be read. */
+	expect(wire_sse_group("general", true, names, 5000), want.buf);
+	/* Exactly the cap: all listed. */
+	sb_fini(&want);
+	sb_puts(&want, "event: system\ndata: {\"room\":\"general\",\"text\":"
+		       "\"u0, u1 and 98 others left general\",\"users\":[");
+	for (int i = 0; i < WIRE_GROUP_USERS; i++)
+		sb_appendf(&want, "%s\"u%d\"", i ? "," : "", i);
+	sb_puts(&want, "],\"count\":100}\n\n");
+	expect(wire_sse_group("general", false, names, WIRE_GROUP_USERS),
+	       want.buf);
+	sb_fini(&want);
 }
 END_TEST
 
@@ -160,7 +206,9 @@ int main(void)
 		{ "line_formats", test_line_formats },
 		{ "sse_frames", test_sse_frames },
 		{ "json_answers", test_json_answers },
-		{ "group_notices", test_group_notices },
+		{ "group_texts", test_group_texts },
+		{ "group_frames", test_group_frames },
+		{ "group_frame_list_capped", test_group_frame_list_capped },
 	};
 
 	return tmain_main("formats", cases, TMAIN_N(cases), NULL, NULL);
