@@ -2,6 +2,11 @@
  * babydiscord: arguments, configuration, the lws context with its three
  * vhosts (raw TCP, HTTP, and an internal one for libpq sockets), signals,
  * the event loop and an orderly shutdown.
+ *
+ * The loop is libuv's (epoll underneath), created here and lent to lws as
+ * a foreign loop: lws's event-library plugin watches every socket with a
+ * uv_poll handle, so a pass costs what is ready, not what is open. Signals
+ * are uv_signal handles, handled on the loop like any other event.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,6 +17,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <uv.h>
 
 #include "config.h"
 #include "core/chat.h"
@@ -22,9 +28,6 @@
 
 #define BD_VERSION "0.1.0"
 #define SHUTDOWN_GRACE_US (3 * LWS_US_PER_SEC)
-
-static volatile sig_atomic_t got_signal;
-static struct lws_context *sig_ctx;
 
 struct app {
 	struct config cfg;
@@ -37,15 +40,9 @@ struct app {
 	int tcp_port;			/* bound line protocol port */
 	int http_port;			/* bound HTTP port */
 	lws_sorted_usec_list_t sul_grace;
+	uv_loop_t loop;
+	uv_signal_t sigint, sigterm;
 };
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	got_signal = 1;
-	if (sig_ctx)
-		lws_cancel_service(sig_ctx);	/* async-signal-safe write */
-}
 
 static void lws_log_emit(int level, const char *line)
 {
@@ -210,21 +207,45 @@ static int parse_args(int argc, char **argv, const char **config)
 	return 0;
 }
 
+static void grace_cb(lws_sorted_usec_list_t *sul);
+
+/* SIGINT or SIGTERM, on the loop: stop taking work, let clients drain. */
+static void on_signal(uv_signal_t *h, int sig)
+{
+	struct app *app = h->data;
+
+	(void)sig;
+	if (app->stopping)
+		return;
+	app->stopping = true;
+	log_info("shutdown: signal received, closing %zu connections",
+		 chat_session_count(app->chat));
+	/* Stored API sessions outlive the instance: stop first, so that
+	 * closing them here ends nothing. */
+	http_state_stop(app->net.http);
+	chat_shutdown(app->chat);
+	lws_sul_schedule(app->ctx, 0, &app->sul_grace, grace_cb,
+			 SHUTDOWN_GRACE_US);
+}
+
+static int loop_init(struct app *app)
+{
+	if (uv_loop_init(&app->loop))
+		return -1;
+	uv_signal_init(&app->loop, &app->sigint);
+	uv_signal_init(&app->loop, &app->sigterm);
+	app->sigint.data = app;
+	app->sigterm.data = app;
+	if (uv_signal_start(&app->sigint, on_signal, SIGINT) ||
+	    uv_signal_start(&app->sigterm, on_signal, SIGTERM))
+		return -1;
+	return 0;
+}
+
 static void run_loop(struct app *app)
 {
 	while (!app->done) {
-		lws_service(app->ctx, 0);
-		if (got_signal && !app->stopping) {
-			app->stopping = true;
-			log_info("shutdown: signal received, closing %zu connections",
-				 chat_session_count(app->chat));
-			/* Stored API sessions outlive the instance: stop
-			 * first, so that closing them here ends nothing. */
-			http_state_stop(app->net.http);
-			chat_shutdown(app->chat);
-			lws_sul_schedule(app->ctx, 0, &app->sul_grace, grace_cb,
-					 SHUTDOWN_GRACE_US);
-		}
+		uv_run(&app->loop, UV_RUN_ONCE);
 		/* Done when every client is gone and so are their presence
 		 * rows (or the grace timer says enough). */
 		if (app->stopping && !chat_session_count(app->chat) &&
@@ -234,12 +255,30 @@ static void run_loop(struct app *app)
 	lws_sul_cancel(&app->sul_grace);
 }
 
+/*
+ * With a foreign loop, lws_context_destroy() only starts closing: its
+ * handles close on later passes and the context is freed when the last
+ * one has. Our signal handles close too, so the loop runs dry and the
+ * final uv_run() returns when everything is gone.
+ */
+static void loop_fini(struct app *app)
+{
+	if (app->ctx)
+		lws_context_destroy(app->ctx);
+	app->ctx = NULL;
+	uv_close((uv_handle_t *)&app->sigint, NULL);
+	uv_close((uv_handle_t *)&app->sigterm, NULL);
+	uv_run(&app->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&app->loop))
+		log_warn("shutdown: libuv loop still had open handles");
+}
+
 int main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
 	struct chat_config ccfg;
 	struct lws_vhost *internal;
-	struct sigaction sa;
+	void *foreign_loops[1];
 	const char *config_path = NULL;
 	struct app app;
 	char err[512];
@@ -256,28 +295,32 @@ int main(int argc, char **argv)
 	log_min_level = (enum log_level)app.cfg.log_level;
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-
-	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-	info.user = &app.net;
-	app.ctx = lws_create_context(&info);
-	if (!app.ctx) {
-		log_error("cannot create the lws context");
+	if (loop_init(&app)) {
+		log_error("cannot set up the libuv loop");
 		config_fini(&app.cfg);
 		return 1;
 	}
-	sig_ctx = app.ctx;
+
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+		       LWS_SERVER_OPTION_LIBUV;
+	foreign_loops[0] = &app.loop;
+	info.foreign_loops = foreign_loops;
+	info.user = &app.net;
+	app.ctx = lws_create_context(&info);
+	if (!app.ctx) {
+		log_error("cannot create the lws context (is the "
+			  "libwebsockets-evlib-uv package installed?)");
+		loop_fini(&app);
+		config_fini(&app.cfg);
+		return 1;
+	}
 	if (create_vhosts(&app, &internal)) {
 		log_error("cannot listen on %s (tcp %d, http %d)",
 			  app.cfg.listen_address, app.cfg.tcp_port,
 			  app.cfg.http_port);
-		lws_context_destroy(app.ctx);
+		loop_fini(&app);
 		config_fini(&app.cfg);
 		return 1;
 	}
@@ -316,8 +359,7 @@ int main(int argc, char **argv)
 	run_loop(&app);
 
 	store_stop(app.store);
-	sig_ctx = NULL;
-	lws_context_destroy(app.ctx);	/* closes every connection */
+	loop_fini(&app);	/* closes every connection */
 	http_state_free(app.net.http);
 	store_free(app.store);
 	chat_free(app.chat);

@@ -143,7 +143,7 @@ void apisess_resumed(void *arg, uint64_t req, int err, uint64_t key)
 		break;
 	case R_STREAM_OPEN:
 		hc->sess_key = key;
-		lws_callback_on_writable(hc->wsi);
+		net_want_write(hc->wsi, &hc->write_armed);
 		break;
 	default:
 		http_answer_error(hc, 500, "internal error");

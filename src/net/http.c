@@ -111,7 +111,7 @@ static void answer_raw(struct http_conn *hc, int status, const char *type,
 	free(hc->out);
 	hc->out_sent = 0;
 	hc->out = sb_detach(&sb, &hc->out_len);
-	lws_callback_on_writable(hc->wsi);
+	net_want_write(hc->wsi, &hc->write_armed);
 }
 
 void http_answer(struct http_conn *hc, int status, char *body)
@@ -239,7 +239,7 @@ static void sse_wake(void *conn)
 {
 	struct http_conn *hc = conn;
 
-	lws_callback_on_writable(hc->wsi);
+	net_want_write(hc->wsi, &hc->write_armed);
 }
 
 static void sse_close(void *conn, bool flush)
@@ -248,7 +248,7 @@ static void sse_close(void *conn, bool flush)
 
 	if (flush) {
 		hc->sse_close_after_flush = true;
-		lws_callback_on_writable(hc->wsi);
+		net_want_write(hc->wsi, &hc->write_armed);
 		lws_set_timeout(hc->wsi, PENDING_TIMEOUT_USER_OK, 5);
 	} else {
 		lws_set_timeout(hc->wsi, PENDING_TIMEOUT_USER_OK,
@@ -361,7 +361,7 @@ static int start_stream(struct http_state *hs, struct http_conn *hc)
 	hc->out_sent = 0;
 	hc->out = sb_detach(&sb, &hc->out_len);
 	lws_set_timeout(hc->wsi, NO_PENDING_TIMEOUT, 0);
-	lws_callback_on_writable(hc->wsi);
+	net_want_write(hc->wsi, &hc->write_armed);
 	return 0;
 }
 
@@ -377,7 +377,7 @@ static int write_stream(struct http_conn *hc)
 		outq_consume(q, n);
 	}
 	if (!outq_empty(q))
-		lws_callback_on_writable(hc->wsi);
+		net_want_write(hc->wsi, &hc->write_armed);
 	else if (hc->sse_close_after_flush)
 		return -1;
 	return 0;
@@ -529,7 +529,7 @@ static void send_continue(struct http_conn *hc)
 	hc->out = xmemdup(cont, sizeof(cont) - 1);
 	hc->out_len = sizeof(cont) - 1;
 	hc->out_sent = 0;
-	lws_callback_on_writable(hc->wsi);
+	net_want_write(hc->wsi, &hc->write_armed);
 }
 
 /* Dispatches the buffered requests, one at a time. */
@@ -575,7 +575,7 @@ static void request_done(struct http_state *hs, struct http_conn *hc)
 {
 	if (hc->close_after) {
 		hc->state = CONN_CLOSING;
-		lws_callback_on_writable(hc->wsi);	/* closes there */
+		net_want_write(hc->wsi, &hc->write_armed);	/* closes there */
 		return;
 	}
 	hc->state = CONN_READ;
@@ -603,7 +603,7 @@ static int on_writeable(struct http_state *hs, struct http_conn *hc)
 			return -1;
 		hc->out_sent += n;
 		/* lws sends no WRITEABLE before what it kept is out. */
-		lws_callback_on_writable(hc->wsi);
+		net_want_write(hc->wsi, &hc->write_armed);
 		if (hc->out_sent < hc->out_len)
 			return 0;
 		free(hc->out);
@@ -680,6 +680,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		on_rx(state_of(wsi), hc, in, len);
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE:
+		hc->write_armed = false;
 		return on_writeable(state_of(wsi), hc);
 	case LWS_CALLBACK_RAW_CLOSE:
 		hs = state_of(wsi);

@@ -80,6 +80,7 @@ struct http_conn {
 	size_t out_len, out_sent;
 	bool answered;			/* the request's answer is queued */
 	bool close_after;		/* close once the answer went out */
+	bool write_armed;		/* a WRITEABLE is asked for */
 	/* SSE */
 	struct stream *st;
 	bool sse_close_after_flush;

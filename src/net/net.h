@@ -36,6 +36,16 @@ struct net_ctx {
 
 struct net_ctx *net_ctx_of(struct lws *wsi);
 
+/*
+ * Asks lws for one WRITEABLE callback on wsi unless one is pending
+ * (*armed); the WRITEABLE handler clears *armed first thing. Not a
+ * nicety: on the libuv loop each lws_callback_on_writable() restarts the
+ * socket's uv_poll handle, and libuv then drops that socket's events
+ * already fetched in this pass. A socket woken once per message during a
+ * burst was never serviced (doc/lws-4.1.md).
+ */
+void net_want_write(struct lws *wsi, bool *armed);
+
 /* Raw TCP line protocol ("tcp"). */
 int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		 void *user, void *in, size_t len);

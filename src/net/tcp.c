@@ -15,6 +15,7 @@ struct tcp_conn {
 	struct session *s;	/* NULL until adopted */
 	struct linebuf lb;
 	bool close_after_flush;	/* /quit or shutdown: close once drained */
+	bool write_armed;	/* a WRITEABLE is asked for */
 };
 
 /* Loop thread only. */
@@ -23,6 +24,14 @@ static unsigned char scratch[LWS_PRE + NET_CHUNK];
 struct net_ctx *net_ctx_of(struct lws *wsi)
 {
 	return lws_context_user(lws_get_context(wsi));
+}
+
+void net_want_write(struct lws *wsi, bool *armed)
+{
+	if (*armed)
+		return;
+	*armed = true;
+	lws_callback_on_writable(wsi);
 }
 
 size_t tcp_pss_size(void)
@@ -34,7 +43,7 @@ static void tcp_wake(void *conn)
 {
 	struct tcp_conn *tc = conn;
 
-	lws_callback_on_writable(tc->wsi);
+	net_want_write(tc->wsi, &tc->write_armed);
 }
 
 static void tcp_close(void *conn, bool flush)
@@ -43,7 +52,7 @@ static void tcp_close(void *conn, bool flush)
 
 	if (flush) {
 		tc->close_after_flush = true;
-		lws_callback_on_writable(tc->wsi);
+		net_want_write(tc->wsi, &tc->write_armed);
 		/* A peer that never reads doesn't hold us up for long. */
 		lws_set_timeout(tc->wsi, PENDING_TIMEOUT_USER_OK, 5);
 	} else {
@@ -94,7 +103,7 @@ static int tcp_writeable(struct tcp_conn *tc)
 		outq_consume(q, n);
 	}
 	if (!outq_empty(q))
-		lws_callback_on_writable(tc->wsi);
+		net_want_write(tc->wsi, &tc->write_armed);
 	else if (tc->close_after_flush)
 		return -1;
 	return 0;
@@ -124,6 +133,7 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		linebuf_feed(&tc->lb, in, len, on_line, &lc);
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE:
+		tc->write_armed = false;
 		if (tc->s)
 			return tcp_writeable(tc);
 		break;
