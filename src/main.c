@@ -256,18 +256,20 @@ static void run_loop(struct app *app)
 }
 
 /*
- * With a foreign loop, lws_context_destroy() only starts closing: its
- * handles close on later passes and the context is freed when the last
- * one has. Our signal handles close too, so the loop runs dry and the
- * final uv_run() returns when everything is gone.
+ * With a foreign loop, the first lws_context_destroy() only starts closing
+ * (libuv closes handles asynchronously); the loop runs until every handle,
+ * ours included, is closed; the second call then frees the context.
  */
 static void loop_fini(struct app *app)
 {
-	if (app->ctx)
-		lws_context_destroy(app->ctx);
-	app->ctx = NULL;
 	uv_close((uv_handle_t *)&app->sigint, NULL);
 	uv_close((uv_handle_t *)&app->sigterm, NULL);
+	if (app->ctx) {
+		lws_context_destroy(app->ctx);
+		uv_run(&app->loop, UV_RUN_DEFAULT);
+		lws_context_destroy(app->ctx);
+		app->ctx = NULL;
+	}
 	uv_run(&app->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&app->loop))
 		log_warn("shutdown: libuv loop still had open handles");
