@@ -11,7 +11,7 @@
 # start and restart use DATABASE_URL (make run-cluster sets it) and record it
 # in var/run/cluster.dburl (mode 600), the one used when DATABASE_URL is
 # unset; stop removes it with the last pid file. An instance is ready when
-# its log has the server's `ready:` line (listeners up, database connected)
+# its log has the server's `ready` line (listeners up, database connected)
 # and /health answers 200.
 # Environment: BD_SERVER (build/babydiscord), BD_READY_TIMEOUT (30 seconds),
 # BD_STOP_TIMEOUT (15 seconds).
@@ -175,7 +175,7 @@ wait_ready()
 		[ "$left" -le 1 ] || left=1
 		# At most a second per read, to notice an exit between lines.
 		if IFS= read -r -t "$left" -u 8 line; then
-			if [[ $line == *"ready: tcp "* ]]; then
+			if [[ $line == *" INFO ready tcp="* ]]; then
 				rc=0
 				break
 			fi
@@ -184,7 +184,7 @@ wait_ready()
 		if ! alive "$pid"; then
 			# Lines written just before the exit are still in the pipe.
 			while IFS= read -r -t 1 -u 8 line; do
-				[[ $line == *"ready: tcp "* ]] && { rc=0; break; }
+				[[ $line == *" INFO ready tcp="* ]] && { rc=0; break; }
 			done
 			[ "$rc" = 0 ] || rc=1
 			break
@@ -316,7 +316,7 @@ cmd_start()
 			;;
 		*)
 			warn "instance$n: not ready after $READY_TIMEOUT s" \
-				"(no 'ready:' line in $(log_of "$n"))"
+				"(no 'ready' line in $(log_of "$n"))"
 			log_tail "$(log_of "$n")" "${OFFSET[$n]}"
 			ok=0
 			break

@@ -24,6 +24,7 @@ void config_defaults(struct config *cfg)
 	cfg->max_message_bytes = 2000;
 	cfg->outq_limit_bytes = 1024 * 1024;
 	cfg->log_level = LOG_INFO;
+	cfg->log_format = LOG_TEXT;
 	cfg->cleanup_interval_s = 0;
 	cfg->cleanup_keep = 1000;
 	cfg->session_idle_timeout_s = 60;
@@ -40,6 +41,7 @@ void config_fini(struct config *cfg)
 	free(cfg->listen_address);
 	free(cfg->database_url);
 	free(cfg->static_dir);
+	free(cfg->log_file);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -143,6 +145,26 @@ static int apply_key(struct config *cfg, const char *key, json_t *v,
 		}
 		cfg->log_level = lvl;
 		return 0;
+	}
+	if (!strcmp(key, "log_format")) {
+		int fmt;
+
+		if (!json_is_string(v) ||
+		    (fmt = log_format_parse(json_string_value(v))) < 0) {
+			snprintf(err, errlen,
+				 "log_format: expected text or json");
+			return -1;
+		}
+		cfg->log_format = fmt;
+		return 0;
+	}
+	if (!strcmp(key, "log_file")) {
+		if (json_is_null(v)) {
+			free(cfg->log_file);
+			cfg->log_file = NULL;
+			return 0;
+		}
+		return get_string(v, key, &cfg->log_file, err, errlen);
 	}
 	for (size_t i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++) {
 		const struct int_key *k = &int_keys[i];

@@ -18,6 +18,8 @@ struct config {
 	size_t max_message_bytes;	/* content bytes per message */
 	size_t outq_limit_bytes;	/* output queued per connection */
 	int log_level;			/* enum log_level */
+	int log_format;			/* enum log_format */
+	char *log_file;			/* append here; NULL: stderr */
 	unsigned cleanup_interval_s;	/* retention job period, 0 = off */
 	unsigned cleanup_keep;		/* messages kept per room by it */
 	unsigned session_idle_timeout_s; /* HTTP session without activity */

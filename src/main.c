@@ -41,7 +41,8 @@ struct app {
 	int http_port;			/* bound HTTP port */
 	lws_sorted_usec_list_t sul_grace;
 	uv_loop_t loop;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
+	const char *config_path;	/* re-read on SIGHUP */
 };
 
 static void lws_log_emit(int level, const char *line)
@@ -50,8 +51,11 @@ static void lws_log_emit(int level, const char *line)
 
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
-	log_at(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws: %.*s", (int)n,
-	       line);
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "%.*s", (int)(n < 511 ? n : 511), line);
+	log_at(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws",
+	       LOG_S("msg", msg));
 }
 
 static void usage(FILE *f)
@@ -90,16 +94,21 @@ static void on_ready(void *arg)
 {
 	struct app *app = arg;
 
-	log_info("ready: tcp %s:%d http %s:%d", app->cfg.listen_address,
-		 app->tcp_port, app->cfg.listen_address, app->http_port);
+	char tcp[80], http[80];
+
+	snprintf(tcp, sizeof(tcp), "%s:%d", app->cfg.listen_address,
+		 app->tcp_port);
+	snprintf(http, sizeof(http), "%s:%d", app->cfg.listen_address,
+		 app->http_port);
+	log_info("ready", LOG_S("tcp", tcp), LOG_S("http", http));
 }
 
 static void grace_cb(lws_sorted_usec_list_t *sul)
 {
 	struct app *app = lws_container_of(sul, struct app, sul_grace);
 
-	log_warn("shutdown: %zu connections did not drain in time",
-		 chat_session_count(app->chat));
+	log_warn("stop_grace_expired",
+		 LOG_U("connections", chat_session_count(app->chat)));
 	app->done = true;
 }
 
@@ -218,8 +227,8 @@ static void on_signal(uv_signal_t *h, int sig)
 	if (app->stopping)
 		return;
 	app->stopping = true;
-	log_info("shutdown: signal received, closing %zu connections",
-		 chat_session_count(app->chat));
+	log_info("stop", LOG_S("reason", sig == SIGINT ? "SIGINT" : "SIGTERM"),
+		 LOG_U("connections", chat_session_count(app->chat)));
 	/* Stored API sessions outlive the instance: stop first, so that
 	 * closing them here ends nothing. */
 	http_state_stop(app->net.http);
@@ -228,16 +237,45 @@ static void on_signal(uv_signal_t *h, int sig)
 			 SHUTDOWN_GRACE_US);
 }
 
+/*
+ * SIGHUP: reopen log_file (after a rotation) and take log_level from the
+ * config file again. Reading a small local file is the only blocking
+ * work here, once per signal.
+ */
+static void on_hup(uv_signal_t *h, int sig)
+{
+	struct app *app = h->data;
+	struct config fresh;
+	char err[512];
+
+	(void)sig;
+	if (app->cfg.log_file && log_open_file(app->cfg.log_file))
+		log_error("log_reopen_failed", LOG_S("file", app->cfg.log_file),
+			  LOG_S("reason", strerror(errno)));
+	config_defaults(&fresh);
+	if (config_load(&fresh, app->config_path, err, sizeof(err))) {
+		log_warn("reload_failed", LOG_S("reason", err));
+	} else {
+		log_min_level = (enum log_level)fresh.log_level;
+		log_info("reload", LOG_S("log_level",
+					 log_level_name(log_min_level)));
+	}
+	config_fini(&fresh);
+}
+
 static int loop_init(struct app *app)
 {
 	if (uv_loop_init(&app->loop))
 		return -1;
 	uv_signal_init(&app->loop, &app->sigint);
 	uv_signal_init(&app->loop, &app->sigterm);
+	uv_signal_init(&app->loop, &app->sighup);
 	app->sigint.data = app;
 	app->sigterm.data = app;
+	app->sighup.data = app;
 	if (uv_signal_start(&app->sigint, on_signal, SIGINT) ||
-	    uv_signal_start(&app->sigterm, on_signal, SIGTERM))
+	    uv_signal_start(&app->sigterm, on_signal, SIGTERM) ||
+	    uv_signal_start(&app->sighup, on_hup, SIGHUP))
 		return -1;
 	return 0;
 }
@@ -264,6 +302,7 @@ static void loop_fini(struct app *app)
 {
 	uv_close((uv_handle_t *)&app->sigint, NULL);
 	uv_close((uv_handle_t *)&app->sigterm, NULL);
+	uv_close((uv_handle_t *)&app->sighup, NULL);
 	if (app->ctx) {
 		lws_context_destroy(app->ctx);
 		uv_run(&app->loop, UV_RUN_DEFAULT);
@@ -272,7 +311,7 @@ static void loop_fini(struct app *app)
 	}
 	uv_run(&app->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&app->loop))
-		log_warn("shutdown: libuv loop still had open handles");
+		log_warn("stop_handles_left");
 }
 
 int main(int argc, char **argv)
@@ -294,12 +333,20 @@ int main(int argc, char **argv)
 		config_fini(&app.cfg);
 		return 2;
 	}
+	app.config_path = config_path;
 	log_min_level = (enum log_level)app.cfg.log_level;
+	log_setup((enum log_format)app.cfg.log_format, app.cfg.instance_id);
+	if (app.cfg.log_file && log_open_file(app.cfg.log_file)) {
+		fprintf(stderr, "babydiscord: log_file %s: %s\n",
+			app.cfg.log_file, strerror(errno));
+		config_fini(&app.cfg);
+		return 2;
+	}
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 
 	signal(SIGPIPE, SIG_IGN);
 	if (loop_init(&app)) {
-		log_error("cannot set up the libuv loop");
+		log_error("start_failed", LOG_S("reason", "libuv loop"));
 		config_fini(&app.cfg);
 		return 1;
 	}
@@ -312,16 +359,18 @@ int main(int argc, char **argv)
 	info.user = &app.net;
 	app.ctx = lws_create_context(&info);
 	if (!app.ctx) {
-		log_error("cannot create the lws context (is the "
-			  "libwebsockets-evlib-uv package installed?)");
+		log_error("start_failed",
+			  LOG_S("reason", "cannot create the lws context (is "
+					  "libwebsockets-evlib-uv installed?)"));
 		loop_fini(&app);
 		config_fini(&app.cfg);
 		return 1;
 	}
 	if (create_vhosts(&app, &internal)) {
-		log_error("cannot listen on %s (tcp %d, http %d)",
-			  app.cfg.listen_address, app.cfg.tcp_port,
-			  app.cfg.http_port);
+		log_error("start_failed", LOG_S("reason", "cannot listen"),
+			  LOG_S("address", app.cfg.listen_address),
+			  LOG_I("tcp_port", app.cfg.tcp_port),
+			  LOG_I("http_port", app.cfg.http_port));
 		loop_fini(&app);
 		config_fini(&app.cfg);
 		return 1;
@@ -353,9 +402,10 @@ int main(int argc, char **argv)
 	store_schedule_cleanup(app.store, app.cfg.cleanup_interval_s,
 			       app.cfg.cleanup_keep);
 	store_set_queue_limit(app.store, app.cfg.db_queue_limit);
-	log_info("babydiscord %s (%s) starting: tcp %s:%d http %s:%d",
-		 BD_VERSION, app.cfg.instance_id, app.cfg.listen_address,
-		 app.tcp_port, app.cfg.listen_address, app.http_port);
+	log_info("start", LOG_S("version", BD_VERSION),
+		 LOG_S("address", app.cfg.listen_address),
+		 LOG_I("tcp_port", app.tcp_port),
+		 LOG_I("http_port", app.http_port));
 	store_start(app.store);
 
 	run_loop(&app);
@@ -366,6 +416,7 @@ int main(int argc, char **argv)
 	store_free(app.store);
 	chat_free(app.chat);
 	config_fini(&app.cfg);
-	log_info("shutdown: done");
+	log_info("stopped");
+	log_close_file();
 	return 0;
 }

@@ -181,12 +181,14 @@ static void sess_free(struct chat *c, struct api_session *as)
 	} else {
 		api_idle(as);	/* a closing session is never idle */
 	}
+	if (!as->s->close_reason)
+		as->s->close_reason = as->end ? "session ended" : "copy dropped";
 	chat_session_closed(c, as->s);
 	if (as->end) {
 		err = c->store->session_end(c->st, as->id, req);
 		if (err) {
-			log_warn("api session %" PRId64 ": not ended (%s); it expires",
-				 as->id, bd_strerror(err));
+			log_warn("session_end_failed", LOG_I("session", as->id),
+				 LOG_S("reason", bd_strerror(err)));
 			if (req)
 				chat_on_session_ended(c, req, 0);
 		}
@@ -263,8 +265,9 @@ static void sess_gone(struct chat *c, int64_t id)
 
 	if (!as || as->closing)
 		return;
-	log_info("api session %" PRId64 " (%s): ended; closing %d stream(s) here",
-		 as->id, session_nick(as->s), as->nstreams);
+	log_info("session_ended", LOG_I("session", as->id),
+		 LOG_S("nick", session_nick(as->s)),
+		 LOG_I("streams", as->nstreams));
 	sess_close(as, false);
 }
 
@@ -397,8 +400,7 @@ void chat_on_session_ended(struct chat *c, uint64_t req, int err)
 	}
 	idmap_del(&c->apis->quits, req);
 	if (err && err != BD_ENOENT)
-		log_warn("api session: /quit's delete failed (%s); it expires",
-			 bd_strerror(err));
+		log_warn("session_end_failed", LOG_S("reason", bd_strerror(err)));
 	c->api->replied(c->api_arg, req, 0, text);
 	free(text);
 }
@@ -450,8 +452,8 @@ void chat_api_sweep(struct chat *c)
 			continue;
 		if (a->stopping ||
 		    now - as->last_used_us > (int64_t)a->idle_s * US_PER_S) {
-			log_debug("api session %" PRId64 " (%s): copy dropped here",
-				  as->id, session_nick(as->s));
+			log_debug("session_copy_dropped", LOG_I("session", as->id),
+				  LOG_S("nick", session_nick(as->s)));
 			sess_close(as, false);
 		}
 	}
@@ -531,6 +533,7 @@ void api_sessions_free(struct chat *c)
 		struct api_session *as = a->first;
 
 		a->first = as->next;
+		as->s->close_reason = "shutdown";
 		chat_session_closed(c, as->s);
 		free(as);
 	}

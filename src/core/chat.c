@@ -103,7 +103,7 @@ void chat_shutdown(struct chat *c)
 	outbuf_unref(b);
 	for (struct session *s = c->first; s; s = s->next) {
 		session_reply(c, s, "server shutting down");
-		session_kill(s, true);
+		session_kill(s, true, "shutdown");
 	}
 }
 

@@ -16,6 +16,7 @@
 #include "core/instance_int.h"
 #include "core/room_int.h"
 #include "core/session_int.h"
+#include "log.h"
 #include "util/strbuf.h"
 
 #define CMD_MAX_ARGS 8
@@ -91,6 +92,7 @@ static int cmd_quit(struct chat *c, struct session *s, int argc, char **argv)
 	(void)argv;
 	session_reply(c, s, "Goodbye");
 	s->closing = true;
+	s->close_reason = "quit";
 	s->sink->close(s->conn, true);
 	return 0;
 }
@@ -329,6 +331,8 @@ void chat_on_nick(struct chat *c, uint64_t sid, int err, int64_t uid,
 		session_fail(c, s, err, "%s", bd_strerror(err));
 	} else {
 		s->uid = uid;
+		log_info("nick", LOG_U("conn", s->id), LOG_S("from", s->nick),
+			 LOG_S("nick", nick));
 		session_set_nick(c, s, nick);
 		session_reply(c, s, "You are now %s", s->nick);
 		for (size_t i = 0; i < n; i++) {
@@ -390,6 +394,8 @@ void chat_on_join(struct chat *c, uint64_t sid, int err, int64_t uid,
 		return;
 	}
 	r = room_get_or_add(c, room_id, room_name);
+	log_info(s->arg[0] == '+' ? "create" : "join", LOG_U("conn", s->id),
+		 LOG_S("nick", s->nick), LOG_S("room", r->name));
 	if (s->arg[0] == '+')
 		session_reply(c, s, "Created room %s", r->name);
 	session_add_room(c, s, r);
@@ -476,6 +482,8 @@ void chat_on_leave(struct chat *c, uint64_t sid, int err)
 	if (err) {
 		session_fail(c, s, err, "%s", bd_strerror(err));
 	} else if (r) {
+		log_info("leave", LOG_U("conn", s->id), LOG_S("nick", s->nick),
+			 LOG_S("room", r->name));
 		session_reply(c, s, "You left %s", r->name);
 		session_remove_room(c, s, r);
 	}

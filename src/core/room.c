@@ -233,8 +233,8 @@ static void room_deliver_msg(struct chat *c, struct room *r, struct msg *m)
 		return;
 	}
 	if (m->seq != r->last_seq + 1 && r->ring_valid)
-		log_warn("room %s: seq jumped from %" PRId64 " to %" PRId64,
-			 r->name, r->last_seq, m->seq);
+		log_warn("seq_gap", LOG_S("room", r->name),
+			 LOG_I("from", r->last_seq), LOG_I("to", m->seq));
 	r->last_seq = m->seq;
 	ring_push(&r->ring, m);
 	/* The hot path: one indirect call per subscriber, nothing
@@ -509,7 +509,8 @@ void chat_on_room_sync(struct chat *c, int64_t room_id, uint64_t gen,
 	if (!r || gen != r->sync_gen || r->state != ROOM_SYNCING)
 		return;		/* superseded */
 	if (err) {
-		log_warn("room %s: sync failed: %s", r->name, bd_strerror(err));
+		log_warn("room_sync_failed", LOG_S("room", r->name),
+			 LOG_S("reason", bd_strerror(err)));
 		r->state = ROOM_STALE;
 		room_clear_parked(r);
 		room_serve_waiters(c, r, false);

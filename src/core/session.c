@@ -85,11 +85,12 @@ bool chat_session_wanted(struct chat *c, uint64_t sid)
 	return s && !s->closing;
 }
 
-void session_kill(struct session *s, bool flush)
+void session_kill(struct session *s, bool flush, const char *reason)
 {
 	if (s->closing)
 		return;
 	s->closing = true;
+	s->close_reason = reason;
 	s->sink->close(s->conn, flush);
 }
 
@@ -100,10 +101,10 @@ static void session_send(struct chat *c, struct session *s,
 		return;
 	if (outq_push(&s->outq, b)) {
 		c->stats.slow_consumers++;
-		log_warn("conn %" PRIu64 " (%s): slow consumer, %zu bytes queued, %zu more would pass the limit (%zu), disconnecting",
-			 s->id, s->nick, s->outq.bytes, b->len,
-			 s->outq.limit);
-		session_kill(s, false);
+		log_warn("slow_consumer", LOG_U("conn", s->id),
+			 LOG_S("nick", s->nick), LOG_U("queued", s->outq.bytes),
+			 LOG_U("more", b->len), LOG_U("limit", s->outq.limit));
+		session_kill(s, false, "slow consumer");
 		return;
 	}
 	c->stats.messages_delivered++;
@@ -369,6 +370,9 @@ struct session *chat_session_open(struct chat *c, enum session_kind kind,
 {
 	struct session *s = session_new(c, kind, sink, conn, 0);
 
+	if (kind != SESSION_API)
+		log_info("connect", LOG_U("conn", s->id),
+			 LOG_S("nick", s->nick), LOG_S("transport", "tcp"));
 	c->rooms_version++;	/* online counts */
 	/* Cluster-wide presence; a clash renames the guest later. A
 	 * database that is down now gets everyone when it is back. */
@@ -386,7 +390,11 @@ struct session *chat_session_open_api(struct chat *c,
 				      const struct chat_sink_ops *sink,
 				      void *conn, int64_t api_id)
 {
-	return session_new(c, SESSION_API, sink, conn, api_id);
+	struct session *s = session_new(c, SESSION_API, sink, conn, api_id);
+
+	log_info("connect", LOG_U("conn", s->id), LOG_I("session", api_id),
+		 LOG_S("nick", s->nick), LOG_S("transport", "http"));
+	return s;
 }
 
 /* A room id's share of a session's rooms_sum: a sum of mixed ids is the
@@ -523,7 +531,9 @@ void session_free(struct chat *c, struct session *s)
 
 void chat_session_closed(struct chat *c, struct session *s)
 {
-	log_debug("conn %" PRIu64 " (%s): closed", s->id, s->nick);
+	log_info("disconnect", LOG_U("conn", s->id), LOG_S("nick", s->nick),
+		 LOG_S("reason", s->close_reason ? s->close_reason
+						 : "closed by peer"));
 	c->rooms_version++;	/* online counts */
 	session_free(c, s);
 }

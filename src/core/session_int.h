@@ -57,6 +57,7 @@ struct session {
 	unsigned inflight;		/* messages awaiting commit */
 	bool cmd_busy;			/* a command awaits the database */
 	bool closing;			/* close requested: no more I/O */
+	const char *close_reason;	/* why, for the log (NULL: the peer) */
 	bool throttled;			/* transport told to stop reading */
 	struct session *prev, *next;	/* chat's list, in connect order */
 };
@@ -65,7 +66,7 @@ struct session *chat_find_session(struct chat *c, uint64_t sid);
 /* Frees s now (its connection is gone or never was). */
 void session_free(struct chat *c, struct session *s);
 /* Closes s's connection (flushed first with flush). */
-void session_kill(struct session *s, bool flush);
+void session_kill(struct session *s, bool flush, const char *reason);
 /* Picks a fresh guest name. */
 void session_guest_nick(struct chat *c, struct session *s);
 /* Set s's nickname, or the one its /nick reserves ("" clears it), keeping

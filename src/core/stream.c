@@ -70,9 +70,11 @@ void stream_send(struct chat *c, struct stream *st, struct outbuf *b)
 		return;
 	if (outq_push(&st->outq, b)) {
 		c->stats.slow_consumers++;
-		log_warn("stream %" PRIu64 " (%s in %s): slow consumer, %zu bytes queued, %zu more would pass the limit (%zu), disconnecting",
-			 st->id, st->s ? st->owner_nick : "?", st->room->name,
-			 st->outq.bytes, b->len, st->outq.limit);
+		log_warn("slow_consumer", LOG_U("stream", st->id),
+			 LOG_S("nick", st->s ? st->owner_nick : "?"),
+			 LOG_S("room", st->room->name),
+			 LOG_U("queued", st->outq.bytes), LOG_U("more", b->len),
+			 LOG_U("limit", st->outq.limit));
 		stream_kill(st, false);
 		return;
 	}

@@ -184,7 +184,8 @@ void apisess_connect(struct http_state *hs, struct http_conn *hc,
 	}
 	do {
 		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-			log_error("getrandom failed: no session");
+			log_error("session_refused",
+				  LOG_S("reason", "getrandom failed"));
 			http_answer_error(hc, 500, "cannot create a session");
 			return;
 		}

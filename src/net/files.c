@@ -84,7 +84,8 @@ static void load_one(struct files *fs, int dfd, const char *name)
 	f->len = (size_t)st.st_size;
 	f->data = xmalloc(f->len + 1);
 	if (read_all(fd, f->data, f->len)) {
-		log_warn("static: cannot read %s: %s", name, strerror(errno));
+		log_warn("static_unreadable", LOG_S("file", name),
+			 LOG_S("reason", strerror(errno)));
 		free(f->data);
 		close(fd);
 		return;
@@ -107,8 +108,8 @@ struct files *files_load(const char *dir)
 	DIR *d = opendir(dir);
 
 	if (!d) {
-		log_warn("static: cannot open %s: %s; no files are served",
-			 dir, strerror(errno));
+		log_warn("static_unreadable", LOG_S("dir", dir),
+			 LOG_S("reason", strerror(errno)), LOG_U("files", 0));
 		return fs;
 	}
 	fs->v = xcalloc(FILES_MAX, sizeof(*fs->v));
@@ -116,7 +117,7 @@ struct files *files_load(const char *dir)
 		if (name_ok(de->d_name))
 			load_one(fs, dirfd(d), de->d_name);
 	closedir(d);
-	log_info("static: %zu files from %s", fs->n, dir);
+	log_info("static", LOG_U("files", fs->n), LOG_S("dir", dir));
 	return fs;
 }
 

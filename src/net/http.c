@@ -161,7 +161,8 @@ void http_answer_err(struct http_conn *hc, int err)
 								    : e->text);
 		return;
 	}
-	log_error("http: no answer for error %d (%s)", err, bd_strerror(err));
+	log_error("http_unmapped_error", LOG_I("code", err),
+		  LOG_S("reason", bd_strerror(err)));
 	http_answer_error(hc, 500, "internal error");
 }
 

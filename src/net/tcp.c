@@ -122,8 +122,6 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		linebuf_init(&tc->lb, CHAT_MAX_LINE);
 		tc->s = chat_session_open(nc->chat, SESSION_LINE, &tcp_sink,
 					  tc);
-		log_debug("conn %" PRIu64 ": tcp connected",
-			  session_id(tc->s));
 		break;
 	case LWS_CALLBACK_RAW_RX:
 		if (!tc->s || session_is_closing(tc->s))

@@ -169,10 +169,10 @@ static int ctl_build(void *arg, const char *const **values)
 	b->json = sb_detach(&sb, NULL);
 	if (dropped) {
 		st->ctl_dropped += dropped;
-		log_debug("db: dropped %zu batched request(s) whose requester left (%" PRIu64 " in all)",
-			  dropped, st->ctl_dropped);
+		log_debug("db_dropped", LOG_U("requests", dropped),
+			  LOG_U("total", st->ctl_dropped));
 	}
-	log_debug("db: control batch of %zu operation(s)", sent);
+	log_debug("db_ctl_batch", LOG_U("operations", sent));
 	b->values[0] = st->instance_id;
 	b->values[1] = b->json;
 	*values = b->values;
@@ -192,8 +192,9 @@ static int item_err(PGresult *res, int row, enum ctl_kind kind)
 		return BD_ETAKEN;
 	if (!strcmp(state, "BD001"))
 		return BD_EROOMSFULL;
-	log_error("db: %s failed: %s (SQLSTATE %s)", ctl_what[kind],
-		  PQgetvalue(res, row, COL_MSG), state);
+	log_error("db_error", LOG_S("op", ctl_what[kind]),
+		  LOG_S("reason", PQgetvalue(res, row, COL_MSG)),
+		  LOG_S("sqlstate", state));
 	return BD_EDB;
 }
 
@@ -304,8 +305,9 @@ static void ctl_done(void *arg, PGresult *res, int err)
 		/* Row k is the k-th item sent (i counts from 1). */
 		if (!err && (row >= nrows ||
 			     store_get_i64(res, row, COL_I) != row + 1)) {
-			log_error("db: bd_ctl: %d rows for the batch, not one per item",
-				  nrows);
+			log_error("db_error", LOG_S("op", "bd_ctl"),
+				  LOG_S("reason", "not one row per item"),
+				  LOG_I("rows", nrows));
 			err = BD_EDB;
 		}
 		item_done(st, it, err ? NULL : res, row++, err);

@@ -118,7 +118,8 @@ static void notice_receiver(void *arg, const PGresult *res)
 {
 	struct pgconn *pc = arg;
 
-	log_debug("db %s: %s", pc->appname, PQresultErrorMessage(res));
+	log_debug("db_result", LOG_S("conn", pc->appname),
+		  LOG_S("msg", PQresultErrorMessage(res)));
 }
 
 /* lws clears POLLOUT after a WRITEABLE callback returns, so a request made
@@ -225,8 +226,8 @@ static void schedule_retry(struct pgconn *pc)
 	if (pc->stopped)
 		return;
 	lws_sul_schedule(pc->ctx, 0, &pc->sul_retry, retry_cb, pc->backoff);
-	log_info("db %s: reconnecting in %" PRId64 " ms", pc->appname,
-		 (int64_t)(pc->backoff / LWS_US_PER_MS));
+	log_info("db_reconnect", LOG_S("conn", pc->appname),
+		 LOG_I("in_ms", pc->backoff / LWS_US_PER_MS));
 	pc->backoff *= 2;
 	if (pc->backoff > BACKOFF_MAX_US)
 		pc->backoff = BACKOFF_MAX_US;
@@ -246,10 +247,10 @@ static void pg_lost(struct pgconn *pc, const char *why)
 			line[n++] = *why == '\n' || *why == '\t' ? ' ' : *why;
 	line[n] = '\0';
 	if (pc->stopped)
-		log_debug("db %s: closed", pc->appname);
+		log_debug("db_closed", LOG_S("conn", pc->appname));
 	else
-		log_warn("db %s: connection %s: %s", pc->appname,
-			 was_up ? "lost" : "failed", line);
+		log_warn(was_up ? "db_lost" : "db_connect_failed",
+			 LOG_S("conn", pc->appname), LOG_S("reason", line));
 	pc->state = PG_DOWN;
 	lws_sul_cancel(&pc->sul_retry);
 	lws_sul_cancel(&pc->sul_write);
@@ -328,8 +329,8 @@ static void connect_step(struct pgconn *pc)
 	}
 	pc->state = PG_UP;
 	pc->backoff = BACKOFF_MIN_US;
-	log_info("db %s: connected (backend pid %d)", pc->appname,
-		 PQbackendPID(pc->conn));
+	log_info("db_connected", LOG_S("conn", pc->appname),
+		 LOG_I("backend_pid", PQbackendPID(pc->conn)));
 	if (pc->cbs->up)
 		pc->cbs->up(pc->arg);
 	pg_service(pc);
@@ -403,8 +404,8 @@ static void send_next(struct pgconn *pc)
 	if (!n)
 		return;
 	pc->dropped += n;
-	log_debug("db %s: dropped %u statement(s) whose requester left (%" PRIu64 " in all)",
-		  pc->appname, n, pc->dropped);
+	log_debug("db_dropped", LOG_S("conn", pc->appname),
+		  LOG_U("total", pc->dropped), LOG_U("statements", n));
 }
 
 static void drain_cb(lws_sorted_usec_list_t *sul)

@@ -124,7 +124,8 @@ void sessions_notify(struct store *st, const char *payload)
 	long long id = strtoll(payload, &end, 10);
 
 	if (*end || id <= 0) {
-		log_warn("db: malformed notification on session_end ignored");
+		log_warn("db_bad_notification",
+			 LOG_S("channel", "session_end"));
 		return;
 	}
 	chat_on_session_end(st->chat, id);

@@ -72,7 +72,8 @@ int store_result_err(PGresult *res, int err, const char *what)
 		return BD_ETAKEN;
 	if (state && !strcmp(state, "BD001"))	/* bd_create(): max_rooms */
 		return BD_EROOMSFULL;
-	log_error("db: %s failed: %s", what, PQresultErrorMessage(res));
+	log_error("db_error", LOG_S("op", what),
+		  LOG_S("reason", PQresultErrorMessage(res)));
 	return BD_EDB;
 }
 
@@ -343,8 +344,8 @@ static void sync_done(void *arg, PGresult *res, int err)
 	if (store_result_err(res, err, "bd_presence_sync"))
 		return;
 	for (int i = 0; i < PQntuples(res); i++) {
-		log_warn("presence: session %s lost its nickname to another instance while the database was away",
-			 PQgetvalue(res, i, 0));
+		log_warn("nick_lost", LOG_S("conn", PQgetvalue(res, i, 0)),
+			 LOG_S("reason", "taken on another instance while the database was away"));
 		chat_on_nick_lost(st->chat, (uint64_t)store_get_i64(res, i, 0));
 	}
 }
@@ -387,7 +388,8 @@ static void beat_done(void *arg, PGresult *res, int err)
 		return;
 	st->notify_queue_usage = strtod(PQgetvalue(res, 0, 1), NULL);
 	if (!strcmp(PQgetvalue(res, 0, 0), "f")) {
-		log_warn("presence: this instance had been reaped; registering again");
+		log_warn("presence_reregister",
+			 LOG_S("reason", "this instance had been reaped"));
 		presence_sync(st);
 	}
 }
@@ -446,8 +448,8 @@ static void history_done(void *arg, PGresult *res, int err)
 	 * newest rows): what it found was committed while this instance
 	 * could not hear the room's notifications. */
 	if (!err && n && o->after)
-		log_info("catch-up: room %" PRId64 ": %zu message%s after seq %" PRId64,
-			 o->room_id, n, n == 1 ? "" : "s", o->after);
+		log_info("catch_up", LOG_I("room_id", o->room_id),
+			 LOG_U("messages", n), LOG_I("after_seq", o->after));
 	chat_on_room_sync(o->st->chat, o->room_id, o->gen, err, rows, n);
 	free(rows);
 	free(o);
@@ -618,7 +620,7 @@ static void l_notify(void *arg, const char *channel, const char *payload)
 		return;
 	}
 	if (notify_decode(payload, &ev, &root)) {
-		log_warn("db: malformed notification on %s ignored", channel);
+		log_warn("db_bad_notification", LOG_S("channel", channel));
 		return;
 	}
 	chat_on_event(st->chat, &ev);
@@ -703,9 +705,9 @@ static void cleanup_done(void *arg, PGresult *res, int err)
 {
 	(void)arg;
 	if (!store_result_err(res, err, "bd_cleanup") && PQntuples(res) == 1)
-		log_info("cleanup: deleted %s old messages, removed %s guest users no longer connected and %s unused users",
-			 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-			 PQgetvalue(res, 0, 2));
+		log_info("cleanup", LOG_S("messages_deleted", PQgetvalue(res, 0, 0)),
+			 LOG_S("guests_removed", PQgetvalue(res, 0, 1)),
+			 LOG_S("users_removed", PQgetvalue(res, 0, 2)));
 }
 
 static void cleanup_cb(lws_sorted_usec_list_t *sul)
@@ -721,7 +723,8 @@ static void cleanup_cb(lws_sorted_usec_list_t *sul)
 			 "SELECT bd_cleanup($1), bd_cleanup_guests(), "
 			 "bd_cleanup_users()",
 			 1, v, cleanup_done, NULL))
-		log_warn("cleanup: skipped, database unavailable");
+		log_warn("cleanup_skipped",
+			 LOG_S("reason", "database unavailable"));
 	lws_sul_schedule(st->ctx, 0, &st->sul_cleanup, cleanup_cb,
 			 (lws_usec_t)st->cleanup_interval_s * LWS_US_PER_SEC);
 }

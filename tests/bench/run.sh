@@ -211,7 +211,7 @@ EOF
 			break
 		fi
 		printf '%s\n' "$line" >>"$log"
-		if [[ $line == *"ready: tcp 127.0.0.1:$tport"* ]]; then
+		if [[ $line == *" INFO ready tcp=127.0.0.1:$tport "* ]]; then
 			ready=1
 			break
 		fi
@@ -224,7 +224,7 @@ EOF
 	cat <&3 >>"$log" &
 	drain_pids[i]=$!
 	exec 3<&-
-	echo "server $i pid ${server_pids[i]}: $(grep -m 1 'ready:' "$log")"
+	echo "server $i pid ${server_pids[i]}: $(grep -m 1 ' INFO ready ' "$log")"
 }
 
 # ensure_servers N: instances 1 to N are running.

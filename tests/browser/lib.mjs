@@ -334,7 +334,7 @@ export class Server {
 				throw new Error(`${this.id} exited before its ready ` +
 					`line; log ${path.relative(TOP, this.logFile)}:\n` +
 					fresh());
-			return /^.*\bready: tcp (\S+) http (\S+)$/m.exec(fresh());
+			return /^.* INFO ready tcp=(\S+) http=(\S+)$/m.exec(fresh());
 		}, `${this.id}: a ready line in ${this.logFile}`, SERVER_MS);
 		return { tcp: m[1], http: m[2] };
 	}

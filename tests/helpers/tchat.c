@@ -253,20 +253,20 @@ char *tchat_flood_until_slow(struct tchat_flood *f, size_t limit)
 	const char *fig;
 	char *line;
 
-	while (!(line = tsrv_log_find(&T_SRV, "slow consumer"))) {
+	while (!(line = tsrv_log_find(&T_SRV, " WARN slow_consumer "))) {
 		ck_assert_msg(
 			f->sent < TCL_FLOOD_MAX,
-			"no \"slow consumer\" in the log after %ld bytes of traffic",
+			"no slow_consumer in the log after %ld bytes of traffic",
 			f->sent);
 		flood_round(f);
 	}
 	trun_note("slow consumer dropped after %d messages (%ld bytes): %s",
 		  f->next, f->sent, line);
 	/* Its figures: what was queued, and what did not fit any more. */
-	fig = strstr(line, "slow consumer, ");
+	fig = strstr(line, " queued=");
 	ck_assert_msg(
 		fig && sscanf(fig,
-			      "slow consumer, %zu bytes queued, %zu more would pass the limit (%zu)",
+			      " queued=%zu more=%zu limit=%zu",
 			      &queued, &more, &lim) == 3,
 		"slow-consumer log line: %s", line);
 	ck_assert_uint_eq(lim, limit);

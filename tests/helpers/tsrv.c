@@ -34,7 +34,9 @@
 /* The ports of a fresh config; learn_ports() puts the bound ones there. */
 #define PORTS_ANY "\t\"tcp_port\": 0,\n\t\"http_port\": 0,\n"
 /* The server's line naming the ports it bound, before it is ready. */
-#define PORTS_LINE "starting: tcp "
+/* The start event, text or JSON, and its port fields. */
+#define PORTS_LINE " INFO start "
+#define PORTS_LINE_JSON "\"event\":\"start\""
 
 void tsrv_free_ports(int *a, int *b)
 {
@@ -89,6 +91,8 @@ void tsrv_init(struct tsrv *s, const char *name, const struct tsrv_opts *o)
 	snprintf(s->log, sizeof(s->log), "%s/%s.log", dir, name);
 	snprintf(s->instance_id, sizeof(s->instance_id), "%s",
 		 o->instance_id ? o->instance_id : "test");
+	s->json_log = o->extra_json &&
+		      strstr(o->extra_json, "\"log_format\": \"json\"");
 	if (o->env_database_url)
 		snprintf(s->env_url, sizeof(s->env_url), "%s",
 			 o->env_database_url);
@@ -110,8 +114,17 @@ void tsrv_init(struct tsrv *s, const char *name, const struct tsrv_opts *o)
 		o->outq_limit_bytes ? o->outq_limit_bytes : 1048576L);
 	fprintf(f, "\t\"log_level\": ");
 	json_str(f, o->log_level ? o->log_level : "info");
-	if (o->extra_json)
-		fprintf(f, ",\n\t%s", o->extra_json);
+	if (o->extra_json) {
+		const char *at = strstr(o->extra_json, TSRV_LOG_PATH);
+
+		/* The first TSRV_LOG_PATH stands for this server's log. */
+		if (at)
+			fprintf(f, ",\n\t%.*s%s%s", (int)(at - o->extra_json),
+				o->extra_json, s->log,
+				at + strlen(TSRV_LOG_PATH));
+		else
+			fprintf(f, ",\n\t%s", o->extra_json);
+	}
 	fprintf(f, "\n}\n");
 	ck_assert_msg(!fclose(f), "%s: %s", s->cfg, strerror(errno));
 
@@ -154,23 +167,29 @@ static void keep_ports(struct tsrv *s)
  */
 static void learn_ports(struct tsrv *s)
 {
-	char *line, *tail;
+	const char *needle = s->json_log ? PORTS_LINE_JSON : PORTS_LINE;
+	const char *sep = s->json_log ? "\":" : "=";
+	char *line, *tail, *t, *h;
 
 	if (s->tcp_port)
 		return;
-	line = tsrv_wait_log(s, PORTS_LINE, trun_ms(TSRV_READY_WAIT));
+	line = tsrv_wait_log(s, needle, trun_ms(TSRV_READY_WAIT));
 	if (!line) {
 		if (tsrv_exited(s))
 			return;
 		tail = tsrv_log_tail(s, 3000);
 		ck_abort_msg("server %s: no \"%s\" within %d ms; log %s "
 			     "ends:\n%s",
-			     s->cfg, PORTS_LINE, trun_ms(TSRV_READY_WAIT),
+			     s->cfg, needle, trun_ms(TSRV_READY_WAIT),
 			     s->log, tail);
 	}
-	ck_assert_msg(sscanf(strstr(line, PORTS_LINE) + strlen(PORTS_LINE),
-			     "%*[^:]:%d http %*[^:]:%d", &s->tcp_port,
-			     &s->http_port) == 2 &&
+	t = strstr(line, "tcp_port");
+	h = strstr(line, "http_port");
+	ck_assert_msg(t && h &&
+			      sscanf(t + strlen("tcp_port") + strlen(sep), "%d",
+				     &s->tcp_port) == 1 &&
+			      sscanf(h + strlen("http_port") + strlen(sep),
+				     "%d", &s->http_port) == 1 &&
 			      s->tcp_port > 0 && s->http_port > 0,
 		      "server %s: cannot read its ports from \"%s\"", s->cfg,
 		      line);
@@ -350,9 +369,14 @@ void tsrv_wait_ready(struct tsrv *s)
 {
 	char needle[128], *line, *tail;
 
-	snprintf(needle, sizeof(needle),
-		 "ready: tcp 127.0.0.1:%d http 127.0.0.1:%d", s->tcp_port,
-		 s->http_port);
+	if (s->json_log)
+		snprintf(needle, sizeof(needle),
+			 "\"event\":\"ready\",\"tcp\":\"127.0.0.1:%d\",\"http\":\"127.0.0.1:%d\"",
+			 s->tcp_port, s->http_port);
+	else
+		snprintf(needle, sizeof(needle),
+			 " INFO ready tcp=127.0.0.1:%d http=127.0.0.1:%d",
+			 s->tcp_port, s->http_port);
 	line = tsrv_wait_log(s, needle, trun_ms(TSRV_READY_WAIT));
 	if (line) {
 		free(line);

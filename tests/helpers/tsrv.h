@@ -17,9 +17,12 @@ struct tsrv_opts {
 	int max_message_bytes;	      /* 0: 2000 */
 	long outq_limit_bytes;	      /* 0: 1048576 */
 	const char *log_level;	      /* NULL: "info" */
-	const char *extra_json;	      /* NULL, or more members ("k": v) */
+	const char *extra_json;	      /* NULL, or more members ("k": v);
+				       * TSRV_LOG_PATH in it: the log path */
 	const char *env_database_url; /* NULL: DATABASE_URL unset */
 };
+
+#define TSRV_LOG_PATH "@LOG@"
 
 struct tsrv {
 	pid_t pid;	      /* running child, 0 when none */
@@ -32,6 +35,7 @@ struct tsrv {
 	off_t run_start;      /* log offset where the current run begins */
 	int runs;	      /* starts so far */
 	char env_url[1024];   /* DATABASE_URL for the child, "" for none */
+	bool json_log;	      /* extra_json asks for log_format json */
 };
 
 /*
@@ -49,7 +53,7 @@ void tsrv_init(struct tsrv *s, const char *name, const struct tsrv_opts *o);
 
 /*
  * fork/exec BD_SERVER --config FILE without waiting for readiness. On the
- * first run, waits for the `starting: tcp A:P http A:Q` line (logged once it
+ * first run, waits for the `start ... tcp_port=P http_port=Q` line (logged once it
  * listens, before it reaches the database) or its exit, sets tcp_port and
  * http_port and writes them into the config: every later run binds the
  * same ports (log_level info or debug).
@@ -57,7 +61,7 @@ void tsrv_init(struct tsrv *s, const char *name, const struct tsrv_opts *o);
 void tsrv_spawn(struct tsrv *s);
 
 /*
- * Waits for "ready: tcp 127.0.0.1:<tcp> http 127.0.0.1:<http>" in this
+ * Waits for "INFO ready tcp=127.0.0.1:<tcp> http=127.0.0.1:<http>" in this
  * run's log; fails (with the log's tail) on timeout or early exit.
  */
 void tsrv_wait_ready(struct tsrv *s);

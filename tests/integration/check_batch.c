@@ -28,7 +28,7 @@
 #define PORT tfix_tcp_port()
 #define HPORT tfix_http_port()
 
-#define BATCH_LINE "db: control batch of "
+#define BATCH_LINE " db_ctl_batch operations="
 #define STORM 1000 /* clients of the join storm */
 
 /* User requests queued or running (each counts, batched or not). */

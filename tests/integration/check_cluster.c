@@ -300,7 +300,7 @@ START_TEST(test_nickname_taken_during_reconnect_stays)
 				 T_DB.name, role, NULL),
 			 2);
 	line = tsrv_wait_log(&T_INST[0],
-			     "db babydiscord-query: connection failed",
+			     " db_connect_failed conn=babydiscord-query ",
 			     trun_ms(15000));
 	ck_assert_msg(line, "inst1 reconnected; log %s", T_INST[0].log);
 	free(line);
@@ -317,7 +317,7 @@ START_TEST(test_nickname_taken_during_reconnect_stays)
 	PQclear(tdb_admin(sql, NULL));
 	line = tsrv_wait_log(
 		&T_INST[0],
-		"lost its nickname to another instance while the database was away",
+		" WARN nick_lost ",
 		trun_ms(30000));
 	ck_assert_msg(line, "inst1 did not log the lost nickname; log %s",
 		      T_INST[0].log);
@@ -617,7 +617,7 @@ START_TEST(test_listen_terminated_nothing_lost)
 	ck_assert_int_eq(tdb_kill_server_conns(&T_DB, "babydiscord-listen"), 3);
 	for (int i = 0; i < 3; i++) {
 		char *line = tsrv_wait_log(
-			&T_INST[i], "db babydiscord-listen: connection lost",
+			&T_INST[i], " db_lost conn=babydiscord-listen ",
 			trun_ms(10000));
 
 		ck_assert_msg(line, "instance %d never noticed", i + 1);

@@ -203,7 +203,8 @@ static void wait_closed(struct tcl *c)
 {
 	char needle[96], *line;
 
-	snprintf(needle, sizeof(needle), " (%s): closed", c->nick);
+	/* Only the disconnect event has nick= right before reason=. */
+	snprintf(needle, sizeof(needle), " nick=%s reason=", c->nick);
 	tcl_free(c);
 	line = tsrv_wait_log(&T_SRV, needle, trun_ms(T_WAIT));
 	ck_assert_msg(line, "no \"%s\" in the log", needle);
@@ -237,7 +238,7 @@ START_TEST(test_reads_of_gone_clients_dropped)
 	expect_next(keep, "[system] No rooms yet. Create one with /create <room>");
 	expect_next(later, "[system] Online users (2):");
 	line = tsrv_wait_log(&T_SRV,
-			     "statement(s) whose requester left (4 in all)",
+			     " db_dropped conn=babydiscord-query total=4 ",
 			     trun_ms(T_WAIT));
 	ck_assert_msg(line, "the four reads were not dropped");
 	free(line);
@@ -328,7 +329,7 @@ START_TEST(test_http_requests_of_gone_clients_dropped)
 	expect_status(&r, 200);
 	ck_assert_msg(strstr(r.body, "/join"), "%s", r.body);
 	expect_next(keep, "[system] No rooms yet. Create one with /create <room>");
-	line = tsrv_wait_log(&T_SRV, "statement(s) whose requester left",
+	line = tsrv_wait_log(&T_SRV, " db_dropped conn=babydiscord-query ",
 			     trun_ms(T_WAIT));
 	ck_assert_msg(line, "nothing was dropped");
 	free(line);

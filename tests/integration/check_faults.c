@@ -332,12 +332,13 @@ START_TEST(test_db_listen_down_message_caught_up)
 
 	tdb_allow_connections(&T_DB, false);
 	ck_assert_int_eq(tdb_kill_server_conns(&T_DB, "babydiscord-listen"), 1);
-	line = tsrv_wait_log(&T_SRV, "db babydiscord-listen: connection lost",
+	line = tsrv_wait_log(&T_SRV, " db_lost conn=babydiscord-listen ",
 			     trun_ms(RECOVER_WAIT));
 	ck_assert_msg(line, "the server never noticed; log %s", T_SRV.log);
 	free(line);
 	/* Its first reconnect was refused: it is down, and stays down. */
-	line = tsrv_wait_log(&T_SRV, "db babydiscord-listen: connection failed",
+	line = tsrv_wait_log(&T_SRV,
+			     " db_connect_failed conn=babydiscord-listen ",
 			     trun_ms(RECOVER_WAIT));
 	ck_assert_msg(line, "no refused reconnect; log %s", T_SRV.log);
 	free(line);
@@ -350,8 +351,8 @@ START_TEST(test_db_listen_down_message_caught_up)
 			 2);
 	tdb_allow_connections(&T_DB, true);
 
-	snprintf(want, sizeof(want), "catch-up: room %s: 1 message after seq 1",
-		 room);
+	snprintf(want, sizeof(want),
+		 " catch_up room_id=%s messages=1 after_seq=1", room);
 	line = tsrv_wait_log(&T_SRV, want, trun_ms(RECOVER_WAIT));
 	ck_assert_msg(line, "no \"%s\" in log %s", want, T_SRV.log);
 	free(line);

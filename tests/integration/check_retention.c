@@ -165,9 +165,9 @@ START_TEST(test_cleanup_timer)
 		trun_pace();
 	}
 	expect_cleaned(gone, stays);
-	line = tsrv_log_find(&T_SRV, "INFO cleanup: deleted ");
-	ck_assert_msg(line && strstr(line, " old messages, removed ") &&
-			      strstr(line, " guest users no longer connected"),
+	line = tsrv_log_find(&T_SRV, " INFO cleanup ");
+	ck_assert_msg(line && strstr(line, " messages_deleted=") &&
+			      strstr(line, " guests_removed="),
 		      "cleanup log line: %s", line ? line : "(none)");
 	free(line);
 }
@@ -272,7 +272,7 @@ START_TEST(test_cleanup_timer_removes_unused_users)
 	names = user_names();
 	ck_assert_str_eq(names, "apiuser,fresh,member,online,talker");
 	free(names);
-	line = tsrv_wait_log(&T_SRV, " no longer connected and 1 unused users",
+	line = tsrv_wait_log(&T_SRV, " users_removed=1",
 			     trun_ms(T_WAIT));
 	ck_assert_msg(line, "no cleanup log line with 1 unused user");
 	free(line);

@@ -82,7 +82,7 @@ START_TEST(test_health_503_without_database)
 	ck_assert_msg(thttp_json_has(r.body, "db", "disconnected"), "body: %s",
 		      r.body);
 	/* Without the database it must not claim to be ready. */
-	ready = tsrv_log_find(&s, "ready:");
+	ready = tsrv_log_find(&s, " INFO ready ");
 	ck_assert_msg(!ready, "logged \"%s\" without a database", ready);
 	tsrv_stop(&s);
 }

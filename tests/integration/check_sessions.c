@@ -526,7 +526,9 @@ START_TEST(test_command_racing_disconnect_is_an_error)
 	fd = thttp_start_command(H(0), a, "/join general");
 	tdb_wait_server_blocked(&T_DB);
 	api_disconnect(H(1), a);
-	line = tsrv_wait_log(&T_INST[0], "(alice): ended", trun_ms(T_WAIT));
+	/* Only the session_ended event has nick= right before streams=. */
+	line = tsrv_wait_log(&T_INST[0], " nick=alice streams=",
+			     trun_ms(T_WAIT));
 	ck_assert_msg(line, "instance 1 never heard that alice's session ended");
 	free(line);
 	tdb_release(&T_DB);

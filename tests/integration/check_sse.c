@@ -463,7 +463,8 @@ START_TEST(test_sse_slow_reader_disconnected)
 	 * everything, before and after it is dropped. */
 	line = tchat_flood_until_slow(&f, 65536);
 	ck_assert_msg(
-		strstr(line, "stream ") && strstr(line, "(slowpoke in flood)"),
+		strstr(line, " stream=") &&
+			strstr(line, " nick=slowpoke room=flood "),
 		"the slow-consumer log line does not name slowpoke's stream in flood: %s",
 		line);
 	free(line);
