@@ -33,6 +33,7 @@ void config_defaults(struct config *cfg)
 	cfg->max_rooms = 10000;
 	cfg->max_rooms_per_user = 100;
 	cfg->db_queue_limit = 1000;
+	cfg->shutdown_timeout_s = 10;
 }
 
 void config_fini(struct config *cfg)
@@ -108,6 +109,8 @@ static const struct int_key {
 	  K_SIZE, 1, 100000 },
 	{ "db_queue_limit", offsetof(struct config, db_queue_limit),
 	  K_UNSIGNED, 1, 1000000 },
+	{ "shutdown_timeout_s", offsetof(struct config, shutdown_timeout_s),
+	  K_UNSIGNED, 1, 3600 },
 };
 
 static int apply_key(struct config *cfg, const char *key, json_t *v,

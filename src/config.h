@@ -27,6 +27,7 @@ struct config {
 	unsigned presence_timeout_s;	/* silent instances leave presence */
 	size_t max_rooms;		/* rooms /create may make in total */
 	size_t max_rooms_per_user;	/* rooms one user may /join or make */
+	unsigned shutdown_timeout_s;	/* drain at most this long */
 	unsigned db_queue_limit;	/* user requests waiting for the
 					 * database; more: "server busy" */
 };

@@ -10,11 +10,15 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <libwebsockets.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <time.h>
 #include <uv.h>
@@ -27,7 +31,6 @@
 #include "store/store.h"
 
 #define BD_VERSION "0.1.0"
-#define SHUTDOWN_GRACE_US (3 * LWS_US_PER_SEC)
 
 struct app {
 	struct config cfg;
@@ -218,15 +221,58 @@ static int parse_args(int argc, char **argv, const char **config)
 
 static void grace_cb(lws_sorted_usec_list_t *sul);
 
-/* SIGINT or SIGTERM, on the loop: stop taking work, let clients drain. */
+/*
+ * Stops accepting on a listening port while its connections go on being
+ * served. lws 4.1 has no call for that (destroying the vhost closes its
+ * connections too), so the listening socket is found among the low
+ * descriptors (the listeners are the first sockets made) and replaced,
+ * by dup2(), with an eventfd that is never written: the listening socket
+ * is closed at once (new connections are refused, so a proxy tries
+ * another instance), and lws keeps a descriptor of its own to close at
+ * the end. Not another socket: an unbound TCP socket reports EPOLLHUP,
+ * and lws then called accept() on it a million times a second; an
+ * eventfd at 0 never reports anything lws asks for.
+ */
+static void close_listener(int port)
+{
+	for (int fd = 0; fd < 256; fd++) {
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+		int on = 0, s;
+		socklen_t olen = sizeof(on);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &olen) ||
+		    !on || getsockname(fd, (struct sockaddr *)&sa, &len) ||
+		    sa.sin_family != AF_INET || ntohs(sa.sin_port) != port)
+			continue;
+		s = eventfd(0, EFD_CLOEXEC);
+		if (s < 0 || dup2(s, fd) < 0)
+			log_warn("listener_close_failed", LOG_I("port", port),
+				 LOG_S("reason", strerror(errno)));
+		if (s >= 0)
+			close(s);
+		return;
+	}
+}
+
+/*
+ * SIGINT or SIGTERM, on the loop: drain. /health says 503 "draining" at
+ * once, the listeners close, every client is told to reconnect and
+ * closed once its output is out, streams end (EventSource reconnects
+ * elsewhere and resumes), batches in flight commit and deliver; the loop
+ * ends when the last client and statement are gone, or after
+ * shutdown_timeout_s.
+ */
 static void on_signal(uv_signal_t *h, int sig)
 {
 	struct app *app = h->data;
 
-	(void)sig;
 	if (app->stopping)
 		return;
 	app->stopping = true;
+	app->net.draining = true;
+	close_listener(app->tcp_port);
+	close_listener(app->http_port);
 	log_info("stop", LOG_S("reason", sig == SIGINT ? "SIGINT" : "SIGTERM"),
 		 LOG_U("connections", chat_session_count(app->chat)));
 	/* Stored API sessions outlive the instance: stop first, so that
@@ -234,7 +280,8 @@ static void on_signal(uv_signal_t *h, int sig)
 	http_state_stop(app->net.http);
 	chat_shutdown(app->chat);
 	lws_sul_schedule(app->ctx, 0, &app->sul_grace, grace_cb,
-			 SHUTDOWN_GRACE_US);
+			 (lws_usec_t)app->cfg.shutdown_timeout_s *
+				 LWS_US_PER_SEC);
 }
 
 /*
@@ -396,6 +443,12 @@ int main(int argc, char **argv)
 	app.net.db_queue = db_queue;
 	app.net.db_stats = db_stats;
 	app.net.db_arg = app.store;
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		app.net.started_s = (int64_t)ts.tv_sec;
+	}
 	app.net.http = http_state_new(app.ctx, app.chat, app.cfg.static_dir,
 				      app.cfg.session_idle_timeout_s,
 				      app.cfg.sse_heartbeat_s);

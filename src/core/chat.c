@@ -83,6 +83,16 @@ size_t chat_session_count(const struct chat *c)
 	return c->nsessions;
 }
 
+size_t chat_tcp_count(const struct chat *c)
+{
+	return c->nsessions - c->napi;
+}
+
+size_t chat_api_count(const struct chat *c)
+{
+	return c->napi;
+}
+
 bool chat_api_wanted(struct chat *c, uint64_t token)
 {
 	return !c->api || !c->api->wanted || c->api->wanted(c->api_arg, token);
@@ -90,7 +100,7 @@ bool chat_api_wanted(struct chat *c, uint64_t token)
 
 void chat_shutdown(struct chat *c)
 {
-	struct outbuf *b = wire_sse_system(NULL, "server shutting down");
+	struct outbuf *b = wire_sse_system(NULL, "server restarting, please reconnect");
 
 	for (size_t i = 0; i < c->streams.cap; i++) {
 		struct stream *st = c->streams.slots[i].val;
@@ -102,7 +112,7 @@ void chat_shutdown(struct chat *c)
 	}
 	outbuf_unref(b);
 	for (struct session *s = c->first; s; s = s->next) {
-		session_reply(c, s, "server shutting down");
+		session_reply(c, s, "server restarting, please reconnect");
 		session_kill(s, true, "shutdown");
 	}
 }

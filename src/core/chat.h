@@ -269,6 +269,9 @@ void chat_set_api(struct chat *c, const struct chat_api_ops *api, void *arg);
 void chat_free(struct chat *c);
 const struct chat_stats *chat_get_stats(const struct chat *c);
 size_t chat_session_count(const struct chat *c);
+/* Of chat_session_count(): line (TCP) sessions and HTTP sessions. */
+size_t chat_tcp_count(const struct chat *c);
+size_t chat_api_count(const struct chat *c);
 /* Tells every session the server is going down and closes it (flushed). */
 void chat_shutdown(struct chat *c);
 

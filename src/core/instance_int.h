@@ -37,6 +37,7 @@ struct chat {
 					 * (or the one its /nick reserves),
 					 * ignoring case -> how many have it */
 	size_t nsessions;
+	size_t napi;			/* of them HTTP (SESSION_API) */
 	uint64_t next_sid;
 	uint64_t rng;			/* xorshift state (guest names) */
 

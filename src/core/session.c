@@ -360,6 +360,8 @@ static struct session *session_new(struct chat *c, enum session_kind kind,
 		c->first = s;
 	c->last = s;
 	c->nsessions++;
+	if (kind == SESSION_API)
+		c->napi++;
 	c->stats.sessions_opened++;
 	return s;
 }
@@ -526,6 +528,8 @@ void session_free(struct chat *c, struct session *s)
 	else
 		c->last = s->prev;
 	c->nsessions--;
+	if (s->kind == SESSION_API)
+		c->napi--;
 	free(s);
 }
 

@@ -254,9 +254,17 @@ char *wire_json_health(const struct wire_health *h)
 	struct strbuf sb = STRBUF_INIT;
 
 	sb_puts(&sb, "{");
-	str_field(&sb, "status", h->ok ? "healthy" : "unhealthy");
+	str_field(&sb, "status", h->draining ? "draining"
+				 : h->ok   ? "healthy"
+					   : "unhealthy");
 	str_field(&sb, "db", h->ok ? "connected" : "disconnected");
 	str_field(&sb, "instance_id", h->instance_id);
+	int_field(&sb, "uptime_s", (int64_t)h->uptime_s);
+	sb_appendf(&sb, ",\"connections\":{\"tcp\":%" PRIu64
+		   ",\"http_sessions\":%" PRIu64 ",\"sse_streams\":%" PRIu64
+		   ",\"total\":%" PRIu64 "}",
+		   h->tcp, h->http_sessions, h->streams,
+		   h->tcp + h->http_sessions + h->streams);
 	int_field(&sb, "sessions", (int64_t)h->sessions);
 	int_field(&sb, "streams", (int64_t)h->streams);
 	int_field(&sb, "history_hits", (int64_t)h->history_hits);

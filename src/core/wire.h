@@ -81,6 +81,9 @@ char *wire_json_rooms(const struct chat_room_info *rooms, size_t n,
 /* GET /health. */
 struct wire_health {
 	bool ok;			/* database reachable */
+	bool draining;			/* shutting down: "draining", 503 */
+	uint64_t uptime_s;
+	uint64_t tcp, http_sessions;	/* connections by transport */
 	const char *instance_id;
 	uint64_t sessions, streams, history_hits, history_misses;
 	double notify_queue_usage;

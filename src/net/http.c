@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/api_session.h"
 #include "core/wire.h"
@@ -177,6 +178,14 @@ static void answer_and_close(struct http_conn *hc, int status,
 
 /* GET handlers */
 
+static int64_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
 static void handle_health(struct http_state *hs, struct http_conn *hc,
 			  const struct http1_req *rq)
 {
@@ -190,6 +199,10 @@ static void handle_health(struct http_state *hs, struct http_conn *hc,
 	nc->db_stats(nc->db_arg, &ds);
 	h = (struct wire_health){
 		.ok = ok,
+		.draining = nc->draining,
+		.uptime_s = (uint64_t)(mono_s() - nc->started_s),
+		.tcp = chat_tcp_count(hs->chat),
+		.http_sessions = chat_api_count(hs->chat),
 		.instance_id = nc->instance_id,
 		.sessions = chat_session_count(hs->chat),
 		.streams = chat_stream_count(hs->chat),
@@ -205,7 +218,7 @@ static void handle_health(struct http_state *hs, struct http_conn *hc,
 		.db_refused = ds.refused,
 		.db_dropped = ds.dropped,
 	};
-	http_answer(hc, ok ? 200 : 503, wire_json_health(&h));
+	http_answer(hc, ok && !nc->draining ? 200 : 503, wire_json_health(&h));
 }
 
 /* Static files */

@@ -32,6 +32,8 @@ struct net_ctx {
 	void (*db_stats)(void *arg, struct net_db_stats *out);
 	void *db_arg;
 	struct http_state *http;	/* API sessions and pending requests */
+	bool draining;			/* shutdown started: /health 503 */
+	int64_t started_s;		/* CLOCK_MONOTONIC at start, seconds */
 };
 
 struct net_ctx *net_ctx_of(struct lws *wsi);

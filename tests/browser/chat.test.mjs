@@ -392,7 +392,7 @@ async function scenario(ctx, server, ports, relay) {
 			const sids = [await sessionOf(alice), await sessionOf(bob)];
 			const r = await server.stop();
 			same(r && r.code, 0, 'server exit status after SIGTERM');
-			await carol.wait(/^\[system\] server shutting down$/);
+			await carol.wait(/^\[system\] server restarting, please reconnect$/);
 			await until(() => carol.closed, 'carol\'s connection closed');
 			await waitStream(alice, 'alice', 'reconnecting');
 			await waitStream(bob, 'bob', 'reconnecting');

@@ -101,7 +101,7 @@ START_TEST(test_restart_tells_clients)
 
 	do_create(alice, "general");
 	tsrv_restart(&T_SRV);
-	expect_next(alice, "[system] server shutting down");
+	expect_next(alice, "[system] server restarting, please reconnect");
 	expect_eof(alice);
 }
 END_TEST

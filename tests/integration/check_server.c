@@ -24,6 +24,7 @@
 #include "../helpers/tsse.h"
 
 #define PORT tfix_tcp_port()
+#define HPORT tfix_http_port()
 
 START_TEST(test_health_ok)
 {
@@ -96,9 +97,9 @@ START_TEST(test_sigterm_notifies_clients_and_exits_zero)
 
 	do_create(alice, "general");
 	tsrv_signal(&T_SRV, SIGTERM);
-	expect_next(alice, "[system] server shutting down");
-	expect_next(bob, "[system] server shutting down");
-	expect_next(g, "[system] server shutting down");
+	expect_next(alice, "[system] server restarting, please reconnect");
+	expect_next(bob, "[system] server restarting, please reconnect");
+	expect_next(g, "[system] server restarting, please reconnect");
 	expect_eof(alice);
 	expect_eof(bob);
 	expect_eof(g);
@@ -106,6 +107,77 @@ START_TEST(test_sigterm_notifies_clients_and_exits_zero)
 	/* Its users left presence with it: their names are free at once. */
 	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM presence", NULL),
 			 0);
+}
+END_TEST
+
+/* A GET /health on the open connection fd; the answer's head and body. */
+static void health_on(int fd, char *buf, size_t cap)
+{
+	static const char req[] = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n";
+	size_t n = 0;
+
+	ck_assert_int_eq(write(fd, req, sizeof(req) - 1),
+			 (ssize_t)sizeof(req) - 1);
+	/* Until the body (after the blank line) holds its closing brace. */
+	while (n < cap - 1) {
+		ssize_t r = read(fd, buf + n, cap - 1 - n);
+		char *body;
+
+		ck_assert_msg(r > 0, "health: connection closed after %zu bytes",
+			      n);
+		n += (size_t)r;
+		buf[n] = '\0';
+		body = strstr(buf, "\r\n\r\n");
+		if (body && strchr(body, '}'))
+			return;
+	}
+	ck_abort_msg("health answer too long");
+}
+
+/*
+ * SIGTERM drains: while a statement is still waiting for the database,
+ * /health (on a connection made before) says 503 "draining", both ports
+ * refuse new connections, line clients are told to reconnect and closed,
+ * streams end; once the statement is done the server exits 0.
+ */
+START_TEST(test_sigterm_drains)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tsse *st;
+	char buf[4096], sid[64];
+	int keep, fd;
+
+	do_create(alice, "general");
+	api_user(HPORT, "watcher", HPORT, "/join general", sid);
+	expect_next(alice, "[system] watcher joined general");
+	st = sse_open_room(HPORT, "watcher", "general", sid, NULL);
+	keep = trun_dial(HPORT, 0, false, "keep-alive");
+	health_on(keep, buf, sizeof(buf));
+	ck_assert_msg(strstr(buf, "HTTP/1.1 200 ") &&
+			      strstr(buf, "\"status\":\"healthy\"") &&
+			      strstr(buf, "\"connections\":{\"tcp\":1,"),
+		      "before: %s", buf);
+	/* A statement in flight: the rooms table locked under /rooms. */
+	tdb_hold(&T_DB, "LOCK TABLE rooms");
+	tcl_send(alice, "/rooms");
+	tdb_wait_server_blocked(&T_DB);
+	tsrv_signal(&T_SRV, SIGTERM);
+	expect_next(alice, "[system] server restarting, please reconnect");
+	sse_expect_end(st);
+	health_on(keep, buf, sizeof(buf));
+	ck_assert_msg(strstr(buf, "HTTP/1.1 503 ") &&
+			      strstr(buf, "\"status\":\"draining\""),
+		      "draining: %s", buf);
+	fd = trun_dial(PORT, 0, true, "late tcp");
+	ck_assert_msg(fd < 0, "a new TCP connection was accepted");
+	fd = trun_dial(HPORT, 0, true, "late http");
+	ck_assert_msg(fd < 0, "a new HTTP connection was accepted");
+	ck_assert_msg(!tsrv_exited(&T_SRV), "exited before its statement");
+	tdb_release(&T_DB);
+	tsrv_assert_exit_ok(&T_SRV, tsrv_wait_exit(&T_SRV, trun_ms(10000)));
+	close(keep);
+	tcl_free(alice);
+	tsse_free(st);
 }
 END_TEST
 
@@ -191,7 +263,7 @@ START_TEST(test_sigint_notifies_clients_and_exits_zero)
 
 	do_create(alice, "general");
 	tsrv_signal(&T_SRV, SIGINT);
-	expect_next(alice, "[system] server shutting down");
+	expect_next(alice, "[system] server restarting, please reconnect");
 	expect_eof(alice);
 	tsrv_assert_exit_ok(&T_SRV, tsrv_wait_exit(&T_SRV, trun_ms(10000)));
 }
@@ -358,6 +430,7 @@ int main(void)
 	const struct tfix_case cases[] = {
 		TFIX_CASE(test_health_ok, 30, NULL),
 		TFIX_CASE(test_health_503_without_database, 30, NULL),
+		TFIX_CASE(test_sigterm_drains, 30, NULL),
 		TFIX_CASE(test_sigterm_notifies_clients_and_exits_zero, 30,
 			  NULL),
 		TFIX_CASE(test_sigint_notifies_clients_and_exits_zero, 30,

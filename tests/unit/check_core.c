@@ -1512,8 +1512,8 @@ START_TEST(test_shutdown_notifies_everyone)
 	struct fconn *b = user("bob", 2);
 
 	chat_shutdown(c);
-	ck_assert_str_eq(drain(a), "[system] server shutting down\n");
-	ck_assert_str_eq(drain(b), "[system] server shutting down\n");
+	ck_assert_str_eq(drain(a), "[system] server restarting, please reconnect\n");
+	ck_assert_str_eq(drain(b), "[system] server restarting, please reconnect\n");
 	ck_assert(a->closed && a->flushed && b->closed);
 }
 END_TEST

@@ -41,8 +41,8 @@ START_TEST(test_sse_frames)
 	expect(wire_sse_system("general", "bob joined general"),
 	       "event: system\ndata: {\"room\":\"general\","
 	       "\"text\":\"bob joined general\"}\n\n");
-	expect(wire_sse_system(NULL, "server shutting down"),
-	       "event: system\ndata: {\"text\":\"server shutting down\"}\n\n");
+	expect(wire_sse_system(NULL, "server restarting, please reconnect"),
+	       "event: system\ndata: {\"text\":\"server restarting, please reconnect\"}\n\n");
 	expect(wire_sse_reset(22),
 	       "event: reset\ndata: {\"reason\":\"history truncated\","
 	       "\"missed\":22}\n\n");

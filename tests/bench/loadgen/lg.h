@@ -141,7 +141,7 @@ struct lg {
 	uint64_t errors;		/* error lines, HTTP errors */
 	uint64_t dropped;		/* connections lost during the run */
 	uint32_t shown;			/* errors/failures printed */
-	bool shutdown_seen;		/* "[system] server shutting down" */
+	bool shutdown_seen;		/* "[system] server restarting, please reconnect" */
 
 	/* Times (CLOCK_MONOTONIC ns). */
 	uint64_t t_setup;		/* setup start */

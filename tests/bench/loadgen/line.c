@@ -79,7 +79,7 @@ void line_on_line(struct lg *lg, struct lg_conn *c, char *line, size_t len)
 		line_on_error(lg, c, line);
 		return;
 	}
-	if (!strcmp(line, "[system] server shutting down")) {
+	if (!strcmp(line, "[system] server restarting, please reconnect")) {
 		lg->shutdown_seen = true;
 		return;
 	}

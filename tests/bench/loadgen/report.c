@@ -345,7 +345,7 @@ int report_run(struct lg *lg)
 		       lg->teardown_tried, lg->teardown_s);
 	report_rusage();
 	printf("server_errors: %" PRIu64 "%s\n", lg->errors,
-	       lg->shutdown_seen ? " (server shutting down seen)" : "");
+	       lg->shutdown_seen ? " (server restarting, please reconnect seen)" : "");
 
 	if (lg->failed > 0 || !lg->running)
 		verdict = "FAIL (connections failed)";
