@@ -3,9 +3,10 @@
 # Silent and fast (one dpkg-query) when everything is there: `make run` and
 # `make check` call it every time.
 #
-# Usage: contrib/install-deps.sh [--browser] [--nginx]
+# Usage: contrib/install-deps.sh [--browser] [--nginx] [--metrics]
 #   --browser   also the browser-test group (chromium, nodejs, npm)
 #   --nginx     also nginx (the reverse proxy of contrib/nginx/run.sh)
+#   --metrics   also promtool (package prometheus), to check /metrics
 #
 # To add an optional group: add an array below, an option in the case
 # statement that appends it to WANT, and a line to the usage above.
@@ -19,12 +20,15 @@ BASE_PKGS=(gcc make pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-d
 # Optional groups.
 BROWSER_PKGS=(chromium nodejs npm)
 NGINX_PKGS=(nginx)
+# promtool (in Debian's prometheus) checks GET /metrics' text format.
+METRICS_PKGS=(prometheus)
 
 WANT=("${BASE_PKGS[@]}")
 for arg in "$@"; do
 	case "$arg" in
 	--browser) WANT+=("${BROWSER_PKGS[@]}") ;;
 	--nginx) WANT+=("${NGINX_PKGS[@]}") ;;
+	--metrics) WANT+=("${METRICS_PKGS[@]}") ;;
 	-h | --help)
 		sed -n '2,8s/^# \{0,1\}//p' "$0"
 		exit 0

@@ -91,6 +91,13 @@ static void db_stats(void *arg, struct net_db_stats *out)
 	out->limit = ss.queue_limit;
 	out->refused = ss.refused;
 	out->dropped = ss.dropped;
+	out->errors = ss.errors;
+	out->reconnects = ss.reconnects;
+	out->lost = ss.lost;
+	out->notifications = ss.notifications;
+	out->query_idle = ss.query_idle;
+	out->post_batches = ss.post_batches;
+	out->ctl_batches = ss.ctl_batches;
 }
 
 static void on_ready(void *arg)

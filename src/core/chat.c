@@ -93,6 +93,11 @@ size_t chat_api_count(const struct chat *c)
 	return c->napi;
 }
 
+size_t chat_room_count(const struct chat *c)
+{
+	return c->rooms.count;
+}
+
 bool chat_api_wanted(struct chat *c, uint64_t token)
 {
 	return !c->api || !c->api->wanted || c->api->wanted(c->api_arg, token);

@@ -250,6 +250,8 @@ struct chat_config {
 };
 
 /* Counters for /health and /metrics. */
+#define CHAT_NCOMMANDS 8	/* the line protocol's commands */
+
 struct chat_stats {
 	uint64_t sessions_opened;
 	uint64_t history_hits;		/* joins served from a live ring */
@@ -260,7 +262,14 @@ struct chat_stats {
 	uint64_t slow_consumers;	/* sessions closed for a full outq */
 	uint64_t syncs_skipped;		/* chat_session_sync() calls that
 					 * found nothing to change */
+	uint64_t messages_received;	/* handed to the store to commit */
+	uint64_t events_delivered;	/* message events queued to streams */
+	uint64_t rejected[BD_NERRS];	/* refusals by code (-code - 1) */
+	uint64_t commands[CHAT_NCOMMANDS]; /* by chat_command_name() */
 };
+
+/* The name of command i (0 .. CHAT_NCOMMANDS-1), without its slash. */
+const char *chat_command_name(size_t i);
 
 struct chat *chat_new(const struct chat_config *cfg,
 		      const struct chat_store_ops *store, void *st);
@@ -272,6 +281,8 @@ size_t chat_session_count(const struct chat *c);
 /* Of chat_session_count(): line (TCP) sessions and HTTP sessions. */
 size_t chat_tcp_count(const struct chat *c);
 size_t chat_api_count(const struct chat *c);
+/* Rooms held in memory (with members or streams here). */
+size_t chat_room_count(const struct chat *c);
 /* Tells every session the server is going down and closes it (flushed). */
 void chat_shutdown(struct chat *c);
 

@@ -243,6 +243,7 @@ static void cmd_run(struct chat *c, struct session *s, char *line)
 			     argc ? argv[0] : "");
 		return;
 	}
+	c->stats.commands[d - cmd_table]++;
 	n = argc - 1;
 	if (!fits || n < d->min_args || (d->max_args >= 0 && n > d->max_args))
 		err = BD_EUSAGE;
@@ -281,6 +282,7 @@ static void cmd_post(struct chat *c, struct session *s, char *text,
 		return;
 	}
 	s->inflight++;
+	c->stats.messages_received++;
 }
 
 void cmd_input(struct chat *c, struct session *s, char *line, size_t len)
@@ -299,6 +301,14 @@ size_t cmd_table_size(void)
 const char *cmd_table_name(size_t i)
 {
 	return cmd_table[i].name;
+}
+
+_Static_assert(sizeof(cmd_table) / sizeof(cmd_table[0]) == CHAT_NCOMMANDS,
+	       "CHAT_NCOMMANDS is the size of cmd_table");
+
+const char *chat_command_name(size_t i)
+{
+	return i < CHAT_NCOMMANDS ? cmd_table[i].name : NULL;
 }
 
 const char *cmd_table_usage(size_t i)

@@ -47,3 +47,17 @@ const char *bd_strerror(int err)
 	}
 	return "unknown error";
 }
+
+const char *bd_errname(int err)
+{
+	static const char *const names[BD_NERRS] = {
+		"db_unavailable", "db_lost", "unknown_command", "usage",
+		"not_in_room", "invalid", "taken", "not_found", "queue_full",
+		"again", "not_allowed", "too_long", "exists", "invalid_utf8",
+		"reserved", "too_many_rooms", "rooms_full", "busy", "canceled",
+	};
+
+	if (err < 0 && err >= -BD_NERRS)
+		return names[-err - 1];
+	return err ? "other" : "none";
+}

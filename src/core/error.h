@@ -25,7 +25,12 @@ enum {
 	BD_ECANCELED = -19,	/* dropped unsent: its requester was gone */
 };
 
+/* Codes run from -1 to -BD_NERRS. */
+#define BD_NERRS 19
+
 /* A short user-facing description of a BD_E* code. */
 const char *bd_strerror(int err);
+/* A metric label for it: lower case, no spaces ("too_long"). */
+const char *bd_errname(int err);
 
 #endif

@@ -158,6 +158,8 @@ void session_fail(struct chat *c, struct session *s, int err,
 	va_list ap;
 
 	s->last_err = err;
+	if (err < 0 && err >= -BD_NERRS)
+		c->stats.rejected[-err - 1]++;
 	va_start(ap, fmt);
 	session_sayv(c, s, true, fmt, ap);
 	va_end(ap);
@@ -766,13 +768,19 @@ int chat_session_post(struct chat *c, struct session *s, const char *room,
 	char *copy;
 	int err;
 
-	if (!r || !session_in_room(s, r))
+	if (!r || !session_in_room(s, r)) {
+		c->stats.rejected[-BD_EPERM - 1]++;
 		return BD_EPERM;
+	}
 	copy = xmemdup(text, len);
 	err = clean_text(c, copy, &len);
 	if (!err)
 		err = c->store->post(c->st, s->id, token, r->id, s->uid,
 				     s->nick, copy, len);
 	free(copy);
+	if (err < 0 && err >= -BD_NERRS)
+		c->stats.rejected[-err - 1]++;
+	else if (!err)
+		c->stats.messages_received++;
 	return err;
 }

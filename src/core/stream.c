@@ -78,6 +78,7 @@ void stream_send(struct chat *c, struct stream *st, struct outbuf *b)
 		stream_kill(st, false);
 		return;
 	}
+	c->stats.events_delivered++;
 	st->sink->wake(st->conn);
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/chat.h"
 
+#include "util/buckets.h"
 #include "util/jsonw.h"
 #include "util/strbuf.h"
 
@@ -280,4 +281,221 @@ char *wire_json_health(const struct wire_health *h)
 		   h->db_queued, h->db_queued_user, h->db_limit, h->db_refused,
 		   h->db_dropped);
 	return close_obj(&sb);
+}
+
+/* Metrics */
+
+static double hit_rate(const struct chat_stats *cs)
+{
+	uint64_t all = cs->history_hits + cs->history_misses;
+
+	return all ? 100.0 * (double)cs->history_hits / (double)all : 100.0;
+}
+
+static void json_buckets(struct strbuf *sb, const struct buckets *b)
+{
+	sb_puts(sb, "{\"buckets\":{");
+	for (size_t i = 0; i < b->n; i++)
+		sb_appendf(sb, "%s\"%g\":%" PRIu64, i ? "," : "",
+			   b->bounds[i], buckets_cumulative(b, i));
+	sb_appendf(sb, "%s\"+Inf\":%" PRIu64 "},\"count\":%" PRIu64
+		   ",\"sum\":%.17g}",
+		   b->n ? "," : "", b->count, b->count, b->sum);
+}
+
+char *wire_json_metrics(const struct wire_metrics *m)
+{
+	const struct chat_stats *cs = m->chat;
+	struct strbuf sb = STRBUF_INIT;
+
+	sb_puts(&sb, "{");
+	str_field(&sb, "instance_id", m->instance_id);
+	int_field(&sb, "uptime_s", (int64_t)m->uptime_s);
+	real_field(&sb, "history_buffer_hit_rate", hit_rate(cs));
+	sb_appendf(&sb, ",\"active_connections\":{\"total\":%" PRIu64
+		   ",\"tcp\":%" PRIu64 ",\"http_sessions\":%" PRIu64
+		   ",\"sse_streams\":%" PRIu64 "}",
+		   m->tcp + m->http_sessions + m->sse_streams, m->tcp,
+		   m->http_sessions, m->sse_streams);
+	int_field(&sb, "rooms_in_memory", (int64_t)m->rooms_in_memory);
+	int_field(&sb, "db_pool_available", m->db_available ? 1 : 0);
+	int_field(&sb, "db_pool_waiting", (int64_t)m->db_waiting);
+	int_field(&sb, "messages_received", (int64_t)cs->messages_received);
+	int_field(&sb, "messages_committed", (int64_t)cs->messages_posted);
+	sb_appendf(&sb, ",\"deliveries\":{\"lines\":%" PRIu64
+		   ",\"events\":%" PRIu64 "}",
+		   cs->messages_delivered, cs->events_delivered);
+	sb_puts(&sb, ",\"rejected\":{");
+	for (int i = 0; i < BD_NERRS; i++)
+		sb_appendf(&sb, "%s\"%s\":%" PRIu64, i ? "," : "",
+			   bd_errname(-i - 1), cs->rejected[i]);
+	sb_puts(&sb, "},\"commands\":{");
+	for (size_t i = 0; i < CHAT_NCOMMANDS; i++)
+		sb_appendf(&sb, "%s\"%s\":%" PRIu64, i ? "," : "",
+			   chat_command_name(i), cs->commands[i]);
+	sb_puts(&sb, "}");
+	int_field(&sb, "slow_consumers", (int64_t)cs->slow_consumers);
+	int_field(&sb, "bytes_in", (int64_t)m->bytes_in);
+	int_field(&sb, "bytes_out", (int64_t)m->bytes_out);
+	int_field(&sb, "db_refused", (int64_t)m->db_refused);
+	int_field(&sb, "db_errors", (int64_t)m->db_errors);
+	int_field(&sb, "db_reconnects", (int64_t)m->db_reconnects);
+	int_field(&sb, "db_connections_lost", (int64_t)m->db_lost);
+	int_field(&sb, "notifications_received", (int64_t)m->notifications);
+	real_field(&sb, "notify_queue_usage", m->notify_queue_usage);
+	sb_puts(&sb, ",\"batch_sizes\":{\"messages\":");
+	json_buckets(&sb, m->post_batches);
+	sb_puts(&sb, ",\"control\":");
+	json_buckets(&sb, m->ctl_batches);
+	sb_puts(&sb, "}");
+	return close_obj(&sb);
+}
+
+/* One metric's # HELP and # TYPE lines. */
+static void prom_head(struct strbuf *sb, const char *name, const char *type,
+		      const char *help)
+{
+	sb_appendf(sb, "# HELP babydiscord_%s %s\n# TYPE babydiscord_%s %s\n",
+		   name, help, name, type);
+}
+
+/* A label value: \, " and newlines escaped (instance ids are free text). */
+static void prom_label(struct strbuf *sb, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			sb_appendf(sb, "\\%c", *v);
+		else if (*v == '\n')
+			sb_puts(sb, "\\n");
+		else
+			sb_append(sb, v, 1);
+	}
+}
+
+/* name{instance="...",extra} value */
+static void prom_sample(struct strbuf *sb, const char *inst,
+			const char *name, const char *extra, double v)
+{
+	sb_appendf(sb, "babydiscord_%s{instance=\"", name);
+	prom_label(sb, inst);
+	sb_appendf(sb, "\"%s%s} %.17g\n", extra ? "," : "", extra ? extra : "",
+		   v);
+}
+
+static void prom_one(struct strbuf *sb, const char *inst, const char *name,
+		     const char *type, const char *help, double v)
+{
+	prom_head(sb, name, type, help);
+	prom_sample(sb, inst, name, NULL, v);
+}
+
+static void prom_buckets(struct strbuf *sb, const char *inst,
+			 const char *name, const char *label,
+			 const struct buckets *b)
+{
+	char extra[96], sample[64];
+
+	for (size_t i = 0; i <= b->n; i++) {
+		if (i < b->n)
+			snprintf(extra, sizeof(extra), "%s,le=\"%g\"", label,
+				 b->bounds[i]);
+		else
+			snprintf(extra, sizeof(extra), "%s,le=\"+Inf\"", label);
+		snprintf(sample, sizeof(sample), "%s_bucket", name);
+		prom_sample(sb, inst, sample, extra,
+			    (double)buckets_cumulative(b, i));
+	}
+	snprintf(sample, sizeof(sample), "%s_sum", name);
+	prom_sample(sb, inst, sample, label, b->sum);
+	snprintf(sample, sizeof(sample), "%s_count", name);
+	prom_sample(sb, inst, sample, label, (double)b->count);
+}
+
+char *wire_prom_metrics(const struct wire_metrics *m)
+{
+	const struct chat_stats *cs = m->chat;
+	const char *in = m->instance_id;
+	struct strbuf sb = STRBUF_INIT;
+	char label[64];
+
+	prom_one(&sb, in, "uptime_seconds", "gauge",
+		 "Seconds since the instance started.", (double)m->uptime_s);
+	prom_one(&sb, in, "history_buffer_hit_ratio", "gauge",
+		 "Joins served from a room's in-memory ring, of all joins (1 when none).",
+		 hit_rate(cs) / 100.0);
+	prom_head(&sb, "active_connections", "gauge",
+		  "Open client connections by transport.");
+	prom_sample(&sb, in, "active_connections", "transport=\"tcp\"",
+		    (double)m->tcp);
+	prom_sample(&sb, in, "active_connections",
+		    "transport=\"http_session\"", (double)m->http_sessions);
+	prom_sample(&sb, in, "active_connections",
+		    "transport=\"sse_stream\"", (double)m->sse_streams);
+	prom_one(&sb, in, "rooms_in_memory", "gauge",
+		 "Rooms with members or streams on this instance.",
+		 (double)m->rooms_in_memory);
+	prom_one(&sb, in, "db_pool_available", "gauge",
+		 "Query connections up and idle.", m->db_available ? 1 : 0);
+	prom_one(&sb, in, "db_pool_waiting", "gauge",
+		 "Statements queued or running on the query connection.",
+		 (double)m->db_waiting);
+	prom_one(&sb, in, "messages_received_total", "counter",
+		 "Messages accepted from clients and handed to the database.",
+		 (double)cs->messages_received);
+	prom_one(&sb, in, "messages_committed_total", "counter",
+		 "Messages this instance committed.",
+		 (double)cs->messages_posted);
+	prom_head(&sb, "deliveries_total", "counter",
+		  "Lines queued to line and HTTP sessions, events to streams.");
+	prom_sample(&sb, in, "deliveries_total", "kind=\"line\"",
+		    (double)cs->messages_delivered);
+	prom_sample(&sb, in, "deliveries_total", "kind=\"event\"",
+		    (double)cs->events_delivered);
+	prom_head(&sb, "rejected_total", "counter",
+		  "Requests and messages refused, by reason.");
+	for (int i = 0; i < BD_NERRS; i++) {
+		snprintf(label, sizeof(label), "reason=\"%s\"",
+			 bd_errname(-i - 1));
+		prom_sample(&sb, in, "rejected_total", label,
+			    (double)cs->rejected[i]);
+	}
+	prom_head(&sb, "commands_total", "counter",
+		  "Line-protocol commands run, by name.");
+	for (size_t i = 0; i < CHAT_NCOMMANDS; i++) {
+		snprintf(label, sizeof(label), "command=\"%s\"",
+			 chat_command_name(i));
+		prom_sample(&sb, in, "commands_total", label,
+			    (double)cs->commands[i]);
+	}
+	prom_one(&sb, in, "slow_consumers_total", "counter",
+		 "Connections closed because their output queue was full.",
+		 (double)cs->slow_consumers);
+	prom_one(&sb, in, "received_bytes_total", "counter",
+		 "Bytes read from client sockets.", (double)m->bytes_in);
+	prom_one(&sb, in, "sent_bytes_total", "counter",
+		 "Bytes written to client sockets.", (double)m->bytes_out);
+	prom_one(&sb, in, "db_refused_total", "counter",
+		 "User requests refused because too many waited for the database.",
+		 (double)m->db_refused);
+	prom_one(&sb, in, "db_errors_total", "counter",
+		 "Statements or batched operations that failed.",
+		 (double)m->db_errors);
+	prom_one(&sb, in, "db_reconnects_total", "counter",
+		 "Database connections made after the first ones.",
+		 (double)m->db_reconnects);
+	prom_one(&sb, in, "db_connections_lost_total", "counter",
+		 "Database connections lost while up.", (double)m->db_lost);
+	prom_one(&sb, in, "notifications_received_total", "counter",
+		 "NOTIFYs received on the LISTEN connection.",
+		 (double)m->notifications);
+	prom_one(&sb, in, "notify_queue_usage_ratio", "gauge",
+		 "PostgreSQL's pg_notification_queue_usage() at the last heartbeat.",
+		 m->notify_queue_usage);
+	prom_head(&sb, "batch_size", "histogram",
+		  "Messages per bd_post() and operations per bd_ctl() statement.");
+	prom_buckets(&sb, in, "batch_size", "kind=\"messages\"",
+		     m->post_batches);
+	prom_buckets(&sb, in, "batch_size", "kind=\"control\"",
+		     m->ctl_batches);
+	return sb_detach(&sb, NULL);
 }

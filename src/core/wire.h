@@ -14,6 +14,8 @@
 
 #include "core/outq.h"
 
+struct buckets;
+struct chat_stats;
 struct strbuf;
 
 /* Line protocol */
@@ -91,5 +93,24 @@ struct wire_health {
 	uint64_t db_queued, db_queued_user, db_limit, db_refused, db_dropped;
 };
 char *wire_json_health(const struct wire_health *h);
+
+/* GET /metrics: one snapshot, rendered as JSON or as Prometheus text. */
+struct wire_metrics {
+	const char *instance_id;
+	uint64_t uptime_s;
+	const struct chat_stats *chat;
+	uint64_t tcp, http_sessions, sse_streams;	/* connections now */
+	uint64_t rooms_in_memory;
+	bool db_available;		/* query connection up and idle */
+	uint64_t db_waiting;		/* statements queued or running */
+	uint64_t db_refused, db_errors, db_reconnects, db_lost;
+	uint64_t notifications;
+	double notify_queue_usage;	/* 0..1 */
+	uint64_t bytes_in, bytes_out;
+	const struct buckets *post_batches, *ctl_batches;
+};
+char *wire_json_metrics(const struct wire_metrics *m);
+/* The Prometheus text exposition format 0.0.4. */
+char *wire_prom_metrics(const struct wire_metrics *m);
 
 #endif

@@ -178,6 +178,66 @@ static void answer_and_close(struct http_conn *hc, int status,
 
 /* GET handlers */
 
+static int64_t mono_s(void);
+
+/* Prometheus asked for: ?format=prometheus, or an Accept of text/plain
+ * (and not JSON). */
+static bool wants_prometheus(const struct http1_req *rq)
+{
+	struct http1_str a = rq->accept;
+
+	if (rq->query.len == 17 && !memcmp(rq->query.p, "format=prometheus", 17))
+		return true;
+	for (size_t i = 0; i + 10 <= a.len; i++)
+		if (!strncasecmp(a.p + i, "text/plain", 10)) {
+			for (size_t k = 0; k + 16 <= a.len; k++)
+				if (!strncasecmp(a.p + k, "application/json", 16))
+					return false;
+			return true;
+		}
+	return false;
+}
+
+static void handle_metrics(struct http_state *hs, struct http_conn *hc,
+			   const struct http1_req *rq)
+{
+	struct net_ctx *nc = net_ctx_of(hc->wsi);
+	struct net_db_stats ds;
+	struct wire_metrics m;
+	char *body;
+
+	nc->db_stats(nc->db_arg, &ds);
+	m = (struct wire_metrics){
+		.instance_id = nc->instance_id,
+		.uptime_s = (uint64_t)(mono_s() - nc->started_s),
+		.chat = chat_get_stats(hs->chat),
+		.tcp = chat_tcp_count(hs->chat),
+		.http_sessions = chat_api_count(hs->chat),
+		.sse_streams = chat_stream_count(hs->chat),
+		.rooms_in_memory = chat_room_count(hs->chat),
+		.db_available = ds.query_idle,
+		.db_waiting = ds.queued,
+		.db_refused = ds.refused,
+		.db_errors = ds.errors,
+		.db_reconnects = ds.reconnects,
+		.db_lost = ds.lost,
+		.notifications = ds.notifications,
+		.notify_queue_usage = nc->db_queue(nc->db_arg),
+		.bytes_in = nc->bytes_in,
+		.bytes_out = nc->bytes_out,
+		.post_batches = &ds.post_batches,
+		.ctl_batches = &ds.ctl_batches,
+	};
+	if (wants_prometheus(rq)) {
+		body = wire_prom_metrics(&m);
+		answer_raw(hc, 200, "text/plain; version=0.0.4; charset=utf-8",
+			   NULL, body, strlen(body));
+		free(body);
+		return;
+	}
+	http_answer(hc, 200, wire_json_metrics(&m));
+}
+
 static int64_t mono_s(void)
 {
 	struct timespec ts;
@@ -389,6 +449,7 @@ static int write_stream(struct http_conn *hc)
 		    (int)n)
 			return -1;
 		outq_consume(q, n);
+		net_ctx_of(hc->wsi)->bytes_out += n;
 	}
 	if (!outq_empty(q))
 		net_want_write(hc->wsi, &hc->write_armed);
@@ -426,6 +487,7 @@ static const struct route_def routes[] = {
 	{ "/api/messages/", true, R_STREAM_OPEN, M_GET, handle_stream, NULL },
 	{ "/api/rooms", false, R_ROOMS, M_GET | M_HEAD, rooms_handle, NULL },
 	{ "/health", false, R_HEALTH, M_GET | M_HEAD, handle_health, NULL },
+	{ "/metrics", false, R_METRICS, M_GET | M_HEAD, handle_metrics, NULL },
 };
 
 /* The static files answer every path outside /api. */
@@ -616,6 +678,7 @@ static int on_writeable(struct http_state *hs, struct http_conn *hc)
 		    (int)n)
 			return -1;
 		hc->out_sent += n;
+		net_ctx_of(hc->wsi)->bytes_out += n;
 		/* lws sends no WRITEABLE before what it kept is out. */
 		net_want_write(hc->wsi, &hc->write_armed);
 		if (hc->out_sent < hc->out_len)
@@ -691,6 +754,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		lws_set_timeout(wsi, TO_IDLE, KEEPALIVE_S);
 		break;
 	case LWS_CALLBACK_RAW_RX:
+		net_ctx_of(wsi)->bytes_in += len;
 		on_rx(state_of(wsi), hc, in, len);
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE:

@@ -15,6 +15,7 @@
 enum route {
 	R_NONE,
 	R_HEALTH,
+	R_METRICS,
 	R_CONNECT,
 	R_COMMAND,
 	R_MESSAGE,

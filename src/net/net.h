@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "core/chat.h"
+#include "util/buckets.h"
 
 #define NET_CHUNK (32 * 1024)	/* bytes written per WRITEABLE callback */
 
@@ -21,6 +22,9 @@ struct net_db_stats {
 	unsigned limit;		/* most user requests at once */
 	uint64_t refused;	/* user requests refused: server busy */
 	uint64_t dropped;	/* reads dropped unsent: requester gone */
+	uint64_t errors, reconnects, lost, notifications;
+	bool query_idle;	/* the query connection is up and idle */
+	struct buckets post_batches, ctl_batches;
 };
 
 /* The lws context's user data. */
@@ -33,6 +37,7 @@ struct net_ctx {
 	void *db_arg;
 	struct http_state *http;	/* API sessions and pending requests */
 	bool draining;			/* shutdown started: /health 503 */
+	uint64_t bytes_in, bytes_out;	/* on client sockets, both ports */
 	int64_t started_s;		/* CLOCK_MONOTONIC at start, seconds */
 };
 

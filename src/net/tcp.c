@@ -101,6 +101,7 @@ static int tcp_writeable(struct tcp_conn *tc)
 		    (int)n)
 			return -1;
 		outq_consume(q, n);
+		net_ctx_of(tc->wsi)->bytes_out += n;
 	}
 	if (!outq_empty(q))
 		net_want_write(tc->wsi, &tc->write_armed);
@@ -124,6 +125,7 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 					  tc);
 		break;
 	case LWS_CALLBACK_RAW_RX:
+		nc->bytes_in += len;
 		if (!tc->s || session_is_closing(tc->s))
 			break;
 		lc.chat = nc->chat;

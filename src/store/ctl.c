@@ -173,6 +173,7 @@ static int ctl_build(void *arg, const char *const **values)
 			  LOG_U("total", st->ctl_dropped));
 	}
 	log_debug("db_ctl_batch", LOG_U("operations", sent));
+	buckets_add(&st->ctl_batches, (double)sent);
 	b->values[0] = st->instance_id;
 	b->values[1] = b->json;
 	*values = b->values;
@@ -181,7 +182,8 @@ static int ctl_build(void *arg, const char *const **values)
 
 /* An item's own outcome: 0, or the error its own statement would have
  * had. */
-static int item_err(PGresult *res, int row, enum ctl_kind kind)
+static int item_err(struct store *st, PGresult *res, int row,
+		    enum ctl_kind kind)
 {
 	const char *state;
 
@@ -192,6 +194,7 @@ static int item_err(PGresult *res, int row, enum ctl_kind kind)
 		return BD_ETAKEN;
 	if (!strcmp(state, "BD001"))
 		return BD_EROOMSFULL;
+	st->ctl_errors++;
 	log_error("db_error", LOG_S("op", ctl_what[kind]),
 		  LOG_S("reason", PQgetvalue(res, row, COL_MSG)),
 		  LOG_S("sqlstate", state));
@@ -233,7 +236,7 @@ static void item_done(struct store *st, const struct ctl_item *it,
 	size_t n = 0;
 
 	if (!err)
-		err = item_err(res, row, it->kind);
+		err = item_err(st, res, row, it->kind);
 	switch (it->kind) {
 	case CTL_PRESENCE_ADD:
 		chat_on_presence(c, it->sid, err);

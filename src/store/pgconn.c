@@ -59,6 +59,7 @@ struct pgconn {
 	unsigned limit;			/* on nbounded + ncharged; 0: none */
 	uint64_t refused;		/* bounded statements, charges refused */
 	uint64_t dropped;		/* dropped unsent: not wanted */
+	uint64_t errors, connects, lost, notifications;
 	lws_sorted_usec_list_t sul_retry;	/* reconnect / deadline */
 	lws_sorted_usec_list_t sul_write;	/* deferred writable */
 	lws_sorted_usec_list_t sul_drain;	/* more notifies to hand out */
@@ -89,6 +90,10 @@ void pgconn_get_stats(const struct pgconn *pc, struct pgconn_stats *out)
 	out->limit = pc->limit;
 	out->refused = pc->refused;
 	out->dropped = pc->dropped;
+	out->errors = pc->errors;
+	out->connects = pc->connects;
+	out->lost = pc->lost;
+	out->notifications = pc->notifications;
 }
 
 /* Whether one more user request would go over the limit (and count it as
@@ -251,6 +256,8 @@ static void pg_lost(struct pgconn *pc, const char *why)
 	else
 		log_warn(was_up ? "db_lost" : "db_connect_failed",
 			 LOG_S("conn", pc->appname), LOG_S("reason", line));
+	if (was_up && !pc->stopped)
+		pc->lost++;
 	pc->state = PG_DOWN;
 	lws_sul_cancel(&pc->sul_retry);
 	lws_sul_cancel(&pc->sul_write);
@@ -328,6 +335,7 @@ static void connect_step(struct pgconn *pc)
 		return;
 	}
 	pc->state = PG_UP;
+	pc->connects++;
 	pc->backoff = BACKOFF_MIN_US;
 	log_info("db_connected", LOG_S("conn", pc->appname),
 		 LOG_I("backend_pid", PQbackendPID(pc->conn)));
@@ -437,6 +445,8 @@ static void pg_service(struct pgconn *pc)
 				return;
 			continue;
 		}
+		if (PQresultStatus(r) == PGRES_FATAL_ERROR)
+			pc->errors++;
 		PQclear(pc->last);
 		pc->last = r;
 	}
@@ -445,6 +455,7 @@ static void pg_service(struct pgconn *pc)
 			pc->cbs->notify(pc->arg, n->relname, n->extra);
 		PQfreemem(n);
 		handed++;
+		pc->notifications++;
 		if (pc->state != PG_UP)
 			return;
 	}

@@ -58,6 +58,10 @@ struct pgconn_stats {
 	uint64_t refused;	/* PGCONN_BOUNDED statements and charges
 				 * refused (BD_EBUSY) */
 	uint64_t dropped;	/* statements dropped unsent (BD_ECANCELED) */
+	uint64_t errors;	/* statements that failed (an SQL error) */
+	uint64_t connects;	/* connections made (the first included) */
+	uint64_t lost;		/* connections lost while up */
+	uint64_t notifications;	/* NOTIFYs received */
 };
 
 /* The lws protocol the internal vhost must carry, named "db". */

@@ -162,6 +162,7 @@ static int post_build(void *arg, const char *const **values)
 
 	if (b->st->open == b)
 		b->st->open = NULL;	/* sealed: later posts start anew */
+	buckets_add(&b->st->post_batches, (double)b->n);
 	for (size_t i = 0; i < b->n; i++) {
 		struct post_item *it = &b->items[i];
 
@@ -642,6 +643,10 @@ static const struct pgconn_cbs l_cbs = {
 	.notify_done = l_notify_done,
 };
 
+/* Batch sizes: powers of two up to the largest batch. */
+static const double batch_bounds[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256,
+				       512, 1024 };
+
 struct store *store_new(struct lws_context *ctx, struct lws_vhost *vh,
 			const char *conninfo, const char *instance_id,
 			unsigned presence_timeout_s, void (*ready)(void *arg),
@@ -654,6 +659,10 @@ struct store *store_new(struct lws_context *ctx, struct lws_vhost *vh,
 	st->ctx = ctx;
 	st->ready = ready;
 	st->ready_arg = arg;
+	buckets_init(&st->post_batches, batch_bounds,
+		     sizeof(batch_bounds) / sizeof(batch_bounds[0]));
+	buckets_init(&st->ctl_batches, batch_bounds,
+		     sizeof(batch_bounds) / sizeof(batch_bounds[0]));
 	st->q = pgconn_new(ctx, vh, conninfo, "babydiscord-query", &q_cbs, st);
 	st->l = pgconn_new(ctx, vh, conninfo, "babydiscord-listen", &l_cbs,
 			   st);
@@ -687,7 +696,19 @@ void store_get_stats(const struct store *st, struct store_stats *out)
 	out->queue_limit = ps.limit;
 	out->refused = ps.refused;
 	out->dropped = ps.dropped + st->ctl_dropped;
+	out->errors = ps.errors + st->ctl_errors;
+	out->query_idle = pgconn_is_up(st->q) && !ps.queued;
+	out->reconnects = ps.connects ? ps.connects - 1 : 0;
+	out->lost = ps.lost;
+	pgconn_get_stats(st->l, &ps);
+	out->errors += ps.errors;
+	out->reconnects += ps.connects ? ps.connects - 1 : 0;
+	out->lost += ps.lost;
+	out->notifications = ps.notifications;
+	out->post_batches = st->post_batches;
+	out->ctl_batches = st->ctl_batches;
 }
+
 
 bool store_is_idle(const struct store *st)
 {

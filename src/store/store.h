@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/chat.h"
+#include "util/buckets.h"
 
 struct store;
 
@@ -44,6 +45,13 @@ struct store_stats {
 	uint64_t refused;	/* user requests refused (BD_EBUSY) */
 	uint64_t dropped;	/* reads and session lookups dropped
 				 * unsent: requester gone */
+	uint64_t errors;	/* statements or batched items that failed */
+	uint64_t reconnects;	/* connections made after the first ones */
+	uint64_t lost;		/* connections lost while up */
+	uint64_t notifications;	/* NOTIFYs received */
+	bool query_idle;	/* the query connection is up and idle */
+	struct buckets post_batches;	/* messages per bd_post() */
+	struct buckets ctl_batches;	/* operations per bd_ctl() */
 };
 void store_get_stats(const struct store *st, struct store_stats *out);
 

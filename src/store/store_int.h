@@ -18,6 +18,9 @@ struct store {
 	struct post_batch *open;	/* queued, not yet sent */
 	struct ctl_batch *ctl_open;	/* control operations, likewise */
 	uint64_t ctl_dropped;		/* batched requests dropped unsent */
+	uint64_t ctl_errors;		/* batched items that failed */
+	struct buckets post_batches;	/* messages per bd_post() */
+	struct buckets ctl_batches;	/* operations per bd_ctl() */
 	void (*ready)(void *arg);
 	void *ready_arg;
 	bool was_ready;
