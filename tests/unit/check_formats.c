@@ -8,6 +8,7 @@
 
 #include "core/wire.h"
 #include "tmain.h"
+#include "util/buckets.h"
 #include "util/strbuf.h"
 
 static void expect(struct outbuf *b, const char *want)
@@ -181,7 +182,9 @@ START_TEST(test_json_answers)
 		   "{\"rooms\":[],\"next\":null}");
 	expect_str(wire_json_health(&h),
 		   "{\"status\":\"healthy\",\"db\":\"connected\","
-		   "\"instance_id\":\"i1\",\"sessions\":2,\"streams\":1,"
+		   "\"instance_id\":\"i1\",\"uptime_s\":0,\"connections\":"
+		   "{\"tcp\":0,\"http_sessions\":0,\"sse_streams\":1,"
+		   "\"total\":1},\"sessions\":2,\"streams\":1,"
 		   "\"history_hits\":5,\"history_misses\":1,"
 		   "\"notify_queue_usage\":0.0,\"http_connections\":3,"
 		   "\"http_waiting\":0,\"room_list_reads\":7,\"db_queue\":"
@@ -197,6 +200,64 @@ START_TEST(test_json_answers)
 			      "%s", j);
 		free(j);
 	}
+	h.ok = true;
+	h.draining = true;
+	h.uptime_s = 42;
+	h.tcp = 2;
+	h.http_sessions = 3;
+	{
+		char *j = wire_json_health(&h);
+
+		ck_assert_msg(strstr(j, "{\"status\":\"draining\",") &&
+				      strstr(j, "\"uptime_s\":42,") &&
+				      strstr(j, "\"connections\":{\"tcp\":2,\"http_sessions\":3,\"sse_streams\":1,\"total\":6}"),
+			      "%s", j);
+		free(j);
+	}
+}
+END_TEST
+
+/* /metrics: a label value with a quote and a backslash is escaped, the
+ * histogram's buckets are cumulative and end in +Inf, counters and the
+ * rejection reasons are all there. */
+START_TEST(test_metrics_formats)
+{
+	static const double bounds[] = { 1, 2, 4 };
+	struct chat_stats cs = { 0 };
+	struct buckets b;
+	struct wire_metrics m = { 0 };
+	char *t, *j;
+
+	buckets_init(&b, bounds, 3);
+	buckets_add(&b, 1);
+	buckets_add(&b, 3);
+	buckets_add(&b, 9);
+	cs.messages_posted = 7;
+	cs.rejected[-BD_ETOOLONG - 1] = 2;
+	m.instance_id = "a\"b\\c";
+	m.chat = &cs;
+	m.post_batches = &b;
+	m.ctl_batches = &b;
+	m.tcp = 1;
+	t = wire_prom_metrics(&m);
+	ck_assert_msg(strstr(t, "babydiscord_messages_committed_total{instance=\"a\\\"b\\\\c\"} 7\n"),
+		      "%s", t);
+	ck_assert_msg(strstr(t, "babydiscord_batch_size_bucket{instance=\"a\\\"b\\\\c\",kind=\"messages\",le=\"2\"} 1\n") &&
+			      strstr(t, "babydiscord_batch_size_bucket{instance=\"a\\\"b\\\\c\",kind=\"messages\",le=\"4\"} 2\n") &&
+			      strstr(t, "babydiscord_batch_size_bucket{instance=\"a\\\"b\\\\c\",kind=\"messages\",le=\"+Inf\"} 3\n") &&
+			      strstr(t, "babydiscord_batch_size_sum{instance=\"a\\\"b\\\\c\",kind=\"messages\"} 13\n"),
+		      "%s", t);
+	ck_assert_msg(strstr(t, "reason=\"too_long\"} 2\n") &&
+			      strstr(t, "# TYPE babydiscord_rejected_total counter\n"),
+		      "%s", t);
+	j = wire_json_metrics(&m);
+	ck_assert_msg(strstr(j, "\"instance_id\":\"a\\\"b\\\\c\"") &&
+			      strstr(j, "\"history_buffer_hit_rate\":100.0,") &&
+			      strstr(j, "\"too_long\":2,") &&
+			      strstr(j, "\"buckets\":{\"1\":1,\"2\":1,\"4\":2,\"+Inf\":3},\"count\":3,\"sum\":13}"),
+		      "%s", j);
+	free(t);
+	free(j);
 }
 END_TEST
 
@@ -206,6 +267,7 @@ int main(void)
 		{ "line_formats", test_line_formats },
 		{ "sse_frames", test_sse_frames },
 		{ "json_answers", test_json_answers },
+		{ "metrics_formats", test_metrics_formats },
 		{ "group_texts", test_group_texts },
 		{ "group_frames", test_group_frames },
 		{ "group_frame_list_capped", test_group_frame_list_capped },
