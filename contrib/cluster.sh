@@ -6,6 +6,9 @@
 # Usage: contrib/cluster.sh start [N...]   start (default 1 2 3); wait for ready
 #        contrib/cluster.sh stop [N...]    SIGTERM, wait for the exit
 #        contrib/cluster.sh restart N...   stop (if running), then start
+#        contrib/cluster.sh roll [N...]    rolling restart of the running ones
+#                                          (default 1 2 3), one at a time: the
+#                                          next only once this one is ready
 #        contrib/cluster.sh status [N...]  running or not; GET /health of each
 #
 # start and restart use DATABASE_URL (make run-cluster sets it) and record it
@@ -385,6 +388,27 @@ cmd_restart()
 	cmd_start "$@"
 }
 
+# One instance at a time: SIGTERM (it drains: clients are told to
+# reconnect, to the others), wait for its exit, start it, wait until it is
+# ready and /health says 200; then the next. Stops at the first failure,
+# leaving the rest running.
+cmd_roll()
+{
+	local n rolled=0
+
+	use_dburl
+	for n in "$@"; do
+		if ! running_pid "$n" >/dev/null; then
+			say "instance$n: not running; skipped"
+			continue
+		fi
+		cmd_stop "$n" || die "instance$n did not stop; rolling restart halted"
+		cmd_start "$n"
+		rolled=$((rolled + 1))
+	done
+	say "rolling restart done: $rolled instance(s), one at a time"
+}
+
 cmd_status()
 {
 	local n pid url health rc=0
@@ -408,7 +432,7 @@ cmd_status()
 cmd=$1
 shift
 case "$cmd" in
-start | stop | status) [ $# -gt 0 ] || set -- "${DEFAULT_INSTANCES[@]}" ;;
+start | stop | status | roll) [ $# -gt 0 ] || set -- "${DEFAULT_INSTANCES[@]}" ;;
 restart) [ $# -gt 0 ] || usage ;;
 -h | --help) usage ;;
 *) usage ;;

@@ -45,6 +45,7 @@ struct lclient {
 	int next;	/* next message number due */
 	int hist;	/* history lines still to come after a /join */
 	bool reconnected;
+	int told;	/* "server restarting, please reconnect" seen */
 };
 
 /* A stream and the next seq it must see (seq k carries message k: only
@@ -80,6 +81,10 @@ static void line_seen(struct lclient *l, const char *line)
 	static const char joined[] = "[system] You joined storm (";
 	int k = msg_number(line);
 
+	if (!strcmp(line, "[system] server restarting, please reconnect")) {
+		l->told++;
+		return;
+	}
 	if (!strncmp(line, joined, sizeof(joined) - 1)) {
 		l->hist = atoi(line + sizeof(joined) - 1);
 		return;
@@ -346,12 +351,114 @@ START_TEST(test_dead_instance_nickname_free_at_once)
 }
 END_TEST
 
+#define NROLL 30	/* line clients and streams of the rolling restart */
+
+/* The sender (an HTTP session) posts messages from..to through instance
+ * inst's own port (not one being restarted: no answer is ambiguous), each
+ * committed with seq = its number. */
+static void post_api(const char *sid, int inst, int from, int to)
+{
+	for (int k = from; k <= to; k++) {
+		char text[16];
+
+		snprintf(text, sizeof(text), "m%03d", k);
+		ck_assert_int_eq(api_say(T_INST[inst].http_port, sid, "storm",
+					 text, NULL),
+				 k);
+	}
+}
+
+/*
+ * A rolling restart, as contrib/cluster.sh roll does it: each instance in
+ * turn gets SIGTERM while messages keep coming (through another one),
+ * drains, exits 0 and starts again; then the next. Line clients are told
+ * to reconnect, reconnect (to the next instance) and find their room;
+ * streams end and reconnect through nginx with Last-Event-ID. Everyone
+ * ends with every message exactly once, in order, and the table has all
+ * of them.
+ */
+START_TEST(test_rolling_restart_nothing_lost_or_doubled)
+{
+	char ssid[THTTP_SID_LEN + 1];
+	int64_t deadline;
+	int k = 0;
+
+	tfix_start_instances(NINST);
+	tproxy_start(&px, T_INST, T_NINST);
+	api_user(px.port, "sender", px.port, "/create storm", ssid);
+	for (int i = 0; i < NROLL; i++) {
+		struct lclient *l = &lc[i];
+		struct sclient *c = &sc[i];
+
+		snprintf(l->nick, sizeof(l->nick), "t%03d", i);
+		l->inst = i % NINST;
+		l->next = 1;
+		l->c = tcl_user(T_INST[l->inst].tcp_port, l->nick);
+		ck_assert_int_eq(do_join(l->c, "storm"), 0);
+		snprintf(c->nick, sizeof(c->nick), "s%03d", i);
+		c->next = 1;
+		api_user(px.port, c->nick, px.port, "/join storm", c->sid);
+	}
+	for (int i = 0; i < NROLL; i++) {
+		sc[i].s = tsse_open_room(px.port, sc[i].nick, "storm",
+					 sc[i].sid, NULL);
+		tsse_expect_open_proxied_at(__FILE__, __LINE__, sc[i].s);
+	}
+	post_api(ssid, 0, 1, 3);
+	k = 3;
+	deadline = trun_now_ms() + trun_ms(60000);
+	for (int r = 0; r < NINST; r++) {
+		int live = (r + 1) % NINST;
+
+		tsrv_signal(&T_INST[r], SIGTERM);
+		post_api(ssid, live, k + 1, k + 2);
+		tsrv_assert_exit_ok(&T_INST[r],
+				    tsrv_wait_exit(&T_INST[r], trun_ms(15000)));
+		tsrv_start(&T_INST[r]);
+		post_api(ssid, r, k + 3, k + 4);
+		k += 4;
+		for (int i = 0; i < NROLL; i++) {
+			struct lclient *l = &lc[i];
+
+			if (lines_until(l, k))
+				continue;
+			ck_assert_msg(l->inst == r,
+				      "%s lost its connection to inst%d, which was not restarted",
+				      l->nick, l->inst + 1);
+			ck_assert_msg(l->told > 0,
+				      "%s was not told to reconnect", l->nick);
+			reconnect(l, live, deadline);
+			ck_assert_msg(lines_until(l, k),
+				      "%s: disconnected again", l->nick);
+		}
+		for (int i = 0; i < NROLL; i++)
+			stream_until(&sc[i], k, deadline);
+	}
+	for (int i = 0; i < NROLL; i++)
+		ck_assert_msg(lc[i].told > 0, "%s was never told to reconnect",
+			      lc[i].nick);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(*) FROM messages m "
+				 "JOIN rooms r ON r.id = m.room_id "
+				 "WHERE r.name = 'storm'",
+				 NULL),
+			 k);
+	for (int i = 0; i < NROLL; i++) {
+		tcl_free(lc[i].c);
+		tsse_free(sc[i].s);
+	}
+	tproxy_stop(&px);
+}
+END_TEST
+
 int main(void)
 {
 	const struct tfix_case cases[] = {
 		TFIX_CASE(test_reconnect_storm_nothing_lost_or_doubled, 180,
 			  NULL),
 		TFIX_CASE(test_dead_instance_nickname_free_at_once, 60, NULL),
+		TFIX_CASE(test_rolling_restart_nothing_lost_or_doubled, 180,
+			  NULL),
 	};
 
 	return tfix_main("storm", cases, TMAIN_N(cases), NULL);
