@@ -4,9 +4,17 @@
 # temp directories in var/nginx. It never uses /etc/nginx or the system
 # nginx service. Listens on 127.0.0.1:8080.
 #
-# Usage: contrib/nginx/run.sh start    install nginx if missing; start it
+# Usage: contrib/nginx/run.sh start [--canary N]   install nginx if missing;
+#                                                  start it
 #        contrib/nginx/run.sh stop     SIGTERM; wait for the exit
 #        contrib/nginx/run.sh status   running (exit 0) or not (exit 3)
+#        contrib/nginx/run.sh check [--canary N]   write and check the config
+#
+# --canary N: a canary upstream: instance N (port 300N) gets weight=1 and
+# the others weight=9, so about 1 request in 19 (per other instance: 1 in
+# 10 with two of them) goes to the canary. The config is written to
+# var/nginx/babydiscord.conf from contrib/nginx/babydiscord.conf; without
+# --canary it is the same as that file. BD_NGINX_PREFIX overrides var/nginx.
 #
 # In the foreground instead (Ctrl-C stops it), from the top directory:
 #   mkdir -p var/nginx/logs var/nginx/tmp
@@ -17,7 +25,7 @@ set -euo pipefail
 TOP=$(cd -- "$(dirname -- "$0")/../.." && pwd)
 cd -- "$TOP"
 
-PREFIX=$TOP/var/nginx
+PREFIX=${BD_NGINX_PREFIX:-$TOP/var/nginx}
 CONF=$TOP/contrib/nginx/babydiscord.conf
 PIDFILE=$PREFIX/nginx.pid
 LISTEN=127.0.0.1:8080
@@ -36,7 +44,7 @@ die()
 
 usage()
 {
-	sed -n '7,9s/^# \{0,1\}//p' "$0" >&2
+	sed -n '7,12s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
@@ -79,6 +87,42 @@ running_pid()
 	return 1
 }
 
+# Writes the config nginx runs with into the prefix: contrib's, with the
+# canary's weights when $1 is an instance number.
+write_conf()
+{
+	local canary=$1 out=$PREFIX/babydiscord.conf
+
+	mkdir -p -- "$PREFIX"
+	if [ -z "$canary" ]; then
+		cp -- "$TOP/contrib/nginx/babydiscord.conf" "$out"
+	else
+		grep -q "server 127.0.0.1:300$canary " \
+			"$TOP/contrib/nginx/babydiscord.conf" ||
+			die "--canary $canary: no such upstream server"
+		sed -E -e "s/^(\t\tserver 127\.0\.0\.1:300$canary) /\1 weight=1 /" \
+			-e "/weight=1/!s/^(\t\tserver 127\.0\.0\.1:300[0-9]) /\1 weight=9 /" \
+			"$TOP/contrib/nginx/babydiscord.conf" >"$out"
+	fi
+	CONF=$out
+}
+
+check_conf()
+{
+	local bin
+
+	bin=$(nginx_bin) ||
+		die "nginx is not installed (contrib/install-deps.sh --nginx)"
+	mkdir -p -- "$PREFIX/logs" "$PREFIX/tmp"
+	# -e: the log nginx writes before it has read the config (Debian's
+	# default is stderr); -q -t: check the config.
+	if ! "$bin" -q -t -p "$PREFIX" -e logs/error.log -c "$CONF" \
+		>>"$PREFIX/logs/run.log" 2>&1; then
+		log_tail "$PREFIX/logs/run.log"
+		die "the configuration $CONF does not check out"
+	fi
+}
+
 log_tail()
 {
 	echo "--- last lines of $1:" >&2
@@ -96,14 +140,8 @@ cmd_start()
 		say "already running (pid $pid, http://$LISTEN/); nothing to do"
 		return 0
 	fi
-	mkdir -p -- "$PREFIX/logs" "$PREFIX/tmp"
-	# -e: the log nginx writes before it has read the config (Debian's
-	# default is stderr); -q -t: check the config first.
-	if ! "$bin" -q -t -p "$PREFIX" -e logs/error.log -c "$CONF" \
-		>>"$PREFIX/logs/run.log" 2>&1; then
-		log_tail "$PREFIX/logs/run.log"
-		die "the configuration $CONF does not check out"
-	fi
+	write_conf "$1"
+	check_conf
 	# daemon off: nginx stays our (then init's) child, so $! is the
 	# master. It binds 127.0.0.1:8080 before it writes its pid file.
 	rm -f -- "$PIDFILE"
@@ -154,15 +192,33 @@ cmd_status()
 	local pid
 
 	if pid=$(running_pid); then
-		say "running (pid $pid): http://$LISTEN/, prefix $PREFIX, config $CONF"
+		say "running (pid $pid): http://$LISTEN/, prefix $PREFIX," \
+			"config $PREFIX/babydiscord.conf"
 		return 0
 	fi
 	say "not running"
 	return 3
 }
 
-[ $# -eq 1 ] || usage
+cmd_check()
+{
+	write_conf "$1"
+	check_conf
+	say "$CONF checks out"
+}
+
+canary=
+case "${2:-}" in
+'') [ $# -eq 1 ] || usage ;;
+--canary)
+	[ $# -eq 3 ] || usage
+	case "$3" in '' | *[!0-9]*) usage ;; esac
+	canary=$3
+	;;
+*) usage ;;
+esac
 case "$1" in
-start | stop | status) "cmd_$1" ;;
+start | check) "cmd_$1" "$canary" ;;
+stop | status) [ -z "$canary" ] || usage; "cmd_$1" ;;
 *) usage ;;
 esac

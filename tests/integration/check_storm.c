@@ -451,6 +451,30 @@ START_TEST(test_rolling_restart_nothing_lost_or_doubled)
 }
 END_TEST
 
+/* The canary variant of contrib's nginx config: instance 3 weight 1, the
+ * others 9, and nginx -t accepts it. */
+START_TEST(test_canary_config_checks_out)
+{
+	char dir[900], cmd[2048], path[1000], *conf;
+
+	trun_output_dir(dir, sizeof(dir));
+	snprintf(cmd, sizeof(cmd),
+		 "BD_NGINX_PREFIX='%s/nginx' '%s/contrib/nginx/run.sh' check "
+		 "--canary 3 >'%s/run.out' 2>&1",
+		 dir, getenv("BD_TOP") ? getenv("BD_TOP") : ".", dir);
+	ck_assert_msg(system(cmd) == 0, "%s failed (see %s/run.out)", cmd,
+		      dir);
+	snprintf(path, sizeof(path), "%s/nginx/babydiscord.conf", dir);
+	conf = trun_slurp(path, NULL);
+	ck_assert_msg(conf, "no %s", path);
+	ck_assert_msg(strstr(conf, "server 127.0.0.1:3001 weight=9 ") &&
+			      strstr(conf, "server 127.0.0.1:3002 weight=9 ") &&
+			      strstr(conf, "server 127.0.0.1:3003 weight=1 "),
+		      "%s", conf);
+	free(conf);
+}
+END_TEST
+
 int main(void)
 {
 	const struct tfix_case cases[] = {
@@ -459,6 +483,7 @@ int main(void)
 		TFIX_CASE(test_dead_instance_nickname_free_at_once, 60, NULL),
 		TFIX_CASE(test_rolling_restart_nothing_lost_or_doubled, 180,
 			  NULL),
+		TFIX_CASE(test_canary_config_checks_out, 30, tfix_setup),
 	};
 
 	return tfix_main("storm", cases, TMAIN_N(cases), NULL);
