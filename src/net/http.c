@@ -155,11 +155,21 @@ void http_answer_err(struct http_conn *hc, int err)
 	     i++) {
 		const struct http_error *e = &http_errors[i];
 
+		const char *why;
+		char *body;
+
 		if (e->err != err)
 			continue;
-		http_answer_error(hc, e->status,
-				  hc->route == R_MESSAGE && e->post ? e->post
-								    : e->text);
+		why = hc->route == R_MESSAGE && e->post ? e->post : e->text;
+		if (e->status != 503) {
+			http_answer_error(hc, e->status, why);
+			return;
+		}
+		/* Overload or the database away: worth trying again soon. */
+		body = wire_json_error(why);
+		answer_raw(hc, 503, "application/json; charset=utf-8",
+			   "Retry-After: 1\r\n", body, strlen(body));
+		free(body);
 		return;
 	}
 	log_error("http_unmapped_error", LOG_I("code", err),

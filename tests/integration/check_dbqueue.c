@@ -279,6 +279,13 @@ START_TEST(test_http_room_list_shared_and_busy_503)
 		   &r);
 	expect_error(&r, 503);
 	ck_assert_str_eq(r.body, "{\"error\":\"server busy, try again\"}");
+	{
+		char ra[16];
+
+		ck_assert_msg(thttp_header(&r, "Retry-After", ra, sizeof(ra)) &&
+				      !strcmp(ra, "1"),
+			      "no Retry-After: 1 on the 503: %s", r.head);
+	}
 	ck_assert_int_ge(health_num(T_SRV.http_port, "db_queue", "refused"), 1);
 	tdb_release(&T_DB);
 	for (int i = 0; i < 50; i++) {
