@@ -93,6 +93,22 @@ size_t chat_api_count(const struct chat *c)
 	return c->napi;
 }
 
+const char *chat_lat_name(size_t i)
+{
+	static const char *const names[CHAT_LAT_N] = {
+		"queue", "commit", "notify", "first_write", "last_write",
+		"read_to_commit", "delivery", "read_to_first_write",
+		"read_to_last_write",
+	};
+
+	return i < CHAT_LAT_N ? names[i] : NULL;
+}
+
+void chat_record_latency(struct chat *c, enum chat_lat stage, uint64_t us)
+{
+	hist_record(&c->stats.lat[stage], us);
+}
+
 size_t chat_room_count(const struct chat *c)
 {
 	return c->rooms.count;

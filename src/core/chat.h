@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/names.h"
 #include "core/outq.h"
+#include "util/hist.h"
 
 #define CHAT_MAX_LINE 4096	/* longest input line, bytes */
 #define CHAT_ROOMS_PAGE 50	/* rooms per /rooms page; default limit */
@@ -159,6 +160,10 @@ struct chat_event {
 	int64_t seq, id, time_ms;	/* MESSAGE */
 	const char *content;	/* MESSAGE */
 	size_t content_len;
+	/* MESSAGE, CLOCK_MONOTONIC ns (0: unknown): when its NOTIFY was
+	 * read and, for one this instance posted, when its line was read
+	 * and its commit's result came back. */
+	int64_t t_notify_ns, t_read_ns, t_result_ns;
 };
 
 /*
@@ -252,6 +257,25 @@ struct chat_config {
 /* Counters for /health and /metrics. */
 #define CHAT_NCOMMANDS 8	/* the line protocol's commands */
 
+/* Where one message's time goes (microseconds, histograms in
+ * chat_stats.lat). "read" is when its line or request was read (it is
+ * queued for the database in the same callback). */
+enum chat_lat {
+	CHAT_LAT_QUEUE,		/* read -> its batch sent */
+	CHAT_LAT_COMMIT,	/* batch sent -> result (committed) */
+	CHAT_LAT_NOTIFY,	/* result -> its NOTIFY read here */
+	CHAT_LAT_FIRST,		/* NOTIFY -> first copy written */
+	CHAT_LAT_LAST,		/* NOTIFY -> last copy written */
+	CHAT_LAT_READ_COMMIT,	/* read -> result */
+	CHAT_LAT_DELIVERY,	/* result -> last copy written */
+	CHAT_LAT_READ_FIRST,	/* read -> first copy written */
+	CHAT_LAT_READ_LAST,	/* read -> last copy written */
+	CHAT_LAT_N
+};
+
+/* "queue", "commit", ... (i < CHAT_LAT_N). */
+const char *chat_lat_name(size_t i);
+
 struct chat_stats {
 	uint64_t sessions_opened;
 	uint64_t history_hits;		/* joins served from a live ring */
@@ -266,7 +290,11 @@ struct chat_stats {
 	uint64_t events_delivered;	/* message events queued to streams */
 	uint64_t rejected[BD_NERRS];	/* refusals by code (-code - 1) */
 	uint64_t commands[CHAT_NCOMMANDS]; /* by chat_command_name() */
+	struct hist lat[CHAT_LAT_N];	/* by enum chat_lat, microseconds */
 };
+
+/* Records a stage measured outside the core (the store's). */
+void chat_record_latency(struct chat *c, enum chat_lat stage, uint64_t us);
 
 /* The name of command i (0 .. CHAT_NCOMMANDS-1), without its slash. */
 const char *chat_command_name(size_t i);

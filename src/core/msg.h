@@ -20,6 +20,8 @@ struct msg {
 	char *content;		/* sanitized text, NUL-terminated */
 	struct outbuf *line;	/* "[room] nick: text\n", encoded once */
 	struct outbuf *sse;	/* SSE frame, encoded on first use */
+	/* Timing (struct chat_event's): 0 when unknown. */
+	int64_t t_notify_ns, t_read_ns, t_result_ns;
 };
 
 /* New message with one reference; copies the strings. */

@@ -14,6 +14,7 @@ struct outbuf *outbuf_new(const char *p, size_t n)
 	struct outbuf *b = xmalloc(sizeof(*b) + n + 1);
 
 	b->refs = 1;
+	b->trace = NULL;
 	b->len = n;
 	memcpy(b->data, p, n);
 	b->data[n] = '\0';
@@ -34,6 +35,7 @@ struct outbuf *outbuf_fmt(const char *fmt, ...)
 		n = 0;
 	b = xmalloc(sizeof(*b) + (size_t)n + 1);
 	b->refs = 1;
+	b->trace = NULL;
 	b->len = (size_t)n;
 	va_start(ap, fmt);
 	vsnprintf(b->data, (size_t)n + 1, fmt, ap);
@@ -47,10 +49,55 @@ struct outbuf *outbuf_ref(struct outbuf *b)
 	return b;
 }
 
+void outq_trace_attach(struct outq_trace *t, struct outbuf *b)
+{
+	for (size_t i = 0; i < 2; i++)
+		if (!t->bufs[i]) {
+			t->bufs[i] = b;
+			b->trace = t;
+			return;
+		}
+}
+
+static void trace_finish(struct outq_trace *t)
+{
+	for (size_t i = 0; i < 2; i++)
+		if (t->bufs[i])
+			t->bufs[i]->trace = NULL;
+	t->event(t, t->written ? OUTQ_LAST : OUTQ_NONE);
+}
+
+void outq_trace_settle(struct outq_trace *t)
+{
+	if (!t->queued)
+		trace_finish(t);
+}
+
+/* One queued copy of b left its queue, written or not. */
+static void trace_dequeued(struct outbuf *b, bool written)
+{
+	struct outq_trace *t = b->trace;
+
+	if (!t)
+		return;
+	if (written && !t->written) {
+		t->written = true;
+		t->event(t, OUTQ_FIRST);
+	}
+	if (!--t->queued)
+		trace_finish(t);
+}
+
 void outbuf_unref(struct outbuf *b)
 {
-	if (b && !--b->refs)
-		free(b);
+	if (!b || --b->refs)
+		return;
+	/* Freed before its trace settled (never queued): forget it. */
+	if (b->trace)
+		for (size_t i = 0; i < 2; i++)
+			if (b->trace->bufs[i] == b)
+				b->trace->bufs[i] = NULL;
+	free(b);
 }
 
 void outq_init(struct outq *q, size_t limit)
@@ -62,6 +109,7 @@ void outq_init(struct outq *q, size_t limit)
 void outq_fini(struct outq *q)
 {
 	while (q->count) {
+		trace_dequeued(q->items[q->head], false);
 		outbuf_unref(q->items[q->head]);
 		q->head = (q->head + 1) & (q->cap - 1);
 		q->count--;
@@ -91,6 +139,8 @@ int outq_push(struct outq *q, struct outbuf *b)
 		outq_grow(q);
 	q->items[(q->head + q->count) & (q->cap - 1)] = outbuf_ref(b);
 	q->count++;
+	if (b->trace)
+		b->trace->queued++;
 	q->bytes += b->len;
 	return 0;
 }
@@ -125,6 +175,7 @@ void outq_consume(struct outq *q, size_t n)
 		}
 		n -= left;
 		q->off = 0;
+		trace_dequeued(b, true);
 		outbuf_unref(b);
 		q->head = (q->head + 1) & (q->cap - 1);
 		q->count--;

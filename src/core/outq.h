@@ -10,11 +10,36 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct outq_trace;
+
 struct outbuf {
 	unsigned refs;	/* owners: queues, messages, the creator */
+	struct outq_trace *trace;	/* a delivery being timed, or NULL */
 	size_t len;	/* bytes in data */
 	char data[];
 };
+
+/*
+ * A delivery being timed (one message, in up to two encodings): counts
+ * the copies of its buffers sitting in queues. event() is called with
+ * OUTQ_FIRST when the first copy has been written out, and once more when
+ * no copy is queued any more: OUTQ_LAST when one was written, OUTQ_NONE
+ * when none was; then the trace is detached from its buffers and event()
+ * owns it (frees it). outq_trace_settle() after the fan-out finishes one
+ * that nobody queued.
+ */
+enum outq_trace_event { OUTQ_FIRST, OUTQ_LAST, OUTQ_NONE };
+
+struct outq_trace {
+	unsigned queued;		/* copies in queues now */
+	bool written;			/* one went out */
+	struct outbuf *bufs[2];		/* the buffers pointing here */
+	void (*event)(struct outq_trace *t, enum outq_trace_event what);
+};
+
+/* Points b (one of at most two) at t. */
+void outq_trace_attach(struct outq_trace *t, struct outbuf *b);
+void outq_trace_settle(struct outq_trace *t);
 
 /* New buffer holding a copy of p[0..n), one reference. */
 struct outbuf *outbuf_new(const char *p, size_t n);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/instance_int.h"
 #include "core/msg.h"
@@ -226,8 +227,82 @@ static void room_serve_waiters(struct chat *c, struct room *r, bool ok)
 	free(subs);
 }
 
+struct outbuf *room_msg_sse(struct room *r, struct msg *m)
+{
+	if (!m->sse)
+		m->sse = wire_sse_message(r->name, m->seq, m->id, m->nick,
+					  m->content, m->time_ms);
+	return m->sse;
+}
+
+/* A message's delivery being timed (struct outq_trace's event). */
+struct msg_trace {
+	struct outq_trace base;
+	struct chat *c;
+	int64_t t_notify_ns, t_read_ns, t_result_ns;
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void lat(struct chat *c, enum chat_lat stage, int64_t from,
+		int64_t to)
+{
+	if (from && to >= from)
+		hist_record(&c->stats.lat[stage], (uint64_t)(to - from) / 1000);
+}
+
+static void trace_event(struct outq_trace *t, enum outq_trace_event what)
+{
+	struct msg_trace *mt = (struct msg_trace *)t;
+	int64_t now = mono_ns();
+
+	switch (what) {
+	case OUTQ_FIRST:
+		lat(mt->c, CHAT_LAT_FIRST, mt->t_notify_ns, now);
+		lat(mt->c, CHAT_LAT_READ_FIRST, mt->t_read_ns, now);
+		return;
+	case OUTQ_LAST:
+		lat(mt->c, CHAT_LAT_LAST, mt->t_notify_ns, now);
+		lat(mt->c, CHAT_LAT_DELIVERY, mt->t_result_ns, now);
+		lat(mt->c, CHAT_LAT_READ_LAST, mt->t_read_ns, now);
+		break;
+	case OUTQ_NONE:
+		break;
+	}
+	free(mt);
+}
+
+/* Times m's fan-out (from its NOTIFY) when it has a stamp: its line and,
+ * with streams here, its event frame (encoded now) share one trace. */
+static struct msg_trace *trace_msg(struct chat *c, struct room *r,
+				   struct msg *m)
+{
+	struct msg_trace *mt;
+
+	if (!m->t_notify_ns || m->line->trace)
+		return NULL;
+	mt = xcalloc(1, sizeof(*mt));
+	mt->base.event = trace_event;
+	mt->c = c;
+	mt->t_notify_ns = m->t_notify_ns;
+	mt->t_read_ns = m->t_read_ns;
+	mt->t_result_ns = m->t_result_ns;
+	outq_trace_attach(&mt->base, m->line);
+	if (r->nstreams)
+		outq_trace_attach(&mt->base, room_msg_sse(r, m));
+	return mt;
+}
+
 static void room_deliver_msg(struct chat *c, struct room *r, struct msg *m)
 {
+	struct msg_trace *mt;
+
 	if (m->seq <= r->last_seq) {
 		c->stats.events_dropped++;
 		return;
@@ -237,12 +312,15 @@ static void room_deliver_msg(struct chat *c, struct room *r, struct msg *m)
 			 LOG_I("from", r->last_seq), LOG_I("to", m->seq));
 	r->last_seq = m->seq;
 	ring_push(&r->ring, m);
+	mt = trace_msg(c, r, m);
 	/* The hot path: one indirect call per subscriber, nothing
 	 * allocated; each gets a reference to the message's one encoding. */
 	for (size_t i = 0; i < r->nmembers; i++)
 		r->members[i]->ops->message(c, r->members[i], r, m);
 	for (size_t i = 0; i < r->nstreams; i++)
 		r->streams[i]->ops->message(c, r->streams[i], r, m);
+	if (mt)
+		outq_trace_settle(&mt->base);
 }
 
 static void room_deliver_notice(struct chat *c, struct room *r,
@@ -468,6 +546,9 @@ void room_take_event(struct chat *c, struct room *r,
 	case CHAT_EV_MESSAGE:
 		m = msg_new(r->name, r->id, ev->seq, ev->id, ev->time_ms,
 			    ev->nick, ev->content, ev->content_len);
+		m->t_notify_ns = ev->t_notify_ns;
+		m->t_read_ns = ev->t_read_ns;
+		m->t_result_ns = ev->t_result_ns;
 		break;
 	case CHAT_EV_JOIN:
 	case CHAT_EV_LEAVE:

@@ -127,6 +127,8 @@ struct room {
 struct room *room_get(struct chat *c, int64_t id);
 /* A room in use here, by name. */
 struct room *room_find(struct chat *c, const char *name);
+/* m's event-stream frame, encoded once (kept in m). */
+struct outbuf *room_msg_sse(struct room *r, struct msg *m);
 /* The room, made (idle) if not in use here; the caller makes it used
  * (adds a member) before returning to the loop. */
 struct room *room_get_or_add(struct chat *c, int64_t id, const char *name);

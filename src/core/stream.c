@@ -47,15 +47,6 @@ struct stream {
 	size_t nparked, capparked;
 };
 
-/* The message's SSE frame, encoded once. */
-static struct outbuf *msg_sse(struct room *r, struct msg *m)
-{
-	if (!m->sse)
-		m->sse = wire_sse_message(r->name, m->seq, m->id, m->nick,
-					  m->content, m->time_ms);
-	return m->sse;
-}
-
 void stream_kill(struct stream *st, bool flush)
 {
 	if (st->closing)
@@ -87,7 +78,7 @@ static void send_msg(struct chat *c, struct stream *st, struct msg *m)
 	if (m->seq <= st->last_seq)
 		return;
 	st->last_seq = m->seq;
-	stream_send(c, st, msg_sse(st->room, m));
+	stream_send(c, st, room_msg_sse(st->room, m));
 }
 
 static void send_ring(struct chat *c, struct stream *st)

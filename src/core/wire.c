@@ -8,6 +8,7 @@
 #include "core/chat.h"
 
 #include "util/buckets.h"
+#include "util/hist.h"
 #include "util/jsonw.h"
 #include "util/strbuf.h"
 
@@ -250,6 +251,23 @@ static void real_field(struct strbuf *sb, const char *k, double v)
 		sb_puts(sb, ".0");
 }
 
+/* "latency_us":{"<stage>":{"count":N,"p50":..,"p90":..,"p99":..,"max":..},...} */
+static void json_latency(struct strbuf *sb, const struct hist *lat)
+{
+	sb_puts(sb, ",\"latency_us\":{");
+	for (size_t i = 0; i < CHAT_LAT_N; i++) {
+		const struct hist *h = &lat[i];
+
+		sb_appendf(sb, "%s\"%s\":{\"count\":%" PRIu64 ",\"p50\":%" PRIu64
+			   ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
+			   ",\"max\":%" PRIu64 "}",
+			   i ? "," : "", chat_lat_name(i), h->count,
+			   hist_quantile(h, 0.5), hist_quantile(h, 0.9),
+			   hist_quantile(h, 0.99), h->max);
+	}
+	sb_puts(sb, "}");
+}
+
 char *wire_json_health(const struct wire_health *h)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -280,6 +298,8 @@ char *wire_json_health(const struct wire_health *h)
 		   ",\"dropped\":%" PRIu64 "}",
 		   h->db_queued, h->db_queued_user, h->db_limit, h->db_refused,
 		   h->db_dropped);
+	if (h->lat)
+		json_latency(&sb, h->lat);
 	return close_obj(&sb);
 }
 
@@ -348,6 +368,7 @@ char *wire_json_metrics(const struct wire_metrics *m)
 	sb_puts(&sb, ",\"control\":");
 	json_buckets(&sb, m->ctl_batches);
 	sb_puts(&sb, "}");
+	json_latency(&sb, cs->lat);
 	return close_obj(&sb);
 }
 
@@ -409,6 +430,34 @@ static void prom_buckets(struct strbuf *sb, const char *inst,
 	prom_sample(sb, inst, sample, label, b->sum);
 	snprintf(sample, sizeof(sample), "%s_count", name);
 	prom_sample(sb, inst, sample, label, (double)b->count);
+}
+
+/* A stage's histogram in seconds; a bucket's count includes the values
+ * in the fine bucket holding its bound (within 3% above it). */
+static void prom_latency(struct strbuf *sb, const char *inst,
+			 const char *stage, const struct hist *h)
+{
+	static const double bounds[] = { 0.0001, 0.00025, 0.0005, 0.001,
+					 0.0025, 0.005,	  0.01,	  0.025,
+					 0.05,	 0.1,	  0.25,	  0.5,
+					 1,	 2.5,	  5,	  10 };
+	char extra[96];
+
+	for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+		snprintf(extra, sizeof(extra), "stage=\"%s\",le=\"%g\"",
+			 stage, bounds[i]);
+		prom_sample(sb, inst, "message_latency_seconds_bucket", extra,
+			    (double)hist_count_le(h, (uint64_t)(bounds[i] *
+								1e6)));
+	}
+	snprintf(extra, sizeof(extra), "stage=\"%s\",le=\"+Inf\"", stage);
+	prom_sample(sb, inst, "message_latency_seconds_bucket", extra,
+		    (double)h->count);
+	snprintf(extra, sizeof(extra), "stage=\"%s\"", stage);
+	prom_sample(sb, inst, "message_latency_seconds_sum", extra,
+		    (double)h->sum / 1e6);
+	prom_sample(sb, inst, "message_latency_seconds_count", extra,
+		    (double)h->count);
 }
 
 char *wire_prom_metrics(const struct wire_metrics *m)
@@ -491,6 +540,10 @@ char *wire_prom_metrics(const struct wire_metrics *m)
 	prom_one(&sb, in, "notify_queue_usage_ratio", "gauge",
 		 "PostgreSQL's pg_notification_queue_usage() at the last heartbeat.",
 		 m->notify_queue_usage);
+	prom_head(&sb, "message_latency_seconds", "histogram",
+		  "Where one message's time goes, by stage (see the README).");
+	for (size_t i = 0; i < CHAT_LAT_N; i++)
+		prom_latency(&sb, in, chat_lat_name(i), &cs->lat[i]);
 	prom_head(&sb, "batch_size", "histogram",
 		  "Messages per bd_post() and operations per bd_ctl() statement.");
 	prom_buckets(&sb, in, "batch_size", "kind=\"messages\"",

@@ -15,6 +15,7 @@
 #include "core/outq.h"
 
 struct buckets;
+struct hist;
 struct chat_stats;
 struct strbuf;
 
@@ -91,6 +92,7 @@ struct wire_health {
 	double notify_queue_usage;
 	uint64_t http_connections, http_waiting, room_list_reads;
 	uint64_t db_queued, db_queued_user, db_limit, db_refused, db_dropped;
+	const struct hist *lat;		/* CHAT_LAT_N stages, or NULL */
 };
 char *wire_json_health(const struct wire_health *h);
 

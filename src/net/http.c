@@ -287,6 +287,7 @@ static void handle_health(struct http_state *hs, struct http_conn *hc,
 		.db_limit = ds.limit,
 		.db_refused = ds.refused,
 		.db_dropped = ds.dropped,
+		.lat = cs->lat,
 	};
 	http_answer(hc, ok && !nc->draining ? 200 : 503, wire_json_health(&h));
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "store/notify.h"
@@ -26,7 +27,42 @@ struct post_item {
 	int64_t room_id, uid;
 	char *nick;
 	char *content;
+	int64_t t_read_ns;	/* queued (in the callback that read it) */
 };
+
+/* A message this instance committed, until its NOTIFY is read. */
+struct posted {
+	int64_t t_read_ns, t_result_ns;
+};
+
+/* More than this many posted messages without their NOTIFY (a LISTEN
+ * connection that was down): forget them all. */
+#define POSTED_MAX 65536
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void lat(struct store *st, enum chat_lat stage, int64_t from,
+		int64_t to)
+{
+	if (from && to >= from)
+		chat_record_latency(st->chat, stage,
+				    (uint64_t)(to - from) / 1000);
+}
+
+static void posted_clear(struct store *st)
+{
+	for (size_t i = 0; i < st->posted.cap; i++)
+		if (st->posted.slots[i].key)
+			free(st->posted.slots[i].val);
+	idmap_fini(&st->posted);
+	idmap_init(&st->posted);
+}
 
 /* Messages waiting for one bd_post() statement. */
 struct post_batch {
@@ -34,9 +70,9 @@ struct post_batch {
 	struct post_item *items;
 	size_t n, cap;
 	char *json;		/* the parameter, built when sent */
+	int64_t t_sent_ns;
 };
 
-/* Context of one statement. */
 /* One statement's context, for its outcome. */
 struct op {
 	struct store *st;
@@ -163,6 +199,7 @@ static int post_build(void *arg, const char *const **values)
 	if (b->st->open == b)
 		b->st->open = NULL;	/* sealed: later posts start anew */
 	buckets_add(&b->st->post_batches, (double)b->n);
+	b->t_sent_ns = mono_ns();
 	for (size_t i = 0; i < b->n; i++) {
 		struct post_item *it = &b->items[i];
 
@@ -176,10 +213,32 @@ static int post_build(void *arg, const char *const **values)
 	return 1;
 }
 
+/* it committed as message id: its stages so far, kept until its NOTIFY. */
+static void posted_ok(struct store *st, const struct post_item *it,
+		      int64_t t_sent, int64_t now, int64_t id, int64_t seq)
+{
+	struct posted *p;
+
+	lat(st, CHAT_LAT_QUEUE, it->t_read_ns, t_sent);
+	lat(st, CHAT_LAT_COMMIT, t_sent, now);
+	lat(st, CHAT_LAT_READ_COMMIT, it->t_read_ns, now);
+	if (id > 0) {
+		if (st->posted.count >= POSTED_MAX)
+			posted_clear(st);
+		p = xmalloc(sizeof(*p));
+		p->t_read_ns = it->t_read_ns;
+		p->t_result_ns = now;
+		idmap_put(&st->posted, (uint64_t)id, p);
+	}
+	chat_on_posted(st->chat, it->sid, it->token, 0, id, seq);
+}
+
 static void post_done(void *arg, PGresult *res, int err)
 {
 	struct post_batch *b = arg;
-	struct chat *c = b->st->chat;
+	struct store *st = b->st;
+	struct chat *c = st->chat;
+	int64_t now = mono_ns();
 	int nrows;
 
 	err = store_result_err(res, err, "bd_post");
@@ -191,9 +250,9 @@ static void post_done(void *arg, PGresult *res, int err)
 			chat_on_posted(c, b->items[i].sid, b->items[i].token,
 				       err ? err : BD_EDB, 0, 0);
 		else
-			chat_on_posted(c, b->items[i].sid, b->items[i].token,
-				       0, store_get_i64(res, row, 1),
-				       store_get_i64(res, row, 2));
+			posted_ok(st, &b->items[i], b->t_sent_ns, now,
+				  store_get_i64(res, row, 1),
+				  store_get_i64(res, row, 2));
 	}
 	batch_free(b);
 }
@@ -235,6 +294,7 @@ static int st_post(void *arg, uint64_t sid, uint64_t token, int64_t room_id,
 	it->uid = uid;
 	it->nick = xstrdup(nick);
 	it->content = xmemdup(content, len);
+	it->t_read_ns = mono_ns();
 	return 0;
 }
 
@@ -624,6 +684,19 @@ static void l_notify(void *arg, const char *channel, const char *payload)
 		log_warn("db_bad_notification", LOG_S("channel", channel));
 		return;
 	}
+	if (ev.kind == CHAT_EV_MESSAGE) {
+		struct posted *p = ev.id > 0 ?
+			idmap_get(&st->posted, (uint64_t)ev.id) : NULL;
+
+		ev.t_notify_ns = mono_ns();
+		if (p) {
+			ev.t_read_ns = p->t_read_ns;
+			ev.t_result_ns = p->t_result_ns;
+			lat(st, CHAT_LAT_NOTIFY, p->t_result_ns, ev.t_notify_ns);
+			idmap_del(&st->posted, (uint64_t)ev.id);
+			free(p);
+		}
+	}
 	chat_on_event(st->chat, &ev);
 	json_decref(root);
 }
@@ -657,6 +730,7 @@ struct store *store_new(struct lws_context *ctx, struct lws_vhost *vh,
 	st->instance_id = xstrdup(instance_id);
 	st->presence_timeout_s = presence_timeout_s;
 	st->ctx = ctx;
+	idmap_init(&st->posted);
 	st->ready = ready;
 	st->ready_arg = arg;
 	buckets_init(&st->post_batches, batch_bounds,
@@ -779,6 +853,8 @@ void store_free(struct store *st)
 		return;
 	pgconn_free(st->q);
 	pgconn_free(st->l);
+	posted_clear(st);
+	idmap_fini(&st->posted);
 	free(st->instance_id);
 	free(st);
 }

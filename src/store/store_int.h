@@ -10,6 +10,7 @@
 
 #include "store/pgconn.h"
 #include "store/store.h"
+#include "util/idmap.h"
 
 struct store {
 	struct chat *chat;
@@ -21,6 +22,8 @@ struct store {
 	uint64_t ctl_errors;		/* batched items that failed */
 	struct buckets post_batches;	/* messages per bd_post() */
 	struct buckets ctl_batches;	/* operations per bd_ctl() */
+	struct idmap posted;		/* message id -> struct posted: ours,
+					 * committed, NOTIFY not read yet */
 	void (*ready)(void *arg);
 	void *ready_arg;
 	bool was_ready;

@@ -19,7 +19,7 @@
 struct thttp_resp {
 	int status;	  /* status code of the response, 0 for none */
 	char head[4096];  /* status line and headers */
-	char body[16384]; /* body, NUL-terminated */
+	char body[65536]; /* body, NUL-terminated */
 	size_t body_len;  /* bytes in body (it may hold NULs) */
 };
 

@@ -102,7 +102,7 @@ static void check_prom_text(const char *body)
 
 	ck_assert_int_eq(regcomp(&re,
 				 "^babydiscord_([a-z_]+)\\{instance=\"test\""
-				 "(,[a-z_]+=\"[^\"]*\")*\\} -?[0-9.e+]+$",
+				 "(,[a-z_]+=\"[^\"]*\")*\\} -?[0-9.e+-]+$",
 				 REG_EXTENDED),
 			 0);
 	for (char *l = strtok_r(copy, "\n", &save); l;
@@ -206,11 +206,71 @@ START_TEST(test_metrics_prometheus_text)
 }
 END_TEST
 
+static json_t *stage(json_t *h, const char *name)
+{
+	json_t *st = json_object_get(json_object_get(h, "latency_us"), name);
+
+	ck_assert_msg(json_is_object(st), "no latency_us.%s", name);
+	ck_assert_msg(num(st, "p50") <= num(st, "p90") &&
+			      num(st, "p90") <= num(st, "p99") &&
+			      num(st, "p99") <= num(st, "max"),
+		      "latency_us.%s: quantiles out of order", name);
+	return st;
+}
+
+/*
+ * Where a message's time goes: five messages from alice to bob and
+ * herself; every stage the sender's instance measures has them, once per
+ * message (the last write is once both copies went out); the stages that
+ * need the commit's result before the NOTIFY have at most five; a message
+ * is never written last before it is written first.
+ */
+START_TEST(test_latency_stages_counted)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	struct thttp_resp r;
+	json_t *h;
+
+	do_create(alice, "timed");
+	do_join_seen(bob, "timed", alice);
+	for (int i = 0; i < 5; i++) {
+		do_say(alice, "timed", "tick");
+		expect_next(bob, "[timed] alice: tick");
+	}
+	thttp_get(HPORT, "/health", &r);
+	expect_status(&r, 200);
+	h = resp_json(&r);
+	ck_assert_int_eq(num(stage(h, "queue"), "count"), 5);
+	ck_assert_int_eq(num(stage(h, "commit"), "count"), 5);
+	ck_assert_int_eq(num(stage(h, "read_to_commit"), "count"), 5);
+	ck_assert_int_eq(num(stage(h, "first_write"), "count"), 5);
+	ck_assert_int_eq(num(stage(h, "last_write"), "count"), 5);
+	ck_assert_int_le(num(stage(h, "notify"), "count"), 5);
+	ck_assert_int_eq(num(stage(h, "delivery"), "count"),
+			 num(stage(h, "notify"), "count"));
+	ck_assert_int_eq(num(stage(h, "read_to_first_write"), "count"),
+			 num(stage(h, "notify"), "count"));
+	ck_assert_int_eq(num(stage(h, "read_to_last_write"), "count"),
+			 num(stage(h, "notify"), "count"));
+	ck_assert_int_ge(num(stage(h, "last_write"), "max"),
+			 num(stage(h, "first_write"), "max"));
+	ck_assert_int_ge(num(stage(h, "read_to_last_write"), "max"),
+			 num(stage(h, "read_to_first_write"), "max"));
+	ck_assert_int_ge(num(stage(h, "read_to_commit"), "max"),
+			 num(stage(h, "commit"), "max"));
+	json_decref(h);
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
 int main(void)
 {
 	const struct tfix_case cases[] = {
 		TFIX_CASE(test_metrics_json_counts, 30, NULL),
 		TFIX_CASE(test_metrics_prometheus_text, 30, NULL),
+		TFIX_CASE(test_latency_stages_counted, 30, NULL),
 	};
 
 	return tfix_main("metrics", cases, TMAIN_N(cases), NULL);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/outq.h"
+#include "util/hist.h"
 #include "util/idmap.h"
 #include "util/linebuf.h"
 #include "util/strbuf.h"
@@ -234,6 +236,111 @@ START_TEST(test_strbuf_appends)
 }
 END_TEST
 
+START_TEST(test_hist_quantiles)
+{
+	struct hist *h = calloc(1, sizeof(*h));
+
+	ck_assert_uint_eq(hist_quantile(h, 0.5), 0);
+	for (uint64_t v = 1; v <= 1000; v++)
+		hist_record(h, v);
+	ck_assert_uint_eq(h->count, 1000);
+	ck_assert_uint_eq(h->max, 1000);
+	ck_assert_uint_eq(h->sum, 500500);
+	/* Within a bucket's width (about 3%) of the true value. */
+	ck_assert_uint_ge(hist_quantile(h, 0.5), 485);
+	ck_assert_uint_le(hist_quantile(h, 0.5), 516);
+	ck_assert_uint_ge(hist_quantile(h, 0.99), 960);
+	ck_assert_uint_le(hist_quantile(h, 0.99), 1000);
+	ck_assert_uint_eq(hist_quantile(h, 1.0), 1000);
+	/* Exact below 64. */
+	ck_assert_uint_eq(hist_quantile(h, 0.01), 10);
+	ck_assert_uint_eq(hist_count_le(h, 63), 63);
+	ck_assert_uint_ge(hist_count_le(h, 500), 500);
+	ck_assert_uint_le(hist_count_le(h, 500), 516);
+	ck_assert_uint_eq(hist_count_le(h, 1u << 30), 1000);
+	/* Huge values land in the last bucket, max stays exact. */
+	hist_record(h, (uint64_t)1 << 50);
+	ck_assert_uint_eq(h->max, (uint64_t)1 << 50);
+	ck_assert_uint_eq(hist_quantile(h, 1.0), (uint64_t)1 << 50);
+	free(h);
+}
+END_TEST
+
+struct trace_log {
+	struct outq_trace t;
+	int first, last, none;
+};
+
+static void on_trace(struct outq_trace *t, enum outq_trace_event what)
+{
+	struct trace_log *l = (struct trace_log *)t;
+
+	if (what == OUTQ_FIRST)
+		l->first++;
+	else if (what == OUTQ_LAST)
+		l->last++;
+	else
+		l->none++;
+}
+
+/* A traced delivery to three queues in two encodings: FIRST at the first
+ * copy written, LAST once the last queued copy is gone (written or
+ * dropped), then the buffers are untraced (a later push is not counted). */
+START_TEST(test_outq_trace)
+{
+	struct trace_log l = { .t.event = on_trace };
+	struct outbuf *line = outbuf_new("line\n", 5);
+	struct outbuf *ev = outbuf_new("event\n", 6);
+	struct outq a, b, c;
+	char buf[16];
+
+	outq_init(&a, 100);
+	outq_init(&b, 100);
+	outq_init(&c, 100);
+	outq_trace_attach(&l.t, line);
+	outq_trace_attach(&l.t, ev);
+	ck_assert_int_eq(outq_push(&a, line), 0);
+	ck_assert_int_eq(outq_push(&b, line), 0);
+	ck_assert_int_eq(outq_push(&c, ev), 0);
+	outq_trace_settle(&l.t);
+	ck_assert_int_eq(l.t.queued, 3);
+	/* Part of a copy is not a written copy. */
+	outq_consume(&a, outq_copy(&a, buf, 2));
+	ck_assert_int_eq(l.first, 0);
+	outq_consume(&a, outq_copy(&a, buf, sizeof(buf)));
+	ck_assert_int_eq(l.first, 1);
+	outq_consume(&c, outq_copy(&c, buf, sizeof(buf)));
+	ck_assert_int_eq(l.first, 1);
+	ck_assert_int_eq(l.last, 0);
+	outq_fini(&b);		/* dropped unwritten: the last one gone */
+	ck_assert_int_eq(l.last, 1);
+	ck_assert_ptr_null(line->trace);
+	ck_assert_ptr_null(ev->trace);
+	outq_init(&b, 100);
+	ck_assert_int_eq(outq_push(&b, line), 0);
+	outq_fini(&b);
+	ck_assert_int_eq(l.last + l.first + l.none, 2);
+	outq_fini(&a);
+	outq_fini(&c);
+	outbuf_unref(line);
+	outbuf_unref(ev);
+}
+END_TEST
+
+/* Nobody to deliver to: settled at once, as never written. */
+START_TEST(test_outq_trace_unqueued)
+{
+	struct trace_log l = { .t.event = on_trace };
+	struct outbuf *line = outbuf_new("x\n", 2);
+
+	outq_trace_attach(&l.t, line);
+	outq_trace_settle(&l.t);
+	ck_assert_int_eq(l.none, 1);
+	ck_assert_ptr_null(line->trace);
+	outbuf_unref(line);
+}
+END_TEST
+
 int main(void)
 {
 	const struct tmain_case cases[] = {
@@ -246,6 +353,9 @@ int main(void)
 		{ "idmap", test_idmap_put_get_del_many },
 		{ "strmap", test_strmap_put_get_del_many },
 		{ "strbuf", test_strbuf_appends },
+		{ "hist", test_hist_quantiles },
+		{ "outq_trace", test_outq_trace },
+		{ "outq_trace_unqueued", test_outq_trace_unqueued },
 	};
 
 	return tmain_main("util", cases, TMAIN_N(cases), NULL, NULL);
