@@ -265,12 +265,69 @@ START_TEST(test_latency_stages_counted)
 }
 END_TEST
 
+/*
+ * contrib's Prometheus config checks out (promtool check config) and its
+ * Grafana dashboard is valid JSON whose every query names metrics this
+ * server exposes.
+ */
+START_TEST(test_contrib_monitoring_files)
+{
+	const char *top = getenv("BD_TOP") ? getenv("BD_TOP") : ".";
+	char path[1024], cmd[2048];
+	struct thttp_resp r;
+	json_error_t e;
+	json_t *d, *panels, *p;
+	size_t i, nq = 0;
+
+	if (system("command -v promtool >/dev/null 2>&1")) {
+		trun_note("promtool not installed: config not checked");
+	} else {
+		snprintf(cmd, sizeof(cmd),
+			 "promtool check config '%s/contrib/prometheus/prometheus.yml' >/dev/null 2>&1",
+			 top);
+		ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+	}
+	thttp_get(HPORT, "/metrics?format=prometheus", &r);
+	expect_status(&r, 200);
+	snprintf(path, sizeof(path), "%s/contrib/grafana/babydiscord.json", top);
+	d = json_load_file(path, 0, &e);
+	ck_assert_msg(d, "%s:%d: %s", path, e.line, e.text);
+	panels = json_object_get(d, "panels");
+	ck_assert_int_ge(json_array_size(panels), 5);
+	json_array_foreach(panels, i, p) {
+		json_t *t;
+		size_t k;
+
+		json_array_foreach(json_object_get(p, "targets"), k, t) {
+			const char *q = json_string_value(json_object_get(t, "expr"));
+			const char *m;
+
+			ck_assert_msg(q, "panel %zu: a target without expr", i);
+			for (m = strstr(q, "babydiscord_"); m;
+			     m = strstr(m + 1, "babydiscord_")) {
+				char name[96], want[110];
+
+				sscanf(m, "%95[a-z_]", name);
+				snprintf(want, sizeof(want), "\n%s{", name);
+				ck_assert_msg(strstr(r.body, want),
+					      "the dashboard queries %s, which /metrics does not have",
+					      name);
+				nq++;
+			}
+		}
+	}
+	ck_assert_int_ge(nq, 5);
+	json_decref(d);
+}
+END_TEST
+
 int main(void)
 {
 	const struct tfix_case cases[] = {
 		TFIX_CASE(test_metrics_json_counts, 30, NULL),
 		TFIX_CASE(test_metrics_prometheus_text, 30, NULL),
 		TFIX_CASE(test_latency_stages_counted, 30, NULL),
+		TFIX_CASE(test_contrib_monitoring_files, 30, NULL),
 	};
 
 	return tfix_main("metrics", cases, TMAIN_N(cases), NULL);
