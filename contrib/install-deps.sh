@@ -13,7 +13,7 @@
 set -euo pipefail
 
 # Always needed: toolchain, libraries, PostgreSQL, and the tools tests use.
-BASE_PKGS=(gcc make pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev
+BASE_PKGS=(gcc make pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev jq
 	libpq-dev libjansson-dev
 	check postgresql postgresql-client netcat-openbsd curl procps iproute2
 	shellcheck)

@@ -145,6 +145,8 @@ enum chat_event_kind {
 	CHAT_EV_JOIN,		/* uid/nick joined the room */
 	CHAT_EV_LEAVE,		/* uid/nick left the room */
 	CHAT_EV_NICK,		/* uid renamed from nick to new_nick */
+	CHAT_EV_HISTORY,	/* old messages came back (migrate/replay):
+				 * reload the room's ring from the table */
 };
 
 /* A notification from a room's channel, decoded by the store. */

@@ -542,6 +542,15 @@ void room_take_event(struct chat *c, struct room *r,
 	}
 	/* Nothing overtakes the joins and leaves heard before it. */
 	room_flush_pending(c, r);
+	if (ev->kind == CHAT_EV_HISTORY) {
+		/* Load the ring again (messages seen meanwhile are parked
+		 * and shown after, as in any sync). */
+		if (r->state == ROOM_LIVE) {
+			r->ring_valid = false;
+			room_sync(c, r);
+		}
+		return;
+	}
 	switch (ev->kind) {
 	case CHAT_EV_MESSAGE:
 		m = msg_new(r->name, r->id, ev->seq, ev->id, ev->time_ms,
@@ -559,6 +568,8 @@ void room_take_event(struct chat *c, struct room *r,
 	case CHAT_EV_NICK:
 		sb_appendf(&text, "%s is now known as %s", ev->nick,
 			   ev->new_nick);
+		break;
+	case CHAT_EV_HISTORY:
 		break;
 	}
 	if (text.len) {

@@ -49,6 +49,8 @@ int notify_decode(const char *payload, struct chat_event *ev, json_t **root)
 		ev->kind = kind[0] == 'j' ? CHAT_EV_JOIN : CHAT_EV_LEAVE;
 		if (store_get_i64(o, "uid", &ev->uid))
 			goto out_bad;
+	} else if (!strcmp(kind, "h")) {
+		ev->kind = CHAT_EV_HISTORY;
 	} else if (!strcmp(kind, "n")) {
 		ev->kind = CHAT_EV_NICK;
 		ev->new_nick = get_str(o, "to", NULL);
