@@ -162,8 +162,10 @@ size_t outq_copy(const struct outq *q, char *dst, size_t max)
 	return n;
 }
 
-void outq_consume(struct outq *q, size_t n)
+size_t outq_consume(struct outq *q, size_t n)
 {
+	size_t done = 0;
+
 	q->bytes -= n;
 	while (n && q->count) {
 		struct outbuf *b = q->items[q->head];
@@ -171,7 +173,7 @@ void outq_consume(struct outq *q, size_t n)
 
 		if (n < left) {
 			q->off += n;
-			return;
+			return done;
 		}
 		n -= left;
 		q->off = 0;
@@ -179,7 +181,9 @@ void outq_consume(struct outq *q, size_t n)
 		outbuf_unref(b);
 		q->head = (q->head + 1) & (q->cap - 1);
 		q->count--;
+		done++;
 	}
+	return done;
 }
 
 bool outq_empty(const struct outq *q)

@@ -66,8 +66,9 @@ void outq_fini(struct outq *q);
 int outq_push(struct outq *q, struct outbuf *b);
 /* Copies up to max unwritten bytes into dst; returns how many. */
 size_t outq_copy(const struct outq *q, char *dst, size_t max);
-/* Marks n bytes (at most outq_copy()'s result) as written. */
-void outq_consume(struct outq *q, size_t n);
+/* Marks n bytes (at most outq_copy()'s result) as written; returns how
+ * many buffers that completed. */
+size_t outq_consume(struct outq *q, size_t n);
 bool outq_empty(const struct outq *q);
 
 #endif

@@ -343,8 +343,10 @@ char *wire_json_metrics(const struct wire_metrics *m)
 	int_field(&sb, "messages_received", (int64_t)cs->messages_received);
 	int_field(&sb, "messages_committed", (int64_t)cs->messages_posted);
 	sb_appendf(&sb, ",\"deliveries\":{\"lines\":%" PRIu64
-		   ",\"events\":%" PRIu64 "}",
-		   cs->messages_delivered, cs->events_delivered);
+		   ",\"events\":%" PRIu64 ",\"lines_queued\":%" PRIu64
+		   ",\"events_queued\":%" PRIu64 "}",
+		   m->lines_out, m->events_out, cs->messages_delivered,
+		   cs->events_delivered);
 	sb_puts(&sb, ",\"rejected\":{");
 	for (int i = 0; i < BD_NERRS; i++)
 		sb_appendf(&sb, "%s\"%s\":%" PRIu64, i ? "," : "",
@@ -495,10 +497,16 @@ char *wire_prom_metrics(const struct wire_metrics *m)
 		 "Messages this instance committed.",
 		 (double)cs->messages_posted);
 	prom_head(&sb, "deliveries_total", "counter",
-		  "Lines queued to line and HTTP sessions, events to streams.");
+		  "Whole lines written to TCP clients, event frames to streams.");
 	prom_sample(&sb, in, "deliveries_total", "kind=\"line\"",
-		    (double)cs->messages_delivered);
+		    (double)m->lines_out);
 	prom_sample(&sb, in, "deliveries_total", "kind=\"event\"",
+		    (double)m->events_out);
+	prom_head(&sb, "deliveries_queued_total", "counter",
+		  "Lines queued to line and HTTP sessions, events to streams.");
+	prom_sample(&sb, in, "deliveries_queued_total", "kind=\"line\"",
+		    (double)cs->messages_delivered);
+	prom_sample(&sb, in, "deliveries_queued_total", "kind=\"event\"",
 		    (double)cs->events_delivered);
 	prom_head(&sb, "rejected_total", "counter",
 		  "Requests and messages refused, by reason.");

@@ -109,6 +109,7 @@ struct wire_metrics {
 	uint64_t notifications;
 	double notify_queue_usage;	/* 0..1 */
 	uint64_t bytes_in, bytes_out;
+	uint64_t lines_out, events_out;		/* written to sockets */
 	const struct buckets *post_batches, *ctl_batches;
 };
 char *wire_json_metrics(const struct wire_metrics *m);

@@ -235,6 +235,8 @@ static void handle_metrics(struct http_state *hs, struct http_conn *hc,
 		.notify_queue_usage = nc->db_queue(nc->db_arg),
 		.bytes_in = nc->bytes_in,
 		.bytes_out = nc->bytes_out,
+		.lines_out = nc->lines_out,
+		.events_out = nc->events_out,
 		.post_batches = &ds.post_batches,
 		.ctl_batches = &ds.ctl_batches,
 	};
@@ -459,7 +461,7 @@ static int write_stream(struct http_conn *hc)
 		if (lws_write(hc->wsi, scratch + LWS_PRE, n, LWS_WRITE_RAW) <
 		    (int)n)
 			return -1;
-		outq_consume(q, n);
+		net_ctx_of(hc->wsi)->events_out += outq_consume(q, n);
 		net_ctx_of(hc->wsi)->bytes_out += n;
 	}
 	if (!outq_empty(q))

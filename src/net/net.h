@@ -38,6 +38,8 @@ struct net_ctx {
 	struct http_state *http;	/* API sessions and pending requests */
 	bool draining;			/* shutdown started: /health 503 */
 	uint64_t bytes_in, bytes_out;	/* on client sockets, both ports */
+	uint64_t lines_out, events_out;	/* whole lines (TCP), stream frames
+					 * (SSE) written */
 	int64_t started_s;		/* CLOCK_MONOTONIC at start, seconds */
 };
 

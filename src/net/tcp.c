@@ -100,7 +100,7 @@ static int tcp_writeable(struct tcp_conn *tc)
 		if (lws_write(tc->wsi, scratch + LWS_PRE, n, LWS_WRITE_RAW) <
 		    (int)n)
 			return -1;
-		outq_consume(q, n);
+		net_ctx_of(tc->wsi)->lines_out += outq_consume(q, n);
 		net_ctx_of(tc->wsi)->bytes_out += n;
 	}
 	if (!outq_empty(q))
