@@ -504,7 +504,7 @@ int api_run(struct lg *lg)
 	}
 	setup_ok = api_setup(lg, a);
 	server_sample(lg->srv, lg->o.server_pid, lg->o.npids,
-		      SERVER_AFTER_SETUP);
+		      lg->o.server_tree, SERVER_AFTER_SETUP);
 	a->t0 = util_now_ns();
 	deadline = a->t0 + (uint64_t)(lg->o.duration_max * 1e9);
 	for (i = 0; setup_ok && i < n; i++) {
@@ -525,7 +525,8 @@ int api_run(struct lg *lg)
 				i + 1);
 	}
 	a->t_end = util_now_ns();
-	server_sample(lg->srv, lg->o.server_pid, lg->o.npids, SERVER_END);
+	server_sample(lg->srv, lg->o.server_pid, lg->o.npids,
+		      lg->o.server_tree, SERVER_END);
 	if (!setup_ok)
 		a->stop_reason = "setup failed";
 	if (a->sid[0])

@@ -36,8 +36,8 @@ static void args_usage(FILE *f)
 		"  --rate R             total msg/s, 0 = flat out (0)\n"
 		"  --window W           flat out: unconfirmed per sender (64)\n"
 		"  --room NAME          room to create or join (bench)\n"
-		"  --rooms N            N rooms NAME_0 .. NAME_<N-1>, at most\n"
-		"                       --senders (1)\n"
+		"  --rooms N            N rooms NAME_0 .. NAME_<N-1> (1);\n"
+		"                       rooms past --senders get no messages\n"
 		"  --nick-prefix P      /nick P<i> before joining (off)\n"
 		"  --concurrency C      connects/joins in flight (64)\n"
 		"  --setup-timeout SEC  hard stop for connects and joins (60)\n"
@@ -61,11 +61,43 @@ static void args_usage(FILE *f)
 		"                       rate per kind; --duration-max bounds\n"
 		"                       the requests; --server-pid: one, or\n"
 		"                       one per --http-ports port\n"
+		"  --proto P            what the senders and the TCP clients\n"
+		"                       speak: bd (Baby Discord's line\n"
+		"                       protocol), irc (NICK/USER, wait for\n"
+		"                       001; JOIN #ROOM, wait for 366;\n"
+		"                       PRIVMSG #ROOM :payload; PING gets\n"
+		"                       PONG) or nchan (no TCP clients;\n"
+		"                       senders POST /pub/ROOM on --http-port,\n"
+		"                       pipelined on one keep-alive\n"
+		"                       connection each) (bd)\n"
+		"  --sse-proto P        what the SSE subscribers speak: bd\n"
+		"                       (session, /join, GET /api/messages)\n"
+		"                       or nchan (GET /sub/ROOM with Accept:\n"
+		"                       text/event-stream) (nchan with\n"
+		"                       --proto nchan, else bd)\n"
+		"  --server-tree        --server-pid figures include each\n"
+		"                       pid's child processes (nginx: master\n"
+		"                       and workers)\n"
+		"  --reconnect          a member that loses its connection\n"
+		"                       during the run comes back: TCP to the\n"
+		"                       next of --ports (/nick, /join; the\n"
+		"                       history /join shows fills the gap),\n"
+		"                       SSE to its HTTP port with\n"
+		"                       Last-Event-ID; reports the time until\n"
+		"                       every one is back and caught up\n"
+		"                       (--proto bd with --nick-prefix)\n"
+		"  --kill-pid PID       send PID SIGKILL --kill-at seconds\n"
+		"  --kill-at SEC        into the run (the reconnect storm)\n"
 		"Sender s is connection s, in room s %% N, on instance s %% I\n"
 		"(I ports) or on --sender-port. Receiver j (TCP and SSE each\n"
 		"counted from 0) is in room j %% N on instance (j / N) %% I,\n"
 		"so that every room has receivers on every instance. Every\n"
-		"member of a room receives all its messages.\n"
+		"member of a room receives all its messages (irc: but its\n"
+		"own; nchan senders are not members). Without an echo\n"
+		"(irc, nchan) a message counts as confirmed for --window\n"
+		"when the first other member of its room got it.\n"
+		"One --http-port with several --ports: a proxy in front of\n"
+		"them takes every SSE subscriber.\n"
 		"SSE subscribers are named sse<i>_<pid>; they skip the\n"
 		"stream's history (messages sent before this run).\n"
 		"Exit 0: every member got every message once, in order (API\n"
@@ -136,6 +168,43 @@ static uint32_t args_list(const char *opt, const char *arg, long *out,
 	return n;
 }
 
+static enum args_proto args_proto(const char *opt, const char *arg)
+{
+	if (!strcmp(arg, "bd"))
+		return ARGS_BD;
+	if (!strcmp(arg, "irc"))
+		return ARGS_IRC;
+	if (!strcmp(arg, "nchan"))
+		return ARGS_NCHAN;
+	fprintf(stderr, "loadgen: --%s: bd, irc or nchan\n", opt);
+	exit(2);
+}
+
+/* The combinations of --proto, --sse-proto and the modes that exist. */
+static void args_check_protos(struct args *o, bool sse_proto_given)
+{
+	if (!sse_proto_given)
+		o->sse_proto = o->proto == ARGS_NCHAN ? ARGS_NCHAN : ARGS_BD;
+	if (o->sse_proto == ARGS_IRC)
+		args_fail("--sse-proto: bd or nchan");
+	if (o->proto == ARGS_NCHAN && o->clients)
+		args_fail("--proto nchan: no --clients (nchan has no TCP "
+			  "clients; use --sse-clients)");
+	if (o->proto == ARGS_NCHAN && o->sse_proto != ARGS_NCHAN)
+		args_fail("--proto nchan: --sse-proto nchan");
+	if (o->proto != ARGS_BD && o->sse_clients &&
+	    o->sse_proto == ARGS_BD)
+		args_fail("--sse-proto bd needs --proto bd");
+	if (o->api_requests && o->proto != ARGS_BD)
+		args_fail("--api-requests: --proto bd only");
+	if (o->reconnect && (o->proto != ARGS_BD ||
+			     o->sse_proto != ARGS_BD || !o->nick_prefix))
+		args_fail("--reconnect: --proto bd with --nick-prefix "
+			  "(a TCP client takes its nickname back)");
+	if (o->kill_pid && !o->kill_at)
+		args_fail("--kill-pid needs --kill-at");
+}
+
 void args_parse(struct args *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -161,6 +230,12 @@ void args_parse(struct args *o, int argc, char **argv)
 		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "server-pid", required_argument, NULL, 'P' },
 		{ "api-requests", required_argument, NULL, 'A' },
+		{ "proto", required_argument, NULL, 'X' },
+		{ "sse-proto", required_argument, NULL, 'Y' },
+		{ "server-tree", no_argument, NULL, 't' },
+		{ "reconnect", no_argument, NULL, 'B' },
+		{ "kill-pid", required_argument, NULL, 'K' },
+		{ "kill-at", required_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -170,6 +245,7 @@ void args_parse(struct args *o, int argc, char **argv)
 	long http_ports[ARGS_INST_MAX] = { 3001 };
 	long sender_port = 0;
 	bool port_given = false, ports_given = false;
+	bool sse_proto_given = false;
 	struct in_addr ip;
 	uint32_t i;
 	int opt;
@@ -266,6 +342,26 @@ void args_parse(struct args *o, int argc, char **argv)
 			o->api_requests = args_count("api-requests", optarg, 1,
 						     1e6);
 			break;
+		case 'X':
+			o->proto = args_proto("proto", optarg);
+			break;
+		case 'Y':
+			o->sse_proto = args_proto("sse-proto", optarg);
+			sse_proto_given = true;
+			break;
+		case 't':
+			o->server_tree = true;
+			break;
+		case 'B':
+			o->reconnect = true;
+			break;
+		case 'K':
+			o->kill_pid = (long)args_count("kill-pid", optarg, 2,
+						       4194304);
+			break;
+		case 'k':
+			o->kill_at = args_num("kill-at", optarg, 0.001, 86400);
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -289,11 +385,9 @@ void args_parse(struct args *o, int argc, char **argv)
 			args_fail("--server-pid: one, or one per port of "
 				  "--http-ports");
 	} else {
+		/* One HTTP port with several --ports: a proxy in front. */
 		if (o->nhttp > 1 && o->nhttp != o->ninst)
 			args_fail("--http-ports: one per port of --ports");
-		if (o->sse_clients && o->ninst > 1 && o->nhttp != o->ninst)
-			args_fail("--sse-clients with --ports needs "
-				  "--http-ports");
 		if (o->npids > 1 && o->npids != o->ninst)
 			args_fail("--server-pid: one, or one per port of "
 				  "--ports");
@@ -323,9 +417,7 @@ void args_parse(struct args *o, int argc, char **argv)
 		fprintf(stderr, "loadgen: --room: 1-50 of a-z 0-9 _ -\n");
 		exit(2);
 	}
-	if (o->rooms > o->senders)
-		args_fail("--rooms: at most --senders "
-			  "(each room has a sender)");
+	args_check_protos(o, sse_proto_given);
 	if (o->rooms > 1 && strlen(o->room) + 1 + 5 > 50)
 		args_fail("--room: at most 44 bytes with --rooms");
 	if (o->nick_prefix && strlen(o->nick_prefix) > 24) {

@@ -11,6 +11,13 @@
 
 #define ARGS_INST_MAX 16	/* --ports, --http-ports, --server-pid */
 
+/* What the servers speak (--proto, --sse-proto). */
+enum args_proto {
+	ARGS_BD,	/* Baby Discord: line protocol, HTTP API + SSE */
+	ARGS_IRC,	/* IRC: NICK/USER, JOIN, PRIVMSG */
+	ARGS_NCHAN,	/* nginx + nchan: GET /sub/ROOM, POST /pub/ROOM */
+};
+
 /* The options, checked; read-only after args_parse(). */
 struct args {
 	struct sockaddr_in addr[ARGS_INST_MAX];	     /* TCP, per instance */
@@ -37,6 +44,12 @@ struct args {
 	uint32_t npids;			/* 1, or one per instance */
 	bool verbose;			/* progress lines on stderr */
 	uint32_t api_requests;		/* API mode: requests of each kind */
+	enum args_proto proto;		/* senders and TCP clients */
+	enum args_proto sse_proto;	/* SSE subscribers */
+	bool server_tree;		/* pids: add their children's figures */
+	bool reconnect;			/* lost members reconnect and rejoin */
+	long kill_pid;			/* SIGKILL it at kill_at (0: never) */
+	double kill_at;			/* seconds after the run started */
 };
 
 /*

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -18,7 +19,10 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "chunk.h"
+#include "irc.h"
 #include "line.h"
+#include "nchan.h"
 #include "sender.h"
 #include "sse.h"
 #include "util.h"
@@ -27,10 +31,20 @@
 #define CONN_EVENTS_MAX 256
 #define CONN_TICK_MS 50			/* longest epoll_wait */
 #define CONN_TIMER_TAG UINT64_MAX	/* epoll tag of the rate timer */
+#define CONN_RETRY_MAX 40		/* --reconnect: attempts per loss */
+#define CONN_RETRY_NS 50000000ull	/* --reconnect: pause, x attempts */
+#define CONN_RETRY_CAP_NS 500000000ull	/* --reconnect: longest pause */
+
+static void conn_recon_lost(struct lg *lg, struct lg_conn *c);
+static void conn_recon_failed(struct lg *lg, struct lg_conn *c,
+			      const char *why);
 
 void conn_close(struct lg *lg, struct lg_conn *c, enum lg_state s,
 		const char *why)
 {
+	bool lost_member = c->state == LG_JOINED && lg->running &&
+			   c->member && s == LG_CLOSED;
+
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
@@ -38,6 +52,12 @@ void conn_close(struct lg *lg, struct lg_conn *c, enum lg_state s,
 	free(c->wbuf);
 	c->wbuf = NULL;
 	c->woff = c->wlen = c->wcap = 0;
+	c->rlen = 0;
+	if (c->back && s == LG_FAILED) {
+		/* Coming back failed: try again (or give up). */
+		conn_recon_failed(lg, c, why);
+		return;
+	}
 	if (s == LG_FAILED) {
 		char what[64];
 
@@ -54,6 +74,8 @@ void conn_close(struct lg *lg, struct lg_conn *c, enum lg_state s,
 		lg_show(lg, c, "lost", why);
 	}
 	lg_set_state(lg, c, s);
+	if (lost_member && lg->o.reconnect)
+		conn_recon_lost(lg, c);
 }
 
 void conn_lose(struct lg *lg, struct lg_conn *c, const char *why)
@@ -132,11 +154,20 @@ void conn_write(struct lg *lg, struct lg_conn *c, const char *buf, size_t len)
 
 static void conn_connect(struct lg *lg, struct lg_conn *c)
 {
-	const struct sockaddr_in *addr = c->sse ? &lg->o.http_addr[c->inst] :
-						  &lg->o.addr[c->inst];
+	bool http = c->sse || c->proto == LG_P_NCHAN_PUB;
+	const struct sockaddr_in *addr = http ? &lg->o.http_addr[c->inst] :
+						&lg->o.addr[c->inst];
 	struct epoll_event ev = { .events = EPOLLOUT };
 	int one = 1;
 
+	c->rlen = 0;
+	c->discard = false;
+	c->welcome = 0;
+	c->history = 0;
+	c->chunked = false;
+	c->ch = LG_CH_SIZE;
+	c->chunk_left = 0;
+	c->http_pending = 0;
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		conn_close(lg, c, LG_FAILED, strerror(errno));
@@ -162,7 +193,8 @@ static void conn_connect(struct lg *lg, struct lg_conn *c)
 /*
  * Start connections and joins while fewer than --concurrency are in flight.
  * Joins go in connection order and only after the creator is in the room, so
- * nobody sees "no such room": connection r < --rooms creates room r. SSE
+ * nobody sees "no such room": the first connection placed in a room creates
+ * it (IRC: joins it first; nchan rooms need nobody). SSE
  * subscribers (after the TCP connections) start only once every room exists
  * and go through connect, join and subscribe without pausing: the server
  * closes idle keep-alive connections and expires HTTP sessions without a
@@ -178,12 +210,18 @@ static void conn_setup_pump(struct lg *lg)
 		struct lg_conn *c = &lg->conns[lg->join_cursor];
 		struct lg_room *r = lg_room_of(lg, c);
 
-		if (c->state == LG_READY && (uint32_t)c->idx < lg->o.rooms) {
+		if (c->state == LG_READY && (uint32_t)c->idx == r->creator) {
 			lg_set_state(lg, c, LG_CREATING);
-			line_command(lg, c, "/create", r->name);
+			if (c->proto == LG_P_IRC)
+				irc_join(lg, c);
+			else
+				line_command(lg, c, "/create", r->name);
 		} else if (c->state == LG_READY && r->ready) {
 			lg_set_state(lg, c, LG_JOINING);
-			line_command(lg, c, "/join", r->name);
+			if (c->proto == LG_P_IRC)
+				irc_join(lg, c);
+			else
+				line_command(lg, c, "/join", r->name);
 		} else if (c->state != LG_JOINED && c->state != LG_FAILED &&
 			   c->state != LG_CLOSED && c->state != LG_CREATING &&
 			   c->state != LG_JOINING) {
@@ -248,7 +286,25 @@ static void conn_on_readable(struct lg *lg, struct lg_conn *c)
 						 "closed by server");
 			return;
 		}
-		c->rlen += (size_t)n;
+		if (c->chunked && c->state == LG_JOINED) {
+			long d = chunk_decode(c, c->rbuf + c->rlen, (size_t)n);
+
+			if (d < 0) {
+				conn_lose(lg, c, "malformed chunked body");
+				return;
+			}
+			c->rlen += (size_t)d;
+		} else {
+			c->rlen += (size_t)n;
+		}
+		if (c->proto == LG_P_NCHAN_PUB) {
+			nchan_pub_input(lg, c);
+			if (c->fd < 0)
+				return;
+			if ((size_t)n < room)
+				return;
+			continue;
+		}
 		while (c->sse && c->state != LG_JOINED && c->rlen > 0 &&
 		       sse_http_response(lg, c))
 			;	/* each pass consumes one response */
@@ -268,12 +324,19 @@ static void conn_on_readable(struct lg *lg, struct lg_conn *c)
 				c->discard = false;
 			else if (c->sse)
 				sse_line(lg, c, p, (size_t)(nl - p));
+			else if (c->proto == LG_P_IRC)
+				irc_on_line(lg, c, p, (size_t)(nl - p));
 			else
 				line_on_line(lg, c, p, (size_t)(nl - p));
 			p = nl + 1;
 		}
 		if (c->fd < 0)
 			return;
+		if (c->chunked && c->ch == LG_CH_END) {
+			/* A proxy ended the stream (its upstream went away). */
+			conn_lose(lg, c, "stream ended");
+			return;
+		}
 		c->rlen = (size_t)(end - p);
 		memmove(c->rbuf, p, c->rlen);
 		if (c->rlen == sizeof(c->rbuf) - 1) {
@@ -303,23 +366,133 @@ static void conn_on_event(struct lg *lg, struct lg_conn *c, uint32_t events)
 			return;
 		}
 		c->want_out = true;	/* registered as EPOLLOUT only */
-		if (c->sse) {
-			conn_update_events(lg, c, false);
-			if (c->fd >= 0)
-				sse_connect(lg, c);
-			return;
-		}
-		lg_set_state(lg, c, LG_WELCOME);
 		conn_update_events(lg, c, false);
+		if (c->fd < 0)
+			return;
+		switch (c->proto) {
+		case LG_P_BD_SSE:
+			sse_connect(lg, c);
+			break;
+		case LG_P_NCHAN_SUB:
+			nchan_subscribe(lg, c);
+			break;
+		case LG_P_NCHAN_PUB:
+			lg_set_state(lg, c, LG_JOINED);
+			break;
+		case LG_P_IRC:
+			irc_register(lg, c);
+			break;
+		case LG_P_LINE:
+			lg_set_state(lg, c, LG_WELCOME);
+			break;
+		}
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 		conn_on_readable(lg, c);
 	if (c->fd >= 0 && (events & EPOLLOUT)) {
 		conn_flush(lg, c);
-		if ((uint32_t)c->idx < lg->o.senders)
+		if (lg_is_sender(lg, c))
 			sender_pump(lg, c);
 	}
+}
+
+static void conn_retry_at(struct lg *lg, struct lg_conn *c, uint64_t at)
+{
+	if (!c->retry_at)
+		lg->retry_q[lg->nretry++] = (uint32_t)c->idx;
+	c->retry_at = at ? at : 1;
+}
+
+void conn_retry_later(struct lg *lg, struct lg_conn *c)
+{
+	uint64_t pause = CONN_RETRY_NS * ++c->tries;
+
+	lg->nick_retries++;
+	if (pause > CONN_RETRY_CAP_NS)
+		pause = CONN_RETRY_CAP_NS;
+	conn_retry_at(lg, c, util_now_ns() + pause);
+}
+
+/* A member lost during the run (--reconnect): it comes back at once. */
+static void conn_recon_lost(struct lg *lg, struct lg_conn *c)
+{
+	uint64_t now = util_now_ns();
+
+	c->back = true;
+	c->t_lost = now;
+	c->tries = 0;
+	lg->away++;
+	lg->lost_links[c->sse ? LG_SSE : LG_TCP]++;
+	if (!lg->t_first_lost)
+		lg->t_first_lost = now;
+	lg->t_all_back = 0;
+	if (!c->sse)	/* the next address of the list */
+		c->inst = (c->inst + 1) % (int)lg->o.ninst;
+	conn_retry_at(lg, c, now);
+}
+
+/* Coming back failed (refused, closed, refused command): again, later. */
+static void conn_recon_failed(struct lg *lg, struct lg_conn *c,
+			      const char *why)
+{
+	uint64_t pause = CONN_RETRY_NS * ++c->tries;
+
+	lg_set_state(lg, c, LG_CLOSED);
+	lg->retries++;
+	if (c->tries > CONN_RETRY_MAX) {
+		c->back = false;	/* stays away: never all back */
+		lg->failed++;
+		lg_kind(lg, c)->failed++;
+		lg_inst(lg, c)->failed++;
+		lg_show(lg, c, "could not come back", why);
+		return;
+	}
+	if (!c->sse)
+		c->inst = (c->inst + 1) % (int)lg->o.ninst;
+	if (pause > CONN_RETRY_CAP_NS)
+		pause = CONN_RETRY_CAP_NS;
+	conn_retry_at(lg, c, util_now_ns() + pause);
+}
+
+/*
+ * Due retries: a connection lost connects again; one still connected
+ * (its /nick was refused) sends its /nick again.
+ */
+static void conn_recon_pump(struct lg *lg, uint64_t now)
+{
+	uint32_t i, n = lg->nretry, kept = 0;
+
+	for (i = 0; i < n; i++) {
+		struct lg_conn *c = &lg->conns[lg->retry_q[i]];
+
+		if (c->retry_at > now) {
+			lg->retry_q[kept++] = lg->retry_q[i];
+			continue;
+		}
+		c->retry_at = 0;
+		if (c->fd < 0 && c->back)
+			conn_connect(lg, c);
+		else if (c->fd >= 0 && c->state == LG_NICKING)
+			line_nick(lg, c);
+	}
+	/* A failed connect may have queued more, behind the first n. */
+	for (i = n; i < lg->nretry; i++)
+		lg->retry_q[kept++] = lg->retry_q[i];
+	lg->nretry = kept;
+}
+
+/* --kill-pid: SIGKILL once, --kill-at seconds into the run. */
+static void conn_kill(struct lg *lg, uint64_t now)
+{
+	if (!lg->o.kill_pid || lg->killed || !lg->running ||
+	    now < lg->t0 + (uint64_t)(lg->o.kill_at * 1e9))
+		return;
+	lg->killed = true;
+	lg->t_kill = now;
+	if (kill((pid_t)lg->o.kill_pid, SIGKILL) < 0)
+		fprintf(stderr, "loadgen: kill %ld: %s\n", lg->o.kill_pid,
+			strerror(errno));
 }
 
 static void conn_raise_nofile(rlim_t need)
@@ -404,15 +577,22 @@ static void conn_start_run(struct lg *lg)
 		lg->inst[i].members = lg->inst[i].joined;
 	for (i = 0; i < lg->nconn; i++) {
 		struct lg_conn *c = &lg->conns[i];
+		struct lg_room *r = lg_room_of(lg, c);
 
-		c->member = c->state == LG_JOINED;
-		if (c->member)
-			lg_room_of(lg, c)->members++;
+		c->member = c->state == LG_JOINED &&
+			    c->proto != LG_P_NCHAN_PUB;
+		if (!c->member)
+			continue;
+		r->members++;
+		if (r->witness[0] < 0)
+			r->witness[0] = c->idx;
+		else if (r->witness[1] < 0)
+			r->witness[1] = c->idx;
 	}
 	lg->t0 = util_now_ns();
 	lg->t_progress = lg->t0;
 	server_sample(lg->srv, lg->o.server_pid, lg->o.npids,
-		      SERVER_AFTER_SETUP);
+		      lg->o.server_tree, SERVER_AFTER_SETUP);
 	sender_start(lg);
 }
 
@@ -434,8 +614,10 @@ static void conn_check(struct lg *lg, uint64_t now, uint64_t setup_deadline)
 					conn_close(lg, &lg->conns[i],
 						   LG_FAILED, "setup timeout");
 		}
-		for (i = 0; i < lg->o.rooms; i++) {
-			if (lg->conns[i].state == LG_FAILED) {
+		for (i = 0; i < lg->o.rooms && lg->o.proto != ARGS_NCHAN;
+		     i++) {
+			if (lg->conns[lg->rooms[i].creator].state ==
+			    LG_FAILED) {
 				lg->stop_reason =
 					"setup failed (could not enter room)";
 				return;
@@ -502,6 +684,9 @@ void conn_loop(struct lg *lg)
 		if (!lg->running)
 			conn_setup_pump(lg);
 		now = util_now_ns();
+		conn_kill(lg, now);
+		if (lg->nretry)
+			conn_recon_pump(lg, now);
 		conn_progress(lg, now);
 		conn_check(lg, now, setup_deadline);
 	}

@@ -45,6 +45,12 @@ void conn_close(struct lg *lg, struct lg_conn *c, enum lg_state s,
 void conn_lose(struct lg *lg, struct lg_conn *c, const char *why);
 
 /*
+ * --reconnect: c (coming back, still connected) tries its step again in a
+ * moment: a /nick refused because the name is still held.
+ */
+void conn_retry_later(struct lg *lg, struct lg_conn *c);
+
+/*
  * Runs the setup (connects and joins, at most --concurrency in flight),
  * the --hold, then the run until lg->stop_reason is set: complete,
  * --duration-max, --idle-timeout, all connections lost, a failed setup or

@@ -60,6 +60,18 @@ void lg_set_state(struct lg *lg, struct lg_conn *c, enum lg_state s)
 		lg->busy--;
 	if (lg_state_is_busy(s))
 		lg->busy++;
+	if (s == LG_JOINED && c->back) {
+		/* --reconnect: back in its room. */
+		uint64_t now = util_now_ns();
+
+		c->back = false;
+		c->reconnects++;
+		c->t_back = now;
+		c->tries = 0;
+		lg->came_back[c->sse ? LG_SSE : LG_TCP]++;
+		if (--lg->away == 0)
+			lg->t_all_back = now;
+	}
 	if (s == LG_JOINED) {
 		lg->joined++;
 		lg_kind(lg, c)->joined++;
@@ -111,6 +123,11 @@ bool lg_parse_payload(const char *p, uint64_t *v)
 	return true;
 }
 
+bool lg_is_sender(const struct lg *lg, const struct lg_conn *c)
+{
+	return (uint32_t)c->idx < lg->o.senders;
+}
+
 static bool lg_bit_test_set(uint8_t *map, uint64_t bit)
 {
 	uint8_t mask = (uint8_t)(1u << (bit & 7));
@@ -132,18 +149,84 @@ static void lg_record(struct lg_kstats *k, const struct lg_conn *c,
 	k->deliveries++;
 }
 
+/* Whether payload v can be c's: a message of this run into c's room. */
+static bool lg_payload_ok(struct lg *lg, struct lg_conn *c, const uint64_t *v)
+{
+	if (v[0] < lg->o.senders && v[1] < lg->o.messages && lg->running &&
+	    lg->conns[v[0]].room == c->room)
+		return true;
+	lg_kind(lg, c)->bogus++;
+	lg_inst(lg, c)->bogus++;
+	return false;
+}
+
+/*
+ * Sender s's message was seen by c: its echo, or (senders without one)
+ * its room's witness: the sender may send more.
+ */
+static void lg_confirm(struct lg *lg, struct lg_conn *c, uint32_t s)
+{
+	struct lg_conn *sc = &lg->conns[s];
+	const struct lg_room *r = lg_room_of(lg, sc);
+	int32_t w;
+
+	if (sc->proto == LG_P_LINE) {
+		if (c != sc)
+			return;
+	} else {
+		w = r->witness[0] == (int32_t)s ? r->witness[1] : r->witness[0];
+		if (w != c->idx)
+			return;
+	}
+	sc->confirmed++;
+	sender_pump(lg, sc);
+}
+
+/* A message sent before c came back, now delivered: catching up. */
+static void lg_note_catch_up(struct lg *lg, const struct lg_conn *c,
+			     uint64_t t_sent, uint64_t now)
+{
+	if (c->reconnects && (c->back || t_sent < c->t_back))
+		lg->t_caught_up = now;
+}
+
+void lg_deliver_history(struct lg *lg, struct lg_conn *c, const uint64_t *v)
+{
+	struct lg_kstats *k = lg_kind(lg, c), *ki = lg_inst(lg, c);
+	uint64_t now, bit;
+
+	if (v[2] < lg->t0) {
+		k->history_skipped++;
+		ki->history_skipped++;
+		return;
+	}
+	if (!lg_payload_ok(lg, c, v))
+		return;
+	bit = ((uint64_t)c->idx * lg->o.senders + v[0]) * lg->o.messages +
+	      v[1];
+	if (lg_bit_test_set(lg->seen, bit)) {
+		lg->history_seen++;
+		return;
+	}
+	lg->history_new++;
+	now = util_now_ns();
+	lg_record(k, c, now, v[2]);
+	lg_record(ki, c, now, v[2]);
+	lg->deliveries++;
+	lg->deliveries_rx += !lg_is_sender(lg, c);
+	lg->t_last_delivery = now;
+	lg->t_progress = now;
+	lg_note_catch_up(lg, c, v[2], now);
+}
+
 void lg_deliver(struct lg *lg, struct lg_conn *c, const uint64_t *v)
 {
 	struct lg_kstats *k = lg_kind(lg, c), *ki = lg_inst(lg, c);
 	uint64_t now, cs, bit;
 	uint32_t s, n;
 
-	if (v[0] >= lg->o.senders || v[1] >= lg->o.messages ||
-	    !lg->running || lg->conns[v[0]].room != c->room) {
-		k->bogus++;
-		ki->bogus++;
+	if (!lg_payload_ok(lg, c, v))
 		return;
-	}
 	s = (uint32_t)v[0];
 	n = (uint32_t)v[1];
 	cs = (uint64_t)c->idx * lg->o.senders + s;
@@ -160,9 +243,11 @@ void lg_deliver(struct lg *lg, struct lg_conn *c, const uint64_t *v)
 	} else {
 		lg->next_n[cs] = n + 1;
 	}
+	lg_note_catch_up(lg, c, v[2], now);
 	lg_record(k, c, now, v[2]);
 	lg_record(ki, c, now, v[2]);
 	lg->deliveries++;
+	lg->deliveries_rx += !lg_is_sender(lg, c);
 	lg->t_last_delivery = now;
 	lg->t_progress = now;
 	if (!lg_bit_test_set(lg->committed_map,
@@ -174,10 +259,7 @@ void lg_deliver(struct lg *lg, struct lg_conn *c, const uint64_t *v)
 		lg->first_lat_us[lg->committed++] =
 			util_us(v[2], c->rx_ns ? c->rx_ns : now);
 	}
-	if (!c->sse && (uint32_t)c->idx == s) {
-		c->confirmed++;
-		sender_pump(lg, c);
-	}
+	lg_confirm(lg, c, s);
 }
 
 /* Room and instance of connection c: see lg_init() in lg.h. */
@@ -186,6 +268,15 @@ static void lg_place(struct lg *lg, struct lg_conn *c)
 	const struct args *o = &lg->o;
 	uint32_t i = (uint32_t)c->idx, j;
 
+	if (c->sse)
+		c->proto = o->sse_proto == ARGS_NCHAN ? LG_P_NCHAN_SUB :
+							LG_P_BD_SSE;
+	else if (o->proto == ARGS_IRC)
+		c->proto = LG_P_IRC;
+	else if (o->proto == ARGS_NCHAN)
+		c->proto = LG_P_NCHAN_PUB;
+	else
+		c->proto = LG_P_LINE;
 	if (i < o->senders) {
 		c->room = i % o->rooms;
 		c->inst = o->sender_inst >= 0 ? o->sender_inst :
@@ -218,9 +309,19 @@ static void lg_init_rooms(struct lg *lg)
 		snprintf(r->exists, sizeof(r->exists),
 			 "[system] error: room %s already exists", r->name);
 		snprintf(r->sse, sizeof(r->sse), "\"room\":\"%s\"", r->name);
+		snprintf(r->irc, sizeof(r->irc), "#%s", r->name);
 	}
 	for (i = 0; i < lg->o.senders; i++)
 		lg->rooms[i % lg->o.rooms].senders++;
+	for (i = 0; i < lg->o.rooms; i++) {
+		lg->rooms[i].creator = UINT32_MAX;
+		lg->rooms[i].witness[0] = lg->rooms[i].witness[1] = -1;
+		/* nchan makes a channel on first use: every room exists. */
+		if (lg->o.proto == ARGS_NCHAN) {
+			lg->rooms[i].ready = true;
+			lg->rooms_ready++;
+		}
+	}
 }
 
 void lg_init(struct lg *lg, int argc, char **argv)
@@ -246,6 +347,7 @@ void lg_init(struct lg *lg, int argc, char **argv)
 			 inet_ntoa(lg->o.http_addr[i].sin_addr),
 			 ntohs(lg->o.http_addr[i].sin_port));
 	snprintf(lg->nick_tag, sizeof(lg->nick_tag), "_%ld", (long)getpid());
+	lg->irc_nick = lg->o.nick_prefix ? lg->o.nick_prefix : "lg";
 	if (lg->o.api_requests)
 		return;		/* API mode: no TCP clients, no event loop. */
 	lg_init_rooms(lg);
@@ -260,10 +362,27 @@ void lg_init(struct lg *lg, int argc, char **argv)
 		c->idx = (int)i;
 		c->sse = i >= lg->ntcp;
 		lg_place(lg, c);
+		if (lg_room_of(lg, c)->creator == UINT32_MAX)
+			lg_room_of(lg, c)->creator = i;
 		due = (uint64_t)lg_room_of(lg, c)->senders * lg->o.messages;
 		lg_kind(lg, c)->cap += due;
 		lg_inst(lg, c)->planned++;
 		lg_inst(lg, c)->cap += due;
+	}
+	for (i = 0; i < lg->o.rooms; i++) {
+		const struct lg_room *r = &lg->rooms[i];
+
+		if (r->creator == UINT32_MAX) {
+			fprintf(stderr, "loadgen: --rooms: more rooms than "
+				"connections\n");
+			exit(2);
+		}
+		if (lg->conns[r->creator].proto == LG_P_BD_SSE) {
+			fprintf(stderr, "loadgen: room %s has no TCP "
+				"connection to create it (--clients)\n",
+				r->name);
+			exit(2);
+		}
 	}
 	lg->seen = util_calloc(tracked / 8 + 1, 1);
 	lg->next_n = util_calloc((size_t)lg->nconn * lg->o.senders,
@@ -284,6 +403,7 @@ void lg_init(struct lg *lg, int argc, char **argv)
 		k->lat_us = util_calloc(k->cap, sizeof(*k->lat_us));
 		k->rx_lat_us = util_calloc(k->cap, sizeof(*k->rx_lat_us));
 	}
+	lg->retry_q = util_calloc(lg->nconn, sizeof(*lg->retry_q));
 	lg->rt_offset = util_clock_offset();
 }
 
@@ -306,4 +426,5 @@ void lg_fini(struct lg *lg)
 		free(lg->inst[i].rx_lat_us);
 	}
 	free(lg->rooms);
+	free(lg->retry_q);
 }

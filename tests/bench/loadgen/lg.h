@@ -36,6 +36,25 @@ enum lg_kind { LG_TCP, LG_SSE, LG_KINDS };
 
 extern const char *const lg_kind_name[LG_KINDS];	/* "tcp", "sse" */
 
+/* What a connection speaks (from --proto and --sse-proto). */
+enum lg_proto {
+	LG_P_LINE,	/* Baby Discord's line protocol */
+	LG_P_IRC,	/* IRC client */
+	LG_P_BD_SSE,	/* Baby Discord HTTP session + event stream */
+	LG_P_NCHAN_SUB,	/* nchan event stream subscriber */
+	LG_P_NCHAN_PUB,	/* nchan publisher (a sender; not a member) */
+};
+
+/* Where a chunked HTTP body's decoder is (chunk.c). */
+enum lg_chunk_state {
+	LG_CH_SIZE,	/* hex digits of the chunk size */
+	LG_CH_EXT,	/* after the size, up to LF */
+	LG_CH_DATA,	/* chunk_left bytes of data */
+	LG_CH_DATA_CR,	/* CRLF after the data */
+	LG_CH_DATA_LF,
+	LG_CH_END,	/* the last (empty) chunk came: the body ended */
+};
+
 /* The SSE event being read (its "event:" field). */
 enum lg_sse_event { LG_EV_MESSAGE, LG_EV_SYSTEM, LG_EV_RESET, LG_EV_OTHER };
 
@@ -45,7 +64,19 @@ struct lg_conn {
 	int inst;		/* server: index in --ports/--http-ports */
 	uint32_t room;		/* index of its room (see lg_init) */
 	bool member;		/* in the room when the run started */
-	bool sse;		/* HTTP session + event stream */
+	bool sse;		/* HTTP event stream (a subscriber) */
+	enum lg_proto proto;	/* what it speaks */
+	bool chunked;		/* SSE: stream body in chunks (a proxy) */
+	enum lg_chunk_state ch;	/* chunked: decoder state */
+	uint64_t chunk_left;	/* chunked: data bytes left in the chunk */
+	char last_id[40];	/* SSE: last "id:" seen (Last-Event-ID) */
+	uint32_t http_pending;	/* nchan publisher: answers due */
+	bool back;		/* --reconnect: rejoining after a loss */
+	uint32_t reconnects;	/* --reconnect: times it came back */
+	uint32_t tries;		/* --reconnect: attempts since the loss */
+	uint64_t t_lost;	/* --reconnect: when it lost its link */
+	uint64_t t_back;	/* --reconnect: when it was back last */
+	uint64_t retry_at;	/* --reconnect: next attempt (0: none) */
 	enum lg_sse_event ev;	/* SSE: type of the event being read */
 	char sid[33];		/* SSE: session_id */
 	enum lg_state state;	/* where it is in the setup */
@@ -94,7 +125,10 @@ struct lg_room {
 	size_t joined_len;
 	char exists[120];		/* "... room room already exists" */
 	char sse[80];			/* "room":"<name>" in SSE data */
+	char irc[72];			/* "#<name>": its IRC channel */
 	bool ready;			/* its creator is in it */
+	uint32_t creator;		/* first connection placed in it */
+	int32_t witness[2];		/* its first two members, or -1 */
 	uint32_t senders;
 	uint64_t members;		/* joined when the run started */
 	uint64_t sent;			/* messages sent into it */
@@ -122,6 +156,23 @@ struct lg {
 
 	char host_hdr[ARGS_INST_MAX][64];	/* "Host: ..." value */
 	char nick_tag[24];		/* "_<pid>" after SSE nicknames */
+	const char *irc_nick;		/* IRC nickname prefix */
+
+	/* --reconnect: the storm (CLOCK_MONOTONIC ns; 0: not yet). */
+	uint64_t t_first_lost;		/* first member lost in the run */
+	uint64_t t_all_back;		/* every lost member back */
+	uint64_t t_caught_up;		/* last catch-up delivery */
+	uint32_t away;			/* lost and not back yet */
+	uint64_t lost_links[LG_KINDS];	/* losses, per kind */
+	uint64_t came_back[LG_KINDS];	/* returns, per kind */
+	uint64_t retries;		/* reconnect attempts that failed */
+	uint64_t nick_retries;		/* /nick refused: still taken */
+	uint64_t history_seen;		/* history lines already delivered */
+	uint64_t history_new;		/* history lines that filled a gap */
+	bool killed;			/* --kill-pid done */
+	uint64_t t_kill;		/* when it was sent */
+	uint32_t *retry_q;		/* connections with a retry_at */
+	uint32_t nretry;
 
 	/* Delivery tracking. */
 	uint8_t *seen;			/* bit per (conn, sender, n) */
@@ -133,6 +184,7 @@ struct lg {
 	uint64_t members;		/* conns joined when the run started */
 	uint64_t expected;		/* deliveries due for what was sent */
 	uint64_t deliveries;		/* unique deliveries, all kinds */
+	uint64_t deliveries_rx;		/* of those, to non-senders */
 	uint64_t committed;
 	uint64_t sent;
 	uint64_t refused;
@@ -205,8 +257,21 @@ bool lg_parse_payload(const char *p, uint64_t *v);
  * One delivery of payload v to c: checks range, room, duplicates and each
  * sender's order, records the latency for c's kind and instance, and the
  * first delivery of each message. When c is the payload's TCP sender it
- * counts the echo and lets the sender send more (sender_pump()).
+ * counts the echo and lets the sender send more (sender_pump()); so does
+ * the room's witness (the first member other than the sender) for
+ * senders without an echo (irc, nchan).
  */
 void lg_deliver(struct lg *lg, struct lg_conn *c, const uint64_t *v);
+
+/*
+ * A history line of payload v shown to c when it came back (--reconnect):
+ * delivered as above if c has not seen it yet (a gap filled), else only
+ * counted (a history line repeats what was seen: not a double). Messages
+ * from before the run are skipped.
+ */
+void lg_deliver_history(struct lg *lg, struct lg_conn *c, const uint64_t *v);
+
+/* Whether c is one of the senders (connections 0 .. --senders - 1). */
+bool lg_is_sender(const struct lg *lg, const struct lg_conn *c);
 
 #endif

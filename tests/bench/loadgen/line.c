@@ -21,6 +21,15 @@ void line_command(struct lg *lg, struct lg_conn *c, const char *cmd,
 	conn_write(lg, c, line, (size_t)n);
 }
 
+void line_nick(struct lg *lg, struct lg_conn *c)
+{
+	char nick[64];
+
+	snprintf(nick, sizeof(nick), "%s%d", lg->o.nick_prefix, c->idx);
+	lg_set_state(lg, c, LG_NICKING);
+	line_command(lg, c, "/nick", nick);
+}
+
 static void line_on_room_line(struct lg *lg, struct lg_conn *c,
 			      const char *line)
 {
@@ -29,6 +38,11 @@ static void line_on_room_line(struct lg *lg, struct lg_conn *c,
 
 	if (c->history > 0) {
 		c->history--;
+		/* Back after a loss: the history fills its gap. */
+		if (c->reconnects && sep && lg_parse_payload(sep + 2, v)) {
+			lg_deliver_history(lg, c, v);
+			return;
+		}
 		lg->k[LG_TCP].history_skipped++;
 		lg_inst(lg, c)->history_skipped++;
 		return;
@@ -46,6 +60,11 @@ static void line_on_error(struct lg *lg, struct lg_conn *c, const char *line)
 		/* A previous run left the room: join it instead. */
 		lg_set_state(lg, c, LG_JOINING);
 		line_command(lg, c, "/join", r->name);
+		return;
+	}
+	if (c->back && c->state == LG_NICKING && strstr(line, " is taken")) {
+		/* Its old connection still holds the name: again soon. */
+		conn_retry_later(lg, c);
 		return;
 	}
 	lg->errors++;
@@ -87,30 +106,34 @@ void line_on_line(struct lg *lg, struct lg_conn *c, char *line, size_t len)
 	case LG_WELCOME:
 		if (++c->welcome < 3)
 			return;
-		if (lg->o.nick_prefix) {
-			char nick[64];
-
-			snprintf(nick, sizeof(nick), "%s%d", lg->o.nick_prefix,
-				 c->idx);
-			lg_set_state(lg, c, LG_NICKING);
-			line_command(lg, c, "/nick", nick);
-		} else {
+		if (lg->o.nick_prefix)
+			line_nick(lg, c);
+		else
 			lg_set_state(lg, c, LG_READY);
-		}
 		return;
 	case LG_NICKING:
-		if (!strncmp(line, "[system] You are now ", 21))
-			lg_set_state(lg, c, LG_READY);
+		if (c->back && !strncmp(line, r->prefix, r->prefix_len)) {
+			/* Its rooms came back with the nickname. */
+			line_on_room_line(lg, c, line);
+		} else if (!strncmp(line, "[system] You are now ", 21)) {
+			lg_set_state(lg, c, c->back ? LG_JOINING : LG_READY);
+			if (c->back)
+				line_command(lg, c, "/join", r->name);
+		}
 		return;
 	case LG_CREATING:
 	case LG_JOINING:
+		if (c->back && !strncmp(line, r->prefix, r->prefix_len)) {
+			line_on_room_line(lg, c, line);
+			return;
+		}
 		if (strncmp(line, r->joined, r->joined_len))
 			return;
 		c->history = strtol(line + r->joined_len, NULL, 10);
 		if (c->history < 0)
 			c->history = 0;
 		lg_set_state(lg, c, LG_JOINED);
-		if ((uint32_t)c->idx < lg->o.rooms && !r->ready) {
+		if ((uint32_t)c->idx == r->creator && !r->ready) {
 			r->ready = true;
 			lg->rooms_ready++;
 		}

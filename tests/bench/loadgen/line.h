@@ -14,6 +14,9 @@
 void line_command(struct lg *lg, struct lg_conn *c, const char *cmd,
 		  const char *arg);
 
+/* Sends "/nick <--nick-prefix><index>" on c; c waits for the answer. */
+void line_nick(struct lg *lg, struct lg_conn *c);
+
 /*
  * One line from the server to c (NUL-ended, len bytes, "\r" allowed at
  * the end, which it strips): advances c's setup, delivers payloads of

@@ -67,14 +67,16 @@ int main(int argc, char **argv)
 	if (!lg.o.api_requests)
 		conn_init(&lg);
 	util_catch_signals();
-	server_sample(lg.srv, lg.o.server_pid, lg.o.npids, SERVER_BEFORE);
+	server_sample(lg.srv, lg.o.server_pid, lg.o.npids,
+		      lg.o.server_tree, SERVER_BEFORE);
 	main_banner(&lg);
 	if (lg.o.api_requests)
 		return api_run(&lg);
 	conn_loop(&lg);
 	/* Measured while every client is still connected. */
-	server_sample(lg.srv, lg.o.server_pid, lg.o.npids, SERVER_END);
-	if (lg.o.http_given || lg.o.sse_clients)
+	server_sample(lg.srv, lg.o.server_pid, lg.o.npids,
+		      lg.o.server_tree, SERVER_END);
+	if (report_has_health(&lg))
 		for (i = 0; i < lg.o.nhttp; i++)
 			server_get_health(&lg.health[i], &lg.o.http_addr[i],
 					  lg.host_hdr[i]);

@@ -109,6 +109,8 @@ static void report_expect(struct lg *lg)
 
 		if (!c->member)
 			continue;
+		if (c->proto == LG_P_IRC)
+			due -= c->sent;	/* no echo of its own */
 		lg_kind(lg, c)->expected += due;
 		lg_inst(lg, c)->expected += due;
 	}
@@ -211,6 +213,78 @@ static void report_instances(struct lg *lg)
 	}
 }
 
+bool report_has_health(const struct lg *lg)
+{
+	return lg->o.proto == ARGS_BD && lg->o.sse_proto == ARGS_BD &&
+	       (lg->o.http_given || lg->o.sse_clients);
+}
+
+/*
+ * Memory the servers took for the connections: RSS after the setup minus
+ * RSS before it, all --server-pid processes (and their children with
+ * --server-tree) added up, over the connections that joined.
+ */
+static void report_rss_per_conn(const struct lg *lg)
+{
+	long before = 0, setup = 0;
+	uint32_t i;
+
+	for (i = 0; i < lg->o.npids; i++) {
+		if (lg->srv[i].rss_before < 0 || lg->srv[i].rss_setup < 0)
+			return;
+		before += lg->srv[i].rss_before;
+		setup += lg->srv[i].rss_setup;
+	}
+	if (!lg->o.npids || !lg->members)
+		return;
+	printf("server_rss_per_conn_kb: %.2f (%ld kB over %" PRIu64
+	       " connections%s)\n", (double)(setup - before) / lg->members,
+	       setup - before, lg->members,
+	       lg->o.server_tree ? "; processes and their children" : "");
+}
+
+static double report_s(uint64_t from, uint64_t to)
+{
+	return to > from ? util_secs(to - from) : 0;
+}
+
+/*
+ * --reconnect: how many members lost their link and came back, and the
+ * times from the first loss: until every one was back in its room
+ * (all_back), and until the last message sent before a member was back
+ * reached it (caught_up: history or Last-Event-ID replay). What was
+ * missed or doubled meanwhile is in the deliveries lines.
+ */
+static void report_reconnect(const struct lg *lg)
+{
+	if (lg->o.kill_pid)
+		printf("kill: pid %ld SIGKILL %s at %.3f s into the run\n",
+		       lg->o.kill_pid, lg->killed ? "sent" : "not sent",
+		       lg->killed ? report_s(lg->t0, lg->t_kill) : 0.0);
+	if (!lg->o.reconnect)
+		return;
+	printf("reconnect: lost tcp %" PRIu64 " sse %" PRIu64
+	       ", back tcp %" PRIu64 " sse %" PRIu64 ", still away %" PRIu32
+	       ", failed attempts %" PRIu64 ", nick retries %" PRIu64
+	       ", history lines: gap filled %" PRIu64 " already seen %"
+	       PRIu64 "\n", lg->lost_links[LG_TCP], lg->lost_links[LG_SSE],
+	       lg->came_back[LG_TCP], lg->came_back[LG_SSE], lg->away,
+	       lg->retries, lg->nick_retries, lg->history_new,
+	       lg->history_seen);
+	if (!lg->t_first_lost) {
+		printf("reconnect_s: nobody lost\n");
+		return;
+	}
+	printf("reconnect_s: first loss at %.3f s into the run, all_back %s%.3f"
+	       " caught_up %.3f (from the first loss)\n",
+	       report_s(lg->t0, lg->t_first_lost),
+	       lg->away ? "NOT " : "",
+	       lg->away ? 0.0 : report_s(lg->t_first_lost, lg->t_all_back),
+	       report_s(lg->t_first_lost,
+			lg->t_caught_up > lg->t_all_back ? lg->t_caught_up :
+							   lg->t_all_back));
+}
+
 /*
  * Latency lines: latency_ms is from the send to when loadgen read the line;
  * latency_rx_ms to the kernel's receive timestamp, without loadgen's own
@@ -298,6 +372,9 @@ int report_run(struct lg *lg)
 	       send_span > 0 ? lg->sent / send_span : 0,
 	       elapsed > 0 ? lg->committed / elapsed : 0,
 	       elapsed > 0 ? all.deliveries / elapsed : 0);
+	printf("deliveries_to_receivers: %" PRIu64 ", %.1f/s (senders' "
+	       "echoes left out)\n", lg->deliveries_rx,
+	       elapsed > 0 ? lg->deliveries_rx / elapsed : 0);
 	report_lats(lg, "latency", false);
 	report_lats(lg, "latency_rx", true);
 	report_worst(lg);	/* before report_lat() sorts them */
@@ -324,10 +401,12 @@ int report_run(struct lg *lg)
 		       sv->cpu_setup - sv->cpu_before,
 		       sv->cpu_end - sv->cpu_setup);
 	}
+	report_rss_per_conn(lg);
 	if (cpu_known)
 		printf("server_cpu_s: before_run %.2f run %.2f%s\n", cpu_setup,
 		       cpu_run, lg->o.npids > 1 ? " (all servers)" : "");
-	if (lg->o.http_given || lg->o.sse_clients) {
+	report_reconnect(lg);
+	if (report_has_health(lg)) {
 		for (i = 0; i < (int)lg->o.nhttp; i++) {
 			char name[48];
 
@@ -339,7 +418,7 @@ int report_run(struct lg *lg)
 			report_health(name, &lg->health[i]);
 		}
 	}
-	if (lg->o.sse_clients)
+	if (lg->o.sse_clients && lg->o.sse_proto == ARGS_BD)
 		printf("teardown: %" PRIu32 " of %" PRIu32 " sessions "
 		       "disconnected in %.3f s\n", lg->teardown_done,
 		       lg->teardown_tried, lg->teardown_s);

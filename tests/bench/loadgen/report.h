@@ -6,6 +6,7 @@
 #ifndef BD_BENCH_LG_REPORT_H
 #define BD_BENCH_LG_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,12 @@ void report_lat(const char *name, uint32_t *v, size_t n);
 
 /* Prints "loadgen_cpu: user X s sys X s" (this process so far). */
 void report_rusage(void);
+
+/*
+ * Whether the run asks the servers' GET /health at the end: Baby Discord
+ * with HTTP ports given or SSE subscribers (a peer has no /health).
+ */
+bool report_has_health(const struct lg *lg);
 
 /*
  * Prints the report of the run (see report.c for what each line means)

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "irc.h"
+#include "nchan.h"
 #include "util.h"
 
 #define SENDER_WBUF_MAX (1 << 20)	/* unsent bytes a sender may queue */
@@ -31,13 +33,26 @@ static void sender_send(struct lg *lg, struct lg_conn *c, uint32_t n)
 	int len = snprintf(line, sizeof(line), "b %d %" PRIu32 " %" PRIu64 "\n",
 			   c->idx, n, t);
 
+	struct lg_room *r = lg_room_of(lg, c);
+
 	c->sent++;
 	lg->sent++;
-	lg_room_of(lg, c)->sent++;
-	lg->expected += lg_room_of(lg, c)->members;
+	r->sent++;
+	/* IRC does not echo a message to its sender. */
+	lg->expected += r->members - (c->proto == LG_P_IRC && c->member);
 	lg->t_last_send = t;
 	lg->t_progress = t;
-	conn_write(lg, c, line, (size_t)len);
+	switch (c->proto) {
+	case LG_P_IRC:
+		irc_say(lg, c, line, (size_t)len - 1);
+		break;
+	case LG_P_NCHAN_PUB:
+		nchan_publish(lg, c, line, (size_t)len - 1);
+		break;
+	default:
+		conn_write(lg, c, line, (size_t)len);
+		break;
+	}
 }
 
 void sender_pump(struct lg *lg, struct lg_conn *c)

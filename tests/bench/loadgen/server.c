@@ -83,16 +83,90 @@ static long server_count_fds(long pid)
 	return n;
 }
 
+/* The parent pid of process pid (-1: unknown). */
+static long server_ppid(long pid)
+{
+	char path[64], buf[512], *p;
+	long ppid = -1;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %ld", &ppid) != 1)
+		return -1;
+	return ppid;
+}
+
+/*
+ * pid and, with tree, its children (nginx's master and workers): their
+ * summed figures. -1 when pid itself cannot be read.
+ */
+struct server_sum {
+	long rss, hwm, fds;
+	double cpu;
+};
+
+static void server_add(struct server_sum *sum, long pid, bool end)
+{
+	long rss = server_status_kb(pid, "VmRSS");
+	double cpu = server_cpu_s(pid);
+
+	if (rss >= 0)
+		sum->rss += rss;
+	if (cpu >= 0)
+		sum->cpu += cpu;
+	if (!end)
+		return;
+	rss = server_status_kb(pid, "VmHWM");
+	if (rss >= 0)
+		sum->hwm += rss;
+	rss = server_count_fds(pid);
+	if (rss >= 0)
+		sum->fds += rss;
+}
+
+static struct server_sum server_sum(long pid, bool tree, bool end)
+{
+	struct server_sum sum = { 0, 0, 0, 0 };
+	struct dirent *de;
+	DIR *d;
+
+	if (server_status_kb(pid, "VmRSS") < 0)
+		return (struct server_sum){ -1, -1, -1, -1 };
+	server_add(&sum, pid, end);
+	if (!tree || !(d = opendir("/proc")))
+		return sum;
+	while ((de = readdir(d))) {
+		char *e;
+		long child = strtol(de->d_name, &e, 10);
+
+		if (*e || child <= 0 || child == pid)
+			continue;
+		if (server_ppid(child) == pid)
+			server_add(&sum, child, end);
+	}
+	closedir(d);
+	return sum;
+}
+
 void server_sample(struct server_proc *srv, const long *pids, uint32_t n,
-		   enum server_phase phase)
+		   bool tree, enum server_phase phase)
 {
 	uint32_t i;
 
 	for (i = 0; i < n; i++) {
 		struct server_proc *sv = &srv[i];
-		long pid = pids[i];
-		long rss = server_status_kb(pid, "VmRSS");
-		double cpu = server_cpu_s(pid);
+		struct server_sum sum = server_sum(pids[i], tree,
+						   phase == SERVER_END);
+		long rss = sum.rss;
+		double cpu = sum.cpu;
 
 		switch (phase) {
 		case SERVER_BEFORE:
@@ -105,8 +179,8 @@ void server_sample(struct server_proc *srv, const long *pids, uint32_t n,
 			break;
 		case SERVER_END:
 			sv->rss_end = rss;
-			sv->rss_peak = server_status_kb(pid, "VmHWM");
-			sv->fds = server_count_fds(pid);
+			sv->rss_peak = sum.hwm;
+			sv->fds = sum.fds;
 			sv->cpu_end = cpu;
 			break;
 		}

@@ -7,6 +7,7 @@
 #define BD_BENCH_LG_SERVER_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* A server process watched through /proc (-1: unknown). */
@@ -30,9 +31,13 @@ struct server_health {
 	double queue;			/* notify_queue_usage */
 };
 
-/* Samples process pids[i] into srv[i], for i < n. */
+/*
+ * Samples process pids[i] into srv[i], for i < n; with tree, each adds
+ * up the figures of pids[i] and its child processes (peak: the sum of
+ * each one's peak).
+ */
 void server_sample(struct server_proc *srv, const long *pids, uint32_t n,
-		   enum server_phase phase);
+		   bool tree, enum server_phase phase);
 
 /*
  * GET /health on a blocking connection to addr with Host: host (waits at

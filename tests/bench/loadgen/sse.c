@@ -12,8 +12,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "chunk.h"
 #include "conn.h"
 #include "http.h"
+#include "nchan.h"
 #include "util.h"
 
 #define SSE_CONTENT_MAX 96		/* longest bench payload */
@@ -34,10 +36,17 @@ static void sse_request(struct lg *lg, struct lg_conn *c, const char *method,
 	conn_write(lg, c, req, (size_t)n);
 }
 
+static void sse_subscribe(struct lg *lg, struct lg_conn *c);
+
 void sse_connect(struct lg *lg, struct lg_conn *c)
 {
 	char body[96];
 
+	if (c->back && c->sid[0]) {
+		/* --reconnect: the session lives on; only the stream. */
+		sse_subscribe(lg, c);
+		return;
+	}
 	snprintf(body, sizeof(body), "{\"nickname\":\"sse%" PRIu32 "%s\"}",
 		 (uint32_t)c->idx - lg->ntcp, lg->nick_tag);
 	lg_set_state(lg, c, LG_NICKING);
@@ -56,15 +65,31 @@ static void sse_join(struct lg *lg, struct lg_conn *c)
 	sse_request(lg, c, "POST", "/api/command", body);
 }
 
-/* GET /api/messages/ROOM?session_id=...: the stream, on the same socket. */
+/*
+ * GET /api/messages/ROOM?session_id=...: the stream, on the same socket;
+ * coming back (--reconnect), with Last-Event-ID: the last id it saw, as a
+ * browser's EventSource does.
+ */
 static void sse_subscribe(struct lg *lg, struct lg_conn *c)
 {
-	char target[160];
+	char req[512];
+	int n;
 
-	snprintf(target, sizeof(target), "/api/messages/%s?session_id=%s",
-		 lg_room_of(lg, c)->name, c->sid);
+	if (c->back && c->last_id[0])
+		n = snprintf(req, sizeof(req),
+			     "GET /api/messages/%s?session_id=%s HTTP/1.1\r\n"
+			     "Host: %s\r\nAccept: text/event-stream\r\n"
+			     "Last-Event-ID: %s\r\n\r\n",
+			     lg_room_of(lg, c)->name, c->sid,
+			     lg->host_hdr[c->inst], c->last_id);
+	else
+		n = snprintf(req, sizeof(req),
+			     "GET /api/messages/%s?session_id=%s HTTP/1.1\r\n"
+			     "Host: %s\r\nAccept: text/event-stream\r\n\r\n",
+			     lg_room_of(lg, c)->name, c->sid,
+			     lg->host_hdr[c->inst]);
 	lg_set_state(lg, c, LG_SUBSCRIBING);
-	sse_request(lg, c, "GET", target, NULL);
+	conn_write(lg, c, req, (size_t)n);
 }
 
 /* The answer to a setup request (body: NUL-ended). */
@@ -102,7 +127,7 @@ bool sse_http_response(struct lg *lg, struct lg_conn *c)
 {
 	char *hend, *line, *eol, body[LG_RBUF_SIZE];
 	size_t hlen, clen = 0, total;
-	bool has_len = false;
+	bool has_len = false, chunked = false;
 	int status;
 
 	c->rbuf[c->rlen] = '\0';
@@ -125,16 +150,33 @@ bool sse_http_response(struct lg *lg, struct lg_conn *c)
 			clen = strtoul(line + 15, NULL, 10);
 			has_len = true;
 		} else if (!strncasecmp(line, "transfer-encoding:", 18)) {
-			conn_lose(lg, c, "Transfer-Encoding not supported");
-			return false;
+			chunked = true;
 		}
 	}
 	if (c->state == LG_SUBSCRIBING && status == 200) {
 		c->rlen -= hlen;
 		memmove(c->rbuf, c->rbuf + hlen, c->rlen);
 		c->ev = LG_EV_MESSAGE;
+		if (chunked) {
+			/* Through a proxy: what came with the head, too. */
+			long d;
+
+			c->chunked = true;
+			c->ch = LG_CH_SIZE;
+			c->chunk_left = 0;
+			d = chunk_decode(c, c->rbuf, c->rlen);
+			if (d < 0) {
+				conn_lose(lg, c, "malformed chunked body");
+				return false;
+			}
+			c->rlen = (size_t)d;
+		}
 		lg_set_state(lg, c, LG_JOINED);
 		return true;
+	}
+	if (chunked) {
+		conn_lose(lg, c, "chunked answer to a setup request");
+		return false;
 	}
 	if (!has_len) {
 		conn_lose(lg, c, "HTTP response without Content-Length");
@@ -217,9 +259,18 @@ void sse_line(struct lg *lg, struct lg_conn *c, char *line, size_t len)
 			c->ev = LG_EV_OTHER;
 		return;
 	}
+	if (!strncmp(line, "id:", 3)) {
+		v = line + 3 + (line[3] == ' ');
+		snprintf(c->last_id, sizeof(c->last_id), "%s", v);
+		return;
+	}
 	if (strncmp(line, "data:", 5))
-		return;			/* id:, retry: */
+		return;			/* retry: */
 	v = line + 5 + (line[5] == ' ');
+	if (c->proto == LG_P_NCHAN_SUB) {
+		nchan_data(lg, c, v);
+		return;
+	}
 	if (c->ev == LG_EV_MESSAGE) {
 		sse_message(lg, c, v);
 	} else if (c->ev == LG_EV_SYSTEM) {
