@@ -5,9 +5,9 @@
 # against it and prints the figures. Needs a migrated database; it creates
 # rooms named bench*_<stamp>.
 #
-# usage: tests/bench/run.sh [all|quick|cluster|a|b|c|d|e|f|g|h|i|j|k ...]
+# usage: tests/bench/run.sh [all|quick|cluster|a|b|c|d|e|f|g|h|i|j|k|l ...]
 #   all (default) runs a to k; quick runs c only; cluster runs f, g, h
-#   and i.
+#   and i; l (the reconnect storm) runs only when named.
 #   a: 1,000 clients in one room, 1 sender at 100 msg/s for 10 s
 #      (aim: p99 latency < 20 ms)
 #   b: 10 senders flat out, 2,000 messages each, 10 more clients
@@ -45,6 +45,20 @@
 #      join one room, up to 5,000 at a time (the server's db_queue_limit
 #      raised so that none is refused as busy); setup time, server CPU and
 #      RSS, then 10 messages at 10 msg/s to all of them
+#   l: the reconnect storm (issue 11): 3 instances, nginx in front of
+#      their HTTP ports (contrib/nginx/babydiscord.conf with the bench
+#      ports, on 127.0.0.1:8180); 3,000 clients in 30 rooms of 100:
+#      1,470 TCP receivers spread over the instances, 30 TCP senders on
+#      instance 1 and 1,500 SSE streams through nginx; the senders post
+#      60 msg/s in all for 20 s; 5 s in, loadgen SIGKILLs instance 3.
+#      Its TCP clients reconnect to the next instance, take their
+#      nicknames back and /join again (the history /join shows fills
+#      their gap), its streams reconnect through nginx with
+#      Last-Event-ID. Reports the time from the first loss until every
+#      client is back in its room (all_back) and has every message sent
+#      before that (caught_up), and what was missed or doubled. Instance
+#      3 is started again afterwards if a later scenario needs it.
+#      BENCH_STORM_SCALE=N divides its clients by N (a quick try).
 #   f, g and i also report the CPU time of PostgreSQL's processes, the
 #   machine's busy time and PostgreSQL's commit and WAL counters.
 # loadgen is $BUILD/bench/loadgen, built by make from tests/bench/loadgen/
@@ -54,7 +68,10 @@
 #      BENCH_STRICT=1 (exit non-zero when an aim is missed, too),
 #      BENCH_NOFILE (descriptor limit for server and loadgen; default
 #      16384, at most the hard limit), PGBENCH (pgbench binary; default
-#      /usr/lib/postgresql/15/bin/pgbench), PSQL (default psql).
+#      /usr/lib/postgresql/15/bin/pgbench), PSQL (default psql),
+#      BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS (taskset -c lists for the
+#      servers and nginx / for loadgen; default: not pinned),
+#      NGINX (nginx binary for l; default nginx).
 # Exit status: 0 when every scenario delivered everything, else 1.
 set -euo pipefail
 
@@ -90,7 +107,7 @@ for arg in "${@:-all}"; do
 	all) scenarios+=(a b c d e f g h i j k) ;;
 	quick) scenarios+=(c) ;;
 	cluster) scenarios+=(f g h i) ;;
-	a | b | c | d | e | f | g | h | i | j | k) scenarios+=("$arg") ;;
+	a | b | c | d | e | f | g | h | i | j | k | l) scenarios+=("$arg") ;;
 	-h | --help)
 		sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
@@ -118,6 +135,17 @@ tmp=$(mktemp -d /tmp/bd-bench.XXXXXX)
 server_pids=()
 drain_pids=()
 sampler_pid=
+nginx_pid=
+
+# Pinning (taskset -c), when asked for.
+server_pin=()
+loadgen_pin=()
+if [[ -n ${BENCH_SERVER_CPUS:-} ]]; then
+	server_pin=(taskset -c "$BENCH_SERVER_CPUS")
+fi
+if [[ -n ${BENCH_LOADGEN_CPUS:-} ]]; then
+	loadgen_pin=(taskset -c "$BENCH_LOADGEN_CPUS")
+fi
 
 cleanup() {
 	local pid
@@ -127,7 +155,7 @@ cleanup() {
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	done
-	for pid in "${drain_pids[@]}" $sampler_pid; do
+	for pid in "${drain_pids[@]}" $sampler_pid $nginx_pid; do
 		kill "$pid" 2>/dev/null || true
 	done
 	rm -rf "$tmp"
@@ -202,7 +230,7 @@ EOF
 	mkfifo "$tmp/stderr$i"
 	echo "== server $i"
 	echo "+ $server --config $conf"
-	"$server" --config "$conf" 2>"$tmp/stderr$i" &
+	"${server_pin[@]}" "$server" --config "$conf" 2>"$tmp/stderr$i" &
 	server_pids[i]=$!
 	exec 3<"$tmp/stderr$i"
 	deadline=$((SECONDS + ready_timeout))
@@ -241,6 +269,7 @@ check_servers() {
 	local i
 
 	for i in "${!server_pids[@]}"; do
+		[[ $i == "${killed_on_purpose:-}" ]] && continue
 		if ! kill -0 "${server_pids[i]}" 2>/dev/null; then
 			echo "run.sh: server $i died during scenario $1" >&2
 			tail -n 30 "$tmp/server$i.log" >&2 || true
@@ -278,7 +307,7 @@ run_cluster_scenario() {
 run_loadgen() {
 	local name=$1 rc=0
 	shift
-	local cmd=("$loadgen" --host 127.0.0.1 "$@")
+	local cmd=("${loadgen_pin[@]}" "$loadgen" --host 127.0.0.1 "$@")
 
 	echo
 	echo "== scenario $name"
@@ -595,6 +624,79 @@ scenario_j() {
 	summary+=("j: GET /api/rooms, $r rooms: p50 $p50 ms, p90 $p90 ms, $bytes bytes")
 }
 
+# start_nginx: contrib's nginx configuration in front of the bench
+# instances' HTTP ports, listening on 127.0.0.1:8180, with a private
+# prefix in $tmp (never /etc/nginx or the system service); in the
+# foreground, stopped by pid. Ready when its pid file names it (it binds
+# first).
+start_nginx() {
+	local conf=$tmp/nginx/bench.conf prefix=$tmp/nginx bin i deadline
+
+	[[ -n $nginx_pid ]] && return 0
+	bin=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+	[[ -x $bin ]] || die "l: no nginx (make bench-peers installs it)"
+	mkdir -p "$prefix/logs" "$prefix/tmp"
+	sed -e "s/127\.0\.0\.1:3001/127.0.0.1:${http_ports[0]}/" \
+		-e "s/127\.0\.0\.1:3002/127.0.0.1:${http_ports[1]}/" \
+		-e "s/127\.0\.0\.1:3003/127.0.0.1:${http_ports[2]}/" \
+		-e 's/listen 127\.0\.0\.1:8080;/listen 127.0.0.1:8180 backlog=4096;/' \
+		-e 's/worker_connections 1024;/worker_connections 16384;/' \
+		-e 's/access_log logs\/access.log upstream;/access_log off;/' \
+		"$root/contrib/nginx/babydiscord.conf" >"$conf"
+	for i in 0 1 2; do
+		grep -q "127.0.0.1:${http_ports[i]} " "$conf" ||
+			die "l: $conf: upstream port ${http_ports[i]} not set"
+	done
+	grep -q 'listen 127.0.0.1:8180 ' "$conf" ||
+		die "l: $conf: listen port not set"
+	grep -q 'worker_connections 16384;' "$conf" ||
+		die "l: $conf: worker_connections not raised"
+	echo "+ nginx -p $prefix -c $conf (contrib/nginx/babydiscord.conf, bench ports)"
+	"${server_pin[@]}" "$bin" -p "$prefix" -e logs/error.log -c "$conf" \
+		-g 'daemon off;' </dev/null >>"$prefix/logs/run.log" 2>&1 &
+	nginx_pid=$!
+	deadline=$((SECONDS + ready_timeout))
+	until [[ $(cat "$prefix/nginx.pid" 2>/dev/null || true) == "$nginx_pid" ]]; do
+		if ! kill -0 "$nginx_pid" 2>/dev/null || ((SECONDS >= deadline)); then
+			tail -n 20 "$prefix/logs/error.log" >&2 || true
+			die "l: nginx did not start"
+		fi
+		sleep 0.05
+	done
+}
+
+# scenario_l: the reconnect storm (see the usage at the top).
+scenario_l() {
+	local scale=${BENCH_STORM_SCALE:-1} pid3 rc=0
+
+	[[ $scale =~ ^[1-9][0-9]*$ ]] || die "BENCH_STORM_SCALE: a positive integer"
+	ensure_servers 3
+	start_nginx
+	pid3=${server_pids[3]}
+	killed_on_purpose=3
+	measure_start
+	run_loadgen l --ports "$(IFS=,; echo "${tcp_ports[*]}")" \
+		--sender-port "$tcp_port" --http-port 8180 \
+		--server-pid "${server_pids[1]},${server_pids[2]},${server_pids[3]}" \
+		--room "benchl_$stamp" --rooms 30 --senders 30 \
+		--clients $((1470 / scale)) --sse-clients $((1500 / scale)) \
+		--nick-prefix "l${stamp: -6}_" --messages 40 \
+		--rate 60 --reconnect --kill-pid "$pid3" \
+		--kill-at 5 --concurrency 64 --setup-timeout 600 \
+		--duration-max 120 --idle-timeout 30
+	measure_end l
+	# Instance 3 died as planned: reap it; a later scenario restarts it.
+	wait "$pid3" 2>/dev/null || rc=$?
+	wait "${drain_pids[3]}" 2>/dev/null || true
+	echo "server 3 (killed) exit status: $rc"
+	unset 'server_pids[3]' 'drain_pids[3]'
+	killed_on_purpose=
+	rm -f "$tmp/stderr3" "$tmp/config3.json"
+	summary+=("l: $(grep -m 1 '^reconnect_s:' "$tmp/l.out" || echo 'reconnect_s: ?')")
+	summary+=("l: $(grep -m 1 '^reconnect:' "$tmp/l.out" || echo 'reconnect: ?')")
+	summary+=("l: $(grep -m 1 '^deliveries:' "$tmp/l.out" || echo 'deliveries: ?')")
+}
+
 for s in "${scenarios[@]}"; do
 	case $s in
 	a)
@@ -690,6 +792,9 @@ for s in "${scenarios[@]}"; do
 	j)
 		scenario_j
 		continue
+		;;
+	l)
+		scenario_l
 		;;
 	esac
 	summary+=("$s: $(grep -m 1 '^result:' "$tmp/$s.out" || echo 'result: none')")

@@ -379,7 +379,8 @@ int report_run(struct lg *lg)
 	report_lats(lg, "latency_rx", true);
 	report_worst(lg);	/* before report_lat() sorts them */
 	report_lat("latency_first_ms", lg->first_lat_us, lg->committed);
-	if (lg->o.ninst > 1)
+	/* A client that came back elsewhere would count on two. */
+	if (lg->o.ninst > 1 && !lg->o.reconnect)
 		report_instances(lg);
 	for (i = 0; i < (int)lg->o.npids; i++) {
 		const struct server_proc *sv = &lg->srv[i];
