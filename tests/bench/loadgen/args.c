@@ -46,7 +46,8 @@ static void args_usage(FILE *f)
 		"  --hold SEC           stay connected and idle SEC between\n"
 		"                       setup and sending (0)\n"
 		"  --server-pid P[,P..] report each server's RSS and CPU\n"
-		"                       from /proc (one, or one per --ports)\n"
+		"                       from /proc (one per --ports; with one\n"
+		"                       port, any number: all added up)\n"
 		"  --verbose            progress lines on stderr every second\n"
 		"  --api-requests N     API mode, instead of the above: one\n"
 		"                       HTTP session (POST /api/connect, then\n"
@@ -74,7 +75,10 @@ static void args_usage(FILE *f)
 		"                       (session, /join, GET /api/messages)\n"
 		"                       or nchan (GET /sub/ROOM with Accept:\n"
 		"                       text/event-stream) (nchan with\n"
-		"                       --proto nchan, else bd)\n"
+		"                       --proto nchan, else bd); --proto\n"
+		"                       irc --sse-proto nchan: two servers\n"
+		"                       side by side, the nchan streams only\n"
+		"                       connect (no messages reach them)\n"
 		"  --server-tree        --server-pid figures include each\n"
 		"                       pid's child processes (nginx: master\n"
 		"                       and workers)\n"
@@ -388,7 +392,9 @@ void args_parse(struct args *o, int argc, char **argv)
 		/* One HTTP port with several --ports: a proxy in front. */
 		if (o->nhttp > 1 && o->nhttp != o->ninst)
 			args_fail("--http-ports: one per port of --ports");
-		if (o->npids > 1 && o->npids != o->ninst)
+		/* One port (or --proto irc + --sse-proto nchan, two
+		 * servers): any number of pids, added up. */
+		if (o->npids > 1 && o->ninst > 1 && o->npids != o->ninst)
 			args_fail("--server-pid: one, or one per port of "
 				  "--ports");
 	}

@@ -579,8 +579,12 @@ static void conn_start_run(struct lg *lg)
 		struct lg_conn *c = &lg->conns[i];
 		struct lg_room *r = lg_room_of(lg, c);
 
+		/* nchan publishers do not subscribe; with --proto irc, the
+		 * nchan subscribers are on another server: no messages. */
 		c->member = c->state == LG_JOINED &&
-			    c->proto != LG_P_NCHAN_PUB;
+			    c->proto != LG_P_NCHAN_PUB &&
+			    !(c->proto == LG_P_NCHAN_SUB &&
+			      lg->o.proto != ARGS_NCHAN);
 		if (!c->member)
 			continue;
 		r->members++;
