@@ -372,13 +372,13 @@ run_one() {
 # scenario_args SCENARIO SYSTEM: loadgen's client options.
 scenario_args() {
 	local sc=$1 sys=$2 tcp sse=0 senders=1 rooms=1 msgs=1 rate=0
-	local win=64 total setup=60
+	local win=64 total setup=50
 
 	case $sc in
 	idle1k) total=$(n 1000) ;;
 	idle5k) total=$(n 5000) ;;
 	rooms500) total=$(n 5000) rooms=$(n 500) ;;
-	mixed10k) total=$(n 5000) sse=$(n 5000) rooms=$(n 1000) setup=120 ;;
+	mixed10k) total=$(n 5000) sse=$(n 5000) rooms=$(n 1000) setup=90 ;;
 	lat100) total=101 msgs=1000 rate=100 ;;
 	flat100) total=101 msgs=$((20000 / scale)) win=100 ;;
 	rooms100) total=$(n 1000) rooms=$(n 100) senders=10

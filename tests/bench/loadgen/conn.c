@@ -192,42 +192,42 @@ static void conn_connect(struct lg *lg, struct lg_conn *c)
 
 /*
  * Start connections and joins while fewer than --concurrency are in flight.
- * Joins go in connection order and only after the creator is in the room, so
- * nobody sees "no such room": the first connection placed in a room creates
- * it (IRC: joins it first; nchan rooms need nobody). SSE
- * subscribers (after the TCP connections) start only once every room exists
- * and go through connect, join and subscribe without pausing: the server
- * closes idle keep-alive connections and expires HTTP sessions without a
- * stream.
+ * A connection joins as soon as it is ready (welcomed, nickname set) and
+ * its room exists, whatever the others do, so that one slow welcome holds
+ * up nobody else; the first connection placed in a room creates it (IRC:
+ * joins it first; nchan rooms need nobody), so nobody sees "no such
+ * room". SSE subscribers (after the TCP connections) start only once every
+ * room exists and go through connect, join and subscribe without pausing:
+ * the server closes idle keep-alive connections and expires HTTP sessions
+ * without a stream.
  */
 static void conn_setup_pump(struct lg *lg)
 {
+	uint32_t n;
+
 	while (lg->busy < lg->o.concurrency && lg->next_connect < lg->nconn &&
 	       (!lg->conns[lg->next_connect].sse ||
 		lg->rooms_ready == lg->o.rooms))
 		conn_connect(lg, &lg->conns[lg->next_connect++]);
-	while (lg->join_cursor < lg->ntcp && lg->busy < lg->o.concurrency) {
-		struct lg_conn *c = &lg->conns[lg->join_cursor];
+	/* Each waiting connection looked at once per pass at most. */
+	for (n = lg_ready_count(lg); n > 0 && lg->busy < lg->o.concurrency;
+	     n--) {
+		struct lg_conn *c = lg_ready_pop(lg);
 		struct lg_room *r = lg_room_of(lg, c);
+		bool create = (uint32_t)c->idx == r->creator;
 
-		if (c->state == LG_READY && (uint32_t)c->idx == r->creator) {
-			lg_set_state(lg, c, LG_CREATING);
-			if (c->proto == LG_P_IRC)
-				irc_join(lg, c);
-			else
-				line_command(lg, c, "/create", r->name);
-		} else if (c->state == LG_READY && r->ready) {
-			lg_set_state(lg, c, LG_JOINING);
-			if (c->proto == LG_P_IRC)
-				irc_join(lg, c);
-			else
-				line_command(lg, c, "/join", r->name);
-		} else if (c->state != LG_JOINED && c->state != LG_FAILED &&
-			   c->state != LG_CLOSED && c->state != LG_CREATING &&
-			   c->state != LG_JOINING) {
-			break;	/* not welcomed yet */
+		if (c->state != LG_READY)
+			continue;	/* failed meanwhile */
+		if (!create && !r->ready) {
+			lg_ready_push(lg, c);	/* its room is not there yet */
+			continue;
 		}
-		lg->join_cursor++;
+		lg_set_state(lg, c, create ? LG_CREATING : LG_JOINING);
+		if (c->proto == LG_P_IRC)
+			irc_join(lg, c);
+		else
+			line_command(lg, c, create ? "/create" : "/join",
+				     r->name);
 	}
 }
 

@@ -54,8 +54,31 @@ struct lg_room *lg_room_of(struct lg *lg, const struct lg_conn *c)
 	return &lg->rooms[c->room];
 }
 
+uint32_t lg_ready_count(const struct lg *lg)
+{
+	return lg->rq_len;
+}
+
+struct lg_conn *lg_ready_pop(struct lg *lg)
+{
+	uint32_t i = lg->ready_q[lg->rq_head];
+
+	lg->rq_head = (lg->rq_head + 1) % lg->nconn;
+	lg->rq_len--;
+	return &lg->conns[i];
+}
+
+void lg_ready_push(struct lg *lg, struct lg_conn *c)
+{
+	/* At most once each: only LG_READY connections are in it. */
+	lg->ready_q[(lg->rq_head + lg->rq_len++) % lg->nconn] =
+		(uint32_t)c->idx;
+}
+
 void lg_set_state(struct lg *lg, struct lg_conn *c, enum lg_state s)
 {
+	if (s == LG_READY && c->state != LG_READY && !lg->running)
+		lg_ready_push(lg, c);
 	if (lg_state_is_busy(c->state))
 		lg->busy--;
 	if (lg_state_is_busy(s))
@@ -404,6 +427,7 @@ void lg_init(struct lg *lg, int argc, char **argv)
 		k->rx_lat_us = util_calloc(k->cap, sizeof(*k->rx_lat_us));
 	}
 	lg->retry_q = util_calloc(lg->nconn, sizeof(*lg->retry_q));
+	lg->ready_q = util_calloc(lg->nconn, sizeof(*lg->ready_q));
 	lg->rt_offset = util_clock_offset();
 }
 
@@ -427,4 +451,5 @@ void lg_fini(struct lg *lg)
 	}
 	free(lg->rooms);
 	free(lg->retry_q);
+	free(lg->ready_q);
 }

@@ -148,7 +148,8 @@ struct lg {
 
 	/* Setup. */
 	uint32_t next_connect;		/* next connection to start */
-	uint32_t join_cursor;		/* next connection to join */
+	uint32_t *ready_q;		/* ring: ready to join, in turn */
+	uint32_t rq_head, rq_len;
 	uint32_t busy;			/* setup operations in flight */
 	uint32_t joined;		/* connections in the room */
 	uint32_t failed;		/* setup failures */
@@ -270,6 +271,14 @@ void lg_deliver(struct lg *lg, struct lg_conn *c, const uint64_t *v);
  * from before the run are skipped.
  */
 void lg_deliver_history(struct lg *lg, struct lg_conn *c, const uint64_t *v);
+
+/*
+ * Connections ready to join (setup): lg_set_state() queues each that
+ * becomes LG_READY before the run; the setup takes them in turn.
+ */
+uint32_t lg_ready_count(const struct lg *lg);
+struct lg_conn *lg_ready_pop(struct lg *lg);
+void lg_ready_push(struct lg *lg, struct lg_conn *c);
 
 /* Whether c is one of the senders (connections 0 .. --senders - 1). */
 bool lg_is_sender(const struct lg *lg, const struct lg_conn *c);
