@@ -3,10 +3,12 @@
 # Silent and fast (one dpkg-query) when everything is there: `make run` and
 # `make check` call it every time.
 #
-# Usage: contrib/install-deps.sh [--browser] [--nginx] [--metrics]
+# Usage: contrib/install-deps.sh [--browser] [--nginx] [--metrics] [--peers]
 #   --browser   also the browser-test group (chromium, nodejs, npm)
 #   --nginx     also nginx (the reverse proxy of contrib/nginx/run.sh)
 #   --metrics   also promtool (package prometheus), to check /metrics
+#   --peers     also the peers of make bench-peers (ngircd, inspircd,
+#               nginx with libnginx-mod-nchan)
 #
 # To add an optional group: add an array below, an option in the case
 # statement that appends it to WANT, and a line to the usage above.
@@ -22,6 +24,7 @@ BROWSER_PKGS=(chromium nodejs npm)
 NGINX_PKGS=(nginx)
 # promtool (in Debian's prometheus) checks GET /metrics' text format.
 METRICS_PKGS=(prometheus)
+PEERS_PKGS=(ngircd inspircd nginx libnginx-mod-nchan)
 
 WANT=("${BASE_PKGS[@]}")
 for arg in "$@"; do
@@ -29,8 +32,9 @@ for arg in "$@"; do
 	--browser) WANT+=("${BROWSER_PKGS[@]}") ;;
 	--nginx) WANT+=("${NGINX_PKGS[@]}") ;;
 	--metrics) WANT+=("${METRICS_PKGS[@]}") ;;
+	--peers) WANT+=("${PEERS_PKGS[@]}") ;;
 	-h | --help)
-		sed -n '2,8s/^# \{0,1\}//p' "$0"
+		sed -n '2,10s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*)
