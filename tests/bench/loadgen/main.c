@@ -1,6 +1,7 @@
 /*
  * loadgen: load generator for the Baby Discord TCP line protocol, its HTTP
- * event streams and its JSON API. This file only wires the modules: parse,
+ * event streams and its JSON API, and, to compare, for IRC servers and
+ * nginx + nchan (irc.c, nchan.c). This file only wires the modules: parse,
  * set up, run the chat scenario (or API mode), report. See args.c's usage
  * for what a run does, report.c for what it prints.
  */

@@ -2,7 +2,10 @@
  * loadgen's SSE subscribers: an HTTP session each (POST /api/connect,
  * /api/command /join), then GET /api/messages/ROOM on the same keep-alive
  * socket, read as an event stream; and POST /api/disconnect of every
- * session at the end. The socket is conn.c's.
+ * session at the end. Through a proxy the stream is chunked (chunk.c) and
+ * its last chunk ends it. With --reconnect a lost stream is asked for
+ * again with Last-Event-ID: the last "id:" it read. nchan subscribers
+ * (nchan.c) share the stream reading. The socket is conn.c's.
  */
 #ifndef BD_BENCH_LG_SSE_H
 #define BD_BENCH_LG_SSE_H
@@ -31,7 +34,8 @@ bool sse_http_response(struct lg *lg, struct lg_conn *c);
 /*
  * One line of c's event stream (NUL-ended, len bytes, "\r" stripped):
  * delivers payloads of c's room sent during the run, counts heartbeats,
- * system events and resets. Only single-line data fields are read.
+ * system events and resets, keeps the last id. Only single-line data
+ * fields are read.
  */
 void sse_line(struct lg *lg, struct lg_conn *c, char *line, size_t len);
 
