@@ -29,7 +29,7 @@
 #   rooms100  1,000 clients in 100 rooms of 10, 10 senders flat out (each
 #             in a room of its own; 90 rooms idle), 5,000 messages each:
 #             deliveries/s to the receivers
-#   storm     tests/bench/run.sh k: the reconnect storm (Baby Discord
+#   storm     tests/bench/run.sh l: the reconnect storm (Baby Discord
 #             only: the peers have nothing like it)
 # Clients: Baby Discord TCP (bd: connect, /nick, /create or /join), Baby
 # Discord SSE (bdsse: POST /api/connect, /join, GET /api/messages; the
@@ -113,6 +113,7 @@ tmp=$(mktemp -d /tmp/bd-peers.XXXXXX)
 srv_pids=()	# servers of the current run (nginx: its master)
 drain_pid=	# the cat copying Baby Discord's stderr
 
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	local pid
 
@@ -172,7 +173,7 @@ wait_port() {
 	done
 }
 
-# start_bd: one instance on 9101/3101; ready on its "ready:" line.
+# start_bd: one instance on 9101/3101; ready on its "ready" log line.
 start_bd() {
 	local conf=$tmp/bd.json line ready=
 	local deadline=$((SECONDS + ready_timeout))
@@ -203,7 +204,7 @@ EOF
 	while ((SECONDS < deadline)) &&
 		IFS= read -r -t $((deadline - SECONDS + 1)) line <&3; do
 		printf '%s\n' "$line" >>"$tmp/bd.log"
-		if [[ $line == *"ready: tcp 127.0.0.1:$bd_tcp"* ]]; then
+		if [[ $line == *" INFO ready tcp=127.0.0.1:$bd_tcp "* ]]; then
 			ready=1
 			break
 		fi
@@ -253,10 +254,10 @@ start_nchan() {
 		srv_pids=("$pid")
 	fi
 	until [[ $(cat "$prefix/nginx.pid" 2>/dev/null || true) == "$pid" ]]; do
-		kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)) || {
+		if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
 			tail -n 20 "$prefix/logs/error.log" >&2 || true
 			return 1
-		}
+		fi
 		sleep 0.05
 	done
 }
@@ -418,7 +419,7 @@ commit_floor() {
 	(cd "$tmp" && "$pgbench" -n -f "$root/tests/bench/floor.sql" \
 		-D "r=$room" -R 100 -T 10 -c 1 -l --log-prefix=floor \
 		"$DATABASE_URL") >"$f" 2>&1 || echo "(pgbench failed)" >>"$f"
-	log=$(ls "$tmp"/floor.* 2>/dev/null | head -n 1 || true)
+	log=$(find "$tmp" -maxdepth 1 -name 'floor.*' -print -quit)
 	if [[ -n $log ]]; then
 		p50=$(awk '{ print $3 }' "$log" | sort -n |
 			awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", v[int((NR + 1) / 2)] / 1000 }')
@@ -431,7 +432,7 @@ commit_floor() {
 	"${psql[@]}" -c "DELETE FROM rooms WHERE id = $room" >/dev/null || true
 }
 
-# run_storm RUN: run.sh k, pinned like the rest.
+# run_storm RUN: run.sh l, pinned like the rest.
 run_storm() {
 	local r=$1 f=$out/storm.bd.$1.out
 	local -a env=(BENCH_SERVER_CPUS=0 BENCH_LOADGEN_CPUS=1)
@@ -439,9 +440,9 @@ run_storm() {
 	((${#srv_pin[@]})) || env=()
 	echo
 	echo "== storm bd run $r"
-	echo "+ ${env[*]} BENCH_STORM_SCALE=$scale tests/bench/run.sh k"
+	echo "+ ${env[*]} BENCH_STORM_SCALE=$scale tests/bench/run.sh l"
 	env "${env[@]}" BENCH_STORM_SCALE="$scale" BUILD="$build" \
-		BD_SERVER="$server" bash "$root/tests/bench/run.sh" k >"$f" 2>&1 ||
+		BD_SERVER="$server" bash "$root/tests/bench/run.sh" l >"$f" 2>&1 ||
 		echo "(run.sh exit status $?)" >>"$f"
 	grep -E '^(connections|setup|deliveries:|kill|reconnect|result)' "$f" || true
 	record storm bd "$r" setup_s "$(sed -n 's/^setup: \([0-9.]*\) s.*/\1/p' "$f")"

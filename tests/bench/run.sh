@@ -193,7 +193,7 @@ echo "ulimit -n: $(ulimit -Sn)"
 
 # start_server I: instance I (1-3) on tcp_ports[I-1]/http_ports[I-1] with
 # its own config and instance_id bench<I>. Its stderr goes through a FIFO
-# so that we can block on its lines: readiness is the "ready:" line, never
+# so that we can block on its lines: readiness is the "ready" line, never
 # a sleep; EOF means it died.
 start_server() {
 	local i=$1 line ready="" deadline
