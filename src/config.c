@@ -34,6 +34,10 @@ void config_defaults(struct config *cfg)
 	cfg->max_rooms_per_user = 100;
 	cfg->db_queue_limit = 1000;
 	cfg->shutdown_timeout_s = 10;
+	cfg->msg_rate_per_s = 5;
+	cfg->msg_burst = 20;
+	cfg->cmd_rate_per_s = 10;
+	cfg->cmd_burst = 30;
 }
 
 void config_fini(struct config *cfg)
@@ -111,6 +115,14 @@ static const struct int_key {
 	  K_UNSIGNED, 1, 1000000 },
 	{ "shutdown_timeout_s", offsetof(struct config, shutdown_timeout_s),
 	  K_UNSIGNED, 1, 3600 },
+	{ "msg_rate_per_s", offsetof(struct config, msg_rate_per_s),
+	  K_UNSIGNED, 0, 1000000 },
+	{ "msg_burst", offsetof(struct config, msg_burst), K_UNSIGNED, 1,
+	  1000000 },
+	{ "cmd_rate_per_s", offsetof(struct config, cmd_rate_per_s),
+	  K_UNSIGNED, 0, 1000000 },
+	{ "cmd_burst", offsetof(struct config, cmd_burst), K_UNSIGNED, 1,
+	  1000000 },
 };
 
 static int apply_key(struct config *cfg, const char *key, json_t *v,

@@ -28,6 +28,8 @@ struct config {
 	size_t max_rooms;		/* rooms /create may make in total */
 	size_t max_rooms_per_user;	/* rooms one user may /join or make */
 	unsigned shutdown_timeout_s;	/* drain at most this long */
+	unsigned msg_rate_per_s, msg_burst;	/* per session; rate 0: off */
+	unsigned cmd_rate_per_s, cmd_burst;
 	unsigned db_queue_limit;	/* user requests waiting for the
 					 * database; more: "server busy" */
 };

@@ -436,6 +436,10 @@ int main(int argc, char **argv)
 	ccfg.outq_limit = app.cfg.outq_limit_bytes;
 	ccfg.max_rooms = app.cfg.max_rooms;
 	ccfg.max_rooms_per_user = app.cfg.max_rooms_per_user;
+	ccfg.msg_rate = app.cfg.msg_rate_per_s;
+	ccfg.msg_burst = app.cfg.msg_burst;
+	ccfg.cmd_rate = app.cfg.cmd_rate_per_s;
+	ccfg.cmd_burst = app.cfg.cmd_burst;
 	if (getrandom(&ccfg.seed, sizeof(ccfg.seed), 0) !=
 	    (ssize_t)sizeof(ccfg.seed))
 		ccfg.seed = (uint64_t)time(NULL);

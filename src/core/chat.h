@@ -254,6 +254,11 @@ struct chat_config {
 					 * (the database counts); 0: no cap */
 	size_t max_rooms_per_user;	/* memberships /join and /create may
 					 * reach; 0: no cap */
+	/* Per session token buckets: rate per second (0: no limit) and
+	 * burst, for messages and for commands. */
+	unsigned msg_rate, msg_burst, cmd_rate, cmd_burst;
+	/* The clock of the rate limits, microseconds (NULL: monotonic). */
+	int64_t (*now_us)(void);
 };
 
 /* Counters for /health and /metrics. */

@@ -235,6 +235,10 @@ static void cmd_run(struct chat *c, struct session *s, char *line)
 	int argc = 0, n, err;
 	bool fits;
 
+	if (!session_may_command(c, s)) {
+		session_fail(c, s, BD_ERATE, "%s", bd_strerror(BD_ERATE));
+		return;
+	}
 	fits = split_words(line + 1, &argc, argv, CMD_MAX_ARGS);
 	d = argc ? cmd_find(argv[0]) : NULL;
 	if (!d) {
@@ -271,6 +275,10 @@ static void cmd_post(struct chat *c, struct session *s, char *text,
 		session_fail(c, s, BD_ETOOLONG,
 			     "message too long (max %zu bytes)",
 			     c->cfg.max_message_bytes);
+		return;
+	}
+	if (!session_may_post(c, s)) {
+		session_fail(c, s, BD_ERATE, "%s", bd_strerror(BD_ERATE));
 		return;
 	}
 	err = c->store->post(c->st, s->id, 0, s->current->id, s->uid, s->nick,

@@ -44,6 +44,8 @@ const char *bd_strerror(int err)
 		return "server busy, try again";
 	case BD_ECANCELED:
 		return "canceled";
+	case BD_ERATE:
+		return "slow down (rate limit)";
 	}
 	return "unknown error";
 }
@@ -55,6 +57,7 @@ const char *bd_errname(int err)
 		"not_in_room", "invalid", "taken", "not_found", "queue_full",
 		"again", "not_allowed", "too_long", "exists", "invalid_utf8",
 		"reserved", "too_many_rooms", "rooms_full", "busy", "canceled",
+		"rate_limited",
 	};
 
 	if (err < 0 && err >= -BD_NERRS)

@@ -23,10 +23,11 @@ enum {
 	BD_EBUSY = -18,		/* too many requests wait for the database:
 				 * refused, nothing was done */
 	BD_ECANCELED = -19,	/* dropped unsent: its requester was gone */
+	BD_ERATE = -20,		/* over the session's rate limit */
 };
 
 /* Codes run from -1 to -BD_NERRS. */
-#define BD_NERRS 19
+#define BD_NERRS 20
 
 /* A short user-facing description of a BD_E* code. */
 const char *bd_strerror(int err);

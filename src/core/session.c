@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/instance_int.h"
 #include "core/msg.h"
@@ -491,6 +492,28 @@ void chat_session_sync_head(struct chat *c, struct session *s, int64_t uid,
 
 static void session_close_streams(struct session *s, struct room *r);
 
+static int64_t clock_us(const struct chat *c)
+{
+	struct timespec ts;
+
+	if (c->cfg.now_us)
+		return c->cfg.now_us();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+bool session_may_post(struct chat *c, struct session *s)
+{
+	return tokens_take(&s->msg_tokens, c->cfg.msg_rate, c->cfg.msg_burst,
+			   clock_us(c));
+}
+
+bool session_may_command(struct chat *c, struct session *s)
+{
+	return tokens_take(&s->cmd_tokens, c->cfg.cmd_rate, c->cfg.cmd_burst,
+			   clock_us(c));
+}
+
 void session_free(struct chat *c, struct session *s)
 {
 	if (!s->api_id)
@@ -771,6 +794,10 @@ int chat_session_post(struct chat *c, struct session *s, const char *room,
 	if (!r || !session_in_room(s, r)) {
 		c->stats.rejected[-BD_EPERM - 1]++;
 		return BD_EPERM;
+	}
+	if (!session_may_post(c, s)) {
+		c->stats.rejected[-BD_ERATE - 1]++;
+		return BD_ERATE;
 	}
 	copy = xmemdup(text, len);
 	err = clean_text(c, copy, &len);

@@ -17,6 +17,7 @@
 #include "core/room_int.h"
 #include "util/idmap.h"
 #include "util/strbuf.h"
+#include "util/tokens.h"
 
 #define SESSION_PENDING_MAX 64	/* queued input lines before throttling */
 #define SESSION_INFLIGHT_MAX 64	/* uncommitted messages per session */
@@ -29,6 +30,7 @@ struct session {
 	enum session_kind kind;
 	int64_t api_id;			/* api_sessions.id, or 0 */
 	int last_err;			/* last error reported, or 0 */
+	struct tokens msg_tokens, cmd_tokens;	/* rate limits */
 	struct stream **streams;	/* this session's open streams */
 	size_t nstreams, capstreams;
 	const struct chat_sink_ops *sink;
@@ -67,6 +69,9 @@ struct session *chat_find_session(struct chat *c, uint64_t sid);
 void session_free(struct chat *c, struct session *s);
 /* Closes s's connection (flushed first with flush). */
 void session_kill(struct session *s, bool flush, const char *reason);
+/* One more message (or command) within s's rate limit? */
+bool session_may_post(struct chat *c, struct session *s);
+bool session_may_command(struct chat *c, struct session *s);
 /* Picks a fresh guest name. */
 void session_guest_nick(struct chat *c, struct session *s);
 /* Set s's nickname, or the one its /nick reserves ("" clears it), keeping

@@ -147,6 +147,7 @@ static const struct http_error {
 	{ BD_EUTF8, 400, "invalid UTF-8", NULL },
 	{ BD_EINVAL, 400, "invalid input", "empty message" },
 	{ BD_ETOOLONG, 400, "too long", "message too long" },
+	{ BD_ERATE, 429, "slow down (rate limit)", NULL },
 };
 
 void http_answer_err(struct http_conn *hc, int err)
@@ -161,13 +162,14 @@ void http_answer_err(struct http_conn *hc, int err)
 		if (e->err != err)
 			continue;
 		why = hc->route == R_MESSAGE && e->post ? e->post : e->text;
-		if (e->status != 503) {
+		if (e->status != 503 && e->status != 429) {
 			http_answer_error(hc, e->status, why);
 			return;
 		}
-		/* Overload or the database away: worth trying again soon. */
+		/* Overload, the database away, a rate limit: worth trying
+		 * again in a second. */
 		body = wire_json_error(why);
-		answer_raw(hc, 503, "application/json; charset=utf-8",
+		answer_raw(hc, e->status, "application/json; charset=utf-8",
 			   "Retry-After: 1\r\n", body, strlen(body));
 		free(body);
 		return;

@@ -209,6 +209,10 @@ start_server() {
 	if grep -qa db_queue_limit "$server"; then
 		room_cap+=$',\n\t"db_queue_limit": 100000'
 	fi
+	# Senders go flat out: no per-session rate limits.
+	if grep -qa msg_rate_per_s "$server"; then
+		room_cap+=$',\n\t"msg_rate_per_s": 0,\n\t"cmd_rate_per_s": 0'
+	fi
 
 	cat >"$conf" <<EOF
 {

@@ -739,6 +739,60 @@ START_TEST(test_bad_input_is_rejected)
 }
 END_TEST
 
+static int64_t fake_now_us;
+
+static int64_t fake_clock(void)
+{
+	return fake_now_us;
+}
+
+/* Per-session token buckets: a burst, then one a second; commands have
+ * their own bucket; what is refused is not posted, and says so. */
+START_TEST(test_rate_limits)
+{
+	struct chat_config cfg = {
+		.history_size = 3,
+		.max_message_bytes = 20,
+		.outq_limit = 4096,
+		.seed = 42,
+		.msg_rate = 1,
+		.msg_burst = 2,
+		.cmd_rate = 1,
+		.cmd_burst = 3,
+		.now_us = fake_clock,
+	};
+	struct fconn *a, *b, *carol;
+
+	chat_free(c);
+	c = chat_new(&cfg, &fops, NULL);
+	chat_on_listen_up(c);
+	fake_now_us = 1000000;
+	a = member("alice", 1);	/* /nick and /join: 2 of 3 commands */
+	b = member("bob", 2);
+	say(a, "one");
+	say(a, "two");
+	expect_reply(a, "three",
+		     "[system] error: slow down (rate limit)\n");
+	ck_assert_int_eq(fs.post_calls, 2);
+	/* Bob has buckets of his own. */
+	say(b, "bob's");
+	ck_assert_int_eq(fs.post_calls, 3);
+	/* A second later, one more. */
+	fake_now_us += 1000000;
+	say(a, "four");
+	ck_assert_int_eq(fs.post_calls, 4);
+	expect_reply(a, "five", "[system] error: slow down (rate limit)\n");
+	/* Commands: carol's /nick and /join took 2 of her 3; one more,
+	 * then refused (alice's would wait behind her messages). */
+	carol = member("carol", 3);
+	say(carol, "/help");
+	ck_assert(strstr(drain(carol), "Commands:"));
+	expect_reply(carol, "/help",
+		     "[system] error: slow down (rate limit)\n");
+	ck_assert_int_eq(chat_get_stats(c)->rejected[-BD_ERATE - 1], 3);
+}
+END_TEST
+
 START_TEST(test_database_down_rejects_message)
 {
 	struct fconn *a = member("alice", 1);
@@ -2146,6 +2200,7 @@ int main(void)
 		{ "sync_parking", test_events_during_sync_follow_history },
 		{ "post", test_plain_line_posts_to_current_room },
 		{ "bad_input", test_bad_input_is_rejected },
+		{ "rate_limits", test_rate_limits },
 		{ "db_down", test_database_down_rejects_message },
 		{ "db_busy", test_busy_store_refuses_command_and_message },
 		{ "session_wanted", test_session_wanted_until_closing_or_gone },

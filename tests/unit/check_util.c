@@ -13,6 +13,7 @@
 #include "util/linebuf.h"
 #include "util/strbuf.h"
 #include "util/strmap.h"
+#include "util/tokens.h"
 #include "util/utf8.h"
 #include "tmain.h"
 
@@ -341,6 +342,33 @@ START_TEST(test_outq_trace_unqueued)
 }
 END_TEST
 
+START_TEST(test_tokens)
+{
+	struct tokens t = { 0 };
+	int ok = 0;
+
+	/* A full burst at first, then nothing until time passes. */
+	for (int i = 0; i < 25; i++)
+		ok += tokens_take(&t, 5, 20, 1000);
+	ck_assert_int_eq(ok, 20);
+	ck_assert(!tokens_take(&t, 5, 20, 1000));
+	/* 5 a second: one token each 200 ms. */
+	ck_assert(!tokens_take(&t, 5, 20, 1000 + 199000));
+	ck_assert(tokens_take(&t, 5, 20, 1000 + 200000));
+	ck_assert(!tokens_take(&t, 5, 20, 1000 + 200000));
+	/* Never more than the burst saved up. */
+	ok = 0;
+	for (int i = 0; i < 30; i++)
+		ok += tokens_take(&t, 5, 20, 1000 + 3600000000LL);
+	ck_assert_int_eq(ok, 20);
+	/* A clock going back gives nothing. */
+	ck_assert(!tokens_take(&t, 5, 20, 0));
+	/* Rate 0: no limit. */
+	for (int i = 0; i < 1000; i++)
+		ck_assert(tokens_take(&t, 0, 1, 0));
+}
+END_TEST
+
 int main(void)
 {
 	const struct tmain_case cases[] = {
@@ -354,6 +382,7 @@ int main(void)
 		{ "strmap", test_strmap_put_get_del_many },
 		{ "strbuf", test_strbuf_appends },
 		{ "hist", test_hist_quantiles },
+		{ "tokens", test_tokens },
 		{ "outq_trace", test_outq_trace },
 		{ "outq_trace_unqueued", test_outq_trace_unqueued },
 	};

@@ -1,0 +1,105 @@
+/*
+ * Abuse limits: per-session rate limits on messages and commands, over
+ * TCP (an error line, nothing stored) and HTTP (429 with Retry-After),
+ * counted in /metrics.
+ */
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../helpers/tcl.h"
+#include "../helpers/tdb.h"
+#include "../helpers/tfix.h"
+#include "../helpers/thttp.h"
+#include "../helpers/trun.h"
+
+#define PORT tfix_tcp_port()
+#define HPORT tfix_http_port()
+#define SLOW "[system] error: slow down (rate limit)"
+
+static void setup_rates(void)
+{
+	struct tsrv_opts o = {
+		.rate_limits = true,
+		.extra_json = "\"msg_rate_per_s\": 1, \"msg_burst\": 3, "
+			      "\"cmd_rate_per_s\": 1, \"cmd_burst\": 6",
+	};
+
+	tfix_use(&o);
+}
+
+static long long stored(const char *room)
+{
+	return tdb_int(&T_DB,
+		       "SELECT count(*) FROM messages m JOIN rooms r "
+		       "ON r.id = m.room_id WHERE r.name = $1",
+		       room, NULL);
+}
+
+/*
+ * Five messages in one write with a burst of three: three are stored and
+ * echoed, two are refused with the error line (at once, so before the
+ * echoes), and the session goes on. Commands have a bucket of their own.
+ */
+START_TEST(test_tcp_message_rate_limit)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");	/* /nick: 1 command */
+	const char *want[] = {
+		SLOW, SLOW, "[limited] alice: m1", "[limited] alice: m2",
+		"[limited] alice: m3",
+	};
+	struct thttp_resp r;
+	json_t *m;
+
+	do_create(alice, "limited");			/* 2 commands */
+	tcl_send_str(alice, "m1\nm2\nm3\nm4\nm5\n");
+	expect_set(alice, want, 5);
+	ck_assert_int_eq(stored("limited"), 3);
+	/* A burst of 6 commands: /nick, /create and four /list pass. */
+	for (int i = 0; i < 4; i++) {
+		expect_reply(alice, "/list", "[system] Online users (1):");
+		expect_prefix(alice, "[system]   alice");
+	}
+	expect_reply(alice, "/list", SLOW);
+	thttp_get(HPORT, "/metrics", &r);
+	m = resp_json(&r);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+				 json_object_get(m, "rejected"), "rate_limited")),
+			 3);
+	json_decref(m);
+	tcl_free(alice);
+}
+END_TEST
+
+/* Over HTTP: the fourth message of a burst of three is 429 with
+ * Retry-After: 1 and stored nowhere. */
+START_TEST(test_http_message_rate_limit)
+{
+	char sid[THTTP_SID_LEN + 1], ra[16];
+	struct thttp_resp r;
+
+	api_user(HPORT, "bob", HPORT, "/create httplimited", sid);
+	for (int i = 0; i < 3; i++)
+		api_say(HPORT, sid, "httplimited", "ok", NULL);
+	thttp_post_pack(HPORT, "/api/message", &r, "{ssssss}", "session_id",
+			sid, "room", "httplimited", "content", "one too many");
+	ck_assert_msg(r.status == 429, "%d %s", r.status, r.body);
+	ck_assert_str_eq(r.body, "{\"error\":\"slow down (rate limit)\"}");
+	ck_assert_msg(thttp_header(&r, "Retry-After", ra, sizeof(ra)) &&
+			      !strcmp(ra, "1"),
+		      "%s", r.head);
+	ck_assert_int_eq(stored("httplimited"), 3);
+}
+END_TEST
+
+int main(void)
+{
+	const struct tfix_case cases[] = {
+		TFIX_CASE(test_tcp_message_rate_limit, 30, setup_rates),
+		TFIX_CASE(test_http_message_rate_limit, 30, setup_rates),
+	};
+
+	return tfix_main("rates", cases, TMAIN_N(cases), NULL);
+}
