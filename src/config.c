@@ -38,6 +38,8 @@ void config_defaults(struct config *cfg)
 	cfg->msg_burst = 20;
 	cfg->cmd_rate_per_s = 10;
 	cfg->cmd_burst = 30;
+	cfg->max_connections = 20000;
+	cfg->max_connections_per_ip = 0;	/* behind a proxy: all one address */
 }
 
 void config_fini(struct config *cfg)
@@ -123,6 +125,11 @@ static const struct int_key {
 	  K_UNSIGNED, 0, 1000000 },
 	{ "cmd_burst", offsetof(struct config, cmd_burst), K_UNSIGNED, 1,
 	  1000000 },
+	{ "max_connections", offsetof(struct config, max_connections),
+	  K_UNSIGNED, 0, 10000000 },
+	{ "max_connections_per_ip",
+	  offsetof(struct config, max_connections_per_ip), K_UNSIGNED, 0,
+	  10000000 },
 };
 
 static int apply_key(struct config *cfg, const char *key, json_t *v,

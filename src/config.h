@@ -30,6 +30,8 @@ struct config {
 	unsigned shutdown_timeout_s;	/* drain at most this long */
 	unsigned msg_rate_per_s, msg_burst;	/* per session; rate 0: off */
 	unsigned cmd_rate_per_s, cmd_burst;
+	unsigned max_connections;	/* client connections; 0: no limit */
+	unsigned max_connections_per_ip;	/* 0: no limit */
 	unsigned db_queue_limit;	/* user requests waiting for the
 					 * database; more: "server busy" */
 };

@@ -454,6 +454,8 @@ int main(int argc, char **argv)
 	app.net.db_queue = db_queue;
 	app.net.db_stats = db_stats;
 	app.net.db_arg = app.store;
+	net_limits_init(&app.net.limits, app.cfg.max_connections,
+			app.cfg.max_connections_per_ip);
 	{
 		struct timespec ts;
 
@@ -477,6 +479,7 @@ int main(int argc, char **argv)
 	store_stop(app.store);
 	loop_fini(&app);	/* closes every connection */
 	http_state_free(app.net.http);
+	net_limits_fini(&app.net.limits);
 	store_free(app.store);
 	chat_free(app.chat);
 	config_fini(&app.cfg);

@@ -357,6 +357,7 @@ char *wire_json_metrics(const struct wire_metrics *m)
 			   chat_command_name(i), cs->commands[i]);
 	sb_puts(&sb, "}");
 	int_field(&sb, "slow_consumers", (int64_t)cs->slow_consumers);
+	int_field(&sb, "connections_refused", (int64_t)m->conns_refused);
 	int_field(&sb, "bytes_in", (int64_t)m->bytes_in);
 	int_field(&sb, "bytes_out", (int64_t)m->bytes_out);
 	int_field(&sb, "db_refused", (int64_t)m->db_refused);
@@ -527,6 +528,9 @@ char *wire_prom_metrics(const struct wire_metrics *m)
 	prom_one(&sb, in, "slow_consumers_total", "counter",
 		 "Connections closed because their output queue was full.",
 		 (double)cs->slow_consumers);
+	prom_one(&sb, in, "connections_refused_total", "counter",
+		 "Connections refused at once: over max_connections or max_connections_per_ip.",
+		 (double)m->conns_refused);
 	prom_one(&sb, in, "received_bytes_total", "counter",
 		 "Bytes read from client sockets.", (double)m->bytes_in);
 	prom_one(&sb, in, "sent_bytes_total", "counter",

@@ -110,6 +110,7 @@ struct wire_metrics {
 	double notify_queue_usage;	/* 0..1 */
 	uint64_t bytes_in, bytes_out;
 	uint64_t lines_out, events_out;		/* written to sockets */
+	uint64_t conns_refused;			/* over a connection limit */
 	const struct buckets *post_batches, *ctl_batches;
 };
 char *wire_json_metrics(const struct wire_metrics *m);

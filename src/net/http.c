@@ -238,6 +238,7 @@ static void handle_metrics(struct http_state *hs, struct http_conn *hc,
 		.bytes_in = nc->bytes_in,
 		.bytes_out = nc->bytes_out,
 		.lines_out = nc->lines_out,
+		.conns_refused = nc->limits.refused,
 		.events_out = nc->events_out,
 		.post_batches = &ds.post_batches,
 		.ctl_batches = &ds.ctl_batches,
@@ -661,6 +662,28 @@ static void process_input(struct http_state *hs, struct http_conn *hc)
 	}
 }
 
+/* Over a connection limit: a 503 before any request, then closed. */
+static void refuse_conn(struct http_conn *hc)
+{
+	static const char body[] = "{\"error\":\"too many connections\"}";
+	struct strbuf sb = STRBUF_INIT;
+
+	log_warn("connection_refused", LOG_S("ip", hc->ip),
+		 LOG_S("transport", "http"),
+		 LOG_S("reason", "too many connections"));
+	sb_appendf(&sb,
+		   "HTTP/1.1 503 Service Unavailable\r\n"
+		   "Content-Type: application/json; charset=utf-8\r\n"
+		   "Content-Length: %zu\r\nRetry-After: 5\r\n"
+		   "Connection: close\r\n\r\n%s",
+		   sizeof(body) - 1, body);
+	hc->state = CONN_CLOSING;
+	hc->out_sent = 0;
+	hc->out = sb_detach(&sb, &hc->out_len);
+	lws_set_timeout(hc->wsi, PENDING_TIMEOUT_USER_OK, 5);
+	net_want_write(hc->wsi, &hc->write_armed);
+}
+
 /* The answer went out: next request, or close. */
 static void request_done(struct http_state *hs, struct http_conn *hc)
 {
@@ -765,6 +788,11 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_RAW_ADOPT:
 		state_of(wsi)->nconns++;
 		hc->wsi = wsi;
+		if (!net_admit(net_ctx_of(wsi), wsi, hc->ip)) {
+			refuse_conn(hc);
+			break;
+		}
+		hc->admitted = true;
 		hc->state = CONN_READ;
 		lws_set_timeout(wsi, TO_IDLE, KEEPALIVE_S);
 		break;
@@ -777,6 +805,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return on_writeable(state_of(wsi), hc);
 	case LWS_CALLBACK_RAW_CLOSE:
 		hs = state_of(wsi);
+		if (hc->admitted) {
+			net_release(net_ctx_of(wsi), hc->ip);
+			hc->admitted = false;
+		}
 		if (hs && hc->wsi) {
 			hs->nconns--;
 			conn_cleanup(hs, hc);

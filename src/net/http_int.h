@@ -82,6 +82,8 @@ struct http_conn {
 	bool answered;			/* the request's answer is queued */
 	bool close_after;		/* close once the answer went out */
 	bool write_armed;		/* a WRITEABLE is asked for */
+	bool admitted;			/* counted by net_admit() */
+	char ip[NET_IP_LEN];
 	/* SSE */
 	struct stream *st;
 	bool sse_close_after_flush;

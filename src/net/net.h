@@ -10,6 +10,7 @@
 
 #include "core/chat.h"
 #include "util/buckets.h"
+#include "util/strmap.h"
 
 #define NET_CHUNK (32 * 1024)	/* bytes written per WRITEABLE callback */
 
@@ -27,6 +28,16 @@ struct net_db_stats {
 	struct buckets post_batches, ctl_batches;
 };
 
+#define NET_IP_LEN 48	/* a peer's address as text */
+
+/* See net/limits.c. */
+struct net_limits {
+	unsigned max_conns, max_per_ip;	/* 0: no limit */
+	unsigned conns;			/* admitted now */
+	struct strmap by_ip;		/* address -> struct ip_count */
+	uint64_t refused;
+};
+
 /* The lws context's user data. */
 struct net_ctx {
 	struct chat *chat;
@@ -37,6 +48,7 @@ struct net_ctx {
 	void *db_arg;
 	struct http_state *http;	/* API sessions and pending requests */
 	bool draining;			/* shutdown started: /health 503 */
+	struct net_limits limits;	/* client connections */
 	uint64_t bytes_in, bytes_out;	/* on client sockets, both ports */
 	uint64_t lines_out, events_out;	/* whole lines (TCP), stream frames
 					 * (SSE) written */
@@ -44,6 +56,15 @@ struct net_ctx {
 };
 
 struct net_ctx *net_ctx_of(struct lws *wsi);
+
+void net_limits_init(struct net_limits *l, unsigned max_conns,
+		     unsigned max_per_ip);
+void net_limits_fini(struct net_limits *l);
+/* Counts wsi's connection (its peer's address into ip, NET_IP_LEN bytes),
+ * or refuses it (false, nothing counted) when a limit is reached. */
+bool net_admit(struct net_ctx *nc, struct lws *wsi, char *ip);
+/* The admitted connection from ip closed. */
+void net_release(struct net_ctx *nc, const char *ip);
 
 /*
  * Asks lws for one WRITEABLE callback on wsi unless one is pending

@@ -16,7 +16,12 @@ struct tcp_conn {
 	struct linebuf lb;
 	bool close_after_flush;	/* /quit or shutdown: close once drained */
 	bool write_armed;	/* a WRITEABLE is asked for */
+	bool admitted;		/* counted by net_admit() */
+	bool refused;		/* over a connection limit: told, closed */
+	char ip[NET_IP_LEN];
 };
+
+#define REFUSED_LINE "[system] error: too many connections\n"
 
 /* Loop thread only. */
 static unsigned char scratch[LWS_PRE + NET_CHUNK];
@@ -120,6 +125,17 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	switch (reason) {
 	case LWS_CALLBACK_RAW_ADOPT:
 		tc->wsi = wsi;
+		if (!net_admit(nc, wsi, tc->ip)) {
+			/* Told why, then closed; never a session. */
+			log_warn("connection_refused", LOG_S("ip", tc->ip),
+				 LOG_S("transport", "tcp"),
+				 LOG_S("reason", "too many connections"));
+			tc->refused = true;
+			lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, 5);
+			net_want_write(wsi, &tc->write_armed);
+			break;
+		}
+		tc->admitted = true;
 		linebuf_init(&tc->lb, CHAT_MAX_LINE);
 		tc->s = chat_session_open(nc->chat, SESSION_LINE, &tcp_sink,
 					  tc);
@@ -134,10 +150,26 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		tc->write_armed = false;
+		if (tc->refused) {
+			memcpy(scratch + LWS_PRE, REFUSED_LINE,
+			       sizeof(REFUSED_LINE) - 1);
+			lws_write(wsi, scratch + LWS_PRE,
+				  sizeof(REFUSED_LINE) - 1, LWS_WRITE_RAW);
+			tc->refused = false;
+			/* Closed once lws has flushed it. */
+			tcp_close(tc, true);
+			return 0;
+		}
+		if (tc->close_after_flush && !tc->s)
+			return -1;
 		if (tc->s)
 			return tcp_writeable(tc);
 		break;
 	case LWS_CALLBACK_RAW_CLOSE:
+		if (tc->admitted) {
+			net_release(nc, tc->ip);
+			tc->admitted = false;
+		}
 		if (tc->s) {
 			chat_session_closed(nc->chat, tc->s);
 			tc->s = NULL;

@@ -212,6 +212,7 @@ start_server() {
 	# Senders go flat out: no per-session rate limits.
 	if grep -qa msg_rate_per_s "$server"; then
 		room_cap+=$',\n\t"msg_rate_per_s": 0,\n\t"cmd_rate_per_s": 0'
+		room_cap+=$',\n\t"max_connections": 0,\n\t"max_connections_per_ip": 0'
 	fi
 
 	cat >"$conf" <<EOF

@@ -20,7 +20,8 @@ struct tsrv_opts {
 	const char *extra_json;	      /* NULL, or more members ("k": v);
 				       * TSRV_LOG_PATH in it: the log path */
 	const char *env_database_url; /* NULL: DATABASE_URL unset */
-	bool rate_limits;	      /* false: msg and cmd rate limits off */
+	bool rate_limits;	      /* false: rate limits and the limit of
+				       * connections per address off */
 };
 
 #define TSRV_LOG_PATH "@LOG@"

@@ -1,7 +1,9 @@
 /*
  * Abuse limits: per-session rate limits on messages and commands, over
  * TCP (an error line, nothing stored) and HTTP (429 with Retry-After),
- * counted in /metrics.
+ * counted in /metrics; the connection limits, in all and per address
+ * (TCP: an error line, then closed; HTTP: 503), which leave the
+ * connections already there alone.
  */
 #include <check.h>
 #include <jansson.h>
@@ -94,11 +96,107 @@ START_TEST(test_http_message_rate_limit)
 }
 END_TEST
 
+static void setup_conn_limit(void)
+{
+	struct tsrv_opts o = {
+		.rate_limits = true,
+		.extra_json = "\"max_connections_per_ip\": 3",
+	};
+
+	tfix_use(&o);
+}
+
+static void setup_total_limit(void)
+{
+	struct tsrv_opts o = {
+		.rate_limits = true,
+		.extra_json = "\"max_connections\": 2, "
+			      "\"max_connections_per_ip\": 0",
+	};
+
+	tfix_use(&o);
+}
+
+/* A connection over the limit is told so and closed. */
+static void expect_refused_tcp(void)
+{
+	struct tcl *x = tcl_connect(PORT, "one too many");
+
+	expect_next(x, "[system] error: too many connections");
+	expect_eof(x);
+	tcl_free(x);
+}
+
+/* Three connections from 127.0.0.1 (HTTP ones count too): the fourth is
+ * refused, over TCP and over HTTP; the three go on; once one has gone,
+ * a new one is let in. */
+START_TEST(test_connections_per_address)
+{
+	struct tcl *a = tcl_user(PORT, "alice");
+	struct tcl *b = tcl_user(PORT, "bob");
+	struct tcl *c = tcl_user(PORT, "carol");
+	struct thttp_resp r;
+	struct tcl *d;
+
+	expect_refused_tcp();
+	thttp_get(HPORT, "/health", &r);
+	expect_status(&r, 503);
+	ck_assert_str_eq(r.body, "{\"error\":\"too many connections\"}");
+	do_create(a, "still");
+	do_join_seen(b, "still", a);
+	do_say(b, "still", "here");
+	expect_next(a, "[still] bob: here");
+	do_quit(c);
+	/* The close is handled asynchronously: the next connection may
+	 * still find three. */
+	for (int64_t end = trun_now_ms() + trun_ms(10000);; trun_pace()) {
+		d = tcl_connect(PORT, "dave");
+		if (tcl_read(d, trun_ms(T_WAIT)) == TCL_LINE &&
+		    !strcmp(d->line, "[system] Welcome to Baby Discord!"))
+			break;
+		ck_assert_str_eq(d->line, "[system] error: too many connections");
+		tcl_free(d);
+		ck_assert_msg(trun_now_ms() < end, "never let in again");
+	}
+	tcl_free(d);
+	tcl_free(a);
+	tcl_free(b);
+}
+END_TEST
+
+START_TEST(test_connections_in_all)
+{
+	struct tcl *a = tcl_user(PORT, "alice");
+	struct tcl *b = tcl_user(PORT, "bob");
+	struct thttp_resp r;
+	json_t *m;
+
+	expect_refused_tcp();
+	tcl_free(b);
+	/* One left: /metrics counts the refusal. */
+	for (int64_t end = trun_now_ms() + trun_ms(10000);; trun_pace()) {
+		thttp_get(HPORT, "/metrics", &r);
+		if (r.status == 200)
+			break;
+		ck_assert_int_eq(r.status, 503);
+		ck_assert_msg(trun_now_ms() < end, "bob's place never freed");
+	}
+	m = resp_json(&r);
+	ck_assert_int_ge(json_integer_value(json_object_get(
+				 m, "connections_refused")),
+			 1);
+	json_decref(m);
+	tcl_free(a);
+}
+END_TEST
+
 int main(void)
 {
 	const struct tfix_case cases[] = {
 		TFIX_CASE(test_tcp_message_rate_limit, 30, setup_rates),
 		TFIX_CASE(test_http_message_rate_limit, 30, setup_rates),
+		TFIX_CASE(test_connections_per_address, 30, setup_conn_limit),
+		TFIX_CASE(test_connections_in_all, 30, setup_total_limit),
 	};
 
 	return tfix_main("rates", cases, TMAIN_N(cases), NULL);
