@@ -39,6 +39,8 @@ void config_defaults(struct config *cfg)
 	cfg->cmd_rate_per_s = 10;
 	cfg->cmd_burst = 30;
 	cfg->max_connections = 20000;
+	cfg->tcp_idle_timeout_s = 600;
+	cfg->tcp_line_timeout_s = 60;
 	cfg->max_connections_per_ip = 0;	/* behind a proxy: all one address */
 }
 
@@ -125,6 +127,10 @@ static const struct int_key {
 	  K_UNSIGNED, 0, 1000000 },
 	{ "cmd_burst", offsetof(struct config, cmd_burst), K_UNSIGNED, 1,
 	  1000000 },
+	{ "tcp_idle_timeout_s", offsetof(struct config, tcp_idle_timeout_s),
+	  K_UNSIGNED, 0, 86400 * 7 },
+	{ "tcp_line_timeout_s", offsetof(struct config, tcp_line_timeout_s),
+	  K_UNSIGNED, 0, 86400 },
 	{ "max_connections", offsetof(struct config, max_connections),
 	  K_UNSIGNED, 0, 10000000 },
 	{ "max_connections_per_ip",

@@ -32,6 +32,8 @@ struct config {
 	unsigned cmd_rate_per_s, cmd_burst;
 	unsigned max_connections;	/* client connections; 0: no limit */
 	unsigned max_connections_per_ip;	/* 0: no limit */
+	unsigned tcp_idle_timeout_s;	/* silent TCP clients; 0: never */
+	unsigned tcp_line_timeout_s;	/* unfinished lines; 0: never */
 	unsigned db_queue_limit;	/* user requests waiting for the
 					 * database; more: "server busy" */
 };

@@ -456,6 +456,9 @@ int main(int argc, char **argv)
 	app.net.db_arg = app.store;
 	net_limits_init(&app.net.limits, app.cfg.max_connections,
 			app.cfg.max_connections_per_ip);
+	app.net.tcp_idle_s = app.cfg.tcp_idle_timeout_s;
+	app.net.tcp_line_s = app.cfg.tcp_line_timeout_s;
+	tcp_sweep_start(app.ctx, &app.net);
 	{
 		struct timespec ts;
 
@@ -477,6 +480,7 @@ int main(int argc, char **argv)
 	run_loop(&app);
 
 	store_stop(app.store);
+	tcp_sweep_stop(&app.net);
 	loop_fini(&app);	/* closes every connection */
 	http_state_free(app.net.http);
 	net_limits_fini(&app.net.limits);

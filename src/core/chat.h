@@ -318,6 +318,10 @@ size_t chat_tcp_count(const struct chat *c);
 size_t chat_api_count(const struct chat *c);
 /* Rooms held in memory (with members or streams here). */
 size_t chat_room_count(const struct chat *c);
+/* Tells s why (a notice) and closes it once that went out; reason is for
+ * the log. */
+void chat_session_expel(struct chat *c, struct session *s,
+			const char *notice, const char *reason);
 /* Tells every session the server is going down and closes it (flushed). */
 void chat_shutdown(struct chat *c);
 

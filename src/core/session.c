@@ -592,6 +592,15 @@ void chat_session_input(struct chat *c, struct session *s, const char *line,
 	pending_push(c, s, line, len, false);
 }
 
+void chat_session_expel(struct chat *c, struct session *s,
+			const char *notice, const char *reason)
+{
+	if (s->closing)
+		return;
+	session_reply(c, s, "%s", notice);
+	session_kill(s, true, reason);
+}
+
 void chat_session_line_too_long(struct chat *c, struct session *s)
 {
 	pending_push(c, s, "", 0, true);

@@ -49,6 +49,11 @@ struct net_ctx {
 	struct http_state *http;	/* API sessions and pending requests */
 	bool draining;			/* shutdown started: /health 503 */
 	struct net_limits limits;	/* client connections */
+	struct tcp_conn *tcp_first;	/* every TCP connection (tcp.c) */
+	unsigned tcp_idle_s;		/* close after this silence; 0: never */
+	unsigned tcp_line_s;		/* close an unfinished line after this */
+	lws_sorted_usec_list_t sul_tcp_sweep;
+	struct lws_context *ctx;
 	uint64_t bytes_in, bytes_out;	/* on client sockets, both ports */
 	uint64_t lines_out, events_out;	/* whole lines (TCP), stream frames
 					 * (SSE) written */
@@ -80,6 +85,10 @@ void net_want_write(struct lws *wsi, bool *armed);
 int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		 void *user, void *in, size_t len);
 size_t tcp_pss_size(void);
+/* Starts the once-a-second sweep that closes silent connections and
+ * unfinished lines (nc->tcp_idle_s, nc->tcp_line_s). */
+void tcp_sweep_start(struct lws_context *ctx, struct net_ctx *nc);
+void tcp_sweep_stop(struct net_ctx *nc);
 
 /* HTTP/1.1 on raw sockets ("http"): /health, the JSON API, SSE streams
  * and the static files. */

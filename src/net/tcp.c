@@ -6,6 +6,8 @@
 #include "net/net.h"
 
 #include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
 
 #include "log.h"
 #include "util/linebuf.h"
@@ -17,11 +19,88 @@ struct tcp_conn {
 	bool close_after_flush;	/* /quit or shutdown: close once drained */
 	bool write_armed;	/* a WRITEABLE is asked for */
 	bool admitted;		/* counted by net_admit() */
+	struct tcp_conn *prev, *next;	/* in net_ctx's tcp_first list */
+	int64_t last_rx_s;		/* monotonic seconds */
+	int64_t partial_since_s;	/* an unfinished line since; 0: none */
 	bool refused;		/* over a connection limit: told, closed */
 	char ip[NET_IP_LEN];
 };
 
 #define REFUSED_LINE "[system] error: too many connections\n"
+
+static int64_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+static void conn_link(struct net_ctx *nc, struct tcp_conn *tc)
+{
+	tc->prev = NULL;
+	tc->next = nc->tcp_first;
+	if (nc->tcp_first)
+		nc->tcp_first->prev = tc;
+	nc->tcp_first = tc;
+}
+
+static void conn_unlink(struct net_ctx *nc, struct tcp_conn *tc)
+{
+	if (tc->prev)
+		tc->prev->next = tc->next;
+	else if (nc->tcp_first == tc)
+		nc->tcp_first = tc->next;
+	if (tc->next)
+		tc->next->prev = tc->prev;
+	tc->prev = tc->next = NULL;
+}
+
+/*
+ * Once a second: a connection silent for tcp_idle_s, or holding an
+ * unfinished line for tcp_line_s, is told why and closed. One pass over
+ * the TCP connections (thousands: microseconds), no timer per connection.
+ */
+static void sweep_cb(lws_sorted_usec_list_t *sul)
+{
+	struct net_ctx *nc = lws_container_of(sul, struct net_ctx,
+					      sul_tcp_sweep);
+	int64_t now = mono_s();
+	char text[96];
+
+	for (struct tcp_conn *tc = nc->tcp_first; tc; tc = tc->next) {
+		if (!tc->s || session_is_closing(tc->s))
+			continue;
+		if (nc->tcp_line_s && tc->partial_since_s &&
+		    now - tc->partial_since_s >= nc->tcp_line_s) {
+			snprintf(text, sizeof(text),
+				 "error: line not finished within %u s, closing",
+				 nc->tcp_line_s);
+			chat_session_expel(nc->chat, tc->s, text,
+					   "unfinished line");
+		} else if (nc->tcp_idle_s &&
+			   now - tc->last_rx_s >= nc->tcp_idle_s) {
+			snprintf(text, sizeof(text),
+				 "idle for %u s, closing", nc->tcp_idle_s);
+			chat_session_expel(nc->chat, tc->s, text, "idle");
+		}
+	}
+	lws_sul_schedule(nc->ctx, 0, &nc->sul_tcp_sweep, sweep_cb,
+			 LWS_US_PER_SEC);
+}
+
+void tcp_sweep_start(struct lws_context *ctx, struct net_ctx *nc)
+{
+	nc->ctx = ctx;
+	if (nc->tcp_idle_s || nc->tcp_line_s)
+		lws_sul_schedule(ctx, 0, &nc->sul_tcp_sweep, sweep_cb,
+				 LWS_US_PER_SEC);
+}
+
+void tcp_sweep_stop(struct net_ctx *nc)
+{
+	lws_sul_cancel(&nc->sul_tcp_sweep);
+}
 
 /* Loop thread only. */
 static unsigned char scratch[LWS_PRE + NET_CHUNK];
@@ -136,6 +215,8 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			break;
 		}
 		tc->admitted = true;
+		tc->last_rx_s = mono_s();
+		conn_link(nc, tc);
 		linebuf_init(&tc->lb, CHAT_MAX_LINE);
 		tc->s = chat_session_open(nc->chat, SESSION_LINE, &tcp_sink,
 					  tc);
@@ -146,7 +227,13 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			break;
 		lc.chat = nc->chat;
 		lc.s = tc->s;
+		tc->last_rx_s = mono_s();
 		linebuf_feed(&tc->lb, in, len, on_line, &lc);
+		/* An unfinished line: since when (kept while it grows). */
+		if (!tc->lb.len && !tc->lb.discarding)
+			tc->partial_since_s = 0;
+		else if (!tc->partial_since_s)
+			tc->partial_since_s = tc->last_rx_s;
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		tc->write_armed = false;
@@ -168,6 +255,7 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_RAW_CLOSE:
 		if (tc->admitted) {
 			net_release(nc, tc->ip);
+			conn_unlink(nc, tc);
 			tc->admitted = false;
 		}
 		if (tc->s) {

@@ -16,6 +16,7 @@
 #include "../helpers/tfix.h"
 #include "../helpers/thttp.h"
 #include "../helpers/trun.h"
+#include "../helpers/tsse.h"
 
 #define PORT tfix_tcp_port()
 #define HPORT tfix_http_port()
@@ -190,6 +191,56 @@ START_TEST(test_connections_in_all)
 }
 END_TEST
 
+static void setup_timeouts(void)
+{
+	struct tsrv_opts o = {
+		.extra_json = "\"tcp_idle_timeout_s\": 3, "
+			      "\"tcp_line_timeout_s\": 2",
+	};
+
+	tfix_use(&o);
+}
+
+/* Silence, then closed with a notice; an event stream is not read from
+ * and stays. */
+START_TEST(test_idle_tcp_closed)
+{
+	struct tcl *a = tcl_guest(PORT, "quiet");
+	char sid[THTTP_SID_LEN + 1];
+	struct tsse *s;
+
+	api_user(HPORT, "watcher", HPORT, "/create calm", sid);
+	s = sse_open_room(HPORT, "watcher", "calm", sid, NULL);
+	expect_next(a, "[system] idle for 3 s, closing");
+	expect_eof(a);
+	/* The stream is still there: a message reaches it. */
+	api_say(HPORT, sid, "calm", "still listening", NULL);
+	{
+		struct tsse_msg m;
+
+		sse_expect_msg(s, &m);
+		ck_assert_str_eq(m.content, "still listening");
+	}
+	tsse_free(s);
+	tcl_free(a);
+}
+END_TEST
+
+/* A line that is never finished: closed after tcp_line_timeout_s, with
+ * a notice. */
+START_TEST(test_unfinished_line_closed)
+{
+	struct tcl *a = tcl_guest(PORT, "slowloris");
+	const char *line;
+
+	tcl_send_str(a, "never");
+	line = expect_prefix(a, "[system] ");
+	ck_assert_str_eq(line, "[system] error: line not finished within 2 s, closing");
+	expect_eof(a);
+	tcl_free(a);
+}
+END_TEST
+
 int main(void)
 {
 	const struct tfix_case cases[] = {
@@ -197,6 +248,8 @@ int main(void)
 		TFIX_CASE(test_http_message_rate_limit, 30, setup_rates),
 		TFIX_CASE(test_connections_per_address, 30, setup_conn_limit),
 		TFIX_CASE(test_connections_in_all, 30, setup_total_limit),
+		TFIX_CASE(test_idle_tcp_closed, 30, setup_timeouts),
+		TFIX_CASE(test_unfinished_line_closed, 30, setup_timeouts),
 	};
 
 	return tfix_main("rates", cases, TMAIN_N(cases), NULL);
