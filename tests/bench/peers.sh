@@ -193,7 +193,12 @@ start_bd() {
 	"cleanup_keep": 1000,
 	"session_idle_timeout_s": 60,
 	"sse_heartbeat_s": 15,
-	"max_rooms": 10000000
+	"max_rooms": 10000000,
+	"db_queue_limit": 100000,
+	"msg_rate_per_s": 0,
+	"cmd_rate_per_s": 0,
+	"max_connections": 0,
+	"max_connections_per_ip": 0
 }
 EOF
 	rm -f "$tmp/bd.fifo"
