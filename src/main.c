@@ -29,6 +29,7 @@
 #include "net/net.h"
 #include "store/pgconn.h"
 #include "store/store.h"
+#include "util/clock.h"
 
 #define BD_VERSION "0.1.0"
 
@@ -459,12 +460,7 @@ int main(int argc, char **argv)
 	app.net.tcp_idle_s = app.cfg.tcp_idle_timeout_s;
 	app.net.tcp_line_s = app.cfg.tcp_line_timeout_s;
 	tcp_sweep_start(app.ctx, &app.net);
-	{
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		app.net.started_s = (int64_t)ts.tv_sec;
-	}
+	app.net.started_s = clock_mono_ns() / 1000000000;
 	app.net.http = http_state_new(app.ctx, app.chat, app.cfg.static_dir,
 				      app.cfg.session_idle_timeout_s,
 				      app.cfg.sse_heartbeat_s);

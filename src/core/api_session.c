@@ -10,13 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/api_session_int.h"
 #include "core/chat.h"
 #include "core/instance_int.h"
 #include "core/session_int.h"
 #include "log.h"
+#include "util/clock.h"
 #include "util/xalloc.h"
 
 #define US_PER_S 1000000LL
@@ -51,10 +51,7 @@ struct api_sessions {
 
 static int64_t now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * US_PER_S + ts.tv_nsec / 1000;
+	return clock_mono_ns() / 1000;
 }
 
 static uint64_t token_key(const char *token)

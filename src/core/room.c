@@ -13,13 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/instance_int.h"
 #include "core/msg.h"
 #include "core/outq.h"
 #include "core/wire.h"
 #include "log.h"
+#include "util/clock.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -242,14 +242,6 @@ struct msg_trace {
 	int64_t t_notify_ns, t_read_ns, t_result_ns;
 };
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void lat(struct chat *c, enum chat_lat stage, int64_t from,
 		int64_t to)
 {
@@ -260,7 +252,7 @@ static void lat(struct chat *c, enum chat_lat stage, int64_t from,
 static void trace_event(struct outq_trace *t, enum outq_trace_event what)
 {
 	struct msg_trace *mt = (struct msg_trace *)t;
-	int64_t now = mono_ns();
+	int64_t now = clock_mono_ns();
 
 	switch (what) {
 	case OUTQ_FIRST:

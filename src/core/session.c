@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/instance_int.h"
 #include "core/msg.h"
@@ -21,6 +20,7 @@
 #include "core/stream_int.h"
 #include "core/wire.h"
 #include "log.h"
+#include "util/clock.h"
 #include "util/strbuf.h"
 #include "util/utf8.h"
 #include "util/xalloc.h"
@@ -494,12 +494,7 @@ static void session_close_streams(struct session *s, struct room *r);
 
 static int64_t clock_us(const struct chat *c)
 {
-	struct timespec ts;
-
-	if (c->cfg.now_us)
-		return c->cfg.now_us();
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return c->cfg.now_us ? c->cfg.now_us() : clock_mono_ns() / 1000;
 }
 
 bool session_may_post(struct chat *c, struct session *s)

@@ -16,12 +16,12 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/api_session.h"
 #include "core/wire.h"
 #include "log.h"
 #include "net/files.h"
+#include "util/clock.h"
 #include "util/http1.h"
 #include "util/idmap.h"
 #include "util/strbuf.h"
@@ -53,10 +53,7 @@ static struct http_state *state_of(struct lws *wsi)
 
 lws_usec_t http_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (lws_usec_t)ts.tv_sec * LWS_US_PER_SEC + ts.tv_nsec / 1000;
+	return (lws_usec_t)(clock_mono_ns() / 1000);
 }
 
 /* Answers */
@@ -190,8 +187,6 @@ static void answer_and_close(struct http_conn *hc, int status,
 
 /* GET handlers */
 
-static int64_t mono_s(void);
-
 /* Prometheus asked for: ?format=prometheus, or an Accept of text/plain
  * (and not JSON). */
 static bool wants_prometheus(const struct http1_req *rq)
@@ -221,7 +216,7 @@ static void handle_metrics(struct http_state *hs, struct http_conn *hc,
 	nc->db_stats(nc->db_arg, &ds);
 	m = (struct wire_metrics){
 		.instance_id = nc->instance_id,
-		.uptime_s = (uint64_t)(mono_s() - nc->started_s),
+		.uptime_s = (uint64_t)(clock_mono_ns() / 1000000000 - nc->started_s),
 		.chat = chat_get_stats(hs->chat),
 		.tcp = chat_tcp_count(hs->chat),
 		.http_sessions = chat_api_count(hs->chat),
@@ -253,14 +248,6 @@ static void handle_metrics(struct http_state *hs, struct http_conn *hc,
 	http_answer(hc, 200, wire_json_metrics(&m));
 }
 
-static int64_t mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
-}
-
 static void handle_health(struct http_state *hs, struct http_conn *hc,
 			  const struct http1_req *rq)
 {
@@ -275,7 +262,7 @@ static void handle_health(struct http_state *hs, struct http_conn *hc,
 	h = (struct wire_health){
 		.ok = ok,
 		.draining = nc->draining,
-		.uptime_s = (uint64_t)(mono_s() - nc->started_s),
+		.uptime_s = (uint64_t)(clock_mono_ns() / 1000000000 - nc->started_s),
 		.tcp = chat_tcp_count(hs->chat),
 		.http_sessions = chat_api_count(hs->chat),
 		.instance_id = nc->instance_id,

@@ -7,9 +7,9 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "log.h"
+#include "util/clock.h"
 #include "util/linebuf.h"
 
 struct tcp_conn {
@@ -27,14 +27,6 @@ struct tcp_conn {
 };
 
 #define REFUSED_LINE "[system] error: too many connections\n"
-
-static int64_t mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
-}
 
 static void conn_link(struct net_ctx *nc, struct tcp_conn *tc)
 {
@@ -65,7 +57,7 @@ static void sweep_cb(lws_sorted_usec_list_t *sul)
 {
 	struct net_ctx *nc = lws_container_of(sul, struct net_ctx,
 					      sul_tcp_sweep);
-	int64_t now = mono_s();
+	int64_t now = clock_mono_ns() / 1000000000;
 	char text[96];
 
 	for (struct tcp_conn *tc = nc->tcp_first; tc; tc = tc->next) {
@@ -215,7 +207,7 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			break;
 		}
 		tc->admitted = true;
-		tc->last_rx_s = mono_s();
+		tc->last_rx_s = clock_mono_ns() / 1000000000;
 		conn_link(nc, tc);
 		linebuf_init(&tc->lb, CHAT_MAX_LINE);
 		tc->s = chat_session_open(nc->chat, SESSION_LINE, &tcp_sink,
@@ -227,7 +219,7 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			break;
 		lc.chat = nc->chat;
 		lc.s = tc->s;
-		tc->last_rx_s = mono_s();
+		tc->last_rx_s = clock_mono_ns() / 1000000000;
 		linebuf_feed(&tc->lb, in, len, on_line, &lc);
 		/* An unfinished line: since when (kept while it grows). */
 		if (!tc->lb.len && !tc->lb.discarding)

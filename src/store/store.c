@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "store/notify.h"
 #include "store/pgconn.h"
+#include "util/clock.h"
 #include "util/jsonw.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -38,14 +38,6 @@ struct posted {
 /* More than this many posted messages without their NOTIFY (a LISTEN
  * connection that was down): forget them all. */
 #define POSTED_MAX 65536
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void lat(struct store *st, enum chat_lat stage, int64_t from,
 		int64_t to)
@@ -199,7 +191,7 @@ static int post_build(void *arg, const char *const **values)
 	if (b->st->open == b)
 		b->st->open = NULL;	/* sealed: later posts start anew */
 	buckets_add(&b->st->post_batches, (double)b->n);
-	b->t_sent_ns = mono_ns();
+	b->t_sent_ns = clock_mono_ns();
 	for (size_t i = 0; i < b->n; i++) {
 		struct post_item *it = &b->items[i];
 
@@ -238,7 +230,7 @@ static void post_done(void *arg, PGresult *res, int err)
 	struct post_batch *b = arg;
 	struct store *st = b->st;
 	struct chat *c = st->chat;
-	int64_t now = mono_ns();
+	int64_t now = clock_mono_ns();
 	int nrows;
 
 	err = store_result_err(res, err, "bd_post");
@@ -294,7 +286,7 @@ static int st_post(void *arg, uint64_t sid, uint64_t token, int64_t room_id,
 	it->uid = uid;
 	it->nick = xstrdup(nick);
 	it->content = xmemdup(content, len);
-	it->t_read_ns = mono_ns();
+	it->t_read_ns = clock_mono_ns();
 	return 0;
 }
 
@@ -688,7 +680,7 @@ static void l_notify(void *arg, const char *channel, const char *payload)
 		struct posted *p = ev.id > 0 ?
 			idmap_get(&st->posted, (uint64_t)ev.id) : NULL;
 
-		ev.t_notify_ns = mono_ns();
+		ev.t_notify_ns = clock_mono_ns();
 		if (p) {
 			ev.t_read_ns = p->t_read_ns;
 			ev.t_result_ns = p->t_result_ns;
