@@ -3,10 +3,12 @@
 # Silent and fast (one dpkg-query) when everything is there: `make run` and
 # `make check` call it every time.
 #
-# Usage: contrib/install-deps.sh [--browser] [--nginx] [--metrics] [--peers]
+# Usage: contrib/install-deps.sh [--browser] [--nginx] [--metrics] [--fuzz]
+#                                [--peers]
 #   --browser   also the browser-test group (chromium, nodejs, npm)
 #   --nginx     also nginx (the reverse proxy of contrib/nginx/run.sh)
 #   --metrics   also promtool (package prometheus), to check /metrics
+#   --fuzz      also clang and libFuzzer (make fuzz, make check)
 #   --peers     also the peers of make bench-peers (ngircd, inspircd,
 #               nginx with libnginx-mod-nchan)
 #
@@ -24,6 +26,8 @@ BROWSER_PKGS=(chromium nodejs npm)
 NGINX_PKGS=(nginx)
 # promtool (in Debian's prometheus) checks GET /metrics' text format.
 METRICS_PKGS=(prometheus)
+# libFuzzer: clang and its runtime.
+FUZZ_PKGS=(clang libclang-rt-14-dev)
 PEERS_PKGS=(ngircd inspircd nginx libnginx-mod-nchan)
 
 WANT=("${BASE_PKGS[@]}")
@@ -32,9 +36,10 @@ for arg in "$@"; do
 	--browser) WANT+=("${BROWSER_PKGS[@]}") ;;
 	--nginx) WANT+=("${NGINX_PKGS[@]}") ;;
 	--metrics) WANT+=("${METRICS_PKGS[@]}") ;;
+	--fuzz) WANT+=("${FUZZ_PKGS[@]}") ;;
 	--peers) WANT+=("${PEERS_PKGS[@]}") ;;
 	-h | --help)
-		sed -n '2,10s/^# \{0,1\}//p' "$0"
+		sed -n '2,14s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*)

@@ -12,7 +12,14 @@ static int store_get_i64(json_t *o, const char *key, int64_t *dst)
 		return 0;
 	}
 	if (json_is_real(v)) {	/* jsonb may render big numbers as reals */
-		*dst = (int64_t)json_real_value(v);
+		double d = json_real_value(v);
+
+		/* Only whole numbers an int64_t holds (casting others is
+		 * undefined: found by tests/fuzz/fuzz_notify). */
+		if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) ||
+		    d != (double)(int64_t)d)
+			return -1;
+		*dst = (int64_t)d;
 		return 0;
 	}
 	return -1;
