@@ -42,6 +42,10 @@ void config_defaults(struct config *cfg)
 	cfg->tcp_idle_timeout_s = 600;
 	cfg->tcp_line_timeout_s = 60;
 	cfg->max_connections_per_ip = 0;	/* behind a proxy: all one address */
+	cfg->connect_rate_per_min = 30;
+	cfg->connect_burst = 30;
+	cfg->create_rate_per_min = 10;
+	cfg->create_burst = 10;
 }
 
 void config_fini(struct config *cfg)
@@ -51,6 +55,7 @@ void config_fini(struct config *cfg)
 	free(cfg->database_url);
 	free(cfg->static_dir);
 	free(cfg->log_file);
+	free(cfg->real_ip_from);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -136,6 +141,15 @@ static const struct int_key {
 	{ "max_connections_per_ip",
 	  offsetof(struct config, max_connections_per_ip), K_UNSIGNED, 0,
 	  10000000 },
+	{ "connect_rate_per_min",
+	  offsetof(struct config, connect_rate_per_min), K_UNSIGNED, 0,
+	  1000000 },
+	{ "connect_burst", offsetof(struct config, connect_burst),
+	  K_UNSIGNED, 1, 1000000 },
+	{ "create_rate_per_min", offsetof(struct config, create_rate_per_min),
+	  K_UNSIGNED, 0, 1000000 },
+	{ "create_burst", offsetof(struct config, create_burst), K_UNSIGNED,
+	  1, 1000000 },
 };
 
 static int apply_key(struct config *cfg, const char *key, json_t *v,
@@ -160,6 +174,19 @@ static int apply_key(struct config *cfg, const char *key, json_t *v,
 	}
 	if (!strcmp(key, "database_url"))
 		return get_string(v, key, &cfg->database_url, err, errlen);
+	if (!strcmp(key, "real_ip_from")) {
+		struct in_addr a;
+
+		if (get_string(v, key, &cfg->real_ip_from, err, errlen))
+			return -1;
+		if (inet_pton(AF_INET, cfg->real_ip_from, &a) != 1) {
+			snprintf(err, errlen,
+				 "real_ip_from: expected an IPv4 address, got \"%s\"",
+				 cfg->real_ip_from);
+			return -1;
+		}
+		return 0;
+	}
 	if (!strcmp(key, "static_dir"))
 		return get_string(v, key, &cfg->static_dir, err, errlen);
 	if (!strcmp(key, "log_level")) {

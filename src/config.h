@@ -32,6 +32,12 @@ struct config {
 	unsigned cmd_rate_per_s, cmd_burst;
 	unsigned max_connections;	/* client connections; 0: no limit */
 	unsigned max_connections_per_ip;	/* 0: no limit */
+	unsigned connect_rate_per_min, connect_burst;	/* new HTTP sessions
+							 * per address */
+	unsigned create_rate_per_min, create_burst;	/* /create per
+							 * address */
+	char *real_ip_from;		/* a proxy whose X-Real-IP names the
+					 * client; NULL: none */
 	unsigned tcp_idle_timeout_s;	/* silent TCP clients; 0: never */
 	unsigned tcp_line_timeout_s;	/* unfinished lines; 0: never */
 	unsigned db_queue_limit;	/* user requests waiting for the

@@ -441,6 +441,10 @@ int main(int argc, char **argv)
 	ccfg.msg_burst = app.cfg.msg_burst;
 	ccfg.cmd_rate = app.cfg.cmd_rate_per_s;
 	ccfg.cmd_burst = app.cfg.cmd_burst;
+	ccfg.connect_per_min = app.cfg.connect_rate_per_min;
+	ccfg.connect_burst = app.cfg.connect_burst;
+	ccfg.create_per_min = app.cfg.create_rate_per_min;
+	ccfg.create_burst = app.cfg.create_burst;
 	if (getrandom(&ccfg.seed, sizeof(ccfg.seed), 0) !=
 	    (ssize_t)sizeof(ccfg.seed))
 		ccfg.seed = (uint64_t)time(NULL);
@@ -459,6 +463,7 @@ int main(int argc, char **argv)
 			app.cfg.max_connections_per_ip);
 	app.net.tcp_idle_s = app.cfg.tcp_idle_timeout_s;
 	app.net.tcp_line_s = app.cfg.tcp_line_timeout_s;
+	app.net.real_ip_from = app.cfg.real_ip_from;
 	tcp_sweep_start(app.ctx, &app.net);
 	app.net.started_s = clock_mono_ns() / 1000000000;
 	app.net.http = http_state_new(app.ctx, app.chat, app.cfg.static_dir,

@@ -271,10 +271,14 @@ static void sess_gone(struct chat *c, int64_t id)
 /* Requests */
 
 int chat_api_connect(struct chat *c, const char *token, const char *nick,
-		     uint64_t req)
+		     const char *addr, uint64_t req)
 {
 	if (!name_is_valid_nick(nick) || !chat_api_token_ok(token))
 		return BD_EINVAL;
+	if (!chat_addr_take(c, &c->addr_connects, addr)) {
+		c->stats.rejected[-BD_EADDRRATE - 1]++;
+		return BD_EADDRRATE;
+	}
 	return c->store->session_open(c->st, token, nick, req);
 }
 
@@ -349,7 +353,7 @@ bool chat_api_busy(struct chat *c, const char *token)
 }
 
 int chat_api_command(struct chat *c, uint64_t key, uint64_t req,
-		     const char *line, size_t len)
+		     const char *line, size_t len, const char *addr)
 {
 	struct api_session *as = by_key(c, key);
 
@@ -360,6 +364,7 @@ int chat_api_command(struct chat *c, uint64_t key, uint64_t req,
 	session_clear_error(as->s);
 	free(session_take_replies(as->s));	/* drop anything stale */
 	as->waiting = req;
+	chat_session_set_addr(as->s, addr);
 	chat_session_input(c, as->s, line, len);
 	return 0;
 }

@@ -40,10 +40,11 @@ void chat_api_start(struct chat *c, unsigned idle_s);
 void chat_api_stop(struct chat *c);
 
 /* A new session for nick under token (made by the transport from a
- * cryptographic source; chat_api_token_ok()). 0 (-> connected), BD_EINVAL
- * (bad nickname), or the store's error. */
+ * cryptographic source; chat_api_token_ok()), asked from address addr.
+ * 0 (-> connected), BD_EINVAL (bad nickname), BD_EADDRRATE (addr made
+ * connect_burst sessions lately), or the store's error. */
 int chat_api_connect(struct chat *c, const char *token, const char *nick,
-		     uint64_t req);
+		     const char *addr, uint64_t req);
 /* Looks token's session up in the database. 0 (-> resumed), BD_ENOENT (no
  * such token can exist) or the store's error. */
 int chat_api_resume(struct chat *c, const char *token, uint64_t req);
@@ -52,10 +53,11 @@ int chat_api_resume(struct chat *c, const char *token, uint64_t req);
 bool chat_api_busy(struct chat *c, const char *token);
 
 /* After resumed(req, 0, key): */
-/* Runs one command line. 0 (-> replied), BD_ENOENT (the copy is gone) or
- * BD_EAGAIN (another command of the session runs). */
+/* Runs one command line, sent from address addr. 0 (-> replied),
+ * BD_ENOENT (the copy is gone) or BD_EAGAIN (another command of the
+ * session runs). */
 int chat_api_command(struct chat *c, uint64_t key, uint64_t req,
-		     const char *line, size_t len);
+		     const char *line, size_t len, const char *addr);
 /* Posts a message to room. 0 (-> posted), BD_ENOENT, or
  * chat_session_post()'s errors. */
 int chat_api_post(struct chat *c, uint64_t key, uint64_t req,

@@ -36,6 +36,10 @@ struct chat *chat_new(const struct chat_config *cfg,
 	idmap_init(&c->rooms);
 	strmap_init(&c->room_names);
 	idmap_init(&c->streams);
+	keyrate_init(&c->addr_connects, cfg->connect_per_min,
+		     cfg->connect_burst, CHAT_ADDR_KEYS);
+	keyrate_init(&c->addr_creates, cfg->create_per_min, cfg->create_burst,
+		     CHAT_ADDR_KEYS);
 	return c;
 }
 
@@ -69,6 +73,8 @@ void chat_free(struct chat *c)
 	idmap_fini(&c->sessions);
 	idmap_fini(&c->nicks);
 	idmap_fini(&c->streams);
+	keyrate_fini(&c->addr_connects);
+	keyrate_fini(&c->addr_creates);
 	free(c->grouped);
 	free(c);
 }

@@ -22,6 +22,9 @@
 #define CHAT_MAX_LINE 4096	/* longest input line, bytes */
 #define CHAT_ROOMS_PAGE 50	/* rooms per /rooms page; default limit */
 #define CHAT_ROOMS_LIMIT_MAX 500	/* most rooms chat_rooms_after() gives */
+#define CHAT_ADDR_LEN 64	/* a source address as text, with its NUL */
+#define CHAT_ADDR_KEYS 65536	/* addresses each per address limit
+				 * tracks at once */
 
 struct chat;
 struct session;
@@ -257,6 +260,9 @@ struct chat_config {
 	/* Per session token buckets: rate per second (0: no limit) and
 	 * burst, for messages and for commands. */
 	unsigned msg_rate, msg_burst, cmd_rate, cmd_burst;
+	/* Per source address token buckets: new HTTP sessions and /create
+	 * commands a minute (0: no limit) and their bursts. */
+	unsigned connect_per_min, connect_burst, create_per_min, create_burst;
 	/* The clock of the rate limits, microseconds (NULL: monotonic). */
 	int64_t (*now_us)(void);
 };
@@ -324,6 +330,10 @@ void chat_session_expel(struct chat *c, struct session *s,
 			const char *notice, const char *reason);
 /* Tells every session the server is going down and closes it (flushed). */
 void chat_shutdown(struct chat *c);
+/* Where s's input comes from now (its peer's address; for an API session
+ * the address of the request it runs): the key of the per address
+ * limits (/create). */
+void chat_session_set_addr(struct session *s, const char *addr);
 
 /* A new session: assigns a guest nickname; line sessions get the
  * welcome. */

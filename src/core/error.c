@@ -46,6 +46,8 @@ const char *bd_strerror(int err)
 		return "canceled";
 	case BD_ERATE:
 		return "slow down (rate limit)";
+	case BD_EADDRRATE:
+		return "too many from your address, slow down";
 	}
 	return "unknown error";
 }
@@ -57,7 +59,7 @@ const char *bd_errname(int err)
 		"not_in_room", "invalid", "taken", "not_found", "queue_full",
 		"again", "not_allowed", "too_long", "exists", "invalid_utf8",
 		"reserved", "too_many_rooms", "rooms_full", "busy", "canceled",
-		"rate_limited",
+		"rate_limited", "address_rate_limited",
 	};
 
 	if (err < 0 && err >= -BD_NERRS)

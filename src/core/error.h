@@ -24,10 +24,11 @@ enum {
 				 * refused, nothing was done */
 	BD_ECANCELED = -19,	/* dropped unsent: its requester was gone */
 	BD_ERATE = -20,		/* over the session's rate limit */
+	BD_EADDRRATE = -21,	/* over its source address's rate limit */
 };
 
 /* Codes run from -1 to -BD_NERRS. */
-#define BD_NERRS 20
+#define BD_NERRS 21
 
 /* A short user-facing description of a BD_E* code. */
 const char *bd_strerror(int err);

@@ -14,6 +14,7 @@
 
 #include "core/chat.h"
 #include "util/idmap.h"
+#include "util/keyrate.h"
 #include "util/strmap.h"
 
 struct api_sessions;
@@ -57,6 +58,9 @@ struct chat {
 
 	/* api_session.c */
 	struct api_sessions *apis;	/* NULL until chat_api_start() */
+
+	/* Per source address limits (session.c: chat_addr_take()). */
+	struct keyrate addr_connects, addr_creates;
 
 	/* Every module counts here. */
 	struct chat_stats stats;

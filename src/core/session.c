@@ -509,6 +509,16 @@ bool session_may_command(struct chat *c, struct session *s)
 			   clock_us(c));
 }
 
+bool chat_addr_take(struct chat *c, struct keyrate *kr, const char *addr)
+{
+	return keyrate_take(kr, addr && addr[0] ? addr : "?", clock_us(c));
+}
+
+void chat_session_set_addr(struct session *s, const char *addr)
+{
+	snprintf(s->addr, sizeof(s->addr), "%s", addr ? addr : "");
+}
+
 void session_free(struct chat *c, struct session *s)
 {
 	if (!s->api_id)

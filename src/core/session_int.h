@@ -16,6 +16,7 @@
 #include "core/outq.h"
 #include "core/room_int.h"
 #include "util/idmap.h"
+#include "util/keyrate.h"
 #include "util/strbuf.h"
 #include "util/tokens.h"
 
@@ -37,6 +38,7 @@ struct session {
 	void *conn;			/* the transport's handle */
 	char nick[NICK_MAX + 1];
 	char want_nick[NICK_MAX + 1];	/* reserved while /nick runs */
+	char addr[CHAT_ADDR_LEN];	/* chat_session_set_addr() */
 	uint64_t nick_key, want_key;	/* what chat's nicks index counts
 					 * for nick and want_nick (0: nothing;
 					 * API sessions count nothing) */
@@ -72,6 +74,8 @@ void session_kill(struct session *s, bool flush, const char *reason);
 /* One more message (or command) within s's rate limit? */
 bool session_may_post(struct chat *c, struct session *s);
 bool session_may_command(struct chat *c, struct session *s);
+/* One more of what kr limits for source address addr? */
+bool chat_addr_take(struct chat *c, struct keyrate *kr, const char *addr);
 /* Picks a fresh guest name. */
 void session_guest_nick(struct chat *c, struct session *s);
 /* Set s's nickname, or the one its /nick reserves ("" clears it), keeping

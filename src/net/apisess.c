@@ -123,7 +123,7 @@ void apisess_resumed(void *arg, uint64_t req, int err, uint64_t key)
 		http_park(hs, hc);
 		hc->sess_key = key;
 		err = chat_api_command(hs->chat, key, hc->token, hc->text,
-				       hc->text_len);
+				       hc->text_len, hc->client);
 		if (err) {
 			http_unpark(hs, hc);
 			hc->sess_key = 0;
@@ -194,7 +194,7 @@ void apisess_connect(struct http_state *hs, struct http_conn *hc,
 	} while (!chat_api_token_ok(token));
 	snprintf(hc->nick, sizeof(hc->nick), "%s", nick);
 	http_park(hs, hc);
-	err = chat_api_connect(hs->chat, token, nick, hc->token);
+	err = chat_api_connect(hs->chat, token, nick, hc->client, hc->token);
 	if (err) {
 		http_unpark(hs, hc);
 		http_answer_err(hc, err);

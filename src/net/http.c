@@ -12,6 +12,7 @@
  */
 #include "net/http_int.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -145,6 +146,7 @@ static const struct http_error {
 	{ BD_EINVAL, 400, "invalid input", "empty message" },
 	{ BD_ETOOLONG, 400, "too long", "message too long" },
 	{ BD_ERATE, 429, "slow down (rate limit)", NULL },
+	{ BD_EADDRRATE, 429, "too many from your address, slow down", NULL },
 };
 
 void http_answer_err(struct http_conn *hc, int err)
@@ -556,6 +558,25 @@ static void begin_answer(struct http_conn *hc, bool keep_alive,
 	lws_set_timeout(hc->wsi, TO_ANSWER, WAIT_TIMEOUT_S);
 }
 
+/* Who sent rq: the peer, or the client a trusted proxy names in
+ * X-Real-IP (an IPv4 or IPv6 address, else the peer). The per address
+ * limits of the core count this address. */
+static void request_client(struct http_conn *hc, const struct http1_req *rq)
+{
+	const char *proxy = net_ctx_of(hc->wsi)->real_ip_from;
+	unsigned char a[sizeof(struct in6_addr)];
+	char v[NET_IP_LEN];
+
+	snprintf(hc->client, sizeof(hc->client), "%s", hc->ip);
+	if (!proxy || strcmp(proxy, hc->ip) || !rq->real_ip.len ||
+	    rq->real_ip.len >= sizeof(v))
+		return;
+	memcpy(v, rq->real_ip.p, rq->real_ip.len);
+	v[rq->real_ip.len] = '\0';
+	if (inet_pton(AF_INET, v, a) == 1 || inet_pton(AF_INET6, v, a) == 1)
+		memcpy(hc->client, v, sizeof(v));
+}
+
 /* One whole request (head and body): its one and only dispatch. */
 static void dispatch(struct http_state *hs, struct http_conn *hc,
 		     const struct http1_req *rq, const char *body)
@@ -564,6 +585,7 @@ static void dispatch(struct http_state *hs, struct http_conn *hc,
 
 	begin_answer(hc, rq->keep_alive && !hs->stopping,
 		     rq->method == HTTP1_HEAD);
+	request_client(hc, rq);
 	if (!rd) {
 		http_answer_error(hc, 404, "not found");
 		return;

@@ -83,7 +83,9 @@ struct http_conn {
 	bool close_after;		/* close once the answer went out */
 	bool write_armed;		/* a WRITEABLE is asked for */
 	bool admitted;			/* counted by net_admit() */
-	char ip[NET_IP_LEN];
+	char ip[NET_IP_LEN];		/* the peer's address */
+	char client[NET_IP_LEN];	/* the request's sender: ip, or the
+					 * X-Real-IP of real_ip_from */
 	/* SSE */
 	struct stream *st;
 	bool sse_close_after_flush;

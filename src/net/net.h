@@ -52,6 +52,8 @@ struct net_ctx {
 	struct tcp_conn *tcp_first;	/* every TCP connection (tcp.c) */
 	unsigned tcp_idle_s;		/* close after this silence; 0: never */
 	unsigned tcp_line_s;		/* close an unfinished line after this */
+	const char *real_ip_from;	/* a proxy believed about X-Real-IP,
+					 * or NULL */
 	lws_sorted_usec_list_t sul_tcp_sweep;
 	struct lws_context *ctx;
 	uint64_t bytes_in, bytes_out;	/* on client sockets, both ports */

@@ -212,6 +212,7 @@ int tcp_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		linebuf_init(&tc->lb, CHAT_MAX_LINE);
 		tc->s = chat_session_open(nc->chat, SESSION_LINE, &tcp_sink,
 					  tc);
+		chat_session_set_addr(tc->s, tc->ip);
 		break;
 	case LWS_CALLBACK_RAW_RX:
 		nc->bytes_in += len;

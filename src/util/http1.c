@@ -232,6 +232,8 @@ static int parse_field(const char *l, size_t n, struct http1_req *r,
 		r->if_none_match = v;
 	} else if (http1_str_ieq(name, "accept")) {
 		r->accept = v;
+	} else if (http1_str_ieq(name, "x-real-ip")) {
+		r->real_ip = v;
 	}
 	return 0;
 }

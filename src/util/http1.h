@@ -42,6 +42,7 @@ struct http1_req {
 	struct http1_str last_event_id;
 	struct http1_str if_none_match;
 	struct http1_str accept;
+	struct http1_str real_ip;	/* X-Real-IP (a proxy's word) */
 };
 
 /*

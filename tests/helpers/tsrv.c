@@ -117,7 +117,9 @@ void tsrv_init(struct tsrv *s, const char *name, const struct tsrv_opts *o)
 	/* Tests send as fast as they like, unless they test the limits. */
 	if (!o->rate_limits)
 		fprintf(f, ",\n\t\"msg_rate_per_s\": 0,\n\t\"cmd_rate_per_s\": 0,"
-			   "\n\t\"max_connections_per_ip\": 0");
+			   "\n\t\"max_connections_per_ip\": 0,"
+			   "\n\t\"connect_rate_per_min\": 0,"
+			   "\n\t\"create_rate_per_min\": 0");
 	if (o->extra_json) {
 		const char *at = strstr(o->extra_json, TSRV_LOG_PATH);
 

@@ -3,7 +3,9 @@
  * TCP (an error line, nothing stored) and HTTP (429 with Retry-After),
  * counted in /metrics; the connection limits, in all and per address
  * (TCP: an error line, then closed; HTTP: 503), which leave the
- * connections already there alone.
+ * connections already there alone; per source address limits on new
+ * HTTP sessions and on /create (429 / an error line, nothing stored),
+ * keyed by X-Real-IP only when it comes from real_ip_from.
  */
 #include <check.h>
 #include <jansson.h>
@@ -241,6 +243,137 @@ START_TEST(test_unfinished_line_closed)
 }
 END_TEST
 
+#define ADDR_SLOW "too many from your address, slow down"
+
+static void setup_addr_limits(void)
+{
+	struct tsrv_opts o = {
+		.rate_limits = true,
+		.extra_json = "\"connect_rate_per_min\": 1, "
+			      "\"connect_burst\": 2, "
+			      "\"create_rate_per_min\": 1, "
+			      "\"create_burst\": 2",
+	};
+
+	tfix_use(&o);
+}
+
+static void setup_behind_proxy(void)
+{
+	struct tsrv_opts o = {
+		.rate_limits = true,
+		.extra_json = "\"connect_rate_per_min\": 1, "
+			      "\"connect_burst\": 1, "
+			      "\"real_ip_from\": \"127.0.0.1\"",
+	};
+
+	tfix_use(&o);
+}
+
+/* POST /api/connect for nick, with X-Real-IP: real_ip unless NULL. */
+static void connect_as(const char *nick, const char *real_ip,
+		       struct thttp_resp *r)
+{
+	char body[128], hdr[128];
+	struct thttp_req q = {
+		.method = "POST", .path = "/api/connect",
+		.content_type = "application/json", .body = body,
+	};
+
+	q.body_len = (size_t)snprintf(body, sizeof(body),
+				      "{\"nickname\":\"%s\"}", nick);
+	if (real_ip) {
+		snprintf(hdr, sizeof(hdr), "X-Real-IP: %s\r\n", real_ip);
+		q.headers = hdr;
+	}
+	thttp_request(HPORT, &q, r);
+}
+
+static long long api_sessions(void)
+{
+	return tdb_int(&T_DB, "SELECT count(*) FROM api_sessions", NULL);
+}
+
+/* The third session from one address within the minute is 429 with
+ * Retry-After, and no session row is made; an X-Real-IP header is not
+ * believed from a peer that is not real_ip_from. */
+START_TEST(test_connect_rate_per_address)
+{
+	struct thttp_resp r;
+	char ra[16];
+	long long before;
+	json_t *m;
+
+	connect_as("one", NULL, &r);
+	expect_status(&r, 200);
+	connect_as("two", NULL, &r);
+	expect_status(&r, 200);
+	before = api_sessions();
+	connect_as("three", NULL, &r);
+	ck_assert_msg(r.status == 429, "%d %s", r.status, r.body);
+	ck_assert_str_eq(r.body, "{\"error\":\"" ADDR_SLOW "\"}");
+	ck_assert_msg(thttp_header(&r, "Retry-After", ra, sizeof(ra)) &&
+			      atoi(ra) >= 1,
+		      "%s", r.head);
+	connect_as("four", "10.1.2.3", &r);
+	ck_assert_msg(r.status == 429, "X-Real-IP believed: %d", r.status);
+	ck_assert_int_eq(api_sessions(), before);
+	thttp_get(HPORT, "/metrics", &r);
+	m = resp_json(&r);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+				 json_object_get(m, "rejected"),
+				 "address_rate_limited")),
+			 2);
+	json_decref(m);
+}
+END_TEST
+
+/* Behind a proxy (real_ip_from): each X-Real-IP has its own bucket; a
+ * header that is not an address counts as the proxy. */
+START_TEST(test_connect_rate_behind_proxy)
+{
+	struct thttp_resp r;
+
+	connect_as("a1", "10.0.0.1", &r);
+	expect_status(&r, 200);
+	connect_as("a2", "10.0.0.1", &r);
+	expect_status(&r, 429);
+	connect_as("b1", "2001:db8::1", &r);
+	expect_status(&r, 200);
+	connect_as("p1", "not-an-address", &r);
+	expect_status(&r, 200);
+	connect_as("p2", NULL, &r);
+	expect_status(&r, 429);
+}
+END_TEST
+
+static long long rooms_named(const char *name)
+{
+	return tdb_int(&T_DB, "SELECT count(*) FROM rooms WHERE name = $1",
+		       name, NULL);
+}
+
+/* /create is limited per address across its sessions (TCP and HTTP from
+ * 127.0.0.1 alike): past the burst an error, no room made; /join goes
+ * on. */
+START_TEST(test_create_rate_per_address)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char sid[THTTP_SID_LEN + 1];
+
+	api_connect(HPORT, "carol", sid);
+	do_create(alice, "first");
+	do_create(bob, "second");
+	expect_reply(alice, "/create third", "[system] error: " ADDR_SLOW);
+	expect_command(HPORT, sid, "/create fourth", false,
+		       ADDR_SLOW);
+	ck_assert_int_eq(rooms_named("third") + rooms_named("fourth"), 0);
+	do_join_seen(bob, "first", alice);
+	json_decref(api_command(HPORT, sid, "/join second", true));
+}
+END_TEST
+
 int main(void)
 {
 	const struct tfix_case cases[] = {
@@ -250,6 +383,12 @@ int main(void)
 		TFIX_CASE(test_connections_in_all, 30, setup_total_limit),
 		TFIX_CASE(test_idle_tcp_closed, 30, setup_timeouts),
 		TFIX_CASE(test_unfinished_line_closed, 30, setup_timeouts),
+		TFIX_CASE(test_connect_rate_per_address, 30,
+			  setup_addr_limits),
+		TFIX_CASE(test_connect_rate_behind_proxy, 30,
+			  setup_behind_proxy),
+		TFIX_CASE(test_create_rate_per_address, 30,
+			  setup_addr_limits),
 	};
 
 	return tfix_main("rates", cases, TMAIN_N(cases), NULL);

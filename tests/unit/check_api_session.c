@@ -212,8 +212,8 @@ START_TEST(test_connect_makes_a_copy)
 {
 	struct chat_stored_session ss = alice(-1, false);
 
-	ck_assert_int_eq(chat_api_connect(c, TOKEN, "bad nick", 1), BD_EINVAL);
-	ck_assert_int_eq(chat_api_connect(c, TOKEN, "alice", 1), 0);
+	ck_assert_int_eq(chat_api_connect(c, TOKEN, "bad nick", "127.0.0.1", 1), BD_EINVAL);
+	ck_assert_int_eq(chat_api_connect(c, TOKEN, "alice", "127.0.0.1", 1), 0);
 	ck_assert_str_eq(fs.nick, "alice");
 	chat_on_session_opened(c, 1, 0, TOKEN, &ss);
 	ck_assert_int_eq(out.connected, 1);
@@ -221,6 +221,32 @@ START_TEST(test_connect_makes_a_copy)
 	ck_assert_int_eq(out.uid, 3);
 	chat_on_session_opened(c, 2, BD_ETAKEN, TOKEN, NULL);
 	ck_assert_int_eq(out.err, BD_ETAKEN);
+}
+END_TEST
+
+/* New sessions are limited per source address: past the burst the store
+ * is not asked; other addresses are not affected. */
+START_TEST(test_connect_rate_per_address)
+{
+	struct chat_config cfg = {
+		.history_size = 3, .max_message_bytes = 200,
+		.outq_limit = 65536, .seed = 1,
+		.connect_per_min = 1, .connect_burst = 2,
+	};
+	int opens;
+
+	chat_free(c);
+	c = chat_new(&cfg, &fops, NULL);
+	chat_set_api(c, &aops, NULL);
+	chat_api_start(c, 60);
+	ck_assert_int_eq(chat_api_connect(c, TOKEN, "a1", "10.0.0.1", 1), 0);
+	ck_assert_int_eq(chat_api_connect(c, TOKEN, "a2", "10.0.0.1", 2), 0);
+	opens = fs.opens;
+	ck_assert_int_eq(chat_api_connect(c, TOKEN, "a3", "10.0.0.1", 3),
+			 BD_EADDRRATE);
+	ck_assert_int_eq(fs.opens, opens);
+	ck_assert_int_eq(chat_api_connect(c, TOKEN, "b1", "10.0.0.2", 4), 0);
+	ck_assert_int_eq(chat_get_stats(c)->rejected[-BD_EADDRRATE - 1], 1);
 }
 END_TEST
 
@@ -252,13 +278,13 @@ START_TEST(test_command_replies_without_prefixes)
 {
 	uint64_t key = resume(1, 0, false);
 
-	ck_assert_int_eq(chat_api_command(c, key, 2, "/help", 5), 0);
+	ck_assert_int_eq(chat_api_command(c, key, 2, "/help", 5, "127.0.0.1"), 0);
 	ck_assert_int_eq(out.replied, 1);
 	ck_assert_int_eq(out.err, 0);
 	ck_assert_msg(strstr(out.text, "/join") &&
 			      !strstr(out.text, "[system]"),
 		      "%s", out.text);
-	ck_assert_int_eq(chat_api_command(c, key, 3, "/nope", 5), 0);
+	ck_assert_int_eq(chat_api_command(c, key, 3, "/nope", 5, "127.0.0.1"), 0);
 	ck_assert_int_ne(out.err, 0);
 	ck_assert_msg(!strncmp(out.text, "unknown command", 15), "%s",
 		      out.text);
@@ -271,10 +297,10 @@ START_TEST(test_command_racing_end_is_an_error)
 {
 	uint64_t key = resume(1, 0, false);
 
-	ck_assert_int_eq(chat_api_command(c, key, 2, "/join general", 13), 0);
+	ck_assert_int_eq(chat_api_command(c, key, 2, "/join general", 13, "127.0.0.1"), 0);
 	ck_assert_int_eq(fs.joins, 1);
 	ck_assert(chat_api_busy(c, TOKEN));
-	ck_assert_int_eq(chat_api_command(c, key, 3, "/help", 5), BD_EAGAIN);
+	ck_assert_int_eq(chat_api_command(c, key, 3, "/help", 5, "127.0.0.1"), BD_EAGAIN);
 	chat_on_session_end(c, 7);
 	ck_assert_int_eq(out.defers, 1);
 	ck_assert_int_eq(out.replied, 0);
@@ -292,7 +318,7 @@ START_TEST(test_quit_answered_after_delete)
 {
 	uint64_t key = resume(1, 0, false);
 
-	ck_assert_int_eq(chat_api_command(c, key, 2, "/quit", 5), 0);
+	ck_assert_int_eq(chat_api_command(c, key, 2, "/quit", 5, "127.0.0.1"), 0);
 	ck_assert_int_eq(out.replied, 0);
 	chat_api_run(c);
 	ck_assert_int_eq(fs.ends, 1);
@@ -351,6 +377,7 @@ int main(void)
 	const struct tmain_case cases[] = {
 		{ "token_format", test_token_format },
 		{ "connect", test_connect_makes_a_copy },
+		{ "connect_rate_per_address", test_connect_rate_per_address },
 		{ "known_version", test_resume_sends_known_version },
 		{ "command_replies", test_command_replies_without_prefixes },
 		{ "command_racing_end", test_command_racing_end_is_an_error },

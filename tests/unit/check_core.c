@@ -793,6 +793,53 @@ START_TEST(test_rate_limits)
 }
 END_TEST
 
+/* /create is limited per source address, across its sessions: a
+ * burst, then one a minute's share; refused creates reach no store and
+ * say so; /join is not limited; another address has its own bucket. */
+START_TEST(test_create_rate_per_address)
+{
+	struct chat_config cfg = {
+		.history_size = 3, .max_message_bytes = 20,
+		.outq_limit = 4096, .seed = 42,
+		.create_per_min = 6, .create_burst = 2,	/* one each 10 s */
+		.now_us = fake_clock,
+	};
+	struct fconn *a, *b, *d;
+
+	chat_free(c);
+	c = chat_new(&cfg, &fops, NULL);
+	chat_on_listen_up(c);
+	fake_now_us = 1000000;
+	a = user("alice", 1);
+	b = user("bob", 2);
+	d = user("dave", 4);
+	chat_session_set_addr(a->s, "10.0.0.1");
+	chat_session_set_addr(b->s, "10.0.0.1");
+	chat_session_set_addr(d->s, "10.0.0.2");
+	join_room(a, "one", 11, NULL, 0);	/* a /join: free */
+	say(a, "/create one");
+	chat_on_join(c, session_id(a->s), 0, 1, 11, "one");
+	say(b, "/create two");
+	chat_on_join(c, session_id(b->s), 0, 2, 12, "two");
+	chat_on_room_sync(c, 12, fs.watch_gen, 0, NULL, 0);
+	drain(a);
+	drain(b);
+	ck_assert_int_eq(fs.join_calls, 3);
+	expect_refusal(b, "/create three", BD_EADDRRATE,
+		       "[system] error: too many from your address, slow down\n");
+	expect_refusal(a, "/create three", BD_EADDRRATE,
+		       "[system] error: too many from your address, slow down\n");
+	ck_assert_int_eq(fs.join_calls, 3);
+	say(d, "/create four");
+	ck_assert_int_eq(fs.join_calls, 4);
+	chat_on_join(c, session_id(d->s), 0, 4, 13, "four");
+	fake_now_us += 10000000;
+	say(b, "/create three");
+	ck_assert_int_eq(fs.join_calls, 5);
+	ck_assert_int_eq(chat_get_stats(c)->rejected[-BD_EADDRRATE - 1], 2);
+}
+END_TEST
+
 START_TEST(test_database_down_rejects_message)
 {
 	struct fconn *a = member("alice", 1);
@@ -2201,6 +2248,7 @@ int main(void)
 		{ "post", test_plain_line_posts_to_current_room },
 		{ "bad_input", test_bad_input_is_rejected },
 		{ "rate_limits", test_rate_limits },
+		{ "create_rate_per_address", test_create_rate_per_address },
 		{ "db_down", test_database_down_rejects_message },
 		{ "db_busy", test_busy_store_refuses_command_and_message },
 		{ "session_wanted", test_session_wanted_until_closing_or_gone },

@@ -13,6 +13,7 @@
 #include "util/linebuf.h"
 #include "util/strbuf.h"
 #include "util/strmap.h"
+#include "util/keyrate.h"
 #include "util/tokens.h"
 #include "util/utf8.h"
 #include "tmain.h"
@@ -369,6 +370,53 @@ START_TEST(test_tokens)
 }
 END_TEST
 
+/* Buckets by key: each key its own burst, refilled per minute; keys
+ * whose bucket filled up again are forgotten; a full table refuses a new
+ * key rather than letting it through. */
+START_TEST(test_keyrate)
+{
+	struct keyrate kr;
+	int64_t t0 = 1000000;
+	int ok = 0;
+
+	keyrate_init(&kr, 6, 3, 2);	/* one token each 10 s */
+	for (int i = 0; i < 5; i++)
+		ok += keyrate_take(&kr, "10.0.0.1", t0);
+	ck_assert_int_eq(ok, 3);
+	ck_assert_uint_eq(kr.refused, 2);
+	ck_assert(keyrate_take(&kr, "10.0.0.2", t0));	/* its own bucket */
+	ck_assert(keyrate_take(&kr, "10.0.0.2", t0));
+	ck_assert(!keyrate_take(&kr, "10.0.0.1", t0 + 9999999));
+	ck_assert(keyrate_take(&kr, "10.0.0.1", t0 + 10000000));
+	/* Two keys held: a third finds no room while both refill... */
+	ck_assert_uint_eq(keyrate_count(&kr), 2);
+	ck_assert(!keyrate_take(&kr, "10.0.0.3", t0 + 10000000));
+	ck_assert_uint_eq(kr.full, 1);
+	/* ...and room once they are full again (forgotten). */
+	ck_assert(keyrate_take(&kr, "10.0.0.3", t0 + 60000000));
+	ck_assert_uint_eq(keyrate_count(&kr), 1);
+	/* A long key is cut, not overflowed. */
+	{
+		char k[300];
+
+		memset(k, 'a', sizeof(k) - 1);
+		k[sizeof(k) - 1] = '\0';
+		keyrate_fini(&kr);
+		keyrate_init(&kr, 6, 1, 10);
+		ck_assert(keyrate_take(&kr, k, t0));
+		k[KEYRATE_KEY_MAX] = 'b';	/* past the cut: the same key */
+		ck_assert(!keyrate_take(&kr, k, t0));
+	}
+	keyrate_fini(&kr);
+	/* Rate 0: no limit, nothing held. */
+	keyrate_init(&kr, 0, 1, 1);
+	for (int i = 0; i < 100; i++)
+		ck_assert(keyrate_take(&kr, "x", t0));
+	ck_assert_uint_eq(keyrate_count(&kr), 0);
+	keyrate_fini(&kr);
+}
+END_TEST
+
 int main(void)
 {
 	const struct tmain_case cases[] = {
@@ -383,6 +431,7 @@ int main(void)
 		{ "strbuf", test_strbuf_appends },
 		{ "hist", test_hist_quantiles },
 		{ "tokens", test_tokens },
+		{ "keyrate", test_keyrate },
 		{ "outq_trace", test_outq_trace },
 		{ "outq_trace_unqueued", test_outq_trace_unqueued },
 	};
