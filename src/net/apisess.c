@@ -150,38 +150,22 @@ void apisess_resumed(void *arg, uint64_t req, int err, uint64_t key)
 	}
 }
 
-/* The endpoints */
+/* The endpoints: their bodies decoded by net/apireq.h */
 
-static const char *get_str(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static void keep_text(struct http_conn *hc, const char *text, size_t len)
+static void keep_text(struct http_conn *hc, const struct apireq *rq)
 {
 	free(hc->text);
-	hc->text = xmemdup(text, len);
-	hc->text_len = len;
+	hc->text = xmemdup(rq->text, rq->text_len);
+	hc->text_len = rq->text_len;
 }
 
 void apisess_connect(struct http_state *hs, struct http_conn *hc,
-		     json_t *req)
+		     const struct apireq *rq)
 {
-	const char *nick = get_str(req, "nickname");
 	unsigned char rnd[16];
 	char token[API_TOKEN_LEN + 1];
 	int err;
 
-	if (!nick) {
-		http_answer_error(hc, 400, "missing string field: nickname");
-		return;
-	}
-	if (!name_is_valid_nick(nick)) {
-		http_answer_error(hc, 400, "invalid nickname (1-32 letters, digits, _ or -)");
-		return;
-	}
 	do {
 		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
 			log_error("session_refused",
@@ -192,9 +176,10 @@ void apisess_connect(struct http_state *hs, struct http_conn *hc,
 		for (int i = 0; i < 16; i++)
 			snprintf(token + 2 * i, 3, "%02x", rnd[i]);
 	} while (!chat_api_token_ok(token));
-	snprintf(hc->nick, sizeof(hc->nick), "%s", nick);
+	snprintf(hc->nick, sizeof(hc->nick), "%s", rq->nick);
 	http_park(hs, hc);
-	err = chat_api_connect(hs->chat, token, nick, hc->client, hc->token);
+	err = chat_api_connect(hs->chat, token, rq->nick, hc->client,
+			       hc->token);
 	if (err) {
 		http_unpark(hs, hc);
 		http_answer_err(hc, err);
@@ -215,59 +200,30 @@ void apisess_resume(struct http_state *hs, struct http_conn *hc,
 }
 
 void apisess_command(struct http_state *hs, struct http_conn *hc,
-		     json_t *req)
+		     const struct apireq *rq)
 {
-	const char *cmd = get_str(req, "command");
-	const char *sid = get_str(req, "session_id");
-
-	if (!sid || !cmd) {
-		http_answer_error(hc, 400, "missing string fields: session_id, command");
-		return;
-	}
-	if (cmd[0] != '/') {
-		http_answer_error(hc, 400, "a command starts with /; send messages to /api/message");
-		return;
-	}
-	if (strlen(cmd) > CHAT_MAX_LINE) {
-		http_answer_error(hc, 400, "command too long");
-		return;
-	}
 	/* Known here without asking the database (which may be what the
 	 * running command waits for). */
-	if (chat_api_busy(hs->chat, sid)) {
+	if (chat_api_busy(hs->chat, rq->session_id)) {
 		http_answer_err(hc, BD_EAGAIN);
 		return;
 	}
-	keep_text(hc, cmd, strlen(cmd));
-	apisess_resume(hs, hc, sid);
+	keep_text(hc, rq);
+	apisess_resume(hs, hc, rq->session_id);
 }
 
 void apisess_message(struct http_state *hs, struct http_conn *hc,
-		     json_t *req)
+		     const struct apireq *rq)
 {
-	const char *room = get_str(req, "room");
-	json_t *content = json_object_get(req, "content");
-
-	if (!get_str(req, "session_id") || !room || !json_is_string(content)) {
-		http_answer_error(hc, 400, "missing string fields: session_id, room, content");
-		return;
-	}
-	/* Too long for a room name: no member of it (403 once resumed). */
-	snprintf(hc->room, sizeof(hc->room), "%s",
-		 strlen(room) < sizeof(hc->room) ? room : "");
-	keep_text(hc, json_string_value(content),
-		  json_string_length(content));
-	apisess_resume(hs, hc, get_str(req, "session_id"));
+	snprintf(hc->room, sizeof(hc->room), "%s", rq->room);
+	keep_text(hc, rq);
+	apisess_resume(hs, hc, rq->session_id);
 }
 
 void apisess_disconnect(struct http_state *hs, struct http_conn *hc,
-			json_t *req)
+			const struct apireq *rq)
 {
-	if (!get_str(req, "session_id")) {
-		http_answer_error(hc, 400, "missing string field: session_id");
-		return;
-	}
-	apisess_resume(hs, hc, get_str(req, "session_id"));
+	apisess_resume(hs, hc, rq->session_id);
 }
 
 /* Timers: the sessions' sweep, tick and deferred work */

@@ -347,58 +347,29 @@ static const struct chat_sink_ops sse_sink = {
 	.throttle = sse_throttle,
 };
 
-static int64_t parse_seq(const char *s)
-{
-	char *end;
-	long long v;
-
-	while (*s == ' ')
-		s++;
-	if (*s < '0' || *s > '9')
-		return -1;
-	v = strtoll(s, &end, 10);
-	while (*end == ' ')
-		end++;
-	return *end || v < 0 ? -1 : v;
-}
-
 /* GET /api/messages/<room>: checks what needs no database, then resumes
  * the session; start_stream() carries on when writable. */
 static void handle_stream(struct http_state *hs, struct http_conn *hc,
 			  const struct http1_req *rq)
 {
-	char sid[64], room[64], lei[32];
-	size_t rlen = rq->path.len - strlen("/api/messages/");
+	size_t n = strlen("/api/messages/");
+	struct http1_str room = { rq->path.p + n, rq->path.len - n };
+	struct apireq_stream sr;
+	const char *why;
+	int status;
 
 	hc->route = R_STREAM_OPEN;
 	hc->last_seq = -1;
 	hc->close_after = true;	/* a stream ends with its connection */
-	if (http1_query_param(rq->query, "session_id", sid, sizeof(sid)) <
-		    0 ||
-	    !chat_api_token_ok(sid)) {
-		http_answer_error(hc, 404, "unknown session");
+	status = apireq_stream_parse(room, rq->query, rq->last_event_id, &sr,
+				 &why);
+	if (status) {
+		http_answer_error(hc, status, why);
 		return;
 	}
-	if (rlen >= sizeof(room)) {
-		http_answer_error(hc, 404, "no such room");
-		return;
-	}
-	memcpy(room, rq->path.p + rq->path.len - rlen, rlen);
-	room[rlen] = '\0';
-	if (!name_is_valid_room(room)) {
-		http_answer_error(hc, 404, "no such room");
-		return;
-	}
-	snprintf(hc->room, sizeof(hc->room), "%s", room);
-	if (rq->last_event_id.len && rq->last_event_id.len < sizeof(lei)) {
-		memcpy(lei, rq->last_event_id.p, rq->last_event_id.len);
-		lei[rq->last_event_id.len] = '\0';
-		hc->last_seq = parse_seq(lei);
-	} else if (http1_query_param(rq->query, "last_event_id", lei,
-				     sizeof(lei)) >= 0) {
-		hc->last_seq = parse_seq(lei);
-	}
-	apisess_resume(hs, hc, sid);
+	snprintf(hc->room, sizeof(hc->room), "%s", sr.room);
+	hc->last_seq = sr.last_seq;
+	apisess_resume(hs, hc, sr.session_id);
 }
 
 static int start_stream(struct http_state *hs, struct http_conn *hc)
@@ -480,24 +451,31 @@ struct route_def {
 	void (*get)(struct http_state *hs, struct http_conn *hc,
 		    const struct http1_req *rq);
 	void (*post)(struct http_state *hs, struct http_conn *hc,
-		     json_t *req);
+		     const struct apireq *rq);
+	enum apireq_kind kind;	/* of post's body */
 };
 
 static const struct route_def routes[] = {
-	{ "/api/command", false, R_COMMAND, M_POST, NULL, apisess_command },
-	{ "/api/connect", false, R_CONNECT, M_POST, NULL, apisess_connect },
+	{ "/api/command", false, R_COMMAND, M_POST, NULL, apisess_command,
+	  APIREQ_COMMAND },
+	{ "/api/connect", false, R_CONNECT, M_POST, NULL, apisess_connect,
+	  APIREQ_CONNECT },
 	{ "/api/disconnect", false, R_DISCONNECT, M_POST, NULL,
-	  apisess_disconnect },
-	{ "/api/message", false, R_MESSAGE, M_POST, NULL, apisess_message },
-	{ "/api/messages/", true, R_STREAM_OPEN, M_GET, handle_stream, NULL },
-	{ "/api/rooms", false, R_ROOMS, M_GET | M_HEAD, rooms_handle, NULL },
-	{ "/health", false, R_HEALTH, M_GET | M_HEAD, handle_health, NULL },
-	{ "/metrics", false, R_METRICS, M_GET | M_HEAD, handle_metrics, NULL },
+	  apisess_disconnect, APIREQ_DISCONNECT },
+	{ "/api/message", false, R_MESSAGE, M_POST, NULL, apisess_message,
+	  APIREQ_MESSAGE },
+	{ "/api/messages/", true, R_STREAM_OPEN, M_GET, handle_stream, NULL,
+	  0 },
+	{ "/api/rooms", false, R_ROOMS, M_GET | M_HEAD, rooms_handle, NULL,
+	  0 },
+	{ "/health", false, R_HEALTH, M_GET | M_HEAD, handle_health, NULL, 0 },
+	{ "/metrics", false, R_METRICS, M_GET | M_HEAD, handle_metrics, NULL,
+	  0 },
 };
 
 /* The static files answer every path outside /api. */
 static const struct route_def static_route = {
-	"/", true, R_NONE, M_GET | M_HEAD, handle_file, NULL
+	"/", true, R_NONE, M_GET | M_HEAD, handle_file, NULL, 0
 };
 
 static const struct route_def *route_find(struct http1_str path)
@@ -525,23 +503,22 @@ static void dispatch_body(struct http_state *hs, struct http_conn *hc,
 			  const struct route_def *rd,
 			  const struct http1_req *rq, const char *body)
 {
-	json_error_t jerr;
-	json_t *req;
+	struct apireq req;
+	const char *why;
+	int status;
 
 	if (!is_json(rq->content_type)) {
 		http_answer_error(hc, 415,
 				  "Content-Type must be application/json");
 		return;
 	}
-	req = json_loadb(body, (size_t)rq->content_length, 0, &jerr);
-	if (!json_is_object(req)) {
-		http_answer_error(hc, 400, req ? "expected a JSON object"
-					       : "malformed JSON");
-		json_decref(req);
-		return;
-	}
-	rd->post(hs, hc, req);
-	json_decref(req);
+	status = apireq_decode(rd->kind, body, (size_t)rq->content_length,
+				 CHAT_MAX_LINE, &req, &why);
+	if (status)
+		http_answer_error(hc, status, why);
+	else
+		rd->post(hs, hc, &req);
+	apireq_fini(&req);
 }
 
 /* hc now answers a request (the one whose answer comes next). */

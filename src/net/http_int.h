@@ -5,9 +5,9 @@
 #ifndef BD_NET_HTTP_INT_H
 #define BD_NET_HTTP_INT_H
 
-#include <jansson.h>
 #include <stdbool.h>
 
+#include "net/apireq.h"
 #include "net/net.h"
 #include "util/idmap.h"
 #include "util/strbuf.h"
@@ -127,13 +127,13 @@ void http_answer_error(struct http_conn *hc, int status, const char *why);
 /* apisess.c: the endpoints that take a JSON body, and the outcomes of
  * the core's API sessions (chat_api_ops members). */
 void apisess_connect(struct http_state *hs, struct http_conn *hc,
-		     json_t *req);
+		     const struct apireq *rq);
 void apisess_command(struct http_state *hs, struct http_conn *hc,
-		     json_t *req);
+		     const struct apireq *rq);
 void apisess_message(struct http_state *hs, struct http_conn *hc,
-		     json_t *req);
+		     const struct apireq *rq);
 void apisess_disconnect(struct http_state *hs, struct http_conn *hc,
-			json_t *req);
+			const struct apireq *rq);
 /* Looks the session up (chat_api_resume()), then apisess_resumed()
  * carries on with hc's route (for R_STREAM_OPEN: sets hc->sess_key and
  * asks for a write). */

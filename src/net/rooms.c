@@ -176,29 +176,13 @@ static void want(struct http_state *hs, struct http_conn *hc)
 void rooms_handle(struct http_state *hs, struct http_conn *hc,
 		  const struct http1_req *rq)
 {
-	char buf[64];
-	int n;
+	const char *why;
+	int status;
 
-	hc->room[0] = '\0';
-	hc->page_limit = CHAT_ROOMS_PAGE;
-	n = http1_query_param(rq->query, "limit", buf, sizeof(buf));
-	if (n >= 0) {
-		char *end;
-		long v = strtol(buf, &end, 10);
-
-		if (!n || *end || buf[0] < '0' || buf[0] > '9' || v < 1 ||
-		    v > CHAT_ROOMS_LIMIT_MAX) {
-			http_answer_error(hc, 400, "limit must be 1 to 500");
-			return;
-		}
-		hc->page_limit = (size_t)v;
-	}
-	if (http1_query_param(rq->query, "after", buf, sizeof(buf)) >= 0) {
-		if (!name_is_valid_room(buf)) {
-			http_answer_error(hc, 400, "after must be a room name");
-			return;
-		}
-		snprintf(hc->room, sizeof(hc->room), "%s", buf);
+	status = apireq_rooms(rq->query, &hc->page_limit, hc->room, &why);
+	if (status) {
+		http_answer_error(hc, status, why);
+		return;
 	}
 	want(hs, hc);
 }

@@ -1,4 +1,5 @@
-/* Unit tests for src/core/wire.c: every byte format, exactly. */
+/* Unit tests for src/core/wire.c and apireq.c: every byte format,
+ * exactly, both ways. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,8 @@
 #include "core/chat.h"
 
 #include "core/wire.h"
+#include "net/apireq.h"
+#include "store/notify.h"
 #include "tmain.h"
 #include "util/buckets.h"
 #include "util/strbuf.h"
@@ -261,10 +264,192 @@ START_TEST(test_metrics_formats)
 }
 END_TEST
 
+#define SID "0123456789abcdef0123456789abcdef"
+
+/* body for kind: its status (0: decoded) and why. */
+static int decode(enum apireq_kind kind, const char *body,
+		  struct apireq *r, const char **why)
+{
+	*why = NULL;
+	return apireq_decode(kind, body, strlen(body), 100, r, why);
+}
+
+static void expect_refused(enum apireq_kind kind, const char *body,
+			   const char *want)
+{
+	struct apireq r;
+	const char *why;
+
+	ck_assert_int_eq(decode(kind, body, &r, &why), 400);
+	ck_assert_str_eq(why, want);
+	apireq_fini(&r);
+}
+
+/* The API's request bodies: each field taken or refused with its
+ * reason; session ids that cannot be one become "", never cut. */
+START_TEST(test_request_bodies)
+{
+	struct apireq r;
+	const char *why;
+
+	ck_assert_int_eq(decode(APIREQ_CONNECT, "{\"nickname\":\"bob\"}", &r,
+				&why), 0);
+	ck_assert_str_eq(r.nick, "bob");
+	apireq_fini(&r);
+	expect_refused(APIREQ_CONNECT, "{\"nickname\":\"b b\"}",
+		       "invalid nickname (1-32 letters, digits, _ or -)");
+	expect_refused(APIREQ_CONNECT, "{\"nickname\":7}",
+		       "missing string field: nickname");
+	expect_refused(APIREQ_CONNECT, "{\"nickname\":", "malformed JSON");
+	expect_refused(APIREQ_CONNECT, "[1]", "expected a JSON object");
+	expect_refused(APIREQ_CONNECT, "{\"nickname\":\"a\\u0000b\"}",
+		       "malformed JSON");
+
+	ck_assert_int_eq(decode(APIREQ_COMMAND,
+				"{\"session_id\":\"" SID "\","
+				"\"command\":\"/join x\"}", &r, &why), 0);
+	ck_assert_str_eq(r.session_id, SID);
+	ck_assert_uint_eq(r.text_len, 7);
+	ck_assert(!memcmp(r.text, "/join x", 7));
+	apireq_fini(&r);
+	ck_assert_int_eq(decode(APIREQ_COMMAND,
+				"{\"session_id\":\"" SID "ff\","
+				"\"command\":\"/help\"}", &r, &why), 0);
+	ck_assert_str_eq(r.session_id, "");	/* too long: not cut */
+	apireq_fini(&r);
+	expect_refused(APIREQ_COMMAND, "{\"session_id\":\"x\",\"command\":\"hi\"}",
+		       "a command starts with /; send messages to /api/message");
+	expect_refused(APIREQ_COMMAND, "{\"command\":\"/help\"}",
+		       "missing string fields: session_id, command");
+	{
+		char big[200];
+
+		snprintf(big, sizeof(big),
+			 "{\"session_id\":\"x\",\"command\":\"/%0101d\"}", 0);
+		expect_refused(APIREQ_COMMAND, big, "command too long");
+	}
+
+	ck_assert_int_eq(decode(APIREQ_MESSAGE,
+				"{\"session_id\":\"" SID "\",\"room\":\"general\","
+				"\"content\":\"it's 100% \\\\ \\\"ok\\\"\"}",
+				&r, &why), 0);
+	ck_assert_str_eq(r.room, "general");
+	ck_assert_uint_eq(r.text_len, strlen("it's 100% \\ \"ok\""));
+	ck_assert(!memcmp(r.text, "it's 100% \\ \"ok\"", r.text_len));
+	apireq_fini(&r);
+	ck_assert_int_eq(decode(APIREQ_MESSAGE,
+				"{\"session_id\":\"s\",\"room\":\""
+				"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				"\",\"content\":\"x\"}", &r, &why), 0);
+	ck_assert_str_eq(r.room, "");	/* too long: no room, not cut */
+	apireq_fini(&r);
+	expect_refused(APIREQ_MESSAGE, "{\"session_id\":\"s\",\"room\":\"g\"}",
+		       "missing string fields: session_id, room, content");
+	expect_refused(APIREQ_DISCONNECT, "{}",
+		       "missing string field: session_id");
+}
+END_TEST
+
+static struct http1_str str(const char *s)
+{
+	return (struct http1_str){ s, strlen(s) };
+}
+
+/* A stream's session, room and resume point: the header wins over the
+ * parameter; a resume point that is not a number is ignored. */
+START_TEST(test_stream_params)
+{
+	struct apireq_stream sr;
+	const char *why;
+
+	ck_assert_int_eq(apireq_stream_parse(str("general"),
+					 str("session_id=" SID "&last_event_id=7"),
+					 str(""), &sr, &why), 0);
+	ck_assert_str_eq(sr.room, "general");
+	ck_assert_str_eq(sr.session_id, SID);
+	ck_assert_int_eq(sr.last_seq, 7);
+	ck_assert_int_eq(apireq_stream_parse(str("general"),
+					 str("session_id=" SID "&last_event_id=7"),
+					 str(" 42 "), &sr, &why), 0);
+	ck_assert_int_eq(sr.last_seq, 42);
+	ck_assert_int_eq(apireq_stream_parse(str("general"), str("session_id=" SID),
+					 str("-3"), &sr, &why), 0);
+	ck_assert_int_eq(sr.last_seq, -1);
+	ck_assert_int_eq(apireq_stream_parse(str("general"), str("session_id=" SID),
+					 str("99999999999999999999"), &sr,
+					 &why), 0);
+	ck_assert_int_eq(apireq_stream_parse(str("Gen"), str("session_id=" SID),
+					 str(""), &sr, &why), 404);
+	ck_assert_str_eq(why, "no such room");
+	ck_assert_int_eq(apireq_stream_parse(str("general"), str("session_id=zz"),
+					 str(""), &sr, &why), 404);
+	ck_assert_str_eq(why, "unknown session");
+}
+END_TEST
+
+START_TEST(test_rooms_params)
+{
+	char after[APIREQ_ROOM_BUF];
+	size_t limit;
+	const char *why;
+
+	ck_assert_int_eq(apireq_rooms(str(""), &limit, after, &why), 0);
+	ck_assert_uint_eq(limit, CHAT_ROOMS_PAGE);
+	ck_assert_str_eq(after, "");
+	ck_assert_int_eq(apireq_rooms(str("limit=500&after=b-2"), &limit,
+					after, &why), 0);
+	ck_assert_uint_eq(limit, 500);
+	ck_assert_str_eq(after, "b-2");
+	ck_assert_int_eq(apireq_rooms(str("limit=501"), &limit, after, &why),
+			 400);
+	ck_assert_str_eq(why, "limit must be 1 to 500");
+	ck_assert_int_eq(apireq_rooms(str("limit=+5"), &limit, after, &why),
+			 400);
+	ck_assert_int_eq(apireq_rooms(str("after=%27x"), &limit, after,
+					&why), 400);
+	ck_assert_str_eq(why, "after must be a room name");
+}
+END_TEST
+
+/* Found by fuzz_notify: a room id of 1e20 written as a real number was
+ * converted to int64 with undefined behaviour. Refused now, as is any id
+ * out of range; an ordinary payload still decodes. */
+START_TEST(test_notify_huge_real_room_id_refused)
+{
+	static const char *const bad[] = {
+		"{\"k\":\"n\",\"r\":100000000000000000000.0,\"u\":\"a\","
+		"\"to\":\"b\",\"uid\":5}",
+		"{\"k\":\"m\",\"r\":-1e300,\"s\":1,\"i\":1,\"u\":\"a\","
+		"\"c\":\"x\",\"t\":1}",
+		"{\"k\":\"m\",\"r\":9.3e18,\"s\":1,\"i\":1,\"u\":\"a\","
+		"\"c\":\"x\",\"t\":1}",
+	};
+	struct chat_event ev;
+	json_t *root;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(notify_decode(bad[i], &ev, &root) == -1, "%s",
+			      bad[i]);
+		ck_assert_ptr_null(root);
+	}
+	ck_assert_int_eq(notify_decode("{\"k\":\"n\",\"r\":7,\"u\":\"a\","
+				       "\"to\":\"b\",\"uid\":5}",
+				       &ev, &root),
+			 0);
+	ck_assert_int_eq(ev.room_id, 7);
+	json_decref(root);
+}
+END_TEST
+
 int main(void)
 {
 	const struct tmain_case cases[] = {
 		{ "line_formats", test_line_formats },
+		{ "request_bodies", test_request_bodies },
+		{ "stream_params", test_stream_params },
+		{ "rooms_params", test_rooms_params },
+		{ "notify_huge_real_room_id_refused",
+		  test_notify_huge_real_room_id_refused },
 		{ "sse_frames", test_sse_frames },
 		{ "json_answers", test_json_answers },
 		{ "metrics_formats", test_metrics_formats },
