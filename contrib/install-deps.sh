@@ -23,7 +23,7 @@ BASE_PKGS=(gcc make pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-d
 	shellcheck)
 # Optional groups.
 BROWSER_PKGS=(chromium nodejs npm)
-NGINX_PKGS=(nginx)
+NGINX_PKGS=(nginx openssl)
 # promtool (in Debian's prometheus) checks GET /metrics' text format.
 METRICS_PKGS=(prometheus)
 # libFuzzer: clang and its runtime.

@@ -9,6 +9,12 @@
 #        contrib/nginx/run.sh stop     SIGTERM; wait for the exit
 #        contrib/nginx/run.sh status   running (exit 0) or not (exit 3)
 #        contrib/nginx/run.sh check [--canary N]   write and check the config
+#        contrib/nginx/run.sh cert     make a self-signed certificate if
+#                                      there is none
+#
+# HTTPS on 127.0.0.1:8443 with var/nginx/tls/cert.pem and key.pem: start
+# and check make a self-signed pair for localhost (openssl) when there is
+# none; replace both files with your certificate and key.
 #
 # --canary N: a canary upstream: instance N (port 300N) gets weight=1 and
 # the others weight=9, so about 1 request in 19 (per other instance: 1 in
@@ -29,6 +35,7 @@ PREFIX=${BD_NGINX_PREFIX:-$TOP/var/nginx}
 CONF=$TOP/contrib/nginx/babydiscord.conf
 PIDFILE=$PREFIX/nginx.pid
 LISTEN=127.0.0.1:8080
+LISTEN_TLS=127.0.0.1:8443
 TIMEOUT=${BD_NGINX_TIMEOUT:-10}
 
 say()
@@ -44,7 +51,7 @@ die()
 
 usage()
 {
-	sed -n '7,12s/^# \{0,1\}//p' "$0" >&2
+	sed -n '7,14s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
@@ -107,6 +114,25 @@ write_conf()
 	CONF=$out
 }
 
+# A self-signed certificate for localhost in $PREFIX/tls, unless there is
+# a certificate there already (yours, or one made before).
+make_cert()
+{
+	local dir=$PREFIX/tls
+
+	[ -s "$dir/cert.pem" ] && [ -s "$dir/key.pem" ] && return 0
+	command -v openssl >/dev/null ||
+		die "openssl is missing (contrib/install-deps.sh --nginx installs it)"
+	mkdir -p -- "$dir"
+	(umask 077 && openssl req -x509 -newkey ec \
+		-pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+		-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+		-keyout "$dir/key.pem" -out "$dir/cert.pem" \
+		>>"$PREFIX/logs/run.log" 2>&1) ||
+		die "openssl could not make a certificate (see $PREFIX/logs/run.log)"
+	say "made a self-signed certificate for localhost: $dir/cert.pem"
+}
+
 check_conf()
 {
 	local bin
@@ -114,6 +140,7 @@ check_conf()
 	bin=$(nginx_bin) ||
 		die "nginx is not installed (contrib/install-deps.sh --nginx)"
 	mkdir -p -- "$PREFIX/logs" "$PREFIX/tmp"
+	make_cert
 	# -e: the log nginx writes before it has read the config (Debian's
 	# default is stderr); -q -t: check the config.
 	if ! "$bin" -q -t -p "$PREFIX" -e logs/error.log -c "$CONF" \
@@ -162,7 +189,8 @@ cmd_start()
 		fi
 		sleep 0.1
 	done
-	say "started (pid $pid): http://$LISTEN/ -> 127.0.0.1:3001-3003;" \
+	say "started (pid $pid): http://$LISTEN/ and https://$LISTEN_TLS/" \
+		"-> 127.0.0.1:3001-3003;" \
 		"logs in $PREFIX/logs"
 }
 
@@ -220,5 +248,10 @@ esac
 case "$1" in
 start | check) "cmd_$1" "$canary" ;;
 stop | status) [ -z "$canary" ] || usage; "cmd_$1" ;;
+cert)
+	[ -z "$canary" ] || usage
+	mkdir -p -- "$PREFIX/logs"
+	make_cert
+	;;
 *) usage ;;
 esac

@@ -103,9 +103,10 @@ void tproxy_start(struct tproxy *px, const struct tsrv *inst, int n)
 {
 	char dir[900], nb[1024], path[1100], *conf;
 	const char *bin = nginx_path(nb, sizeof(nb));
-	int from[1 + TPROXY_UPSTREAMS] = { 8080, 3001, 3002, 3003 },
-		     to[1 + TPROXY_UPSTREAMS],
-		     counts[1 + TPROXY_UPSTREAMS] = { 0 }, other;
+	int from[2 + TPROXY_UPSTREAMS] = { 8080, 8443, 3001, 3002, 3003 },
+		     to[2 + TPROXY_UPSTREAMS],
+		     counts[2 + TPROXY_UPSTREAMS] = { 0 };
+	char cmd[1400];
 	int64_t deadline;
 	pid_t parent = getpid();
 	FILE *f;
@@ -134,17 +135,23 @@ void tproxy_start(struct tproxy *px, const struct tsrv *inst, int n)
 		 trun_env("BD_TOP"));
 	conf = trun_slurp(path, NULL);
 	ck_assert_msg(conf, "%s: %s", path, strerror(errno));
-	tsrv_free_ports(&px->port, &other);
+	tsrv_free_ports(&px->port, &px->tls_port);
 	to[0] = px->port;
+	to[1] = px->tls_port;
 	for (int i = 0; i < TPROXY_UPSTREAMS; i++)
-		to[1 + i] = px->upstream[i] = inst[i].http_port;
+		to[2 + i] = px->upstream[i] = inst[i].http_port;
+	snprintf(cmd, sizeof(cmd),
+		 "BD_NGINX_PREFIX='%s' '%s/contrib/nginx/run.sh' cert "
+		 ">/dev/null",
+		 px->prefix, trun_env("BD_TOP"));
+	ck_assert_msg(!system(cmd), "%s failed", cmd);
 	snprintf(px->conf, sizeof(px->conf), "%s/babydiscord.conf", px->prefix);
 	f = fopen(px->conf, "w");
 	ck_assert_msg(f, "%s: %s", px->conf, strerror(errno));
-	rewrite_conf(conf, f, from, to, counts, 1 + TPROXY_UPSTREAMS);
+	rewrite_conf(conf, f, from, to, counts, 2 + TPROXY_UPSTREAMS);
 	ck_assert(!fclose(f));
 	free(conf);
-	for (int k = 0; k <= TPROXY_UPSTREAMS; k++)
+	for (int k = 0; k < 2 + TPROXY_UPSTREAMS; k++)
 		ck_assert_msg(
 			counts[k] >= 1,
 			"%s has no 127.0.0.1:%d outside comments to rewrite",

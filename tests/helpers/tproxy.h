@@ -17,7 +17,8 @@
 struct tproxy {
 	pid_t pid;			/* nginx master, 0 when not running */
 	int pidfd;			/* pidfd of pid, -1 when none */
-	int port;			/* where it listens */
+	int port;			/* where it listens (HTTP) */
+	int tls_port;			/* and HTTPS (self-signed) */
 	int upstream[TPROXY_UPSTREAMS]; /* the instances' HTTP ports */
 	char prefix[1024];		/* its -p directory */
 	char conf[1100];		/* the rewritten configuration */
@@ -26,8 +27,9 @@ struct tproxy {
 };
 
 /*
- * Starts nginx with contrib/nginx/babydiscord.conf, its listen port moved
- * to a free port (px->port) and its upstreams to the HTTP ports of
+ * Starts nginx with contrib/nginx/babydiscord.conf, its listen ports moved
+ * to free ports (px->port, px->tls_port, with a self-signed certificate
+ * made by contrib/nginx/run.sh cert) and its upstreams to the HTTP ports of
  * inst[0..n-1] (n must be TPROXY_UPSTREAMS), under a prefix in this test's
  * output directory; nginx runs in the foreground as our child and dies
  * with the test. Returns once the proxy answers /health with 200; fails

@@ -963,6 +963,119 @@ START_TEST(test_proxy_round_robin_stream_and_resume)
 }
 END_TEST
 
+/* curl's output for args against nginx's HTTPS port, checking the
+ * server's certificate against the one run.sh made (no -k). The caller
+ * frees it. */
+static char *curl_tls(const char *args)
+{
+	char cmd[2048], *out = NULL;
+	size_t len = 0;
+	FILE *p;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sS --max-time 20 --cacert '%s/tls/cert.pem' %s",
+		 px.prefix, args);
+	p = popen(cmd, "r");
+	ck_assert_msg(p, "popen %s", cmd);
+	for (;;) {
+		char buf[4096];
+		size_t n = fread(buf, 1, sizeof(buf), p);
+
+		if (!n)
+			break;
+		out = realloc(out, len + n + 1);
+		ck_assert(out);
+		memcpy(out + len, buf, n);
+		len += n;
+	}
+	rc = pclose(p);
+	ck_assert_msg(rc == 0, "%s: exit status %d", cmd, rc);
+	if (!out)
+		out = calloc(1, 1);
+	out[len] = '\0';
+	return out;
+}
+
+/* POST path with body over HTTPS: the JSON answer (caller decrefs). */
+static json_t *post_tls(const char *path, const char *body)
+{
+	char args[1024];
+	json_t *j;
+	char *out;
+
+	snprintf(args, sizeof(args),
+		 "-H 'Content-Type: application/json' -d '%s' "
+		 "'https://127.0.0.1:%d%s'",
+		 body, px.tls_port, path);
+	out = curl_tls(args);
+	j = json_loads(out, 0, NULL);
+	ck_assert_msg(j, "%s: not JSON: %s", path, out);
+	free(out);
+	return j;
+}
+
+/*
+ * TLS in front: nginx's HTTPS port (contrib's config, the certificate
+ * run.sh makes) verified by curl against that certificate; a session
+ * made, a room created, an event stream read with curl -N over TLS gets
+ * a message posted over TLS, and ends when the session does.
+ */
+START_TEST(test_proxy_https)
+{
+	char args[1600], sid[THTTP_SID_LEN + 1], line[4096], body[256];
+	bool opened = false, got = false;
+	json_t *j;
+	char *out;
+	FILE *stream;
+
+	tfix_start_instances(NINST);
+	tproxy_start(&px, T_INST, T_NINST);
+	snprintf(args, sizeof(args), "'https://127.0.0.1:%d/health'",
+		 px.tls_port);
+	out = curl_tls(args);
+	ck_assert_msg(strstr(out, "\"status\":\"healthy\""), "%s", out);
+	free(out);
+	j = post_tls("/api/connect", "{\"nickname\":\"secure\"}");
+	snprintf(sid, sizeof(sid), "%s",
+		 json_string_value(json_object_get(j, "session_id")));
+	json_decref(j);
+	ck_assert_uint_eq(strlen(sid), THTTP_SID_LEN);
+	snprintf(body, sizeof(body),
+		 "{\"session_id\":\"%s\",\"command\":\"/create vault\"}", sid);
+	j = post_tls("/api/command", body);
+	ck_assert(json_is_true(json_object_get(j, "success")));
+	json_decref(j);
+	snprintf(args, sizeof(args),
+		 "curl -sSN --max-time 30 --cacert '%s/tls/cert.pem' "
+		 "'https://127.0.0.1:%d/api/messages/vault?session_id=%s'",
+		 px.prefix, px.tls_port, sid);
+	stream = popen(args, "r");
+	ck_assert(stream);
+	while (fgets(line, sizeof(line), stream)) {
+		if (!opened && !strncmp(line, "retry:", 6)) {
+			opened = true;
+			snprintf(body, sizeof(body),
+				 "{\"session_id\":\"%s\",\"room\":\"vault\","
+				 "\"content\":\"over tls\"}", sid);
+			j = post_tls("/api/message", body);
+			ck_assert_int_eq(json_integer_value(
+						 json_object_get(j, "seq")), 1);
+			json_decref(j);
+		} else if (opened && !strncmp(line, "data:", 5) &&
+			   strstr(line, "\"content\":\"over tls\"")) {
+			got = true;
+			snprintf(body, sizeof(body),
+				 "{\"session_id\":\"%s\"}", sid);
+			json_decref(post_tls("/api/disconnect", body));
+		}
+	}
+	ck_assert_msg(pclose(stream) != -1, "pclose");
+	ck_assert_msg(opened, "the stream never opened over TLS");
+	ck_assert_msg(got, "the message never came over TLS");
+}
+END_TEST
+
 /*
  * A browser's flow through the proxy: the page itself, then two people
  * connect, one creates a room and the other joins it, each with a stream,
@@ -1064,6 +1177,7 @@ int main(void)
 		TFIX_CASE(test_session_id_stored_only_as_sha256, TIMEOUT, NULL),
 		TFIX_CASE(test_proxy_round_robin_stream_and_resume, 90, NULL),
 		TFIX_CASE(test_proxy_browser_flow, 90, tfix_setup_static),
+		TFIX_CASE(test_proxy_https, 90, NULL),
 	};
 
 	return tfix_main("sessions", cases, TMAIN_N(cases), down);
