@@ -1,4 +1,4 @@
--- bd_post: commits a batch of messages: per-room seq under the room row lock, then NOTIFY, in one transaction.
+-- bd_post: commits a batch of messages set-based: per-room seq ranges under the room row locks, one INSERT, and one NOTIFY per room per batch (several messages each, under 8000 bytes), in one transaction.
 -- Repeatable: migrate/migrate up re-applies this file whenever it changes.
 
 CREATE OR REPLACE FUNCTION bd_post(p_batch jsonb)
@@ -6,35 +6,90 @@ CREATE OR REPLACE FUNCTION bd_post(p_batch jsonb)
  LANGUAGE plpgsql
 AS $function$
 DECLARE
-	m record;
 	t bigint := floor(extract(epoch FROM now()) * 1000);
+	v_idx bigint[];
+	v_id bigint[];
+	v_seq bigint[];
+	v_room bigint[];
+	v_elem text[];
+	buf text;
+	room bigint;
+	e text;
 BEGIN
 	-- NO KEY UPDATE, the lock the last_seq update takes anyway: posts
 	-- to a room still queue on it, but memberships (their foreign key's
 	-- KEY SHARE lock on the room) do not, so a bd_ctl batch joining
 	-- several rooms never waits for a post, nor deadlocks with one.
 	PERFORM 1 FROM rooms
-	WHERE rooms.id IN (SELECT (e ->> 'r')::bigint
-			   FROM jsonb_array_elements(p_batch) e)
+	WHERE rooms.id IN (SELECT (x ->> 'r')::bigint
+			   FROM jsonb_array_elements(p_batch) x)
 	ORDER BY rooms.id FOR NO KEY UPDATE;
-	idx := 0;
-	FOR m IN SELECT * FROM jsonb_to_recordset(p_batch)
-		 AS x(r bigint, u bigint, n text, c text) LOOP
-		idx := idx + 1;
-		UPDATE rooms SET last_seq = last_seq + 1 WHERE rooms.id = m.r
-		RETURNING last_seq INTO seq;
-		IF seq IS NULL THEN
-			id := NULL;
-			RETURN NEXT;
-			CONTINUE;
-		END IF;
+	-- The senders' users rows, once each: not deleted while the batch
+	-- goes in (messages has no foreign keys; migration 017).
+	PERFORM 1 FROM users
+	WHERE users.id IN (SELECT (x ->> 'u')::bigint
+			   FROM jsonb_array_elements(p_batch) x)
+	ORDER BY users.id FOR KEY SHARE;
+	-- Each room's seq range in one UPDATE, the messages in one INSERT;
+	-- k numbers a room's messages in batch order, so seq order is the
+	-- order they came in (and, under the room's lock, commit order).
+	WITH b AS (
+		SELECT x.ord, x.r, x.u, x.n, x.c,
+		       row_number() OVER (PARTITION BY x.r ORDER BY x.ord) AS k
+		FROM ROWS FROM (jsonb_to_recordset(p_batch)
+				AS (r bigint, u bigint, n text, c text))
+		     WITH ORDINALITY AS x(r, u, n, c, ord)
+	), cnt AS (
+		SELECT b.r, count(*) AS n FROM b GROUP BY b.r
+	), up AS (
+		UPDATE rooms SET last_seq = rooms.last_seq + cnt.n FROM cnt
+		WHERE rooms.id = cnt.r
+		RETURNING rooms.id AS r, rooms.last_seq - cnt.n AS base
+	), ins AS (
 		INSERT INTO messages (room_id, seq, user_id, nickname, content)
-		VALUES (m.r, seq, (SELECT users.id FROM users
-				   WHERE users.id = m.u), m.n, m.c)
-		RETURNING messages.id INTO id;
-		PERFORM bd_notify(m.r, jsonb_build_object('k', 'm', 'r', m.r,
-			's', seq, 'i', id, 'u', m.n, 'c', m.c, 't', t));
+		SELECT b.r, up.base + b.k, users.id, b.n, b.c
+		FROM b JOIN up ON up.r = b.r
+		LEFT JOIN users ON users.id = b.u
+		ORDER BY b.r, b.k
+		RETURNING messages.id, messages.room_id, messages.seq,
+			  messages.nickname, messages.content
+	)
+	SELECT array_agg(b.ord ORDER BY b.r, b.k),
+	       array_agg(ins.id ORDER BY b.r, b.k),
+	       array_agg(ins.seq ORDER BY b.r, b.k),
+	       array_agg(b.r ORDER BY b.r, b.k),
+	       array_agg('[' || ins.seq || ',' || ins.id || ',' ||
+			 to_json(ins.nickname)::text || ',' ||
+			 to_json(ins.content)::text || ']' ORDER BY b.r, b.k)
+	INTO v_idx, v_id, v_seq, v_room, v_elem
+	FROM b LEFT JOIN up ON up.r = b.r
+	LEFT JOIN ins ON ins.room_id = b.r AND ins.seq = up.base + b.k;
+	-- One row per message (id and seq NULL: no such room), and the
+	-- notifications: {"k":"b","r":room,"t":ms,"m":[[seq,id,nick,
+	-- content],...]}, a room's messages in seq order, a new payload
+	-- whenever the room changes or the next would pass 7,800 bytes.
+	FOR i IN 1 .. coalesce(array_length(v_idx, 1), 0) LOOP
+		idx := v_idx[i];
+		id := v_id[i];
+		seq := v_seq[i];
 		RETURN NEXT;
+		e := v_elem[i];
+		CONTINUE WHEN e IS NULL;
+		IF buf IS NOT NULL AND
+		   (v_room[i] <> room OR
+		    octet_length(buf) + octet_length(e) > 7800) THEN
+			PERFORM pg_notify('room_' || room,
+				'{"k":"b","r":' || room || ',"t":' || t ||
+				',"m":[' || buf || ']}');
+			buf := NULL;
+		END IF;
+		room := v_room[i];
+		buf := CASE WHEN buf IS NULL THEN e ELSE buf || ',' || e END;
 	END LOOP;
+	IF buf IS NOT NULL THEN
+		PERFORM pg_notify('room_' || room,
+			'{"k":"b","r":' || room || ',"t":' || t ||
+			',"m":[' || buf || ']}');
+	END IF;
 END $function$
 ;

@@ -2,12 +2,18 @@
 #ifndef BD_STORE_NOTIFY_H
 #define BD_STORE_NOTIFY_H
 
-#include <jansson.h>
-
 #include "core/chat.h"
 
-/* Fills ev from payload; strings point into *root, which the caller must
- * json_decref(). Returns 0, or -1 (root NULL) when malformed. */
-int notify_decode(const char *payload, struct chat_event *ev, json_t **root);
+/*
+ * Decodes payload and hands each event it carries to fn, in order: one
+ * for a join, leave, rename, history reload or single message ("k" j, l,
+ * n, h, m), and one per message for a batch of a room's messages ("k":
+ * "b", {"r": room, "t": ms, "m": [[seq, id, nick, content], ...]}, in seq
+ * order, as bd_post() writes them). The strings of ev are valid during
+ * the call. Returns the number of events, or -1 when the payload is
+ * malformed anywhere (then fn was not called at all).
+ */
+typedef void notify_fn(void *arg, struct chat_event *ev);
+int notify_decode(const char *payload, notify_fn *fn, void *arg);
 
 #endif

@@ -662,35 +662,40 @@ static void l_down(void *arg)
 	chat_on_listen_down(st->chat);
 }
 
+/* One event of a notification: to the core, a message this instance
+ * posted with the times its trace needs. */
+static void on_event(void *arg, struct chat_event *ev)
+{
+	struct store *st = arg;
+
+	if (ev->kind == CHAT_EV_MESSAGE) {
+		struct posted *p = ev->id > 0 ?
+			idmap_get(&st->posted, (uint64_t)ev->id) : NULL;
+
+		ev->t_notify_ns = clock_mono_ns();
+		ev->t_read_ns = ev->t_result_ns = 0;
+		if (p) {
+			ev->t_read_ns = p->t_read_ns;
+			ev->t_result_ns = p->t_result_ns;
+			lat(st, CHAT_LAT_NOTIFY, p->t_result_ns,
+			    ev->t_notify_ns);
+			idmap_del(&st->posted, (uint64_t)ev->id);
+			free(p);
+		}
+	}
+	chat_on_event(st->chat, ev);
+}
+
 static void l_notify(void *arg, const char *channel, const char *payload)
 {
 	struct store *st = arg;
-	struct chat_event ev;
-	json_t *root;
 
 	if (!strcmp(channel, "session_end")) {
 		sessions_notify(st, payload);
 		return;
 	}
-	if (notify_decode(payload, &ev, &root)) {
+	if (notify_decode(payload, on_event, st) < 0)
 		log_warn("db_bad_notification", LOG_S("channel", channel));
-		return;
-	}
-	if (ev.kind == CHAT_EV_MESSAGE) {
-		struct posted *p = ev.id > 0 ?
-			idmap_get(&st->posted, (uint64_t)ev.id) : NULL;
-
-		ev.t_notify_ns = clock_mono_ns();
-		if (p) {
-			ev.t_read_ns = p->t_read_ns;
-			ev.t_result_ns = p->t_result_ns;
-			lat(st, CHAT_LAT_NOTIFY, p->t_result_ns, ev.t_notify_ns);
-			idmap_del(&st->posted, (uint64_t)ev.id);
-			free(p);
-		}
-	}
-	chat_on_event(st->chat, &ev);
-	json_decref(root);
 }
 
 static const struct pgconn_cbs q_cbs = { .up = q_up };

@@ -13,6 +13,7 @@
 #include <check.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,6 +433,133 @@ START_TEST(test_thousand_clients_join_one_room)
 }
 END_TEST
 
+static void setup_big(void)
+{
+	struct tsrv_opts o = { .max_message_bytes = 3500 };
+
+	tfix_use(&o);
+}
+
+/*
+ * Messages' notifications (bd_post(), migration 017): one NOTIFY per room
+ * per batch carrying several messages, split before 8,000 bytes. A batch
+ * of 6 messages of 3,400 bytes and 30 short ones for one room and 5 for
+ * another, posted by SQL the way the server posts them: the test's own
+ * LISTEN sees payloads each under 8,000 bytes, each of one room, with
+ * several messages in some and more than one payload for the big room,
+ * the seqs in order with none missing; a TCP member of each room (the
+ * server decoding those payloads) gets every message once, in order.
+ */
+START_TEST(test_batched_notifications_split_under_8000_bytes)
+{
+	enum { BIG = 6, SMALL = 30, OTHER = 5 };
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+	char sql[256], *big = trun_repeat("x", 3400), *text;
+	long long room, other_room, uid;
+	json_t *batch = json_array();
+	int payloads[2] = { 0 }, multi = 0, got[2] = { 0 };
+	int64_t next_seq[2] = { 1, 1 }, deadline;
+	PGconn *lis;
+	PGresult *res;
+
+	do_create(alice, "big");
+	do_create(bob, "small");
+	room = tdb_int(&T_DB, "SELECT id FROM rooms WHERE name = 'big'", NULL);
+	other_room = tdb_int(&T_DB, "SELECT id FROM rooms WHERE name = 'small'",
+			     NULL);
+	uid = tdb_int(&T_DB, "SELECT id FROM users WHERE nickname = 'alice'",
+		      NULL);
+	for (int i = 0; i < BIG + SMALL + OTHER; i++) {
+		char small[32];
+		bool mine = i < BIG + SMALL;
+
+		snprintf(small, sizeof(small), "short %d", i);
+		json_array_append_new(
+			batch, json_pack("{sIsIssss}", "r",
+					 (json_int_t)(mine ? room : other_room),
+					 "u", (json_int_t)uid, "n", "alice", "c",
+					 i < BIG ? big : small));
+	}
+	text = json_dumps(batch, JSON_COMPACT);
+	json_decref(batch);
+	lis = PQconnectdb(T_DB.url);
+	ck_assert_msg(PQstatus(lis) == CONNECTION_OK, "%s",
+		      PQerrorMessage(lis));
+	snprintf(sql, sizeof(sql), "LISTEN room_%lld; LISTEN room_%lld", room,
+		 other_room);
+	res = PQexec(lis, sql);
+	ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	ck_assert_int_eq(tdb_int(&T_DB,
+				 "SELECT count(seq) FROM bd_post($1::jsonb)",
+				 text, NULL),
+			 BIG + SMALL + OTHER);
+	free(text);
+	deadline = trun_now_ms() + trun_ms(T_WAIT);
+	while (got[0] < BIG + SMALL || got[1] < OTHER) {
+		struct pollfd pfd = { PQsocket(lis), POLLIN, 0 };
+		PGnotify *n;
+
+		ck_assert_msg(trun_now_ms() < deadline,
+			      "notifications: %d and %d messages", got[0],
+			      got[1]);
+		poll(&pfd, 1, 100);
+		ck_assert(PQconsumeInput(lis));
+		while ((n = PQnotifies(lis))) {
+			json_t *o = json_loads(n->extra, 0, NULL), *m;
+			int k;
+
+			ck_assert_msg(strlen(n->extra) < 8000, "%zu bytes",
+				      strlen(n->extra));
+			ck_assert_msg(o, "not JSON: %.200s", n->extra);
+			ck_assert_str_eq(json_string_value(
+						 json_object_get(o, "k")), "b");
+			k = json_integer_value(json_object_get(o, "r")) ==
+					    room ? 0 : 1;
+			m = json_object_get(o, "m");
+			ck_assert_uint_ge(json_array_size(m), 1);
+			multi += json_array_size(m) > 1;
+			payloads[k]++;
+			for (size_t j = 0; j < json_array_size(m); j++) {
+				json_t *e = json_array_get(m, j);
+
+				ck_assert_int_eq(json_integer_value(
+							 json_array_get(e, 0)),
+						 next_seq[k]++);
+				got[k]++;
+			}
+			json_decref(o);
+			PQfreemem(n);
+		}
+	}
+	PQfinish(lis);
+	trun_note("payloads: %d for %d messages, %d for %d", payloads[0],
+		  BIG + SMALL, payloads[1], OTHER);
+	ck_assert_int_gt(payloads[0], 1);	/* split */
+	ck_assert_int_lt(payloads[0], BIG + SMALL);	/* batched */
+	ck_assert_int_ge(multi, 2);
+	for (int i = 0; i < BIG + SMALL; i++) {
+		char want[3500];
+
+		snprintf(want, sizeof(want), "[big] alice: %s",
+			 i < BIG ? big : "");
+		if (i >= BIG)
+			snprintf(want, sizeof(want), "[big] alice: short %d", i);
+		expect_next(alice, want);
+	}
+	for (int i = BIG + SMALL; i < BIG + SMALL + OTHER; i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "[small] alice: short %d", i);
+		expect_next(bob, want);
+	}
+	free(big);
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("batch");
@@ -442,5 +570,7 @@ int main(void)
 		 tfix_teardown);
 	TFIX_ADD(s, test_thousand_clients_join_one_room, 180, setup_storm,
 		 tfix_teardown);
+	TFIX_ADD(s, test_batched_notifications_split_under_8000_bytes, 60,
+		 setup_big, tfix_teardown);
 	return trun_main(s);
 }

@@ -331,12 +331,52 @@ START_TEST(test_session_outlives_its_user_row)
 }
 END_TEST
 
+/*
+ * messages has no foreign keys (migration 017): deleting a room deletes
+ * its messages and deleting a user keeps theirs without a user, by the
+ * tables' triggers, as ON DELETE CASCADE / SET NULL did; a message for a
+ * user that no longer exists is stored without one.
+ */
+START_TEST(test_deletes_keep_messages_consistent)
+{
+	struct tcl *alice = tcl_user(PORT, "alice");
+	struct tcl *bob = tcl_user(PORT, "bob");
+
+	do_create(alice, "doomed");
+	do_create(bob, "kept");
+	do_say(alice, "doomed", "one");
+	do_say(alice, "doomed", "two");
+	do_say(bob, "kept", "three");
+	ck_assert_int_eq(tdb_int(&T_DB, "DELETE FROM rooms WHERE name = 'doomed' "
+				 "RETURNING 1", NULL), 1);
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages m "
+				 "WHERE NOT EXISTS (SELECT 1 FROM rooms r "
+				 "WHERE r.id = m.room_id)", NULL), 0);
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages", NULL),
+			 1);
+	ck_assert_int_eq(tdb_int(&T_DB, "WITH d AS (DELETE FROM users "
+				 "WHERE nickname = 'bob' RETURNING id) "
+				 "SELECT count(*) FROM d", NULL), 1);
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages "
+				 "WHERE content = 'three' AND user_id IS NULL",
+				 NULL), 1);
+	/* bob's session goes on without its row: stored without a user. */
+	do_say(bob, "kept", "four");
+	ck_assert_int_eq(tdb_int(&T_DB, "SELECT count(*) FROM messages "
+				 "WHERE content = 'four' AND user_id IS NULL",
+				 NULL), 1);
+	tcl_free(alice);
+	tcl_free(bob);
+}
+END_TEST
+
 int main(void)
 {
 	const struct tfix_case cases[] = {
 		TFIX_CASE(test_cleanup_script, 60, NULL),
 		TFIX_CASE(test_cleanup_timer, 60, setup_timer),
 		TFIX_CASE(test_session_outlives_its_user_row, 60, NULL),
+		TFIX_CASE(test_deletes_keep_messages_consistent, 60, NULL),
 		TFIX_CASE(test_cleanup_removes_unused_users, 60, NULL),
 		TFIX_CASE(test_cleanup_timer_removes_unused_users, 60,
 			  setup_timer),

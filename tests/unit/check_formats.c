@@ -411,6 +411,25 @@ START_TEST(test_rooms_params)
 }
 END_TEST
 
+/* What notify_decode() hands out, copied. */
+struct got {
+	int n;
+	struct chat_event ev[4];
+	char nick[4][16], content[4][64];
+};
+
+static void got_event(void *arg, struct chat_event *ev)
+{
+	struct got *g = arg;
+
+	ck_assert_int_lt(g->n, 4);
+	g->ev[g->n] = *ev;
+	snprintf(g->nick[g->n], sizeof(g->nick[0]), "%s", ev->nick);
+	snprintf(g->content[g->n], sizeof(g->content[0]), "%s",
+		 ev->content ? ev->content : "");
+	g->n++;
+}
+
 /* Found by fuzz_notify: a room id of 1e20 written as a real number was
  * converted to int64 with undefined behaviour. Refused now, as is any id
  * out of range; an ordinary payload still decodes. */
@@ -421,23 +440,56 @@ START_TEST(test_notify_huge_real_room_id_refused)
 		"\"to\":\"b\",\"uid\":5}",
 		"{\"k\":\"m\",\"r\":-1e300,\"s\":1,\"i\":1,\"u\":\"a\","
 		"\"c\":\"x\",\"t\":1}",
-		"{\"k\":\"m\",\"r\":9.3e18,\"s\":1,\"i\":1,\"u\":\"a\","
-		"\"c\":\"x\",\"t\":1}",
+		"{\"k\":\"b\",\"r\":9.3e18,\"t\":1,\"m\":[[1,1,\"a\",\"x\"]]}",
 	};
-	struct chat_event ev;
-	json_t *root;
+	struct got g = { 0 };
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ck_assert_msg(notify_decode(bad[i], &ev, &root) == -1, "%s",
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(notify_decode(bad[i], got_event, &g) == -1, "%s",
 			      bad[i]);
-		ck_assert_ptr_null(root);
-	}
+	ck_assert_int_eq(g.n, 0);
 	ck_assert_int_eq(notify_decode("{\"k\":\"n\",\"r\":7,\"u\":\"a\","
 				       "\"to\":\"b\",\"uid\":5}",
-				       &ev, &root),
-			 0);
-	ck_assert_int_eq(ev.room_id, 7);
-	json_decref(root);
+				       got_event, &g),
+			 1);
+	ck_assert_int_eq(g.ev[0].room_id, 7);
+}
+END_TEST
+
+/* A batch (bd_post()'s one NOTIFY per room per batch): every message in
+ * order with its own seq, id, nick and content; one bad item refuses the
+ * whole payload before anything is handed out. */
+START_TEST(test_notify_batch)
+{
+	struct got g = { 0 };
+
+	ck_assert_int_eq(notify_decode("{\"k\":\"b\",\"r\":7,\"t\":1234,\"m\":"
+				       "[[5,50,\"alice\",\"hi\"],"
+				       "[6,51,\"bob\",\"a \\\"b\\\" \\\\\"]]}",
+				       got_event, &g),
+			 2);
+	ck_assert_int_eq(g.n, 2);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(g.ev[i].kind, CHAT_EV_MESSAGE);
+		ck_assert_int_eq(g.ev[i].room_id, 7);
+		ck_assert_int_eq(g.ev[i].time_ms, 1234);
+		ck_assert_int_eq(g.ev[i].seq, 5 + i);
+		ck_assert_int_eq(g.ev[i].id, 50 + i);
+	}
+	ck_assert_str_eq(g.nick[0], "alice");
+	ck_assert_str_eq(g.content[0], "hi");
+	ck_assert_str_eq(g.nick[1], "bob");
+	ck_assert_str_eq(g.content[1], "a \"b\" \\");
+	ck_assert_uint_eq(g.ev[1].content_len, 7);
+	g.n = 0;
+	ck_assert_int_eq(notify_decode("{\"k\":\"b\",\"r\":7,\"t\":1,\"m\":"
+				       "[[5,50,\"alice\",\"hi\"],[6,51,\"bob\"]]}",
+				       got_event, &g),
+			 -1);
+	ck_assert_int_eq(notify_decode("{\"k\":\"b\",\"r\":7,\"t\":1,\"m\":[]}",
+				       got_event, &g),
+			 -1);
+	ck_assert_int_eq(g.n, 0);
 }
 END_TEST
 
@@ -450,6 +502,7 @@ int main(void)
 		{ "rooms_params", test_rooms_params },
 		{ "notify_huge_real_room_id_refused",
 		  test_notify_huge_real_room_id_refused },
+		{ "notify_batch", test_notify_batch },
 		{ "sse_frames", test_sse_frames },
 		{ "json_answers", test_json_answers },
 		{ "metrics_formats", test_metrics_formats },
