@@ -7,6 +7,11 @@ CREATE OR REPLACE FUNCTION bd_post(p_batch jsonb)
 AS $function$
 DECLARE
 	t bigint := floor(extract(epoch FROM now()) * 1000);
+	b_r bigint[];
+	b_u bigint[];
+	b_n text[];
+	b_c text[];
+	b_tail text[];
 	v_idx bigint[];
 	v_id bigint[];
 	v_seq bigint[];
@@ -16,29 +21,35 @@ DECLARE
 	room bigint;
 	e text;
 BEGIN
-	-- NO KEY UPDATE, the lock the last_seq update takes anyway: posts
-	-- to a room still queue on it, but memberships (their foreign key's
-	-- KEY SHARE lock on the room) do not, so a bd_ctl batch joining
-	-- several rooms never waits for a post, nor deadlocks with one.
-	PERFORM 1 FROM rooms
-	WHERE rooms.id IN (SELECT (x ->> 'r')::bigint
-			   FROM jsonb_array_elements(p_batch) x)
-	ORDER BY rooms.id FOR NO KEY UPDATE;
-	-- The senders' users rows, once each: not deleted while the batch
-	-- goes in (messages has no foreign keys; migration 017).
-	PERFORM 1 FROM users
-	WHERE users.id IN (SELECT (x ->> 'u')::bigint
-			   FROM jsonb_array_elements(p_batch) x)
+	-- Everything that needs no lock first: the batch decoded, each
+	-- message's notification text past its seq and id, the senders'
+	-- users rows (KEY SHARE, what a foreign key would take: not deleted
+	-- under the batch, and posts do not wait for each other on it;
+	-- messages has no foreign keys, migration 017).
+	SELECT array_agg(x.r ORDER BY x.ord), array_agg(x.u ORDER BY x.ord),
+	       array_agg(x.n ORDER BY x.ord), array_agg(x.c ORDER BY x.ord),
+	       array_agg(',' || to_json(x.n)::text || ',' ||
+			 to_json(x.c)::text || ']' ORDER BY x.ord)
+	INTO b_r, b_u, b_n, b_c, b_tail
+	FROM ROWS FROM (jsonb_to_recordset(p_batch)
+			AS (r bigint, u bigint, n text, c text))
+	     WITH ORDINALITY AS x(r, u, n, c, ord);
+	PERFORM 1 FROM users WHERE users.id = ANY (b_u)
 	ORDER BY users.id FOR KEY SHARE;
+	-- NO KEY UPDATE, the lock the last_seq update takes anyway: posts
+	-- to a room queue on it from here to their commit (so seq order is
+	-- commit order), but memberships (their foreign key's KEY SHARE
+	-- lock on the room) do not, so a bd_ctl batch joining several rooms
+	-- never waits for a post, nor deadlocks with one.
+	PERFORM 1 FROM rooms WHERE rooms.id = ANY (b_r)
+	ORDER BY rooms.id FOR NO KEY UPDATE;
 	-- Each room's seq range in one UPDATE, the messages in one INSERT;
-	-- k numbers a room's messages in batch order, so seq order is the
-	-- order they came in (and, under the room's lock, commit order).
+	-- k numbers a room's messages in batch order.
 	WITH b AS (
-		SELECT x.ord, x.r, x.u, x.n, x.c,
+		SELECT x.ord, x.r, x.u, x.n, x.c, x.tail,
 		       row_number() OVER (PARTITION BY x.r ORDER BY x.ord) AS k
-		FROM ROWS FROM (jsonb_to_recordset(p_batch)
-				AS (r bigint, u bigint, n text, c text))
-		     WITH ORDINALITY AS x(r, u, n, c, ord)
+		FROM unnest(b_r, b_u, b_n, b_c, b_tail)
+		     WITH ORDINALITY AS x(r, u, n, c, tail, ord)
 	), cnt AS (
 		SELECT b.r, count(*) AS n FROM b GROUP BY b.r
 	), up AS (
@@ -51,16 +62,14 @@ BEGIN
 		FROM b JOIN up ON up.r = b.r
 		LEFT JOIN users ON users.id = b.u
 		ORDER BY b.r, b.k
-		RETURNING messages.id, messages.room_id, messages.seq,
-			  messages.nickname, messages.content
+		RETURNING messages.id, messages.room_id, messages.seq
 	)
 	SELECT array_agg(b.ord ORDER BY b.r, b.k),
 	       array_agg(ins.id ORDER BY b.r, b.k),
 	       array_agg(ins.seq ORDER BY b.r, b.k),
 	       array_agg(b.r ORDER BY b.r, b.k),
-	       array_agg('[' || ins.seq || ',' || ins.id || ',' ||
-			 to_json(ins.nickname)::text || ',' ||
-			 to_json(ins.content)::text || ']' ORDER BY b.r, b.k)
+	       array_agg('[' || ins.seq || ',' || ins.id || b.tail
+			 ORDER BY b.r, b.k)
 	INTO v_idx, v_id, v_seq, v_room, v_elem
 	FROM b LEFT JOIN up ON up.r = b.r
 	LEFT JOIN ins ON ins.room_id = b.r AND ins.seq = up.base + b.k;

@@ -198,7 +198,9 @@ start_bd() {
 	"msg_rate_per_s": 0,
 	"cmd_rate_per_s": 0,
 	"max_connections": 0,
-	"max_connections_per_ip": 0
+	"max_connections_per_ip": 0,
+	"connect_rate_per_min": 0,
+	"create_rate_per_min": 0
 }
 EOF
 	rm -f "$tmp/bd.fifo"
