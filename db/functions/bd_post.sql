@@ -4,6 +4,9 @@
 CREATE OR REPLACE FUNCTION bd_post(p_batch jsonb)
  RETURNS TABLE(idx bigint, id bigint, seq bigint)
  LANGUAGE plpgsql
+ -- Planned once per connection: a custom plan for every call cost about
+ -- 0.2 ms of planning, more than a one-message batch's work.
+ SET plan_cache_mode = force_generic_plan
 AS $function$
 DECLARE
 	t bigint := floor(extract(epoch FROM now()) * 1000);
@@ -20,7 +23,33 @@ DECLARE
 	buf text;
 	room bigint;
 	e text;
+	m record;
 BEGIN
+	-- One message (what a quiet room sends): the same rows, locks and
+	-- notification with a handful of simple statements.
+	IF jsonb_array_length(p_batch) = 1 THEN
+		SELECT x.r, x.u, x.n, x.c INTO m
+		FROM jsonb_to_record(p_batch -> 0)
+		     AS x(r bigint, u bigint, n text, c text);
+		PERFORM 1 FROM users WHERE users.id = m.u FOR KEY SHARE;
+		idx := 1;
+		UPDATE rooms SET last_seq = rooms.last_seq + 1
+		WHERE rooms.id = m.r RETURNING rooms.last_seq INTO seq;
+		IF seq IS NULL THEN
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		INSERT INTO messages (room_id, seq, user_id, nickname, content)
+		VALUES (m.r, seq, (SELECT users.id FROM users
+				   WHERE users.id = m.u), m.n, m.c)
+		RETURNING messages.id INTO id;
+		PERFORM pg_notify('room_' || m.r,
+			'{"k":"b","r":' || m.r || ',"t":' || t || ',"m":[[' ||
+			seq || ',' || id || ',' || to_json(m.n)::text || ',' ||
+			to_json(m.c)::text || ']]}');
+		RETURN NEXT;
+		RETURN;
+	END IF;
 	-- Everything that needs no lock first: the batch decoded, each
 	-- message's notification text past its seq and id, the senders'
 	-- users rows (KEY SHARE, what a foreign key would take: not deleted
