@@ -152,6 +152,22 @@ static const struct int_key {
 	  1, 1000000 },
 };
 
+/* A string that is an IPv4 address. */
+static int get_ipv4(json_t *v, const char *key, char **dst, char *err,
+		    size_t errlen)
+{
+	struct in_addr a;
+
+	if (get_string(v, key, dst, err, errlen))
+		return -1;
+	if (inet_pton(AF_INET, *dst, &a) != 1) {
+		snprintf(err, errlen,
+			 "%s: expected an IPv4 address, got \"%s\"", key, *dst);
+		return -1;
+	}
+	return 0;
+}
+
 static int apply_key(struct config *cfg, const char *key, json_t *v,
 		     char *err, size_t errlen)
 {
@@ -159,34 +175,12 @@ static int apply_key(struct config *cfg, const char *key, json_t *v,
 
 	if (!strcmp(key, "instance_id"))
 		return get_string(v, key, &cfg->instance_id, err, errlen);
-	if (!strcmp(key, "listen_address")) {
-		struct in_addr a;
-
-		if (get_string(v, key, &cfg->listen_address, err, errlen))
-			return -1;
-		if (inet_pton(AF_INET, cfg->listen_address, &a) != 1) {
-			snprintf(err, errlen,
-				 "listen_address: expected an IPv4 address, got \"%s\"",
-				 cfg->listen_address);
-			return -1;
-		}
-		return 0;
-	}
+	if (!strcmp(key, "listen_address"))
+		return get_ipv4(v, key, &cfg->listen_address, err, errlen);
 	if (!strcmp(key, "database_url"))
 		return get_string(v, key, &cfg->database_url, err, errlen);
-	if (!strcmp(key, "real_ip_from")) {
-		struct in_addr a;
-
-		if (get_string(v, key, &cfg->real_ip_from, err, errlen))
-			return -1;
-		if (inet_pton(AF_INET, cfg->real_ip_from, &a) != 1) {
-			snprintf(err, errlen,
-				 "real_ip_from: expected an IPv4 address, got \"%s\"",
-				 cfg->real_ip_from);
-			return -1;
-		}
-		return 0;
-	}
+	if (!strcmp(key, "real_ip_from"))
+		return get_ipv4(v, key, &cfg->real_ip_from, err, errlen);
 	if (!strcmp(key, "static_dir"))
 		return get_string(v, key, &cfg->static_dir, err, errlen);
 	if (!strcmp(key, "log_level")) {
