@@ -18,6 +18,7 @@
 #include "core/session_int.h"
 #include "log.h"
 #include "util/strbuf.h"
+#include "util/utf8.h"
 
 #define CMD_MAX_ARGS 8
 
@@ -249,9 +250,13 @@ static void cmd_run(struct chat *c, struct session *s, char *line)
 	fits = split_words(line + 1, &argc, argv, CMD_MAX_ARGS);
 	d = argc ? cmd_find(argv[0]) : NULL;
 	if (!d) {
+		const char *name = argc ? argv[0] : "";
+
+		/* Cut to 40 bytes, never inside a character (found by
+		 * fuzz_lines: the reply was invalid UTF-8). */
 		session_fail(c, s, BD_ENOCMD,
-			     "unknown command /%.40s (try /help)",
-			     argc ? argv[0] : "");
+			     "unknown command /%.*s (try /help)",
+			     (int)utf8_prefix(name, 40), name);
 		return;
 	}
 	c->stats.commands[d - cmd_table]++;

@@ -1,6 +1,8 @@
 /* UTF-8 checks (RFC 3629, table 3-7 of the Unicode standard). */
 #include "util/utf8.h"
 
+#include <string.h>
+
 bool utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -65,4 +67,17 @@ size_t utf8_strip_controls(char *s, size_t n)
 		}
 	}
 	return w;
+}
+
+size_t utf8_prefix(const char *p, size_t max)
+{
+	size_t n = strnlen(p, max + 1);
+
+	if (n <= max)
+		return n;
+	/* p[max] is past the cut: back up while it continues a character. */
+	n = max;
+	while (n && ((unsigned char)p[n] & 0xc0) == 0x80)
+		n--;
+	return n;
 }

@@ -13,4 +13,8 @@ bool utf8_valid(const char *p, size_t n);
  * valid UTF-8; a tab becomes a space. Returns the new length. */
 size_t utf8_strip_controls(char *p, size_t n);
 
+/* The length of the longest prefix of valid UTF-8 p (NUL-terminated)
+ * that is at most max bytes and does not cut a character. */
+size_t utf8_prefix(const char *p, size_t max);
+
 #endif

@@ -286,8 +286,11 @@ static void drain(struct session *s)
 
 	while ((n = outq_copy(q, buf, sizeof(buf)))) {
 		outq_consume(q, n);
-		if (!utf8_valid(buf, n))
+		if (!utf8_valid(buf, n)) {
+			fprintf(stderr, "fuzz_lines: invalid UTF-8 written: %.*s\n",
+				(int)n, buf);
 			abort();
+		}
 		for (size_t i = 0; i < n; i++) {
 			unsigned char b = (unsigned char)buf[i];
 

@@ -15,6 +15,7 @@
 #include "core/msg.h"
 #include "core/outq.h"
 #include "tmain.h"
+#include "util/utf8.h"
 
 /* Fake transport: one per session. */
 struct fconn {
@@ -837,6 +838,26 @@ START_TEST(test_create_rate_per_address)
 	say(b, "/create three");
 	ck_assert_int_eq(fs.join_calls, 5);
 	ck_assert_int_eq(chat_get_stats(c)->rejected[-BD_EADDRRATE - 1], 2);
+}
+END_TEST
+
+/* Found by fuzz_lines: an unknown command's name was cut at 40 bytes in
+ * the middle of a character, and the reply was invalid UTF-8. */
+START_TEST(test_unknown_command_reply_never_cuts_a_character)
+{
+	struct fconn *a = member("alice", 1);
+	char line[64];
+	const char *out;
+
+	/* 39 bytes of name, then a 3-byte character across the 40th. */
+	snprintf(line, sizeof(line), "/%s\xe4\x8a\xb0x",
+		 "LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL");
+	say(a, line);
+	out = drain(a);
+	ck_assert_str_eq(out, "[system] error: unknown command "
+			      "/LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL "
+			      "(try /help)\n");
+	ck_assert(utf8_valid(out, strlen(out)));
 }
 END_TEST
 
@@ -2249,6 +2270,8 @@ int main(void)
 		{ "bad_input", test_bad_input_is_rejected },
 		{ "rate_limits", test_rate_limits },
 		{ "create_rate_per_address", test_create_rate_per_address },
+		{ "unknown_command_reply_never_cuts_a_character",
+		  test_unknown_command_reply_never_cuts_a_character },
 		{ "db_down", test_database_down_rejects_message },
 		{ "db_busy", test_busy_store_refuses_command_and_message },
 		{ "session_wanted", test_session_wanted_until_closing_or_gone },

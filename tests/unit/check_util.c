@@ -370,6 +370,22 @@ START_TEST(test_tokens)
 }
 END_TEST
 
+/* Prefixes never cut a character: a 2-, 3- and 4-byte one at the cut
+ * is left out whole. */
+START_TEST(test_utf8_prefix)
+{
+	ck_assert_uint_eq(utf8_prefix("abc", 5), 3);
+	ck_assert_uint_eq(utf8_prefix("abc", 3), 3);
+	ck_assert_uint_eq(utf8_prefix("abc", 2), 2);
+	ck_assert_uint_eq(utf8_prefix("a\xc3\xa9", 2), 1);
+	ck_assert_uint_eq(utf8_prefix("a\xc3\xa9", 3), 3);
+	ck_assert_uint_eq(utf8_prefix("ab\xe4\x8a\xb0", 4), 2);
+	ck_assert_uint_eq(utf8_prefix("\xf0\x9f\x98\x80x", 3), 0);
+	ck_assert_uint_eq(utf8_prefix("\xf0\x9f\x98\x80x", 4), 4);
+	ck_assert_uint_eq(utf8_prefix("", 0), 0);
+}
+END_TEST
+
 /* Buckets by key: each key its own burst, refilled per minute; keys
  * whose bucket filled up again are forgotten; a full table refuses a new
  * key rather than letting it through. */
@@ -432,6 +448,7 @@ int main(void)
 		{ "hist", test_hist_quantiles },
 		{ "tokens", test_tokens },
 		{ "keyrate", test_keyrate },
+		{ "utf8_prefix", test_utf8_prefix },
 		{ "outq_trace", test_outq_trace },
 		{ "outq_trace_unqueued", test_outq_trace_unqueued },
 	};
