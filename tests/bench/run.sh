@@ -655,6 +655,7 @@ start_nginx() {
 		-e "s/127\.0\.0\.1:3002/127.0.0.1:${http_ports[1]}/" \
 		-e "s/127\.0\.0\.1:3003/127.0.0.1:${http_ports[2]}/" \
 		-e 's/listen 127\.0\.0\.1:8080;/listen 127.0.0.1:8180 backlog=4096;/' \
+		-e 's/listen 127\.0\.0\.1:8443 ssl;/listen 127.0.0.1:8543 ssl;/' \
 		-e 's/worker_connections 1024;/worker_connections 16384;/' \
 		-e 's/access_log logs\/access.log upstream;/access_log off;/' \
 		"$root/contrib/nginx/babydiscord.conf" >"$conf"
@@ -664,6 +665,9 @@ start_nginx() {
 	done
 	grep -q 'listen 127.0.0.1:8180 ' "$conf" ||
 		die "l: $conf: listen port not set"
+	grep -q 'listen 127.0.0.1:8543 ssl;' "$conf" ||
+		die "l: $conf: HTTPS listen port not set"
+	BD_NGINX_PREFIX=$prefix "$root/contrib/nginx/run.sh" cert >/dev/null
 	grep -q 'worker_connections 16384;' "$conf" ||
 		die "l: $conf: worker_connections not raised"
 	echo "+ nginx -p $prefix -c $conf (contrib/nginx/babydiscord.conf, bench ports)"

@@ -13,6 +13,7 @@
 // end; exits non-zero when a check failed. What it shares with chat.test.mjs
 // is in lib.mjs.
 
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -75,12 +76,14 @@ class Instance extends Server {
 	}
 }
 
-// contrib/nginx/babydiscord.conf with its listen port and the three upstream
-// ports moved to the test's, run in the foreground (daemon off) as our
-// child under a private prefix.
+// contrib/nginx/babydiscord.conf with its listen ports (HTTP and HTTPS) and
+// the three upstream ports moved to the test's, run in the foreground
+// (daemon off) as our child under a private prefix, with the self-signed
+// certificate contrib/nginx/run.sh makes there.
 class Nginx {
-	constructor(port, upstreams) {
+	constructor(port, tlsPort, upstreams) {
 		this.port = port;
+		this.tlsPort = tlsPort;
 		this.upstreams = upstreams;	// ports of instance 1..3
 		this.prefix = path.join(OUT, 'nginx');
 		this.conf = path.join(this.prefix, 'babydiscord.conf');
@@ -91,8 +94,8 @@ class Nginx {
 	}
 
 	writeConf() {
-		const from = [8080, 3001, 3002, 3003];
-		const to = [this.port, ...this.upstreams];
+		const from = [8080, 8443, 3001, 3002, 3003];
+		const to = [this.port, this.tlsPort, ...this.upstreams];
 		const counts = from.map(() => 0);
 		const text = fs.readFileSync(NGINX_CONF, 'utf8').split('\n')
 			.map((line) => {
@@ -124,6 +127,9 @@ class Nginx {
 		fs.mkdirSync(path.join(this.prefix, 'logs'), { recursive: true });
 		fs.mkdirSync(path.join(this.prefix, 'tmp'), { recursive: true });
 		this.writeConf();
+		execFileSync(path.join(TOP, 'contrib', 'nginx', 'run.sh'), ['cert'],
+			{ env: { ...process.env, BD_NGINX_PREFIX: this.prefix },
+				stdio: 'ignore' });
 		const proc = spawnLogged(NGINX, ['-p', this.prefix, '-e',
 			'logs/error.log', '-c', this.conf, '-g', 'daemon off;'],
 		this.stderrLog, process.env);
@@ -611,7 +617,8 @@ async function main() {
 	const inst = [];
 	for (let n = 1; n <= NINST; n++)
 		inst.push(new Instance(n, bin, { tcp: 0, http: 0 }, db));
-	const proxy = new Nginx(await freePort(), inst.map((i) => i.ports.http));
+	const proxy = new Nginx(await freePort(), await freePort(),
+		inst.map((i) => i.ports.http));
 	showOnFailure([...inst.map((i) => i.logFile), proxy.errorLog]);
 	const killAll = () => {
 		for (const i of inst)
