@@ -464,6 +464,10 @@ int main(int argc, char **argv)
 	app.net.tcp_idle_s = app.cfg.tcp_idle_timeout_s;
 	app.net.tcp_line_s = app.cfg.tcp_line_timeout_s;
 	app.net.real_ip_from = app.cfg.real_ip_from;
+	/* One token comes back every 60 / rate seconds. */
+	app.net.connect_retry_s = app.cfg.connect_rate_per_min ?
+		(60 + app.cfg.connect_rate_per_min - 1) /
+			app.cfg.connect_rate_per_min : 1;
 	tcp_sweep_start(app.ctx, &app.net);
 	app.net.started_s = clock_mono_ns() / 1000000000;
 	app.net.http = http_state_new(app.ctx, app.chat, app.cfg.static_dir,

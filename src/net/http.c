@@ -156,7 +156,7 @@ void http_answer_err(struct http_conn *hc, int err)
 		const struct http_error *e = &http_errors[i];
 
 		const char *why;
-		char *body;
+		char *body, retry[40];
 
 		if (e->err != err)
 			continue;
@@ -165,11 +165,16 @@ void http_answer_err(struct http_conn *hc, int err)
 			http_answer_error(hc, e->status, why);
 			return;
 		}
-		/* Overload, the database away, a rate limit: worth trying
-		 * again in a second. */
+		/* Overload, the database away, a session's rate limit: worth
+		 * trying again in a second; an address's new sessions: when
+		 * its bucket has a token again at the latest. */
+		snprintf(retry, sizeof(retry), "Retry-After: %u\r\n",
+			 err == BD_EADDRRATE ?
+				 net_ctx_of(hc->wsi)->connect_retry_s :
+				 1);
 		body = wire_json_error(why);
 		answer_raw(hc, e->status, "application/json; charset=utf-8",
-			   "Retry-After: 1\r\n", body, strlen(body));
+			   retry, body, strlen(body));
 		free(body);
 		return;
 	}

@@ -54,6 +54,8 @@ struct net_ctx {
 	unsigned tcp_line_s;		/* close an unfinished line after this */
 	const char *real_ip_from;	/* a proxy believed about X-Real-IP,
 					 * or NULL */
+	unsigned connect_retry_s;	/* Retry-After of an address over its
+					 * new-session limit */
 	lws_sorted_usec_list_t sul_tcp_sweep;
 	struct lws_context *ctx;
 	uint64_t bytes_in, bytes_out;	/* on client sockets, both ports */
