@@ -43,10 +43,9 @@ BEGIN
 		VALUES (m.r, seq, (SELECT users.id FROM users
 				   WHERE users.id = m.u), m.n, m.c)
 		RETURNING messages.id INTO id;
-		PERFORM pg_notify('room_' || m.r,
-			'{"k":"b","r":' || m.r || ',"t":' || t || ',"m":[[' ||
-			seq || ',' || id || ',' || to_json(m.n)::text || ',' ||
-			to_json(m.c)::text || ']]}');
+		PERFORM bd_notify_batch(m.r, t, '[' || seq || ',' || id ||
+			',' || to_json(m.n)::text || ',' ||
+			to_json(m.c)::text || ']');
 		RETURN NEXT;
 		RETURN;
 	END IF;
@@ -103,9 +102,9 @@ BEGIN
 	FROM b LEFT JOIN up ON up.r = b.r
 	LEFT JOIN ins ON ins.room_id = b.r AND ins.seq = up.base + b.k;
 	-- One row per message (id and seq NULL: no such room), and the
-	-- notifications: {"k":"b","r":room,"t":ms,"m":[[seq,id,nick,
-	-- content],...]}, a room's messages in seq order, a new payload
-	-- whenever the room changes or the next would pass 7,800 bytes.
+	-- notifications (bd_notify_batch()): a room's messages in seq
+	-- order, a new payload whenever the room changes or the next would
+	-- pass 7,800 bytes.
 	FOR i IN 1 .. coalesce(array_length(v_idx, 1), 0) LOOP
 		idx := v_idx[i];
 		id := v_id[i];
@@ -116,18 +115,14 @@ BEGIN
 		IF buf IS NOT NULL AND
 		   (v_room[i] <> room OR
 		    octet_length(buf) + octet_length(e) > 7800) THEN
-			PERFORM pg_notify('room_' || room,
-				'{"k":"b","r":' || room || ',"t":' || t ||
-				',"m":[' || buf || ']}');
+			PERFORM bd_notify_batch(room, t, buf);
 			buf := NULL;
 		END IF;
 		room := v_room[i];
 		buf := CASE WHEN buf IS NULL THEN e ELSE buf || ',' || e END;
 	END LOOP;
 	IF buf IS NOT NULL THEN
-		PERFORM pg_notify('room_' || room,
-			'{"k":"b","r":' || room || ',"t":' || t ||
-			',"m":[' || buf || ']}');
+		PERFORM bd_notify_batch(room, t, buf);
 	END IF;
 END $function$
 ;

@@ -138,8 +138,6 @@ static int start_join(struct chat *c, struct session *s, const char *room,
 			     room);
 		return 0;
 	}
-	/* Its memberships are all here: restored by /nick, or synced for
-	 * a stored session. Going back to one of them is always fine. */
 	/* A new room costs its address a token (asking is enough: a
 	 * name that exists does not make an attempt free). */
 	if (create && !chat_addr_take(c, &c->addr_creates, s->addr)) {
@@ -147,6 +145,8 @@ static int start_join(struct chat *c, struct session *s, const char *room,
 			     bd_strerror(BD_EADDRRATE));
 		return 0;
 	}
+	/* Its memberships are all here: restored by /nick, or synced for
+	 * a stored session. Going back to one of them is always fine. */
 	r = room_find(c, room);
 	if (c->cfg.max_rooms_per_user &&
 	    s->rooms.count >= c->cfg.max_rooms_per_user &&

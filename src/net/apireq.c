@@ -33,11 +33,10 @@ static void keep_text(struct apireq *r, json_t *v)
 	r->text = xmemdup(json_string_value(v), r->text_len);
 }
 
-static int keep_sid(struct apireq *r, const char *sid)
+static void keep_sid(struct apireq *r, const char *sid)
 {
 	if (strlen(sid) == API_TOKEN_LEN)
 		memcpy(r->session_id, sid, API_TOKEN_LEN + 1);
-	return 0;
 }
 
 static int decode(enum apireq_kind kind, json_t *o, size_t max_line,
@@ -76,7 +75,8 @@ static int decode(enum apireq_kind kind, json_t *o, size_t max_line,
 			return 400;
 		}
 		keep_text(r, v);
-		return keep_sid(r, sid);
+		keep_sid(r, sid);
+		return 0;
 	case APIREQ_MESSAGE: {
 		const char *room = get_str(o, "room");
 
@@ -87,14 +87,16 @@ static int decode(enum apireq_kind kind, json_t *o, size_t max_line,
 		}
 		copy_whole(r->room, sizeof(r->room), room);
 		keep_text(r, v);
-		return keep_sid(r, sid);
+		keep_sid(r, sid);
+		return 0;
 	}
 	case APIREQ_DISCONNECT:
 		if (!sid) {
 			*why = "missing string field: session_id";
 			return 400;
 		}
-		return keep_sid(r, sid);
+		keep_sid(r, sid);
+		return 0;
 	}
 	*why = "unknown request";
 	return 400;

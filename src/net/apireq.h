@@ -5,8 +5,8 @@
  * or the database, so it is unit tested and fuzzed on its own; what a
  * decoder refuses it says why in one line (the API's {"error": why}).
  */
-#ifndef BD_CORE_APIREQ_H
-#define BD_CORE_APIREQ_H
+#ifndef BD_NET_APIREQ_H
+#define BD_NET_APIREQ_H
 
 #include <stddef.h>
 #include <stdint.h>

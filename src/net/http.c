@@ -14,7 +14,6 @@
 
 #include <arpa/inet.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -38,17 +38,6 @@ size_t keyrate_count(const struct keyrate *kr)
 	return kr->map.count;
 }
 
-/* A bucket's level now, refilled (without taking anything). */
-static double level_at(const struct keyrate *kr, const struct tokens *t,
-		       int64_t now_us)
-{
-	double l = t->level;
-
-	if (now_us > t->last_us)
-		l += (double)(now_us - t->last_us) * kr->per_min / 60e6;
-	return l < kr->burst ? l : kr->burst;
-}
-
 /* Forgets the keys whose bucket is full again: they would start full. */
 static void forget_full(struct keyrate *kr, int64_t now_us)
 {
@@ -63,7 +52,8 @@ static void forget_full(struct keyrate *kr, int64_t now_us)
 		struct keyrate_ent *e = kr->map.slots[i].val;
 
 		if (kr->map.slots[i].key &&
-		    level_at(kr, &e->t, now_us) >= kr->burst)
+		    tokens_level(&e->t, kr->per_min / 60.0, kr->burst,
+				 now_us) >= kr->burst)
 			gone[n++] = e;
 	}
 	for (size_t i = 0; i < n; i++) {
